@@ -1,0 +1,230 @@
+"""Bootstrap configuration: load hotline.yaml with line marks, validate it, apply env overrides."""
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hotline.drivers import registry
+from hotline.drivers.base import Option
+
+from .errors import ConfigError, Problem
+from .schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
+
+DEFAULT_PATH = "/etc/hotline/hotline.yaml"
+LEVELS = ("debug", "info", "warning", "error")
+ENV_OVERRIDES = {
+    "HOTLINE_STATE_DIR": ("paths", "state"),
+    "HOTLINE_DATABASE_URL": ("database", "url"),
+    "HOTLINE_WEB_LISTEN": ("web", "listen"),
+}
+
+
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected a name like Asia/Shanghai)") from None
+    return name
+
+
+def _listen(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port with a port from 1 to 65535, got {value!r}")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg2://")):
+        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {value!r}")
+    return value
+
+
+def option_spec(opt: Option) -> Spec:
+    """Turn a driver's dependency-free Option into a schema element."""
+    if opt.type is list:
+        return ListOf(Scalar(str), default=list(opt.default or []), help=opt.help)
+    default = opt.default
+    if default is None and not opt.required:
+        return Scalar(opt.type, default=None, nullable=True, min=opt.min, max=opt.max,
+                      choices=opt.choices, help=opt.help)
+    return Scalar(opt.type, default=default, min=opt.min, max=opt.max, choices=opt.choices, help=opt.help)
+
+
+def _driver_section(name: str) -> Section | None:
+    cls = registry.get(name)
+    if cls is None:
+        return None
+    fields = {o.name: option_spec(o) for o in cls.schema}
+    return Section(fields, required=tuple(o.name for o in cls.schema if o.required))
+
+
+DEVICE_COMMON: dict[str, Spec] = {
+    "name": Scalar(str, pattern=r"[a-z][a-z0-9_-]{0,31}", help="lower-case letters, digits, - and _"),
+    "driver": Scalar(str),
+    "enabled": Scalar(bool, default=True),
+}
+
+CORE = Section({
+    "paths": Section({
+        "state": Scalar(str, default="/var/lib/hotline", help="databases, recordings, voicemail, spool"),
+        "recordings": Scalar(str, default=None, nullable=True),
+        "prompts": Scalar(str, default=None, nullable=True),
+        "spool": Scalar(str, default=None, nullable=True),
+    }),
+    "web": Section({
+        "listen": Scalar(str, default="127.0.0.1:8080", convert=_listen),
+        "tls_cert": Scalar(str, default=None, nullable=True),
+        "tls_key": Scalar(str, default=None, nullable=True),
+    }),
+    "database": Section({
+        "url": Scalar(str, default=None, nullable=True, convert=_database_url),
+        "auto_upgrade": Scalar(bool, default=False),
+    }),
+    "devices": ListOf(Dispatch("driver", DEVICE_COMMON, _driver_section, registry.names)),
+    "metrics": Section({
+        "enabled": Scalar(bool, default=True),
+        "access": Scalar(str, default="loopback", choices=("loopback", "token", "public")),
+    }),
+    "logging": Section({
+        "level": Scalar(str, default="info", choices=LEVELS),
+        "components": MapOf(Scalar(str, choices=LEVELS), key_pattern=r"[a-z_.]+"),
+    }),
+    "locale": Section({
+        "language": Scalar(str, default="zh_CN", choices=("zh_CN", "en_US")),
+        "timezone": Scalar(str, default="Asia/Shanghai", convert=_timezone),
+        "tone_profile": Scalar(str, default="CN", choices=("CN", "US")),
+    }),
+    "engine": Section({
+        "max_channels": Scalar(int, default=1000, min=1, max=5000),
+        "drain_timeout": Scalar(float, default=30.0, min=0, max=3600),
+        "overrun_ms": Scalar(float, default=15.0, min=1, max=100,
+                             help="a tick slower than this counts as an overrun for admission control"),
+        "call_timeout": Scalar(float, default=4 * 3600.0, min=60,
+                               help="the watchdog ends calls older than this"),
+    }),
+})
+
+
+@dataclass
+class Config:
+    """The validated, effective configuration."""
+
+    path: str
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def state_dir(self) -> Path:
+        """The state directory (absolute)."""
+        return Path(self.data["paths"]["state"]).resolve()
+
+    def path_for(self, name: str) -> Path:
+        """A configured path under paths:, defaulting to <state>/<name>."""
+        value = self.data["paths"].get(name)
+        return Path(value).resolve() if value else self.state_dir / name
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the state directory."""
+        return self.data["database"]["url"] or f"sqlite:///{self.state_dir / 'hotline.db'}"
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        """Web listen address as (host, port)."""
+        host, _, port = self.data["web"]["listen"].rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration with derived defaults filled in, for ``hotline config``."""
+        out = yaml.safe_load(yaml.safe_dump(self.data))
+        for name in ("recordings", "prompts", "spool"):
+            out["paths"][name] = str(self.path_for(name))
+        out["paths"]["state"] = str(self.state_dir)
+        out["database"]["url"] = self.database_url
+        return out
+
+
+def _apply_env(data: dict, env: dict[str, str], path: str) -> list[Problem]:
+    problems = []
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var not in env:
+            continue
+        value = env[var]
+        spec = CORE.fields[section].fields[key]
+        ctx = Ctx(f"${var}")
+        checked = spec.check(yaml.ScalarNode("tag:yaml.org,2002:str", value), ctx, f"{section}.{key}")
+        problems.extend(ctx.problems)
+        if not ctx.problems:
+            data[section][key] = checked
+    return problems
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if getattr(knode, "value", None) == key:
+                return vnode
+    return None
+
+
+def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
+    names: set[str] = set()
+    exts: set[str] = set()
+    dev_nodes = getattr(_child(node, "devices"), "value", [])
+    for i, dev in enumerate(data.get("devices", [])):
+        dnode = dev_nodes[i] if i < len(dev_nodes) else node
+        if dev.get("name") is not None and dev.get("name") in names:
+            ctx.error(_child(dnode, "name") or dnode, f"devices[{i}].name",
+                      f"device name {dev['name']!r} is used twice")
+        names.add(dev.get("name"))
+        for ext in dev.get("stations", ()) if isinstance(dev.get("stations"), list) else ():
+            if ext in exts:
+                ctx.error(_child(dnode, "stations") or dnode, f"devices[{i}].stations",
+                          f"extension {ext} is used by two stations")
+            exts.add(ext)
+    web = data.get("web", {})
+    if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
+        ctx.error(_child(node, "web") or node, "web", "tls_cert and tls_key go together")
+
+
+def parse_config(text: str, filename: str, env: dict[str, str] | None = None) -> Config:
+    """Validate YAML text; raise ConfigError listing every problem."""
+    ctx = Ctx(filename)
+    node = load_node(text, ctx)
+    data: Any = None
+    if node is None and not ctx.problems:
+        data = CORE.default_value()
+    elif node is not None:
+        data = CORE.check(node, ctx, "")
+    if isinstance(data, dict):
+        _cross_checks(data, node, ctx)
+    if not ctx.problems and isinstance(data, dict):
+        ctx.problems.extend(_apply_env(data, dict(os.environ if env is None else env), filename))
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return Config(filename, data)
+
+
+def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str:
+    """Which file to read: -c/--config, else $HOTLINE_CONFIG, else the default."""
+    env = dict(os.environ if env is None else env)
+    return cli_value or env.get("HOTLINE_CONFIG") or DEFAULT_PATH
+
+
+def load_config(path: str, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a configuration file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, 0, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(path, 0, 0, "", f"cannot read: {exc}")]) from None
+    return parse_config(text, path, env)

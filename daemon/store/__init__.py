@@ -1,0 +1,1 @@
+"""Storage: the database connection, the single writer, models and numbered migrations."""

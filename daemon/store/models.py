@@ -1,0 +1,103 @@
+"""peewee models over the tables the migrations create."""
+from __future__ import annotations
+
+import peewee
+
+from .db import proxy
+
+
+class Base(peewee.Model):
+    """Binds every model to the configured database."""
+
+    class Meta:
+        database = proxy
+
+
+class User(Base):
+    """A person or script that uses the panel or the API."""
+
+    name = peewee.CharField(unique=True)
+    role = peewee.CharField()
+    password_hash = peewee.CharField(null=True)
+    language = peewee.CharField(default="zh_CN")
+    disabled = peewee.BooleanField(default=False)
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "users"
+
+
+class ApiToken(Base):
+    """A bearer token for scripts; only its hash is stored."""
+
+    user = peewee.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    token_hash = peewee.CharField(unique=True)
+    created_at = peewee.DoubleField()
+    last_used = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
+class Setting(Base):
+    """A small named value (the cookie secret, first-run flags)."""
+
+    name = peewee.CharField(primary_key=True)
+    value = peewee.TextField()
+
+    class Meta:
+        table_name = "settings"
+
+
+class Event(Base):
+    """One row of the append-only event journal."""
+
+    ts = peewee.DoubleField()
+    kind = peewee.CharField()
+    call_uuid = peewee.CharField(null=True)
+    line = peewee.CharField(null=True)
+    data = peewee.TextField(default="{}")
+
+    class Meta:
+        table_name = "events"
+
+
+class Cdr(Base):
+    """One call detail record per call, derived from the journal."""
+
+    call_uuid = peewee.CharField(primary_key=True)
+    parent_uuid = peewee.CharField(null=True)
+    direction = peewee.CharField()
+    line = peewee.CharField(null=True)
+    caller_id = peewee.CharField(null=True)
+    caller_name = peewee.CharField(null=True)
+    dialed = peewee.CharField(null=True)
+    offered_at = peewee.DoubleField()
+    answered_at = peewee.DoubleField(null=True)
+    bridged_at = peewee.DoubleField(null=True)
+    ended_at = peewee.DoubleField()
+    duration = peewee.DoubleField()
+    talk_seconds = peewee.DoubleField(default=0)
+    disposition = peewee.CharField()
+    cause = peewee.CharField()
+    peer = peewee.CharField(null=True)
+    recording = peewee.CharField(null=True)
+
+    class Meta:
+        table_name = "cdrs"
+
+
+class Recording(Base):
+    """A recording file of a call and its state (open, closed, repaired)."""
+
+    call_uuid = peewee.CharField()
+    path = peewee.CharField(unique=True)
+    started_at = peewee.DoubleField()
+    ended_at = peewee.DoubleField(null=True)
+    duration = peewee.DoubleField(null=True)
+    bytes = peewee.BigIntegerField(null=True)
+    channels = peewee.IntegerField(default=1)
+    state = peewee.CharField()
+
+    class Meta:
+        table_name = "recordings"

@@ -1,0 +1,1 @@
+"""Call flows: the YAML flow loader, validator, apps and interpreter."""

@@ -1,0 +1,1 @@
+"""Telephony drivers: the contract (base), the registry, and the built-in drivers."""

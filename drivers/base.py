@@ -1,0 +1,236 @@
+"""The driver contract: devices expose lines, lines take commands and post typed past-tense events.
+
+This module imports nothing from hotline; driver implementations import only this
+module and their hardware library.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+RATE = 8000
+
+
+class Capability(enum.Flag):
+    """What a line can do."""
+
+    NONE = 0
+    VOICE_FRAMES = enum.auto()     # exchanges 20 ms audio frames with the media engine
+    DEVICE_PLAYBACK = enum.auto()  # plays and records on the device (half-duplex modems)
+    DTMF_DETECT = enum.auto()      # detects DTMF itself and posts DigitReceived
+    CALLER_ID = enum.auto()
+    DIAL = enum.auto()
+    FLASH = enum.auto()
+    RING_STATION = enum.auto()
+    FAX = enum.auto()
+
+
+class LineKind(enum.Enum):
+    """Which side of the box a line faces."""
+
+    TRUNK = "trunk"      # outside callers (FXO port, trunk timeslot)
+    STATION = "station"  # an agent phone (FXS port)
+
+
+class HangupCause(enum.Enum):
+    """Why a call or leg ended."""
+
+    NORMAL = "normal"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    LINE_DOWN = "line_down"
+    CONGESTION = "congestion"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    SHUTDOWN = "shutdown"
+    ORPHANED = "orphaned"
+
+
+# ---- events (past tense) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LineEvent:
+    """Base of every event a line posts."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class Ringing(LineEvent):
+    """An incoming call rings on a trunk (with caller id) or a station went off hook to dial."""
+
+    caller_id: str = ""
+    caller_name: str = ""
+    dialed: str = ""
+
+
+@dataclass(frozen=True)
+class OffHook(LineEvent):
+    """A station's handset was lifted (to answer a ring or to dial)."""
+
+
+@dataclass(frozen=True)
+class Answered(LineEvent):
+    """The far end answered a call the box placed (outbound trunk call or ringing station)."""
+
+
+@dataclass(frozen=True)
+class DigitReceived(LineEvent):
+    """A DTMF digit signalled out of band by the device."""
+
+    digit: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class HungUp(LineEvent):
+    """The far end hung up."""
+
+    cause: HangupCause = HangupCause.NORMAL
+
+
+@dataclass(frozen=True)
+class MediaFinished(LineEvent):
+    """A device-side play or record finished."""
+
+
+@dataclass(frozen=True)
+class FaxFinished(LineEvent):
+    """A device-side fax transfer finished."""
+
+    ok: bool = True
+    pages: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LineDown(LineEvent):
+    """The line stopped working."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class LineUp(LineEvent):
+    """The line works again."""
+
+
+EventSink = Callable[[LineEvent], None]
+
+
+class DriverError(Exception):
+    """A driver failed."""
+
+
+class DriverNotReady(DriverError):
+    """The device is not there yet or not usable; the daemon retries with backoff."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of a driver's device section, declared without depending on the daemon."""
+
+    name: str
+    type: type
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    help: str = ""
+    required: bool = False
+
+
+@dataclass
+class Line:
+    """One port of a device; commands are non-blocking and results come back as events."""
+
+    name: str
+    kind: LineKind
+    capabilities: Capability
+    extension: str = ""  # station lines: the extension number
+    up: bool = True
+    down_reason: str = ""
+
+    def answer(self) -> None:
+        """Go off hook on an incoming call."""
+        raise NotImplementedError
+
+    def hangup(self) -> None:
+        """Go on hook / end the call on this line."""
+        raise NotImplementedError
+
+    def dial(self, number: str) -> None:
+        """Place an outgoing call (trunks)."""
+        raise NotImplementedError
+
+    def ring(self, caller_id: str = "", caller_name: str = "") -> None:
+        """Ring a station phone."""
+        raise NotImplementedError
+
+    def stop_ring(self) -> None:
+        """Stop ringing a station."""
+        raise NotImplementedError
+
+    def flash(self) -> None:
+        """Hook flash."""
+        raise NotImplementedError
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send DTMF to the far end out of band (when the device supports it)."""
+        raise NotImplementedError
+
+
+class FrameDevice(Protocol):
+    """A driver whose lines exchange audio frames; the media engine calls it once per tick."""
+
+    def read_frames(self, lines: list[str], out: np.ndarray) -> None:
+        """Fill ``out[i]`` (int16, 160 samples) with what line ``lines[i]`` received this tick."""
+
+    def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
+        """Send ``frames[i]`` to line ``lines[i]``'s far end."""
+
+
+class Driver:
+    """One device (a card, a modem, a USB box, the simulator) exposing lines."""
+
+    name: str = ""
+    schema: tuple[Option, ...] = ()
+
+    def __init__(self, device_name: str, settings: dict[str, Any], sink: EventSink):
+        self.device_name = device_name
+        self.settings = settings
+        self.sink = sink
+
+    @classmethod
+    def probe(cls) -> list[dict]:
+        """Ports of this kind found on this box (for the panel's "add device")."""
+        return []
+
+    def validate_environment(self) -> list[str]:
+        """Problems with the environment (missing device node, permissions); empty when fine."""
+        return []
+
+    def open(self) -> list[Line]:
+        """Open the device and return its lines; raise DriverNotReady to be retried."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device."""
+
+    def status(self) -> dict:
+        """State for the panel and metrics."""
+        return {"device": self.device_name, "driver": self.name}
+
+
+@dataclass
+class LineRef:
+    """Where a line lives: its device and name (used by the registry of open lines)."""
+
+    device: str
+    line: Line
+    meta: dict = field(default_factory=dict)

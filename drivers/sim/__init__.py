@@ -1,0 +1,1 @@
+"""The simulated telephony card: trunk and station lines with a scriptable far end."""

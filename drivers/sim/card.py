@@ -1,0 +1,333 @@
+"""The simulated card: lines plus the far end behind each one (caller or agent phone).
+
+The card is hardware as far as the daemon can tell: it posts the same events and
+exchanges the same 20 ms frames as a real card. The far end is what QA controls:
+what the caller sends (audio queued sample by sample), what the caller hears
+(captured), and when the far end answers, hangs up or fails.
+"""
+from __future__ import annotations
+
+import collections
+import enum
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from hotline.drivers.base import (FRAME_SAMPLES, RATE, Answered, Capability, Driver, DigitReceived,
+                                  HangupCause, HungUp, Line, LineDown, LineKind, LineUp, OffHook,
+                                  Ringing, LineEvent)
+
+
+class FarState(enum.Enum):
+    """What the far end of a line is doing."""
+
+    IDLE = "idle"
+    CALLING = "calling"        # a caller rings the box (trunk) / the box has not answered yet
+    RINGING = "ringing"        # the box rings this station, or dials out on this trunk
+    CONNECTED = "connected"    # off hook, audio flows
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Flashed(LineEvent):
+    """A station pressed hook flash (for transfers)."""
+
+
+@dataclass
+class Faults:
+    """Switches QA flips to test how the box copes."""
+
+    never_answer: bool = False
+    busy: bool = False
+    hangup_after: float | None = None   # seconds after the far end is connected
+    noise_dbm0: float | None = None
+
+
+@dataclass
+class FarEnd:
+    """The person or phone at the far end of one line."""
+
+    state: FarState = FarState.IDLE
+    faults: Faults = field(default_factory=Faults)
+    pending: collections.deque = field(default_factory=collections.deque)  # int16 arrays to send
+    offset: int = 0                      # samples already sent of pending[0]
+    heard: list = field(default_factory=list)   # frames the far end received in this call
+    heard_samples: int = 0
+    listeners: list = field(default_factory=list)  # callables(frame) for live media
+    connected_tick: int = 0
+    answer_at_tick: int | None = None
+    session: int = 0                     # increments with every new call on the line
+    ended_by: str = ""                   # "far" or "box" once the call on this line ended
+
+    def queued_samples(self) -> int:
+        """Samples still waiting to be sent."""
+        return sum(len(a) for a in self.pending) - self.offset
+
+
+class SimLine(Line):
+    """A line of the simulated card; commands change the far end's state."""
+
+    def __init__(self, card: "SimCard", name: str, kind: LineKind, extension: str = ""):
+        caps = (Capability.VOICE_FRAMES | Capability.CALLER_ID | Capability.DIAL | Capability.FLASH)
+        if kind is LineKind.STATION:
+            caps |= Capability.RING_STATION
+        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension)
+        self.card = card
+        self.far = FarEnd()
+
+    def answer(self) -> None:
+        """The box answers a caller ringing on this trunk."""
+        if self.far.state is FarState.CALLING:
+            self.card._connect(self)
+
+    def hangup(self) -> None:
+        """The box ends the call on this line (or rejects a ringing caller)."""
+        far = self.far
+        if far.state in (FarState.CALLING, FarState.RINGING, FarState.CONNECTED):
+            far.ended_by = far.ended_by or "box"
+            far.state = FarState.IDLE
+            far.answer_at_tick = None
+            far.pending.clear()
+            far.offset = 0
+
+    def dial(self, number: str) -> None:
+        """The box dials out on this trunk; the far end answers after answer_delay unless faulted."""
+        self.card._ring_far(self, caller_id="", dialed=number)
+
+    def ring(self, caller_id: str = "", caller_name: str = "") -> None:
+        """The box rings this station."""
+        self.card._ring_far(self, caller_id=caller_id, dialed=self.extension)
+
+    def stop_ring(self) -> None:
+        """The box stops ringing this station."""
+        if self.far.state is FarState.RINGING:
+            self.far.state = FarState.IDLE
+            self.far.answer_at_tick = None
+
+    def flash(self) -> None:
+        """Hook flash towards the far end (no effect on a simulated line)."""
+
+    def send_dtmf(self, digits: str) -> None:
+        """Out-of-band DTMF to the far end: the sim far end just ignores it."""
+
+
+class SimCard(Driver):
+    """Implements the card; SimDriver (driver.py) adds the name and schema."""
+
+    def __init__(self, device_name: str, settings: dict, sink: Callable[[LineEvent], None]):
+        super().__init__(device_name, settings, sink)
+        self.lines: dict[str, SimLine] = {}
+        self.by_extension: dict[str, SimLine] = {}
+        self.rng = np.random.default_rng(settings.get("seed", 0))
+        self.tick_count = 0
+        self.capture_samples = int(float(settings.get("capture_seconds", 600.0)) * RATE)
+        self.answer_delay = float(settings.get("answer_delay", 1.0))
+        auto = settings.get("station_auto_answer")
+        self.station_auto_answer = None if auto is None else float(auto)
+        self._sending: set[SimLine] = set()
+        self._timed: set[SimLine] = set()
+        self._noisy: set[SimLine] = set()
+        self.opened = False
+
+    # ---- Driver contract ------------------------------------------------------------
+    def open(self) -> list[Line]:
+        """Create the trunk and station lines."""
+        for i in range(1, int(self.settings.get("trunks", 8)) + 1):
+            line = SimLine(self, f"{self.device_name}/t{i}", LineKind.TRUNK)
+            self.lines[line.name] = line
+            if self.settings.get("noise_dbm0") is not None:
+                self.set_faults(line, noise_dbm0=float(self.settings["noise_dbm0"]))
+        for ext in self.settings.get("stations", []):
+            line = SimLine(self, f"{self.device_name}/s{ext}", LineKind.STATION, extension=str(ext))
+            self.lines[line.name] = line
+            self.by_extension[str(ext)] = line
+        self.opened = True
+        return list(self.lines.values())
+
+    def close(self) -> None:
+        """Forget every far end."""
+        self.opened = False
+
+    def status(self) -> dict:
+        """Lines by far-end state."""
+        states = collections.Counter(ln.far.state.value for ln in self.lines.values())
+        return {"device": self.device_name, "driver": "sim", "state": "up" if self.opened else "down",
+                "lines": len(self.lines), "far_states": dict(states)}
+
+    # ---- frames (called by the media engine once per tick) -----------------------------
+    def tick(self) -> None:
+        """Advance the far ends' clocks: auto-answers, dialled numbers answering, timed hangups."""
+        self.tick_count += 1
+        if not self._timed:
+            return
+        for line in list(self._timed):
+            far = line.far
+            if far.state is FarState.RINGING and far.answer_at_tick is not None \
+                    and self.tick_count >= far.answer_at_tick:
+                far.answer_at_tick = None
+                self._timed.discard(line)
+                self.far_answer(line)
+            elif far.state is FarState.CONNECTED and far.faults.hangup_after is not None:
+                if self.tick_count >= far.connected_tick + far.faults.hangup_after * 50:
+                    self._timed.discard(line)
+                    self.far_hangup(line)
+            elif far.state not in (FarState.RINGING, FarState.CONNECTED):
+                self._timed.discard(line)
+
+    def read_frames(self, lines: list[str], out: np.ndarray) -> None:
+        """Fill ``out[i]`` with what the far end of ``lines[i]`` sends this tick."""
+        if self._sending:
+            index = {name: i for i, name in enumerate(lines)} if len(self._sending) > 8 else None
+            for line in list(self._sending):
+                i = index.get(line.name) if index is not None else (
+                    lines.index(line.name) if line.name in lines else None)
+                if i is None:
+                    continue
+                self._pull(line, out[i])
+        for line in self._noisy:
+            if line.name in lines and line.far.state is FarState.CONNECTED:
+                level = line.far.faults.noise_dbm0
+                rms = 32767 / np.sqrt(2) * 10 ** ((level - 3.17) / 20)  # 0 dBm0 is 3.17 dB below a full-scale sine
+                i = lines.index(line.name)
+                noise = self.rng.normal(0.0, rms, FRAME_SAMPLES)
+                out[i] = np.clip(out[i] + noise, -32768, 32767).astype(np.int16)
+
+    def set_faults(self, line: SimLine, **changes: object) -> Faults:
+        """Change a line's fault switches (never_answer, busy, hangup_after, noise_dbm0)."""
+        for key, value in changes.items():
+            if not hasattr(line.far.faults, key):
+                raise KeyError(key)
+            setattr(line.far.faults, key, value)
+        if line.far.faults.noise_dbm0 is not None:
+            self._noisy.add(line)
+        else:
+            self._noisy.discard(line)
+        if line.far.faults.hangup_after is not None and line.far.state is FarState.CONNECTED:
+            self._timed.add(line)
+        return line.far.faults
+
+    def _pull(self, line: SimLine, dest: np.ndarray) -> None:
+        far = line.far
+        pos = 0
+        while pos < FRAME_SAMPLES and far.pending:
+            chunk = far.pending[0]
+            take = min(FRAME_SAMPLES - pos, len(chunk) - far.offset)
+            dest[pos:pos + take] = chunk[far.offset:far.offset + take]
+            pos += take
+            far.offset += take
+            if far.offset >= len(chunk):
+                far.pending.popleft()
+                far.offset = 0
+        if not far.pending:
+            self._sending.discard(line)
+
+    def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
+        """Capture what the box sends to each far end (what the caller hears)."""
+        for i, name in enumerate(lines):
+            far = self.lines[name].far
+            if far.state is not FarState.CONNECTED:
+                continue
+            if far.heard_samples < self.capture_samples:
+                far.heard.append(frames[i].copy())
+                far.heard_samples += FRAME_SAMPLES
+            for listener in far.listeners:
+                listener(frames[i])
+
+    # ---- far-end actions (what QA makes the caller or agent do) -------------------------
+    def far_call(self, line: SimLine, caller_id: str, caller_name: str, dialed: str) -> int:
+        """A caller rings the box on this trunk; returns the session number of the call."""
+        far = line.far
+        if far.state is FarState.DOWN:
+            raise RuntimeError(f"line {line.name} is down")
+        self._new_session(line, FarState.CALLING)
+        self.sink(Ringing(line.name, caller_id=caller_id, caller_name=caller_name, dialed=dialed))
+        return far.session
+
+    def far_offhook(self, line: SimLine) -> int:
+        """A station lifts the handset to dial (an internal or outbound call)."""
+        self._new_session(line, FarState.CONNECTED)
+        line.far.connected_tick = self.tick_count
+        self.sink(OffHook(line.name))
+        return line.far.session
+
+    def far_answer(self, line: SimLine) -> None:
+        """The far end picks up (a ringing station, or a number the box dialled)."""
+        if line.far.state is not FarState.RINGING:
+            return
+        self._connect(line)
+        self.sink(OffHook(line.name) if line.kind is LineKind.STATION else Answered(line.name))
+
+    def far_hangup(self, line: SimLine) -> None:
+        """The far end hangs up."""
+        far = line.far
+        if far.state in (FarState.CALLING, FarState.RINGING, FarState.CONNECTED):
+            far.ended_by = far.ended_by or "far"
+            far.state = FarState.IDLE
+            far.pending.clear()
+            far.offset = 0
+            self._sending.discard(line)
+            self.sink(HungUp(line.name, cause=HangupCause.NORMAL))
+
+    def far_flash(self, line: SimLine) -> None:
+        """A station presses hook flash."""
+        if line.far.state is FarState.CONNECTED:
+            self.sink(Flashed(line.name))
+
+    def far_send(self, line: SimLine, samples: np.ndarray) -> None:
+        """Queue audio the far end sends (speech, DTMF tones, silence gaps)."""
+        if len(samples):
+            line.far.pending.append(np.asarray(samples, dtype=np.int16))
+            self._sending.add(line)
+
+    def far_signal_digit(self, line: SimLine, digit: str, duration_ms: float = 80.0) -> None:
+        """A digit signalled out of band (as a card with hardware DTMF would report it)."""
+        self.sink(DigitReceived(line.name, digit=digit, duration_ms=duration_ms))
+
+    def set_down(self, line: SimLine, down: bool, reason: str = "simulated fault") -> None:
+        """Take a line down (a call on it is lost) or bring it back."""
+        if down:
+            line.far.state = FarState.DOWN
+            line.up, line.down_reason = False, reason
+            self.sink(LineDown(line.name, reason=reason))
+        else:
+            line.far.state = FarState.IDLE
+            line.up, line.down_reason = True, ""
+            self.sink(LineUp(line.name))
+
+    def heard(self, line: SimLine) -> np.ndarray:
+        """Everything the far end heard in the current (or last) call on the line."""
+        far = line.far
+        return np.concatenate(far.heard) if far.heard else np.zeros(0, dtype=np.int16)
+
+    # ---- internals -----------------------------------------------------------------------
+    def _new_session(self, line: SimLine, state: FarState) -> None:
+        far = line.far
+        far.session += 1
+        far.state = state
+        far.heard = []
+        far.heard_samples = 0
+        far.pending.clear()
+        far.offset = 0
+        far.ended_by = ""
+        far.answer_at_tick = None
+
+    def _connect(self, line: SimLine) -> None:
+        far = line.far
+        far.state = FarState.CONNECTED
+        far.connected_tick = self.tick_count
+        if far.faults.hangup_after is not None:
+            self._timed.add(line)
+
+    def _ring_far(self, line: SimLine, caller_id: str, dialed: str) -> None:
+        far = line.far
+        if far.state is FarState.DOWN:
+            return
+        if far.faults.busy or far.state is not FarState.IDLE:
+            self.sink(HungUp(line.name, cause=HangupCause.BUSY))
+            return
+        self._new_session(line, FarState.RINGING)
+        delay = self.answer_delay if line.kind is LineKind.TRUNK else self.station_auto_answer
+        if delay is not None and not far.faults.never_answer:
+            far.answer_at_tick = self.tick_count + max(1, int(round(delay * RATE / FRAME_SAMPLES)))
+            self._timed.add(line)

@@ -1,0 +1,41 @@
+"""Packaging for Hotline: maps each top-level folder into the one ``hotline`` namespace."""
+from setuptools import setup
+
+PACKAGES = {
+    "hotline.daemon": "daemon",
+    "hotline.daemon.store": "daemon/store",
+    "hotline.daemon.media": "daemon/media",
+    "hotline.drivers": "drivers",
+    "hotline.drivers.sim": "drivers/sim",
+    "hotline.dialplan": "dialplan",
+    "hotline.webadmin": "webadmin",
+    "hotline.webadmin.handlers": "webadmin/handlers",
+}
+
+setup(
+    name="hotline",
+    version="0.1.0",
+    description="A customer-service call center in one box",
+    python_requires=">=3.11",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    package_data={"hotline.webadmin": ["templates/*", "static/*"]},
+    install_requires=[
+        "pyserial>=3.5,<4",
+        "pyusb>=1.2,<2",
+        "python-daemon>=3.0,<4",
+        "tornado>=6.3,<7",
+        "peewee>=3.17,<5",
+        "pyyaml>=6.0,<7",
+        "prometheus-client>=0.19,<1",
+        "numpy>=1.26,<3",
+    ],
+    extras_require={
+        "postgresql": ["psycopg2-binary>=2.9,<3"],
+        "test": ["pytest>=8,<10", "psycopg2-binary>=2.9,<3"],
+    },
+    entry_points={
+        "console_scripts": ["hotline = hotline.daemon.cli:main"],
+        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
+    },
+)

@@ -1,0 +1,143 @@
+"""Shared fixtures: config files, a real daemon process on a loopback port, PostgreSQL."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HOTLINE = str(Path(sys.executable).parent / "hotline")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def hotline_bin() -> str:
+    """Path of the installed ``hotline`` console script."""
+    assert os.path.exists(HOTLINE), f"{HOTLINE} missing: run scripts/test (it installs the project)"
+    return HOTLINE
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):
+    """Write a configuration file for a test; returns its path."""
+    def make(text: str | None = None, name: str = "hotline.yaml", **subs: object) -> Path:
+        if text is None:
+            text = (REPO / "etc" / "hotline.yaml").read_text()
+        path = tmp_path / name
+        path.write_text(text.format(**subs) if subs else text)
+        return path
+    return make
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """URL of the throwaway PostgreSQL cluster started by scripts/test (never skipped)."""
+    url = os.environ.get("HOTLINE_TEST_PG_URL")
+    if not url:
+        pytest.fail("HOTLINE_TEST_PG_URL is not set: run the suite through ./scripts/test, which starts "
+                    "a throwaway PostgreSQL cluster (or start one with scripts/pg-cluster start DIR)")
+    return url
+
+
+class Daemon:
+    """A ``hotline run`` subprocess on a free loopback port with its own state directory."""
+
+    def __init__(self, config: Path, state: Path, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.state = state
+        self.config = config
+        self.env = {**os.environ, "HOTLINE_STATE_DIR": str(state),
+                    "HOTLINE_WEB_LISTEN": f"127.0.0.1:{self.port}", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = state.parent / f"daemon-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the daemon's web server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True, timeout: float = 30) -> "Daemon":
+        """Start the process and wait for /healthz."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([HOTLINE, "-c", str(self.config), "run"], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 30) -> dict:
+        """Poll /healthz until it answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    return json.load(r)
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"daemon not healthy within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        """Everything the daemon logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        """Send a signal to the daemon."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        """Wait for the process to exit; its status."""
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the daemon if still running (SIGTERM, then SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path, make_config):
+    """Start daemons for a test; all are stopped afterwards."""
+    started: list[Daemon] = []
+
+    def factory(config: Path | None = None, state: Path | None = None, env: dict | None = None,
+                start: bool = True) -> Daemon:
+        d = Daemon(config or make_config(), state or tmp_path / "state", env)
+        started.append(d)
+        return d.start() if start else d
+    yield factory
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture(scope="session")
+def espeak() -> str:
+    """espeak-ng must be installed (scripts/setup-env installs it); never skip."""
+    path = shutil.which("espeak-ng")
+    if not path:
+        pytest.fail("espeak-ng is not installed: run ./scripts/test (it installs Debian's espeak-ng)")
+    return path

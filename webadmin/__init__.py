@@ -1,0 +1,1 @@
+"""The web panel, JSON API, WebSocket hub, /healthz and /metrics, served by Tornado."""

@@ -1,0 +1,9 @@
+"""The JSON API's routes, collected from the handler modules."""
+from __future__ import annotations
+
+import tornado.web
+
+
+def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+    """Every /api/v1 route with its handler class."""
+    return []
