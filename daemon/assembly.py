@@ -3,18 +3,67 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hotline.dialplan import builtin
+
+from .calls import CallManager
+from .context import CallSession
+from .devices import DeviceManager
+from .journal import Journal
+from .media.engine import MediaEngine
+from .prompts import PromptLibrary
+from .simctl import SimControl
+from .statedir import StateDir
 from .webserver import WebComponent
 
 if TYPE_CHECKING:
     from .app import Component, Hotline
 
 
+class DevicesComponent(DeviceManager):
+    """The device manager, registering frame devices with the engine once open."""
+
+    def __init__(self, app: "Hotline", engine: MediaEngine, calls_ref: list):
+        super().__init__(app.config["devices"], lambda ev: calls_ref[0].on_line_event(ev), app.metrics)
+        self.engine = engine
+
+    async def start(self) -> None:
+        """Open devices, then hand the frame devices to the engine."""
+        await super().start()
+        self.engine.frame_devices = [d.driver for d in self.devices.values()
+                                     if d.state == "up" and hasattr(d.driver, "read_frames")]
+
+
 def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
-    """store -> journal -> devices -> engine -> calls -> web."""
+    """store -> journal -> engine -> devices -> calls -> web."""
     from .app import StoreComponent
     cfg = app.config
-    comps: list[tuple[str, Component]] = [("store", StoreComponent(app.store, cfg["database"]["auto_upgrade"]))]
-    comps.append(("web", WebComponent(app.services)))
-    for name, comp in comps:
-        app.services.setdefault(name, comp)
+    eng = cfg["engine"]
+    engine = MediaEngine(eng["max_channels"] + 8, speed=eng["speed"], overrun_ms=eng["overrun_ms"],
+                         metrics=app.metrics)
+    journal = Journal(app.store, clock=engine.now, metrics=app.metrics)
+    calls_ref: list = []
+    devices = DevicesComponent(app, engine, calls_ref)
+    calls = CallManager(devices, engine, journal, app.store, cfg.path_for("recordings"), cfg, app.metrics)
+    calls.record_calls = eng["record_calls"]
+    calls_ref.append(calls)
+    prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"])
+    operator = eng["operator"] or next((s for d in cfg["devices"] for s in d.get("stations", [])), "")
+
+    def flow_for(call):
+        return builtin.station_dial if call.direction == "internal" else builtin.reception
+    calls.flow_for = flow_for
+    calls.context_factory = lambda call, m: CallSession(call, m, prompts, cfg["locale"]["tone_profile"],
+                                                        cfg["locale"]["language"], operator)
+    app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
+                        sim=SimControl(devices, calls, engine))
+    state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
+    comps: list[tuple[str, Component]] = [
+        ("state", state),
+        ("store", StoreComponent(app.store, cfg["database"]["auto_upgrade"])),
+        ("journal", journal),
+        ("engine", engine),
+        ("devices", devices),
+        ("calls", calls),
+        ("web", WebComponent(app.services)),
+    ]
     return comps

@@ -107,6 +107,11 @@ CORE = Section({
                              help="a tick slower than this counts as an overrun for admission control"),
         "call_timeout": Scalar(float, default=4 * 3600.0, min=60,
                                help="the watchdog ends calls older than this"),
+        "speed": Scalar(float, default=1.0, min=0, max=100,
+                        help="1 = real time; larger runs the clock faster; 0 = as fast as possible"),
+        "record_calls": Scalar(bool, default=True),
+        "operator": Scalar(str, default=None, nullable=True,
+                           help="extension the built-in reception flow rings when the caller enters none"),
     }),
 })
 

@@ -22,14 +22,16 @@ class KeyValueFormatter(logging.Formatter):
 
 def setup_logging(level: str = "info", components: dict[str, str] | None = None) -> None:
     """Configure the root hotline logger and per-component levels."""
-    root = logging.getLogger("hotline")
-    for h in list(root.handlers):
-        root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
-    root.addHandler(handler)
+    for name in ("hotline", "tornado"):
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logger.addHandler(handler)
+        logger.propagate = False
+    root = logging.getLogger("hotline")
     root.setLevel(level.upper())
-    root.propagate = False
     for name, lvl in (components or {}).items():
         logging.getLogger(f"hotline.{name}").setLevel(lvl.upper())
     logging.getLogger("tornado.access").setLevel(logging.WARNING)

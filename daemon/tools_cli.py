@@ -18,4 +18,51 @@ def _dsp(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> No
     dt.set_defaults(fn=run)
 
 
-REGISTER: list[Callable] = [_dsp]
+def _demo_setup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    ds = sub.add_parser("demo-setup", parents=[common],
+                        help="create the demo's admin (random password) and QA token if missing")
+    ds.add_argument("--state", required=True, help="where to write admin-password and qa-token")
+
+    def run(args: argparse.Namespace) -> int:
+        import secrets
+        from pathlib import Path
+
+        from . import users
+        from .cli import _open_store
+        from .store.models import User
+        state = Path(args.state)
+        store = _open_store(args)
+        try:
+            pw_file, token_file = state / "admin-password", state / "qa-token"
+            if not store.write_sync(lambda: User.select().where(User.name == "admin").exists()) \
+                    or not pw_file.exists():
+                password = secrets.token_urlsafe(12)
+                def make_admin() -> None:
+                    if User.get_or_none(User.name == "admin") is None:
+                        users.add_user("admin", users.Role.ADMIN, password)
+                    else:
+                        users.set_password("admin", password)
+                store.write_sync(make_admin)
+                _write_secret(pw_file, password)
+                print(f"demo: admin password written to {pw_file}")
+            if not token_file.exists():
+                def make_qa() -> str:
+                    if User.get_or_none(User.name == "qa") is None:
+                        users.add_user("qa", users.Role.QA, None)
+                    return users.new_token("qa")
+                _write_secret(token_file, store.write_sync(make_qa))
+                print(f"demo: QA API token written to {token_file}")
+        finally:
+            store.close()
+        return 0
+    ds.set_defaults(fn=run)
+
+
+def _write_secret(path, text: str) -> None:
+    import os
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup]

@@ -145,7 +145,7 @@ class Option:
     required: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class Line:
     """One port of a device; commands are non-blocking and results come back as events."""
 

@@ -134,12 +134,12 @@ class SimCard(Driver):
     def open(self) -> list[Line]:
         """Create the trunk and station lines."""
         for i in range(1, int(self.settings.get("trunks", 8)) + 1):
-            line = SimLine(self, f"{self.device_name}/t{i}", LineKind.TRUNK)
+            line = SimLine(self, f"{self.device_name}-t{i}", LineKind.TRUNK)
             self.lines[line.name] = line
             if self.settings.get("noise_dbm0") is not None:
                 self.set_faults(line, noise_dbm0=float(self.settings["noise_dbm0"]))
         for ext in self.settings.get("stations", []):
-            line = SimLine(self, f"{self.device_name}/s{ext}", LineKind.STATION, extension=str(ext))
+            line = SimLine(self, f"{self.device_name}-s{ext}", LineKind.STATION, extension=str(ext))
             self.lines[line.name] = line
             self.by_extension[str(ext)] = line
         self.opened = True

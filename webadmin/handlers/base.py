@@ -9,15 +9,11 @@ import tornado.web
 from hotline.daemon import users
 
 
-class BaseHandler(tornado.web.RequestHandler):
-    """Every handler derives from this; ``roles`` lists who may call it (empty = public)."""
+class AuthMixin:
+    """Bearer-token authentication and role checks, shared by HTTP and WebSocket handlers."""
 
     roles: tuple[str, ...] = ("admin",)
     public: bool = False
-
-    def initialize(self, services: dict[str, Any]) -> None:  # noqa: D401 - tornado hook
-        """Receive the daemon's services."""
-        self.services = services
 
     def get_current_user(self) -> Any:
         """The user behind a bearer token (cookie sessions arrive with the panel)."""
@@ -27,14 +23,8 @@ class BaseHandler(tornado.web.RequestHandler):
             return users.user_for_token(token) if token else None
         return None
 
-    def check_xsrf_cookie(self) -> None:
-        """Token-authenticated API calls carry no cookies, so XSRF does not apply to them."""
-        if self.request.headers.get("Authorization", "").startswith("Bearer "):
-            return
-        super().check_xsrf_cookie()
-
-    def prepare(self) -> None:
-        """Default deny: refuse anonymous and wrong-role requests."""
+    def authorize(self) -> None:
+        """Default deny: refuse anonymous and wrong-role requests (admin may do everything)."""
         if self.public:
             return
         user = self.current_user
@@ -42,6 +32,24 @@ class BaseHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(401, reason="authentication required")
         if user.role not in self.roles and user.role != "admin":
             raise tornado.web.HTTPError(403, reason="not allowed for this role")
+
+
+class BaseHandler(AuthMixin, tornado.web.RequestHandler):
+    """Every handler derives from this; ``roles`` lists who may call it, ``public`` opts out."""
+
+    def initialize(self, services: dict[str, Any]) -> None:  # noqa: D401 - tornado hook
+        """Receive the daemon's services."""
+        self.services = services
+
+    def check_xsrf_cookie(self) -> None:
+        """Token-authenticated API calls carry no cookies, so XSRF does not apply to them."""
+        if self.request.headers.get("Authorization", "").startswith("Bearer "):
+            return
+        super().check_xsrf_cookie()
+
+    def prepare(self) -> None:
+        """Authorize every request before its method runs."""
+        self.authorize()
 
     def write_json(self, data: Any, status: int = 200) -> None:
         """Send a JSON document."""

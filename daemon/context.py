@@ -1,0 +1,262 @@
+"""The daemon's CallContext: what flows do to a call, carried out with the engine, lines and journal."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hotline.dialplan.context import ConnectResult
+from hotline.drivers.base import HangupCause
+
+from .calls import Call, CallState, Leg, LegGone
+from .media.engine import ArrayPlayer
+from .media.tones import ToneGenerator
+
+if TYPE_CHECKING:
+    from .calls import CallManager
+    from .prompts import PromptLibrary
+
+log = logging.getLogger("hotline.calls")
+
+
+class ToneSource:
+    """A call-progress tone as a frame source, optionally limited in length."""
+
+    def __init__(self, profile: str, name: str, seconds: float | None = None):
+        self.gen = ToneGenerator.for_profile(profile, name)
+        self.frames_left = None if seconds is None else max(1, int(round(seconds / 0.02)))
+
+    def next_frame(self) -> np.ndarray | None:
+        """The next frame, or None when the tone or its time is over."""
+        if self.gen.finished or self.frames_left == 0:
+            return None
+        if self.frames_left is not None:
+            self.frames_left -= 1
+        return self.gen.next_frame()
+
+
+class CallSession:
+    """Implements dialplan.context.CallContext for one call."""
+
+    def __init__(self, call: Call, manager: "CallManager", prompts: "PromptLibrary", tone_profile: str,
+                 language: str, operator: str = ""):
+        self.call = call
+        self.m = manager
+        self.engine = manager.engine
+        self.prompts = prompts
+        self.tone_profile = tone_profile
+        self.language = language
+        self.vars: dict[str, Any] = {"operator": operator}
+
+    # ---- identity ------------------------------------------------------------------------------
+    @property
+    def uuid(self) -> str:
+        """The call's uuid."""
+        return self.call.uuid
+
+    @property
+    def caller_id(self) -> str:
+        """The caller's number."""
+        return self.call.caller_id
+
+    @property
+    def caller_name(self) -> str:
+        """The caller's name when the network sent one."""
+        return self.call.caller_name
+
+    @property
+    def dialed(self) -> str:
+        """The number the caller dialled (DID)."""
+        return self.call.dialed
+
+    @property
+    def direction(self) -> str:
+        """inbound, internal or outbound."""
+        return self.call.direction
+
+    # ---- basics --------------------------------------------------------------------------------
+    def _alive(self) -> Leg:
+        call = self.call
+        if call.state is CallState.ENDED or call.caller is None or call.caller.gone.done():
+            raise LegGone(call.cause or HangupCause.NORMAL)
+        return call.caller
+
+    async def answer(self) -> None:
+        """Answer the caller's line."""
+        self._alive()
+        self.m.answer(self.call)
+
+    async def hangup(self) -> None:
+        """End the call now."""
+        if self.call.state is not CallState.ENDED:
+            await self.m.end(self.call, HangupCause.NORMAL)
+        raise LegGone(HangupCause.NORMAL)
+
+    def step(self, name: str, **data: Any) -> None:
+        """Journal an IVR step (the caller's trail)."""
+        self.m.journal.emit("ivr.step", self.call.uuid, ts=self.engine.now(), step=name, **data)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait on media time."""
+        self._alive()
+        await self.engine.sleep(seconds)
+
+    # ---- audio out -----------------------------------------------------------------------------
+    async def _play(self, leg: Leg, source: Any, barge_in: bool) -> str | None:
+        ch = self.m.open_media(leg)
+        done = self.engine.play(ch, source)
+        if not barge_in:
+            await done
+            return None
+        if not leg.digits.empty():
+            self.engine.stop_source(ch)
+            return leg.digits.get_nowait()
+        getter = asyncio.ensure_future(leg.digits.get())
+        try:
+            finished, _ = await asyncio.wait({done, getter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter in finished and not getter.cancelled():
+            self.engine.stop_source(ch)
+            return getter.result()
+        return None
+
+    async def play_audio(self, samples: np.ndarray, barge_in: bool = False) -> str | None:
+        """Play samples to the caller."""
+        return await self._play(self._alive(), ArrayPlayer(samples), barge_in)
+
+    async def play_prompt(self, prompt_id: str, barge_in: bool = False) -> str | None:
+        """Play a prompt in the call's language; a missing prompt is logged and skipped politely."""
+        leg = self._alive()
+        try:
+            samples = await self.prompts.get(prompt_id, self.language)
+        except Exception as exc:
+            log.error("event=prompt_failed call=%s prompt=%s error=%r", self.uuid, prompt_id, str(exc))
+            self.m.journal.emit("call.error", self.uuid, ts=self.engine.now(), error=f"prompt {prompt_id}: {exc}")
+            return None
+        self.m.journal.emit("media.played", self.uuid, ts=self.engine.now(), prompt=prompt_id,
+                            language=self.language)
+        return await self._play(leg, ArrayPlayer(samples), barge_in)
+
+    async def play_tone(self, name: str, seconds: float | None = None, until_digit: bool = False) -> str | None:
+        """Play a call-progress tone of the configured country profile."""
+        leg = self._alive()
+        return await self._play(leg, ToneSource(self.tone_profile, name, seconds), until_digit)
+
+    # ---- digits --------------------------------------------------------------------------------
+    async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,
+                      terminator: str = "#", first: str | None = None) -> str:
+        """Collect keys until max_digits, the terminator, or a timeout."""
+        leg = self._alive()
+        return await self._collect(leg, max_digits, timeout, inter_digit_timeout, terminator, first)
+
+    async def _collect(self, leg: Leg, max_digits: int, timeout: float, inter: float, terminator: str,
+                       first: str | None) -> str:
+        digits = ""
+        if first:
+            if first == terminator:
+                return ""
+            digits = first
+        while len(digits) < max_digits:
+            try:
+                d = await self.engine.wait_for(leg.digits.get(), timeout if not digits else inter)
+            except asyncio.TimeoutError:
+                break
+            if d == terminator:
+                break
+            digits += d
+        return digits
+
+    # ---- connecting ----------------------------------------------------------------------------
+    async def connect(self, extension: str, ring_timeout: float = 30.0) -> ConnectResult:
+        """Ring a station (caller hears ringback) and bridge; a hook flash by the agent transfers."""
+        self._alive()
+        station = self.m.devices.station(extension)
+        if station is None or not station.up:
+            return ConnectResult.UNAVAILABLE
+        if station.name in self.m.owner:
+            return ConnectResult.BUSY
+        leg = self.m.new_leg(self.call, station, "station")
+        station.ring(self.caller_id, self.caller_name)
+        return await self._ring_and_bridge(leg, ring_timeout)
+
+    async def dial_out(self, number: str, ring_timeout: float = 30.0) -> ConnectResult:
+        """Dial out through a free trunk and bridge."""
+        self._alive()
+        trunk = self.m.devices.free_trunk()
+        if trunk is None:
+            return ConnectResult.UNAVAILABLE
+        leg = self.m.new_leg(self.call, trunk, "outbound")
+        self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number)
+        trunk.dial(number)
+        return await self._ring_and_bridge(leg, ring_timeout)
+
+    async def _ring_and_bridge(self, leg: Leg, ring_timeout: float) -> ConnectResult:
+        caller = self._alive()
+        ch = self.m.open_media(caller)
+        self.engine.play(ch, ToneSource(self.tone_profile, "ringback"))
+        try:
+            await self.engine.wait_for(asyncio.shield(leg.answered), ring_timeout)
+        except asyncio.TimeoutError:
+            leg.lost(HangupCause.NO_ANSWER)
+            self.m.end_leg(leg, HangupCause.NO_ANSWER)
+            self.engine.stop_source(ch)
+            return ConnectResult.NO_ANSWER
+        except LegGone as exc:
+            self.m.end_leg(leg, exc.cause)
+            self.engine.stop_source(ch)
+            return ConnectResult.BUSY if exc.cause is HangupCause.BUSY else ConnectResult.NO_ANSWER
+        self.engine.stop_source(ch)
+        self.m.journal.emit("leg.answered", leg.uuid, leg.line.name, ts=self.engine.now(), parent=self.uuid)
+        return await self._bridged(leg)
+
+    async def _bridged(self, leg: Leg) -> ConnectResult:
+        call, caller = self.call, self._alive()
+        edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
+        call.state, call.peer = CallState.BRIDGED, leg
+        call.bridged_at = call.bridged_at or self.engine.now()
+        peer_name = leg.line.extension or leg.line.name
+        self.m.journal.emit("call.bridged", self.uuid, ts=self.engine.now(), peer=peer_name, leg=leg.uuid)
+        while True:
+            flash = asyncio.ensure_future(leg.flashes.get())
+            try:
+                await asyncio.wait({leg.gone, flash}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not flash.done():
+                    flash.cancel()
+            if leg.gone.done():
+                self.engine.disconnect(*edges)
+                self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=peer_name,
+                                    by="peer")
+                self.m.end_leg(leg)
+                call.peer = None
+                return ConnectResult.COMPLETED
+            target = await self._transfer_target(leg, edges)
+            if target is None:
+                edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
+                continue
+            self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), kind="blind",
+                                source=peer_name, target=target)
+            self.m.end_leg(leg)
+            call.peer = None
+            result = await self.connect(target)
+            return ConnectResult.TRANSFERRED if result is ConnectResult.COMPLETED else result
+
+    async def _transfer_target(self, leg: Leg, edges: list) -> str | None:
+        """After a hook flash: hold the caller, give the agent dial tone, read the target extension."""
+        caller = self._alive()
+        self.engine.disconnect(*edges)
+        self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=leg.line.extension,
+                            by="flash")
+        self.engine.play(self.m.open_media(caller), ToneSource(self.tone_profile, "ringback"))
+        first = await self._play(leg, ToneSource(self.tone_profile, "dial", 10.0), True)
+        digits = await self._collect(leg, 4, 5.0, 3.0, "#", first) if first else ""
+        station = self.m.devices.station(digits) if digits else None
+        if station is None or not station.up or station.name in self.m.owner:
+            self.m.journal.emit("call.transfer_failed", self.uuid, ts=self.engine.now(), target=digits)
+            self.engine.stop_source(self.m.open_media(caller))
+            return None
+        return digits

@@ -1,0 +1,310 @@
+"""The media engine: a 20 ms clock that moves every channel's audio in one vectorized pass."""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from hotline.drivers.base import FRAME_SAMPLES
+
+from .dtmf import DtmfDetector
+
+log = logging.getLogger("hotline.media")
+TICK = FRAME_SAMPLES / 8000.0
+
+
+class FrameSource(Protocol):
+    """Something that plays into a channel one frame at a time (a prompt, a tone, music)."""
+
+    def next_frame(self) -> np.ndarray | None:
+        """The next 160 samples (int16), or None when finished."""
+
+
+class ArrayPlayer:
+    """Plays an int16 array once (or looping, for music on hold)."""
+
+    def __init__(self, samples: np.ndarray, loop: bool = False):
+        self.samples = np.asarray(samples, dtype=np.int16)
+        self.pos = 0
+        self.loop = loop
+
+    def next_frame(self) -> np.ndarray | None:
+        """The next frame, zero-padded at the end."""
+        n = len(self.samples)
+        if n == 0 or (self.pos >= n and not self.loop):
+            return None
+        if self.pos >= n:
+            self.pos = 0
+        frame = self.samples[self.pos:self.pos + FRAME_SAMPLES]
+        self.pos += FRAME_SAMPLES
+        if len(frame) < FRAME_SAMPLES:
+            frame = np.pad(frame, (0, FRAME_SAMPLES - len(frame)))
+        return frame
+
+
+@dataclass(eq=False)
+class Channel:
+    """One line's audio path through the engine while it carries a call."""
+
+    slot: int
+    line: str
+    device: Any
+    on_digit: Callable[[str, float], None] | None = None
+    source: FrameSource | None = None
+    source_done: asyncio.Future | None = None
+    taps: list = field(default_factory=list)  # recorders fed (in, out) of this channel
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Audio flows from ``src``'s input to ``dst``'s output with a gain."""
+
+    dst: int
+    src: int
+    gain: float = 1.0
+
+
+class MediaEngine:
+    """Owns the clock, the slot table, DTMF detection, players, mixing and recording taps."""
+
+    def __init__(self, capacity: int, speed: float = 1.0, overrun_ms: float = 15.0, metrics: Any = None):
+        self.capacity = capacity
+        self.speed = speed  # 1.0 real time; 0 as fast as possible (tests, dry runs)
+        self.overrun_s = overrun_ms / 1000.0
+        self.metrics = metrics
+        self.detector = DtmfDetector(capacity)
+        self.inp = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
+        self.out = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
+        self.channels: dict[int, Channel] = {}
+        self._free = list(range(capacity - 1, -1, -1))
+        self._edges: set[Edge] = set()
+        self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._by_device: dict[int, tuple[Any, list[str], np.ndarray]] | None = None
+        self.ticks = 0
+        self.t0 = time.time()
+        self._timers: list[tuple[int, int, asyncio.Future]] = []
+        self._timer_seq = 0
+        self._task: asyncio.Task | None = None
+        self.missed_ticks = 0
+        self.overruns = 0
+        self.recent_overruns: list[int] = []
+        self.tick_hooks: list[Callable[[], None]] = []
+        self.frame_devices: list[Any] = []
+
+    # ---- time ---------------------------------------------------------------------------
+    def now(self) -> float:
+        """Media time as a wall-clock timestamp (advances 20 ms per tick, also in fast mode)."""
+        return self.t0 + self.ticks * TICK
+
+    def sleep(self, seconds: float) -> asyncio.Future:
+        """A future that completes after ``seconds`` of media time."""
+        fut = asyncio.get_running_loop().create_future()
+        due = self.ticks + max(1, int(round(seconds / TICK)))
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (due, self._timer_seq, fut))
+        return fut
+
+    async def wait_for(self, aw: Any, timeout: float | None) -> Any:
+        """Like asyncio.wait_for but the timeout runs on media time."""
+        if timeout is None:
+            return await aw
+        fut = asyncio.ensure_future(aw)
+        timer = self.sleep(timeout)
+        done, _ = await asyncio.wait({fut, timer}, return_when=asyncio.FIRST_COMPLETED)
+        if fut in done:
+            timer.cancel()
+            return fut.result()
+        fut.cancel()
+        raise asyncio.TimeoutError
+
+    # ---- channels -----------------------------------------------------------------------
+    @property
+    def active(self) -> int:
+        """Channels in use."""
+        return len(self.channels)
+
+    def open_channel(self, line: str, device: Any, on_digit: Callable[[str, float], None] | None) -> Channel:
+        """Give a line a slot; raises RuntimeError when every slot is taken."""
+        if not self._free:
+            raise RuntimeError("no free media channel")
+        slot = self._free.pop()
+        self.detector.reset(slot)
+        ch = Channel(slot=slot, line=line, device=device, on_digit=on_digit)
+        self.channels[slot] = ch
+        self._by_device = None
+        return ch
+
+    def close_channel(self, ch: Channel) -> None:
+        """Release the slot, stop playback, drop every edge touching it."""
+        if not ch.open:
+            return
+        ch.open = False
+        self.stop_source(ch)
+        for tap in list(ch.taps):
+            tap.detach(ch)
+        self._edges = {e for e in self._edges if ch.slot not in (e.dst, e.src)}
+        self._edge_arrays = None
+        self.channels.pop(ch.slot, None)
+        self.inp[ch.slot] = 0
+        self.out[ch.slot] = 0
+        self._free.append(ch.slot)
+        self._by_device = None
+
+    # ---- playback ---------------------------------------------------------------------
+    def play(self, ch: Channel, source: FrameSource) -> asyncio.Future:
+        """Start a source on a channel (replacing any); the future completes when it ends."""
+        self.stop_source(ch)
+        ch.source = source
+        ch.source_done = asyncio.get_running_loop().create_future()
+        return ch.source_done
+
+    def stop_source(self, ch: Channel) -> None:
+        """Stop what a channel is playing."""
+        done, ch.source, ch.source_done = ch.source_done, None, None
+        if done is not None and not done.done():
+            done.set_result(False)
+
+    # ---- mixing -------------------------------------------------------------------------
+    def connect(self, src: Channel, dst: Channel, gain: float = 1.0) -> Edge:
+        """One-way audio from src's line to dst's line."""
+        edge = Edge(dst.slot, src.slot, gain)
+        self._edges.add(edge)
+        self._edge_arrays = None
+        return edge
+
+    def disconnect(self, *edges: Edge) -> None:
+        """Remove edges."""
+        for e in edges:
+            self._edges.discard(e)
+        self._edge_arrays = None
+
+    def bridge(self, a: Channel, b: Channel) -> list[Edge]:
+        """Two-way audio between two channels."""
+        return [self.connect(a, b), self.connect(b, a)]
+
+    # ---- the tick ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the clock."""
+        self.t0 = time.time()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the clock."""
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def status(self) -> dict:
+        """Channels, ticks, overruns."""
+        return {"state": "up" if self._task else "down", "channels": self.active, "capacity": self.capacity,
+                "ticks": self.ticks, "missed_ticks": self.missed_ticks, "overruns": self.overruns}
+
+    def overloaded(self) -> bool:
+        """True when ticks overran repeatedly in the last second (admission control)."""
+        horizon = self.ticks - 50
+        self.recent_overruns = [t for t in self.recent_overruns if t > horizon]
+        return len(self.recent_overruns) >= 5
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            started = time.perf_counter()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("event=tick_failed tick=%d", self.ticks)
+            spent = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.tick_seconds.observe(spent)
+            if spent > self.overrun_s:
+                self.overruns += 1
+                self.recent_overruns.append(self.ticks)
+                if self.metrics is not None:
+                    self.metrics.tick_overruns.inc()
+            if self.speed <= 0:
+                await asyncio.sleep(0)
+                continue
+            deadline += TICK / self.speed
+            delay = deadline - loop.time()
+            if delay < -TICK / self.speed:
+                behind = int(-delay / (TICK / self.speed))
+                self.missed_ticks += behind
+                if self.metrics is not None:
+                    self.metrics.missed_ticks.inc(behind)
+                deadline = loop.time()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+    def _groups(self) -> dict[int, tuple[Any, list[str], np.ndarray]]:
+        if self._by_device is None:
+            groups: dict[int, tuple[Any, list[str], list[int]]] = {}
+            for ch in self.channels.values():
+                g = groups.setdefault(id(ch.device), (ch.device, [], []))
+                g[1].append(ch.line)
+                g[2].append(ch.slot)
+            self._by_device = {k: (d, names, np.array(slots, dtype=np.intp)) for k, (d, names, slots)
+                               in groups.items()}
+        return self._by_device
+
+    def tick(self) -> None:
+        """Process one 20 ms frame for every channel."""
+        self.ticks += 1
+        for dev in self.frame_devices:
+            dev.tick()
+        for hook in self.tick_hooks:
+            hook()
+        groups = self._groups()
+        inp, out = self.inp, self.out
+        for dev, names, slots in groups.values():
+            buf = np.zeros((len(names), FRAME_SAMPLES), dtype=np.int16)
+            dev.read_frames(names, buf)
+            inp[slots] = buf
+        if self.channels:
+            for hit in self.detector.process(inp):
+                ch = self.channels.get(hit.slot)
+                if ch is not None and ch.on_digit is not None:
+                    ch.on_digit(hit.digit, hit.duration_ms)
+                    if self.metrics is not None:
+                        self.metrics.dtmf_digits.labels("inband").inc()
+        mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32) if self._edges else None
+        out[:] = 0
+        for ch in list(self.channels.values()):
+            if ch.source is not None:
+                frame = ch.source.next_frame()
+                if frame is None:
+                    done, ch.source, ch.source_done = ch.source_done, None, None
+                    if done is not None and not done.done():
+                        done.set_result(True)  # played to the end
+                    continue
+                out[ch.slot] = frame
+        if mix is not None:
+            if self._edge_arrays is None:
+                edges = list(self._edges)
+                self._edge_arrays = (np.array([e.dst for e in edges], dtype=np.intp),
+                                     np.array([e.src for e in edges], dtype=np.intp),
+                                     np.array([e.gain for e in edges], dtype=np.float32)[:, None])
+            dst, src, gain = self._edge_arrays
+            np.add.at(mix, dst, (inp[src] * gain).astype(np.int32))
+            mix += out
+            np.clip(mix, -32768, 32767, out=mix)
+            out[:] = mix
+        for ch in self.channels.values():
+            for tap in ch.taps:
+                tap.feed(ch, inp[ch.slot], out[ch.slot])
+        for dev, names, slots in groups.values():
+            dev.write_frames(names, out[slots])
+        while self._timers and self._timers[0][0] <= self.ticks:
+            _, _, fut = heapq.heappop(self._timers)
+            if not fut.done():
+                fut.set_result(None)

@@ -1,0 +1,184 @@
+"""Call recording: WAV files written as .part by one writer thread, renamed when closed, repaired after a crash."""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+log = logging.getLogger("hotline.recording")
+HEADER = 44
+CHUNK_TICKS = 25  # hand audio to the writer every 0.5 s
+
+
+def wav_header(data_bytes: int, channels: int = 1, rate: int = 8000) -> bytes:
+    """A 44-byte PCM WAV header for 16-bit samples."""
+    block = channels * 2
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels,
+                       rate, rate * block, block, 16, b"data", data_bytes)
+
+
+def repair(part: Path) -> tuple[Path, float]:
+    """Fix a crash-left .part file's header from its length and rename it; returns (path, seconds)."""
+    size = part.stat().st_size
+    with open(part, "r+b") as f:
+        head = f.read(HEADER)
+        channels = struct.unpack("<H", head[22:24])[0] if len(head) >= 24 and head[:4] == b"RIFF" else 1
+        channels = channels if channels in (1, 2) else 1
+        data = max(0, size - HEADER)
+        data -= data % (2 * channels)
+        f.truncate(HEADER + data)
+        f.seek(0)
+        f.write(wav_header(data, channels))
+        f.flush()
+        os.fsync(f.fileno())
+    final = part.with_name(part.name.removesuffix(".part"))
+    os.replace(part, final)
+    return final, data / (2 * channels * 8000)
+
+
+@dataclass(eq=False)
+class Recorder:
+    """Records one call: mono (everything on the caller's leg mixed) or stereo (caller left, other side right)."""
+
+    call_uuid: str
+    path: Path
+    writer: "RecordingWriter"
+    stereo: bool = False
+    on_closed: Callable[["Recorder"], None] | None = None
+    frames: list = field(default_factory=list)
+    samples: int = 0
+    paused: bool = False
+    closed: bool = False
+    started_at: float = field(default_factory=time.time)
+    channels: list = field(default_factory=list)
+
+    def attach(self, ch: Any) -> None:
+        """Tap a channel: its input (what the line sends) and output (what it hears)."""
+        ch.taps.append(self)
+        self.channels.append(ch)
+
+    def detach(self, ch: Any) -> None:
+        """Stop tapping a channel."""
+        if self in ch.taps:
+            ch.taps.remove(self)
+        if ch in self.channels:
+            self.channels.remove(ch)
+
+    def feed(self, ch: Any, inp: np.ndarray, out: np.ndarray) -> None:
+        """Called by the media engine every tick (must stay cheap)."""
+        if self.paused or self.closed:
+            return
+        if self.stereo:
+            frame = np.empty(len(inp) * 2, dtype=np.int16)
+            frame[0::2], frame[1::2] = inp, out
+        else:
+            frame = np.clip(inp.astype(np.int32) + out, -32768, 32767).astype(np.int16)
+        self.frames.append(frame)
+        self.samples += len(inp)
+        if len(self.frames) >= CHUNK_TICKS:
+            self.writer.put(self, b"".join(f.tobytes() for f in self.frames))
+            self.frames = []
+
+    def close(self) -> None:
+        """Hand the rest to the writer, which finishes the file."""
+        if self.closed:
+            return
+        for ch in list(self.channels):
+            self.detach(ch)
+        self.closed = True
+        if self.frames:
+            self.writer.put(self, b"".join(f.tobytes() for f in self.frames))
+            self.frames = []
+        self.writer.finish(self)
+
+    @property
+    def seconds(self) -> float:
+        """Recorded length."""
+        return self.samples / 8000.0
+
+
+class RecordingWriter:
+    """The one thread that writes recordings, so disk latency never reaches the media tick."""
+
+    def __init__(self, notify: Callable[[Callable[[], None]], None], metrics: Any = None):
+        self.queue: queue.Queue = queue.Queue()
+        self.notify = notify  # runs a callback on the event loop thread
+        self.metrics = metrics
+        self.files: dict[int, Any] = {}
+        self.thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self.thread = threading.Thread(target=self._run_thread, name="recording-writer", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Finish queued work and stop."""
+        if self.thread:
+            self.queue.put(None)
+            self.thread.join(30)
+            self.thread = None
+
+    def put(self, rec: Recorder, data: bytes) -> None:
+        """Queue audio bytes for a recorder."""
+        self.queue.put(("data", rec, data))
+
+    def finish(self, rec: Recorder) -> None:
+        """Queue the close of a recorder's file."""
+        self.queue.put(("close", rec, b""))
+
+    def _run_thread(self) -> None:
+        last_sync = time.monotonic()
+        while True:
+            item = self.queue.get()
+            if item is None:
+                break
+            op, rec, data = item
+            try:
+                f = self.files.get(id(rec))
+                if f is None and op == "data":
+                    rec.path.parent.mkdir(parents=True, exist_ok=True)
+                    f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
+                    f.write(wav_header(0, 2 if rec.stereo else 1))
+                    self.files[id(rec)] = f
+                if op == "data":
+                    f.write(data)
+                    f.flush()  # visible to a crash-time repair
+                    if time.monotonic() - last_sync > 5:
+                        os.fsync(f.fileno())
+                        last_sync = time.monotonic()
+                elif op == "close":
+                    self._close_file(rec, self.files.pop(id(rec), None))
+            except OSError as exc:
+                self.errors += 1
+                if self.metrics is not None:
+                    self.metrics.recording_errors.inc()
+                log.error("event=recording_write_failed call=%s path=%s error=%r", rec.call_uuid, rec.path,
+                          str(exc))
+
+    def _close_file(self, rec: Recorder, f: Any) -> None:
+        if f is None:  # nothing was ever recorded
+            return
+        size = f.tell() - HEADER
+        f.seek(0)
+        f.write(wav_header(size, 2 if rec.stereo else 1))
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(rec.path.with_name(rec.path.name + ".part"), rec.path)
+        dfd = os.open(rec.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        if rec.on_closed is not None:
+            self.notify(lambda: rec.on_closed(rec))

@@ -1,0 +1,55 @@
+"""The CallContext facade: everything a flow may do to a call, without seeing drivers."""
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+
+class ConnectResult(enum.Enum):
+    """How an attempt to reach a station or number ended."""
+
+    COMPLETED = "completed"        # talked, then someone hung up
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"    # no such extension, line down, no free trunk
+    TRANSFERRED = "transferred"    # the call went on to someone else
+
+
+class CallContext(Protocol):
+    """A call as seen by a flow."""
+
+    uuid: str
+    caller_id: str
+    caller_name: str
+    dialed: str
+    direction: str
+    language: str
+    vars: dict[str, Any]
+
+    async def answer(self) -> None:
+        """Answer the call."""
+
+    async def hangup(self) -> None:
+        """End the call."""
+
+    async def play_prompt(self, prompt_id: str, barge_in: bool = False) -> str | None:
+        """Play a prompt; with barge_in a key press stops it and is returned."""
+
+    async def play_tone(self, name: str, seconds: float | None = None, until_digit: bool = False) -> str | None:
+        """Play a call-progress tone (dial, ringback, busy, congestion, beep)."""
+
+    async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,
+                      terminator: str = "#", first: str | None = None) -> str:
+        """Collect up to max_digits keys."""
+
+    async def connect(self, extension: str, ring_timeout: float = 30.0) -> ConnectResult:
+        """Ring a station and bridge the caller to it until one side hangs up."""
+
+    async def dial_out(self, number: str, ring_timeout: float = 30.0) -> ConnectResult:
+        """Dial a number through a free trunk and bridge the caller to it."""
+
+    def step(self, name: str, **data: Any) -> None:
+        """Record an IVR step in the journal."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait (on media time)."""

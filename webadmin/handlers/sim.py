@@ -1,0 +1,210 @@
+"""The QA API: drive the simulated card's callers and agent phones from outside the process."""
+from __future__ import annotations
+
+import numpy as np
+import tornado.web
+import tornado.websocket
+
+from hotline.daemon.media.wavio import wav_bytes
+from hotline.daemon.simctl import SimError
+
+from .base import AuthMixin, BaseHandler
+
+QA = ("qa",)
+
+
+class SimHandler(BaseHandler):
+    """Base of the QA handlers: SimError becomes a JSON 4xx."""
+
+    roles = QA
+
+    @property
+    def sim(self):
+        """The QA controller."""
+        return self.services["sim"]
+
+    def fail(self, exc: SimError) -> None:
+        """Answer with the controller's error."""
+        self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+
+
+class SimCallsHandler(SimHandler):
+    """POST /api/v1/sim/calls: a caller rings in."""
+
+    def post(self) -> None:
+        """Place a call on a free trunk."""
+        body = self.json_body()
+        try:
+            sc = self.sim.place_call(body.get("from"), str(body.get("name", "")), str(body.get("to", "")),
+                                     body.get("line"))
+        except SimError as exc:
+            return self.fail(exc)
+        self.write_json({"id": sc.id, "line": sc.line.name}, 201)
+
+
+class SimCallHandler(SimHandler):
+    """GET (state and journal) and DELETE (caller hangs up) one simulated call."""
+
+    async def get(self, call_id: str) -> None:
+        """State, hangup cause and the call's journal events."""
+        from hotline.daemon.journal import events_for
+        try:
+            state = self.sim.state(call_id)
+        except SimError as exc:
+            return self.fail(exc)
+        await self.services["journal"].flush()
+        state["events"] = await self.services["store"].read(events_for, call_id)
+        self.write_json(state)
+
+    def delete(self, call_id: str) -> None:
+        """The caller hangs up."""
+        try:
+            self.sim.hangup(call_id)
+        except SimError as exc:
+            return self.fail(exc)
+        self.write_json({"id": call_id, "hung_up": True})
+
+
+class SimDtmfHandler(SimHandler):
+    """POST .../dtmf: the caller presses keys."""
+
+    def post(self, call_id: str) -> None:
+        """Queue keys as real audio (inband) or signalled out of band."""
+        b = self.json_body()
+        try:
+            secs = self.sim.send_dtmf(call_id, b.get("digits"), b.get("mode", "inband"), b.get("tone_ms", 80),
+                                      b.get("gap_ms", 80), b.get("level_dbm0", -10.0), b.get("twist_db", 0.0),
+                                      b.get("freq_offset", 0.0))
+        except SimError as exc:
+            return self.fail(exc)
+        self.write_json({"queued": b.get("digits"), "seconds": secs}, 202)
+
+
+class SimAudioHandler(SimHandler):
+    """POST .../audio with a WAV body: the caller speaks."""
+
+    def post(self, call_id: str) -> None:
+        """Queue the WAV's audio."""
+        if len(self.request.body) > 50 * 1024 * 1024:
+            return self.fail(SimError("audio: at most 50 MB", 413))
+        try:
+            secs = self.sim.send_audio(call_id, self.request.body)
+        except SimError as exc:
+            return self.fail(exc)
+        self.write_json({"seconds": round(secs, 3)}, 202)
+
+
+class SimHeardHandler(SimHandler):
+    """GET .../heard.wav: what the caller heard, 8 kHz mono WAV."""
+
+    def get(self, call_id: str) -> None:
+        """Send the captured audio."""
+        try:
+            samples = self.sim.heard(call_id)
+        except SimError as exc:
+            return self.fail(exc)
+        self.set_header("Content-Type", "audio/wav")
+        self.set_header("Content-Disposition", f'attachment; filename="heard-{call_id}.wav"')
+        self.finish(wav_bytes(samples))
+
+
+class SimMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
+    """GET .../media as a WebSocket: 320-byte frames (20 ms, s16le, 8 kHz) both ways."""
+
+    roles = QA
+
+    def initialize(self, services: dict) -> None:  # noqa: D401 - tornado hook
+        """Receive the daemon's services."""
+        self.services = services
+
+    async def get(self, call_id: str) -> None:  # type: ignore[override]
+        """Authenticate before the upgrade, then hand over to the WebSocket machinery."""
+        self.authorize()
+        self.call_id = call_id
+        try:
+            self.services["sim"].get(call_id)
+        except SimError as exc:
+            raise tornado.web.HTTPError(exc.status, reason=str(exc)) from None
+        await super().get(call_id)
+
+    def open(self, call_id: str) -> None:  # type: ignore[override]
+        """Start forwarding what the caller hears."""
+        self.services["sim"].add_listener(call_id, self._heard)
+
+    def _heard(self, frame: np.ndarray) -> None:
+        try:
+            self.write_message(frame.astype("<i2").tobytes(), binary=True)
+        except tornado.websocket.WebSocketClosedError:
+            pass
+
+    def on_message(self, message: bytes | str) -> None:
+        """Binary frames are what the caller says."""
+        if isinstance(message, str) or len(message) % 2:
+            self.close(1003, "send binary s16le frames")
+            return
+        try:
+            self.services["sim"].send_samples(self.call_id, np.frombuffer(message, dtype="<i2"))
+        except SimError:
+            self.close(1000, "call ended")
+
+    def on_close(self) -> None:
+        """Stop forwarding."""
+        self.services["sim"].remove_listener(self.call_id, self._heard)
+
+
+class SimStationsHandler(SimHandler):
+    """GET /api/v1/sim/stations."""
+
+    def get(self) -> None:
+        """Every simulated agent phone."""
+        self.write_json({"stations": self.sim.stations()})
+
+
+class SimStationActionHandler(SimHandler):
+    """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash."""
+
+    async def post(self, ext: str, action: str) -> None:
+        """Do what the agent does on the phone."""
+        b = self.json_body()
+        try:
+            if action == "answer":
+                self.sim.station_answer(ext)
+                result: dict = {}
+            elif action == "hangup":
+                self.sim.station_hangup(ext)
+                result = {}
+            elif action == "flash":
+                self.sim.station_flash(ext)
+                result = {}
+            elif action == "dtmf":
+                result = {"seconds": self.sim.station_dtmf(ext, b.get("digits"), b.get("mode", "inband"),
+                                                           b.get("tone_ms", 80), b.get("gap_ms", 80))}
+            else:
+                result = {"action": await self.sim.station_dial(ext, b.get("number"))}
+        except SimError as exc:
+            return self.fail(exc)
+        self.write_json({"extension": ext, "done": action, **result})
+
+
+class SimLineFaultsHandler(SimHandler):
+    """POST /api/v1/sim/lines/{line}/faults: flip fault switches."""
+
+    def post(self, line: str) -> None:
+        """Line down/up, busy, never answer, hang up after N s, noise."""
+        try:
+            self.write_json(self.sim.set_faults(line, self.json_body()))
+        except SimError as exc:
+            self.fail(exc)
+
+
+ROUTES = [
+    (r"/api/v1/sim/calls", SimCallsHandler),
+    (r"/api/v1/sim/calls/([0-9a-f-]{36})", SimCallHandler),
+    (r"/api/v1/sim/calls/([0-9a-f-]{36})/dtmf", SimDtmfHandler),
+    (r"/api/v1/sim/calls/([0-9a-f-]{36})/audio", SimAudioHandler),
+    (r"/api/v1/sim/calls/([0-9a-f-]{36})/heard\.wav", SimHeardHandler),
+    (r"/api/v1/sim/calls/([0-9a-f-]{36})/media", SimMediaSocket),
+    (r"/api/v1/sim/stations", SimStationsHandler),
+    (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/(answer|hangup|dtmf|dial|flash)", SimStationActionHandler),
+    (r"/api/v1/sim/lines/([A-Za-z0-9_.-]{1,64})/faults", SimLineFaultsHandler),
+]
