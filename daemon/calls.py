@@ -89,7 +89,10 @@ class Call:
 
     def summary(self) -> dict:
         """State for the API and the panel."""
-        return {"uuid": self.uuid, "direction": self.direction, "state": self.state.value,
+        state = self.state.value
+        if self.state is CallState.ENDED and not self.end_done.is_set():
+            state = "ending"  # "ended" only once call.ended and the CDR are committed
+        return {"uuid": self.uuid, "direction": self.direction, "state": state,
                 "line": self.caller.line.name if self.caller else None, "caller_id": self.caller_id,
                 "caller_name": self.caller_name, "dialed": self.dialed, "offered_at": self.offered_at,
                 "answered_at": self.answered_at, "bridged_at": self.bridged_at, "ended_at": self.ended_at,
@@ -242,11 +245,18 @@ class CallManager:
             if self.metrics is not None:
                 self.metrics.calls_refused.labels(reason).inc()
             log.warning("event=call_refused call=%s reason=%s", call.uuid, reason)
-            self.finished[call.uuid] = call.summary()
-            self.loop.create_task(self.journal.flush(lambda: cdr.write_cdr(call.uuid)))
+            self.finished[call.uuid] = call.summary()  # "ending" until the CDR is committed
+            self.loop.create_task(self._finish_refused(call))
             return call
         self._start(call)
         return call
+
+    async def _finish_refused(self, call: Call) -> None:
+        try:
+            await self.journal.flush(lambda: cdr.write_cdr(call.uuid))
+        finally:
+            call.end_done.set()
+            self.finished[call.uuid] = call.summary()
 
     def offer_internal(self, station: Line) -> Call:
         """A station went off hook to dial: the call starts answered, the flow gives dial tone."""
@@ -407,6 +417,7 @@ class CallManager:
             log.exception("event=cdr_failed call=%s", call.uuid)
             row = None
         self.calls.pop(call.uuid, None)
+        call.end_done.set()
         self.finished[call.uuid] = call.summary()
         if len(self.finished) > 10000:
             self.finished.pop(next(iter(self.finished)))
@@ -414,7 +425,6 @@ class CallManager:
             self.metrics.calls.labels(call.direction, row["disposition"]).inc()
         for cb in self.on_call_ended:
             cb(call)
-        call.end_done.set()
 
     # ---- watchdog ----------------------------------------------------------------------------
     async def _watchdog_loop(self) -> None:

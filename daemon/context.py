@@ -238,7 +238,7 @@ class CallSession:
             if target is None:
                 edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
                 continue
-            self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), kind="blind",
+            self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), mode="blind",
                                 source=peer_name, target=target)
             self.m.end_leg(leg)
             call.peer = None

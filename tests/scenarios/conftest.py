@@ -1,0 +1,191 @@
+"""Scenario fixtures: a real daemon on the simulated card, driven through the QA API like QA would."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """Merge ``extra`` into a copy of ``base`` (lists of devices are replaced whole)."""
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_wav(data: bytes) -> np.ndarray:
+    """Samples of a 16-bit mono WAV produced by the box."""
+    import wave
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getframerate() == 8000 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())[:, 0]
+
+
+def best_correlation(haystack: np.ndarray, needle: np.ndarray) -> float:
+    """Peak normalized cross-correlation of ``needle`` anywhere in ``haystack`` (0..1)."""
+    h = haystack.astype(np.float64)
+    n = needle.astype(np.float64)
+    if len(h) < len(n) or not n.any():
+        return 0.0
+    size = 1 << int(np.ceil(np.log2(len(h) + len(n))))
+    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)[: len(h) - len(n) + 1]
+    energy = np.convolve(h * h, np.ones(len(n)), "valid")
+    norm = np.sqrt(np.maximum(energy, 1e-9) * (n * n).sum())
+    return float(np.max(corr / norm))
+
+
+class Box:
+    """One running daemon plus its QA token; methods mirror what a QA engineer does."""
+
+    def __init__(self, daemon: Any, token: str):
+        self.d = daemon
+        self.token = token
+
+    def api(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+            expect: int | None = None) -> Any:
+        """Call /api/v1; returns parsed JSON (or bytes for WAV)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.d.url + "/api/v1" + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as r:
+                status, payload, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, payload, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if expect is not None:
+            assert status == expect, f"{method} {path}: {status} {payload[:300]!r}"
+        if "json" in ctype:
+            out = json.loads(payload)
+            if isinstance(out, dict):
+                out.setdefault("_status", status)
+            return out
+        return payload
+
+    def call(self, frm: str = "13800138000", to: str = "8001", name: str = "") -> str:
+        """A caller rings in; returns the call id."""
+        return self.api("POST", "/sim/calls", {"from": frm, "to": to, "name": name}, expect=201)["id"]
+
+    def state(self, call_id: str) -> dict:
+        """The call's state and journal."""
+        return self.api("GET", f"/sim/calls/{call_id}", expect=200)
+
+    def wait(self, call_id: str, state: str, timeout: float = 20.0) -> dict:
+        """Wait until the call reaches a state."""
+        deadline = time.monotonic() + timeout
+        st: dict = {}
+        while time.monotonic() < deadline:
+            st = self.state(call_id)
+            if st["state"] == state:
+                return st
+            time.sleep(0.05)
+        raise AssertionError(f"call {call_id} not {state} within {timeout}s: {st.get('state')} "
+                             f"events={[e['kind'] for e in st.get('events', [])]}")
+
+    def wait_event(self, call_id: str, kind: str, timeout: float = 20.0, **data: Any) -> dict:
+        """Wait until the call's journal has an event of this kind (and data)."""
+        deadline = time.monotonic() + timeout
+        events: list = []
+        while time.monotonic() < deadline:
+            events = self.state(call_id)["events"]
+            for e in events:
+                if e["kind"] == kind and all(e["data"].get(k) == v for k, v in data.items()):
+                    return e
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} {data} within {timeout}s: {[e['kind'] for e in events]}")
+
+    def station_state(self, ext: str) -> dict:
+        """A simulated phone's state."""
+        for s in self.api("GET", "/sim/stations", expect=200)["stations"]:
+            if s["extension"] == ext:
+                return s
+        raise AssertionError(f"no station {ext}")
+
+    def wait_station(self, ext: str, state: str, timeout: float = 20.0) -> dict:
+        """Wait until a phone is ringing/connected/idle."""
+        deadline = time.monotonic() + timeout
+        st: dict = {}
+        while time.monotonic() < deadline:
+            st = self.station_state(ext)
+            if st["state"] == state:
+                return st
+            time.sleep(0.05)
+        raise AssertionError(f"station {ext} not {state} within {timeout}s: {st}")
+
+    correlation = staticmethod(best_correlation)
+
+    def heard(self, call_id: str) -> np.ndarray:
+        """What the caller heard."""
+        return read_wav(self.api("GET", f"/sim/calls/{call_id}/heard.wav"))
+
+    def prompt_audio(self, prompt_id: str, language: str) -> np.ndarray:
+        """The prompt audio the box generated (from its prompt cache)."""
+        files = sorted((self.prompts_dir / "cache").glob(f"{prompt_id}-{language}-*.wav"))
+        assert files, f"prompt {prompt_id}/{language} was never generated"
+        return read_wav(files[-1].read_bytes())
+
+    def db(self) -> sqlite3.Connection:
+        """A read connection to the box's SQLite database."""
+        con = sqlite3.connect(self.d.state / "hotline.db", timeout=10)
+        con.row_factory = sqlite3.Row
+        return con
+
+    def cdr(self, call_uuid: str, timeout: float = 10.0) -> dict:
+        """The CDR row of a call (waits until written)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db() as con:
+                row = con.execute("SELECT * FROM cdrs WHERE call_uuid = ?", (call_uuid,)).fetchone()
+            if row is not None:
+                return dict(row)
+            time.sleep(0.1)
+        raise AssertionError(f"no CDR for {call_uuid}")
+
+    def legs(self, call_uuid: str) -> list[dict]:
+        """Agent leg CDRs of a call."""
+        with self.db() as con:
+            return [dict(r) for r in con.execute("SELECT * FROM cdrs WHERE parent_uuid = ? ORDER BY offered_at",
+                                                  (call_uuid,))]
+
+
+@pytest.fixture(scope="session")
+def prompt_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One prompts directory for every box in the run, so TTS runs once per prompt."""
+    return tmp_path_factory.mktemp("prompts")
+
+
+@pytest.fixture
+def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: str, espeak: str):
+    """Start a box with configuration overrides (merged into etc/hotline.yaml)."""
+    def make(overrides: dict | None = None, state: Path | None = None) -> Box:
+        base = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
+        base = deep_merge(base, {"engine": {"speed": 4.0}, "paths": {"prompts": str(prompt_cache)},
+                                 "logging": {"level": "info"}})
+        cfg = deep_merge(base, overrides or {})
+        state = state or tmp_path / "state"
+        path = tmp_path / "hotline.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        state.mkdir(parents=True, exist_ok=True)
+        env = {"HOTLINE_STATE_DIR": str(state)}
+        subprocess.run([hotline_bin, "-c", str(path), "db", "upgrade"], check=True, capture_output=True,
+                       env={**__import__("os").environ, **env}, timeout=60)
+        subprocess.run([hotline_bin, "-c", str(path), "demo-setup", "--state", str(state)], check=True,
+                       capture_output=True, env={**__import__("os").environ, **env}, timeout=60)
+        d = daemon_factory(config=path, state=state)
+        box = Box(d, (state / "qa-token").read_text().strip())
+        box.prompts_dir = Path(cfg["paths"]["prompts"])
+        return box
+    return make
