@@ -157,17 +157,20 @@ class Config:
         return out
 
 
-def _apply_env(data: dict, env: dict[str, str], path: str) -> list[Problem]:
+def _apply_env(data: dict | None, env: dict[str, str]) -> list[Problem]:
+    """Validate the overrides (an empty one counts as unset) and apply them to ``data`` when given."""
     problems = []
     for var, (section, key) in ENV_OVERRIDES.items():
-        if var not in env:
+        value = env.get(var, "")
+        if not value:
             continue
-        value = env[var]
         spec = CORE.fields[section].fields[key]
         ctx = Ctx(f"${var}")
-        checked = spec.check(yaml.ScalarNode("tag:yaml.org,2002:str", value), ctx, f"{section}.{key}")
+        mark = yaml.Mark(f"${var}", 0, 0, 0, None, None)  # the value is line 1, column 1 of the variable
+        node = yaml.ScalarNode("tag:yaml.org,2002:str", value, mark, mark)
+        checked = spec.check(node, ctx, f"{section}.{key}")
         problems.extend(ctx.problems)
-        if not ctx.problems:
+        if not ctx.problems and data is not None and isinstance(data.get(section), dict):
             data[section][key] = checked
     return problems
 
@@ -211,8 +214,9 @@ def parse_config(text: str, filename: str, env: dict[str, str] | None = None) ->
         data = CORE.check(node, ctx, "")
     if isinstance(data, dict):
         _cross_checks(data, node, ctx)
-    if not ctx.problems and isinstance(data, dict):
-        ctx.problems.extend(_apply_env(data, dict(os.environ if env is None else env), filename))
+    # overrides are checked even when the file has problems, so every problem is reported at once
+    ctx.problems.extend(_apply_env(data if isinstance(data, dict) else None,
+                                   dict(os.environ if env is None else env)))
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return Config(filename, data)
