@@ -184,23 +184,49 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 
 
 def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
-    names: set[str] = set()
-    exts: set[str] = set()
-    dev_nodes = getattr(_child(node, "devices"), "value", [])
-    for i, dev in enumerate(data.get("devices", [])):
-        dnode = dev_nodes[i] if i < len(dev_nodes) else node
-        if dev.get("name") is not None and dev.get("name") in names:
-            ctx.error(_child(dnode, "name") or dnode, f"devices[{i}].name",
-                      f"device name {dev['name']!r} is used twice")
-        names.add(dev.get("name"))
-        for ext in dev.get("stations", ()) if isinstance(dev.get("stations"), list) else ():
-            if ext in exts:
-                ctx.error(_child(dnode, "stations") or dnode, f"devices[{i}].stations",
-                          f"extension {ext} is used by two stations")
-            exts.add(ext)
+    _check_devices(node, ctx)
     web = data.get("web", {})
     if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
         ctx.error(_child(node, "web") or node, "web", "tls_cert and tls_key go together")
+
+
+def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
+    """Device names and station extensions are unique across devices (reported where the repeat is)."""
+    dnodes = _child(node, "devices")
+    if not isinstance(dnodes, yaml.SequenceNode):
+        return
+    names: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for i, dnode in enumerate(dnodes.value):
+        # validated again on its own: the devices list drops invalid items, so indexes would not match
+        dev = CORE.fields["devices"].item.check(dnode, Ctx(ctx.filename), f"devices[{i}]")
+        if not isinstance(dev, dict):
+            continue
+        name = dev.get("name")
+        label = repr(name) if name else f"devices[{i}]"
+        if name is not None and name in names:
+            ctx.error(_child(dnode, "name"), f"devices[{i}].name",
+                      f"device name {name!r} is already used by devices[{names[name]}]")
+        elif name is not None:
+            names[name] = i
+        stations = dev.get("stations")
+        if not isinstance(stations, list):
+            continue
+        snode = _child(dnode, "stations")
+        items = snode.value if isinstance(snode, yaml.SequenceNode) else None
+        explicit = items is not None and len(items) == len(stations)
+        for k, ext in enumerate(stations):
+            if ext in owners:
+                where = "listed twice" if owners[ext] == label else f"already used by device {owners[ext]}"
+                if explicit:
+                    ctx.error(items[k], f"devices[{i}].stations[{k}]", f"extension {ext} is {where}")
+                else:
+                    ctx.error(snode or dnode, f"devices[{i}].stations",
+                              f"extension {ext} is {where} (these are the driver's default stations: "
+                              "set stations: for this device)")
+                    break  # one problem per device is enough for its defaults
+            else:
+                owners[ext] = label
 
 
 def parse_config(text: str, filename: str, env: dict[str, str] | None = None) -> Config:
