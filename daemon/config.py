@@ -187,7 +187,10 @@ def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
     _check_devices(node, ctx)
     web = data.get("web", {})
     if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
-        ctx.error(_child(node, "web") or node, "web", "tls_cert and tls_key go together")
+        present, missing = ("tls_cert", "tls_key") if web.get("tls_cert") else ("tls_key", "tls_cert")
+        wnode = _child(node, "web")
+        ctx.error(_child(wnode, present) or wnode or node, f"web.{missing}",
+                  f"is required when web.{present} is set")
 
 
 def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
