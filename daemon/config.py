@@ -243,6 +243,7 @@ def parse_config(text: str, filename: str, env: dict[str, str] | None = None) ->
         data = CORE.check(node, ctx, "")
     if isinstance(data, dict):
         _cross_checks(data, node, ctx)
+    ctx.problems.sort(key=lambda p: (p.line, p.column))  # top to bottom, as a technician reads the file
     # overrides are checked even when the file has problems, so every problem is reported at once
     ctx.problems.extend(_apply_env(data if isinstance(data, dict) else None,
                                    dict(os.environ if env is None else env)))
