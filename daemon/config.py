@@ -32,6 +32,12 @@ def _timezone(name: str) -> str:
     return name
 
 
+def _path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a directory path, got an empty string")
+    return value
+
+
 def _listen(value: str) -> str:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -72,10 +78,11 @@ DEVICE_COMMON: dict[str, Spec] = {
 
 CORE = Section({
     "paths": Section({
-        "state": Scalar(str, default="/var/lib/hotline", help="databases, recordings, voicemail, spool"),
-        "recordings": Scalar(str, default=None, nullable=True),
-        "prompts": Scalar(str, default=None, nullable=True),
-        "spool": Scalar(str, default=None, nullable=True),
+        "state": Scalar(str, default="/var/lib/hotline", convert=_path,
+                        help="databases, recordings, voicemail, spool"),
+        "recordings": Scalar(str, default=None, nullable=True, convert=_path),
+        "prompts": Scalar(str, default=None, nullable=True, convert=_path),
+        "spool": Scalar(str, default=None, nullable=True, convert=_path),
     }),
     "web": Section({
         "listen": Scalar(str, default="127.0.0.1:8080", convert=_listen),
