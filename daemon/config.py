@@ -256,7 +256,19 @@ def parse_config(text: str, filename: str, env: dict[str, str] | None = None) ->
                                    dict(os.environ if env is None else env)))
     if ctx.problems:
         raise ConfigError(ctx.problems)
+    _make_absolute(data)
     return Config(filename, data)
+
+
+def _make_absolute(data: dict) -> None:
+    """Fix relative paths against the directory the command ran in, before the daemon may chdir away."""
+    paths = data["paths"]
+    for name, value in paths.items():
+        if value:
+            paths[name] = str(Path(value).resolve())
+    url = data["database"]["url"]
+    if url and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        data["database"]["url"] = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
 
 
 def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str:
