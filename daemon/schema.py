@@ -281,7 +281,12 @@ def load_node(text: str, ctx: Ctx) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         col = mark.column + 1 if mark else 0
-        ctx.problems.append(Problem(ctx.filename, line, col, "", f"YAML syntax error: {exc.problem}"))
+        message = f"YAML syntax error: {exc.problem}"
+        start = exc.context_mark
+        if exc.context and start is not None and exc.problem_mark is not None and start.line != mark.line:
+            # where the unfinished construct began is often the line to fix (an unclosed quote or bracket)
+            message += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
+        ctx.problems.append(Problem(ctx.filename, line, col, "", message))
     except yaml.YAMLError as exc:
         ctx.problems.append(Problem(ctx.filename, 0, 0, "", f"YAML error: {exc}"))
     return None
