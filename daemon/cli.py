@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from typing import Callable
 
@@ -116,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (foreground, or detached with --daemon)."""
     from .app import serve
     from .logsetup import setup_logging
-    cfg = _load(args)
+    # absolute, so SIGHUP re-reads the same file after --daemon has changed to the state directory
+    cfg = load_config(os.path.abspath(config_path(args.config)))
     if args.daemon:
         from .daemonize import daemon_context
         ctx = daemon_context(cfg, args.pidfile)
