@@ -320,7 +320,7 @@ class CallManager:
         path = self.recordings_dir / day / f"{call.uuid}.wav"
         rec = Recorder(call.uuid, path, self.writer, on_closed=self._recording_closed)
         rec.closed_future = self.loop.create_future()
-        rec.attach(ch)
+        rec.attach(self.engine, ch)
         call.recorder = rec
         self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path))
         self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path),

@@ -15,7 +15,6 @@ import numpy as np
 
 log = logging.getLogger("hotline.recording")
 HEADER = 44
-CHUNK_TICKS = 25  # hand audio to the writer every 0.5 s
 
 
 def wav_header(data_bytes: int, channels: int = 1, rate: int = 8000) -> bytes:
@@ -53,50 +52,38 @@ class Recorder:
     writer: "RecordingWriter"
     stereo: bool = False
     on_closed: Callable[["Recorder"], None] | None = None
-    frames: list = field(default_factory=list)
     samples: int = 0
     paused: bool = False
     closed: bool = False
     started_at: float = field(default_factory=time.time)
     channels: list = field(default_factory=list)
 
-    def attach(self, ch: Any) -> None:
-        """Tap a channel: its input (what the line sends) and output (what it hears)."""
-        ch.taps.append(self)
+    def attach(self, engine: Any, ch: Any) -> None:
+        """Record a channel: the engine hands over its audio every 0.5 s."""
+        self.engine = engine
+        engine.add_tap(self, ch)
         self.channels.append(ch)
 
-    def detach(self, ch: Any) -> None:
-        """Stop tapping a channel."""
-        if self in ch.taps:
-            ch.taps.remove(self)
-        if ch in self.channels:
-            self.channels.remove(ch)
-
-    def feed(self, ch: Any, inp: np.ndarray, out: np.ndarray) -> None:
-        """Called by the media engine every tick (must stay cheap)."""
-        if self.paused or self.closed:
-            return
+    def encode(self, inp: np.ndarray, out: np.ndarray) -> bytes | None:
+        """Bytes to write for gathered audio (runs on the writer thread); None while paused."""
+        if self.paused:
+            return None
+        self.samples += len(inp)
         if self.stereo:
             frame = np.empty(len(inp) * 2, dtype=np.int16)
             frame[0::2], frame[1::2] = inp, out
-        else:
-            frame = np.clip(inp.astype(np.int32) + out, -32768, 32767).astype(np.int16)
-        self.frames.append(frame)
-        self.samples += len(inp)
-        if len(self.frames) >= CHUNK_TICKS:
-            self.writer.put(self, b"".join(f.tobytes() for f in self.frames))
-            self.frames = []
+            return frame.tobytes()
+        return np.clip(inp.astype(np.int32) + out, -32768, 32767).astype(np.int16).tobytes()
 
     def close(self) -> None:
         """Hand the rest to the writer, which finishes the file."""
         if self.closed:
             return
         for ch in list(self.channels):
-            self.detach(ch)
+            if ch.open:
+                self.engine.remove_tap(self, ch)  # hands over the last gathered frames
+        self.channels.clear()
         self.closed = True
-        if self.frames:
-            self.writer.put(self, b"".join(f.tobytes() for f in self.frames))
-            self.frames = []
         self.writer.finish(self)
 
     @property
@@ -115,6 +102,7 @@ class RecordingWriter:
         self.files: dict[int, Any] = {}
         self.thread: threading.Thread | None = None
         self.errors = 0
+        self._last_sync = time.monotonic()
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -128,42 +116,51 @@ class RecordingWriter:
             self.thread.join(30)
             self.thread = None
 
-    def put(self, rec: Recorder, data: bytes) -> None:
-        """Queue audio bytes for a recorder."""
-        self.queue.put(("data", rec, data))
+    def put_blocks(self, recorders: list[Recorder], ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
+        """Queue per-tick blocks (rows in the order of ``recorders``) gathered by the media engine."""
+        self.queue.put(("blocks", recorders, (ins, outs)))
 
     def finish(self, rec: Recorder) -> None:
         """Queue the close of a recorder's file."""
         self.queue.put(("close", rec, b""))
 
     def _run_thread(self) -> None:
-        last_sync = time.monotonic()
         while True:
             item = self.queue.get()
             if item is None:
                 break
             op, rec, data = item
             try:
-                f = self.files.get(id(rec))
-                if f is None and op == "data":
-                    rec.path.parent.mkdir(parents=True, exist_ok=True)
-                    f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
-                    f.write(wav_header(0, 2 if rec.stereo else 1))
-                    self.files[id(rec)] = f
-                if op == "data":
-                    f.write(data)
-                    f.flush()  # visible to a crash-time repair
-                    if time.monotonic() - last_sync > 5:
-                        os.fsync(f.fileno())
-                        last_sync = time.monotonic()
+                if op == "blocks":
+                    self._write_blocks(rec, *data)
                 elif op == "close":
                     self._close_file(rec, self.files.pop(id(rec), None))
             except OSError as exc:
                 self.errors += 1
                 if self.metrics is not None:
                     self.metrics.recording_errors.inc()
-                log.error("event=recording_write_failed call=%s path=%s error=%r", rec.call_uuid, rec.path,
-                          str(exc))
+                who = rec[0] if isinstance(rec, list) else rec
+                log.error("event=recording_write_failed call=%s error=%r", getattr(who, "call_uuid", "?"), str(exc))
+
+    def _write_blocks(self, recorders: list[Recorder], ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
+        inp = np.stack(ins, axis=1).reshape(len(recorders), -1)
+        out = np.stack(outs, axis=1).reshape(len(recorders), -1)
+        for k, rec in enumerate(recorders):
+            chunk = rec.encode(inp[k], out[k])
+            if chunk is None:
+                continue
+            f = self.files.get(id(rec))
+            if f is None:
+                rec.path.parent.mkdir(parents=True, exist_ok=True)
+                f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
+                f.write(wav_header(0, 2 if rec.stereo else 1))
+                self.files[id(rec)] = f
+            f.write(chunk)
+            f.flush()  # on disk for a crash-time repair
+        if time.monotonic() - self._last_sync > 5:
+            for f in self.files.values():
+                os.fsync(f.fileno())
+            self._last_sync = time.monotonic()
 
     def _close_file(self, rec: Recorder, f: Any) -> None:
         if f is None:  # nothing was ever recorded

@@ -65,4 +65,18 @@ def _write_secret(path, text: str) -> None:
         f.write(text + "\n")
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup]
+def _bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    b = sub.add_parser("bench", parents=[common],
+                       help="N concurrent simulated calls (prompt, in-band DTMF, recording): tick cost")
+    b.add_argument("--channels", type=int, default=100)
+    b.add_argument("--seconds", type=float, default=30.0)
+    b.add_argument("--no-record", action="store_true", help="leave recording out")
+    b.add_argument("--json", action="store_true", help="one JSON object")
+
+    def run(args: argparse.Namespace) -> int:
+        from .bench import bench_main
+        return bench_main(args.channels, args.seconds, args.json, not args.no_record)
+    b.set_defaults(fn=run)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench]

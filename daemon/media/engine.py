@@ -57,7 +57,6 @@ class Channel:
     on_digit: Callable[[str, float], None] | None = None
     source: FrameSource | None = None
     source_done: asyncio.Future | None = None
-    taps: list = field(default_factory=list)  # recorders fed (in, out) of this channel
     open: bool = True
 
 
@@ -96,6 +95,11 @@ class MediaEngine:
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
         self.frame_devices: list[Any] = []
+        self.tick_times: list[float] | None = None  # raw tick durations, kept only for benchmarks
+        self._taps: list[tuple[Any, int]] = []       # (recorder, slot) in a fixed order
+        self._tap_slots = np.zeros(0, dtype=np.intp)
+        self._tap_in: list[np.ndarray] = []
+        self._tap_out: list[np.ndarray] = []
 
     # ---- time ---------------------------------------------------------------------------
     def now(self) -> float:
@@ -146,8 +150,9 @@ class MediaEngine:
             return
         ch.open = False
         self.stop_source(ch)
-        for tap in list(ch.taps):
-            tap.detach(ch)
+        for rec, slot in list(self._taps):
+            if slot == ch.slot:
+                self.remove_tap(rec, ch)
         self._edges = {e for e in self._edges if ch.slot not in (e.dst, e.src)}
         self._edge_arrays = None
         self.channels.pop(ch.slot, None)
@@ -188,6 +193,27 @@ class MediaEngine:
         """Two-way audio between two channels."""
         return [self.connect(a, b), self.connect(b, a)]
 
+    # ---- recording taps ----------------------------------------------------------------
+    def add_tap(self, recorder: Any, ch: Channel) -> None:
+        """Feed a recorder with a channel's input (what the line sends) and output (what it hears)."""
+        self.flush_taps()
+        self._taps.append((recorder, ch.slot))
+        self._tap_slots = np.array([s for _, s in self._taps], dtype=np.intp)
+
+    def remove_tap(self, recorder: Any, ch: Channel) -> None:
+        """Stop feeding a recorder from a channel (what was gathered is handed over first)."""
+        self.flush_taps()
+        self._taps = [(r, s) for r, s in self._taps if not (r is recorder and s == ch.slot)]
+        self._tap_slots = np.array([s for _, s in self._taps], dtype=np.intp)
+
+    def flush_taps(self) -> None:
+        """Hand the gathered frames over; mixing and writing happen on the recording thread."""
+        if not self._tap_in:
+            return
+        taps, ins, outs = list(self._taps), self._tap_in, self._tap_out
+        self._tap_in, self._tap_out = [], []
+        taps[0][0].writer.put_blocks([r for r, _ in taps], ins, outs)
+
     # ---- the tick ----------------------------------------------------------------------
     async def start(self) -> None:
         """Start the clock."""
@@ -227,6 +253,8 @@ class MediaEngine:
             spent = time.perf_counter() - started
             if self.metrics is not None:
                 self.metrics.tick_seconds.observe(spent)
+            if self.tick_times is not None:
+                self.tick_times.append(spent)
             if spent > self.overrun_s:
                 self.overruns += 1
                 self.recent_overruns.append(self.ticks)
@@ -299,9 +327,11 @@ class MediaEngine:
             mix += out
             np.clip(mix, -32768, 32767, out=mix)
             out[:] = mix
-        for ch in self.channels.values():
-            for tap in ch.taps:
-                tap.feed(ch, inp[ch.slot], out[ch.slot])
+        if self._taps:
+            self._tap_in.append(inp[self._tap_slots])
+            self._tap_out.append(out[self._tap_slots])
+            if len(self._tap_in) >= 25:  # every 0.5 s
+                self.flush_taps()
         for dev, names, slots in groups.values():
             dev.write_frames(names, out[slots])
         while self._timers and self._timers[0][0] <= self.ticks:

@@ -5,6 +5,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import sqlite3
 import urllib.parse
 from pathlib import Path
@@ -58,8 +59,8 @@ def describe(url: str) -> str:
     """The URL without its password, for messages and logs."""
     parsed = urllib.parse.urlparse(url)
     if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+        url = url.replace(f":{parsed.password}@", ":***@")
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)  # postgresql:///db?password=... too
 
 
 class Store:
@@ -99,9 +100,20 @@ class Store:
             self.db.close()
 
     def _in_tx(self, fn: Callable[..., T], *args: Any) -> T:
-        self.db.connect(reuse_if_open=True)  # the writer thread keeps its own connection
-        with self.db.atomic():
-            return fn(*args)
+        try:
+            self.db.connect(reuse_if_open=True)  # the writer thread keeps its own connection
+            with self.db.atomic():
+                return fn(*args)
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            self._drop_connection()
+            raise StoreError(f"database {describe(self.url)}: {str(exc).strip()}") from exc
+
+    def _drop_connection(self) -> None:
+        """Forget this thread's connection after a database error, so the next call reconnects."""
+        try:
+            self.db.close()
+        except (peewee.PeeweeException, sqlite3.Error, OSError):
+            self.db._state.reset()
 
     def submit_write(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future:
         """Queue ``fn(*args)`` on the writer thread inside one transaction."""
@@ -123,8 +135,12 @@ class Store:
             raise StoreError("store is not open")
 
         def run() -> T:
-            self.db.connect(reuse_if_open=True)
-            return fn(*args)
+            try:
+                self.db.connect(reuse_if_open=True)
+                return fn(*args)
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                self._drop_connection()
+                raise StoreError(f"database {describe(self.url)}: {str(exc).strip()}") from exc
         return await asyncio.wrap_future(self._readers.submit(run))
 
     def status(self) -> dict:

@@ -72,12 +72,14 @@ def current_version(db: peewee.Database) -> int:
     return int(row[0] or 0)
 
 
-def upgrade(db: peewee.Database, target: int = LATEST) -> list[int]:
-    """Apply every migration above the stored version up to ``target``; return those applied."""
+def upgrade(db: peewee.Database, target: int | None = None) -> list[int]:
+    """Apply every migration above the stored version up to ``target`` (default: the latest)."""
+    target = MIGRATIONS[-1].number if target is None else target
     version = current_version(db)
-    if version > LATEST:
+    latest = MIGRATIONS[-1].number
+    if version > latest:
         raise SchemaTooNew(f"database schema version {version} is newer than this Hotline "
-                           f"(knows up to {LATEST}): install a newer Hotline or restore a backup")
+                           f"(knows up to {latest}): install a newer Hotline or restore a backup")
     applied = []
     if version == 0:
         with db.atomic():
