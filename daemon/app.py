@@ -121,7 +121,7 @@ class Hotline:
         """Validate the configuration file again; apply it, or keep the old one and log why."""
         self.notifier.reloading()
         try:
-            new = load_config(self.config.path)
+            new = load_config(self.config.path, base=self.config.base)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("event=reload_rejected problem=%r", str(problem))

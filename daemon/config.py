@@ -129,6 +129,7 @@ class Config:
 
     path: str
     data: dict[str, Any]
+    base: str = ""  # the directory relative paths were resolved against (reloads use it again)
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -239,8 +240,9 @@ def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
                 owners[ext] = label
 
 
-def parse_config(text: str, filename: str, env: dict[str, str] | None = None) -> Config:
-    """Validate YAML text; raise ConfigError listing every problem."""
+def parse_config(text: str, filename: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
+    """Validate YAML text; raise ConfigError listing every problem. Relative paths are taken from ``base``
+    (default: the current directory)."""
     ctx = Ctx(filename)
     node = load_node(text, ctx)
     data: Any = None
@@ -256,19 +258,20 @@ def parse_config(text: str, filename: str, env: dict[str, str] | None = None) ->
                                    dict(os.environ if env is None else env)))
     if ctx.problems:
         raise ConfigError(ctx.problems)
-    _make_absolute(data)
-    return Config(filename, data)
+    base = base or os.getcwd()
+    _make_absolute(data, base)
+    return Config(filename, data, base)
 
 
-def _make_absolute(data: dict) -> None:
-    """Fix relative paths against the directory the command ran in, before the daemon may chdir away."""
+def _make_absolute(data: dict, base: str) -> None:
+    """Fix relative paths against ``base`` (where the command ran), before the daemon may chdir away."""
     paths = data["paths"]
     for name, value in paths.items():
         if value:
-            paths[name] = str(Path(value).resolve())
+            paths[name] = str(Path(base, value).resolve())
     url = data["database"]["url"]
     if url and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        data["database"]["url"] = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
+        data["database"]["url"] = f"sqlite:///{Path(base, url[len('sqlite:///'):]).resolve()}"
 
 
 def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str:
@@ -277,12 +280,12 @@ def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str
     return cli_value or env.get("HOTLINE_CONFIG") or DEFAULT_PATH
 
 
-def load_config(path: str, env: dict[str, str] | None = None) -> Config:
-    """Read and validate a configuration file."""
+def load_config(path: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
+    """Read and validate a configuration file (relative paths taken from ``base``, default the cwd)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem(path, 0, 0, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(path, 0, 0, "", f"cannot read: {exc}")]) from None
-    return parse_config(text, path, env)
+    return parse_config(text, path, env, base)
