@@ -79,4 +79,9 @@ def _bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> 
     b.set_defaults(fn=run)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench]
+def _sim(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .simcli import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim]
