@@ -1,0 +1,129 @@
+"""The media engine and call manager in-process on the real sim card: mixing, admission, watchdog."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hotline.daemon.calls import CallManager
+from hotline.daemon.devices import DeviceManager
+from hotline.daemon.journal import Journal
+from hotline.daemon.media.engine import MediaEngine
+from hotline.daemon.store import migrations
+from hotline.daemon.store.db import Store
+
+SIM = {"name": "sim0", "driver": "sim", "trunks": 4, "stations": ["1001", "1002", "1003"], "seed": 1,
+       "capture_seconds": 60.0, "answer_delay": 0.1, "station_auto_answer": None, "noise_dbm0": None,
+       "enabled": True}
+
+
+def tone_power(x: np.ndarray, freq: float) -> float:
+    """Share of a signal's energy at one frequency (Goertzel-like projection)."""
+    n = np.arange(len(x))
+    c = np.abs(np.dot(x.astype(float), np.exp(-2j * np.pi * freq * n / 8000))) ** 2
+    return c / max(1e-9, np.dot(x.astype(float), x.astype(float)) * len(x) / 2)
+
+
+@pytest.fixture
+def rig(tmp_path: Path):
+    """Engine + sim card + call manager on a real SQLite file, driven tick by tick."""
+    async def make(**engine_kw):
+        store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+        store.open()
+        store.write_sync(migrations.upgrade, store.db)
+        engine = MediaEngine(16, speed=0, **engine_kw)
+        journal = Journal(store, clock=engine.now)
+        holder: list = []
+        devices = DeviceManager([SIM], lambda ev: holder[0].on_line_event(ev))
+        calls = CallManager(devices, engine, journal, store, tmp_path / "rec",
+                            {"engine": {"max_channels": 10, "call_timeout": 60.0}})
+        holder.append(calls)
+        await journal.start()
+        await devices.start()
+        engine.frame_devices = [devices.devices["sim0"].driver]
+        await calls.start()
+        return store, engine, journal, devices, calls
+    return make
+
+
+def test_conference_and_one_way_taps(rig) -> None:
+    """Three-party mix: everyone hears the other two, not themselves; a listen tap is one-way."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig()
+        card = devices.devices["sim0"].driver
+        lines = [card.lines[n] for n in ("sim0-t1", "sim0-t2", "sim0-t3", "sim0-s1001")]
+        for ln in lines:
+            card._new_session(ln, type(ln.far.state).CONNECTED)
+        chans = [engine.open_channel(ln.name, card, None) for ln in lines]
+        a, b, c, sup = chans
+        for x, y in ((a, b), (a, c), (b, c)):
+            engine.bridge(x, y)
+        engine.connect(a, sup)   # supervisor listens to A only
+        freqs = {0: 500.0, 1: 900.0, 2: 1300.0, 3: 1700.0}
+        for i, ln in enumerate(lines):
+            card.far_send(ln, (8000 * np.sin(2 * np.pi * freqs[i] * np.arange(8000) / 8000)).astype(np.int16))
+            ln.far.heard.clear()
+        for _ in range(20):
+            engine.tick()
+        heard = [card.heard(ln)[1600:] for ln in lines]
+        for i in range(3):
+            others = [j for j in range(3) if j != i]
+            for j in others:
+                assert tone_power(heard[i], freqs[j]) > 0.2, f"party {i} does not hear party {j}"
+            assert tone_power(heard[i], freqs[i]) < 0.01, f"party {i} hears itself"
+            assert tone_power(heard[i], freqs[3]) < 0.01, f"party {i} hears the silent listener"
+        assert tone_power(heard[3], freqs[0]) > 0.5 and tone_power(heard[3], freqs[1]) < 0.01
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    asyncio.run(main())
+
+
+def test_overload_refuses_new_calls_and_journals_it(rig) -> None:
+    """When ticks keep overrunning, a new caller gets busy and the refusal is in the journal and metrics."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig(overrun_ms=1.0)
+        engine.recent_overruns = [engine.ticks] * 6
+        card = devices.devices["sim0"].driver
+        line = card.lines["sim0-t1"]
+        card.far_call(line, "13800138000", "", "8001")
+        await asyncio.sleep(0.1)
+        await journal.flush()
+        from hotline.daemon.store.models import Event
+        kinds = await store.read(lambda: [(e.kind, e.data) for e in Event.select().order_by(Event.id)])
+        assert ("call.refused", '{"reason": "overload"}') in kinds
+        assert line.far.state.value == "idle", "the refused caller still rings"
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    asyncio.run(main())
+
+
+def test_watchdog_ends_orphaned_calls(rig) -> None:
+    """A call whose flow task died without ending it is found, ended and journaled as orphaned."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig()
+        calls.flow_for = lambda call: (lambda ctx: asyncio.sleep(3600))
+        calls.context_factory = lambda call, m: None
+        card = devices.devices["sim0"].driver
+        card.far_call(card.lines["sim0-t2"], "13800138000", "", "8001")
+        call = next(iter(calls.calls.values()))
+        original = call.task          # simulate a flow task that vanished without ending its call
+        call.task = asyncio.get_running_loop().create_task(asyncio.sleep(0))
+        await asyncio.sleep(0.01)
+        assert calls.check_orphans() == [call.uuid]
+        await call.end_done.wait()
+        await journal.flush()
+        from hotline.daemon.store.models import Cdr, Event
+        kinds = await store.read(lambda: [e.kind for e in Event.select().where(Event.call_uuid == call.uuid)])
+        assert "call.orphaned" in kinds and kinds[-1] == "call.ended"
+        row = await store.read(lambda: Cdr.get_by_id(call.uuid))
+        assert row.cause == "orphaned"
+        assert "sim0-t2" not in devices.busy
+        original.cancel()
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    asyncio.run(main())
