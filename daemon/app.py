@@ -5,7 +5,7 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from .config import Config, load_config
 from .errors import ConfigError
@@ -191,12 +191,14 @@ class Hotline:
         await self._stopped.wait()
 
 
-async def serve(config: Config) -> int:
-    """Run the daemon until a stop signal; the exit status for the process."""
+async def serve(config: Config, on_ready: Callable[[], None] | None = None) -> int:
+    """Run the daemon until a stop signal; the exit status for the process. ``on_ready`` runs once serving."""
     app = Hotline(config)
     app.build()
     await app.start()
     app.install_signal_handlers()
+    if on_ready is not None:
+        on_ready()
     await app.wait_stopped()
     log.info("event=stopped")
     return 0

@@ -120,11 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     # absolute, so SIGHUP re-reads the same file after --daemon has changed to the state directory
     cfg = load_config(os.path.abspath(config_path(args.config)))
     if args.daemon:
-        from .daemonize import daemon_context
-        ctx = daemon_context(cfg, args.pidfile)
-        with ctx:
+        from .daemonize import run_detached
+
+        def daemon_main(ready: Callable[[], None]) -> int:
             setup_logging(cfg["logging"]["level"], cfg["logging"]["components"])
-            return asyncio.run(serve(cfg))
+            return asyncio.run(serve(cfg, on_ready=ready))
+        return run_detached(cfg, args.pidfile, daemon_main)
     setup_logging(cfg["logging"]["level"], cfg["logging"]["components"])
     return asyncio.run(serve(cfg))
 
