@@ -71,9 +71,10 @@ def daemon_context(cfg: Config, pidfile: str | None) -> daemon.DaemonContext:
         raise HotlineError(f"paths.state {state}: cannot create: {exc.strerror}") from None
     pid = PidFile(Path(pidfile).resolve() if pidfile else state / "hotline.pid")
     pid.check()
+    # opened before the umask applies: create it 0640 like everything the daemon writes afterwards
+    log_fd = os.open(state / "hotline.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     return daemon.DaemonContext(umask=0o027, working_directory=str(state), pidfile=pid,
-                                stderr=open(state / "hotline.log", "a", buffering=1),
-                                detach_process=True)
+                                stderr=open(log_fd, "a", buffering=1), detach_process=True)
 
 
 def run_detached(cfg: Config, pidfile: str | None, main: Callable[[Callable[[], None]], int],
