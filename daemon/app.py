@@ -119,6 +119,10 @@ class Hotline:
 
     async def reload(self) -> bool:
         """Validate the configuration file again; apply it, or keep the old one and log why."""
+        if self.state != "serving":
+            # after STOPPING=1 a READY=1 would tell systemd the service is back; a drain is not reloaded
+            log.warning("event=reload_ignored state=%s", self.state)
+            return False
         self.notifier.reloading()
         try:
             new = load_config(self.config.path, base=self.config.base)
