@@ -45,6 +45,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     devices = DevicesComponent(app, engine, calls_ref)
     calls = CallManager(devices, engine, journal, app.store, cfg.path_for("recordings"), cfg, app.metrics)
     calls.record_calls = eng["record_calls"]
+    calls.record_stereo = eng["record_stereo"]
     calls_ref.append(calls)
     prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"])
     operator = eng["operator"] or next((s for d in cfg["devices"] for s in d.get("stations", [])), "")

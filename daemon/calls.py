@@ -122,6 +122,7 @@ class CallManager:
         self.context_factory: Callable[[Call, "CallManager"], Any] | None = None
         self.writer = RecordingWriter(self._call_soon, metrics)
         self.record_calls = True
+        self.record_stereo = False
         self._watchdog: asyncio.Task | None = None
         self.finished: dict[str, dict] = {}
         self.on_call_ended: list[Callable[[Call], None]] = []
@@ -318,13 +319,13 @@ class CallManager:
         """Record everything on the caller's leg."""
         day = time.strftime("%Y/%m/%d", time.localtime(self.engine.now()))
         path = self.recordings_dir / day / f"{call.uuid}.wav"
-        rec = Recorder(call.uuid, path, self.writer, on_closed=self._recording_closed)
+        rec = Recorder(call.uuid, path, self.writer, stereo=self.record_stereo, on_closed=self._recording_closed)
         rec.closed_future = self.loop.create_future()
         rec.attach(self.engine, ch)
         call.recorder = rec
         self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path))
-        self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path),
-                                                         started_at=rec.started_at, state="open"))
+        self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path), state="open",
+                                                         started_at=rec.started_at, channels=2 if rec.stereo else 1))
         return rec
 
     def _recording_closed(self, rec: Recorder) -> None:

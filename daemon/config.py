@@ -117,6 +117,7 @@ CORE = Section({
         "speed": Scalar(float, default=1.0, min=0, max=100,
                         help="1 = real time; larger runs the clock faster; 0 = as fast as possible"),
         "record_calls": Scalar(bool, default=True),
+        "record_stereo": Scalar(bool, default=False, help="caller on the left channel, the other side on the right"),
         "operator": Scalar(str, default=None, nullable=True,
                            help="extension the built-in reception flow rings when the caller enters none"),
     }),

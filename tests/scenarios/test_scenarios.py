@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -80,7 +81,13 @@ def check_expectations(box, calls: dict[str, str], expect: dict) -> None:
         import wave
         with wave.open(str(path)) as w:
             secs = w.getnframes() / w.getframerate()
+            channels = w.getnchannels()
+            frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, channels)
         assert secs >= spec.get("min_seconds", 0.5), f"{alias}: recording only {secs:.2f}s"
+        assert channels == spec.get("channels", 1), f"{alias}: {channels} channels"
+        if channels == 2:  # left = what the caller said, right = what the caller heard
+            left, right = (np.abs(frames[:, k].astype(float)).mean() for k in (0, 1))
+            assert right > 10 * max(left, 1.0), f"{alias}: caller side {left:.1f}, heard side {right:.1f}"
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
