@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from hotline.drivers.base import (FRAME_SAMPLES, RATE, Answered, Capability, Driver, DigitReceived,
+                                  DriverNotReady,
                                   HangupCause, HungUp, Line, LineDown, LineKind, LineUp, OffHook,
                                   Ringing, LineEvent)
 
@@ -132,7 +133,9 @@ class SimCard(Driver):
 
     # ---- Driver contract ------------------------------------------------------------
     def open(self) -> list[Line]:
-        """Create the trunk and station lines."""
+        """Create the trunk and station lines (DriverNotReady while QA has it unplugged)."""
+        if self.settings.get("unplugged"):
+            raise DriverNotReady("card not found (simulated: unplugged)")
         for i in range(1, int(self.settings.get("trunks", 8)) + 1):
             line = SimLine(self, f"{self.device_name}-t{i}", LineKind.TRUNK)
             self.lines[line.name] = line

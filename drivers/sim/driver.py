@@ -20,4 +20,5 @@ class SimDriver(SimCard):
         Option("station_auto_answer", float, None, min=0, max=120,
                help="stations answer by themselves after this many seconds (unset: QA answers)"),
         Option("noise_dbm0", float, None, min=-90, max=0, help="white noise added to what callers send"),
+        Option("unplugged", bool, False, help="the card is missing: opening fails until plugged in (QA)"),
     )

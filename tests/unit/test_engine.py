@@ -127,3 +127,28 @@ def test_watchdog_ends_orphaned_calls(rig) -> None:
         await journal.stop()
         store.close()
     asyncio.run(main())
+
+
+def test_device_that_fails_to_open_is_down_with_reason_and_retried() -> None:
+    """An unplugged card is shown down with the driver's reason, retried with backoff, then comes up."""
+    async def main() -> None:
+        events: list = []
+        dev = dict(SIM, name="card1", unplugged=True)
+        devices = DeviceManager([dev, dict(SIM, name="card2", stations=["2001"])], events.append,
+                                max_backoff=0.2)
+        await devices.start()
+        st = devices.status()
+        assert st["state"] == "degraded"
+        assert st["devices"]["card1"] == {"driver": "sim", "state": "down", "lines": 0,
+                                          "reason": "card not found (simulated: unplugged)"}
+        assert st["devices"]["card2"]["state"] == "up", "one broken device took the others down"
+        dev["unplugged"] = False  # plugged in: the next retry finds it
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if devices.status()["devices"]["card1"]["state"] == "up":
+                break
+        st = devices.status()
+        assert st["state"] == "up" and st["devices"]["card1"]["lines"] == 7
+        assert any(ln["line"] == "card1-t1" and ln["up"] for ln in devices.line_states())
+        await devices.stop()
+    asyncio.run(main())
