@@ -13,7 +13,7 @@ from hotline.drivers import registry
 from hotline.drivers.base import Option
 
 from .errors import ConfigError, Problem
-from .schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
+from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
 
 DEFAULT_PATH = "/etc/hotline/hotline.yaml"
 LEVELS = ("debug", "info", "warning", "error")

@@ -1,22 +1,7 @@
 """The daemon's exception families; messages name the file, line and key."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One configuration problem at a place in a file."""
-
-    file: str
-    line: int
-    column: int
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+from hotline.dialplan.schema import Problem  # noqa: F401 - re-exported: config errors carry Problems
 
 
 class HotlineError(Exception):

@@ -1,4 +1,4 @@
-"""Typed, bounded configuration schema that validates YAML nodes and keeps their line marks."""
+"""Typed, bounded schema that validates YAML nodes and keeps their line marks (config files and flows)."""
 from __future__ import annotations
 
 import difflib
@@ -8,7 +8,20 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import Problem
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem at a place in a file."""
+
+    file: str
+    line: int
+    column: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 _CONSTRUCTOR = yaml.SafeLoader("")
 
