@@ -1,34 +1,19 @@
 """Vectorized DTMF detector: one call per 20 ms tick analyses every channel slot at once.
 
-How it works (docs/dtmf.md has the full story and the measured figures):
-
-* Each tick brings one 160-sample frame per slot. With the slot's previous
-  frame it forms a buffer in which four Hann windows of 160 samples end every
-  40 samples (5 ms hop). One float32 matrix product of all buffers with a
-  precomputed cos/sin basis gives the complex DFT of every window at the 8
-  DTMF frequencies and at their second harmonics.
-* A window is a *hit* for a digit when the strongest row and column tones are
-  loud enough, within the twist limits, clearly above the other tones of their
-  group, carry most of the window's power, have weak second harmonics, and
-  their phase advance since the previous window (a frequency estimate) is
-  within 2.5 % of nominal.
-* Consecutive hits of one digit form a *run* (dropouts up to 10 ms are
-  bridged). When a run ends, the tone's edges are located on the amplitude
-  history: with a symmetric window the amplitude crosses half its plateau
-  exactly when the window's centre passes a tone edge, so the two half-
-  amplitude crossings give start and duration to a millisecond or two. The
-  digit is reported if the duration is at least 30 ms, both edges lie close to
-  the hits (tone energy lingering outside them means a longer sound that only
-  briefly looked like DTMF), the mean frequency error over the run is within
-  2 %, the pair is not a note and its octave, and over the whole run the two
-  tones carry 90 % of the power with second harmonics 20 dB down.
-* A digit comes out 15-45 ms after its tone ends.
+Per tick, four Hann windows of 160 samples (5 ms hop) per slot are measured at
+the 8 DTMF frequencies (and their 2nd harmonics) by one float32 matrix product.
+A window is a *hit* when two tones dominate it cleanly and their phase advance
+puts them within 2.5 % of nominal; hits of one digit form a *run*. When a run
+ends, the half-amplitude crossings of the tones give the exact start and length
+of the burst, and run-wide checks (duration >= 30 ms, frequency error <= 2 %,
+tone purity, no octave, edges close to the hits) decide whether it was a digit.
+docs/dtmf.md explains the design and lists the measured performance.
 """
 from __future__ import annotations
 
 import cmath
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,8 +35,10 @@ _RISE_AFTER = 6  # windows into a run after which its rising edge is located
 _FUND = np.array(DTMF_LOW + DTMF_HIGH)
 _FREQS = np.concatenate([_FUND, 2 * _FUND])  # fundamentals, then second harmonics
 # Per-window powers summed over a run: digit's row and column tone, their second
-# harmonics (noise floor removed), both tones corrected for frequency error, all.
-_ROW, _COL, _ROW_H, _COL_H, _TONES, _TOTAL = range(6)
+# harmonics, both tones corrected for frequency error, everything, and the share of
+# the rest (noise) that falls into one frequency bin.
+_ROW, _COL, _ROW_H, _COL_H, _TONES, _TOTAL, _FLOOR = range(7)
+_NOISE_MARGIN = 2.0  # a harmonic must stand this many times above the bin's noise power
 
 
 @dataclass(frozen=True)
@@ -75,39 +62,27 @@ class DtmfParams:
     min_tone_fraction: float = 0.80  # share of a window's power in the two tones
     min_run_tone_fraction: float = 0.90  # the same over the whole tone
     max_harmonic_db: float = -12.0  # second harmonic relative to its fundamental, per window
-    max_run_harmonic_db: float = -20.0  # the same over the whole tone, noise floor removed
+    max_run_harmonic_db: float = -20.0  # the same over the whole tone, above the noise
     max_window_offset: float = 0.025  # frequency error per window (fraction of nominal)
     max_run_offset: float = 0.020  # mean frequency error over the tone
     min_octave_distance: float = 0.008  # |f_high / (2 f_low) - 1| below this: a note + octave
     min_duration_ms: float = 30.0  # half-amplitude duration
-    max_gap_windows: int = 2  # dropouts bridged inside one tone (x 5 ms)
+    max_gap_windows: int = 2  # windows without hits before a run may end (x 5 ms)
 
 
-@dataclass
 class _Runs:
-    """Per-slot state of the tone being tracked (one entry per slot)."""
+    """Per-slot state of the tone being tracked, one array entry per slot."""
 
-    slots: int
-    digit: np.ndarray = field(init=False)  # -1 = no run
-    first: np.ndarray = field(init=False)  # global window index of the first hit
-    last: np.ndarray = field(init=False)  # global window index of the last hit
-    pairs: np.ndarray = field(init=False)  # adjacent hit pairs seen
-    cross: np.ndarray = field(init=False)  # summed phase advance per hop (row, col)
-    energy: np.ndarray = field(init=False)  # summed window powers (_ROW .. _TOTAL)
-    rise: np.ndarray = field(init=False)  # window index of the rising edge (NaN: not yet)
-    chained: np.ndarray = field(init=False)  # began as another digit's run ended
-    peak: np.ndarray = field(init=False)  # largest row x col power product of a hit
-
-    def __post_init__(self) -> None:
-        self.digit = np.full(self.slots, -1, dtype=np.int16)
-        self.first = np.zeros(self.slots, dtype=np.int64)
-        self.last = np.zeros(self.slots, dtype=np.int64)
-        self.pairs = np.zeros(self.slots, dtype=np.int32)
-        self.cross = np.zeros((self.slots, 2), dtype=np.complex128)
-        self.energy = np.zeros((self.slots, 6))
-        self.rise = np.full(self.slots, np.nan)
-        self.chained = np.zeros(self.slots, dtype=bool)
-        self.peak = np.zeros(self.slots)
+    def __init__(self, slots: int) -> None:
+        self.digit = np.full(slots, -1, dtype=np.int16)  # -1: no run
+        self.first = np.zeros(slots, dtype=np.int64)  # global window index of the first hit
+        self.last = np.zeros(slots, dtype=np.int64)  # ... and of the last hit
+        self.pairs = np.zeros(slots, dtype=np.int32)  # adjacent hit pairs seen
+        self.cross = np.zeros((slots, 2), dtype=np.complex128)  # summed rotation per hop
+        self.energy = np.zeros((slots, 7))  # summed window powers, _ROW .. _FLOOR
+        self.rise = np.full(slots, np.nan)  # window index of the rising edge (NaN: not yet)
+        self.chained = np.zeros(slots, dtype=bool)  # began as another digit's run ended
+        self.peak = np.zeros(slots)  # largest row x col power product of a hit
 
     def clear(self, sel: np.ndarray | int) -> None:
         """Forget the run on the selected slots."""
@@ -125,7 +100,7 @@ class _Windows:
 
     digit: np.ndarray  # candidate digit index 0-15, or -1
     cross: np.ndarray  # phase advance of the row and column tone, complex (S, 4, 2)
-    energy: np.ndarray  # powers to sum over a run (S, 4, 6)
+    energy: np.ndarray  # powers to sum over a run (S, 4, 7)
 
 
 class DtmfDetector:
@@ -151,11 +126,7 @@ class DtmfDetector:
         self._digits = 0
 
     def _build_basis(self) -> None:
-        """Precompute the Hann-weighted cos/sin bases of the four windows of a tick.
-
-        Columns are ordered (cos/sin, frequency, window) so that each tone's four
-        windows are adjacent: the per-tone arithmetic below works on (n, 4) slices.
-        """
+        """Precompute the Hann-weighted cos/sin bases of the four windows of a tick."""
         w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)  # periodic Hann
         basis = np.zeros((_SPAN, 2, 2, 8, WINDOWS_PER_FRAME))  # span, harmonic, cos/sin, f, win
         power = np.zeros((_SPAN, WINDOWS_PER_FRAME))
@@ -231,7 +202,7 @@ class DtmfDetector:
         s = self.slots
         win = _Windows(digit=np.full((s, WINDOWS_PER_FRAME), -1, dtype=np.int64),
                        cross=np.zeros((s, WINDOWS_PER_FRAME, 2), dtype=np.complex64),
-                       energy=np.zeros((s, WINDOWS_PER_FRAME, 6), dtype=np.float32))
+                       energy=np.zeros((s, WINDOWS_PER_FRAME, 7), dtype=np.float32))
         h0 = self._tick * WINDOWS_PER_FRAME % _HISTORY
         hist = self._hist[h0:h0 + WINDOWS_PER_FRAME]  # (4, S, 8) view
         last = self._last
@@ -281,7 +252,7 @@ class DtmfDetector:
         """Per-window tests on a dense set of n slots; arrays are (window, slot) shaped.
 
         Returns the digit (4, n), the row/column rotations (n, 4, 2) and the powers
-        summed over runs (n, 4, 6).
+        summed over runs (n, 4, 7).
         """
         p = self.params
         row, row_peak, row_next = _top_two(pw[0], pw[1], pw[2], pw[3])
@@ -314,8 +285,8 @@ class DtmfDetector:
         ok &= (h_row <= row_peak * self._harmonic) | self._near[row, col - 4]
         ok &= h_col <= col_peak * self._harmonic
         floor = np.maximum(ptot - true_row - true_col, 0.0) * self._bin_noise
-        energy = np.stack([row_peak, col_peak, h_row - floor, h_col - floor, true_row + true_col,
-                           ptot], axis=-1).transpose(1, 0, 2)
+        energy = np.stack([row_peak, col_peak, h_row, h_col, true_row + true_col, ptot, floor],
+                          axis=-1).transpose(1, 0, 2)
         cross = np.stack([x_row, x_col], axis=-1).transpose(1, 0, 2)
         return np.where(ok, row * 4 + (col - 4), -1), cross, energy
 
@@ -413,10 +384,15 @@ class DtmfDetector:
         octave = _FUND[col] * (1 + off_col) / (2 * _FUND[row] * (1 + off_row))
         if abs(octave - 1) < p.min_octave_distance:
             return None
-        e_row, e_col, e_row_h, e_col_h, e_tones, e_total = runs.energy[slot].tolist()
-        if e_tones < p.min_run_tone_fraction * e_total or e_col_h > e_col * self._run_harmonic:
+        e_row, e_col, e_row_h, e_col_h, e_tones, e_total, e_floor = runs.energy[slot].tolist()
+        if e_tones < p.min_run_tone_fraction * e_total:
             return None
-        if e_row_h > e_row * self._run_harmonic and not self._near[row, col - 4]:
+        # Harmonics count only where they stand clear of the noise (a weak tone in noise
+        # would otherwise fail on noise alone).
+        noise = _NOISE_MARGIN * e_floor
+        if e_col_h - noise > e_col * self._run_harmonic:
+            return None
+        if e_row_h - noise > e_row * self._run_harmonic and not self._near[row, col - 4]:
             return None
         rise = self._rise(slot) if math.isnan(runs.rise[slot]) else float(runs.rise[slot])
         if rise == -math.inf:
