@@ -1,0 +1,175 @@
+"""The name clash with python-daemon, and the layering rules of ARCHITECTURE §2 checked over the AST."""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GUARD = "must be imported as 'hotline.daemon'"
+
+PROBE = (
+    "import daemon, hotline.daemon\n"
+    "print(daemon.__file__)\n"
+    "print(hotline.daemon.__file__)\n"
+    "print(hasattr(daemon, 'DaemonContext'))\n"
+)
+
+
+def _probe(cwd: Path, *flags: str) -> list[str]:
+    proc = subprocess.run([sys.executable, *flags, "-c", PROBE], cwd=cwd, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def _is_python_daemon(path: str) -> bool:
+    p = Path(path).resolve()
+    return "site-packages" in p.parts and p.parent.name == "daemon" and p.parent != REPO / "daemon"
+
+
+@pytest.mark.parametrize("where", ["repo root with -P", "another directory"])
+def test_import_daemon_is_python_daemon_and_hotline_daemon_is_ours(where: str, tmp_path: Path) -> None:
+    """The ways the project is meant to be started see python-daemon as ``daemon`` and our folder as hotline.daemon."""
+    lines = _probe(REPO, "-P") if where.startswith("repo") else _probe(tmp_path)
+    daemon_file, ours, has_context = lines
+    assert _is_python_daemon(daemon_file), daemon_file
+    assert has_context == "True"
+    assert Path(ours).resolve() == REPO / "daemon" / "__init__.py"
+
+
+def test_hotline_daemon_in_process_is_the_repo_folder() -> None:
+    """The installed (editable) namespace maps hotline.daemon to the repo's daemon/ folder."""
+    mod = importlib.import_module("hotline.daemon")
+    assert mod.__name__ == "hotline.daemon"
+    assert Path(mod.__file__).resolve() == REPO / "daemon" / "__init__.py"
+    cli = importlib.import_module("hotline.daemon.cli")
+    assert Path(cli.__file__).resolve() == REPO / "daemon" / "cli.py"
+
+
+def test_our_folder_imported_as_daemon_raises_the_guard() -> None:
+    """Loading daemon/__init__.py under the name 'daemon' fails loudly instead of shadowing python-daemon."""
+    spec = importlib.util.spec_from_file_location("daemon", REPO / "daemon" / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    with pytest.raises(ImportError) as err:
+        spec.loader.exec_module(module)
+    message = str(err.value)
+    assert GUARD in message and "python-daemon" in message and "'daemon'" in message
+
+
+def test_python_c_from_repo_root_hits_the_guard_not_a_half_import() -> None:
+    """``python -c 'import daemon'`` from the repo root finds our folder first: the guard must say why."""
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import daemon",
+                           str(REPO)], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "ImportError" in proc.stderr and GUARD in proc.stderr and "python-daemon" in proc.stderr
+
+
+def test_console_script_works_from_the_repo_root(hotline_bin: str) -> None:
+    """The ``hotline`` console script runs from the repo root (its sys.path[0] is the venv's bin)."""
+    proc = subprocess.run([hotline_bin, "version"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("hotline ")
+
+
+def test_no_files_that_break_the_namespace() -> None:
+    """No hotline/ folder, no tests/__init__.py, no root conftest.py; pytest imports in importlib mode."""
+    assert not (REPO / "hotline").exists()
+    assert not (REPO / "conftest.py").exists()
+    assert not list((REPO / "tests").rglob("__init__.py"))
+    assert "--import-mode=importlib" in (REPO / "pyproject.toml").read_text()
+
+
+# ---- layering (ARCHITECTURE §2) --------------------------------------------------------------
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["hotline", *parts])
+
+
+def _imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """Every module a file imports (relative imports resolved), with line numbers; inner imports too."""
+    text = path.read_text(encoding="utf-8") if source is None else source
+    tree = ast.parse(text, filename=str(path))
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            # "from . import x" may import a submodule: record both the package and package.x
+            out.append((node.lineno, target))
+            out.extend((node.lineno, f"{target}.{alias.name}") for alias in node.names if alias.name != "*")
+    return out
+
+
+def _hotline_imports(folder: str) -> list[tuple[str, int, str]]:
+    files = sorted((REPO / folder).rglob("*.py"))
+    assert files, f"no Python files under {folder}/"
+    return [(str(f.relative_to(REPO)), line, mod) for f in files for line, mod in _imports(f)
+            if mod == "hotline" or mod.startswith("hotline.")]
+
+
+def _prefix(mod: str, allowed: tuple[str, ...]) -> bool:
+    return any(mod == a or mod.startswith(a + ".") for a in allowed)
+
+
+def test_layering_drivers_base_imports_nothing_from_hotline() -> None:
+    """drivers/base.py is the contract: it depends on nothing of ours."""
+    bad = [(line, mod) for line, mod in _imports(REPO / "drivers" / "base.py")
+           if mod == "hotline" or mod.startswith("hotline.")]
+    assert bad == []
+
+
+def test_layering_drivers_import_only_drivers() -> None:
+    """Driver implementations see only the driver package (base, registry, their own modules)."""
+    bad = [x for x in _hotline_imports("drivers") if not _prefix(x[2], ("hotline.drivers",))]
+    assert bad == []
+
+
+def test_layering_dialplan_imports_only_dialplan_and_drivers_base() -> None:
+    """Dialplan apps see a CallContext facade and the contract's types, never a driver or the daemon."""
+    allowed = ("hotline.dialplan", "hotline.drivers.base")
+    bad = []
+    for file, line, mod in _hotline_imports("dialplan"):
+        if _prefix(mod, allowed):
+            continue
+        # "from hotline.drivers import base" appears as hotline.drivers plus hotline.drivers.base
+        if mod == "hotline.drivers" and (file, line, "hotline.drivers.base") in _hotline_imports("dialplan"):
+            continue
+        bad.append((file, line, mod))
+    assert bad == []
+
+
+def test_layering_webadmin_never_imports_drivers() -> None:
+    """The web layer gets services injected; it never touches drivers or hardware."""
+    bad = [x for x in _hotline_imports("webadmin") if _prefix(x[2], ("hotline.drivers",))]
+    assert bad == []
+
+
+def test_layering_checker_sees_every_kind_of_import() -> None:
+    """The AST walk resolves relative imports and finds function-local ones, so the rules above can fail."""
+    fake = REPO / "webadmin" / "handlers" / "fake_for_test.py"
+    src = ("from ...drivers import base\n"
+           "from ..daemon import users\n"
+           "def f():\n"
+           "    import hotline.drivers.sim.card\n")
+    found = [mod for _, mod in _imports(fake, src)]
+    assert found == ["hotline.drivers", "hotline.drivers.base", "hotline.webadmin.daemon",
+                     "hotline.webadmin.daemon.users", "hotline.drivers.sim.card"]
