@@ -1,4 +1,4 @@
-"""Offline DSP tools behind ``hotline dsp``: the engine's DTMF detector over WAV files and its conformance suite.
+"""Offline DSP tools behind ``hotline dsp``: the DTMF detector over WAV files, and its conformance suite.
 
 ``dtmf_file_main`` runs a WAV file through the same detector the media engine
 uses, 160 samples per tick. The conformance suite draws randomized DTMF
