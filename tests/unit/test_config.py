@@ -431,8 +431,10 @@ def test_config_command_prints_effective_config(hotline_bin: str, tmp_path: Path
     eff = yaml.safe_load(proc.stdout)
     assert set(eff) == set(CORE.fields)
     state = tmp_path / "var"
-    assert eff["paths"] == {"state": str(state), "recordings": str(state / "recordings"),
-                            "prompts": str(state / "prompts"), "spool": str(state / "spool")}
+    assert {k: eff["paths"][k] for k in ("state", "recordings", "prompts", "spool")} == {
+        "state": str(state), "recordings": str(state / "recordings"), "prompts": str(state / "prompts"),
+        "spool": str(state / "spool")}
+    assert all(v is None or Path(v).is_absolute() for v in eff["paths"].values()), eff["paths"]
     assert eff["database"] == {"url": f"sqlite:///{state / 'hotline.db'}", "auto_upgrade": False}
     assert eff["web"]["listen"] == "127.0.0.1:8181"
     assert eff["engine"]["drain_timeout"] == 5.0 and eff["engine"]["max_channels"] == 1000
