@@ -8,6 +8,7 @@ PACKAGES = {
     "hotline.drivers": "drivers",
     "hotline.drivers.sim": "drivers/sim",
     "hotline.dialplan": "dialplan",
+    "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",
     "hotline.webadmin.handlers": "webadmin/handlers",
 }
@@ -29,6 +30,7 @@ setup(
         "pyyaml>=6.0,<7",
         "prometheus-client>=0.19,<1",
         "numpy>=1.26,<3",
+        "pypinyin>=0.50,<1",
     ],
     extras_require={
         "postgresql": ["psycopg2-binary>=2.9,<3"],

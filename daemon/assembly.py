@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hotline.dialplan import builtin
+from hotline.dialplan.interpreter import FlowRun
 
 from .calls import CallManager
 from .context import CallSession
 from .devices import DeviceManager
+from .flows import BoxServices, FlowStore, Router
 from .journal import Journal
 from .media.engine import MediaEngine
 from .prompts import PromptLibrary
@@ -33,6 +35,33 @@ class DevicesComponent(DeviceManager):
                                      if d.state == "up" and hasattr(d.driver, "read_frames")]
 
 
+class FlowsComponent:
+    """Publishes the flow files at start; invalid ones are logged and never published."""
+
+    def __init__(self, store: FlowStore, directory):
+        self.store = store
+        self.directory = directory
+        self.problems: list[str] = []
+
+    async def start(self) -> None:
+        """Load etc/flows/*.yaml."""
+        self.problems = self.store.load_dir(self.directory) if self.directory.exists() else []
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    def status(self) -> dict:
+        """Flows and their problems."""
+        return {"state": "up" if not self.problems else "degraded", "flows": sorted(self.store.versions),
+                "problems": self.problems[:20]}
+
+
+def validate_lookup(table: str, by: str) -> str | None:
+    """The lookup allow-list check used when flows are validated."""
+    from .lookups import validate_lookup as check
+    return check(table, by)
+
+
 def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     """store -> journal -> engine -> devices -> calls -> web."""
     from .app import StoreComponent
@@ -47,16 +76,27 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     calls.record_calls = eng["record_calls"]
     calls.record_stereo = eng["record_stereo"]
     calls_ref.append(calls)
-    prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"])
-    operator = eng["operator"] or next((s for d in cfg["devices"] for s in d.get("stations", [])), "")
+    prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"],
+                            cfg.etc_path("prompt_manifest", "prompts/manifest.yaml"))
+    stations = [s for d in cfg["devices"] for s in d.get("stations", [])]
+    operator = eng["operator"] or (stations[0] if stations else "")
+    flows = FlowStore(prompts, lookup_check=validate_lookup)
+    router = Router(cfg["routes"], flows)
+    services = BoxServices(app.store, journal, prompts, cfg["locale"]["timezone"], stations, clock=engine.now,
+                           spool=cfg.path_for("spool"))
 
     def flow_for(call):
-        return builtin.station_dial if call.direction == "internal" else builtin.reception
+        if call.direction == "internal":
+            return builtin.station_dial
+        flow = router.flow_for(call.dialed)
+        if flow is None:
+            return builtin.reception
+        return lambda ctx, flow=flow: FlowRun(flow, ctx, services).run()
     calls.flow_for = flow_for
     calls.context_factory = lambda call, m: CallSession(call, m, prompts, cfg["locale"]["tone_profile"],
                                                         cfg["locale"]["language"], operator)
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
-                        sim=SimControl(devices, calls, engine))
+                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services)
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [
         ("state", state),
@@ -64,6 +104,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("journal", journal),
         ("engine", engine),
         ("devices", devices),
+        ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
         ("calls", calls),
         ("web", WebComponent(app.services)),
     ]

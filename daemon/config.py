@@ -82,6 +82,9 @@ CORE = Section({
                         help="databases, recordings, voicemail, spool"),
         "recordings": Scalar(str, default=None, nullable=True, convert=_path),
         "prompts": Scalar(str, default=None, nullable=True, convert=_path),
+        "flows": Scalar(str, default=None, nullable=True, help="flow files (default: flows/ beside this file)"),
+        "prompt_manifest": Scalar(str, default=None, nullable=True,
+                                  help="prompt texts (default: prompts/manifest.yaml beside this file)"),
         "spool": Scalar(str, default=None, nullable=True, convert=_path),
     }),
     "web": Section({
@@ -94,6 +97,10 @@ CORE = Section({
         "auto_upgrade": Scalar(bool, default=False),
     }),
     "devices": ListOf(Dispatch("driver", DEVICE_COMMON, _driver_section, registry.names)),
+    "routes": ListOf(Section({
+        "dialed": Scalar(str, pattern=r"[0-9*#+]{1,32}|\*", help="a dialled number (DID), or * for any other"),
+        "flow": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}", help="a flow name"),
+    }, required=("dialed", "flow"))),
     "metrics": Section({
         "enabled": Scalar(bool, default=True),
         "access": Scalar(str, default="loopback", choices=("loopback", "token", "public")),
@@ -145,6 +152,11 @@ class Config:
         value = self.data["paths"].get(name)
         return Path(value).resolve() if value else self.state_dir / name
 
+    def etc_path(self, name: str, default: str) -> Path:
+        """A path of shipped files (flows, prompt manifest): configured, or beside the config file."""
+        value = self.data["paths"].get(name)
+        return Path(value).resolve() if value else Path(self.path).resolve().parent / default
+
     @property
     def database_url(self) -> str:
         """The database URL, defaulting to SQLite in the state directory."""
@@ -161,6 +173,8 @@ class Config:
         out = yaml.safe_load(yaml.safe_dump(self.data))
         for name in ("recordings", "prompts", "spool"):
             out["paths"][name] = str(self.path_for(name))
+        out["paths"]["flows"] = str(self.etc_path("flows", "flows"))
+        out["paths"]["prompt_manifest"] = str(self.etc_path("prompt_manifest", "prompts/manifest.yaml"))
         out["paths"]["state"] = str(self.state_dir)
         out["database"]["url"] = self.database_url
         return out

@@ -49,6 +49,7 @@ class CallSession:
         self.tone_profile = tone_profile
         self.language = language
         self.vars: dict[str, Any] = {"operator": operator}
+        self._pushed: str | None = None
 
     # ---- identity ------------------------------------------------------------------------------
     @property
@@ -146,6 +147,84 @@ class CallSession:
         leg = self._alive()
         return await self._play(leg, ToneSource(self.tone_profile, name, seconds), until_digit)
 
+    async def say_tokens(self, tokens: list[str], text: str, barge_in: bool = False) -> str | None:
+        """Recorded digit prompts when every token has one, else the text through TTS."""
+        leg = self._alive()
+        samples = await self.prompts.tokens(tokens, self.language)
+        if samples is None:
+            samples = await self.prompts.speak(text, self.language)
+        return await self._play(leg, ArrayPlayer(samples), barge_in)
+
+    async def speak(self, text: str, barge_in: bool = False) -> str | None:
+        """Dynamic text through TTS in the call's language."""
+        leg = self._alive()
+        samples = await self.prompts.speak(text, self.language)
+        return await self._play(leg, ArrayPlayer(samples), barge_in)
+
+    async def record(self, max_seconds: float, silence_seconds: float, beep: bool = True) -> np.ndarray:
+        """What the caller says until #, silence after speech, or max_seconds (trailing silence trimmed)."""
+        leg = self._alive()
+        ch = self.m.open_media(leg)
+        if beep:
+            await self.play_tone("beep", seconds=0.5)
+        while not leg.digits.empty():
+            leg.digits.get_nowait()
+        cap = self.engine.start_capture(ch)
+        limit, quiet_limit = int(max_seconds * 50), int(silence_seconds * 50)
+        quiet = 0
+        try:
+            while len(cap.frames) < limit:
+                try:
+                    d = await self.engine.wait_for(leg.digits.get(), 0.1)
+                    if d == "#":
+                        break
+                except asyncio.TimeoutError:
+                    pass
+                recent = cap.frames[-5:]
+                loud = [f for f in recent if np.sqrt(np.mean(f.astype(np.float32) ** 2)) > 200.0]
+                quiet = 0 if loud else quiet + len(recent)
+                if quiet >= quiet_limit:
+                    break
+        finally:
+            self.engine.stop_capture(cap)
+        audio = np.concatenate(cap.frames) if cap.frames else np.zeros(0, np.int16)
+        keep = len(audio) - min(quiet, len(cap.frames)) * 160 + 4000  # keep 0.5 s after the last sound
+        return audio[:max(0, min(len(audio), keep))]
+
+    async def connect_any(self, extensions: list[str], ring_timeout: float = 30.0) -> ConnectResult:
+        """Ring every free station of a group; the first to answer is bridged, the others stop ringing."""
+        caller = self._alive()
+        free = [st for st in (self.m.devices.station(e) for e in extensions)
+                if st is not None and st.up and st.name not in self.m.owner]
+        if not free:
+            return ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE
+        legs = [self.m.new_leg(self.call, st, "station") for st in free]
+        for st in free:
+            st.ring(self.caller_id, self.caller_name)
+        ch = self.m.open_media(caller)
+        self.engine.play(ch, ToneSource(self.tone_profile, "ringback"))
+        winner = None
+        pending = {leg.answered for leg in legs}
+        timer = self.engine.sleep(ring_timeout)
+        try:
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending | {timer}, return_when=asyncio.FIRST_COMPLETED)
+                if timer in done:
+                    break
+                pending.discard(timer)
+                winner = next((leg for leg in legs if leg.answered in done and not leg.answered.exception()), None)
+        finally:
+            timer.cancel()
+        self.engine.stop_source(ch)
+        for leg in legs:
+            if leg is not winner:
+                leg.lost(HangupCause.NO_ANSWER if winner is None else HangupCause.NORMAL)
+                self.m.end_leg(leg, HangupCause.NO_ANSWER)
+        if winner is None:
+            return ConnectResult.NO_ANSWER
+        self.m.journal.emit("leg.answered", winner.uuid, winner.line.name, ts=self.engine.now(), parent=self.uuid)
+        return await self._bridged(winner)
+
     # ---- digits --------------------------------------------------------------------------------
     async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,
                       terminator: str = "#", first: str | None = None) -> str:
@@ -153,8 +232,19 @@ class CallSession:
         leg = self._alive()
         return await self._collect(leg, max_digits, timeout, inter_digit_timeout, terminator, first)
 
+    def push_back(self, key: str) -> None:
+        """Keep a key that stopped a prompt for the next step."""
+        self._pushed = key
+
+    def take_pushed(self) -> str | None:
+        """The kept key, once."""
+        key, self._pushed = self._pushed, None
+        return key
+
     async def _collect(self, leg: Leg, max_digits: int, timeout: float, inter: float, terminator: str,
                        first: str | None) -> str:
+        if first is None and leg is self.call.caller:
+            first = self.take_pushed()
         digits = ""
         if first:
             if first == terminator:

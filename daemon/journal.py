@@ -29,9 +29,9 @@ class Journal:
         self.listeners: list[Callable[[dict], None]] = []
         self.written = 0
 
-    def emit(self, kind: str, call_uuid: str | None = None, line: str | None = None,
+    def emit(self, kind: str, /, call_uuid: str | None = None, line: str | None = None,
              ts: float | None = None, **data: Any) -> dict:
-        """Append an event (committed within ~50 ms; await flush() to be sure)."""
+        """Append an event (committed within ~50 ms; await flush() to be sure); data may use any key."""
         event = {"ts": self.clock() if ts is None else ts, "kind": kind, "call_uuid": call_uuid,
                  "line": line, "data": data}
         self._buffer.append(event)

@@ -53,3 +53,24 @@ class CallContext(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Wait (on media time)."""
+
+    def push_back(self, key: str) -> None:
+        """Keep a key that stopped a prompt for the next step to use."""
+
+    def take_pushed(self) -> str | None:
+        """The key kept by push_back, once."""
+
+    async def play_audio(self, samples: Any, barge_in: bool = False) -> str | None:
+        """Play raw 8 kHz samples."""
+
+    async def say_tokens(self, tokens: list[str], text: str, barge_in: bool = False) -> str | None:
+        """Speak say-tokens from recorded digit prompts, or ``text`` with TTS when some are missing."""
+
+    async def speak(self, text: str, barge_in: bool = False) -> str | None:
+        """Speak dynamic text with TTS in the call's language."""
+
+    async def record(self, max_seconds: float, silence_seconds: float, beep: bool = True) -> Any:
+        """Record what the caller says until # , silence or max_seconds; the samples."""
+
+    async def connect_any(self, extensions: list[str], ring_timeout: float = 30.0) -> ConnectResult:
+        """Ring several stations at once; the first to answer is bridged."""

@@ -34,12 +34,21 @@ class Ctx:
     def __init__(self, filename: str):
         self.filename = filename
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.refs: list[tuple[str, str, yaml.Node, str]] = []  # (kind, value, node, key) seen by Ref specs
 
     def error(self, node: yaml.Node | None, key: str, message: str) -> None:
         """Record one problem at the node's position (1-based line and column)."""
+        self.problems.append(self._at(node, key, message))
+
+    def warn(self, node: yaml.Node | None, key: str, message: str) -> None:
+        """Record a warning (the file is still usable)."""
+        self.warnings.append(self._at(node, key, message))
+
+    def _at(self, node: yaml.Node | None, key: str, message: str) -> Problem:
         line = node.start_mark.line + 1 if node is not None else 0
         col = node.start_mark.column + 1 if node is not None else 0
-        self.problems.append(Problem(self.filename, line, col, key, message))
+        return Problem(self.filename, line, col, key, message)
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -248,6 +257,20 @@ class MapOf(Spec):
             if value is not _MISSING:
                 out[name] = value
         return out
+
+
+@dataclass
+class Ref(Scalar):
+    """A string naming something defined elsewhere (a block, a prompt); checked after the whole file."""
+
+    type: type = str
+    kind: str = "block"
+
+    def check(self, node: yaml.Node, ctx: Ctx, key: str) -> Any:
+        value = super().check(node, ctx, key)
+        if isinstance(value, str):
+            ctx.refs.append((self.kind, value, node, key))
+        return value
 
 
 class Dispatch(Spec):

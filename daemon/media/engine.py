@@ -60,6 +60,14 @@ class Channel:
     open: bool = True
 
 
+@dataclass(eq=False)
+class Capture:
+    """Frames received on one slot, kept for a voicemail or a recorded prompt."""
+
+    slot: int
+    frames: list = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Edge:
     """Audio flows from ``src``'s input to ``dst``'s output with a gain."""
@@ -96,6 +104,7 @@ class MediaEngine:
         self.tick_hooks: list[Callable[[], None]] = []
         self.frame_devices: list[Any] = []
         self.tick_times: list[float] | None = None  # raw tick durations, kept only for benchmarks
+        self._captures: list[Capture] = []
         self._taps: list[tuple[Any, int]] = []       # (recorder, slot) in a fixed order
         self._tap_slots = np.zeros(0, dtype=np.intp)
         self._tap_in: list[np.ndarray] = []
@@ -192,6 +201,18 @@ class MediaEngine:
     def bridge(self, a: Channel, b: Channel) -> list[Edge]:
         """Two-way audio between two channels."""
         return [self.connect(a, b), self.connect(b, a)]
+
+    # ---- captures (voicemail, prompts recorded by phone) ------------------------------
+    def start_capture(self, ch: Channel) -> "Capture":
+        """Keep every frame a channel receives until stop_capture."""
+        cap = Capture(ch.slot)
+        self._captures.append(cap)
+        return cap
+
+    def stop_capture(self, cap: "Capture") -> None:
+        """Stop keeping frames."""
+        if cap in self._captures:
+            self._captures.remove(cap)
 
     # ---- recording taps ----------------------------------------------------------------
     def add_tap(self, recorder: Any, ch: Channel) -> None:
@@ -327,6 +348,8 @@ class MediaEngine:
             mix += out
             np.clip(mix, -32768, 32767, out=mix)
             out[:] = mix
+        for cap in self._captures:
+            cap.frames.append(inp[cap.slot].copy())
         if self._taps:
             self._tap_in.append(inp[self._tap_slots])
             self._tap_out.append(out[self._tap_slots])

@@ -101,3 +101,53 @@ class Recording(Base):
 
     class Meta:
         table_name = "recordings"
+
+
+class FlowVersion(Base):
+    """One published version of a flow (the active one runs new calls)."""
+
+    name = peewee.CharField()
+    version = peewee.IntegerField()
+    source = peewee.TextField()
+    digest = peewee.CharField()
+    author = peewee.CharField()
+    created_at = peewee.DoubleField()
+    active = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "flow_versions"
+
+
+class ScheduleHours(Base):
+    """Opening hours of a named schedule on one weekday (0 = Monday); several rows make split shifts."""
+
+    name = peewee.CharField()
+    weekday = peewee.IntegerField()
+    opens = peewee.CharField()
+    closes = peewee.CharField()
+
+    class Meta:
+        table_name = "schedule_hours"
+
+
+class Holiday(Base):
+    """A day off (or, with is_workday, a weekend day worked instead: China's adjusted working days)."""
+
+    day = peewee.CharField(unique=True)
+    name = peewee.CharField()
+    is_workday = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "holidays"
+
+
+class Blacklist(Base):
+    """A blocked caller number (exact, or a prefix ending in *)."""
+
+    number = peewee.CharField(unique=True)
+    reason = peewee.CharField(default="")
+    created_at = peewee.DoubleField()
+    created_by = peewee.CharField(default="")
+
+    class Meta:
+        table_name = "blacklist"

@@ -173,7 +173,7 @@ def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: st
     def make(overrides: dict | None = None, state: Path | None = None) -> Box:
         base = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
         base = deep_merge(base, {"engine": {"speed": 4.0}, "paths": {"prompts": str(prompt_cache)},
-                                 "logging": {"level": "info"}})
+                                 "logging": {"level": "info"}, "routes": []})  # engine tests: built-in flow
         cfg = deep_merge(base, overrides or {})
         state = state or tmp_path / "state"
         path = tmp_path / "hotline.yaml"

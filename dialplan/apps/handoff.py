@@ -1,0 +1,131 @@
+"""Apps that hand the caller on or leave something behind: transfer, queue, voicemail, callback, fax, survey."""
+from __future__ import annotations
+
+from ..context import ConnectResult
+from ..registry import app, goto
+from ..schema import Scalar
+from .common import block, count, play_all, prompt, seconds, var
+
+
+def _one_target(args, node, ctx, path):
+    if bool(args.get("extension")) == bool(args.get("number")):
+        ctx.error(node, path, "give exactly one of extension: or number:")
+
+
+@app("transfer", {"extension": Scalar(str, default=None, nullable=True),
+                  "number": Scalar(str, default=None, nullable=True), "ring_timeout": seconds(30.0, 5, 300),
+                  "failed": block(None)}, validate=_one_target)
+async def transfer(run, args):
+    """Connect the caller to a station (extension) or an outside number through a trunk.
+    When nobody answers or the line is busy the flow goes on (or to `failed`)."""
+    if args["extension"]:
+        target = run.expand(args["extension"])
+        result = await run.ctx.connect(target, args["ring_timeout"])
+    else:
+        target = run.expand(args["number"])
+        result = await run.ctx.dial_out(target, args["ring_timeout"])
+    run.vars["transfer_result"] = result.value
+    run.trail("transfer", target=target, result=result.value)
+    if result in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
+        await run.ctx.hangup()
+    return goto(args["failed"]) if args["failed"] else None
+
+
+@app("queue", {"name": Scalar(str), "ring_timeout": seconds(30.0, 5, 600), "no_agent": block(None)},
+     shorthand="name", required=("name",))
+async def queue(run, args):
+    """Hand the caller to a queue of agents (until the ACD arrives: ring the queue's stations together).
+    If nobody answers the flow goes on at `no_agent` (leave a message, ask for a callback)."""
+    name = run.expand(args["name"])
+    members = await run.services.queue_members(name)
+    run.trail("queue", queue=name, members=len(members))
+    result = await run.ctx.connect_any(members, args["ring_timeout"]) if members else ConnectResult.UNAVAILABLE
+    run.vars["queue_result"] = result.value
+    run.trail("queue.result", queue=name, result=result.value)
+    if result in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
+        await run.ctx.hangup()
+    return goto(args["no_agent"]) if args["no_agent"] else None
+
+
+@app("voicemail", {"mailbox": Scalar(str, default="general"), "greeting": prompt(None),
+                   "max_seconds": seconds(120.0, 5, 600), "silence_seconds": seconds(5.0, 1, 30),
+                   "review": Scalar(bool, default=False), "review_prompt": prompt(None),
+                   "saved_prompt": prompt(None)})
+async def voicemail(run, args):
+    """Record a message after the greeting and a beep; it ends at max_seconds, after silence, or on #.
+    With review the caller hears it back and presses 1 to keep it or 2 to record again."""
+    await play_all(run, args["greeting"], barge_in=False)
+    while True:
+        audio = await run.ctx.record(args["max_seconds"], args["silence_seconds"], beep=True)
+        if args["review"] and args["review_prompt"]:
+            await run.ctx.play_audio(audio)
+            choice = await play_all(run, args["review_prompt"]) or await run.ctx.collect(1, timeout=6, terminator="")
+            if choice == "2":
+                run.trail("voicemail.rerecord", mailbox=args["mailbox"])
+                continue
+        break
+    row = await run.services.create("voicemail", mailbox=run.expand(args["mailbox"]), audio=audio,
+                                    caller_number=run.ctx.caller_id, call_uuid=run.ctx.uuid)
+    run.trail("voicemail", mailbox=args["mailbox"], seconds=round(len(audio) / 8000.0, 1), id=row.get("id"))
+    await play_all(run, args["saved_prompt"], barge_in=False)
+
+
+@app("callback_request", {"prompt": prompt(), "number_prompt": prompt(), "done_prompt": prompt(None),
+                          "queue": Scalar(str, default="default"), "timeout": seconds(6.0)},
+     required=("prompt", "number_prompt"))
+async def callback_request(run, args):
+    """Offer a callback: 1 confirms the caller's own number, 2 lets them key another; a callback task is created."""
+    number = run.ctx.caller_id
+    choice = await play_all(run, args["prompt"]) or await run.ctx.collect(1, timeout=args["timeout"], terminator="")
+    if choice == "2" or not number:
+        first = await play_all(run, args["number_prompt"])
+        number = await run.ctx.collect(16, timeout=args["timeout"], inter_digit_timeout=4, terminator="#", first=first)
+    if not number or len(number) < 3:
+        run.trail("callback.cancelled")
+        return None
+    row = await run.services.create("callback", number=number, queue=run.expand(args["queue"]),
+                                    call_uuid=run.ctx.uuid)
+    run.vars["callback_number"] = number
+    run.trail("callback", number=number, queue=args["queue"], id=row.get("id"))
+    await play_all(run, args["done_prompt"], barge_in=False)
+
+
+@app("fax", {"document": Scalar(str), "number": Scalar(str, default="same_call"), "done_prompt": prompt(None)},
+     required=("document",))
+async def fax(run, args):
+    """Create a fax-back job for a document, to a number (or `same_call`: sent on this call)."""
+    row = await run.services.create("fax", document=run.expand(args["document"]), number=run.expand(args["number"]),
+                                    call_uuid=run.ctx.uuid)
+    run.trail("fax", document=run.expand(args["document"]), number=run.expand(args["number"]), id=row.get("id"))
+    await play_all(run, args["done_prompt"], barge_in=False)
+
+
+@app("survey", {"prompt": prompt(), "thanks_prompt": prompt(None), "var": var("survey_score"),
+                "timeout": seconds(8.0)}, required=("prompt",))
+async def survey(run, args):
+    """Ask for a rating 1-5; the score is stored with the call."""
+    pressed = await play_all(run, args["prompt"]) or await run.ctx.collect(1, timeout=args["timeout"], terminator="")
+    if pressed not in ("1", "2", "3", "4", "5"):
+        run.trail("survey", score=None)
+        return None
+    run.vars[args["var"]] = pressed
+    await run.services.create("survey", score=int(pressed), call_uuid=run.ctx.uuid)
+    run.trail("survey", score=int(pressed))
+    await play_all(run, args["thanks_prompt"], barge_in=False)
+
+
+@app("record_prompt", {"prompt_id": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,63}"),
+                       "language": Scalar(str, default="zh_CN", choices=("zh_CN", "en_US")),
+                       "max_seconds": seconds(30.0, 2, 120), "tries": count(3, 1, 5)},
+     required=("prompt_id",))
+async def record_prompt(run, args):
+    """A technician records a prompt by phone: beep, speak, # to stop; hear it back; 1 keeps it, 2 again."""
+    for _ in range(args["tries"]):
+        audio = await run.ctx.record(args["max_seconds"], 4.0, beep=True)
+        await run.ctx.play_audio(audio)
+        choice = await run.ctx.collect(1, timeout=8, terminator="")
+        if choice == "1":
+            await run.services.save_prompt(args["prompt_id"], args["language"], audio)
+            run.trail("record_prompt", prompt_id=args["prompt_id"], language=args["language"], saved=True)
+            return None
+    run.trail("record_prompt", prompt_id=args["prompt_id"], language=args["language"], saved=False)
