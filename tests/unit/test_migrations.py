@@ -130,15 +130,16 @@ def assert_one_clear_error(proc: subprocess.CompletedProcess, *needles: str) -> 
 
 @pytest.fixture
 def extra_migration(monkeypatch):
-    """Pretend this Hotline knows a migration 2 (only migration 1 exists so far)."""
-    mig2 = migrations.Migration(2, "test: an extra table", (
+    """Pretend this Hotline knows one migration more than the shipped ones."""
+    nxt = migrations.LATEST + 1
+    mig = migrations.Migration(nxt, "test: an extra table", (
         "CREATE TABLE test_extra (id {pk}, note VARCHAR(32) NOT NULL)",
     ))
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, mig2))
-    monkeypatch.setattr(migrations, "LATEST", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, mig))
+    monkeypatch.setattr(migrations, "LATEST", nxt)
     # upgrade()'s default target is bound to LATEST when the module is imported.
-    monkeypatch.setattr(migrations.upgrade, "__defaults__", (2,))
-    return mig2
+    monkeypatch.setattr(migrations.upgrade, "__defaults__", (nxt,))
+    return mig
 
 
 # ---------------------------------------------------------------- schema creation and upgrades
@@ -254,36 +255,38 @@ def test_newer_schema_makes_db_upgrade_and_run_exit_78(db_url, tmp_path):
 
 def test_older_schema_needs_db_upgrade_unless_auto_upgrade(db_url, extra_migration):
     """A database one migration behind: refused without auto_upgrade (naming the fix), upgraded with it."""
+    new = extra_migration.number
     with opened(db_url) as store:
-        store.write_sync(migrations.upgrade, store.db, 1)  # as an older Hotline left it
+        store.write_sync(migrations.upgrade, store.db, new - 1)  # as an older Hotline left it
         before = snapshot(store)
         with pytest.raises(StoreError) as info:
             store.write_sync(migrations.check, store.db, False)
         assert not isinstance(info.value, SchemaTooNew)
-        assert "hotline db upgrade" in str(info.value) and "older than 2" in str(info.value)
+        assert "hotline db upgrade" in str(info.value) and f"older than {new}" in str(info.value)
         assert snapshot(store) == before, "a refused check must not change the database"
 
-        assert store.write_sync(migrations.check, store.db, True) == [2]
-        assert store.write_sync(migrations.current_version, store.db) == 2
+        assert store.write_sync(migrations.check, store.db, True) == [new]
+        assert store.write_sync(migrations.current_version, store.db) == new
         assert "test_extra" in store.write_sync(store.db.get_tables)
 
 
 def test_cli_db_upgrade_applies_a_pending_migration(db_url, extra_migration, tmp_path, capsys):
-    """`hotline db upgrade` (in process, so it sees the extra migration) brings version 1 to 2."""
+    """`hotline db upgrade` (in process, so it sees the extra migration) applies the pending one."""
     from hotline.daemon import cli
+    new = extra_migration.number
     with opened(db_url) as store:
-        store.write_sync(migrations.upgrade, store.db, 1)
+        store.write_sync(migrations.upgrade, store.db, new - 1)
     config = tmp_path / "hotline.yaml"
     config.write_text((REPO / "etc" / "hotline.yaml").read_text())
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOTLINE_DATABASE_URL", db_url)
         mp.setenv("HOTLINE_STATE_DIR", str(tmp_path / "state"))
         assert cli.main(["-c", str(config), "db", "upgrade"]) == 0
-        assert "schema 1 -> 2 (applied [2])" in capsys.readouterr().out
+        assert f"schema {new - 1} -> {new} (applied [{new}])" in capsys.readouterr().out
         assert cli.main(["-c", str(config), "db", "upgrade"]) == 0
-        assert "schema 2 -> 2 (up to date)" in capsys.readouterr().out
+        assert f"schema {new} -> {new} (up to date)" in capsys.readouterr().out
     with opened(db_url) as store:
-        assert store.write_sync(migrations.current_version, store.db) == 2
+        assert store.write_sync(migrations.current_version, store.db) == new
 
 
 # ---------------------------------------------------------------- the writer thread
@@ -377,7 +380,8 @@ def test_cli_db_upgrade_against_postgresql(pg_url, tmp_path):
         env = cli_env(tmp_path, url)
         first = run_cli(tmp_path, env, "db", "upgrade")
         assert first.returncode == 0, first.stderr
-        assert f"schema 0 -> {migrations.LATEST} (applied [1])" in first.stdout
+        assert f"schema 0 -> {migrations.LATEST} (applied {[m.number for m in migrations.MIGRATIONS]})" \
+            in first.stdout
         again = run_cli(tmp_path, env, "db", "upgrade")
         assert again.returncode == 0, again.stderr
         assert f"schema {migrations.LATEST} -> {migrations.LATEST} (up to date)" in again.stdout
