@@ -417,6 +417,10 @@ def test_run_daemon_that_cannot_start_fails_visibly(hotline_bin, tmp_path, detac
         env = clean_env(HOTLINE_STATE_DIR=str(state), HOTLINE_WEB_LISTEN=f"127.0.0.1:{port}")
         proc = subprocess.run([hotline_bin, "-c", str(tmp_path / "hotline.yaml"), "run", "--daemon"], env=env,
                               capture_output=True, text=True, timeout=60)
+        if proc.returncode == 0:  # the bug this guards against: make sure the stray daemon gets stopped
+            time.sleep(1)
+            if (state / "hotline.pid").exists():
+                detached.append(int((state / "hotline.pid").read_text()))
     assert proc.returncode != 0
     assert f"hotline: error: web.listen 127.0.0.1:{port}: already in use" in proc.stderr, proc.stderr
     assert f"{state / 'hotline.log'}" in proc.stderr  # where to read more
