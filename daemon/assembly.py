@@ -9,7 +9,7 @@ from hotline.dialplan.interpreter import FlowRun
 from .calls import CallManager
 from .context import CallSession
 from .devices import DeviceManager
-from .flows import BoxServices, FlowStore, Router
+from .flows import BoxServices, FlowStore, FlowVersions, Router
 from .journal import Journal
 from .media.engine import MediaEngine
 from .prompts import PromptLibrary
@@ -44,8 +44,16 @@ class FlowsComponent:
         self.problems: list[str] = []
 
     async def start(self) -> None:
-        """Load etc/flows/*.yaml."""
-        self.problems = self.store.load_dir(self.directory) if self.directory.exists() else []
+        """Load the stored versions, then publish flow files whose content is new."""
+        self.problems = self.store.load_stored()
+        if self.directory.exists():
+            self.problems += self.store.load_dir(self.directory)
+
+    def reconfigure(self, config) -> None:
+        """SIGHUP: pick up versions published meanwhile (CLI, panel) and new flow files."""
+        self.problems = self.store.load_stored()
+        if self.directory.exists():
+            self.problems += self.store.load_dir(self.directory)
 
     async def stop(self) -> None:
         """Nothing to release."""
@@ -80,7 +88,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
                             cfg.etc_path("prompt_manifest", "prompts/manifest.yaml"))
     stations = [s for d in cfg["devices"] for s in d.get("stations", [])]
     operator = eng["operator"] or (stations[0] if stations else "")
-    flows = FlowStore(prompts, lookup_check=validate_lookup)
+    flows = FlowStore(prompts, lookup_check=validate_lookup, persist=FlowVersions(app.store))
     router = Router(cfg["routes"], flows)
     services = BoxServices(app.store, journal, prompts, cfg["locale"]["timezone"], stations, clock=engine.now,
                            spool=cfg.path_for("spool"))

@@ -65,3 +65,25 @@ def add_holiday(day: str, name: str, is_workday: bool = False) -> None:
     """Add (or replace) a holiday or adjusted working day."""
     Holiday.delete().where(Holiday.day == day).execute()
     Holiday.create(day=day, name=name, is_workday=is_workday)
+
+
+SAMPLE_HOLIDAYS = [  # sample days for the demo; technicians import the official list each year
+    ("2026-01-01", "元旦 New Year's Day", False),
+    ("2026-02-16", "春节 Spring Festival", False), ("2026-02-17", "春节 Spring Festival", False),
+    ("2026-02-18", "春节 Spring Festival", False), ("2026-02-14", "春节调休 adjusted working day", True),
+    ("2026-05-01", "劳动节 Labour Day", False), ("2026-10-01", "国庆节 National Day", False),
+    ("2026-10-02", "国庆节 National Day", False), ("2026-10-03", "国庆节 National Day", False),
+    ("2026-12-25", "圣诞节 Christmas (demo)", False),
+    ("2027-01-01", "元旦 New Year's Day", False),
+]
+
+
+def seed_demo() -> bool:
+    """Office hours (Mon-Fri 9-18, Sat 9-12) and sample holidays, only on a box that has none."""
+    if ScheduleHours.select().exists() or Holiday.select().exists():
+        return False
+    set_hours("office", {d: [("09:00", "18:00")] for d in range(5)} | {5: [("09:00", "12:00")]})
+    for day, name, workday in SAMPLE_HOLIDAYS:
+        add_holiday(day, name, workday)
+    block("4000000000", "demo: known nuisance caller", "demo")
+    return True

@@ -50,6 +50,7 @@ class CallSession:
         self.language = language
         self.vars: dict[str, Any] = {"operator": operator}
         self._pushed: str | None = None
+        self.on_input_wait: Any = None  # called when the flow waits for the caller's keys (dry runs press then)
 
     # ---- identity ------------------------------------------------------------------------------
     @property
@@ -250,6 +251,8 @@ class CallSession:
             if first == terminator:
                 return ""
             digits = first
+        if not digits and leg.digits.empty() and self.on_input_wait is not None and leg is self.call.caller:
+            self.on_input_wait()
         while len(digits) < max_digits:
             try:
                 d = await self.engine.wait_for(leg.digits.get(), timeout if not digits else inter)

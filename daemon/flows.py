@@ -63,12 +63,34 @@ class FlowStore:
             return None
         return self.versions[name][self.active[name]]
 
+    def load_stored(self) -> list[str]:
+        """Load the versions kept in the database (the active one becomes active here too)."""
+        problems: list[str] = []
+        if self.persist is None:
+            return problems
+        self.versions.clear()
+        self.active.clear()
+        for name, version, source, author, active in self.persist.load():
+            try:
+                flow = self.validate(source, f"{name} v{version}")
+            except FlowError as exc:
+                problems.extend(str(p) for p in exc.problems)
+                continue
+            self.versions.setdefault(name, []).append(flow)
+            if active or name not in self.active:
+                self.active[name] = len(self.versions[name]) - 1
+        return problems
+
     def load_dir(self, directory: Path) -> list[str]:
-        """Publish every *.yaml flow file of a directory; returns the problems of files that failed."""
+        """Publish flow files whose content is not stored yet; returns the problems of files that failed."""
         problems: list[str] = []
         for path in sorted(directory.glob("*.yaml")):
             try:
-                flow = self.publish(path.read_text(encoding="utf-8"), str(path), author="file")
+                source = path.read_text(encoding="utf-8")
+                flow = self.validate(source, str(path))
+                if any(v.digest == flow.digest for v in self.versions.get(flow.name, [])):
+                    continue  # this file's version is stored already (maybe not active: the panel's choice)
+                flow = self.publish(source, str(path), author="file")
                 for w in flow.warnings:
                     log.warning("event=flow_warning %s", _kv(str(w)))
             except FlowError as exc:
@@ -82,6 +104,48 @@ class FlowStore:
 
 def _kv(text: str) -> str:
     return f"problem={text!r}"
+
+
+class FlowVersions:
+    """The flow_versions table: every published version, one active per flow (runs in DB threads)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def save_version(self, flow: Flow, author: str) -> int:
+        """Store a new version and make it the active one, atomically."""
+        from .store.models import FlowVersion
+
+        def save() -> int:
+            last = (FlowVersion.select(peewee_fn_max(FlowVersion.version)).where(FlowVersion.name == flow.name)
+                    .scalar()) or 0
+            FlowVersion.update(active=False).where(FlowVersion.name == flow.name).execute()
+            FlowVersion.create(name=flow.name, version=last + 1, source=flow.source, digest=flow.digest,
+                               author=author, created_at=time.time(), active=True)
+            return last + 1
+        return self.store.write_sync(save)
+
+    def activate(self, name: str, version: int) -> None:
+        """Make an earlier version active again."""
+        from .store.models import FlowVersion
+
+        def activate() -> None:
+            FlowVersion.update(active=False).where(FlowVersion.name == name).execute()
+            FlowVersion.update(active=True).where((FlowVersion.name == name) & (FlowVersion.version == version)) \
+                .execute()
+        self.store.write_sync(activate)
+
+    def load(self) -> list[tuple[str, int, str, str, bool]]:
+        """(name, version, source, author, active) of every stored version, oldest first."""
+        from .store.models import FlowVersion
+        return self.store.write_sync(lambda: [(v.name, v.version, v.source, v.author, v.active) for v in
+                                              FlowVersion.select().order_by(FlowVersion.name, FlowVersion.version)])
+
+
+def peewee_fn_max(field: Any) -> Any:
+    """SQL MAX() of a field."""
+    import peewee
+    return peewee.fn.MAX(field)
 
 
 class Router:
@@ -153,12 +217,14 @@ class BoxServices:
             path = self._voicemail_path(fields["call_uuid"])
             await asyncio.get_running_loop().run_in_executor(None, _write_wav, path, audio)
             fields.update(path=str(path), seconds=round(len(audio) / 8000.0, 2))
+        if kind == "fax" and fields.get("number") in ("same_call", ""):
+            fields["number"] = None  # sent back on this call
         makers = {"ticket": lookups.create_ticket, "callback": lookups.create_callback,
                   "fax": lookups.create_fax_job, "voicemail": lookups.create_voicemail}
         row = await self.store.write(lambda: makers[kind](**fields))
         self.journal.emit(f"{kind}.created", fields.get("call_uuid"), ts=self.clock(),
                           **{k: v for k, v in row.items() if k in ("id", "ticket_no", "number", "mailbox",
-                                                                    "document", "queue")})
+                                                                    "document", "queue", "type", "district")})
         return row
 
     def _voicemail_path(self, call_uuid: str) -> Path:
@@ -168,6 +234,19 @@ class BoxServices:
     async def queue_members(self, queue: str) -> list[str]:
         """Stations that serve a queue (until the ACD: every station of the box)."""
         return list(self.stations)
+
+    async def last_agent(self, number: str) -> str | None:
+        """The station that last talked with this caller (from the CDRs)."""
+        if not number:
+            return None
+
+        def find() -> str | None:
+            from .store.models import Cdr
+            row = (Cdr.select(Cdr.peer).where((Cdr.caller_id == number) & (Cdr.disposition == "connected")
+                                              & Cdr.peer.is_null(False) & Cdr.parent_uuid.is_null(True))
+                   .order_by(Cdr.ended_at.desc()).first())
+            return row.peer if row else None
+        return await self.store.read(find)
 
     async def save_prompt(self, prompt_id: str, language: str, samples: Any) -> None:
         """Keep a prompt recorded by phone."""

@@ -45,6 +45,9 @@ def _demo_setup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
                 store.write_sync(make_admin)
                 _write_secret(pw_file, password)
                 print(f"demo: admin password written to {pw_file}")
+            from .calendar import seed_demo
+            if store.write_sync(seed_demo):
+                print("demo: office hours (Mon-Fri 9-18, Sat 9-12) and sample holidays added")
             if not token_file.exists():
                 def make_qa() -> str:
                     if User.get_or_none(User.name == "qa") is None:
@@ -84,4 +87,14 @@ def _sim(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> No
     register(sub, common)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim]
+def _demo_data(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .demodata import register
+    register(sub, common)
+
+
+def _flows(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .flowcli import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows]

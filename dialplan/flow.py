@@ -91,6 +91,12 @@ def _parse_step(node: yaml.Node, ctx: Ctx, key: str) -> Step | None:
     key = f"{key}.{name}"
     if args_node is None or (isinstance(args_node, yaml.ScalarNode) and _scalar(args_node) is None):
         args_node = yaml.MappingNode("tag:yaml.org,2002:map", [], node.start_mark, node.end_mark)
+    elif isinstance(args_node, yaml.MappingNode) and spec.shorthand is not None and not {
+            str(_scalar(k)) for k, _ in args_node.value} <= set(spec.args.fields):
+        # a mapping that is not the app's arguments is the value of its main argument (set: {var: value})
+        knode = yaml.ScalarNode("tag:yaml.org,2002:str", spec.shorthand, args_node.start_mark, args_node.end_mark)
+        args_node = yaml.MappingNode("tag:yaml.org,2002:map", [(knode, args_node)], args_node.start_mark,
+                                     args_node.end_mark)
     elif not isinstance(args_node, yaml.MappingNode):
         if spec.shorthand is None:
             ctx.error(args_node, key, f"{name} takes a mapping of arguments")

@@ -28,5 +28,8 @@ class FlowServices(Protocol):
     async def queue_members(self, queue: str) -> list[str]:
         """Station extensions that serve a queue."""
 
+    async def last_agent(self, number: str) -> str | None:
+        """The extension that last talked with this caller number, or None."""
+
     async def save_prompt(self, prompt_id: str, language: str, samples: Any) -> None:
         """Store a prompt recorded by phone."""

@@ -157,6 +157,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX fax_jobs_status_created ON fax_jobs (status, created_at)",
         "CREATE INDEX fax_jobs_call ON fax_jobs (call_uuid)",
     )),
+    Migration(3, "flow versions, business hours, holidays, block list", (
+        """CREATE TABLE flow_versions (
+            id {pk}, name VARCHAR(48) NOT NULL, version INTEGER NOT NULL, source TEXT NOT NULL,
+            digest VARCHAR(32) NOT NULL, author VARCHAR(64) NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            active BOOLEAN NOT NULL DEFAULT FALSE, UNIQUE (name, version))""",
+        """CREATE TABLE schedule_hours (
+            id {pk}, name VARCHAR(48) NOT NULL, weekday INTEGER NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+            opens VARCHAR(5) NOT NULL, closes VARCHAR(5) NOT NULL)""",
+        "CREATE INDEX schedule_hours_name ON schedule_hours (name)",
+        """CREATE TABLE holidays (
+            id {pk}, day VARCHAR(10) NOT NULL UNIQUE, name VARCHAR(64) NOT NULL,
+            is_workday BOOLEAN NOT NULL DEFAULT FALSE)""",
+        """CREATE TABLE blacklist (
+            id {pk}, number VARCHAR(32) NOT NULL UNIQUE, reason VARCHAR(255) NOT NULL DEFAULT '',
+            created_at DOUBLE PRECISION NOT NULL, created_by VARCHAR(64) NOT NULL DEFAULT '')""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

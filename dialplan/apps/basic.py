@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..registry import HANGUP, RETURN, app, gosub, goto
 from ..say import Say, say, tokens_to_text
 from ..schema import MapOf, Scalar
-from .common import block, play_all, prompt, prompts
+from .common import LocalizedText, block, localized, play_all, prompt, prompts
 
 
 @app("answer")
@@ -59,10 +59,11 @@ async def say_app(run, args):
         run.ctx.push_back(key)
 
 
-@app("tts", {"text": Scalar(str), "barge_in": Scalar(bool, default=False)}, shorthand="text", required=("text",))
+@app("tts", {"text": LocalizedText(), "barge_in": Scalar(bool, default=False)}, shorthand="text",
+     required=("text",))
 async def tts(run, args):
-    """Speak dynamic text (with ${variables}) with the speech synthesizer."""
-    text = run.expand(args["text"])
+    """Speak dynamic text (with ${variables}) with the speech synthesizer; text may be given per language."""
+    text = localized(run, args["text"])
     run.trail("tts", text=text)
     key = await run.ctx.speak(text, barge_in=args["barge_in"])
     if key:

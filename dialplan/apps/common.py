@@ -1,7 +1,9 @@
 """Argument types shared by the apps."""
 from __future__ import annotations
 
-from ..schema import ListOf, MapOf, Ref, Scalar
+import yaml
+
+from ..schema import Ctx, ListOf, MapOf, Ref, Scalar, Spec
 
 KEY = r"[0-9*#A-D]"
 
@@ -54,3 +56,31 @@ async def play_all(run: object, ids: list[str] | str | None, barge_in: bool = Tr
         if key_pressed:
             return key_pressed
     return None
+
+
+class LocalizedText(Spec):
+    """A text, or a mapping of locale to text ({zh_CN: ..., en_US: ...})."""
+
+    def __init__(self) -> None:
+        self.default = ...
+        self._one = Scalar(str)
+        self._map = MapOf(Scalar(str), key_pattern=r"zh_CN|en_US")
+
+    def describe(self) -> str:
+        return "a text or {zh_CN: text, en_US: text}"
+
+    def default_value(self) -> object:
+        return self.default
+
+    def check(self, node: yaml.Node, ctx: Ctx, key: str) -> object:
+        spec = self._map if isinstance(node, yaml.MappingNode) else self._one
+        return spec.check(node, ctx, key)
+
+
+def localized(run: object, value: str | dict) -> str:
+    """The text for the caller's language (falling back to the other one)."""
+    if isinstance(value, str):
+        return run.expand(value)  # type: ignore[attr-defined]
+    lang = run.language  # type: ignore[attr-defined]
+    text = value.get(lang) or next(iter(value.values()), "")
+    return run.expand(text)  # type: ignore[attr-defined]

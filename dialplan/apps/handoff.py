@@ -31,15 +31,24 @@ async def transfer(run, args):
     return goto(args["failed"]) if args["failed"] else None
 
 
-@app("queue", {"name": Scalar(str), "ring_timeout": seconds(30.0, 5, 600), "no_agent": block(None)},
+@app("queue", {"name": Scalar(str), "ring_timeout": seconds(30.0, 5, 600), "no_agent": block(None),
+               "sticky": Scalar(bool, default=False), "sticky_timeout": seconds(15.0, 5, 60)},
      shorthand="name", required=("name",))
 async def queue(run, args):
     """Hand the caller to a queue of agents (until the ACD arrives: ring the queue's stations together).
+    With sticky the agent who served this caller last rings first (sticky_timeout), then everyone.
     If nobody answers the flow goes on at `no_agent` (leave a message, ask for a callback)."""
     name = run.expand(args["name"])
     members = await run.services.queue_members(name)
     run.trail("queue", queue=name, members=len(members))
-    result = await run.ctx.connect_any(members, args["ring_timeout"]) if members else ConnectResult.UNAVAILABLE
+    result = ConnectResult.UNAVAILABLE
+    if args["sticky"]:
+        last = await run.services.last_agent(run.ctx.caller_id)
+        run.trail("queue.sticky", queue=name, agent=last)
+        if last and last in members:
+            result = await run.ctx.connect(last, args["sticky_timeout"])
+    if result not in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
+        result = await run.ctx.connect_any(members, args["ring_timeout"]) if members else ConnectResult.UNAVAILABLE
     run.vars["queue_result"] = result.value
     run.trail("queue.result", queue=name, result=result.value)
     if result in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
@@ -129,3 +138,26 @@ async def record_prompt(run, args):
             run.trail("record_prompt", prompt_id=args["prompt_id"], language=args["language"], saved=True)
             return None
     run.trail("record_prompt", prompt_id=args["prompt_id"], language=args["language"], saved=False)
+
+
+TICKET_TYPES = ("repair", "no_water", "low_pressure", "leak", "water_quality", "meter", "billing", "complaint",
+                "enquiry", "other")
+
+
+@app("ticket", {"type": Scalar(str, choices=TICKET_TYPES), "summary": Scalar(str, default=""),
+                "priority": Scalar(str, default="normal", choices=("low", "normal", "high", "urgent")),
+                "district": Scalar(str, default=None, nullable=True), "into": var("ticket"),
+                "done_prompt": prompt(None)}, required=("type",))
+async def ticket(run, args):
+    """Open a service ticket for the caller (a fault report); the box routes it to the repair station of
+    the caller's district. Its fields go into `<into>.*` (ticket_no can then be read back with say)."""
+    customer = run.get("customer.customer_id") or None
+    row = await run.services.create("ticket", type=args["type"], summary=run.expand(args["summary"]),
+                                    priority=args["priority"], caller_number=run.ctx.caller_id,
+                                    customer_id=int(customer) if customer else None,
+                                    district=run.expand(args["district"]) if args["district"] else None,
+                                    call_uuid=run.ctx.uuid)
+    for name, value in row.items():
+        run.vars[f"{args['into']}.{name}"] = "" if value is None else str(value)
+    run.trail("ticket", type=args["type"], ticket_no=row.get("ticket_no"), district=row.get("district"))
+    await play_all(run, args["done_prompt"], barge_in=False)
