@@ -134,6 +134,26 @@ def daemon_factory(tmp_path: Path, make_config):
         d.stop()
 
 
+def best_correlation(haystack, needle) -> float:
+    """Peak normalized cross-correlation of ``needle`` anywhere in ``haystack`` (0..1)."""
+    import numpy as np
+    h = np.asarray(haystack, dtype=np.float64)
+    n = np.asarray(needle, dtype=np.float64)
+    if len(h) < len(n) or not n.any():
+        return 0.0
+    size = 1 << int(np.ceil(np.log2(len(h) + len(n))))
+    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)[: len(h) - len(n) + 1]
+    energy = np.convolve(h * h, np.ones(len(n)), "valid")
+    norm = np.sqrt(np.maximum(energy, 1e-9) * (n * n).sum())
+    return float(np.max(corr / norm))
+
+
+@pytest.fixture(scope="session")
+def correlate():
+    """best_correlation as a fixture (test folders cannot import each other)."""
+    return best_correlation
+
+
 @pytest.fixture(scope="session")
 def espeak() -> str:
     """espeak-ng must be installed (scripts/setup-env installs it); never skip."""

@@ -39,6 +39,8 @@ async def menu(run, args):
             run.trail("menu.repeat", menu=args["prompt"])
             continue
         if pressed and pressed == args["back_key"]:
+            while run.menu_history and run.menu_history[-1] == run.block:
+                run.menu_history.pop()  # re-entered this menu by a goto: back means the one before it
             previous = run.menu_history.pop() if run.menu_history else None
             run.trail("menu.back", menu=args["prompt"], target=previous)
             if previous:

@@ -35,19 +35,6 @@ def read_wav(data: bytes) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())[:, 0]
 
 
-def best_correlation(haystack: np.ndarray, needle: np.ndarray) -> float:
-    """Peak normalized cross-correlation of ``needle`` anywhere in ``haystack`` (0..1)."""
-    h = haystack.astype(np.float64)
-    n = needle.astype(np.float64)
-    if len(h) < len(n) or not n.any():
-        return 0.0
-    size = 1 << int(np.ceil(np.log2(len(h) + len(n))))
-    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)[: len(h) - len(n) + 1]
-    energy = np.convolve(h * h, np.ones(len(n)), "valid")
-    norm = np.sqrt(np.maximum(energy, 1e-9) * (n * n).sum())
-    return float(np.max(corr / norm))
-
-
 class Box:
     """One running daemon plus its QA token; methods mirror what a QA engineer does."""
 
@@ -125,7 +112,7 @@ class Box:
             time.sleep(0.05)
         raise AssertionError(f"station {ext} not {state} within {timeout}s: {st}")
 
-    correlation = staticmethod(best_correlation)
+    correlation = None  # set by make_box from the shared `correlate` fixture
 
     def heard(self, call_id: str) -> np.ndarray:
         """What the caller heard."""
@@ -168,7 +155,7 @@ def prompt_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: str, espeak: str):
+def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: str, espeak: str, correlate):
     """Start a box with configuration overrides (merged into etc/hotline.yaml)."""
     def make(overrides: dict | None = None, state: Path | None = None) -> Box:
         base = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
@@ -186,6 +173,7 @@ def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: st
                        capture_output=True, env={**__import__("os").environ, **env}, timeout=60)
         d = daemon_factory(config=path, state=state)
         box = Box(d, (state / "qa-token").read_text().strip())
+        box.correlation = correlate
         box.prompts_dir = Path(cfg["paths"]["prompts"])
         return box
     return make
