@@ -146,6 +146,26 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompt(args: argparse.Namespace) -> int:
+    """Replace a prompt with a recording (any WAV rate/channels, converted to 8 kHz mono)."""
+    from .media.wavio import WavError, read_wav_8k
+    from .prompts import PromptLibrary
+    cfg = load_config(config_path(args.config))
+    lib = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"],
+                        cfg.etc_path("prompt_manifest", "prompts/manifest.yaml"))
+    if args.id not in lib.texts:
+        raise HotlineError(f"prompt {args.id!r} is not in the manifest (known: {len(lib.texts)} prompts)")
+    try:
+        samples = read_wav_8k(args.file)
+    except (WavError, OSError, ValueError) as exc:
+        raise HotlineError(f"{args.file}: {exc}") from None
+    if len(samples) < 800:
+        raise HotlineError(f"{args.file}: shorter than 0.1 s")
+    path = lib.save(args.id, args.language, samples)
+    print(f"{args.id} ({args.language}): {len(samples) / 8000:.2f} s saved to {path}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``hotline flow`` and ``hotline calendar``."""
     flow = sub.add_parser("flow", help="check, publish, roll back and dry-run call flows", parents=[common])
@@ -174,6 +194,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="stations answer after this many seconds (default: nobody answers)")
     p.add_argument("--limit", type=float, default=300.0, help="end the call after this much call time")
     p.set_defaults(fn=cmd_test)
+    pr = sub.add_parser("prompt", help="replace a prompt with a recorded WAV file", parents=[common])
+    ps = pr.add_subparsers(dest="prompt_cmd", required=True, metavar="ACTION")
+    p = ps.add_parser("upload", help="use FILE.wav (any rate, any channels) for prompt ID", parents=[common])
+    p.add_argument("id")
+    p.add_argument("language", choices=["zh_CN", "en_US"])
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_prompt)
     cal = sub.add_parser("calendar", help="business hours, holidays, day/night override", parents=[common])
     cs = cal.add_subparsers(dest="cal_cmd", required=True, metavar="ACTION")
     cs.add_parser("show", help="hours, holidays and the override", parents=[common]).set_defaults(fn=cmd_calendar)

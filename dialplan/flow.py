@@ -91,8 +91,8 @@ def _parse_step(node: yaml.Node, ctx: Ctx, key: str) -> Step | None:
     key = f"{key}.{name}"
     if args_node is None or (isinstance(args_node, yaml.ScalarNode) and _scalar(args_node) is None):
         args_node = yaml.MappingNode("tag:yaml.org,2002:map", [], node.start_mark, node.end_mark)
-    elif isinstance(args_node, yaml.MappingNode) and spec.shorthand is not None and not {
-            str(_scalar(k)) for k, _ in args_node.value} <= set(spec.args.fields):
+    elif isinstance(args_node, yaml.MappingNode) and spec.shorthand is not None and not (
+            {str(_scalar(k)) for k, _ in args_node.value} & set(spec.args.fields)):
         # a mapping that is not the app's arguments is the value of its main argument (set: {var: value})
         knode = yaml.ScalarNode("tag:yaml.org,2002:str", spec.shorthand, args_node.start_mark, args_node.end_mark)
         args_node = yaml.MappingNode("tag:yaml.org,2002:map", [(knode, args_node)], args_node.start_mark,
@@ -143,6 +143,8 @@ def parse_flow(text: str, filename: str, prompt_exists: PromptCheck | None = Non
         raise FlowError(ctx.problems)
     languages = header.get("languages") or ["zh_CN", "en_US"]
     _check_refs(ctx, header, blocks, block_nodes, root, languages, prompt_exists)
+    ctx.problems.sort(key=lambda p: (p.line, p.column))  # top to bottom, as the technician reads the file
+    ctx.warnings.sort(key=lambda p: (p.line, p.column))
     if ctx.problems:
         raise FlowError(ctx.problems, ctx.warnings)
     return Flow(header["flow"], header.get("title", {}), list(languages), header["start"], header.get("error"),

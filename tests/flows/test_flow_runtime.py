@@ -1,0 +1,207 @@
+"""Flows at run time in a real in-process box: versions, failures that must not hurt the caller, the other apps."""
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from hotline.daemon.app import Hotline
+from hotline.daemon.flowtest import dry_run_config
+from hotline.daemon.journal import events_for
+from hotline.dialplan.interpreter import FlowRun
+
+
+class Box:
+    """An in-process box on a copy of the demo state; calls run a named flow's active version."""
+
+    def __init__(self, app: Hotline):
+        self.app = app
+        s = app.services
+        self.flows, self.sim, self.calls, self.services = s["flows"], s["sim"], s["calls"], s["box"]
+        self.waiting: dict[str, asyncio.Event] = {}
+        make_ctx = self.calls.context_factory
+
+        def context(call, manager):
+            ctx = make_ctx(call, manager)
+            ev = self.waiting.setdefault(call.uuid, asyncio.Event())
+            ctx.on_input_wait = ev.set
+            return ctx
+        self.calls.context_factory = context
+        self.flow_name = "t"
+        self.calls.flow_for = lambda call: (lambda ctx, f=self.flows.get(self.flow_name):
+                                            FlowRun(f, ctx, self.services).run())
+
+    def publish(self, text: str) -> None:
+        """Publish a flow version."""
+        self.flows.publish(text, "t.yaml", author="test")
+
+    async def call(self, caller: str = "13800138000") -> str:
+        """A caller rings in."""
+        return self.sim.place_call(caller, "", "9999").id
+
+    async def press(self, call_id: str, keys: str, timeout: float = 30) -> None:
+        """Press keys once the flow waits for input."""
+        ev = self.waiting.setdefault(call_id, asyncio.Event())
+        await asyncio.wait_for(ev.wait(), timeout)
+        ev.clear()
+        self.sim.send_dtmf(call_id, keys)
+
+    async def ended(self, call_id: str, timeout: float = 60) -> list[dict]:
+        """Wait for the call to end; its events."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while call_id in self.calls.calls and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert call_id not in self.calls.calls, "the call did not end"
+        await self.app.services["journal"].flush()
+        return await self.app.services["store"].read(events_for, call_id)
+
+
+@pytest.fixture
+def run_box(box_config, tmp_path):
+    """Run an async test body against a fresh in-process box."""
+    def run(body):
+        async def main():
+            app = Hotline(dry_run_config(box_config, tmp_path, None), env={})
+            app.build()
+            app.components = [(n, c) for n, c in app.components if n != "web"]
+            await app.start()
+            try:
+                await body(Box(app))
+            finally:
+                await app.shutdown(drain=False)
+        asyncio.run(main())
+    return run
+
+
+def trail(events: list[dict]) -> list[dict]:
+    """The ivr.step data of a call."""
+    return [e["data"] for e in events if e["kind"] == "ivr.step"]
+
+
+V1 = """
+flow: t
+blocks:
+  main:
+    - answer
+    - menu: {prompt: printer_help, options: {"1": one}, timeout: 5}
+  one:
+    - set: {version: "1"}
+    - hangup
+"""
+V2 = V1.replace('version: "1"', 'version: "2"').replace("one:", "uno:").replace('"1": one', '"1": uno')
+
+
+def test_calls_finish_on_their_version_and_rollback_restores(run_box) -> None:
+    """Publishing v2 while a caller is in v1's menu: that caller goes on in v1, new callers get v2; rollback."""
+    async def body(box: Box) -> None:
+        box.publish(V1)
+        first = await box.call()
+        await asyncio.sleep(0.2)
+        box.publish(V2)                      # while the first caller listens to v1's menu
+        second = await box.call()
+        await box.press(first, "1")
+        await box.press(second, "1")
+        t1, t2 = trail(await box.ended(first)), trail(await box.ended(second))
+        assert [t["block"] for t in t1 if t["step"] == "set"] == ["one"]
+        assert [t["block"] for t in t2 if t["step"] == "set"] == ["uno"]
+        box.flows.rollback("t")
+        third = await box.call()
+        await box.press(third, "1")
+        assert [t["block"] for t in trail(await box.ended(third)) if t["step"] == "set"] == ["one"]
+        from hotline.dialplan.flow import FlowError
+        with pytest.raises(FlowError):
+            box.publish(V1.replace("one:", "won:"))  # broken: never published
+        assert box.flows.get("t").blocks.keys() == {"main", "one"}
+    run_box(body)
+
+
+def test_runtime_failures_are_polite(run_box) -> None:
+    """A missing prompt is skipped, a database error takes the not-found path, a speech failure goes to the
+    error block; each is journaled and the call goes on."""
+    async def body(box: Box) -> None:
+        box.publish("""
+flow: t
+error: sorry
+blocks:
+  main:
+    - answer
+    - play: "nope_${missing}"
+    - lookup: {table: products, by: model, value: "1020", not_found: lookup_failed}
+  lookup_failed:
+    - set: {reached: lookup_failed}
+    - tts: "this sentence is new and must be synthesized now"
+    - set: {reached: after_tts}
+  sorry:
+    - set: {reached: error_block}
+    - hangup: goodbye
+""")
+        box.app.services["store"].write_sync(lambda: box.app.store.db.execute_sql("DROP TABLE products"))
+        path = os.environ["PATH"]
+        os.environ["PATH"] = "/nonexistent"   # espeak-ng cannot be found for the new sentence
+        try:
+            cid = await box.call()
+            events = await box.ended(cid)
+        finally:
+            os.environ["PATH"] = path
+        kinds = [e["kind"] for e in events]
+        errors = [e["data"]["error"] for e in events if e["kind"] == "call.error"]
+        assert any("nope_" in e for e in errors), errors
+        steps = trail(events)
+        assert any(t["step"] == "lookup.error" for t in steps)
+        assert [t["step"] for t in steps if t["step"] in ("error",)] == ["error"]
+        assert steps[-1]["step"] == "hangup" and steps[-1]["block"] == "sorry"
+        assert kinds[-1] == "call.ended" and events[-1]["data"]["cause"] == "normal"
+        assert any("espeak-ng is not installed" in e for e in errors), "the speech failure was not journaled"
+    run_box(body)
+
+
+def test_gosub_branch_caller_patterns_transfer_and_record_prompt(run_box, tmp_path) -> None:
+    """gosub/return, branch on caller number and variables, transfer to a station that answers,
+    and a prompt recorded by phone that then replaces the synthesized one."""
+    async def body(box: Box) -> None:
+        box.publish("""
+flow: t
+blocks:
+  main:
+    - answer
+    - gosub: greet
+    - branch:
+        cases:
+          - {when: {caller_matches: "^0755"}, goto: shenzhen}
+          - {when: {var: greeted, equals: "yes"}, goto: record}
+        else: main
+  greet:
+    - set: {greeted: "yes"}
+    - return
+  shenzhen:
+    - transfer: {extension: "1002", ring_timeout: 5}
+    - hangup
+  record:
+    - record_prompt: {prompt_id: goodbye, language: en_US, max_seconds: 3}
+    - hangup
+""")
+        import numpy as np
+        cid = await box.call("13800138000")
+        card = box.sim.get(cid).card
+        # the technician speaks for 3 s from the start; the beep covers the first half second
+        card.far_send(box.sim.get(cid).line, (6000 * np.sin(np.arange(24000) * 0.3)).astype(np.int16))
+        await box.press(cid, "1")            # after hearing it back: keep it
+        steps = trail(await box.ended(cid))
+        assert [t["step"] for t in steps][:3] == ["answer", "set", "branch"]
+        assert steps[-2]["step"] == "record_prompt" and steps[-2]["saved"] is True
+        saved = Path(box.app.config.path_for("prompts")) / "en_US" / "goodbye.wav"
+        assert saved.exists() and saved.stat().st_size > 8000
+        saved.unlink()
+        card.station_auto_answer = 0.2
+        other = await box.call("075512345678")
+        for _ in range(500):
+            if box.calls.calls.get(other) and box.calls.calls[other].state.value == "bridged":
+                break
+            await asyncio.sleep(0.01)
+        box.sim.station_hangup("1002")      # the agent finishes the call
+        steps = trail(await box.ended(other, 60))
+        assert any(t["step"] == "transfer" and t["target"] == "1002" for t in steps)
+    run_box(body)
