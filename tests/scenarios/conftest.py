@@ -159,7 +159,9 @@ def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: st
     """Start a box with configuration overrides (merged into etc/hotline.yaml)."""
     def make(overrides: dict | None = None, state: Path | None = None) -> Box:
         base = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-        base = deep_merge(base, {"engine": {"speed": 4.0}, "paths": {"prompts": str(prompt_cache)},
+        base = deep_merge(base, {"engine": {"speed": 4.0},
+                                 "paths": {"prompts": str(prompt_cache), "flows": str(REPO / "etc" / "flows"),
+                                           "prompt_manifest": str(REPO / "etc" / "prompts" / "manifest.yaml")},
                                  "logging": {"level": "info"}, "routes": []})  # engine tests: built-in flow
         cfg = deep_merge(base, overrides or {})
         state = state or tmp_path / "state"

@@ -40,6 +40,10 @@ def run_steps(box, steps: list[dict]) -> dict[str, str]:
         elif op == "fault":
             body = {k: v for k, v in arg.items() if k != "line"}
             box.api("POST", f"/sim/lines/{arg['line']}/faults", body, expect=200)
+        elif op == "calendar":  # the day/night switch, as a technician flips it
+            import subprocess
+            subprocess.run([box.d.proc.args[0], "-c", str(box.d.config), "calendar", "override", str(arg)],
+                           env=box.d.env, check=True, capture_output=True, timeout=60)
         elif op == "sleep":
             time.sleep(float(arg))
         else:
