@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from .aio import cancel_and_wait
 from .store.db import Store
 from .store.models import Event
 
@@ -24,7 +25,6 @@ class Journal:
         self.metrics = metrics
         self._buffer: list[dict] = []
         self._task: asyncio.Task | None = None
-        self._wakeup: asyncio.Event | None = None
         self._inflight: asyncio.Future | None = None
         self.listeners: list[Callable[[dict], None]] = []
         self.written = 0
@@ -44,18 +44,12 @@ class Journal:
 
     async def start(self) -> None:
         """Start the background flusher."""
-        self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         """Write everything still buffered, then stop."""
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()
 
     def status(self) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 
 from hotline.drivers.base import FRAME_SAMPLES
 
+from ..aio import cancel_and_wait
 from .dtmf import DtmfDetector
 
 log = logging.getLogger("hotline.media")
@@ -243,13 +244,8 @@ class MediaEngine:
 
     async def stop(self) -> None:
         """Stop the clock."""
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def status(self) -> dict:
         """Channels, ticks, overruns."""
