@@ -13,6 +13,7 @@ from hotline.drivers.base import HangupCause
 from .calls import Call, CallState, Leg, LegGone
 from .media.engine import ArrayPlayer
 from .media.tones import ToneGenerator
+from .media.wavio import read_wav_8k
 
 if TYPE_CHECKING:
     from .calls import CallManager
@@ -228,10 +229,25 @@ class CallSession:
 
     # ---- digits --------------------------------------------------------------------------------
     async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,
-                      terminator: str = "#", first: str | None = None) -> str:
-        """Collect keys until max_digits, the terminator, or a timeout."""
+                      terminator: str = "#", first: str | None = None, total_timeout: float | None = None) -> str:
+        """Collect keys until max_digits, the terminator, a timeout, or the total time is up."""
         leg = self._alive()
-        return await self._collect(leg, max_digits, timeout, inter_digit_timeout, terminator, first)
+        return await self._collect(leg, max_digits, timeout, inter_digit_timeout, terminator, first, total_timeout)
+
+    async def play_file(self, name: str, barge_in: bool = False) -> str | None:
+        """A WAV file under the prompts directory; a missing or bad file is journaled and skipped."""
+        leg = self._alive()
+        base = self.prompts.dir.resolve()
+        path = (base / name).resolve()
+        try:
+            if base not in path.parents:
+                raise ValueError("outside the prompts directory")
+            samples = await asyncio.get_running_loop().run_in_executor(None, read_wav_8k, path)
+        except (OSError, ValueError) as exc:
+            self.m.journal.emit("call.error", self.uuid, ts=self.engine.now(), error=f"play file {name}: {exc}")
+            return None
+        self.m.journal.emit("media.played", self.uuid, ts=self.engine.now(), file=name)
+        return await self._play(leg, ArrayPlayer(samples), barge_in)
 
     def push_back(self, key: str) -> None:
         """Keep a key that stopped a prompt for the next step."""
@@ -243,7 +259,7 @@ class CallSession:
         return key
 
     async def _collect(self, leg: Leg, max_digits: int, timeout: float, inter: float, terminator: str,
-                       first: str | None) -> str:
+                       first: str | None, total: float | None = None) -> str:
         if first is None and leg is self.call.caller:
             first = self.take_pushed()
         digits = ""
@@ -253,9 +269,15 @@ class CallSession:
             digits = first
         if not digits and leg.digits.empty() and self.on_input_wait is not None and leg is self.call.caller:
             self.on_input_wait()
+        ends_at = self.engine.now() + total if total else None
         while len(digits) < max_digits:
+            wait = timeout if not digits else inter
+            if ends_at is not None:
+                wait = min(wait, ends_at - self.engine.now())
+                if wait <= 0:
+                    break
             try:
-                d = await self.engine.wait_for(leg.digits.get(), timeout if not digits else inter)
+                d = await self.engine.wait_for(leg.digits.get(), wait)
             except asyncio.TimeoutError:
                 break
             if d == terminator:

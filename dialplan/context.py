@@ -39,8 +39,11 @@ class CallContext(Protocol):
         """Play a call-progress tone (dial, ringback, busy, congestion, beep)."""
 
     async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,
-                      terminator: str = "#", first: str | None = None) -> str:
+                      terminator: str = "#", first: str | None = None, total_timeout: float | None = None) -> str:
         """Collect up to max_digits keys."""
+
+    async def play_file(self, name: str, barge_in: bool = False) -> str | None:
+        """Play a WAV file from the prompts directory (no path outside it)."""
 
     async def connect(self, extension: str, ring_timeout: float = 30.0) -> ConnectResult:
         """Ring a station and bridge the caller to it until one side hangs up."""

@@ -25,14 +25,24 @@ async def hangup(run, args):
 
 
 def _prompt_or_list(args, node, ctx, key):
-    if not args.get("prompt") and not args.get("prompts"):
-        ctx.error(node, key, "give prompt: ID or prompts: [ID, ...]")
+    given = [k for k in ("prompt", "prompts", "file") if args.get(k)]
+    if len(given) != 1:
+        ctx.error(node, key, "give one of prompt: ID, prompts: [ID, ...] or file: NAME.wav")
 
 
-@app("play", {"prompt": prompt(None), "prompts": prompts, "barge_in": Scalar(bool, default=False)},
+@app("play", {"prompt": prompt(None), "prompts": prompts, "barge_in": Scalar(bool, default=False),
+              "file": Scalar(str, default=None, nullable=True, pattern=r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}\.wav",
+                             help="a WAV file under the prompts directory, e.g. music/hold.wav")},
      shorthand="prompt", validate=_prompt_or_list)
 async def play(run, args):
-    """Play one prompt or several in a row; with barge_in a key stops playback and is kept for the next step."""
+    """Play one prompt, several in a row, or a WAV file from the prompts directory; with barge_in a key
+    stops playback and is kept for the next step."""
+    if args["file"]:
+        key = await run.ctx.play_file(run.expand(args["file"]), barge_in=args["barge_in"])
+        run.trail("play", file=args["file"], key=key)
+        if key:
+            run.ctx.push_back(key)
+        return None
     ids = [args["prompt"]] if args["prompt"] else args["prompts"]
     key = await play_all(run, ids, args["barge_in"])
     run.trail("play", prompts=ids, key=key)

@@ -79,18 +79,21 @@ def _collect_check(args, node, ctx, path):
 @app("collect", {
     "var": var(), "prompt": prompt(None), "min_digits": count(1, 0, 32), "max_digits": count(1, 1, 32),
     "terminator": Scalar(str, default="#", pattern=r"[#*]?"), "timeout": seconds(6.0),
-    "inter_digit_timeout": seconds(3.0), "pattern": Scalar(str, default=None, nullable=True),
+    "inter_digit_timeout": seconds(3.0), "total_timeout": seconds(60.0, 1, 600),
+    "pattern": Scalar(str, default=None, nullable=True),
     "retries": count(2, 0, 10), "invalid_prompt": prompt(None), "confirm": Scalar(bool, default=False),
     "confirm_prompt": prompt(None), "secret": Scalar(bool, default=False), "on_fail": block(None),
 }, required=("var",), validate=_collect_check)
 async def collect(run, args):
-    """Collect digits into a variable: length limits, terminator, timeouts, a validation pattern,
+    """Collect digits into a variable: length limits, terminator, timeouts (first key, between keys,
+    whole entry), a validation pattern,
     optional read-back for confirmation; `secret` keeps the value out of the journal (PINs)."""
     for attempt in range(args["retries"] + 1):
         first = run.ctx.take_pushed() or await play_all(run, args["prompt"])
         digits = await run.ctx.collect(args["max_digits"], timeout=args["timeout"],
                                        inter_digit_timeout=args["inter_digit_timeout"],
-                                       terminator=args["terminator"], first=first)
+                                       terminator=args["terminator"], first=first,
+                                       total_timeout=args["total_timeout"])
         ok = len(digits) >= args["min_digits"] and (not args["pattern"] or re.fullmatch(args["pattern"], digits))
         if ok and args["confirm"]:
             tokens = say(digits, Say.DIGITS, run.language)

@@ -205,3 +205,104 @@ blocks:
         steps = trail(await box.ended(other, 60))
         assert any(t["step"] == "transfer" and t["target"] == "1002" for t in steps)
     run_box(body)
+
+
+def test_play_file_total_timeout_and_path_traversal(run_box) -> None:
+    """play: file plays a WAV under the prompts directory; a path escaping it is refused and journaled;
+    collect's total_timeout ends a slow entry."""
+    async def body(box: Box) -> None:
+        import numpy as np
+        from hotline.daemon.media.wavio import write_wav
+        prompts_dir = Path(box.app.config.path_for("prompts"))
+        (prompts_dir / "music").mkdir(parents=True, exist_ok=True)
+        write_wav(prompts_dir / "music" / "chime.wav", (8000 * np.sin(np.arange(4000) * 0.2)).astype(np.int16))
+        box.publish("""
+flow: t
+blocks:
+  main:
+    - answer
+    - play: {file: music/chime.wav}
+    - play: {file: music/../../../../etc/passwd.wav}
+    - collect: {var: code, max_digits: 8, timeout: 5, inter_digit_timeout: 5, total_timeout: 1.5}
+    - hangup
+""")
+        engine = box.app.services["engine"]
+        engine.speed = 5.0                 # real-time control for the slow typist below
+        from hotline.daemon.simctl import SimError
+        cid = await box.call()
+        await box.press(cid, "1")
+        await asyncio.sleep(0.6)           # 3 s of call time: past the total timeout
+        try:
+            box.sim.send_dtmf(cid, "2")    # too late: the entry (and here the call) is over
+        except SimError:
+            pass
+        events = await box.ended(cid)
+        played = [e["data"].get("file") for e in events if e["kind"] == "media.played"]
+        assert played == ["music/chime.wav"]
+        errors = [e["data"]["error"] for e in events if e["kind"] == "call.error"]
+        assert any("outside the prompts directory" in e for e in errors), errors
+        assert [t["value"] for t in trail(events) if t["step"] == "collect"] == ["1"]
+    run_box(body)
+
+
+def test_flow_test_cli_prints_the_path(box_config, hotline_bin) -> None:
+    """`hotline flow test` prints the steps, prompts, variables and the end, with --at for holidays."""
+    import subprocess
+    env = {**os.environ, "HOTLINE_STATE_DIR": str(box_config.state_dir)}
+    cmd = [hotline_bin, "-c", box_config.path, "flow", "test"]
+    out = subprocess.run([*cmd, "water_utility", "--from", "13900139000", "--press", "3,9",
+                          "--at", "2026-11-23 10:00"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "flow water_utility v1, caller 13900139000, at 2026-11-23 10:00"
+    assert any("menu.key" in ln and "target=bill" in ln for ln in lines)
+    assert any("say" in ln and "value=123.05 kind=money" in ln for ln in lines)
+    assert lines[-2].startswith("ended: normal in block bye") and "account.account_no=10000001" in lines[-1]
+    out = subprocess.run([*cmd, "printer_support", "--at", "2026-12-25 10:00"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert "state=holiday" in out.stdout and "holiday (zh_CN)" in out.stdout
+    out = subprocess.run([*cmd, "no_such_flow"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1 and "no valid flow 'no_such_flow'" in out.stderr
+
+
+def test_prompt_upload_converts_any_wav_and_refuses_bad_files(box_config, hotline_bin, tmp_path) -> None:
+    """A 44.1 kHz stereo WAV becomes the prompt (8 kHz mono); a text file or an unknown prompt is refused."""
+    import subprocess
+    import wave
+    import numpy as np
+    src = tmp_path / "studio.wav"
+    with wave.open(str(src), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes((np.tile((6000 * np.sin(np.arange(44100) * 0.05)), (2, 1)).T.astype("<i2")).tobytes())
+    env = {**os.environ, "HOTLINE_STATE_DIR": str(tmp_path / "state")}
+    cmd = [hotline_bin, "-c", box_config.path, "prompt", "upload"]
+    out = subprocess.run([*cmd, "goodbye", "en_US", str(src)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    saved = tmp_path / "state" / "prompts" / "en_US" / "goodbye.wav"
+    with wave.open(str(saved)) as w:
+        assert (w.getframerate(), w.getnchannels()) == (8000, 1) and abs(w.getnframes() - 8000) < 50
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all")
+    out = subprocess.run([*cmd, "goodbye", "en_US", str(bad)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 1 and "notes.wav" in out.stderr
+    out = subprocess.run([*cmd, "nope", "en_US", str(src)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 1 and "'nope' is not in the manifest" in out.stderr
+
+
+def test_say_uses_recorded_digit_prompts_when_all_exist(tmp_path) -> None:
+    """With every token recorded, say plays the recordings; with one missing it falls back to speech."""
+    import numpy as np
+    from hotline.daemon.media.wavio import write_wav
+    from hotline.daemon.prompts import PromptLibrary
+    from hotline.dialplan.say import say
+    lib = PromptLibrary(tmp_path, "zh_CN")
+    tokens = say("12.05", "money", "zh_CN")
+    (tmp_path / "say" / "zh_CN").mkdir(parents=True)
+    for i, t in enumerate(tokens):
+        write_wav(tmp_path / "say" / "zh_CN" / f"{t}.wav", np.full(800, 100 * (i + 1), np.int16))
+    audio = asyncio.run(lib.tokens(tokens, "zh_CN"))
+    assert audio is not None and len(audio) == 800 * len(tokens) and audio[0] == 100
+    (tmp_path / "say" / "zh_CN" / f"{tokens[-1]}.wav").unlink()
+    assert asyncio.run(lib.tokens(tokens, "zh_CN")) is None
