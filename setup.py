@@ -5,6 +5,7 @@ PACKAGES = {
     "hotline.daemon": "daemon",
     "hotline.daemon.store": "daemon/store",
     "hotline.daemon.media": "daemon/media",
+    "hotline.daemon.acd": "daemon/acd",
     "hotline.drivers": "drivers",
     "hotline.drivers.sim": "drivers/sim",
     "hotline.dialplan": "dialplan",

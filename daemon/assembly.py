@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from hotline.dialplan import builtin
 from hotline.dialplan.interpreter import FlowRun
 
+from .acd.manager import Acd
 from .calls import CallManager
 from .context import CallSession
 from .devices import DeviceManager
@@ -103,8 +104,10 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     calls.flow_for = flow_for
     calls.context_factory = lambda call, m: CallSession(call, m, prompts, cfg["locale"]["tone_profile"],
                                                         cfg["locale"]["language"], operator)
+    acd = Acd(app.store, journal, calls, devices, engine, prompts)
+    acd.services, services.acd = services, acd
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
-                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services)
+                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd)
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [
         ("state", state),
@@ -114,6 +117,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("devices", devices),
         ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
         ("calls", calls),
+        ("acd", acd),
         ("web", WebComponent(app.services)),
     ]
     return comps

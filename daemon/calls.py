@@ -294,6 +294,46 @@ class CallManager:
         finally:
             await asyncio.shield(self.end(call, call.cause or HangupCause.NORMAL))
 
+    async def originate_callback(self, agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0) -> str:
+        """A callback: ring the agent's phone first; when answered, dial the customer and bridge.
+        Returns connected, agent_missed, busy, no_answer or no_trunk."""
+        station = self.devices.station(agent.station) if agent.station else None
+        if station is None or station.name in self.owner or not station.up:
+            return "agent_missed"
+        call = Call(uuid=str(uuidlib.uuid4()), direction="callback", caller_id=entry.number or "",
+                    dialed=entry.number or "", offered_at=self.engine.now())
+        call.caller = Leg(uuid=call.uuid, line=station, role="caller", call=call)
+        call.legs.append(call.caller)
+        call.task = asyncio.current_task()
+        self.journal.emit("call.offered", call.uuid, station.name, ts=call.offered_at, direction="callback",
+                          caller_id=entry.number, dialed=entry.number, parent=entry.call_uuid, queue=entry.queue,
+                          agent=agent.id)
+        self.calls[call.uuid] = call
+        self.owner[station.name] = call.caller
+        self.devices.busy.add(station.name)
+        station.ring(entry.number or "", "callback")
+        outcome, cause = "agent_missed", HangupCause.NO_ANSWER
+        try:
+            try:
+                await self.engine.wait_for(asyncio.shield(call.caller.answered), ring_timeout)
+            except (asyncio.TimeoutError, LegGone):
+                return outcome
+            call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
+            self.open_media(call.caller)
+            self.journal.emit("call.answered", call.uuid, station.name, ts=call.answered_at, agent=agent.id)
+            acd.agents.set_state(agent, type(agent.state).ON_CALL, by="acd", call_uuid=call.uuid, force=True)
+            session = self.context_factory(call, self)
+            result = await session.dial_out(entry.number, ring_timeout=30.0)
+            outcome = {"completed": "connected", "transferred": "connected", "busy": "busy",
+                       "no_answer": "no_answer"}.get(result.value, "no_trunk")
+            cause = HangupCause.NORMAL
+            return outcome
+        except LegGone as exc:
+            cause = exc.cause
+            return outcome
+        finally:
+            await asyncio.shield(self.end(call, cause))
+
     # ---- media and legs -------------------------------------------------------------------
     def open_media(self, leg: Leg) -> Channel:
         """Give a leg an audio channel (digits from its audio go to its digit queue)."""

@@ -195,11 +195,18 @@ class CallSession:
 
     async def connect_any(self, extensions: list[str], ring_timeout: float = 30.0) -> ConnectResult:
         """Ring every free station of a group; the first to answer is bridged, the others stop ringing."""
+        result, winner = await self.ring_group(extensions, ring_timeout)
+        if winner is None:
+            return result
+        return await self.bridge_leg(winner)
+
+    async def ring_group(self, extensions: list[str], ring_timeout: float) -> tuple[ConnectResult, Leg | None]:
+        """Ring stations together with ringback to the caller; (result, the leg that answered or None)."""
         caller = self._alive()
         free = [st for st in (self.m.devices.station(e) for e in extensions)
                 if st is not None and st.up and st.name not in self.m.owner]
         if not free:
-            return ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE
+            return (ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE), None
         legs = [self.m.new_leg(self.call, st, "station") for st in free]
         for st in free:
             st.ring(self.caller_id, self.caller_name)
@@ -217,15 +224,32 @@ class CallSession:
                 winner = next((leg for leg in legs if leg.answered in done and not leg.answered.exception()), None)
         finally:
             timer.cancel()
-        self.engine.stop_source(ch)
-        for leg in legs:
-            if leg is not winner:
-                leg.lost(HangupCause.NO_ANSWER if winner is None else HangupCause.NORMAL)
-                self.m.end_leg(leg, HangupCause.NO_ANSWER)
+            self.engine.stop_source(ch)
+            for leg in legs:
+                if leg is not winner:
+                    leg.lost(HangupCause.NO_ANSWER if winner is None else HangupCause.NORMAL)
+                    self.m.end_leg(leg, HangupCause.NO_ANSWER)
         if winner is None:
-            return ConnectResult.NO_ANSWER
+            busy = all(leg.gone.done() and leg.gone.result() is HangupCause.BUSY for leg in legs)
+            return (ConnectResult.BUSY if busy else ConnectResult.NO_ANSWER), None
         self.m.journal.emit("leg.answered", winner.uuid, winner.line.name, ts=self.engine.now(), parent=self.uuid)
-        return await self._bridged(winner)
+        return ConnectResult.COMPLETED, winner
+
+    async def bridge_leg(self, leg: Leg) -> ConnectResult:
+        """Bridge the caller with an answered leg until one side hangs up (hook flash transfers)."""
+        return await self._bridged(leg)
+
+    async def say_value(self, value: str, kind: str) -> None:
+        """Speak a number, money amount, digits... in the call's language (recorded digits or speech)."""
+        from hotline.dialplan.say import say, tokens_to_text
+        tokens = say(value, kind, self.language)
+        await self.say_tokens(tokens, tokens_to_text(tokens, self.language))
+
+    async def services_create_callback(self, number: str, queue: str, joined_at: float) -> dict:
+        """A callback row that keeps the caller's original join time."""
+        from .lookups import create_callback
+        return await self.m.store.write(lambda: create_callback(number, queue, call_uuid=self.uuid,
+                                                                joined_at=joined_at, language=self.language))
 
     # ---- digits --------------------------------------------------------------------------------
     async def collect(self, max_digits: int, timeout: float = 5.0, inter_digit_timeout: float = 3.0,

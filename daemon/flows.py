@@ -179,6 +179,7 @@ class BoxServices:
         self.clock = clock
         self.spool = spool
         self.override: str | None = None  # "day", "night" or None (the day/night switch)
+        self.acd: Any = None              # set by the assembly once the ACD exists
 
     async def lookup(self, table: str, by: str, value: str) -> dict | None:
         """A row of an allow-listed table."""
@@ -230,6 +231,14 @@ class BoxServices:
     def _voicemail_path(self, call_uuid: str) -> Path:
         base = self.spool or Path(".")
         return base / "voicemail" / time.strftime("%Y/%m/%d") / f"{call_uuid}.wav"
+
+    async def enter_queue(self, queue: str, ctx: Any, vip: bool = False) -> str | None:
+        """Hand the caller to the ACD (None when it has no such queue)."""
+        acd = self.acd
+        if acd is None or queue not in acd.queues:
+            return None
+        priority = acd.queues[queue].settings["vip_priority"] if vip else 0
+        return await acd.enter(ctx, queue, priority)
 
     async def queue_members(self, queue: str) -> list[str]:
         """Stations that serve a queue (until the ACD: every station of the box)."""

@@ -24,6 +24,7 @@ def _demo_setup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     ds.add_argument("--state", required=True, help="where to write admin-password and qa-token")
 
     def run(args: argparse.Namespace) -> int:
+        import os
         import secrets
         from pathlib import Path
 
@@ -48,6 +49,14 @@ def _demo_setup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
             from .calendar import seed_demo
             if store.write_sync(seed_demo):
                 print("demo: office hours (Mon-Fri 9-18, Sat 9-12) and sample holidays added")
+            from .acd import config as acd_config
+            from .store.models import QueueRow
+            queues_file = Path(args.config or os.environ.get("HOTLINE_CONFIG", "etc/hotline.yaml")).resolve() \
+                .parent / "queues.yaml"
+            if queues_file.exists() and not store.write_sync(lambda: QueueRow.select().exists()):
+                doc = acd_config.parse(queues_file.read_text(encoding="utf-8"), str(queues_file))
+                counts = store.write_sync(acd_config.import_document, doc)
+                print(f"demo: {counts['queues']} queues and {counts['agents']} agents from {queues_file}")
             if not token_file.exists():
                 def make_qa() -> str:
                     if User.get_or_none(User.name == "qa") is None:
@@ -97,4 +106,9 @@ def _flows(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> 
     register(sub, common)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows]
+def _acd(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .acd.cli import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd]

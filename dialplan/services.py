@@ -25,6 +25,10 @@ class FlowServices(Protocol):
     async def create(self, kind: str, **fields: Any) -> dict:
         """Create a ticket, callback, fax job, voicemail or survey answer; returns the row."""
 
+    async def enter_queue(self, queue: str, ctx: Any, vip: bool = False) -> str | None:
+        """Wait in an ACD queue; the outcome (completed, callback, voicemail, no_agents, full, timeout),
+        or None when the ACD has no such queue."""
+
     async def queue_members(self, queue: str) -> list[str]:
         """Station extensions that serve a queue."""
 

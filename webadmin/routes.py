@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import tornado.web
 
-from .handlers import calls, sim
+from .handlers import acd, calls, sim
 
 
 def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     """Every /api/v1 route with its handler class."""
-    return [*calls.ROUTES, *sim.ROUTES]
+    return [*calls.ROUTES, *sim.ROUTES, *acd.ROUTES]

@@ -173,6 +173,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             id {pk}, number VARCHAR(32) NOT NULL UNIQUE, reason VARCHAR(255) NOT NULL DEFAULT '',
             created_at DOUBLE PRECISION NOT NULL, created_by VARCHAR(64) NOT NULL DEFAULT '')""",
     )),
+    Migration(4, "ACD: queues, agents, queue members", (
+        """CREATE TABLE agents (
+            id {pk}, name VARCHAR(64) NOT NULL UNIQUE, display_name VARCHAR(128) NOT NULL DEFAULT '',
+            user_name VARCHAR(64), extension VARCHAR(16), skills TEXT NOT NULL DEFAULT '{{}}',
+            follow_me VARCHAR(32), follow_me_after DOUBLE PRECISION, created_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE queues (
+            id {pk}, name VARCHAR(48) NOT NULL UNIQUE, settings TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE queue_members (
+            id {pk}, queue_id INTEGER NOT NULL REFERENCES queues(id) ON DELETE CASCADE,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            penalty INTEGER NOT NULL DEFAULT 0, position INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (queue_id, agent_id))""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

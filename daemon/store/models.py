@@ -151,3 +151,43 @@ class Blacklist(Base):
 
     class Meta:
         table_name = "blacklist"
+
+
+class AgentRow(Base):
+    """A person who answers calls; logs in to a station (hot desk)."""
+
+    name = peewee.CharField(unique=True)
+    display_name = peewee.CharField(default="")
+    user_name = peewee.CharField(null=True)
+    extension = peewee.CharField(null=True)
+    skills = peewee.TextField(default="{}")
+    follow_me = peewee.CharField(null=True)
+    follow_me_after = peewee.DoubleField(null=True)
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "agents"
+
+
+class QueueRow(Base):
+    """A queue and its settings (JSON validated by daemon/acd/config.py)."""
+
+    name = peewee.CharField(unique=True)
+    settings = peewee.TextField()
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "queues"
+
+
+class QueueMember(Base):
+    """An agent serving a queue, with a penalty (higher: used only when better ones are busy) and a position."""
+
+    queue = peewee.ForeignKeyField(QueueRow, backref="members", on_delete="CASCADE")
+    agent = peewee.ForeignKeyField(AgentRow, backref="queues", on_delete="CASCADE")
+    penalty = peewee.IntegerField(default=0)
+    position = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "queue_members"

@@ -32,15 +32,33 @@ async def transfer(run, args):
 
 
 @app("queue", {"name": Scalar(str), "ring_timeout": seconds(30.0, 5, 600), "no_agent": block(None),
-               "sticky": Scalar(bool, default=False), "sticky_timeout": seconds(15.0, 5, 60)},
+               "voicemail": block(None), "sticky": Scalar(bool, default=False),
+               "sticky_timeout": seconds(15.0, 5, 60)},
      shorthand="name", required=("name",))
 async def queue(run, args):
-    """Hand the caller to a queue of agents (until the ACD arrives: ring the queue's stations together).
-    With sticky the agent who served this caller last rings first (sticky_timeout), then everyone.
-    If nobody answers the flow goes on at `no_agent` (leave a message, ask for a callback)."""
+    """Hand the caller to a queue (the ACD): music, position and wait announcements, the right agent by the
+    queue's strategy, a key to leave for a callback that keeps the caller's place or for voicemail.
+    When nobody can take the call the flow goes on at `no_agent` (or `voicemail` when the caller chose it).
+    A name the ACD does not know rings every station together (sticky: the caller's last agent first)."""
     name = run.expand(args["name"])
+    vip = str(run.get("customer.vip", "")).lower() in ("true", "1", "yes")
+    run.trail("queue", queue=name, vip=vip)
+    outcome = await run.services.enter_queue(name, run.ctx, vip=vip)
+    if outcome is None:  # not an ACD queue: ring a group of stations
+        outcome = await _ring_group(run, name, args)
+    run.vars["queue_result"] = outcome
+    run.trail("queue.result", queue=name, result=outcome)
+    if outcome in ("completed", "callback"):
+        if outcome == "callback":
+            await play_all(run, "goodbye", barge_in=False)
+        await run.ctx.hangup()
+    if outcome == "voicemail" and args["voicemail"]:
+        return goto(args["voicemail"])
+    return goto(args["no_agent"]) if args["no_agent"] else None
+
+
+async def _ring_group(run, name: str, args: dict) -> str:
     members = await run.services.queue_members(name)
-    run.trail("queue", queue=name, members=len(members))
     result = ConnectResult.UNAVAILABLE
     if args["sticky"]:
         last = await run.services.last_agent(run.ctx.caller_id)
@@ -49,11 +67,7 @@ async def queue(run, args):
             result = await run.ctx.connect(last, args["sticky_timeout"])
     if result not in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
         result = await run.ctx.connect_any(members, args["ring_timeout"]) if members else ConnectResult.UNAVAILABLE
-    run.vars["queue_result"] = result.value
-    run.trail("queue.result", queue=name, result=result.value)
-    if result in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED):
-        await run.ctx.hangup()
-    return goto(args["no_agent"]) if args["no_agent"] else None
+    return "completed" if result in (ConnectResult.COMPLETED, ConnectResult.TRANSFERRED) else result.value
 
 
 @app("voicemail", {"mailbox": Scalar(str, default="general"), "greeting": prompt(None),

@@ -1,0 +1,1 @@
+"""ACD: queues, agents, routing strategies, wait estimates, callbacks."""

@@ -1,0 +1,145 @@
+"""Queue and agent settings: validated with line marks, stored in the database, imported from / exported to YAML."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from hotline.dialplan.schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, load_node
+
+from ..errors import ConfigError
+from ..store.models import AgentRow, QueueMember, QueueRow, Setting
+
+STRATEGIES = ("ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear", "random",
+              "skills")
+NAME = r"[a-z][a-z0-9_]{0,47}"
+DEFAULT_REASONS = ["lunch", "break", "training", "meeting", "missed_calls"]
+
+QUEUE = Section({
+    "title": MapOf(Scalar(str), key_pattern=r"zh_CN|en_US"),
+    "strategy": Scalar(str, default="longest_idle", choices=STRATEGIES),
+    "ring_timeout": Scalar(float, default=15.0, min=3, max=120, help="seconds an agent's phone rings"),
+    "wrapup_seconds": Scalar(float, default=10.0, min=0, max=600),
+    "max_wait": Scalar(float, default=600.0, min=10, max=7200, help="then the overflow action"),
+    "max_callers": Scalar(int, default=100, min=1, max=5000),
+    "join_empty": Scalar(bool, default=False, help="join when no agent is logged in"),
+    "overflow": Scalar(str, default="callback", choices=("callback", "voicemail", "continue", "queue")),
+    "overflow_queue": Scalar(str, default=None, nullable=True, pattern=NAME),
+    "announce_position": Scalar(bool, default=True),
+    "announce_estimate": Scalar(bool, default=True),
+    "announce_every": Scalar(float, default=45.0, min=10, max=600),
+    "moh": Scalar(str, default=None, nullable=True, help="music on hold: a WAV under the prompts directory"),
+    "service_level_seconds": Scalar(float, default=20.0, min=1, max=600),
+    "short_abandon_seconds": Scalar(float, default=5.0, min=0, max=120),
+    "missed_offers_limit": Scalar(int, default=2, min=1, max=20),
+    "weight": Scalar(float, default=1.0, min=0.1, max=10),
+    "skill": Scalar(str, default=None, nullable=True, pattern=NAME),
+    "min_level": Scalar(int, default=1, min=1, max=10),
+    "widening": ListOf(Section({"after": Scalar(float, min=0, max=7200), "min_level": Scalar(int, min=1, max=10)},
+                               required=("after", "min_level"))),
+    "leave_key": Scalar(str, default="*", nullable=True, pattern=r"[0-9*#]"),
+    "sticky_seconds": Scalar(float, default=0.0, min=0, max=120, help="ring the caller's last agent first"),
+    "vip_priority": Scalar(int, default=1, min=0, max=10, help="priority of callers marked VIP"),
+    "members": ListOf(Section({"agent": Scalar(str, pattern=NAME), "penalty": Scalar(int, default=0, min=0, max=10)},
+                              required=("agent",))),
+})
+AGENT = Section({
+    "name": Scalar(str, pattern=NAME), "display_name": Scalar(str, default=""),
+    "user": Scalar(str, default=None, nullable=True), "extension": Scalar(str, default=None, nullable=True),
+    "skills": MapOf(Scalar(int, min=1, max=10), key_pattern=NAME),
+    "follow_me": Scalar(str, default=None, nullable=True, pattern=r"[0-9]{3,20}"),
+    "follow_me_after": Scalar(float, default=None, nullable=True, min=5, max=120),
+}, required=("name",))
+DOCUMENT = Section({
+    "agents": ListOf(AGENT), "queues": MapOf(QUEUE, key_pattern=NAME),
+    "reason_codes": ListOf(Scalar(str, pattern=NAME), default=list(DEFAULT_REASONS)),
+})
+
+
+@dataclass
+class QueueSettings:
+    """One queue's validated settings and members."""
+
+    name: str
+    settings: dict[str, Any]
+    members: list[dict] = field(default_factory=list)
+
+
+def parse(text: str, filename: str) -> dict:
+    """Validate an ACD YAML document; ConfigError lists every problem with file:line:col."""
+    ctx = Ctx(filename)
+    node = load_node(text, ctx)
+    doc = DOCUMENT.check(node, ctx, "") if node is not None else None
+    if isinstance(doc, dict):
+        names = {a["name"] for a in doc["agents"]}
+        for qname, q in doc["queues"].items():
+            for i, m in enumerate(q["members"]):
+                if m["agent"] not in names:
+                    ctx.error(node, f"queues.{qname}.members[{i}].agent", f"no agent named {m['agent']!r}")
+            if q["overflow"] == "queue" and q["overflow_queue"] not in doc["queues"]:
+                ctx.error(node, f"queues.{qname}.overflow_queue", "overflow: queue needs an existing overflow_queue")
+    if ctx.problems or not isinstance(doc, dict):
+        raise ConfigError(ctx.problems or [Problem(filename, 0, 0, "", "empty document")])
+    return doc
+
+
+def import_document(doc: dict) -> dict[str, int]:
+    """Replace agents, queues and members by a validated document (runs in the writer's transaction)."""
+    now = time.time()
+    QueueMember.delete().execute()
+    QueueRow.delete().execute()
+    keep = [a["name"] for a in doc["agents"]]
+    AgentRow.delete().where(AgentRow.name.not_in(keep)).execute()
+    ids = {}
+    for a in doc["agents"]:
+        row = AgentRow.get_or_none(AgentRow.name == a["name"]) or AgentRow(name=a["name"], created_at=now)
+        row.display_name, row.user_name, row.extension = a["display_name"], a["user"], a["extension"]
+        row.skills, row.follow_me, row.follow_me_after = json.dumps(a["skills"]), a["follow_me"], a["follow_me_after"]
+        row.save()
+        ids[a["name"]] = row.id
+    for qname, q in doc["queues"].items():
+        settings = {k: v for k, v in q.items() if k != "members"}
+        row = QueueRow.create(name=qname, settings=json.dumps(settings, ensure_ascii=False), created_at=now,
+                              updated_at=now)
+        for pos, m in enumerate(q["members"]):
+            QueueMember.create(queue=row, agent=ids[m["agent"]], penalty=m["penalty"], position=pos)
+    _put_setting("reason_codes", json.dumps(doc["reason_codes"]))
+    return {"agents": len(doc["agents"]), "queues": len(doc["queues"])}
+
+
+def _put_setting(name: str, value: str) -> None:
+    Setting.delete().where(Setting.name == name).execute()
+    Setting.create(name=name, value=value)
+
+
+def load_all() -> tuple[list[dict], list[QueueSettings], list[str]]:
+    """Agents, queues with members, and reason codes from the database."""
+    agents = [{"id": a.id, "name": a.name, "display_name": a.display_name, "user": a.user_name,
+               "extension": a.extension, "skills": json.loads(a.skills or "{}"), "follow_me": a.follow_me,
+               "follow_me_after": a.follow_me_after} for a in AgentRow.select().order_by(AgentRow.id)]
+    queues = []
+    for q in QueueRow.select().order_by(QueueRow.name):
+        defaults = QUEUE.default_value()
+        settings = {**defaults, **json.loads(q.settings)}
+        members = [{"agent_id": m.agent_id, "penalty": m.penalty, "position": m.position}
+                   for m in q.members.order_by(QueueMember.position)]
+        queues.append(QueueSettings(q.name, settings, members))
+    row = Setting.get_or_none(Setting.name == "reason_codes")
+    reasons = json.loads(row.value) if row else list(DEFAULT_REASONS)
+    return agents, queues, reasons
+
+
+def export_document() -> str:
+    """The current agents and queues as YAML (re-importable)."""
+    agents, queues, reasons = load_all()
+    names = {a["id"]: a["name"] for a in agents}
+    doc = {
+        "agents": [{k: v for k, v in a.items() if k != "id" and v not in (None, "", {})} for a in agents],
+        "queues": {q.name: {**q.settings, "members": [{"agent": names[m["agent_id"]], "penalty": m["penalty"]}
+                                                       for m in q.members]} for q in queues},
+        "reason_codes": reasons,
+    }
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)

@@ -1,0 +1,386 @@
+"""The ACD component: callers waiting with music and honest announcements, offers to agents, callbacks."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+
+from hotline.dialplan.context import ConnectResult
+from hotline.drivers.base import HangupCause
+
+from ..calls import Call, LegGone
+from ..media.engine import ArrayPlayer
+from . import config as acd_config
+from .agents import Agent, AgentBook, AgentError, AgentState
+from .estimate import AgentLoad, announce_range, estimate_wait
+from .queues import Dispatcher, Entry, QueueRuntime, new_entry
+
+log = logging.getLogger("hotline.acd")
+RETRY_AFTER = (60.0, 300.0, 900.0)  # callback retries: 1, 5 and 15 minutes after a failed attempt
+
+
+def hold_music(seconds: float = 8.0) -> np.ndarray:
+    """A soft arpeggio (C-E-G-C, well below the DTMF band) used when a queue has no music file."""
+    notes = [261.6, 329.6, 392.0, 523.3]
+    t = np.arange(int(0.5 * 8000)) / 8000
+    env = np.minimum(1, t * 20) * np.exp(-t * 3)
+    phrase = np.concatenate([2500 * env * np.sin(2 * np.pi * f * t) for f in notes])
+    reps = int(np.ceil(seconds * 8000 / len(phrase)))
+    return np.tile(phrase, reps).astype(np.int16)
+
+
+class Acd:
+    """Queues and agents of the box."""
+
+    def __init__(self, store: Any, journal: Any, calls: Any, devices: Any, engine: Any, prompts: Any):
+        self.store, self.journal, self.calls, self.devices, self.engine = store, journal, calls, devices, engine
+        self.prompts = prompts
+        self.agents = AgentBook(self._emit_agent, engine.now)
+        self.queues: dict[str, QueueRuntime] = {}
+        self.dispatcher = Dispatcher(self.agents, self.queues, devices, engine.now)
+        self.dispatcher.on_callback = self._start_callback
+        self.agents.listeners.append(lambda agent: self.dispatcher.poke())
+        self._task: asyncio.Task | None = None
+        self._music = hold_music()
+        self.services: Any = None  # BoxServices (last agent of a caller), set by the assembly
+
+    def _emit_agent(self, kind: str, **data: Any) -> None:
+        self.journal.emit(kind, None, ts=self.engine.now(), **data)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load queues and agents; start the periodic pass (widening, callback retries, watchdog)."""
+        await self.reload()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def reload(self) -> None:
+        """(Re)read queues and agents from the database, keeping live agent states and waiting callers."""
+        agents, queues, reasons = await self.store.read(acd_config.load_all)
+        self.agents.load(agents, reasons)
+        for q in queues:
+            live = self.queues.get(q.name)
+            if live is None:
+                self.queues[q.name] = QueueRuntime(q.name, q.settings, q.members)
+            else:
+                live.settings, live.members = q.settings, q.members
+        for name in [n for n in self.queues if n not in {q.name for q in queues}]:
+            if not self.queues[name].waiting:
+                del self.queues[name]
+
+    def reconfigure(self, config: Any) -> None:
+        """SIGHUP: reload queue and agent definitions."""
+        asyncio.get_running_loop().create_task(self.reload())
+
+    async def stop(self) -> None:
+        """Stop the periodic pass."""
+        from ..aio import cancel_and_wait
+        await cancel_and_wait(self._task)
+
+    def status(self) -> dict:
+        """Queues and agents by state."""
+        states: dict[str, int] = {}
+        for a in self.agents.agents.values():
+            states[a.state.value] = states.get(a.state.value, 0) + 1
+        return {"state": "up" if self._task else "down", "queues": len(self.queues),
+                "waiting": sum(len(q.waiting) for q in self.queues.values()), "agents": states}
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self._repair_states()
+                self.dispatcher.poke()
+            except Exception:
+                log.exception("event=acd_tick_failed")
+
+    def _repair_states(self) -> None:
+        """Watchdog: an agent on a call that no longer exists, or reserved for nobody, goes back to ready."""
+        offered = {e.call_uuid for q in self.queues.values() for e in q.waiting if e.busy}
+        for agent in self.agents.agents.values():
+            stuck = ((agent.state is AgentState.ON_CALL and agent.call_uuid not in self.calls.calls)
+                     or (agent.state is AgentState.RESERVED and agent.call_uuid not in offered
+                         and agent.call_uuid not in self.calls.calls))
+            if stuck and self.engine.now() - agent.since > 5:
+                self.journal.emit("agent.repaired", None, ts=self.engine.now(), agent=agent.id,
+                                  state=agent.state.value, call=agent.call_uuid)
+                self.agents.set_state(agent, AgentState.READY, by="watchdog", force=True)
+            if agent.state is AgentState.WRAP_UP and agent.wrapup_until and self.engine.now() >= agent.wrapup_until:
+                self.agents.set_state(agent, AgentState.READY, by="wrap_up_end")
+
+    # ---- figures ----------------------------------------------------------------------------
+    def logged_in(self, q: QueueRuntime) -> list[Agent]:
+        """Members logged in (any state but logged out)."""
+        return [a for a in (self.agents.agents.get(i) for i in q.member_ids())
+                if a is not None and a.state is not AgentState.LOGGED_OUT]
+
+    def estimate(self, q: QueueRuntime, position: int) -> Any:
+        """The honest wait estimate for a place in line."""
+        now = self.engine.now()
+        loads = [AgentLoad(ready=a.state is AgentState.READY,
+                           busy_for=(now - a.since) if a.state in (AgentState.ON_CALL, AgentState.WRAP_UP,
+                                                                    AgentState.RESERVED) else None)
+                 for a in self.logged_in(q) if a.state is not AgentState.NOT_READY]
+        rate = q.abandoned / max(1, q.abandoned + q.answered)
+        return estimate_wait(position, loads, list(q.handle_times), rate)
+
+    def queue_summary(self, q: QueueRuntime) -> dict:
+        """Callers waiting (position, wait) and agents (state) of one queue."""
+        now = self.engine.now()
+        waiting = sorted(q.waiting, key=lambda e: e.joined_at)
+        return {"name": q.name, "strategy": q.settings["strategy"], "title": q.settings.get("title", {}),
+                "waiting": [{"position": i + 1, "call": e.call_uuid, "caller": e.caller_id or e.number,
+                             "kind": e.kind, "waited_s": round(now - e.joined_at, 1), "priority": e.priority}
+                            for i, e in enumerate(waiting)],
+                "agents": [a.summary(now) for a in (self.agents.agents.get(m["agent_id"]) for m in q.members) if a],
+                "answered": q.answered, "abandoned": q.abandoned}
+
+    # ---- a caller in a queue -----------------------------------------------------------------
+    async def enter(self, session: Any, name: str, priority: int = 0) -> str:
+        """Wait in a queue until an agent talks with the caller; the outcome for the flow."""
+        q = self.queues.get(name)
+        if q is None:
+            return "unavailable"
+        call: Call = session.call
+        if not self.logged_in(q) and not q.settings["join_empty"]:
+            self.journal.emit("queue.no_agents", call.uuid, ts=self.engine.now(), queue=name)
+            return "no_agents"
+        if len(q.waiting) >= q.settings["max_callers"]:
+            self.journal.emit("queue.full", call.uuid, ts=self.engine.now(), queue=name)
+            return "full"
+        entry = new_entry(name, self.engine.now(), priority=priority, call_uuid=call.uuid, caller_id=call.caller_id)
+        if q.settings["sticky_seconds"] and self.services is not None and call.caller_id:
+            ext = await self.services.last_agent(call.caller_id)
+            last = next((a for a in self.agents.agents.values() if ext and ext in (a.station, a.extension)), None)
+            if last is not None:
+                entry.sticky_agent, entry.sticky_until = last.id, entry.joined_at + q.settings["sticky_seconds"]
+        q.waiting.append(entry)
+        self.journal.emit("queue.joined", call.uuid, ts=entry.joined_at, queue=name, position=q.position(entry),
+                          priority=priority)
+        self.dispatcher.poke()
+        try:
+            return await self._wait(session, q, entry)
+        finally:
+            if entry in q.waiting and entry.kind == "call":
+                q.waiting.remove(entry)
+                waited = self.engine.now() - entry.joined_at
+                q.abandoned += 1
+                self.journal.emit("queue.abandoned", call.uuid, ts=self.engine.now(), queue=name,
+                                  waited=round(waited, 2), short=waited < q.settings["short_abandon_seconds"],
+                                  caller=call.caller_id)
+            self._release_offer(entry)
+
+    async def _wait(self, session: Any, q: QueueRuntime, entry: Entry) -> str:
+        leg = session._alive()
+        ch = session.m.open_media(leg)
+        next_announce = self.engine.now() + 2.0
+        deadline = entry.joined_at + q.settings["max_wait"]
+        while True:
+            self.engine.play(ch, ArrayPlayer(self._music, loop=True))
+            waits = {"offer": self._offer_future(entry), "key": asyncio.ensure_future(leg.digits.get()),
+                     "timer": self.engine.sleep(max(0.05, min(next_announce, deadline) - self.engine.now()))}
+            try:
+                done, _ = await asyncio.wait(set(waits.values()), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for fut in waits.values():
+                    if not fut.done():
+                        fut.cancel()
+            self.engine.stop_source(ch)
+            if waits["offer"] in done and not waits["offer"].cancelled():
+                outcome = await self._take_offer(session, q, entry, waits["offer"].result())
+                if outcome is not None:
+                    return outcome
+                continue
+            if waits["key"] in done and not waits["key"].cancelled():
+                if waits["key"].result() == q.settings["leave_key"]:
+                    outcome = await self._leave(session, q, entry)
+                    if outcome is not None:
+                        return outcome
+                continue
+            if self.engine.now() >= deadline:
+                return await self._overflow(session, q, entry)
+            await self._announce(session, q, entry)
+            next_announce = self.engine.now() + q.settings["announce_every"]
+
+    @staticmethod
+    def _offer_future(entry: Entry) -> asyncio.Future:
+        """Resolved by the dispatcher with the agents chosen for this caller (shielded: waits may be cancelled)."""
+        if entry.offer is None or entry.offer.done() and entry.offer.cancelled():
+            entry.offer = asyncio.get_running_loop().create_future()
+        return asyncio.shield(entry.offer)
+
+    async def _announce(self, session: Any, q: QueueRuntime, entry: Entry) -> None:
+        """Position, then an estimated range when it is reliable, then how to leave the queue."""
+        position = q.position(entry)
+        if q.settings["announce_position"]:
+            await session.play_prompt("queue_position_before")
+            await session.say_value(str(position), "number")
+            await session.play_prompt("queue_position_after")
+        if q.settings["announce_estimate"]:
+            rng = announce_range(self.estimate(q, position))
+            self.journal.emit("queue.announced", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                              position=position, estimate=list(rng) if rng else None)
+            if rng is not None:
+                await session.play_prompt("queue_estimate_before")
+                await session.say_value(str(rng[0]), "number")
+                await session.play_prompt("queue_estimate_to")
+                await session.say_value(str(rng[1]), "number")
+                await session.play_prompt("queue_estimate_minutes")
+        if q.settings["leave_key"]:
+            await session.play_prompt("queue_leave_hint")
+
+    async def _take_offer(self, session: Any, q: QueueRuntime, entry: Entry, agents: list[Agent]) -> str | None:
+        """Ring the chosen agent(s); on answer bridge until the end, then wrap-up. None: back in line."""
+        call = session.call
+        waited = self.engine.now() - entry.joined_at
+        stations = [a.station for a in agents if a.station]
+        self.journal.emit("agent.offered", call.uuid, ts=self.engine.now(), queue=q.name,
+                          agents=[a.id for a in agents], waited=round(waited, 2))
+        result, leg = await session.ring_group(stations, q.settings["ring_timeout"])
+        answered = next((a for a in agents if leg is not None and a.station == leg.line.extension), None)
+        for a in agents:
+            if a is not answered and a.state is AgentState.RESERVED:
+                self.agents.missed(a, q.settings["missed_offers_limit"]) if result is ConnectResult.NO_ANSWER \
+                    else self.agents.set_state(a, AgentState.READY, by="acd", force=True)
+                if result is ConnectResult.NO_ANSWER:
+                    self.journal.emit("agent.missed", call.uuid, ts=self.engine.now(), queue=q.name, agent=a.id,
+                                      in_row=a.missed_in_row)
+        if answered is None:
+            entry.busy, entry.offer = False, None
+            self.dispatcher.poke()
+            return None
+        q.waiting.remove(entry)
+        q.answered += 1
+        answered.missed_in_row = 0
+        self.agents.set_state(answered, AgentState.ON_CALL, by="acd", call_uuid=call.uuid)
+        self.journal.emit("queue.answered", call.uuid, ts=self.engine.now(), queue=q.name, agent=answered.id,
+                          waited=round(waited, 2), within_sl=waited <= q.settings["service_level_seconds"])
+        started = self.engine.now()
+        try:
+            await session.bridge_leg(leg)
+        finally:
+            handled = self.engine.now() - started
+            q.handle_times.append(handled + q.settings["wrapup_seconds"])
+            answered.calls_today += 1
+            answered.talk_today += handled
+            if answered.state is AgentState.ON_CALL:
+                if q.settings["wrapup_seconds"] > 0:
+                    self.agents.set_state(answered, AgentState.WRAP_UP, by="acd")
+                    answered.wrapup_until = self.engine.now() + q.settings["wrapup_seconds"]
+                else:
+                    self.agents.set_state(answered, AgentState.READY, by="acd")
+        return "completed"
+
+    def _release_offer(self, entry: Entry) -> None:
+        """The caller left while agents were reserved for them: free the agents."""
+        if entry.offer is not None and entry.offer.done() and not entry.offer.cancelled() and entry.busy:
+            for agent in entry.offer.result():
+                if agent.state is AgentState.RESERVED and agent.call_uuid == entry.call_uuid:
+                    self.agents.set_state(agent, AgentState.READY, by="acd", force=True)
+
+    async def _leave(self, session: Any, q: QueueRuntime, entry: Entry) -> str | None:
+        """The leave key: 1 callback keeping the place, 2 voicemail, anything else keeps waiting."""
+        choice = await session.play_prompt("queue_leave_menu", barge_in=True) or \
+            await session.collect(1, timeout=5.0, terminator="")
+        self.journal.emit("queue.leave_key", entry.call_uuid, ts=self.engine.now(), queue=q.name, choice=choice)
+        if choice == "1":
+            return await self._to_callback(session, q, entry)
+        if choice == "2":
+            q.waiting.remove(entry)
+            self.journal.emit("queue.left", entry.call_uuid, ts=self.engine.now(), queue=q.name, to="voicemail")
+            return "voicemail"
+        return None
+
+    async def _overflow(self, session: Any, q: QueueRuntime, entry: Entry) -> str:
+        """Waited max_wait: callback offer, voicemail, another queue, or back to the flow."""
+        action = q.settings["overflow"]
+        self.journal.emit("queue.timeout", entry.call_uuid, ts=self.engine.now(), queue=q.name, action=action)
+        if action == "callback":
+            outcome = await self._to_callback(session, q, entry)
+            if outcome is not None:
+                return outcome
+        if entry in q.waiting:
+            q.waiting.remove(entry)
+        if action == "voicemail":
+            return "voicemail"
+        if action == "queue" and q.settings.get("overflow_queue") in self.queues:
+            return await self.enter(session, q.settings["overflow_queue"], entry.priority)
+        return "timeout"
+
+    async def _to_callback(self, session: Any, q: QueueRuntime, entry: Entry) -> str | None:
+        """The caller confirms the number (or keys another), hangs up, and keeps their place in line."""
+        number = session.caller_id
+        choice = await session.play_prompt("callback_offer", barge_in=True) or \
+            await session.collect(1, timeout=6.0, terminator="")
+        if choice == "2" or not number:
+            first = await session.play_prompt("enter_callback_number", barge_in=True)
+            number = await session.collect(16, timeout=8.0, inter_digit_timeout=4.0, terminator="#", first=first)
+        elif choice != "1":
+            return None
+        if not number or len(number) < 3:
+            return None
+        row = await session.services_create_callback(number, q.name, entry.joined_at)
+        entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
+        entry.busy, entry.offer = False, None
+        self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                          number=number, joined_at=entry.joined_at, position=q.position(entry))
+        await session.play_prompt("callback_done")
+        self.dispatcher.poke()
+        return "callback"
+
+    # ---- callbacks -------------------------------------------------------------------------
+    def _start_callback(self, entry: Entry, agent: Agent) -> None:
+        asyncio.get_running_loop().create_task(self._run_callback(entry, agent))
+
+    async def _run_callback(self, entry: Entry, agent: Agent) -> None:
+        """Call the agent first; when they answer, dial the customer through a trunk and bridge."""
+        q = self.queues.get(entry.queue)
+        entry.attempts += 1
+        outcome = "failed"
+        try:
+            outcome = await self.calls.originate_callback(agent, entry, self)
+        except Exception:
+            log.exception("event=callback_failed entry=%s", entry.key)
+        self.journal.emit("callback.attempted", entry.call_uuid, ts=self.engine.now(), queue=entry.queue,
+                          number=entry.number, attempt=entry.attempts, outcome=outcome, agent=agent.id)
+        if q is None:
+            return
+        if outcome == "connected":
+            if entry in q.waiting:
+                q.waiting.remove(entry)
+            q.answered += 1
+        elif outcome == "agent_missed":
+            entry.busy = False
+            self.agents.missed(agent, q.settings["missed_offers_limit"])
+        elif entry.attempts >= len(RETRY_AFTER) + 1:
+            if entry in q.waiting:
+                q.waiting.remove(entry)
+            self.journal.emit("callback.gave_up", entry.call_uuid, ts=self.engine.now(), queue=entry.queue,
+                              number=entry.number, attempts=entry.attempts)
+        else:
+            entry.busy = False
+            entry.not_before = self.engine.now() + RETRY_AFTER[entry.attempts - 1]
+        if agent.state in (AgentState.RESERVED, AgentState.ON_CALL):
+            self.agents.set_state(agent, AgentState.READY, by="acd", force=True)
+        self.dispatcher.poke()
+
+    # ---- agents from the API and the phone ---------------------------------------------------
+    def agent_action(self, key: str, action: str, station: str | None = None, state: str | None = None,
+                     reason: str | None = None, by: str = "api") -> dict:
+        """login / logout / state for the API and feature codes; AgentError on bad requests."""
+        agent = self.agents.get(key)
+        if action == "login":
+            if not station or self.devices.station(station) is None:
+                raise AgentError(f"no station {station!r}")
+            self.agents.login(agent, station, by=by)
+        elif action == "logout":
+            self.agents.logout(agent, by=by)
+        elif action == "state":
+            if state == "ready":
+                self.agents.set_state(agent, AgentState.READY, by=by)
+            elif state == "not_ready":
+                self.agents.set_state(agent, AgentState.NOT_READY, reason, by=by)
+            else:
+                raise AgentError("state must be ready or not_ready")
+        return agent.summary(self.engine.now())

@@ -1,0 +1,89 @@
+"""ACD API: queues with waiting callers and agents; agent login, logout and state."""
+from __future__ import annotations
+
+import tornado.web
+
+from hotline.daemon.acd.agents import AgentError
+
+from .base import BaseHandler
+
+VIEW = ("supervisor", "agent", "qa")
+
+
+class AcdHandler(BaseHandler):
+    """Base: the ACD service and its errors as JSON 4xx."""
+
+    roles = VIEW
+
+    @property
+    def acd(self):
+        """The ACD component."""
+        return self.services["acd"]
+
+
+class QueuesHandler(AcdHandler):
+    """GET /api/v1/queues: every queue with waiting count, longest wait and agents by state."""
+
+    def get(self) -> None:
+        """The list."""
+        out = []
+        for q in self.acd.queues.values():
+            s = self.acd.queue_summary(q)
+            states: dict[str, int] = {}
+            for a in s["agents"]:
+                states[a["state"]] = states.get(a["state"], 0) + 1
+            out.append({"name": q.name, "title": s["title"], "strategy": s["strategy"],
+                        "waiting": len(s["waiting"]),
+                        "longest_wait_s": max((w["waited_s"] for w in s["waiting"]), default=0.0),
+                        "agents": states, "answered": s["answered"], "abandoned": s["abandoned"]})
+        self.write_json({"queues": out})
+
+
+class QueueHandler(AcdHandler):
+    """GET /api/v1/queues/{name}: callers waiting (positions, waits) and agents with states."""
+
+    def get(self, name: str) -> None:
+        """One queue."""
+        q = self.acd.queues.get(name)
+        if q is None:
+            raise tornado.web.HTTPError(404, reason=f"no queue {name!r}")
+        self.write_json(self.acd.queue_summary(q))
+
+
+class AgentsHandler(AcdHandler):
+    """GET /api/v1/agents."""
+
+    def get(self) -> None:
+        """Every agent with state, reason, time in state."""
+        now = self.services["engine"].now()
+        self.write_json({"agents": [a.summary(now) for a in self.acd.agents.agents.values()],
+                         "reason_codes": self.acd.agents.reasons})
+
+
+class AgentActionHandler(AcdHandler):
+    """POST /api/v1/agents/{id}/login|logout|state."""
+
+    roles = ("supervisor", "agent", "qa")
+
+    def post(self, key: str, action: str) -> None:
+        """Carry out the action; an agent may act only on themselves."""
+        body = self.json_body()
+        user = self.current_user
+        try:
+            agent = self.acd.agents.get(key)
+            if user.role == "agent" and agent.name != user.name:
+                raise tornado.web.HTTPError(403, reason="agents may change only their own state")
+            result = self.acd.agent_action(key, action, station=body.get("station"), state=body.get("state"),
+                                           reason=body.get("reason"), by=user.name)
+        except AgentError as exc:
+            return self.write_json({"error": str(exc), "status": 409 if "cannot" in str(exc) else 400},
+                                   409 if "cannot" in str(exc) else 400)
+        self.write_json(result)
+
+
+ROUTES = [
+    (r"/api/v1/queues", QueuesHandler),
+    (r"/api/v1/queues/([a-z][a-z0-9_]{0,47})", QueueHandler),
+    (r"/api/v1/agents", AgentsHandler),
+    (r"/api/v1/agents/([A-Za-z0-9_]{1,64})/(login|logout|state)", AgentActionHandler),
+]
