@@ -91,6 +91,11 @@ async def dry_run(cfg: Config, flow_name: str, caller: str, presses: list[str], 
         app.build()
         app.components = [(n, c) for n, c in app.components if n != "web"]
         await app.start()
+        if stations_answer is not None:  # agents at their desks: logged in at their usual stations
+            acd = app.services["acd"]
+            for agent in list(acd.agents.agents.values()):
+                if agent.extension and app.services["devices"].station(agent.extension) is not None:
+                    acd.agent_action(agent.name, "login", station=agent.extension, by="dry-run")
         try:
             return await _run_call(app, flow_name, caller, list(presses), at, language, limit_seconds)
         finally:
@@ -161,7 +166,8 @@ def format_run(run: DryRun, caller: str, at: dt.datetime | None) -> str:
         elif e["kind"] == "media.played":
             lines.append(f"  {'':<24} {'prompt':<16} {d.get('prompt')} ({d.get('language')})")
         elif e["kind"] in ("call.bridged", "ticket.created", "callback.created", "fax.created",
-                           "voicemail.created", "survey.answered", "call.error"):
+                           "voicemail.created", "survey.answered", "call.error", "queue.joined",
+                           "queue.answered", "queue.no_agents", "queue.callback_requested"):
             lines.append(f"  {'':<24} {e['kind']:<16} " + " ".join(f"{k}={v}" for k, v in d.items()))
     ended = run.ended
     last = run.trail[-1] if run.trail else {}

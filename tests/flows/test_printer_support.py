@@ -97,20 +97,23 @@ def test_faq_answer_then_fax_to_a_number(walk, path_is, lang) -> None:
 
 
 def test_agent_with_serial_nobody_free_callback_to_another_number(walk, path_is) -> None:
-    """0 asks for the serial, rings the agents; when nobody answers the caller asks for a callback elsewhere."""
+    """0 asks for the serial and queues; with no agent logged in the caller asks for a callback elsewhere."""
     run = walk("printer_support", ["1", "0", "2024100001#", "2", "13912345678#"])
     path_is(run, ("menu.key", {"key": "0", "target": "agent"}), ("collect", {"var": "serial", "value": "2024100001"}),
-            ("queue", {"queue": "printers", "members": 4}), ("queue.result", {"result": "no_answer"}),
+            ("queue", {"queue": "printers"}), ("queue.result", {"result": "no_agents"}),
             ("callback", {"number": "13912345678", "queue": "printers"}), ("hangup", {}))
     assert run.prompts[-3:] == ["enter_callback_number", "callback_done", "goodbye"]
     assert [e["data"]["number"] for e in run.events if e["kind"] == "callback.created"] == ["13912345678"]
 
 
 def test_agent_answers(walk, path_is) -> None:
-    """When an agent's phone answers, the caller is bridged to it."""
+    """With agents at their desks the printers queue offers the call to one of its members, who answers."""
     run = walk("printer_support", ["1", "0", "#"], answer_after=1.0, limit=90.0)
     path_is(run, ("queue", {"queue": "printers"}))
-    assert "call.bridged" in run.kinds()
+    kinds = run.kinds()
+    assert kinds.index("queue.joined") < kinds.index("queue.answered") < kinds.index("call.bridged")
+    peer = next(e["data"]["peer"] for e in run.events if e["kind"] == "call.bridged")
+    assert peer in ("1001", "1002")  # members without penalty first; 1004 (penalty 2) only when they are busy
 
 
 def test_invalid_key_repeat_and_fallback_to_agent(walk, path_is) -> None:

@@ -64,7 +64,7 @@ def test_no_ticket_and_unknown_account_retry(walk, path_is) -> None:
 def test_agent_busy_leaves_a_voicemail(walk, path_is) -> None:
     """0 rings the agents; nobody answers, so the caller leaves a message (ends after silence)."""
     run = walk("water_utility", ["0"], caller=WATER_CALLER)
-    path_is(run, ("queue", {"queue": "water"}), ("queue.result", {"result": "no_answer"}),
+    path_is(run, ("queue", {"queue": "water"}), ("queue.result", {"result": "no_agents"}),
             ("voicemail", {"mailbox": "water"}), ("hangup", {}))
     assert [e["data"]["mailbox"] for e in run.events if e["kind"] == "voicemail.created"] == ["water"]
     assert run.prompts[-3:] == ["voicemail_greeting", "voicemail_saved", "goodbye"]
@@ -96,7 +96,7 @@ def test_wrong_pin_three_times_locks_and_goes_to_a_person(walk, path_is) -> None
     run = walk("sales_desk", presses, caller=MEMBER_CALLER)
     path_is(run, ("verify_pin", {"ok": False, "failures": 1}), ("verify_pin", {"ok": False, "failures": 2}),
             ("verify_pin", {"ok": False, "failures": 3}), ("play", {"prompts": ["pin_locked"]}),
-            ("queue", {"queue": "sales"}))
+            ("queue", {"queue": "sales", "vip": False}))
     assert run.prompts.count("pin_incorrect") == 2
 
 
@@ -104,5 +104,5 @@ def test_unknown_order_and_last_adviser(walk, path_is) -> None:
     """An unknown order number is not found; 2 tries the adviser who served the caller last, then everyone."""
     run = walk("sales_desk", ["86012345#", "2345#", "1", "1234#", "1", "2"], caller=MEMBER_CALLER)
     path_is(run, ("lookup", {"table": "orders", "value": "1234", "found": False}),
-            ("menu.key", {"key": "2", "target": "last_adviser"}), ("queue.sticky", {"queue": "sales"}),
-            ("queue.result", {"result": "no_answer"}), ("callback", {"number": MEMBER_CALLER}))
+            ("menu.key", {"key": "2", "target": "last_adviser"}), ("queue", {"queue": "sales", "vip": True}),
+            ("queue.result", {"result": "no_agents"}), ("callback", {"number": MEMBER_CALLER}))
