@@ -128,7 +128,7 @@ class Acd:
     def queue_summary(self, q: QueueRuntime) -> dict:
         """Callers waiting (position, wait) and agents (state) of one queue."""
         now = self.engine.now()
-        waiting = sorted(q.waiting, key=lambda e: e.joined_at)
+        waiting = sorted(q.waiting, key=lambda e: (e.joined_at, e.key))
         return {"name": q.name, "strategy": q.settings["strategy"], "title": q.settings.get("title", {}),
                 "waiting": [{"position": i + 1, "call": e.call_uuid, "caller": e.caller_id or e.number,
                              "kind": e.kind, "waited_s": round(now - e.joined_at, 1), "priority": e.priority}
@@ -281,9 +281,10 @@ class Acd:
 
     async def _leave(self, session: Any, q: QueueRuntime, entry: Entry) -> str | None:
         """The leave key: 1 callback keeping the place, 2 voicemail, anything else keeps waiting."""
+        self.journal.emit("queue.leave_key", entry.call_uuid, ts=self.engine.now(), queue=q.name)
         choice = await session.play_prompt("queue_leave_menu", barge_in=True) or \
             await session.collect(1, timeout=5.0, terminator="")
-        self.journal.emit("queue.leave_key", entry.call_uuid, ts=self.engine.now(), queue=q.name, choice=choice)
+        self.journal.emit("queue.leave_choice", entry.call_uuid, ts=self.engine.now(), queue=q.name, choice=choice)
         if choice == "1":
             return await self._to_callback(session, q, entry)
         if choice == "2":
@@ -384,3 +385,47 @@ class Acd:
             else:
                 raise AgentError("state must be ready or not_ready")
         return agent.summary(self.engine.now())
+
+    # ---- abandoned calls ---------------------------------------------------------------------
+    async def abandoned(self, since: float) -> list[dict]:
+        """Callers who hung up while waiting longer than the short-abandon threshold, with callback status."""
+        def query() -> list[dict]:
+            import json as _json
+            from ..store.models import Event
+            from ..store.service_models import Callback
+            rows = []
+            for e in (Event.select().where((Event.kind == "queue.abandoned") & (Event.ts >= since))
+                      .order_by(Event.ts.desc())):
+                data = _json.loads(e.data)
+                if data.get("short"):
+                    continue
+                cb = (Callback.select().where((Callback.call_uuid == e.call_uuid)).order_by(Callback.id.desc())
+                      .first())
+                rows.append({"call": e.call_uuid, "queue": data.get("queue"), "caller": data.get("caller"),
+                             "waited_s": data.get("waited"), "at": e.ts,
+                             "callback": {"id": cb.id, "status": cb.status} if cb else None})
+            return rows
+        return await self.store.read(query)
+
+    async def callback_abandoned(self, call_uuid: str, by: str) -> dict:
+        """One step: queue a callback for an abandoned caller, in the place they had."""
+        rows = [r for r in await self.abandoned(0.0) if r["call"] == call_uuid]
+        if not rows:
+            raise AgentError(f"no abandoned call {call_uuid}")
+        row = rows[0]
+        q = self.queues.get(row["queue"])
+        if q is None or not row["caller"]:
+            raise AgentError("the queue is gone or the caller number is unknown")
+        if row["callback"] and row["callback"]["status"] in ("pending", "dialing"):
+            return row["callback"]
+        joined = row["at"] - (row["waited_s"] or 0.0)
+        from ..lookups import create_callback
+        cb = await self.store.write(lambda: create_callback(row["caller"], q.name, call_uuid=call_uuid,
+                                                            joined_at=joined, note=f"abandoned; by {by}"))
+        entry = new_entry(q.name, joined, call_uuid=call_uuid, caller_id=row["caller"], kind="callback",
+                          number=row["caller"], callback_id=cb.get("id"))
+        q.waiting.append(entry)
+        self.journal.emit("queue.callback_requested", call_uuid, ts=self.engine.now(), queue=q.name,
+                          number=row["caller"], joined_at=joined, by=by, source="abandoned")
+        self.dispatcher.poke()
+        return {"id": cb.get("id"), "status": cb.get("status")}

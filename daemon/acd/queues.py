@@ -68,7 +68,8 @@ class QueueRuntime:
 
     def position(self, entry: Entry) -> int:
         """1-based place in line by join time (callbacks hold their place too)."""
-        return 1 + sum(1 for e in self.waiting if e is not entry and e.joined_at < entry.joined_at)
+        return 1 + sum(1 for e in self.waiting
+                       if e is not entry and (e.joined_at, e.key) < (entry.joined_at, entry.key))
 
 
 class Dispatcher:

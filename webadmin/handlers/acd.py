@@ -81,7 +81,40 @@ class AgentActionHandler(AcdHandler):
         self.write_json(result)
 
 
+class AbandonedHandler(AcdHandler):
+    """GET /api/v1/abandoned?hours=24: the abandoned-call worklist."""
+
+    roles = ("supervisor", "agent", "qa")
+
+    async def get(self) -> None:
+        """Abandoned calls (not the short ones), newest first, with their callback status."""
+        try:
+            hours = float(self.get_argument("hours", "24"))
+        except ValueError:
+            raise tornado.web.HTTPError(400, reason="hours must be a number") from None
+        if not 0 < hours <= 24 * 31:
+            raise tornado.web.HTTPError(400, reason="hours must be from 0 to 744")
+        since = self.services["engine"].now() - hours * 3600
+        self.write_json({"abandoned": await self.acd.abandoned(since)})
+
+
+class AbandonedCallbackHandler(AcdHandler):
+    """POST /api/v1/abandoned/{uuid}/callback: one-step callback keeping the caller's place."""
+
+    roles = ("supervisor", "agent", "qa")
+
+    async def post(self, uuid: str) -> None:
+        """Queue the callback."""
+        try:
+            result = await self.acd.callback_abandoned(uuid, self.current_user.name)
+        except AgentError as exc:
+            return self.write_json({"error": str(exc), "status": 404}, 404)
+        self.write_json(result, 201)
+
+
 ROUTES = [
+    (r"/api/v1/abandoned", AbandonedHandler),
+    (r"/api/v1/abandoned/([0-9a-f-]{36})/callback", AbandonedCallbackHandler),
     (r"/api/v1/queues", QueuesHandler),
     (r"/api/v1/queues/([a-z][a-z0-9_]{0,47})", QueueHandler),
     (r"/api/v1/agents", AgentsHandler),

@@ -1,0 +1,191 @@
+"""The ACD on a live box: agents log in through the API, callers queue, phones ring, the journal tells the story."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+FLOW = """
+flow: acd_test
+blocks:
+  main:
+    - answer
+    - queue: {name: support, no_agent: none}
+    - hangup
+  none:
+    - hangup: goodbye
+"""
+
+
+def queues_yaml(**settings: object) -> str:
+    """A queues file with one queue 'support' served by two agents (1001 first in line, 1002 second)."""
+    extra = "".join(f"    {k}: {v}\n" for k, v in settings.items())
+    return ("agents:\n  - {name: ann, extension: \"1001\"}\n  - {name: bob, extension: \"1002\"}\n"
+            "queues:\n  support:\n" + extra +
+            "    members: [{agent: ann}, {agent: bob}]\n")
+
+
+@pytest.fixture
+def acd_box(make_box, tmp_path):
+    """A box whose number 7000 goes straight into the 'support' queue."""
+    def make(**settings: object):
+        (tmp_path / "flows").mkdir(exist_ok=True)
+        (tmp_path / "flows" / "acd_test.yaml").write_text(FLOW)
+        (tmp_path / "queues.yaml").write_text(queues_yaml(**settings))
+        box = make_box({"routes": [{"dialed": "7000", "flow": "acd_test"}],
+                        "paths": {"flows": str(tmp_path / "flows")}})
+        return box
+    return make
+
+
+def login(box, agent: str, station: str) -> None:
+    """An agent logs in at a station through the API."""
+    box.api("POST", f"/agents/{agent}/login", {"station": station}, expect=200)
+
+
+def agent(box, name: str) -> dict:
+    """One agent's state."""
+    return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
+
+
+def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
+    """Wait for an agent state."""
+    deadline = time.monotonic() + timeout
+    a: dict = {}
+    while time.monotonic() < deadline:
+        a = agent(box, name)
+        if a["state"] == state:
+            return a
+        time.sleep(0.05)
+    raise AssertionError(f"{name} not {state}: {a}")
+
+
+def test_missed_offers_make_an_agent_not_ready_then_the_next_agent_answers_and_wraps_up(acd_box) -> None:
+    """ann (idle longest) does not answer: after 1 missed offer she is not ready (missed_calls); bob gets the
+    call, answers, talks; after the call he is in wrap-up, then ready again by himself."""
+    box = acd_box(strategy="longest_idle", ring_timeout=3, missed_offers_limit=1, wrapup_seconds=4)
+    login(box, "ann", "1001")
+    time.sleep(0.3)
+    login(box, "bob", "1002")
+    cid = box.call(frm="13800000001", to="7000")
+    box.wait_station("1001", "ringing")
+    box.wait_station("1002", "ringing", timeout=30)
+    a = wait_agent(box, "ann", "not_ready")
+    assert a["reason"] == "missed_calls"
+    box.api("POST", "/sim/stations/1002/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    assert agent(box, "bob")["state"] == "on_call"
+    box.api("POST", "/sim/stations/1002/hangup", {}, expect=200)
+    box.wait(cid, "ended")
+    wait_agent(box, "bob", "wrap_up")
+    wait_agent(box, "bob", "ready", timeout=20)
+    kinds = [e["kind"] for e in box.state(cid)["events"]]
+    assert kinds.index("agent.missed") < kinds.index("queue.answered") < kinds.index("call.bridged")
+    assert box.cdr(cid)["peer"] == "1002"
+    # the reason list is enforced; ann comes back with a valid state change
+    bad = box.api("POST", "/agents/ann/state", {"state": "not_ready", "reason": "napping"})
+    assert bad["_status"] == 400 and "unknown reason" in bad["error"]
+    box.api("POST", "/agents/ann/state", {"state": "ready"}, expect=200)
+    assert agent(box, "ann")["state"] == "ready"
+
+
+def test_position_and_estimate_announcements_are_heard(acd_box) -> None:
+    """Ten short calls give the queue handle times; then a caller behind a busy agent hears their position
+    and an estimated range, and the box journals what it announced."""
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, announce_every=10)
+    login(box, "ann", "1001")
+    for i in range(10):
+        cid = box.call(frm=f"1380000010{i}", to="7000")
+        box.wait_station("1001", "ringing")
+        box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+        box.wait(cid, "bridged")
+        time.sleep(0.2)
+        box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
+        box.wait(cid, "ended")
+        wait_agent(box, "ann", "ready")
+    busy = box.call(frm="13800000200", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(busy, "bridged")
+    first = box.call(frm="13800000201", to="7000")
+    second = box.call(frm="13800000202", to="7000")
+    ev = box.wait_event(second, "queue.announced", timeout=30)
+    assert ev["data"]["position"] == 2
+    assert ev["data"]["estimate"] is not None and ev["data"]["estimate"][0] <= ev["data"]["estimate"][1]
+    box.wait_event(second, "media.played", prompt="queue_estimate_minutes", timeout=30)
+    time.sleep(1.0)
+    heard = box.heard(second)
+    assert box.correlation(heard, box.prompt_audio("queue_position_before", "zh_CN")[:4000]) > 0.9
+    queue = box.api("GET", "/queues/support", expect=200)
+    assert [w["position"] for w in queue["waiting"]] == [1, 2]
+    assert queue["waiting"][0]["call"] == first
+    for cid in (first, second, busy):
+        box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+
+
+def test_callback_keeps_the_place_and_three_callbacks_share_one_agent(acd_box) -> None:
+    """Three callers leave the queue for a callback (star, then 1) while a fourth keeps waiting.
+    When the agent is free the callbacks come first, in the callers' original order, one at a time
+    (never more callbacks at once than free agents): the agent's phone rings, then the customer is dialled."""
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, announce_every=600)
+    login(box, "ann", "1001")
+    busy = box.call(frm="13900000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(busy, "bridged")
+    leavers = []
+    for i in range(3):
+        cid = box.call(frm=f"1390000000{i + 1}", to="7000")
+        box.wait_event(cid, "queue.joined")
+        leavers.append(cid)
+        time.sleep(0.3)
+    stayer = box.call(frm="13900000009", to="7000")
+    box.wait_event(stayer, "queue.joined")
+    for cid in leavers:  # star: leave; 1: a callback; 1: on this number
+        box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "*11"}, expect=202)
+        box.wait_event(cid, "queue.callback_requested", timeout=30)
+        box.wait(cid, "ended", timeout=30)
+    positions = [box.wait_event(c, "queue.callback_requested")["data"]["position"] for c in leavers]
+    assert positions == [1, 2, 3], "a callback did not keep the caller's place"
+    box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)    # the agent is free
+    numbers = []
+    for _ in range(3):
+        box.wait_station("1001", "ringing", timeout=30)               # the agent is called first
+        calls = box.api("GET", "/calls", expect=200)["calls"]
+        callbacks = [c for c in calls if c["direction"] == "callback" and c["state"] != "ended"]
+        assert len(callbacks) == 1, f"more callbacks at once than free agents: {callbacks}"
+        numbers.append(callbacks[0]["caller_id"])
+        box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+        deadline = time.monotonic() + 20                               # then the customer, through a trunk
+        while time.monotonic() < deadline and not any(
+                c["state"] == "bridged" for c in box.api("GET", "/calls")["calls"] if c["direction"] == "callback"):
+            time.sleep(0.05)
+        box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
+        box.wait_station("1001", "idle")  # the next callback may be offered at once: "ready" is fleeting
+    assert numbers == ["13900000001", "13900000002", "13900000003"]
+    box.wait_station("1001", "ringing", timeout=30)                   # only now the caller who stayed
+    assert box.state(stayer)["state"] in ("answered", "bridged")
+    box.api("DELETE", f"/sim/calls/{stayer}", expect=200)
+
+
+def test_abandoned_worklist_with_one_step_callback(acd_box) -> None:
+    """A caller who hangs up after waiting longer than the short-abandon threshold is in the worklist;
+    one request queues a callback for them; a short abandon is not listed."""
+    box = acd_box(strategy="linear", short_abandon_seconds=2, announce_every=600)
+    login(box, "ann", "1001")
+    box.api("POST", "/agents/ann/state", {"state": "not_ready", "reason": "lunch"}, expect=200)
+    short = box.call(frm="13700000001", to="7000")
+    box.wait_event(short, "queue.joined")
+    box.api("DELETE", f"/sim/calls/{short}", expect=200)
+    long_ = box.call(frm="13700000002", to="7000")
+    box.wait_event(long_, "queue.joined")
+    time.sleep(1.5)                                                   # 6 s of call time at speed 4
+    box.api("DELETE", f"/sim/calls/{long_}", expect=200)
+    box.wait(long_, "ended")
+    rows = box.api("GET", "/abandoned", expect=200)["abandoned"]
+    assert [r["call"] for r in rows] == [long_] and rows[0]["callback"] is None and rows[0]["waited_s"] > 2
+    made = box.api("POST", f"/abandoned/{long_}/callback", {}, expect=201)
+    assert made["status"] == "pending"
+    assert box.api("GET", "/abandoned", expect=200)["abandoned"][0]["callback"]["status"] == "pending"
+    box.api("POST", "/agents/ann/state", {"state": "ready"}, expect=200)
+    box.wait_station("1001", "ringing", timeout=30)                   # the one-step callback rings the agent
