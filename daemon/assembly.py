@@ -16,6 +16,7 @@ from .media.engine import MediaEngine
 from .prompts import PromptLibrary
 from .simctl import SimControl
 from .statedir import StateDir
+from .supervise import Supervisor
 from .webserver import WebComponent
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     acd = Acd(app.store, journal, calls, devices, engine, prompts)
     acd.services, services.acd = services, acd
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
-                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd)
+                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
+                        supervisor=Supervisor(calls, engine, devices, journal))
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [
         ("state", state),

@@ -373,11 +373,18 @@ class CallSession:
                 self.m.end_leg(leg)
                 call.peer = None
                 return ConnectResult.COMPLETED
-            target = await self._transfer_target(leg, edges)
+            request = flash.result()
+            if isinstance(request, tuple):  # ("transfer", extension, by): a supervisor moves the call
+                self.engine.disconnect(*edges)
+                self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=peer_name,
+                                    by="supervisor")
+                target, mode = request[1], "forced"
+            else:
+                target, mode = await self._transfer_target(leg, edges), "blind"
             if target is None:
                 edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
                 continue
-            self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), mode="blind",
+            self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), mode=mode,
                                 source=peer_name, target=target)
             self.m.end_leg(leg)
             call.peer = None

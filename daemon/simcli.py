@@ -32,7 +32,7 @@ def _request(args: argparse.Namespace, method: str, path: str, body: object = No
     url, token = _target(args)
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url + "/api/v1" + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {token}"})
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, r.read()
@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     def speak(a: argparse.Namespace) -> int:
         url, token = _target(a)
         req = urllib.request.Request(f"{url}/api/v1/sim/calls/{a.id}/audio", data=Path(a.wav).read_bytes(),
-                                     method="POST", headers={"Authorization": f"Bearer {token}"})
+                                     method="POST", headers={"Authorization": f"Bearer {token}",
+                                                             "Content-Type": "audio/wav"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return _show(r.status, r.read())

@@ -256,6 +256,18 @@ class SimControl:
         card.far_send(ln, digits_audio(number) if len(number) else np.zeros(0, np.int16))
         return action
 
+    def station_heard(self, ext: str) -> np.ndarray:
+        """What a phone heard in its current (or last) call."""
+        card, ln = self._station(ext)
+        return card.heard(ln)
+
+    def station_send(self, ext: str, samples: np.ndarray) -> None:
+        """The agent speaks (raw samples), e.g. for audio-path tests."""
+        card, ln = self._station(ext)
+        if ln.far.state is not FarState.CONNECTED:
+            raise SimError(f"station {ext} is on hook", 409)
+        card.far_send(ln, samples)
+
     def station_flash(self, ext: str) -> None:
         """The agent presses hook flash."""
         card, ln = self._station(ext)

@@ -46,8 +46,12 @@ class Box:
             expect: int | None = None) -> Any:
         """Call /api/v1; returns parsed JSON (or bytes for WAV)."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.d.url + "/api/v1" + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {self.token}"})
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if raw is not None:
+            headers["Content-Type"] = "audio/wav" if raw[:4] == b"RIFF" else "application/octet-stream"
+        elif data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.d.url + "/api/v1" + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=15) as r:
                 status, payload, ctype = r.status, r.read(), r.headers.get("Content-Type", "")

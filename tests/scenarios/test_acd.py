@@ -189,3 +189,98 @@ def test_abandoned_worklist_with_one_step_callback(acd_box) -> None:
     assert box.api("GET", "/abandoned", expect=200)["abandoned"][0]["callback"]["status"] == "pending"
     box.api("POST", "/agents/ann/state", {"state": "ready"}, expect=200)
     box.wait_station("1001", "ringing", timeout=30)                   # the one-step callback rings the agent
+
+
+
+def _tone_wav(freq: float, seconds: float) -> bytes:
+    """A WAV of one tone (what a party 'says' in the audio-path test)."""
+    import numpy as np
+    from hotline.daemon.media.wavio import wav_bytes
+    n = np.arange(int(seconds * 8000))
+    return wav_bytes((6000 * np.sin(2 * np.pi * freq * n / 8000)).astype(np.int16))
+
+
+def _hears(samples, freq: float) -> bool:
+    """True when a tone at freq carries a real share of the audio's energy."""
+    import numpy as np
+    x = samples.astype(float)
+    if not x.any():
+        return False
+    n = np.arange(len(x))
+    c = np.abs(np.dot(x, np.exp(-2j * np.pi * freq * n / 8000))) ** 2
+    return bool(c / (np.dot(x, x) * len(x) / 2) > 0.1)
+
+
+def test_supervisor_listen_whisper_barge_transfer_and_hangup(acd_box, hotline_bin) -> None:
+    """Who hears whom in each mode, checked in the audio each phone received; forced transfer and
+    hang-up and a remote state change are journaled with the supervisor's name."""
+    import io
+    import subprocess
+    import threading
+    import wave
+
+    import numpy as np
+
+    def tail(path: str, seconds: float = 2.0) -> np.ndarray:
+        data = box.api("GET", path)
+        with wave.open(io.BytesIO(data)) as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return x[-int(seconds * 8000):]
+
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "sue", "--role", "supervisor",
+                          "--token"], env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    sue = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    login(box, "bob", "1002")
+    box.api("POST", "/agents/bob/state", {"state": "not_ready", "reason": "break"}, expect=200)
+    cid = box.call(frm="13500000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    assert box.api("POST", f"/calls/{cid}/listen", {"station": "1004"})["_status"] == 403  # qa is no supervisor
+
+    attach = threading.Thread(target=lambda: sue.api("POST", f"/calls/{cid}/listen", {"station": "1004"},
+                                                     expect=200))
+    attach.start()
+    box.wait_station("1004", "ringing")
+    box.api("POST", "/sim/stations/1004/answer", {}, expect=200)
+    attach.join(20)
+    box.wait_event(cid, "supervise.started", mode="listen")
+
+    heard = {}
+    for mode in ("listen", "whisper", "barge"):
+        if mode != "listen":
+            sue.api("POST", f"/calls/{cid}/{mode}", {"station": "1004"}, expect=200)
+            box.wait_event(cid, "supervise.changed", mode=mode)
+        box.api("POST", f"/sim/calls/{cid}/audio", raw=_tone_wav(500, 6), expect=202)   # the caller
+        box.api("POST", "/sim/stations/1001/audio", raw=_tone_wav(900, 6), expect=200)   # the agent
+        box.api("POST", "/sim/stations/1004/audio", raw=_tone_wav(1300, 6), expect=200)  # the supervisor
+        time.sleep(1.0)                                                                  # 4 s of call time
+        heard[mode] = {"caller": tail(f"/sim/calls/{cid}/heard.wav"), "agent": tail("/sim/stations/1001/heard.wav"),
+                       "supervisor": tail("/sim/stations/1004/heard.wav")}
+        time.sleep(0.6)                                                                  # the tones end
+    expected = {  # (who, frequency of whom): heard?
+        "listen": {("supervisor", 500): True, ("supervisor", 900): True, ("agent", 1300): False,
+                   ("caller", 1300): False, ("caller", 900): True, ("agent", 500): True},
+        "whisper": {("supervisor", 500): True, ("agent", 1300): True, ("caller", 1300): False},
+        "barge": {("supervisor", 900): True, ("agent", 1300): True, ("caller", 1300): True},
+    }
+    for mode, checks in expected.items():
+        for (who, freq), want in checks.items():
+            assert _hears(heard[mode][who], freq) is want, f"{mode}: does the {who} hear {freq} Hz? expected {want}"
+
+    sue.api("POST", "/agents/bob/state", {"state": "ready"}, expect=200)
+    sue.api("POST", f"/calls/{cid}/transfer", {"extension": "1002"}, expect=200)
+    box.wait_station("1002", "ringing")
+    box.wait_station("1001", "idle")
+    box.api("POST", "/sim/stations/1002/answer", {}, expect=200)
+    box.wait_event(cid, "call.bridged", peer="1002")
+    sue.api("POST", f"/calls/{cid}/hangup", {}, expect=200)
+    box.wait(cid, "ended")
+    events = box.state(cid)["events"]
+    by = {e["kind"]: e["data"].get("by") for e in events if e["kind"] in (
+        "supervise.started", "call.force_transfer", "call.force_hangup")}
+    assert by == {"supervise.started": "sue", "call.force_transfer": "sue", "call.force_hangup": "sue"}
+    changes = [e for e in box.api("GET", "/calls/" + cid + "/events")["events"] if e["kind"] == "call.transferred"]
+    assert changes and changes[0]["data"]["mode"] == "forced"

@@ -30,7 +30,39 @@ class CallEventsHandler(BaseHandler):
         self.write_json({"uuid": uuid, "events": events})
 
 
+class CallActionHandler(BaseHandler):
+    """POST /api/v1/calls/{uuid}/listen|whisper|barge|hangup|transfer — supervision, journaled with who did it."""
+
+    roles = ("supervisor",)
+
+    async def post(self, uuid: str, action: str) -> None:
+        """Carry out the action."""
+        from hotline.daemon.supervise import SuperviseError
+        body = self.json_body()
+        sup = self.services["supervisor"]
+        who = self.current_user.name
+        try:
+            if action in ("listen", "whisper", "barge"):
+                station = body.get("station")
+                if not isinstance(station, str) or not station:
+                    return self.write_json({"error": "station: the supervisor's extension is required",
+                                            "status": 400}, 400)
+                result = await sup.attach(uuid, action, station, who)
+            elif action == "hangup":
+                result = await sup.force_hangup(uuid, who)
+            else:
+                ext = body.get("extension")
+                if not isinstance(ext, str) or not ext:
+                    return self.write_json({"error": "extension: the target station is required", "status": 400},
+                                           400)
+                result = sup.force_transfer(uuid, ext, who)
+        except SuperviseError as exc:
+            return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+        self.write_json(result)
+
+
 ROUTES = [
+    (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/events", CallEventsHandler),
 ]

@@ -161,7 +161,21 @@ class SimStationsHandler(SimHandler):
 
 
 class SimStationActionHandler(SimHandler):
-    """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash."""
+    """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash|audio (audio: a WAV body)."""
+
+    def json_body(self) -> dict:
+        """The audio action carries a WAV, not JSON."""
+        return {} if self.path_args and self.path_args[-1] == "audio" else super().json_body()
+
+    def sim_station_audio(self, ext: str) -> float:
+        """The agent speaks a WAV."""
+        from hotline.daemon.media.wavio import parse_wav, to_mono_8k
+        try:
+            samples = to_mono_8k(parse_wav(self.request.body, "request body"))
+        except ValueError as exc:
+            raise SimError(f"audio: {exc}") from None
+        self.sim.station_send(ext, samples)
+        return len(samples) / 8000.0
 
     async def post(self, ext: str, action: str) -> None:
         """Do what the agent does on the phone."""
@@ -176,6 +190,9 @@ class SimStationActionHandler(SimHandler):
             elif action == "flash":
                 self.sim.station_flash(ext)
                 result = {}
+            elif action == "audio":
+                secs = self.sim_station_audio(ext)
+                result = {"seconds": secs}
             elif action == "dtmf":
                 result = {"seconds": self.sim.station_dtmf(ext, b.get("digits"), b.get("mode", "inband"),
                                                            b.get("tone_ms", 80), b.get("gap_ms", 80))}
@@ -184,6 +201,19 @@ class SimStationActionHandler(SimHandler):
         except SimError as exc:
             return self.fail(exc)
         self.write_json({"extension": ext, "done": action, **result})
+
+
+class SimStationHeardHandler(SimHandler):
+    """GET /api/v1/sim/stations/{ext}/heard.wav: what the agent's phone heard in its current or last call."""
+
+    def get(self, ext: str) -> None:
+        """Send the captured audio."""
+        try:
+            samples = self.sim.station_heard(ext)
+        except SimError as exc:
+            return self.fail(exc)
+        self.set_header("Content-Type", "audio/wav")
+        self.finish(wav_bytes(samples))
 
 
 class SimLineFaultsHandler(SimHandler):
@@ -205,6 +235,7 @@ ROUTES = [
     (r"/api/v1/sim/calls/([0-9a-f-]{36})/heard\.wav", SimHeardHandler),
     (r"/api/v1/sim/calls/([0-9a-f-]{36})/media", SimMediaSocket),
     (r"/api/v1/sim/stations", SimStationsHandler),
-    (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/(answer|hangup|dtmf|dial|flash)", SimStationActionHandler),
+    (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/(answer|hangup|dtmf|dial|flash|audio)", SimStationActionHandler),
+    (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/heard\.wav", SimStationHeardHandler),
     (r"/api/v1/sim/lines/([A-Za-z0-9_.-]{1,64})/faults", SimLineFaultsHandler),
 ]

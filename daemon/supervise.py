@@ -1,0 +1,124 @@
+"""Supervision of calls in progress: listen, whisper, barge (mix edges), force hang-up, force transfer."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline.drivers.base import HangupCause
+
+from .calls import CallState, Leg, LegGone
+
+log = logging.getLogger("hotline.supervise")
+MODES = ("listen", "whisper", "barge")
+
+
+class SuperviseError(Exception):
+    """A supervision request cannot be carried out; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(eq=False)
+class Session:
+    """One supervisor's phone attached to one call."""
+
+    call_uuid: str
+    leg: Leg
+    mode: str
+    by: str
+    edges: list = field(default_factory=list)
+
+
+class Supervisor:
+    """Attaches supervisors' phones to calls and wires who hears whom."""
+
+    def __init__(self, calls: Any, engine: Any, devices: Any, journal: Any):
+        self.calls, self.engine, self.devices, self.journal = calls, engine, devices, journal
+        self.sessions: dict[str, Session] = {}
+
+    def _bridged_call(self, uuid: str) -> Any:
+        call = self.calls.calls.get(uuid)
+        if call is None:
+            raise SuperviseError(f"no call {uuid} in progress", 404)
+        if call.state is not CallState.BRIDGED or call.peer is None:
+            raise SuperviseError("the call is not connected to an agent")
+        return call
+
+    async def attach(self, uuid: str, mode: str, station: str, by: str, ring_timeout: float = 20.0) -> dict:
+        """Ring the supervisor's station (or re-wire an attached one) and join the call in a mode."""
+        if mode not in MODES:
+            raise SuperviseError(f"mode must be one of {', '.join(MODES)}", 400)
+        call = self._bridged_call(uuid)
+        current = self.sessions.get(uuid)
+        if current is not None:
+            self._wire(call, current, mode)
+            self._emit("supervise.changed", call, current)
+            return {"call": uuid, "mode": mode, "station": current.leg.line.extension}
+        line = self.devices.station(station) if station else None
+        if line is None or not line.up:
+            raise SuperviseError(f"no station {station!r}", 400)
+        if line.name in self.calls.owner:
+            raise SuperviseError(f"station {station} is busy")
+        leg = self.calls.new_leg(call, line, "supervisor")
+        line.ring("", "supervisor")
+        try:
+            await self.engine.wait_for(asyncio.shield(leg.answered), ring_timeout)
+        except (asyncio.TimeoutError, LegGone):
+            leg.lost(HangupCause.NO_ANSWER)
+            self.calls.end_leg(leg, HangupCause.NO_ANSWER)
+            raise SuperviseError(f"the supervisor's station {station} did not answer") from None
+        self.calls.open_media(leg)
+        session = Session(uuid, leg, mode, by)
+        self.sessions[uuid] = session
+        self._wire(call, session, mode)
+        self._emit("supervise.started", call, session)
+        asyncio.get_running_loop().create_task(self._watch(call, session))
+        return {"call": uuid, "mode": mode, "station": station}
+
+    def _wire(self, call: Any, s: Session, mode: str) -> None:
+        """listen: hears both sides; whisper: also talks to the agent; barge: talks to both (three-way)."""
+        e = self.engine
+        e.disconnect(*s.edges)
+        caller, agent, sup = call.caller.channel, call.peer.channel, s.leg.channel
+        s.edges = [e.connect(caller, sup), e.connect(agent, sup)]
+        if mode in ("whisper", "barge"):
+            s.edges.append(e.connect(sup, agent))
+        if mode == "barge":
+            s.edges.append(e.connect(sup, caller))
+        s.mode = mode
+
+    def _emit(self, kind: str, call: Any, s: Session) -> None:
+        self.journal.emit(kind, call.uuid, ts=self.engine.now(), mode=s.mode, by=s.by,
+                          station=s.leg.line.extension, agent=call.peer.line.extension)
+
+    async def _watch(self, call: Any, s: Session) -> None:
+        """Detach when the supervisor hangs up, the agent leaves the call, or the call ends."""
+        peer = call.peer
+        while not s.leg.gone.done() and call.state is CallState.BRIDGED and call.peer is peer:
+            await asyncio.sleep(0.1)
+        self.engine.disconnect(*s.edges)
+        self.sessions.pop(call.uuid, None)
+        self.calls.end_leg(s.leg)
+        self.journal.emit("supervise.ended", call.uuid, ts=self.engine.now(), by=s.by)
+
+    async def force_hangup(self, uuid: str, by: str) -> dict:
+        """End a call now."""
+        call = self.calls.calls.get(uuid)
+        if call is None:
+            raise SuperviseError(f"no call {uuid} in progress", 404)
+        self.journal.emit("call.force_hangup", uuid, ts=self.engine.now(), by=by)
+        await self.calls.end(call, HangupCause.NORMAL)
+        return {"call": uuid, "ended": True}
+
+    def force_transfer(self, uuid: str, extension: str, by: str) -> dict:
+        """Move the caller from their agent to another station (the agent is released)."""
+        call = self._bridged_call(uuid)
+        if self.devices.station(extension) is None:
+            raise SuperviseError(f"no station {extension!r}", 400)
+        self.journal.emit("call.force_transfer", uuid, ts=self.engine.now(), by=by, target=extension)
+        call.peer.flashes.put_nowait(("transfer", extension, by))
+        return {"call": uuid, "target": extension}
