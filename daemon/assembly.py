@@ -106,7 +106,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     calls.context_factory = lambda call, m: CallSession(call, m, prompts, cfg["locale"]["tone_profile"],
                                                         cfg["locale"]["language"], operator)
     acd = Acd(app.store, journal, calls, devices, engine, prompts)
-    acd.services, services.acd = services, acd
+    acd.services, services.acd, calls.acd = services, acd, acd
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
                         sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
                         supervisor=Supervisor(calls, engine, devices, journal))

@@ -239,6 +239,11 @@ class CallSession:
         """Bridge the caller with an answered leg until one side hangs up (hook flash transfers)."""
         return await self._bridged(leg)
 
+    def feature_code(self, code: str) -> bool:
+        """Agent feature codes dialled on this station (the ACD carries them out)."""
+        acd = getattr(self.m, "acd", None)
+        return bool(acd and self.call.caller and acd.feature_code(self.call.caller.line.extension, code))
+
     async def say_value(self, value: str, kind: str) -> None:
         """Speak a number, money amount, digits... in the call's language (recorded digits or speech)."""
         from hotline.dialplan.say import say, tokens_to_text

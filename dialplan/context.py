@@ -75,5 +75,8 @@ class CallContext(Protocol):
     async def record(self, max_seconds: float, silence_seconds: float, beep: bool = True) -> Any:
         """Record what the caller says until # , silence or max_seconds; the samples."""
 
+    def feature_code(self, code: str) -> bool:
+        """A feature code dialled on a station (agent login/logout/ready/not ready); True when done."""
+
     async def connect_any(self, extensions: list[str], ring_timeout: float = 30.0) -> ConnectResult:
         """Ring several stations at once; the first to answer is bridged."""

@@ -43,6 +43,7 @@ QUEUE = Section({
     "leave_key": Scalar(str, default="*", nullable=True, pattern=r"[0-9*#]"),
     "sticky_seconds": Scalar(float, default=0.0, min=0, max=120, help="ring the caller's last agent first"),
     "vip_priority": Scalar(int, default=1, min=0, max=10, help="priority of callers marked VIP"),
+    "survey": Scalar(bool, default=False, help="after the agent hangs up, ask the caller to rate the service 1-5"),
     "members": ListOf(Section({"agent": Scalar(str, pattern=NAME), "penalty": Scalar(int, default=0, min=0, max=10)},
                               required=("agent",))),
 })

@@ -259,6 +259,8 @@ class Acd:
         started = self.engine.now()
         try:
             await session.bridge_leg(leg)
+            if q.settings["survey"]:
+                await self._survey(session, q, answered)
         finally:
             handled = self.engine.now() - started
             q.handle_times.append(handled + q.settings["wrapup_seconds"])
@@ -271,6 +273,44 @@ class Acd:
                 else:
                     self.agents.set_state(answered, AgentState.READY, by="acd")
         return "completed"
+
+    async def _survey(self, session: Any, q: QueueRuntime, agent: Agent) -> None:
+        """The agent hung up and the caller is still there: a rating 1-5 in the caller's language."""
+        pressed = await session.play_prompt("survey", barge_in=True) or \
+            await session.collect(1, timeout=8.0, terminator="")
+        if pressed in ("1", "2", "3", "4", "5"):
+            self.journal.emit("survey.answered", session.call.uuid, ts=self.engine.now(), score=int(pressed),
+                              agent=agent.id, queue=q.name)
+            await session.play_prompt("survey_thanks")
+        else:
+            self.journal.emit("survey.skipped", session.call.uuid, ts=self.engine.now(), agent=agent.id,
+                              queue=q.name)
+
+    def feature_code(self, station: str, code: str) -> bool:
+        """Agent feature codes on a station phone: *11[id] log in, *12 log out, *13 ready, *14[n] not ready."""
+        try:
+            if code.startswith("*11"):
+                key = code[3:] or next((a.name for a in self.agents.agents.values() if a.extension == station), "")
+                self.agent_action(key, "login", station=station, by=f"phone {station}")
+                return True
+            agent = self.agents.at_station(station)
+            if agent is None:
+                return False
+            if code == "*12":
+                self.agents.logout(agent, by=f"phone {station}")
+            elif code == "*13":
+                self.agents.set_state(agent, AgentState.READY, by=f"phone {station}")
+            elif code.startswith("*14"):
+                index = int(code[3:]) - 1 if code[3:].isdigit() else self.agents.reasons.index("break") \
+                    if "break" in self.agents.reasons else 0
+                self.agents.set_state(agent, AgentState.NOT_READY, self.agents.reasons[index],
+                                      by=f"phone {station}")
+            else:
+                return False
+            return True
+        except (AgentError, IndexError, ValueError) as exc:
+            log.info("event=feature_code_refused station=%s code=%s reason=%r", station, code, str(exc))
+            return False
 
     def _release_offer(self, entry: Entry) -> None:
         """The caller left while agents were reserved for them: free the agents."""

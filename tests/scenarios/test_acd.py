@@ -284,3 +284,32 @@ def test_supervisor_listen_whisper_barge_transfer_and_hangup(acd_box, hotline_bi
     assert by == {"supervise.started": "sue", "call.force_transfer": "sue", "call.force_hangup": "sue"}
     changes = [e for e in box.api("GET", "/calls/" + cid + "/events")["events"] if e["kind"] == "call.transferred"]
     assert changes and changes[0]["data"]["mode"] == "forced"
+
+
+def test_feature_codes_on_the_phone_and_the_post_call_survey(acd_box) -> None:
+    """ann logs in from her phone (*11), takes a break (*14), comes back (*13); a caller she served rates the
+    call when she hangs up; she logs out from the phone (*12)."""
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, survey="true")
+
+    def dial(code: str, state: str) -> None:
+        box.api("POST", "/sim/stations/1001/dial", {"number": code}, expect=200)
+        wait_agent(box, "ann", state)
+        box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
+        box.wait_station("1001", "idle")
+
+    dial("*11", "ready")
+    assert agent(box, "ann")["station"] == "1001"
+    dial("*14", "not_ready")
+    assert agent(box, "ann")["reason"] == "break"
+    dial("*13", "ready")
+    cid = box.call(frm="13600000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)     # the agent is done
+    box.wait_event(cid, "media.played", prompt="survey")
+    box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "4"}, expect=202)
+    ev = box.wait_event(cid, "survey.answered")
+    assert ev["data"]["score"] == 4 and ev["data"]["queue"] == "support" and ev["data"]["agent"] == agent(box, "ann")["id"]
+    box.wait(cid, "ended")
+    dial("*12", "logged_out")
