@@ -27,6 +27,16 @@ class SimHandler(BaseHandler):
         """Answer with the controller's error."""
         self.write_json({"error": str(exc), "status": exc.status}, exc.status)
 
+    def send_heard(self, fetch, filename: str) -> None:
+        """Captured audio as an 8 kHz mono WAV download (or the controller's error)."""
+        try:
+            samples = fetch()
+        except SimError as exc:
+            return self.fail(exc)
+        self.set_header("Content-Type", "audio/wav")
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.finish(wav_bytes(samples))
+
 
 class SimCallsHandler(SimHandler):
     """POST /api/v1/sim/calls: a caller rings in."""
@@ -99,13 +109,7 @@ class SimHeardHandler(SimHandler):
 
     def get(self, call_id: str) -> None:
         """Send the captured audio."""
-        try:
-            samples = self.sim.heard(call_id)
-        except SimError as exc:
-            return self.fail(exc)
-        self.set_header("Content-Type", "audio/wav")
-        self.set_header("Content-Disposition", f'attachment; filename="heard-{call_id}.wav"')
-        self.finish(wav_bytes(samples))
+        self.send_heard(lambda: self.sim.heard(call_id), f"heard-{call_id}.wav")
 
 
 class SimMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
@@ -208,12 +212,7 @@ class SimStationHeardHandler(SimHandler):
 
     def get(self, ext: str) -> None:
         """Send the captured audio."""
-        try:
-            samples = self.sim.station_heard(ext)
-        except SimError as exc:
-            return self.fail(exc)
-        self.set_header("Content-Type", "audio/wav")
-        self.finish(wav_bytes(samples))
+        self.send_heard(lambda: self.sim.station_heard(ext), f"heard-station-{ext}.wav")
 
 
 class SimLineFaultsHandler(SimHandler):
