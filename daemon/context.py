@@ -379,6 +379,11 @@ class CallSession:
                 call.peer = None
                 return ConnectResult.COMPLETED
             request = flash.result()
+            if isinstance(request, tuple) and request[0] == "hold":
+                await self._hold(leg, edges, request[1])
+                edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
+                self.m.journal.emit("call.resumed", self.uuid, ts=self.engine.now(), by=request[1])
+                continue
             if isinstance(request, tuple):  # ("transfer", extension, by): a supervisor moves the call
                 self.engine.disconnect(*edges)
                 self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=peer_name,
@@ -395,6 +400,32 @@ class CallSession:
             call.peer = None
             result = await self.connect(target)
             return ConnectResult.TRANSFERRED if result is ConnectResult.COMPLETED else result
+
+    async def _hold(self, leg: Leg, edges: list, by: str) -> None:
+        """The caller hears music until the agent resumes (or hangs up); the agent hears nothing."""
+        from .acd.manager import hold_music
+        caller = self._alive()
+        self.engine.disconnect(*edges)
+        self.call.vars["held"] = True
+        self.m.journal.emit("call.held", self.uuid, ts=self.engine.now(), by=by)
+        ch = self.m.open_media(caller)
+        self.engine.play(ch, ArrayPlayer(hold_music(), loop=True))
+        try:
+            while True:
+                request = asyncio.ensure_future(leg.flashes.get())
+                try:
+                    await asyncio.wait({leg.gone, request}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not request.done():
+                        request.cancel()
+                if leg.gone.done():
+                    return
+                item = request.result()
+                if item is True or (isinstance(item, tuple) and item[0] == "resume"):
+                    return  # the API's resume, or a hook flash on the agent's phone
+        finally:
+            self.engine.stop_source(ch)
+            self.call.vars["held"] = False
 
     async def _transfer_target(self, leg: Leg, edges: list) -> str | None:
         """After a hook flash: hold the caller, give the agent dial tone, read the target extension."""

@@ -122,3 +122,17 @@ class Supervisor:
         self.journal.emit("call.force_transfer", uuid, ts=self.engine.now(), by=by, target=extension)
         call.peer.flashes.put_nowait(("transfer", extension, by))
         return {"call": uuid, "target": extension}
+
+
+def hold_request(calls: Any, uuid: str, action: str, by: str) -> dict:
+    """Put the caller of a connected call on hold (music) or take them back."""
+    call = calls.calls.get(uuid)
+    if call is None:
+        raise SuperviseError(f"no call {uuid} in progress", 404)
+    if call.peer is None:
+        raise SuperviseError("the call is not connected to an agent")
+    held = bool(call.vars.get("held"))
+    if (action == "hold") == held:
+        raise SuperviseError(f"the call is {'already' if held else 'not'} on hold")
+    call.peer.flashes.put_nowait((action, by))
+    return {"call": uuid, "held": action == "hold"}

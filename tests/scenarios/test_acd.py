@@ -313,3 +313,43 @@ def test_feature_codes_on_the_phone_and_the_post_call_survey(acd_box) -> None:
     assert ev["data"]["score"] == 4 and ev["data"]["queue"] == "support" and ev["data"]["agent"] == agent(box, "ann")["id"]
     box.wait(cid, "ended")
     dial("*12", "logged_out")
+
+
+def test_hold_and_resume_the_caller_hears_music(acd_box, hotline_bin) -> None:
+    """The agent holds the caller: the caller hears music (not the agent), then is taken back."""
+    import io
+    import subprocess
+    import wave
+
+    import numpy as np
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    cid = box.call(frm="13400000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "bob", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    bob = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    assert bob.api("POST", f"/calls/{cid}/hold", {})["_status"] == 403   # not bob's call
+    ann.api("POST", f"/calls/{cid}/hold", {}, expect=200)
+    box.wait_event(cid, "call.held", by="ann")
+    assert ann.api("POST", f"/calls/{cid}/hold", {})["_status"] == 409
+    box.api("POST", "/sim/stations/1001/audio", raw=_tone_wav(900, 4), expect=200)   # the agent talks aside
+    time.sleep(0.6)
+    with wave.open(io.BytesIO(box.api("GET", f"/sim/calls/{cid}/heard.wav"))) as w:
+        held = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-8000:]
+    assert not _hears(held, 900), "the caller on hold hears the agent"
+    assert _hears(held, 261.6) or _hears(held, 329.6) or _hears(held, 392.0) or _hears(held, 523.3), \
+        "the caller on hold hears no music"
+    ann.api("POST", f"/calls/{cid}/resume", {}, expect=200)
+    box.wait_event(cid, "call.resumed", by="ann")
+    box.api("POST", "/sim/stations/1001/audio", raw=_tone_wav(900, 4), expect=200)
+    time.sleep(0.6)
+    with wave.open(io.BytesIO(box.api("GET", f"/sim/calls/{cid}/heard.wav"))) as w:
+        back = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-4000:]
+    assert _hears(back, 900), "after resume the caller does not hear the agent"
+    box.api("DELETE", f"/sim/calls/{cid}", expect=200)

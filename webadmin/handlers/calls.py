@@ -1,6 +1,8 @@
 """Calls API: calls in progress and any call's journal events."""
 from __future__ import annotations
 
+import tornado.web
+
 from hotline.daemon.journal import events_for
 
 from .base import BaseHandler
@@ -28,6 +30,26 @@ class CallEventsHandler(BaseHandler):
         if not events:
             return self.write_json({"error": f"no events for call {uuid}", "status": 404}, 404)
         self.write_json({"uuid": uuid, "events": events})
+
+
+class HoldHandler(BaseHandler):
+    """POST /api/v1/calls/{uuid}/hold|resume — the agent (or a supervisor) holds the caller with music."""
+
+    roles = ("agent", "supervisor")
+
+    def post(self, uuid: str, action: str) -> None:
+        """Hold or resume."""
+        from hotline.daemon.supervise import SuperviseError, hold_request
+        user = self.current_user
+        call = self.services["calls"].calls.get(uuid)
+        if user.role == "agent" and call is not None and call.peer is not None:
+            mine = self.services["acd"].agents.at_station(call.peer.line.extension)
+            if mine is None or mine.name != user.name:
+                raise tornado.web.HTTPError(403, reason="agents may hold only their own calls")
+        try:
+            self.write_json(hold_request(self.services["calls"], uuid, action, user.name))
+        except SuperviseError as exc:
+            self.write_json({"error": str(exc), "status": exc.status}, exc.status)
 
 
 class CallActionHandler(BaseHandler):
@@ -62,6 +84,7 @@ class CallActionHandler(BaseHandler):
 
 
 ROUTES = [
+    (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume)", HoldHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/events", CallEventsHandler),
