@@ -31,6 +31,7 @@ class Session:
     mode: str
     by: str
     edges: list = field(default_factory=list)
+    kind: str = "supervise"  # or "conference": a third party the agent brought in
 
 
 class Supervisor:
@@ -48,15 +49,17 @@ class Supervisor:
             raise SuperviseError("the call is not connected to an agent")
         return call
 
-    async def attach(self, uuid: str, mode: str, station: str, by: str, ring_timeout: float = 20.0) -> dict:
-        """Ring the supervisor's station (or re-wire an attached one) and join the call in a mode."""
+    async def attach(self, uuid: str, mode: str, station: str, by: str, ring_timeout: float = 20.0,
+                     kind: str = "supervise") -> dict:
+        """Ring the supervisor's station (or re-wire an attached one) and join the call in a mode.
+        kind="conference" brings a third party into a three-way call (the barge wiring)."""
         if mode not in MODES:
             raise SuperviseError(f"mode must be one of {', '.join(MODES)}", 400)
         call = self._bridged_call(uuid)
         current = self.sessions.get(uuid)
         if current is not None:
             self._wire(call, current, mode)
-            self._emit("supervise.changed", call, current)
+            self._emit(f"{current.kind}.changed", call, current)
             return {"call": uuid, "mode": mode, "station": current.leg.line.extension}
         line = self.devices.station(station) if station else None
         if line is None or not line.up:
@@ -72,10 +75,10 @@ class Supervisor:
             self.calls.end_leg(leg, HangupCause.NO_ANSWER)
             raise SuperviseError(f"the supervisor's station {station} did not answer") from None
         self.calls.open_media(leg)
-        session = Session(uuid, leg, mode, by)
+        session = Session(uuid, leg, mode, by, kind=kind)
         self.sessions[uuid] = session
         self._wire(call, session, mode)
-        self._emit("supervise.started", call, session)
+        self._emit(f"{kind}.started", call, session)
         asyncio.get_running_loop().create_task(self._watch(call, session))
         return {"call": uuid, "mode": mode, "station": station}
 
@@ -103,7 +106,7 @@ class Supervisor:
         self.engine.disconnect(*s.edges)
         self.sessions.pop(call.uuid, None)
         self.calls.end_leg(s.leg)
-        self.journal.emit("supervise.ended", call.uuid, ts=self.engine.now(), by=s.by)
+        self.journal.emit(f"{s.kind}.ended", call.uuid, ts=self.engine.now(), by=s.by)
 
     async def force_hangup(self, uuid: str, by: str) -> dict:
         """End a call now."""

@@ -353,3 +353,47 @@ def test_hold_and_resume_the_caller_hears_music(acd_box, hotline_bin) -> None:
         back = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-4000:]
     assert _hears(back, 900), "after resume the caller does not hear the agent"
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+
+
+def test_three_way_conference(acd_box, hotline_bin) -> None:
+    """The agent brings station 1003 in: the caller, the agent and the third party all hear each other."""
+    import io
+    import subprocess
+    import threading
+    import wave
+
+    import numpy as np
+
+    def tail(path: str) -> np.ndarray:
+        with wave.open(io.BytesIO(box.api("GET", path))) as w:
+            return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-16000:]
+
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    cid = box.call(frm="13300000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    invite = threading.Thread(target=lambda: ann.api("POST", f"/calls/{cid}/conference", {"extension": "1003"},
+                                                     expect=200))
+    invite.start()
+    box.wait_station("1003", "ringing")
+    box.api("POST", "/sim/stations/1003/answer", {}, expect=200)
+    invite.join(20)
+    box.wait_event(cid, "conference.started")
+    box.api("POST", f"/sim/calls/{cid}/audio", raw=_tone_wav(500, 6), expect=202)
+    box.api("POST", "/sim/stations/1001/audio", raw=_tone_wav(900, 6), expect=200)
+    box.api("POST", "/sim/stations/1003/audio", raw=_tone_wav(1300, 6), expect=200)
+    time.sleep(1.0)
+    caller, agent_, third = (tail(f"/sim/calls/{cid}/heard.wav"), tail("/sim/stations/1001/heard.wav"),
+                             tail("/sim/stations/1003/heard.wav"))
+    assert _hears(caller, 900) and _hears(caller, 1300)
+    assert _hears(agent_, 500) and _hears(agent_, 1300)
+    assert _hears(third, 500) and _hears(third, 900)
+    box.api("POST", "/sim/stations/1003/hangup", {}, expect=200)
+    box.wait_event(cid, "conference.ended")
+    assert box.state(cid)["state"] == "bridged", "the third party leaving ended the call"
+    box.api("DELETE", f"/sim/calls/{cid}", expect=200)

@@ -32,6 +32,16 @@ class CallEventsHandler(BaseHandler):
         self.write_json({"uuid": uuid, "events": events})
 
 
+def own_call_only(handler: BaseHandler, uuid: str) -> None:
+    """Agents may act only on calls connected to the station they are logged in at (supervisors on any)."""
+    user = handler.current_user
+    call = handler.services["calls"].calls.get(uuid)
+    if user.role == "agent" and call is not None and call.peer is not None:
+        mine = handler.services["acd"].agents.at_station(call.peer.line.extension)
+        if mine is None or mine.name != user.name:
+            raise tornado.web.HTTPError(403, reason="agents may act only on their own calls")
+
+
 class HoldHandler(BaseHandler):
     """POST /api/v1/calls/{uuid}/hold|resume — the agent (or a supervisor) holds the caller with music."""
 
@@ -40,16 +50,31 @@ class HoldHandler(BaseHandler):
     def post(self, uuid: str, action: str) -> None:
         """Hold or resume."""
         from hotline.daemon.supervise import SuperviseError, hold_request
-        user = self.current_user
-        call = self.services["calls"].calls.get(uuid)
-        if user.role == "agent" and call is not None and call.peer is not None:
-            mine = self.services["acd"].agents.at_station(call.peer.line.extension)
-            if mine is None or mine.name != user.name:
-                raise tornado.web.HTTPError(403, reason="agents may hold only their own calls")
+        own_call_only(self, uuid)
         try:
-            self.write_json(hold_request(self.services["calls"], uuid, action, user.name))
+            self.write_json(hold_request(self.services["calls"], uuid, action, self.current_user.name))
         except SuperviseError as exc:
             self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+
+
+class ConferenceHandler(BaseHandler):
+    """POST /api/v1/calls/{uuid}/conference {"extension": "1003"}: a three-way call with another station."""
+
+    roles = ("agent", "supervisor")
+
+    async def post(self, uuid: str) -> None:
+        """Ring the station; when it answers all three hear each other."""
+        from hotline.daemon.supervise import SuperviseError
+        own_call_only(self, uuid)
+        ext = self.json_body().get("extension")
+        if not isinstance(ext, str) or not ext:
+            return self.write_json({"error": "extension: the station to bring in is required", "status": 400}, 400)
+        try:
+            result = await self.services["supervisor"].attach(uuid, "barge", ext, self.current_user.name,
+                                                              kind="conference")
+        except SuperviseError as exc:
+            return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+        self.write_json(result)
 
 
 class CallActionHandler(BaseHandler):
@@ -85,6 +110,7 @@ class CallActionHandler(BaseHandler):
 
 ROUTES = [
     (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume)", HoldHandler),
+    (r"/api/v1/calls/([0-9a-f-]{36})/conference", ConferenceHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/events", CallEventsHandler),
