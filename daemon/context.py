@@ -380,9 +380,16 @@ class CallSession:
                 return ConnectResult.COMPLETED
             request = flash.result()
             if isinstance(request, tuple) and request[0] == "hold":
-                await self._hold(leg, edges, request[1])
-                edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
-                self.m.journal.emit("call.resumed", self.uuid, ts=self.engine.now(), by=request[1])
+                new_peer = await self._hold(leg, edges, request[1])
+                if leg.gone.done() and new_peer is None:
+                    continue  # the agent hung up while holding: the loop ends the bridge
+                edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(new_peer or leg))
+                if new_peer is not None:  # attended transfer completed: talk on with the colleague
+                    leg, call.peer = new_peer, new_peer
+                    peer_name = leg.line.extension or leg.line.name
+                    self.m.journal.emit("call.bridged", self.uuid, ts=self.engine.now(), peer=peer_name, leg=leg.uuid)
+                else:
+                    self.m.journal.emit("call.resumed", self.uuid, ts=self.engine.now(), by=request[1])
                 continue
             if isinstance(request, tuple):  # ("transfer", extension, by): a supervisor moves the call
                 self.engine.disconnect(*edges)
@@ -401,8 +408,9 @@ class CallSession:
             result = await self.connect(target)
             return ConnectResult.TRANSFERRED if result is ConnectResult.COMPLETED else result
 
-    async def _hold(self, leg: Leg, edges: list, by: str) -> None:
-        """The caller hears music until the agent resumes (or hangs up); the agent hears nothing."""
+    async def _hold(self, leg: Leg, edges: list, by: str) -> Leg | None:
+        """The caller hears music until the agent resumes; meanwhile the agent may consult another station
+        and complete an attended transfer. Returns the new peer after a completed transfer, else None."""
         from .acd.manager import hold_music
         caller = self._alive()
         self.engine.disconnect(*edges)
@@ -410,22 +418,69 @@ class CallSession:
         self.m.journal.emit("call.held", self.uuid, ts=self.engine.now(), by=by)
         ch = self.m.open_media(caller)
         self.engine.play(ch, ArrayPlayer(hold_music(), loop=True))
+        consult: Leg | None = None
+        consult_edges: list = []
         try:
             while True:
-                request = asyncio.ensure_future(leg.flashes.get())
+                waits = {leg.gone, asyncio.ensure_future(leg.flashes.get())}
+                if consult is not None:
+                    waits.add(consult.gone)
+                request = next(w for w in waits if isinstance(w, asyncio.Task))
                 try:
-                    await asyncio.wait({leg.gone, request}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     if not request.done():
                         request.cancel()
                 if leg.gone.done():
-                    return
+                    return None
+                if consult is not None and consult.gone.done():  # the colleague hung up: back to plain hold
+                    self.engine.disconnect(*consult_edges)
+                    self.m.end_leg(consult)
+                    self.m.journal.emit("call.consult_ended", self.uuid, ts=self.engine.now(), by="colleague")
+                    consult, consult_edges = None, []
+                if not request.done() or request.cancelled():
+                    continue
                 item = request.result()
-                if item is True or (isinstance(item, tuple) and item[0] == "resume"):
-                    return  # the API's resume, or a hook flash on the agent's phone
+                kind = item[0] if isinstance(item, tuple) else "resume"  # a hook flash resumes
+                if kind == "consult" and consult is None:
+                    consult = await self._consult(leg, item[1], item[2])
+                    if consult is not None:
+                        consult_edges = self.engine.bridge(self.m.open_media(leg), self.m.open_media(consult))
+                elif kind == "complete" and consult is not None:
+                    self.engine.disconnect(*consult_edges)
+                    self.m.journal.emit("call.transferred", self.uuid, ts=self.engine.now(), mode="attended",
+                                        source=leg.line.extension, target=consult.line.extension, by=item[1])
+                    self.m.end_leg(leg)
+                    return consult
+                elif kind == "resume":
+                    if consult is not None:
+                        self.engine.disconnect(*consult_edges)
+                        self.m.end_leg(consult)
+                    return None
         finally:
             self.engine.stop_source(ch)
             self.call.vars["held"] = False
+
+    async def _consult(self, leg: Leg, extension: str, by: str) -> Leg | None:
+        """Ring a colleague for the agent (the caller stays on hold); the answered leg, or None."""
+        station = self.m.devices.station(extension)
+        if station is None or not station.up or station.name in self.m.owner:
+            self.m.journal.emit("call.consult_failed", self.uuid, ts=self.engine.now(), target=extension,
+                                reason="unavailable")
+            return None
+        consult = self.m.new_leg(self.call, station, "station")
+        station.ring(self.caller_id, self.caller_name)
+        self.m.journal.emit("call.consult", self.uuid, ts=self.engine.now(), target=extension, by=by)
+        try:
+            await self.engine.wait_for(asyncio.shield(consult.answered), 30.0)
+        except (asyncio.TimeoutError, LegGone):
+            consult.lost(HangupCause.NO_ANSWER)
+            self.m.end_leg(consult, HangupCause.NO_ANSWER)
+            self.m.journal.emit("call.consult_failed", self.uuid, ts=self.engine.now(), target=extension,
+                                reason="no_answer")
+            return None
+        self.m.journal.emit("leg.answered", consult.uuid, consult.line.name, ts=self.engine.now(), parent=self.uuid)
+        return consult
 
     async def _transfer_target(self, leg: Leg, edges: list) -> str | None:
         """After a hook flash: hold the caller, give the agent dial tone, read the target extension."""

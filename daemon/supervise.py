@@ -127,15 +127,17 @@ class Supervisor:
         return {"call": uuid, "target": extension}
 
 
-def hold_request(calls: Any, uuid: str, action: str, by: str) -> dict:
-    """Put the caller of a connected call on hold (music) or take them back."""
+def hold_request(calls: Any, uuid: str, action: str, by: str, extension: str | None = None) -> dict:
+    """Agent call handling on a connected call: hold / resume (music for the caller), consult a colleague
+    while the caller holds, complete the attended transfer."""
     call = calls.calls.get(uuid)
     if call is None:
         raise SuperviseError(f"no call {uuid} in progress", 404)
     if call.peer is None:
         raise SuperviseError("the call is not connected to an agent")
     held = bool(call.vars.get("held"))
-    if (action == "hold") == held:
+    if action == "hold" and held or action in ("resume", "consult", "complete") and not held:
         raise SuperviseError(f"the call is {'already' if held else 'not'} on hold")
-    call.peer.flashes.put_nowait((action, by))
-    return {"call": uuid, "held": action == "hold"}
+    request = (action, extension, by) if action == "consult" else (action, by)
+    call.peer.flashes.put_nowait(request)
+    return {"call": uuid, "action": action, "held": action != "resume" and action != "complete"}

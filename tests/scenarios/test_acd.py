@@ -397,3 +397,49 @@ def test_three_way_conference(acd_box, hotline_bin) -> None:
     box.wait_event(cid, "conference.ended")
     assert box.state(cid)["state"] == "bridged", "the third party leaving ended the call"
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+
+
+def test_attended_transfer(acd_box, hotline_bin) -> None:
+    """ann holds the caller, consults bob (they talk while the caller hears music), then completes:
+    the caller talks with bob, ann is free."""
+    import subprocess
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    cid = box.call(frm="13200000000", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    assert ann.api("POST", f"/calls/{cid}/consult", {"extension": "1002"})["_status"] == 409  # not on hold yet
+    ann.api("POST", f"/calls/{cid}/hold", {}, expect=200)
+    box.wait_event(cid, "call.held")
+    ann.api("POST", f"/calls/{cid}/consult", {"extension": "1002"}, expect=200)
+    box.wait_station("1002", "ringing")
+    box.api("POST", "/sim/stations/1002/answer", {}, expect=200)
+    box.api("POST", "/sim/stations/1001/audio", raw=_tone_wav(900, 4), expect=200)   # ann briefs bob
+    time.sleep(0.6)
+    import io
+    import wave
+
+    import numpy as np
+    with wave.open(io.BytesIO(box.api("GET", "/sim/stations/1002/heard.wav"))) as w:
+        briefing = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-8000:]
+    with wave.open(io.BytesIO(box.api("GET", f"/sim/calls/{cid}/heard.wav"))) as w:
+        holding = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-8000:]
+    assert _hears(briefing, 900) and not _hears(holding, 900), "the caller overheard the consultation"
+    ann.api("POST", f"/calls/{cid}/complete", {}, expect=200)
+    box.wait_event(cid, "call.bridged", peer="1002")
+    box.wait_station("1001", "idle")
+    ev = box.wait_event(cid, "call.transferred", mode="attended")
+    assert ev["data"]["source"] == "1001" and ev["data"]["target"] == "1002"
+    box.api("POST", f"/sim/calls/{cid}/audio", raw=_tone_wav(500, 4), expect=202)
+    time.sleep(0.6)
+    with wave.open(io.BytesIO(box.api("GET", "/sim/stations/1002/heard.wav"))) as w:
+        talk = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-8000:]
+    assert _hears(talk, 500), "bob does not hear the caller after the transfer"
+    box.api("POST", "/sim/stations/1002/hangup", {}, expect=200)
+    box.wait(cid, "ended")
+    legs = box.legs(cid)
+    assert [leg["peer"] for leg in legs] == ["1001", "1002"]

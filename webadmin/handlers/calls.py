@@ -43,7 +43,8 @@ def own_call_only(handler: BaseHandler, uuid: str) -> None:
 
 
 class HoldHandler(BaseHandler):
-    """POST /api/v1/calls/{uuid}/hold|resume — the agent (or a supervisor) holds the caller with music."""
+    """POST /api/v1/calls/{uuid}/hold|resume|consult|complete — hold with music, consult a colleague
+    ({"extension": ...}) while the caller holds, complete the attended transfer."""
 
     roles = ("agent", "supervisor")
 
@@ -51,8 +52,11 @@ class HoldHandler(BaseHandler):
         """Hold or resume."""
         from hotline.daemon.supervise import SuperviseError, hold_request
         own_call_only(self, uuid)
+        ext = self.json_body().get("extension") if action == "consult" else None
+        if action == "consult" and (not isinstance(ext, str) or not ext):
+            return self.write_json({"error": "extension: the colleague's station is required", "status": 400}, 400)
         try:
-            self.write_json(hold_request(self.services["calls"], uuid, action, self.current_user.name))
+            self.write_json(hold_request(self.services["calls"], uuid, action, self.current_user.name, ext))
         except SuperviseError as exc:
             self.write_json({"error": str(exc), "status": exc.status}, exc.status)
 
@@ -109,7 +113,7 @@ class CallActionHandler(BaseHandler):
 
 
 ROUTES = [
-    (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume)", HoldHandler),
+    (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume|consult|complete)", HoldHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/conference", ConferenceHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
