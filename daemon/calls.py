@@ -355,18 +355,79 @@ class CallManager:
         if self.record_calls:
             self.start_recording(call, ch)
 
-    def start_recording(self, call: Call, ch: Channel) -> Recorder:
-        """Record everything on the caller's leg."""
+    def start_recording(self, call: Call, ch: Channel, by: str = "policy") -> Recorder | None:
+        """Record everything on the caller's leg (None when the disk guard says no: the call goes on)."""
+        from .recording import disk_free_ok
+        min_free = self.config["engine"].get("recording_min_free_mb", 0.0)
+        if min_free and not disk_free_ok(self.recordings_dir, min_free):
+            log.warning("event=recording_skipped call=%s reason=disk_low min_free_mb=%s", call.uuid, min_free)
+            self.journal.emit("recording.skipped", call.uuid, ts=self.engine.now(), reason="disk_low")
+            if self.metrics is not None:
+                self.metrics.recording_errors.inc()
+            return None
         day = time.strftime("%Y/%m/%d", time.localtime(self.engine.now()))
-        path = self.recordings_dir / day / f"{call.uuid}.wav"
+        segment = call.vars.get("recording_segments", 0) + 1
+        call.vars["recording_segments"] = segment
+        name = f"{call.uuid}.wav" if segment == 1 else f"{call.uuid}-{segment}.wav"
+        path = self.recordings_dir / day / name
         rec = Recorder(call.uuid, path, self.writer, stereo=self.record_stereo, on_closed=self._recording_closed)
         rec.closed_future = self.loop.create_future()
         rec.attach(self.engine, ch)
         call.recorder = rec
-        self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path))
+        self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path), by=by)
         self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path), state="open",
                                                          started_at=rec.started_at, channels=2 if rec.stereo else 1))
         return rec
+
+    async def recording_action(self, call: Call, action: str, by: str) -> dict:
+        """start / stop / pause / resume a call's recording (on-demand policy, or privacy), audited."""
+        rec = call.recorder
+        if action == "start" and rec is not None and not rec.closed and rec.paused:
+            action = "resume"  # on-demand policy: the recording waits paused for the agent's start
+        if action == "start":
+            if rec is not None and not rec.closed:
+                raise ValueError("the call is already being recorded")
+            if call.caller is None or call.caller.channel is None:
+                raise ValueError("the call has no audio yet")
+            rec = self.start_recording(call, call.caller.channel, by=by)
+            if rec is None:
+                raise ValueError("not enough free disk space to record")
+        elif rec is None or rec.closed:
+            raise ValueError("the call is not being recorded")
+        elif action == "stop":
+            rec.close()
+            await asyncio.wait_for(asyncio.shield(rec.closed_future), 10)
+        elif action in ("pause", "resume"):
+            if rec.paused == (action == "pause"):
+                raise ValueError(f"the recording is already {'paused' if rec.paused else 'running'}")
+            rec.paused = action == "pause"
+            self.journal.emit(f"recording.{'paused' if rec.paused else 'resumed'}", call.uuid,
+                              ts=self.engine.now(), by=by, at_seconds=round(rec.seconds, 2))
+        else:
+            raise ValueError("action must be start, stop, pause or resume")
+        return {"call": call.uuid, "recording": None if rec is None else str(rec.path),
+                "state": "closed" if rec.closed else "paused" if rec.paused else "recording"}
+
+    async def apply_retention(self, days: int) -> int:
+        """Delete recordings older than ``days`` (files and rows marked deleted); the number deleted."""
+        if days <= 0:
+            return 0
+        cutoff = time.time() - days * 86400
+
+        def old() -> list[tuple[str, str]]:
+            return [(r.call_uuid, r.path) for r in Recording.select().where(
+                (Recording.started_at < cutoff) & (Recording.state != "deleted"))]
+        victims = await self.store.read(old)
+        for call_uuid, path in victims:
+            try:
+                Path(path).unlink(missing_ok=True)
+            except OSError as exc:
+                log.error("event=retention_delete_failed path=%s error=%r", path, str(exc))
+                continue
+            self.journal.emit("recording.deleted", call_uuid, ts=self.engine.now(), path=path, reason="retention")
+            await self.store.write(lambda p=path: Recording.update(state="deleted").where(Recording.path == p)
+                                   .execute())
+        return len(victims)
 
     def _recording_closed(self, rec: Recorder) -> None:
         self.journal.emit("recording.closed", rec.call_uuid, ts=self.engine.now(), path=str(rec.path),
@@ -469,10 +530,14 @@ class CallManager:
 
     # ---- watchdog ----------------------------------------------------------------------------
     async def _watchdog_loop(self) -> None:
+        last_retention = 0.0
         while True:
             await asyncio.sleep(5)
             try:
                 self.check_orphans()
+                if time.monotonic() - last_retention > 3600:
+                    last_retention = time.monotonic()
+                    await self.apply_retention(self.config["engine"].get("recording_retention_days", 0))
             except Exception:
                 log.exception("event=watchdog_failed")
 

@@ -15,6 +15,18 @@ import numpy as np
 
 log = logging.getLogger("hotline.recording")
 HEADER = 44
+_t = np.arange(800) / 8000.0
+GAP_MARKER = np.concatenate([(4000 * np.sin(2 * np.pi * 1400 * _t)), np.zeros(400), (4000 * np.sin(2 * np.pi * 1400 * _t)),
+                             np.zeros(400)]).astype(np.int16)  # marks where a paused stretch was left out
+
+
+def disk_free_ok(directory: Path, min_free_mb: float) -> bool:
+    """True when the recordings disk has room to start another recording."""
+    import shutil
+    try:
+        return shutil.disk_usage(directory if directory.exists() else directory.parent).free >= min_free_mb * 2**20
+    except OSError:
+        return False
 
 
 def wav_header(data_bytes: int, channels: int = 1, rate: int = 8000) -> bytes:
@@ -65,9 +77,15 @@ class Recorder:
         self.channels.append(ch)
 
     def encode(self, inp: np.ndarray, out: np.ndarray) -> bytes | None:
-        """Bytes to write for gathered audio (runs on the writer thread); None while paused."""
+        """Bytes to write for gathered audio (runs on the writer thread); None while paused. After a pause
+        the file gets an audible marker (two short 1400 Hz beeps) where the gap is."""
         if self.paused:
+            self.gap = True
             return None
+        if getattr(self, "gap", False):
+            self.gap = False
+            inp = np.concatenate([GAP_MARKER, inp])
+            out = np.concatenate([np.zeros(len(GAP_MARKER), np.int16), out])
         self.samples += len(inp)
         if self.stereo:
             frame = np.empty(len(inp) * 2, dtype=np.int16)

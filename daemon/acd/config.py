@@ -44,6 +44,10 @@ QUEUE = Section({
     "sticky_seconds": Scalar(float, default=0.0, min=0, max=120, help="ring the caller's last agent first"),
     "vip_priority": Scalar(int, default=1, min=0, max=10, help="priority of callers marked VIP"),
     "survey": Scalar(bool, default=False, help="after the agent hangs up, ask the caller to rate the service 1-5"),
+    "recording": Scalar(str, default="always", choices=("always", "on_demand", "never"),
+                        help="on_demand: paused until the agent starts it; never: paused for the rest of the call"),
+    "recording_consent_prompt": Scalar(str, default=None, nullable=True,
+                                       help="played when the caller joins while the call is recorded"),
     "members": ListOf(Section({"agent": Scalar(str, pattern=NAME), "penalty": Scalar(int, default=0, min=0, max=10)},
                               required=("agent",))),
 })

@@ -158,6 +158,7 @@ class Acd:
         q.waiting.append(entry)
         self.journal.emit("queue.joined", call.uuid, ts=entry.joined_at, queue=name, position=q.position(entry),
                           priority=priority)
+        await self._recording_policy(session, q)
         self.dispatcher.poke()
         try:
             return await self._wait(session, q, entry)
@@ -202,6 +203,17 @@ class Acd:
                 return await self._overflow(session, q, entry)
             await self._announce(session, q, entry)
             next_announce = self.engine.now() + q.settings["announce_every"]
+
+    async def _recording_policy(self, session: Any, q: QueueRuntime) -> None:
+        """Apply the queue's recording policy to the call, and the consent announcement when recorded."""
+        rec = session.call.recorder
+        policy = q.settings["recording"]
+        if rec is not None and not rec.closed and policy in ("on_demand", "never") and not rec.paused:
+            rec.paused = True
+            self.journal.emit("recording.paused", session.call.uuid, ts=self.engine.now(), by=f"policy:{policy}",
+                              queue=q.name, at_seconds=round(rec.seconds, 2))
+        if rec is not None and not rec.paused and q.settings["recording_consent_prompt"]:
+            await session.play_prompt(q.settings["recording_consent_prompt"])
 
     @staticmethod
     def _offer_future(entry: Entry) -> asyncio.Future:

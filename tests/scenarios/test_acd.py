@@ -443,3 +443,53 @@ def test_attended_transfer(acd_box, hotline_bin) -> None:
     box.wait(cid, "ended")
     legs = box.legs(cid)
     assert [leg["peer"] for leg in legs] == ["1001", "1002"]
+
+
+def test_recording_on_demand_pause_marker_and_audit(acd_box, hotline_bin) -> None:
+    """An on-demand queue pauses the call's recording; the agent starts it, pauses for card numbers and
+    resumes: each is journaled with the agent's name and the file carries a beep marker at the gap."""
+    import subprocess
+    import wave
+
+    import numpy as np
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, recording="on_demand")
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    cid = box.call(frm="13100000000", to="7000")
+    box.wait_event(cid, "recording.paused")          # the policy paused it when the caller joined
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    assert ann.api("POST", f"/calls/{cid}/recording", {"action": "start"}, expect=200)["state"] == "recording"
+    time.sleep(0.5)
+    ann.api("POST", f"/calls/{cid}/recording", {"action": "pause"}, expect=200)
+    assert ann.api("POST", f"/calls/{cid}/recording", {"action": "pause"})["_status"] == 409
+    time.sleep(0.5)
+    ann.api("POST", f"/calls/{cid}/recording", {"action": "resume"}, expect=200)
+    time.sleep(0.5)
+    box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+    box.wait(cid, "ended")
+    kinds = [(e["kind"], e["data"].get("by")) for e in box.state(cid)["events"] if e["kind"].startswith("recording.")]
+    assert ("recording.resumed", "ann") in kinds and ("recording.paused", "ann") in kinds
+    assert ("recording.paused", "policy:on_demand") in kinds
+    path = box.cdr(cid)["recording"]
+    with wave.open(path) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    n = np.arange(800)
+    probe = np.sin(2 * np.pi * 1400 * n / 8000)
+    hits = [i for i in range(0, len(audio) - 800, 80)
+            if abs(np.dot(audio[i:i + 800], probe)) > 0.3 * 4000 * 400]
+    assert hits, "no gap marker in the recording"
+
+
+def test_disk_guard_skips_recording_but_not_the_call(make_box) -> None:
+    """With less free disk than the guard wants, calls are answered and work, without a recording."""
+    box = make_box({"engine": {"recording_min_free_mb": 10 ** 7}})
+    cid = box.call()
+    box.wait_event(cid, "recording.skipped", reason="disk_low")
+    box.wait(cid, "answered")
+    box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+    box.wait(cid, "ended")
+    assert box.cdr(cid)["recording"] is None and box.cdr(cid)["disposition"] == "answered"

@@ -152,3 +152,30 @@ def test_device_that_fails_to_open_is_down_with_reason_and_retried() -> None:
         assert any(ln["line"] == "card1-t1" and ln["up"] for ln in devices.line_states())
         await devices.stop()
     asyncio.run(main())
+
+
+def test_retention_deletes_old_recordings(rig, tmp_path) -> None:
+    """Recordings older than the retention days are deleted (file and row marked), newer ones stay."""
+    import time as _time
+
+    from hotline.daemon.store.models import Recording
+
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig()
+        old, new = tmp_path / "old.wav", tmp_path / "new.wav"
+        old.write_bytes(b"RIFF")
+        new.write_bytes(b"RIFF")
+        now = _time.time()
+        await store.write(lambda: [Recording.create(call_uuid="a", path=str(old), started_at=now - 40 * 86400,
+                                                    state="closed"),
+                                   Recording.create(call_uuid="b", path=str(new), started_at=now - 86400,
+                                                    state="closed")])
+        assert await calls.apply_retention(30) == 1
+        assert not old.exists() and new.exists()
+        states = await store.read(lambda: {r.call_uuid: r.state for r in Recording.select()})
+        assert states == {"a": "deleted", "b": "closed"}
+        assert await calls.apply_retention(0) == 0
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    asyncio.run(main())

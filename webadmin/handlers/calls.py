@@ -61,6 +61,25 @@ class HoldHandler(BaseHandler):
             self.write_json({"error": str(exc), "status": exc.status}, exc.status)
 
 
+class RecordingHandler(BaseHandler):
+    """POST /api/v1/calls/{uuid}/recording {"action": "start"|"stop"|"pause"|"resume"} — audited."""
+
+    roles = ("agent", "supervisor")
+
+    async def post(self, uuid: str) -> None:
+        """Change the call's recording."""
+        own_call_only(self, uuid)
+        call = self.services["calls"].calls.get(uuid)
+        if call is None:
+            return self.write_json({"error": f"no call {uuid} in progress", "status": 404}, 404)
+        try:
+            result = await self.services["calls"].recording_action(call, str(self.json_body().get("action")),
+                                                                   self.current_user.name)
+        except ValueError as exc:
+            return self.write_json({"error": str(exc), "status": 409}, 409)
+        self.write_json(result)
+
+
 class ConferenceHandler(BaseHandler):
     """POST /api/v1/calls/{uuid}/conference {"extension": "1003"}: a three-way call with another station."""
 
@@ -115,6 +134,7 @@ class CallActionHandler(BaseHandler):
 ROUTES = [
     (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume|consult|complete)", HoldHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/conference", ConferenceHandler),
+    (r"/api/v1/calls/([0-9a-f-]{36})/recording", RecordingHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/events", CallEventsHandler),
