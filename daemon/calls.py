@@ -54,6 +54,7 @@ class Leg:
     gone: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     flashes: asyncio.Queue = field(default_factory=asyncio.Queue)
     ended: bool = False
+    far_gone: bool = False  # the far end hung up or the line went down (nothing to hang up on our side)
 
     def lost(self, cause: HangupCause) -> None:
         """Mark the far end gone (hang-up, busy, line down)."""
@@ -126,6 +127,7 @@ class CallManager:
         self._watchdog: asyncio.Task | None = None
         self.finished: dict[str, dict] = {}
         self.on_call_ended: list[Callable[[Call], None]] = []
+        self.on_leg_ended: list[Callable[[Leg], None]] = []  # the ACD frees an agent whose leg ended
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +185,7 @@ class CallManager:
         if isinstance(event, LineDown):
             self.journal.emit("line.down", line=event.line, reason=event.reason, ts=self.engine.now())
             if leg is not None:
+                leg.far_gone = True
                 leg.lost(HangupCause.LINE_DOWN)
                 self._leg_lost(leg, HangupCause.LINE_DOWN)
             return
@@ -197,6 +200,7 @@ class CallManager:
             if not leg.answered.done():
                 leg.answered.set_result(True)
         elif isinstance(event, HungUp):
+            leg.far_gone = True
             leg.lost(event.cause)
             self._leg_lost(leg, event.cause)
         elif isinstance(event, DigitReceived):
@@ -479,15 +483,17 @@ class CallManager:
         if leg.ended:
             return
         leg.ended = True
-        if not leg.gone.done():
-            leg.line.hangup() if leg.answered.done() and not leg.answered.exception() \
-                else _stop_ringing(leg.line)
+        if not leg.far_gone:  # we end it (also after our own ring timeout): stop ringing or hang up the line
+            answered = leg.answered.done() and not leg.answered.exception()
+            leg.line.hangup() if answered else _stop_ringing(leg.line)
         if leg.channel is not None:
             self.engine.close_channel(leg.channel)
             leg.channel = None
         if self.owner.get(leg.line.name) is leg:
             del self.owner[leg.line.name]
             self.devices.busy.discard(leg.line.name)
+        for listener in self.on_leg_ended:
+            listener(leg)
         if leg is not leg.call.caller:
             cause = leg.gone.result() if leg.gone.done() else cause
             self.journal.emit("leg.ended", leg.uuid, leg.line.name, ts=self.engine.now(), cause=cause.value)

@@ -405,8 +405,17 @@ class CallSession:
                                 source=peer_name, target=target)
             self.m.end_leg(leg)
             call.peer = None
-            result = await self.connect(target)
-            return ConnectResult.TRANSFERRED if result is ConnectResult.COMPLETED else result
+            return await self._transfer_to(target)
+
+    async def _transfer_to(self, target: str) -> ConnectResult:
+        """A transfer target: a station extension, "number:<digits>" through a trunk, or "queue:<name>"."""
+        kind, _, value = target.partition(":") if ":" in target else ("extension", "", target)
+        if kind == "queue":
+            acd = getattr(self.m, "acd", None)
+            outcome = await acd.enter(self, value) if acd is not None and value in acd.queues else "unavailable"
+            return ConnectResult.TRANSFERRED if outcome == "completed" else ConnectResult.UNAVAILABLE
+        result = await (self.dial_out(value) if kind == "number" else self.connect(value))
+        return ConnectResult.TRANSFERRED if result is ConnectResult.COMPLETED else result
 
     async def _hold(self, leg: Leg, edges: list, by: str) -> Leg | None:
         """The caller hears music until the agent resumes; meanwhile the agent may consult another station

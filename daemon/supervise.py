@@ -117,14 +117,22 @@ class Supervisor:
         await self.calls.end(call, HangupCause.NORMAL)
         return {"call": uuid, "ended": True}
 
-    def force_transfer(self, uuid: str, extension: str, by: str) -> dict:
-        """Move the caller from their agent to another station (the agent is released)."""
+    def force_transfer(self, uuid: str, target: str, by: str, forced: bool = True) -> dict:
+        """Move the caller from their agent (released) to a station, "number:<digits>" or "queue:<name>"."""
         call = self._bridged_call(uuid)
-        if self.devices.station(extension) is None:
-            raise SuperviseError(f"no station {extension!r}", 400)
-        self.journal.emit("call.force_transfer", uuid, ts=self.engine.now(), by=by, target=extension)
-        call.peer.flashes.put_nowait(("transfer", extension, by))
-        return {"call": uuid, "target": extension}
+        kind, _, value = target.partition(":") if ":" in target else ("extension", "", target)
+        if kind == "extension" and self.devices.station(value) is None:
+            raise SuperviseError(f"no station {value!r}", 400)
+        if kind == "number" and not (value.isdigit() and 3 <= len(value) <= 20):
+            raise SuperviseError(f"number {value!r}: 3-20 digits", 400)
+        if kind == "queue" and value not in getattr(getattr(self.calls, "acd", None), "queues", {}):
+            raise SuperviseError(f"no queue {value!r}", 400)
+        if kind not in ("extension", "number", "queue"):
+            raise SuperviseError("target: an extension, number:<digits> or queue:<name>", 400)
+        if forced:
+            self.journal.emit("call.force_transfer", uuid, ts=self.engine.now(), by=by, target=target)
+        call.peer.flashes.put_nowait(("transfer", target, by))
+        return {"call": uuid, "target": target}
 
 
 def hold_request(calls: Any, uuid: str, action: str, by: str, extension: str | None = None) -> dict:

@@ -55,6 +55,7 @@ class Agent:
     last_offered_seq: int = 0
     follow_me: str | None = None
     follow_me_after: float | None = None
+    wrapup_seconds: float = 0.0          # of the queue whose call the agent is on
 
     def summary(self, now: float) -> dict:
         """State for the API, wallboard and metrics."""

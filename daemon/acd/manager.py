@@ -42,9 +42,22 @@ class Acd:
         self.dispatcher = Dispatcher(self.agents, self.queues, devices, engine.now)
         self.dispatcher.on_callback = self._start_callback
         self.agents.listeners.append(lambda agent: self.dispatcher.poke())
+        calls.on_leg_ended.append(self._leg_ended)
         self._task: asyncio.Task | None = None
         self._music = hold_music()
         self.services: Any = None  # BoxServices (last agent of a caller), set by the assembly
+
+    def _leg_ended(self, leg: Any) -> None:
+        """An agent's phone left a call (hung up, or transferred it on): wrap-up, then ready."""
+        agent = self.agents.at_station(leg.line.extension) if leg.line.extension else None
+        if agent is None or agent.state is not AgentState.ON_CALL or agent.call_uuid != leg.call.uuid:
+            return
+        wrapup = getattr(agent, "wrapup_seconds", 0.0)
+        if wrapup > 0:
+            self.agents.set_state(agent, AgentState.WRAP_UP, by="acd")
+            agent.wrapup_until = self.engine.now() + wrapup
+        else:
+            self.agents.set_state(agent, AgentState.READY, by="acd")
 
     def _emit_agent(self, kind: str, **data: Any) -> None:
         self.journal.emit(kind, None, ts=self.engine.now(), **data)
@@ -265,6 +278,7 @@ class Acd:
         q.waiting.remove(entry)
         q.answered += 1
         answered.missed_in_row = 0
+        answered.wrapup_seconds = q.settings["wrapup_seconds"]
         self.agents.set_state(answered, AgentState.ON_CALL, by="acd", call_uuid=call.uuid)
         self.journal.emit("queue.answered", call.uuid, ts=self.engine.now(), queue=q.name, agent=answered.id,
                           waited=round(waited, 2), within_sl=waited <= q.settings["service_level_seconds"])

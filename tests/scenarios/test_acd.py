@@ -493,3 +493,38 @@ def test_disk_guard_skips_recording_but_not_the_call(make_box) -> None:
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
     box.wait(cid, "ended")
     assert box.cdr(cid)["recording"] is None and box.cdr(cid)["disposition"] == "answered"
+
+
+def test_blind_transfer_to_an_outside_number_and_to_a_queue(acd_box, hotline_bin) -> None:
+    """The agent sends one caller to an outside number (dialled through a trunk) and another into a queue."""
+    import subprocess
+    box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    login(box, "ann", "1001")
+    cid = box.call(frm="13000000001", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    assert ann.api("POST", f"/calls/{cid}/blind_transfer", {"number": "12"})["_status"] == 400
+    ann.api("POST", f"/calls/{cid}/blind_transfer", {"number": "02087654321"}, expect=200)
+    box.wait_event(cid, "call.dialing", number="02087654321")
+    box.wait_event(cid, "call.bridged", peer="sim0-t2", timeout=30)   # the far end answered on a trunk
+    box.wait_station("1001", "idle")
+    box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+    second = box.call(frm="13000000002", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(second, "bridged")
+    ann.api("POST", f"/calls/{second}/blind_transfer", {"queue": "support"}, expect=200)
+    deadline = time.monotonic() + 20   # back in the queue, and offered again (to the only agent: ann)
+    kinds: list = []
+    while time.monotonic() < deadline:
+        kinds = [e["kind"] for e in box.state(second)["events"]]
+        if kinds.count("queue.joined") == 2 and kinds.count("agent.offered") == 2:
+            break
+        time.sleep(0.1)
+    assert kinds.count("queue.joined") == 2 and kinds.count("agent.offered") == 2, kinds
+    assert kinds.index("call.transferred") < len(kinds) - 1 - kinds[::-1].index("queue.joined")
+    box.api("DELETE", f"/sim/calls/{second}", expect=200)

@@ -42,6 +42,34 @@ def own_call_only(handler: BaseHandler, uuid: str) -> None:
             raise tornado.web.HTTPError(403, reason="agents may act only on their own calls")
 
 
+def transfer_target(body: dict) -> str | None:
+    """{"extension": "1002"} | {"number": "138..."} | {"queue": "printers"} as one target string."""
+    for key, prefix in (("extension", ""), ("number", "number:"), ("queue", "queue:")):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return prefix + value
+    return None
+
+
+class AgentTransferHandler(BaseHandler):
+    """POST /api/v1/calls/{uuid}/blind_transfer: the agent sends the caller to a station, number or queue."""
+
+    roles = ("agent", "supervisor")
+
+    def post(self, uuid: str) -> None:
+        """Blind transfer; the agent is released at once."""
+        from hotline.daemon.supervise import SuperviseError
+        own_call_only(self, uuid)
+        target = transfer_target(self.json_body())
+        if target is None:
+            return self.write_json({"error": "give extension, number or queue", "status": 400}, 400)
+        try:
+            self.write_json(self.services["supervisor"].force_transfer(uuid, target, self.current_user.name,
+                                                                       forced=False))
+        except SuperviseError as exc:
+            self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+
+
 class HoldHandler(BaseHandler):
     """POST /api/v1/calls/{uuid}/hold|resume|consult|complete — hold with music, consult a colleague
     ({"extension": ...}) while the caller holds, complete the attended transfer."""
@@ -121,11 +149,10 @@ class CallActionHandler(BaseHandler):
             elif action == "hangup":
                 result = await sup.force_hangup(uuid, who)
             else:
-                ext = body.get("extension")
-                if not isinstance(ext, str) or not ext:
-                    return self.write_json({"error": "extension: the target station is required", "status": 400},
-                                           400)
-                result = sup.force_transfer(uuid, ext, who)
+                target = transfer_target(body)
+                if target is None:
+                    return self.write_json({"error": "give extension, number or queue", "status": 400}, 400)
+                result = sup.force_transfer(uuid, target, who)
         except SuperviseError as exc:
             return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
         self.write_json(result)
@@ -134,6 +161,7 @@ class CallActionHandler(BaseHandler):
 ROUTES = [
     (r"/api/v1/calls/([0-9a-f-]{36})/(hold|resume|consult|complete)", HoldHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/conference", ConferenceHandler),
+    (r"/api/v1/calls/([0-9a-f-]{36})/blind_transfer", AgentTransferHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/recording", RecordingHandler),
     (r"/api/v1/calls/([0-9a-f-]{36})/(listen|whisper|barge|hangup|transfer)", CallActionHandler),
     (r"/api/v1/calls", CallsHandler),
