@@ -31,9 +31,14 @@ def test_kill_9_during_calls_then_restart(make_box, tmp_path) -> None:
         live.append(cid)
     box.wait_event(live[-1], "call.bridged")
     import time
-    time.sleep(1.5)  # let the recordings get some audio on disk (written every 0.5 s of media)
-    parts = sorted(state.glob("recordings/**/*.wav.part"))
-    assert len(parts) == 2, f"expected two open recordings, found {parts}"
+    deadline = time.monotonic() + 20  # recordings reach the disk every 0.5 s of call time
+    parts: list = []
+    while time.monotonic() < deadline:
+        parts = [p for p in state.glob("recordings/**/*.wav.part") if p.stat().st_size > 44 + 16000]
+        if len(parts) == 2:
+            break
+        time.sleep(0.1)
+    assert len(parts) == 2, f"expected two open recordings with audio, found {parts}"
 
     box.d.proc.send_signal(signal.SIGKILL)
     box.d.proc.wait(10)
