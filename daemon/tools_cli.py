@@ -111,4 +111,9 @@ def _acd(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> No
     register(sub, common)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd]
+def _acd_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .acd.bench import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench]
