@@ -49,6 +49,17 @@ async def _bench_flow(ctx: _Ctx) -> None:
         await session.play_audio(ctx.prompt, barge_in=True)
 
 
+async def start_stack(journal: Journal, engine: MediaEngine, devices: DeviceManager, calls: CallManager) -> Any:
+    """Start an in-process stack in the daemon's order; the (single) simulated card."""
+    await journal.start()
+    await engine.start()
+    await devices.start()
+    card = next(iter(devices.devices.values())).driver
+    engine.frame_devices = [card]
+    await calls.start()
+    return card
+
+
 async def run_bench(channels: int, seconds: float, workdir: Path, record: bool = True) -> dict:
     """Run the benchmark and return the figures."""
     store = Store(f"sqlite:///{workdir / 'bench.db'}")
@@ -70,12 +81,7 @@ async def run_bench(channels: int, seconds: float, workdir: Path, record: bool =
     prompt = await PromptLibrary(workdir / "prompts", "en_US").get("welcome", "en_US")
     calls.flow_for = lambda call: _bench_flow
     calls.context_factory = lambda call, m: _Ctx(call, m, prompt)
-    await journal.start()
-    await engine.start()
-    await devices.start()
-    card = next(iter(devices.devices.values())).driver
-    engine.frame_devices = [card]
-    await calls.start()
+    card = await start_stack(journal, engine, devices, calls)
 
     trunks = [ln for ln in card.lines.values() if ln.kind is LineKind.TRUNK]
     for i, line in enumerate(trunks):

@@ -27,6 +27,7 @@ import yaml
 from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard
 
+from ..bench import start_stack
 from ..calls import CallManager
 from ..context import CallSession
 from ..devices import DeviceManager
@@ -125,12 +126,7 @@ async def build_box(agents: int, trunks: int, workdir: Path) -> BenchBox:
         await acd.enter(session, QUEUE)
     calls.flow_for = lambda call: flow
     calls.context_factory = lambda call, m: CallSession(call, m, None, "CN", "zh_CN")  # type: ignore[arg-type]
-    await journal.start()
-    await engine.start()
-    await devices.start()
-    card = next(iter(devices.devices.values())).driver
-    engine.frame_devices = [card]
-    await calls.start()
+    card = await start_stack(journal, engine, devices, calls)
     await acd.start()
     return BenchBox(store, engine, journal, devices, calls, acd, card)
 

@@ -48,6 +48,25 @@ def agent(box, name: str) -> dict:
     return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
 
 
+def user_client(box, hotline_bin: str, name: str, role: str = "agent"):
+    """A user created with the CLI, and a client speaking the API with that user's token."""
+    import subprocess
+    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", name, "--role", role, "--token"],
+                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
+    client = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    client.correlation = box.correlation
+    return client
+
+
+def connected_call(box, frm: str, station: str = "1001") -> str:
+    """A caller dials 7000, the agent's phone at `station` rings and answers; the bridged call's id."""
+    cid = box.call(frm=frm, to="7000")
+    box.wait_station(station, "ringing")
+    box.api("POST", f"/sim/stations/{station}/answer", {}, expect=200)
+    box.wait(cid, "bridged")
+    return cid
+
+
 def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
     """Wait for an agent state."""
     deadline = time.monotonic() + timeout
@@ -103,10 +122,7 @@ def test_position_and_estimate_announcements_are_heard(acd_box) -> None:
         box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
         box.wait(cid, "ended")
         wait_agent(box, "ann", "ready")
-    busy = box.call(frm="13800000200", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(busy, "bridged")
+    busy = connected_call(box, "13800000200", "1001")
     first = box.call(frm="13800000201", to="7000")
     second = box.call(frm="13800000202", to="7000")
     ev = box.wait_event(second, "queue.announced", timeout=30)
@@ -129,10 +145,7 @@ def test_callback_keeps_the_place_and_three_callbacks_share_one_agent(acd_box) -
     (never more callbacks at once than free agents): the agent's phone rings, then the customer is dialled."""
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, announce_every=600)
     login(box, "ann", "1001")
-    busy = box.call(frm="13900000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(busy, "bridged")
+    connected_call(box, "13900000000", "1001")
     leavers = []
     for i in range(3):
         cid = box.call(frm=f"1390000000{i + 1}", to="7000")
@@ -148,20 +161,26 @@ def test_callback_keeps_the_place_and_three_callbacks_share_one_agent(acd_box) -
     positions = [box.wait_event(c, "queue.callback_requested")["data"]["position"] for c in leavers]
     assert positions == [1, 2, 3], "a callback did not keep the caller's place"
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)    # the agent is free
-    numbers = []
+    numbers: list[str] = []
+    seen: set[str] = set()
     for _ in range(3):
-        box.wait_station("1001", "ringing", timeout=30)               # the agent is called first
-        calls = box.api("GET", "/calls", expect=200)["calls"]
-        callbacks = [c for c in calls if c["direction"] == "callback" and c["state"] != "ended"]
-        assert len(callbacks) == 1, f"more callbacks at once than free agents: {callbacks}"
-        numbers.append(callbacks[0]["caller_id"])
+        deadline = time.monotonic() + 30                               # the agent is called first
+        live: list = []
+        while time.monotonic() < deadline:
+            live = [c for c in box.api("GET", "/calls", expect=200)["calls"]
+                    if c["direction"] == "callback" and c["state"] not in ("ending", "ended")]
+            if any(c["uuid"] not in seen for c in live) and box.station_state("1001")["state"] == "ringing":
+                break
+            time.sleep(0.05)
+        assert len(live) == 1, f"more callbacks at once than free agents: {live}"
+        seen.add(live[0]["uuid"])
+        numbers.append(live[0]["caller_id"])
         box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
         deadline = time.monotonic() + 20                               # then the customer, through a trunk
         while time.monotonic() < deadline and not any(
-                c["state"] == "bridged" for c in box.api("GET", "/calls")["calls"] if c["direction"] == "callback"):
+                c["state"] == "bridged" for c in box.api("GET", "/calls")["calls"] if c["uuid"] in seen):
             time.sleep(0.05)
         box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
-        box.wait_station("1001", "idle")  # the next callback may be offered at once: "ready" is fleeting
     assert numbers == ["13900000001", "13900000002", "13900000003"]
     box.wait_station("1001", "ringing", timeout=30)                   # only now the caller who stayed
     assert box.state(stayer)["state"] in ("answered", "bridged")
@@ -215,7 +234,6 @@ def test_supervisor_listen_whisper_barge_transfer_and_hangup(acd_box, hotline_bi
     """Who hears whom in each mode, checked in the audio each phone received; forced transfer and
     hang-up and a remote state change are journaled with the supervisor's name."""
     import io
-    import subprocess
     import threading
     import wave
 
@@ -228,16 +246,11 @@ def test_supervisor_listen_whisper_barge_transfer_and_hangup(acd_box, hotline_bi
         return x[-int(seconds * 8000):]
 
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "sue", "--role", "supervisor",
-                          "--token"], env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    sue = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    sue = user_client(box, hotline_bin, "sue", "supervisor")
     login(box, "ann", "1001")
     login(box, "bob", "1002")
     box.api("POST", "/agents/bob/state", {"state": "not_ready", "reason": "break"}, expect=200)
-    cid = box.call(frm="13500000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
+    cid = connected_call(box, "13500000000", "1001")
     assert box.api("POST", f"/calls/{cid}/listen", {"station": "1004"})["_status"] == 403  # qa is no supervisor
 
     attach = threading.Thread(target=lambda: sue.api("POST", f"/calls/{cid}/listen", {"station": "1004"},
@@ -302,10 +315,7 @@ def test_feature_codes_on_the_phone_and_the_post_call_survey(acd_box) -> None:
     dial("*14", "not_ready")
     assert agent(box, "ann")["reason"] == "break"
     dial("*13", "ready")
-    cid = box.call(frm="13600000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
+    cid = connected_call(box, "13600000000", "1001")
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)     # the agent is done
     box.wait_event(cid, "media.played", prompt="survey")
     box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "4"}, expect=202)
@@ -318,22 +328,14 @@ def test_feature_codes_on_the_phone_and_the_post_call_survey(acd_box) -> None:
 def test_hold_and_resume_the_caller_hears_music(acd_box, hotline_bin) -> None:
     """The agent holds the caller: the caller hears music (not the agent), then is taken back."""
     import io
-    import subprocess
     import wave
 
     import numpy as np
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    ann = user_client(box, hotline_bin, "ann", "agent")
     login(box, "ann", "1001")
-    cid = box.call(frm="13400000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "bob", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    bob = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    cid = connected_call(box, "13400000000", "1001")
+    bob = user_client(box, hotline_bin, "bob", "agent")
     assert bob.api("POST", f"/calls/{cid}/hold", {})["_status"] == 403   # not bob's call
     ann.api("POST", f"/calls/{cid}/hold", {}, expect=200)
     box.wait_event(cid, "call.held", by="ann")
@@ -358,7 +360,6 @@ def test_hold_and_resume_the_caller_hears_music(acd_box, hotline_bin) -> None:
 def test_three_way_conference(acd_box, hotline_bin) -> None:
     """The agent brings station 1003 in: the caller, the agent and the third party all hear each other."""
     import io
-    import subprocess
     import threading
     import wave
 
@@ -369,14 +370,9 @@ def test_three_way_conference(acd_box, hotline_bin) -> None:
             return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[-16000:]
 
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    ann = user_client(box, hotline_bin, "ann", "agent")
     login(box, "ann", "1001")
-    cid = box.call(frm="13300000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
+    cid = connected_call(box, "13300000000", "1001")
     invite = threading.Thread(target=lambda: ann.api("POST", f"/calls/{cid}/conference", {"extension": "1003"},
                                                      expect=200))
     invite.start()
@@ -402,16 +398,10 @@ def test_three_way_conference(acd_box, hotline_bin) -> None:
 def test_attended_transfer(acd_box, hotline_bin) -> None:
     """ann holds the caller, consults bob (they talk while the caller hears music), then completes:
     the caller talks with bob, ann is free."""
-    import subprocess
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    ann = user_client(box, hotline_bin, "ann", "agent")
     login(box, "ann", "1001")
-    cid = box.call(frm="13200000000", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
+    cid = connected_call(box, "13200000000", "1001")
     assert ann.api("POST", f"/calls/{cid}/consult", {"extension": "1002"})["_status"] == 409  # not on hold yet
     ann.api("POST", f"/calls/{cid}/hold", {}, expect=200)
     box.wait_event(cid, "call.held")
@@ -448,14 +438,11 @@ def test_attended_transfer(acd_box, hotline_bin) -> None:
 def test_recording_on_demand_pause_marker_and_audit(acd_box, hotline_bin) -> None:
     """An on-demand queue pauses the call's recording; the agent starts it, pauses for card numbers and
     resumes: each is journaled with the agent's name and the file carries a beep marker at the gap."""
-    import subprocess
     import wave
 
     import numpy as np
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0, recording="on_demand")
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    ann = user_client(box, hotline_bin, "ann", "agent")
     login(box, "ann", "1001")
     cid = box.call(frm="13100000000", to="7000")
     box.wait_event(cid, "recording.paused")          # the policy paused it when the caller joined
@@ -497,26 +484,17 @@ def test_disk_guard_skips_recording_but_not_the_call(make_box) -> None:
 
 def test_blind_transfer_to_an_outside_number_and_to_a_queue(acd_box, hotline_bin) -> None:
     """The agent sends one caller to an outside number (dialled through a trunk) and another into a queue."""
-    import subprocess
     box = acd_box(strategy="linear", ring_timeout=10, wrapup_seconds=0)
-    out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", "ann", "--role", "agent", "--token"],
-                         env=box.d.env, capture_output=True, text=True, check=True, timeout=60)
-    ann = type(box)(box.d, out.stdout.strip().splitlines()[-1])
+    ann = user_client(box, hotline_bin, "ann", "agent")
     login(box, "ann", "1001")
-    cid = box.call(frm="13000000001", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(cid, "bridged")
+    cid = connected_call(box, "13000000001", "1001")
     assert ann.api("POST", f"/calls/{cid}/blind_transfer", {"number": "12"})["_status"] == 400
     ann.api("POST", f"/calls/{cid}/blind_transfer", {"number": "02087654321"}, expect=200)
     box.wait_event(cid, "call.dialing", number="02087654321")
     box.wait_event(cid, "call.bridged", peer="sim0-t2", timeout=30)   # the far end answered on a trunk
     box.wait_station("1001", "idle")
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
-    second = box.call(frm="13000000002", to="7000")
-    box.wait_station("1001", "ringing")
-    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
-    box.wait(second, "bridged")
+    second = connected_call(box, "13000000002", "1001")
     ann.api("POST", f"/calls/{second}/blind_transfer", {"queue": "support"}, expect=200)
     deadline = time.monotonic() + 20   # back in the queue, and offered again (to the only agent: ann)
     kinds: list = []
