@@ -37,6 +37,7 @@ class DeviceManager:
         self.metrics = metrics
         self.max_backoff = max_backoff
         self.lines: dict[str, Line] = {}
+        self.stations: dict[str, Line] = {}  # by extension: the ACD looks stations up on every dispatch pass
         self.line_device: dict[str, DeviceState] = {}
         self.busy: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +98,9 @@ class DeviceManager:
         for line in dev.lines:
             self.lines[line.name] = line
             self.line_device[line.name] = dev
+            known = self.stations.get(line.extension)
+            if line.kind is LineKind.STATION and (known is None or known.name == line.name):
+                self.stations[line.extension] = line  # the first device with an extension keeps it
         log.info("event=device_up device=%s driver=%s lines=%d", dev.name, dev.driver_name, len(dev.lines))
 
     async def stop(self) -> None:
@@ -131,10 +135,7 @@ class DeviceManager:
 
     def station(self, extension: str) -> Line | None:
         """The station line with this extension."""
-        for line in self.lines.values():
-            if line.kind is LineKind.STATION and line.extension == extension:
-                return line
-        return None
+        return self.stations.get(extension)
 
     def free_trunk(self) -> Line | None:
         """A trunk that is up and carries no call (for outbound calls)."""

@@ -190,8 +190,9 @@ class Acd:
         ch = session.m.open_media(leg)
         next_announce = self.engine.now() + 2.0
         deadline = entry.joined_at + q.settings["max_wait"]
+        music = ArrayPlayer(self._music, loop=True)  # one player: after an announcement the music goes on
         while True:
-            self.engine.play(ch, ArrayPlayer(self._music, loop=True))
+            self.engine.play(ch, music)
             waits = {"offer": self._offer_future(entry), "key": asyncio.ensure_future(leg.digits.get()),
                      "timer": self.engine.sleep(max(0.05, min(next_announce, deadline) - self.engine.now()))}
             try:
