@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import random
-import resource
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import yaml
 from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard
 
-from ..bench import start_stack
+from ..bench import measure, start_stack
 from ..calls import CallManager
 from ..context import CallSession
 from ..devices import DeviceManager
@@ -228,24 +227,16 @@ async def run_acd_bench(agents: int, waiting: int, seconds: float, workdir: Path
             acd.agent_action(name, "state", state="ready", by="bench")
         await asyncio.sleep(warmup)  # the first offers all at once, and the handle times drift apart
 
-        engine.tick_times.clear()
         probe.latencies.clear()
         probe.measuring, callers.sampling = True, True
-        missed0, ticks0 = engine.missed_ticks, engine.ticks
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        wall0 = time.monotonic()
-        await asyncio.sleep(seconds)
-        wall = time.monotonic() - wall0
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        window = await measure(engine, seconds)
         probe.measuring, callers.sampling = False, False
-        tick_times = list(engine.tick_times)
-        missed = engine.missed_ticks - missed0 + max(0, round(wall / 0.02 - (engine.ticks - ticks0)) - 1)
+        wall, cpu, tick_times, missed = window.wall, window.cpu, window.tick_times, window.missed
     finally:
         if arrivals is not None:
             arrivals.cancel()
         await close_box(box)
 
-    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     mean_waiting = float(np.mean(callers.samples)) if callers.samples else 0.0
     lat = np.array(probe.latencies) * 1000.0
     ticks = np.array(tick_times) * 1000.0
