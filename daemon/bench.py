@@ -157,15 +157,20 @@ async def run_bench(channels: int, seconds: float, workdir: Path, record: bool =
     return result
 
 
+def print_result(result: dict, as_json: bool) -> None:
+    """One JSON object, or an aligned key/value table."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}")
+
+
 def bench_main(channels: int, seconds: float, as_json: bool, record: bool = True) -> int:
     """Entry point of ``hotline bench``."""
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
         result = asyncio.run(run_bench(channels, seconds, Path(tmp), record))
-    if as_json:
-        print(json.dumps(result))
-    else:
-        width = max(len(k) for k in result)
-        for k, v in result.items():
-            print(f"{k:<{width}}  {v}")
+    print_result(result, as_json)
     ok = result["missed_ticks"] == 0 and result["digits_detected"] == result["digits_sent"]
     return 0 if ok else 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import random
 import tempfile
@@ -26,7 +25,7 @@ import yaml
 from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard
 
-from ..bench import measure, start_stack
+from ..bench import measure, print_result, start_stack
 from ..calls import CallManager
 from ..context import CallSession
 from ..devices import DeviceManager
@@ -269,12 +268,7 @@ def acd_bench_main(agents: int = 100, waiting: int = 500, seconds: float = 30, a
             result = asyncio.run(run_acd_bench(agents, waiting, seconds, Path(tmp), handle_s))
     finally:
         quiet.setLevel(level)
-    if as_json:
-        print(json.dumps(result))
-    else:
-        width = max(len(k) for k in result)
-        for k, v in result.items():
-            print(f"{k:<{width}}  {v}")
+    print_result(result, as_json)
     p99 = result["dispatch_p99_ms"]
     return 0 if p99 is not None and p99 < 20.0 and result["missed_ticks"] == 0 else 1
 
