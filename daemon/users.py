@@ -59,9 +59,15 @@ def check_password_strength(password: str) -> None:
         raise UserError("password must have at least 8 characters")
 
 
+def valid_name(name: str) -> bool:
+    """1-64 letters, digits, '.', '-' or '_' (ASCII)."""
+    return bool(name) and len(name) <= 64 and name.isascii() and \
+        name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+
+
 def add_user(name: str, role: Role, password: str | None) -> User:
     """Create a user (runs inside a write transaction)."""
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    if not valid_name(name):
         raise UserError(f"user name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
     if password is not None:
         check_password_strength(password)
@@ -103,3 +109,102 @@ def list_users() -> list[dict]:
     return [{"name": u.name, "role": u.role, "disabled": u.disabled,
              "password": bool(u.password_hash), "tokens": u.tokens.count()}
             for u in User.select().order_by(User.name)]
+
+
+# ---- browser sessions -------------------------------------------------------------------------
+SESSION_SECONDS = 12 * 3600      # a working day; every request slides the expiry
+SESSION_IDLE_SECONDS = 2 * 3600  # idle longer than this and the session ends
+
+
+def admin_exists() -> bool:
+    """Whether the first-run setup has been done (an enabled admin with a password exists)."""
+    return User.select().where((User.role == Role.ADMIN.value) & User.password_hash.is_null(False)).exists()
+
+
+def authenticate(name: str, password: str) -> User | None:
+    """The enabled user with this name and password, or None (same work whether or not the name exists)."""
+    user = User.get_or_none(User.name == name)
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    ok = verify_password(password, stored)
+    if user is None or user.disabled or not ok:
+        return None
+    return user
+
+
+_DUMMY_HASH = hash_password("not-a-real-password-just-equal-work")
+
+
+def open_session(user_id: int, address: str) -> str:
+    """A new login session; returns the random token for the cookie."""
+    from .store.models import WebSession
+    token = secrets.token_urlsafe(32)
+    now = time.time()
+    WebSession.create(token_hash=token_hash(token), user=user_id, created_at=now, last_seen=now,
+                      expires_at=now + SESSION_SECONDS, address=address[:64])
+    WebSession.delete().where(WebSession.expires_at < now).execute()
+    return token
+
+
+def user_for_session(token: str) -> tuple[User, int] | None:
+    """The user and session id behind a session token, while it is neither expired nor idle too long."""
+    from .store.models import WebSession
+    row = (WebSession.select(WebSession, User).join(User)
+           .where(WebSession.token_hash == token_hash(token)).first())
+    now = time.time()
+    if row is None or row.user.disabled or row.expires_at < now or now - row.last_seen > SESSION_IDLE_SECONDS:
+        return None
+    return row.user, row.id
+
+
+def touch_session(session_id: int) -> None:
+    """Slide a session's idle timer (runs in the writer)."""
+    from .store.models import WebSession
+    WebSession.update(last_seen=time.time()).where(WebSession.id == session_id).execute()
+
+
+def close_session(token: str) -> None:
+    """Log out: the session token stops working at once."""
+    from .store.models import WebSession
+    WebSession.delete().where(WebSession.token_hash == token_hash(token)).execute()
+
+
+def close_sessions_of(name: str) -> int:
+    """End every session of a user (password changed, user disabled)."""
+    from .store.models import WebSession
+    user = User.get_or_none(User.name == name)
+    return WebSession.delete().where(WebSession.user == user).execute() if user else 0
+
+
+class LoginGuard:
+    """Failed logins per user name and per address; after 3 failures each try waits longer (2, 4, 8 ... 300 s)."""
+
+    FREE_TRIES = 3
+    MAX_DELAY = 300.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.failures: dict[str, tuple[int, float]] = {}
+
+    def _delay(self, count: int) -> float:
+        return 0.0 if count < self.FREE_TRIES else min(self.MAX_DELAY, 2.0 ** (count - self.FREE_TRIES + 1))
+
+    def wait_seconds(self, *keys: str) -> float:
+        """How long these keys (user name, address) must still wait before the next try."""
+        now = self.clock()
+        waits = [self._delay(n) - (now - last) for n, last in (self.failures.get(k, (0, 0.0)) for k in keys)]
+        return max([0.0, *waits])
+
+    def failed(self, *keys: str) -> None:
+        """Count a failed try."""
+        now = self.clock()
+        for k in keys:
+            n, _ = self.failures.get(k, (0, 0.0))
+            self.failures[k] = (n + 1, now)
+        if len(self.failures) > 10000:  # bounded: forget the oldest
+            for k in sorted(self.failures, key=lambda k: self.failures[k][1])[:1000]:
+                del self.failures[k]
+
+    def succeeded(self, *keys: str) -> None:
+        """A good login clears the count for these keys."""
+        for k in keys:
+            self.failures.pop(k, None)

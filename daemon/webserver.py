@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import secrets
 import ssl
+from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
@@ -12,6 +15,19 @@ import tornado.netutil
 from .errors import HotlineError
 
 log = logging.getLogger("hotline.web")
+
+
+def cookie_secret(path: Path) -> str:
+    """The key that signs login cookies: random, made once per box, readable by the daemon only."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret
 
 
 class WebComponent:
@@ -35,6 +51,7 @@ class WebComponent:
                 ssl_ctx.load_cert_chain(web["tls_cert"], web["tls_key"])
             except (OSError, ssl.SSLError) as exc:
                 raise HotlineError(f"web.tls_cert/tls_key: cannot load: {exc}") from None
+        self.services.setdefault("cookie_secret", cookie_secret(config.state_dir / "cookie-secret"))
         app = make_app(self.services)
         self.server = tornado.httpserver.HTTPServer(app, ssl_options=ssl_ctx, xheaders=False)
         try:

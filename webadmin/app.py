@@ -1,32 +1,69 @@
-"""Builds the Tornado application from the daemon's services."""
+"""Builds the Tornado application from the daemon's services: pages, the JSON API, the WebSocket hub, assets."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 
-from .handlers import health
-from .routes import api_routes
+from . import hub as hubmod
+from .handlers import auth, health, pages
+from .handlers.base import ALL_ROLES, PageHandler
+from .routes import api_routes, page_routes
+
+HERE = Path(__file__).parent
 
 
 def make_app(services: dict[str, Any]) -> tornado.web.Application:
     """The application; handlers receive ``services`` through initialize()."""
+    if "hub" not in services:
+        services["hub"] = hubmod.Hub(services)
     kw = {"services": services}
     routes = [
         (r"/healthz", health.HealthHandler, kw),
         (r"/metrics", health.MetricsHandler, kw),
+        (r"/static/(.*)", StaticHandler, {"path": str(HERE / "static")}),
+        *[(pattern, handler, kw) for pattern, handler in (*auth.ROUTES, *hubmod.ROUTES, *page_routes())],
         *[(pattern, handler, kw) for pattern, handler in api_routes()],
     ]
-    return tornado.web.Application(routes, xsrf_cookies=True, cookie_secret=services.get("cookie_secret"),
-                                   default_handler_class=NotFoundHandler, default_handler_args=kw)
+    secret = services.get("cookie_secret")
+    if not secret:
+        raise RuntimeError("make_app needs services['cookie_secret'] (signed session cookies)")
+    return tornado.web.Application(
+        routes, xsrf_cookies=True, xsrf_cookie_kwargs={"samesite": "Strict", "httponly": False},
+        cookie_secret=secret, template_path=str(HERE / "templates"), static_path=None, autoescape="xhtml_escape",
+        compiled_template_cache=True, default_handler_class=NotFoundHandler, default_handler_args=kw,
+        websocket_max_message_size=64 * 1024)
 
 
-class NotFoundHandler(health.BaseHandler):
-    """Unknown routes: 404 as JSON (anonymous callers get 401 first: default deny)."""
+class StaticHandler(tornado.web.StaticFileHandler):
+    """Vendored assets (deliberately public: CSS, scripts, fonts; nothing private lives there)."""
 
-    roles = ("admin", "supervisor", "agent", "qa")
+    public = True
 
-    def prepare(self) -> None:
-        """Authenticate, then say not found."""
-        super().prepare()
+    def set_extra_headers(self, path: str) -> None:
+        """Assets may be cached; nothing else may be sniffed."""
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+
+class NotFoundHandler(PageHandler):
+    """Unknown routes: 404 (anonymous callers are refused first: default deny)."""
+
+    roles = ALL_ROLES
+
+    async def prepare(self) -> None:
+        """Authenticate, then say not found (JSON under /api, a page elsewhere)."""
+        if self.request.path.startswith("/api/"):
+            await self.resolve_user()
+            self.authorize()
+            raise tornado.web.HTTPError(404, reason="no such route")
+        await super().prepare()
+        if self._finished:
+            return
         raise tornado.web.HTTPError(404, reason="no such route")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """JSON under /api/, a page elsewhere."""
+        if self.request.path.startswith("/api/"):
+            return health.BaseHandler.write_error(self, status_code, **kwargs)
+        return super().write_error(status_code, **kwargs)

@@ -187,6 +187,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             penalty INTEGER NOT NULL DEFAULT 0, position INTEGER NOT NULL DEFAULT 0,
             UNIQUE (queue_id, agent_id))""",
     )),
+    Migration(5, "panel: login sessions, audit log", (
+        """CREATE TABLE web_sessions (
+            id {pk}, token_hash VARCHAR(64) NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL, address VARCHAR(64) NOT NULL DEFAULT '')""",
+        "CREATE INDEX web_sessions_user ON web_sessions (user_id)",
+        """CREATE TABLE audit_log (
+            id {pk}, ts DOUBLE PRECISION NOT NULL, user_name VARCHAR(64) NOT NULL,
+            address VARCHAR(64) NOT NULL DEFAULT '', action VARCHAR(64) NOT NULL,
+            target VARCHAR(255) NOT NULL DEFAULT '', before TEXT, after TEXT)""",
+        "CREATE INDEX audit_log_ts ON audit_log (ts)",
+        "CREATE INDEX audit_log_user_ts ON audit_log (user_name, ts)",
+        "CREATE INDEX audit_log_action_ts ON audit_log (action, ts)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -191,3 +191,32 @@ class QueueMember(Base):
 
     class Meta:
         table_name = "queue_members"
+
+
+class WebSession(Base):
+    """A browser login: the cookie carries a random token, only its hash is stored."""
+
+    token_hash = peewee.CharField(unique=True)
+    user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = peewee.DoubleField()
+    last_seen = peewee.DoubleField()
+    expires_at = peewee.DoubleField()
+    address = peewee.CharField(default="")
+
+    class Meta:
+        table_name = "web_sessions"
+
+
+class AuditEntry(Base):
+    """One change made through the panel, the API or the CLI: who, when, from where, before -> after."""
+
+    ts = peewee.DoubleField()
+    user_name = peewee.CharField()
+    address = peewee.CharField(default="")
+    action = peewee.CharField()
+    target = peewee.CharField(default="")
+    before = peewee.TextField(null=True)
+    after = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "audit_log"

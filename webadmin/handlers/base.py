@@ -1,27 +1,52 @@
-"""Base handler: services by injection, default-deny authentication, JSON errors."""
+"""Base handlers: services by injection, default-deny authentication (API token or login session), JSON and
+HTML errors, the page layout's namespace."""
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlencode
 
+import tornado.locale
 import tornado.web
 
 from hotline.daemon import users
 
+from .. import i18n
+
+SESSION_COOKIE = "hotline_session"
+LANG_COOKIE = "hotline_lang"
+ALL_ROLES = ("admin", "supervisor", "agent", "qa")
+STAFF = ("admin", "supervisor", "agent")
+
 
 class AuthMixin:
-    """Bearer-token authentication and role checks, shared by HTTP and WebSocket handlers."""
+    """Bearer tokens (scripts) and signed session cookies (browsers); role checks shared by HTTP and WebSocket
+    handlers. Subclasses set ``roles``; ``public = True`` opts a route out deliberately."""
 
     roles: tuple[str, ...] = ("admin",)
     public: bool = False
+    via: str | None = None          # "token" | "session"
+    session_id: int | None = None
 
-    def get_current_user(self) -> Any:
-        """The user behind a bearer token (cookie sessions arrive with the panel)."""
+    async def resolve_user(self) -> Any:
+        """Find the user behind the request (runs the lookup off the event loop)."""
+        store = self.services["store"]
         auth = self.request.headers.get("Authorization", "")
+        user = None
         if auth.startswith("Bearer "):
             token = auth[7:].strip()
-            return users.user_for_token(token) if token else None
-        return None
+            user = await store.read(users.user_for_token, token) if token else None
+            self.via = "token" if user is not None else None
+        else:
+            raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=1)
+            if raw:
+                found = await store.read(users.user_for_session, raw.decode(errors="replace"))
+                if found is not None:
+                    user, self.session_id = found
+                    self.via = "session"
+                    store.submit_write(users.touch_session, self.session_id)
+        self.current_user = user
+        return user
 
     def authorize(self) -> None:
         """Default deny: refuse anonymous and wrong-role requests (admin may do everything)."""
@@ -33,22 +58,60 @@ class AuthMixin:
         if user.role not in self.roles and user.role != "admin":
             raise tornado.web.HTTPError(403, reason="not allowed for this role")
 
+    def get_current_user(self) -> Any:
+        """Set by resolve_user() in prepare(); None before."""
+        return None
+
+    def get_user_locale(self) -> tornado.locale.Locale:
+        """The user's language; before login the language cookie, else the box default."""
+        user = self.current_user
+        if user is not None and user.language in i18n.LANGUAGES:
+            return tornado.locale.get(user.language)
+        chosen = self.get_cookie(LANG_COOKIE)
+        if chosen in i18n.LANGUAGES:
+            return tornado.locale.get(chosen)
+        box = self.services["config"]["locale"]["language"]
+        if "Accept-Language" in self.request.headers:
+            return self.get_browser_locale(box)
+        return tornado.locale.get(box)
+
+    @property
+    def address(self) -> str:
+        """The client's address (for the audit log and login throttling)."""
+        return self.request.remote_ip or ""
+
+    @property
+    def actor(self) -> str:
+        """The user name for audit entries and journal events."""
+        return self.current_user.name if self.current_user is not None else "anonymous"
+
 
 class BaseHandler(AuthMixin, tornado.web.RequestHandler):
-    """Every handler derives from this; ``roles`` lists who may call it, ``public`` opts out."""
+    """Every JSON API handler derives from this; ``roles`` lists who may call it, ``public`` opts out."""
 
     def initialize(self, services: dict[str, Any]) -> None:  # noqa: D401 - tornado hook
         """Receive the daemon's services."""
         self.services = services
 
+    def set_default_headers(self) -> None:
+        """No caching of private data; no framing by other sites; no MIME sniffing."""
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+
     def check_xsrf_cookie(self) -> None:
-        """Token-authenticated API calls carry no cookies, so XSRF does not apply to them."""
+        """Token-authenticated API calls carry no cookies, so XSRF does not apply to them; browsers must send
+        the _xsrf form field or the X-XSRFToken header."""
         if self.request.headers.get("Authorization", "").startswith("Bearer "):
             return
         super().check_xsrf_cookie()
 
-    def prepare(self) -> None:
-        """Authorize every request before its method runs."""
+    async def prepare(self) -> None:
+        """Authenticate and authorize every request before its method runs (public routes skip both)."""
+        if self.public:
+            return
+        await self.resolve_user()
         self.authorize()
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -67,7 +130,71 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
             raise tornado.web.HTTPError(400, reason="body must be a JSON object")
         return data
 
+    async def audit(self, action: str, target: str = "", before: Any = None, after: Any = None) -> None:
+        """Record a change in the audit log (who, when, from where, before -> after)."""
+        from hotline.daemon import audit
+        await self.services["store"].write(audit.record, self.actor, self.address, action, target, before, after)
+
+    def error_message(self, **kwargs: Any) -> str:
+        """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
+                and 400 <= exc.status_code < 500:
+            return exc.log_message % exc.args if exc.args else exc.log_message
+        return self._reason
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors are JSON with a message saying what is wrong."""
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": self._reason, "status": status_code}))
+        self.finish(json.dumps({"error": self.error_message(**kwargs), "status": status_code}))
+
+
+class PageHandler(BaseHandler):
+    """A server-rendered page: anonymous visitors are sent to the login page (or to first-run setup while no
+    admin exists); errors are shown as pages in the user's language."""
+
+    roles: tuple[str, ...] = ("admin",)
+    title: str = ""
+    needs_setup_done: bool = True
+
+    async def prepare(self) -> None:
+        """First-run setup, then log-in, then role."""
+        if self.needs_setup_done and not await self.setup_done():
+            self.redirect("/setup")
+            return
+        await self.resolve_user()
+        if self.current_user is None and not self.public:
+            if self.request.method in ("GET", "HEAD"):
+                self.redirect("/login?next=" + quote(self.request.uri or "/", safe="/?=&"))
+                return
+            raise tornado.web.HTTPError(401, reason="authentication required")
+        self.authorize()
+
+    async def setup_done(self) -> bool:
+        """Whether an admin exists (cached once true: an admin is never deleted by the panel)."""
+        if self.services.get("_setup_done"):
+            return True
+        done = await self.services["store"].read(users.admin_exists)
+        if done:
+            self.services["_setup_done"] = True
+        return done
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """What every template sees: the user, the navigation for their role, the language list."""
+        ns = super().get_template_namespace()
+        user = self.current_user
+        role = user.role if user is not None else None
+        ns.update(url_escape_query=lambda q, page: urlencode({**{k: v for k, v in q.items() if v}, "page": page}),
+                  user=user, nav=i18n.nav_for(role), languages=i18n.LANGUAGES, path=self.request.path,
+                  page_title=self.title, js_strings=i18n.js_strings(self.locale), lang=self.locale.code)
+        return ns
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """An error page in the user's language (JSON for API-style requests)."""
+        if "application/json" in self.request.headers.get("Accept", ""):
+            return super().write_error(status_code, **kwargs)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        try:
+            self.render("error.html", status=status_code, message=self.error_message(**kwargs))
+        except Exception:  # never fail while failing
+            self.finish(f"<h1>{status_code}</h1>")

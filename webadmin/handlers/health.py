@@ -26,7 +26,7 @@ class MetricsHandler(BaseHandler):
     public = True  # access is decided in prepare() from metrics.access
     roles = ("admin", "supervisor")
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         """Loopback-only by default; 'token' requires a bearer token; 'public' allows all."""
         cfg = self.services["config"]["metrics"]
         if not cfg["enabled"]:
@@ -35,7 +35,7 @@ class MetricsHandler(BaseHandler):
         if access == "loopback":
             if not ipaddress.ip_address(self.request.remote_ip).is_loopback:
                 raise tornado.web.HTTPError(403, reason="metrics are served to loopback only")
-        elif access == "token" and self.current_user is None:
+        elif access == "token" and await self.resolve_user() is None:
             raise tornado.web.HTTPError(401, reason="authentication required")
 
     def get(self) -> None:

@@ -123,6 +123,7 @@ class SimMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
 
     async def get(self, call_id: str) -> None:  # type: ignore[override]
         """Authenticate before the upgrade, then hand over to the WebSocket machinery."""
+        await self.resolve_user()
         self.authorize()
         self.call_id = call_id
         try:

@@ -1,0 +1,123 @@
+"""Panel fixtures: a real daemon, users made with the CLI, and a cookie-keeping browser-like HTTP client."""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+
+PASSWORD = "correct-horse-9"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Let the test see 302s."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Response:
+    """Status, headers, body text."""
+
+    def __init__(self, status: int, headers: Any, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+        self.text = body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Panel:
+    """What a browser does: keeps cookies, sends the XSRF token with forms and API calls."""
+
+    def __init__(self, base: str, accept_language: str | None = "en-US,en;q=0.8"):
+        self.base = base
+        self.accept_language = accept_language
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def request(self, method: str, path: str, data: bytes | None = None, headers: dict | None = None) -> Response:
+        headers = dict(headers or {})
+        if self.accept_language:
+            headers.setdefault("Accept-Language", self.accept_language)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with self.opener.open(req, timeout=15) as r:
+                return Response(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.headers, e.read())
+
+    def get(self, path: str, **headers: str) -> Response:
+        return self.request("GET", path, headers=headers)
+
+    def xsrf(self) -> str:
+        """The XSRF token (fetch a page first when there is no cookie yet)."""
+        if self.cookie("_xsrf") is None:
+            page = self.get("/login")
+            m = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+            assert m, "no XSRF field on the login page"
+        return urllib.parse.unquote(self.cookie("_xsrf") or "")
+
+    def post(self, path: str, fields: dict[str, str], xsrf: bool = True) -> Response:
+        data = dict(fields)
+        if xsrf:
+            data["_xsrf"] = self.xsrf()
+        return self.request("POST", path, urllib.parse.urlencode(data).encode(),
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def api(self, method: str, path: str, body: Any = None, xsrf: bool = True) -> Response:
+        headers = {"Accept": "application/json"}
+        if xsrf and method != "GET":
+            headers["X-XSRFToken"] = self.xsrf()
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return self.request(method, "/api/v1" + path, data, headers)
+
+    def login(self, name: str, password: str = PASSWORD) -> Response:
+        r = self.post("/login", {"name": name, "password": password})
+        assert r.status == 302, f"login as {name}: {r.status} {r.text[:300]}"
+        return r
+
+
+def add_user(daemon: Any, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
+    """Create a user with the CLI (the admin's first-run path on a console)."""
+    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin"],
+                   input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
+
+
+@pytest.fixture
+def panel_box(daemon_factory, hotline_bin):
+    """A running daemon with one user per role (admin, sup, agent1, qa1), all with PASSWORD."""
+    d = daemon_factory()
+    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
+        add_user(d, hotline_bin, name, role)
+    return d
+
+
+@pytest.fixture
+def panel(panel_box):
+    """A logged-out browser-like client for panel_box."""
+    return Panel(panel_box.url)
+
+
+@pytest.fixture
+def client():
+    """Make a fresh browser-like client: client(url)."""
+    return Panel
+
+
+@pytest.fixture
+def password() -> str:
+    """Every test user's password."""
+    return PASSWORD

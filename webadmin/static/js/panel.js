@@ -1,0 +1,90 @@
+/* Hotline panel: small helpers shared by every page (no framework, no external scripts). */
+(function () {
+  "use strict";
+  var strings = JSON.parse(document.getElementById("hl-strings").textContent || "{}");
+
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  /* Translate a string the server sent in the user's language. */
+  function T(s) { return strings[s] || s; }
+
+  /* JSON API call with the XSRF header; resolves with the parsed body, rejects with {status, error}. */
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin",
+                 headers: { "X-XSRFToken": cookie("_xsrf"), "Accept": "application/json" } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch("/api/v1" + path, opts).then(function (r) {
+      return r.text().then(function (text) {
+        var data = {};
+        try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { error: text }; }
+        if (!r.ok) { return Promise.reject({ status: r.status, error: data.error || r.statusText }); }
+        return data;
+      });
+    });
+  }
+
+  function toast(message) {
+    var el = document.getElementById("toast");
+    if (!el) { return; }
+    el.textContent = message;
+    el.classList.add("show");
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { el.classList.remove("show"); }, 2500);
+  }
+
+  /* The live channel: subscribe to topics; handlers get every message of their topic. Reconnects. */
+  function live(topics, onMessage, onState) {
+    var ws, delay = 500;
+    function connect() {
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+      ws.onopen = function () {
+        delay = 500;
+        ws.send(JSON.stringify({ subscribe: topics }));
+        if (onState) { onState(true); }
+      };
+      ws.onmessage = function (ev) {
+        var msg;
+        try { msg = JSON.parse(ev.data); } catch (e) { return; }
+        onMessage(msg);
+      };
+      ws.onclose = function () {
+        if (onState) { onState(false); }
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 10000);
+      };
+    }
+    connect();
+    return function () { return ws; };
+  }
+
+  /* Build an element: el("td", {class: "x"}, "text", child...) (text is never parsed as HTML). */
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    var a = attrs || {};
+    Object.keys(a).forEach(function (k) {
+      if (k === "text") { node.textContent = a[k]; }
+      else if (k.slice(0, 2) === "on") { node.addEventListener(k.slice(2), a[k]); }
+      else if (a[k] !== null && a[k] !== undefined && a[k] !== false) { node.setAttribute(k, a[k]); }
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined) { continue; }
+      node.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+    }
+    return node;
+  }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  window.HL = { T: T, api: api, toast: toast, live: live, el: el, cookie: cookie, duration: duration };
+})();
