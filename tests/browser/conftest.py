@@ -1,0 +1,82 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (nothing downloaded), a real daemon, screenshots.
+
+Screenshots of each main page go to test-artifacts/screenshots/ (kept by CI as artifacts; look at them)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/lib/chromium/chromium"   # the real binary; /usr/bin/chromium is a slow shell wrapper
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the whole session (a fresh context per test)."""
+    from playwright.sync_api import sync_playwright
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A new browser context and page (1440x900, English unless the test switches); closed afterwards.
+    Any JavaScript error on the page fails the test."""
+    context = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def shot():
+    """shot(page, "name"): save a full-page screenshot as a test artifact; returns its path."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    return take
+
+
+def add_user(daemon, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
+    """Create a user with the CLI."""
+    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin"],
+                   input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
+
+
+@pytest.fixture
+def web_box(daemon_factory, hotline_bin):
+    """A running daemon with users admin, sup (supervisor), agent1 (agent), qa1 (qa), password PASSWORD."""
+    d = daemon_factory()
+    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
+        add_user(d, hotline_bin, name, role)
+    return d
+
+
+@pytest.fixture
+def login():
+    """login(page, base_url, name): log in through the form, like a person."""
+    def do(page, base: str, name: str, password: str = PASSWORD) -> None:
+        page.goto(base + "/login")
+        page.fill("input[name=name]", name)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit].btn-primary")
+        page.wait_for_load_state("domcontentloaded")
+        assert "/login" not in page.url, f"login as {name} failed: {page.inner_text('main')[:200]}"
+    return do
