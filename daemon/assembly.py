@@ -98,6 +98,10 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     def flow_for(call):
         if call.direction == "internal":
             return builtin.station_dial
+        route = next((r for r in router.routes if r["dialed"] == call.dialed), None) or \
+            next((r for r in router.routes if r["dialed"] == "*"), None)
+        if route is not None and route.get("recording"):
+            call.vars["recording_policy"] = route["recording"]  # CallManager.answer applies it
         flow = router.flow_for(call.dialed)
         if flow is None:
             return builtin.reception

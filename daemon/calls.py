@@ -55,6 +55,7 @@ class Leg:
     flashes: asyncio.Queue = field(default_factory=asyncio.Queue)
     ended: bool = False
     far_gone: bool = False  # the far end hung up or the line went down (nothing to hang up on our side)
+    dialed: str = ""        # outbound legs: the number dialled (follow-me maps it back to the agent)
 
     def lost(self, cause: HangupCause) -> None:
         """Mark the far end gone (hang-up, busy, line down)."""
@@ -118,6 +119,8 @@ class CallManager:
         self.metrics = metrics
         self.calls: dict[str, Call] = {}
         self.owner: dict[str, Leg] = {}
+        # station legs ringing right now, by line name, with the future a pickup resolves (call pickup *8)
+        self.ringing: dict[str, tuple[Leg, asyncio.Future]] = {}
         self.refusing = False
         self.flow_for: Callable[[Call], Flow] | None = None
         self.context_factory: Callable[[Call, "CallManager"], Any] | None = None
@@ -356,8 +359,15 @@ class CallManager:
         call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
         ch = self.open_media(call.caller)
         self.journal.emit("call.answered", call.uuid, call.caller.line.name, ts=call.answered_at)
-        if self.record_calls:
-            self.start_recording(call, ch)
+        policy = call.vars.get("recording_policy")  # the route's policy (routes: recording), else the engine's
+        if policy == "never":
+            self.journal.emit("recording.skipped", call.uuid, ts=self.engine.now(), reason="policy:never")
+        elif policy in ("always", "on_demand") or (policy is None and self.record_calls):
+            rec = self.start_recording(call, ch)
+            if rec is not None and policy == "on_demand":  # waits paused for the agent's start
+                rec.paused = True
+                self.journal.emit("recording.paused", call.uuid, ts=self.engine.now(), by="policy:on_demand",
+                                  route=call.dialed, at_seconds=0.0)
 
     def start_recording(self, call: Call, ch: Channel, by: str = "policy") -> Recorder | None:
         """Record everything on the caller's leg (None when the disk guard says no: the call goes on)."""
@@ -389,6 +399,8 @@ class CallManager:
         if action == "start" and rec is not None and not rec.closed and rec.paused:
             action = "resume"  # on-demand policy: the recording waits paused for the agent's start
         if action == "start":
+            if call.vars.get("recording_policy") == "never":
+                raise ValueError("this line is never recorded (routes: recording: never)")
             if rec is not None and not rec.closed:
                 raise ValueError("the call is already being recorded")
             if call.caller is None or call.caller.channel is None:

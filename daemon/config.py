@@ -100,6 +100,9 @@ CORE = Section({
     "routes": ListOf(Section({
         "dialed": Scalar(str, pattern=r"[0-9*#+]{1,32}|\*", help="a dialled number (DID), or * for any other"),
         "flow": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}", help="a flow name"),
+        "recording": Scalar(str, default=None, nullable=True, choices=("always", "on_demand", "never"),
+                            help="calls on this number: always recorded, on_demand (paused until the agent "
+                                 "starts it) or never; unset: engine.record_calls"),
     }, required=("dialed", "flow"))),
     "metrics": Section({
         "enabled": Scalar(bool, default=True),

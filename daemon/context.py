@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hotline.dialplan.context import ConnectResult
-from hotline.drivers.base import HangupCause
+from hotline.drivers.base import HangupCause, LineKind
 
 from .calls import Call, CallState, Leg, LegGone
 from .media.engine import ArrayPlayer
@@ -200,30 +200,52 @@ class CallSession:
             return result
         return await self.bridge_leg(winner)
 
-    async def ring_group(self, extensions: list[str], ring_timeout: float) -> tuple[ConnectResult, Leg | None]:
-        """Ring stations together with ringback to the caller; (result, the leg that answered or None)."""
+    async def ring_group(self, extensions: list[str], ring_timeout: float,
+                         follow: list[tuple[str, float]] | tuple = ()) -> tuple[ConnectResult, Leg | None]:
+        """Ring stations together with ringback to the caller; (result, the leg that answered or None).
+        follow: (number, after seconds) pairs dialled through a free trunk once the stations have rung that
+        long (follow-me); whichever answers first wins. A station dialling *8 may pick the call up."""
         caller = self._alive()
         free = [st for st in (self.m.devices.station(e) for e in extensions)
                 if st is not None and st.up and st.name not in self.m.owner]
-        if not free:
+        if not free and not follow:
             return (ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE), None
         legs = [self.m.new_leg(self.call, st, "station") for st in free]
+        pickup: asyncio.Future = asyncio.get_running_loop().create_future()
+        for leg in legs:
+            self.m.ringing[leg.line.name] = (leg, pickup)
         for st in free:
             st.ring(self.caller_id, self.caller_name)
         ch = self.m.open_media(caller)
         self.engine.play(ch, ToneSource(self.tone_profile, "ringback"))
         winner = None
-        pending = {leg.answered for leg in legs}
         timer = self.engine.sleep(ring_timeout)
+        follows = {self.engine.sleep(after): number for number, after in follow}
         try:
-            while pending and winner is None:
-                done, pending = await asyncio.wait(pending | {timer}, return_when=asyncio.FIRST_COMPLETED)
-                if timer in done:
+            while winner is None:
+                waiting = {leg.answered for leg in legs if not leg.answered.done()}
+                if not waiting and not follows:
+                    break  # every phone rang out or was busy, nobody else to try
+                await asyncio.wait(waiting | set(follows) | {timer, pickup}, return_when=asyncio.FIRST_COMPLETED)
+                if pickup.done():
+                    winner = pickup.result()
                     break
-                pending.discard(timer)
-                winner = next((leg for leg in legs if leg.answered in done and not leg.answered.exception()), None)
+                winner = next((leg for leg in legs if leg.answered.done() and not leg.answered.exception()), None)
+                if winner is not None or timer.done():
+                    break
+                for fired in [t for t in follows if t.done()]:
+                    leg = self._follow_me(follows.pop(fired))
+                    if leg is not None:
+                        legs.append(leg)
         finally:
             timer.cancel()
+            for t in follows:
+                t.cancel()
+            for leg in legs:
+                if self.m.ringing.get(leg.line.name, (None, None))[1] is pickup:
+                    del self.m.ringing[leg.line.name]
+            if not pickup.done():
+                pickup.cancel()
             self.engine.stop_source(ch)
             for leg in legs:
                 if leg is not winner:
@@ -235,12 +257,79 @@ class CallSession:
         self.m.journal.emit("leg.answered", winner.uuid, winner.line.name, ts=self.engine.now(), parent=self.uuid)
         return ConnectResult.COMPLETED, winner
 
+    def _follow_me(self, number: str) -> Leg | None:
+        """Follow-me: dial an agent's outside number through a free trunk as one more leg of the offer."""
+        trunk = self.m.devices.free_trunk()
+        if trunk is None:
+            self.m.journal.emit("call.follow_me_failed", self.uuid, ts=self.engine.now(), number=number,
+                                reason="no_trunk")
+            return None
+        leg = self.m.new_leg(self.call, trunk, "outbound")
+        leg.dialed = number
+        self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number,
+                            follow_me=True)
+        trunk.dial(number)
+        return leg
+
+    def pickup(self, extension: str | None) -> bool:
+        """Call pickup from this station's own (internal) call: *8 answers a call ringing at a station of the
+        same pickup group (agents sharing a queue with the agent logged in here), *8<ext> the call ringing at
+        that extension. The line moves into the ringing call; this session no longer owns it."""
+        me = self.call.caller
+        if me is None or self.call.direction != "internal" or me.ended or me.gone.done():
+            return False
+        mine = me.line.extension
+        answered = {fut for leg, fut in self.m.ringing.values()  # a phone of that offer answered: too late
+                    if leg.answered.done() and not leg.answered.exception()}
+        candidates = [(leg, fut) for leg, fut in self.m.ringing.values()
+                      if not fut.done() and fut not in answered and not leg.answered.done()
+                      and leg.call is not self.call
+                      and leg.call.state is not CallState.ENDED and leg.line.name != me.line.name]
+        if extension:
+            found = next(((leg, fut) for leg, fut in candidates if leg.line.extension == extension), None)
+        else:
+            group = self._pickup_group(mine)
+            found = next(((leg, fut) for leg, fut in candidates if leg.line.extension in group), None)
+        if found is None:
+            self.m.journal.emit("call.pickup_failed", self.uuid, ts=self.engine.now(), target=extension or "group")
+            return False
+        ringing, fut = found
+        target = ringing.call
+        if me.channel is not None:  # the line leaves its own call: that call's end() must not hang it up
+            self.engine.close_channel(me.channel)
+            me.channel = None
+        me.ended = True
+        leg = self.m.new_leg(target, me.line, "station")
+        leg.answered.set_result(True)
+        self.m.journal.emit("call.picked_up", target.uuid, me.line.name, ts=self.engine.now(), by=mine,
+                            **{"from": ringing.line.extension}, leg=leg.uuid, internal_call=self.uuid)
+        fut.set_result(leg)
+        return True
+
+    def _pickup_group(self, extension: str) -> set[str]:
+        """Stations in the same pickup group: those of logged-in agents sharing an ACD queue with this
+        station's agent (no agent logged in here: no group)."""
+        acd = getattr(self.m, "acd", None)
+        me = acd.agents.at_station(extension) if acd is not None else None
+        if me is None:
+            return set()
+        ids: set[int] = set()
+        for q in acd.queues.values():
+            members = q.member_ids()
+            if me.id in members:
+                ids |= members
+        return {a.station for a in acd.agents.agents.values()
+                if a.id in ids and a is not me and a.station and a.station != extension}
+
     async def bridge_leg(self, leg: Leg) -> ConnectResult:
         """Bridge the caller with an answered leg until one side hangs up (hook flash transfers)."""
         return await self._bridged(leg)
 
     def feature_code(self, code: str) -> bool:
-        """Agent feature codes dialled on this station (the ACD carries them out)."""
+        """Feature codes dialled on this station: *8 / *8<ext> call pickup (on success this session no longer
+        owns the line), the rest are agent codes the ACD carries out."""
+        if code.startswith("*8"):
+            return self.pickup(code[2:] or None)
         acd = getattr(self.m, "acd", None)
         return bool(acd and self.call.caller and acd.feature_code(self.call.caller.line.extension, code))
 
@@ -342,8 +431,20 @@ class CallSession:
         caller = self._alive()
         ch = self.m.open_media(caller)
         self.engine.play(ch, ToneSource(self.tone_profile, "ringback"))
+        pickup: asyncio.Future = asyncio.get_running_loop().create_future()
+        station, ring_line = leg.line.kind is LineKind.STATION, leg.line.name
+        if station:  # a ringing station may be picked up from another one (*8<ext>, or *8 in its group)
+            self.m.ringing[ring_line] = (leg, pickup)
         try:
-            await self.engine.wait_for(asyncio.shield(leg.answered), ring_timeout)
+            first = asyncio.ensure_future(asyncio.wait({leg.answered, pickup}, return_when=asyncio.FIRST_COMPLETED))
+            await self.engine.wait_for(first, ring_timeout)
+            if pickup.done():
+                picked = pickup.result()
+                leg.lost(HangupCause.NORMAL)
+                self.m.end_leg(leg, HangupCause.NORMAL)
+                leg = picked
+            else:
+                leg.answered.result()  # raises LegGone when the far end was busy or hung up
         except asyncio.TimeoutError:
             leg.lost(HangupCause.NO_ANSWER)
             self.m.end_leg(leg, HangupCause.NO_ANSWER)
@@ -353,6 +454,11 @@ class CallSession:
             self.m.end_leg(leg, exc.cause)
             self.engine.stop_source(ch)
             return ConnectResult.BUSY if exc.cause is HangupCause.BUSY else ConnectResult.NO_ANSWER
+        finally:
+            if station and self.m.ringing.get(ring_line, (None, None))[1] is pickup:
+                del self.m.ringing[ring_line]
+            if not pickup.done():
+                pickup.cancel()
         self.engine.stop_source(ch)
         self.m.journal.emit("leg.answered", leg.uuid, leg.line.name, ts=self.engine.now(), parent=self.uuid)
         return await self._bridged(leg)
@@ -426,7 +532,9 @@ class CallSession:
         self.call.vars["held"] = True
         self.m.journal.emit("call.held", self.uuid, ts=self.engine.now(), by=by)
         ch = self.m.open_media(caller)
-        self.engine.play(ch, ArrayPlayer(hold_music(), loop=True))
+        acd = getattr(self.m, "acd", None)  # the queue's music when the call came through one (moh:)
+        music = await acd.moh.music(self.call.vars.get("moh")) if acd is not None else None
+        self.engine.play(ch, ArrayPlayer(hold_music() if music is None else music, loop=True))
         consult: Leg | None = None
         consult_edges: list = []
         try:

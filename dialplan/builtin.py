@@ -27,9 +27,11 @@ async def station_dial(ctx: CallContext) -> None:
         return
     digits = await ctx.collect(max_digits=16, timeout=5.0, inter_digit_timeout=3.0, terminator="#", first=first)
     ctx.step("dialled", digits=digits)
-    if digits.startswith("*"):  # agent feature codes: log in/out, ready/not ready
+    if digits.startswith("*"):  # agent feature codes: log in/out, ready/not ready; *8[ext] call pickup
         ok = ctx.feature_code(digits)
         ctx.step("feature_code", code=digits, ok=ok)
+        if ok and digits.startswith("*8"):
+            return  # picked up: the line now belongs to the call it answered, no tone from this call
         await ctx.play_tone("beep" if ok else "congestion", seconds=1.0 if ok else 2.0)
         return
     if len(digits) <= 4:

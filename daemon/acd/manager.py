@@ -15,6 +15,7 @@ from ..media.engine import ArrayPlayer
 from . import config as acd_config
 from .agents import Agent, AgentBook, AgentError, AgentState
 from .estimate import AgentLoad, announce_range, estimate_wait
+from .moh import MusicOnHold
 from .queues import Dispatcher, Entry, QueueRuntime, new_entry
 
 log = logging.getLogger("hotline.acd")
@@ -45,6 +46,7 @@ class Acd:
         calls.on_leg_ended.append(self._leg_ended)
         self._task: asyncio.Task | None = None
         self._music = hold_music()
+        self.moh = MusicOnHold(getattr(prompts, "dir", "."), journal, engine.now)  # queue music (moh:), cached
         self.services: Any = None  # BoxServices (last agent of a caller), set by the assembly
 
     def _leg_ended(self, leg: Any) -> None:
@@ -190,7 +192,9 @@ class Acd:
         ch = session.m.open_media(leg)
         next_announce = self.engine.now() + 2.0
         deadline = entry.joined_at + q.settings["max_wait"]
-        music = ArrayPlayer(self._music, loop=True)  # one player: after an announcement the music goes on
+        # the queue's music file (else the default music); one player: after an announcement the music goes on
+        samples = await self.moh.music(q.settings.get("moh"), q.name, entry.call_uuid)
+        music = ArrayPlayer(self._music if samples is None else samples, loop=True)
         while True:
             self.engine.play(ch, music)
             waits = {"offer": self._offer_future(entry), "key": asyncio.ensure_future(leg.digits.get()),
@@ -263,8 +267,21 @@ class Acd:
         stations = [a.station for a in agents if a.station]
         self.journal.emit("agent.offered", call.uuid, ts=self.engine.now(), queue=q.name,
                           agents=[a.id for a in agents], waited=round(waited, 2))
-        result, leg = await session.ring_group(stations, q.settings["ring_timeout"])
-        answered = next((a for a in agents if leg is not None and a.station == leg.line.extension), None)
+        ring_timeout = q.settings["ring_timeout"]
+        # follow-me: after follow_me_after seconds (unset: the queue's ring time) the agent's outside number
+        # rings too; the offer lasts long enough for it to ring a full ring_timeout
+        follow = [(a.follow_me, a.follow_me_after if a.follow_me_after is not None else ring_timeout)
+                  for a in agents if a.follow_me]
+        if follow:
+            ring_timeout = max(ring_timeout, max(after for _, after in follow) + ring_timeout)
+        result, leg = await session.ring_group(stations, ring_timeout, follow=follow)
+        answered = None
+        if leg is not None:
+            answered = next((a for a in agents if leg.role == "station" and a.station == leg.line.extension), None) \
+                or next((a for a in agents if leg.dialed and a.follow_me == leg.dialed), None)
+        picker = None
+        if leg is not None and answered is None and leg.line.extension:  # picked up (*8) at another station
+            picker = answered = self.agents.at_station(leg.line.extension)
         for a in agents:
             if a is not answered and a.state is AgentState.RESERVED:
                 self.agents.missed(a, q.settings["missed_offers_limit"]) if result is ConnectResult.NO_ANSWER \
@@ -272,28 +289,35 @@ class Acd:
                 if result is ConnectResult.NO_ANSWER:
                     self.journal.emit("agent.missed", call.uuid, ts=self.engine.now(), queue=q.name, agent=a.id,
                                       in_row=a.missed_in_row)
-        if answered is None:
+        if leg is None:
             entry.busy, entry.offer = False, None
             self.dispatcher.poke()
             return None
         q.waiting.remove(entry)
         q.answered += 1
-        answered.missed_in_row = 0
-        answered.wrapup_seconds = q.settings["wrapup_seconds"]
-        self.agents.set_state(answered, AgentState.ON_CALL, by="acd", call_uuid=call.uuid)
-        self.journal.emit("queue.answered", call.uuid, ts=self.engine.now(), queue=q.name, agent=answered.id,
-                          waited=round(waited, 2), within_sl=waited <= q.settings["service_level_seconds"])
+        call.vars["moh"] = q.settings.get("moh")  # the queue's music also when the agent holds the caller
+        if answered is not None:  # a picker who is no logged-in agent: bridged without agent accounting
+            answered.missed_in_row = 0
+            answered.wrapup_seconds = q.settings["wrapup_seconds"]
+            self.agents.set_state(answered, AgentState.ON_CALL, by="acd", call_uuid=call.uuid,
+                                  force=picker is not None)
+        self.journal.emit("queue.answered", call.uuid, ts=self.engine.now(), queue=q.name,
+                          agent=answered.id if answered is not None else None, waited=round(waited, 2),
+                          within_sl=waited <= q.settings["service_level_seconds"],
+                          **({"picked_up_by": leg.line.extension} if picker is not None or answered is None else {}),
+                          **({"follow_me": leg.dialed} if leg.dialed else {}))
         started = self.engine.now()
         try:
             await session.bridge_leg(leg)
-            if q.settings["survey"]:
+            if q.settings["survey"] and answered is not None:
                 await self._survey(session, q, answered)
         finally:
             handled = self.engine.now() - started
             q.handle_times.append(handled + q.settings["wrapup_seconds"])
-            answered.calls_today += 1
-            answered.talk_today += handled
-            if answered.state is AgentState.ON_CALL:
+            if answered is not None:
+                answered.calls_today += 1
+                answered.talk_today += handled
+            if answered is not None and answered.state is AgentState.ON_CALL:
                 if q.settings["wrapup_seconds"] > 0:
                     self.agents.set_state(answered, AgentState.WRAP_UP, by="acd")
                     answered.wrapup_until = self.engine.now() + q.settings["wrapup_seconds"]
