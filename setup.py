@@ -21,7 +21,7 @@ setup(
     python_requires=">=3.11",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"hotline.webadmin": ["templates/*.html", "static/*/*", "locale/*.csv", "openapi.yaml"]},
+    package_data={"hotline.webadmin": ["templates/*.html", "static/*/*", "locale/*.csv", "openapi.yaml", "openapi.d/*.yaml"]},
     install_requires=[
         "pyserial>=3.5,<4",
         "pyusb>=1.2,<2",

@@ -7,9 +7,9 @@ from typing import Any
 import tornado.web
 
 from . import hub as hubmod
-from .handlers import auth, health, pages
+from .handlers import health
 from .handlers.base import ALL_ROLES, PageHandler
-from .routes import api_routes, page_routes
+from .routes import api_routes, hub_setups, page_routes
 
 HERE = Path(__file__).parent
 
@@ -18,12 +18,14 @@ def make_app(services: dict[str, Any]) -> tornado.web.Application:
     """The application; handlers receive ``services`` through initialize()."""
     if "hub" not in services:
         services["hub"] = hubmod.Hub(services)
+        for setup in hub_setups():
+            setup(services["hub"], services)
     kw = {"services": services}
     routes = [
         (r"/healthz", health.HealthHandler, kw),
         (r"/metrics", health.MetricsHandler, kw),
         (r"/static/(.*)", StaticHandler, {"path": str(HERE / "static")}),
-        *[(pattern, handler, kw) for pattern, handler in (*auth.ROUTES, *hubmod.ROUTES, *page_routes())],
+        *[(pattern, handler, kw) for pattern, handler in (*hubmod.ROUTES, *page_routes())],
         *[(pattern, handler, kw) for pattern, handler in api_routes()],
     ]
     secret = services.get("cookie_secret")

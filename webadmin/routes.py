@@ -1,17 +1,26 @@
-"""Every route of the panel and the JSON API, collected from the handler modules."""
+"""Every route of the panel and the JSON API, collected from the handler modules.
+
+A module may define PAGE_ROUTES (server-rendered pages), ROUTES (JSON API under /api/v1) and
+setup_hub(hub, services) (live topics for the WebSocket hub). Add a new module to MODULES."""
 from __future__ import annotations
 
 import tornado.web
 
-from .handlers import acd, calls, pages, sim
-from .handlers import openapi
+from .handlers import acd, auth, calls, openapi, pages, sim
+
+MODULES = [auth, pages, calls, sim, acd, openapi]
 
 
 def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     """Every /api/v1 route with its handler class."""
-    return [*calls.ROUTES, *sim.ROUTES, *acd.ROUTES, *pages.API_ROUTES, *openapi.ROUTES]
+    return [r for m in MODULES for r in getattr(m, "ROUTES", [])]
 
 
 def page_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     """Every server-rendered page."""
-    return [*pages.ROUTES]
+    return [r for m in MODULES for r in getattr(m, "PAGE_ROUTES", [])]
+
+
+def hub_setups() -> list:
+    """Modules' hooks that declare live topics."""
+    return [m.setup_hub for m in MODULES if hasattr(m, "setup_hub")]

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import tornado.web
+import copy
+
 import yaml
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
@@ -31,8 +33,10 @@ SYSTEMD_VARS = ("NOTIFY_SOCKET", "INVOCATION_ID", "WATCHDOG_USEC", "WATCHDOG_PID
 
 @pytest.fixture(scope="module")
 def spec() -> dict:
-    """The document as the YAML file has it."""
-    return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+    """The document as served: openapi.yaml with every openapi.d/*.yaml part merged in."""
+    from hotline.webadmin.handlers.openapi import document
+    document.cache_clear()
+    return copy.deepcopy(document())
 
 
 def resolve(spec: dict, node: Any) -> Any:
@@ -172,6 +176,7 @@ def test_handler_serves_the_repository_file() -> None:
     """The handler reads the file packaged next to webadmin/ (shipped through package_data in setup.py)."""
     assert SPEC_PATH.resolve() == SPEC_FILE.resolve()
     assert '"openapi.yaml"' in (REPO / "setup.py").read_text(), "setup.py must ship webadmin/openapi.yaml"
+    assert '"openapi.d/*.yaml"' in (REPO / "setup.py").read_text(), "setup.py must ship webadmin/openapi.d/"
 
 
 # ---- (b) every route and method documented, nothing else ----------------------------------------

@@ -183,7 +183,7 @@ class LanguageHandler(PageHandler):
         self.redirect(safe_next(self.get_body_argument("back", None)))
 
 
-ROUTES = [
+PAGE_ROUTES = [
     (r"/setup", SetupHandler),
     (r"/login", LoginHandler),
     (r"/logout", LogoutHandler),

@@ -106,10 +106,10 @@ class AuditApi(BaseHandler):
         self.write_json(await self.services["store"].read(lambda: audit.query(**f)))
 
 
-ROUTES = [
+PAGE_ROUTES = [
     (r"/", OverviewHandler),
     (r"/audit", AuditPage),
 ]
-API_ROUTES = [
+ROUTES = [
     (r"/api/v1/audit", AuditApi),
 ]
