@@ -47,6 +47,7 @@ class QueueRuntime:
     members: list[dict] = field(default_factory=list)   # {agent_id, penalty, position}
     waiting: list[Entry] = field(default_factory=list)
     rr_seq: int = 0
+    rr_last: dict[int, int] = field(default_factory=dict)  # agent id -> rr_seq when last offered this queue's call
     handle_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
     answered: int = 0
     abandoned: int = 0
@@ -118,7 +119,7 @@ class Dispatcher:
         for entry, q in entries:
             if not free:
                 break
-            cands = [self._candidate(free[m["agent_id"]], m) for m in q.members if m["agent_id"] in free]
+            cands = [self._candidate(free[m["agent_id"]], m, q) for m in q.members if m["agent_id"] in free]
             if not cands:
                 continue
             sticky = entry.sticky_agent if entry.sticky_until > now else None
@@ -132,7 +133,7 @@ class Dispatcher:
             agents = []
             for c in chosen:
                 agent = free.pop(c.agent_id)
-                agent.last_offered_seq = q.rr_seq
+                q.rr_last[agent.id] = q.rr_seq  # per queue: counters of different queues do not compare
                 self.agents.set_state(agent, AgentState.RESERVED, by="acd", call_uuid=entry.call_uuid)
                 agents.append(agent)
             entry.busy = True
@@ -146,9 +147,9 @@ class Dispatcher:
         return made
 
     @staticmethod
-    def _candidate(agent: Agent, member: dict) -> Candidate:
+    def _candidate(agent: Agent, member: dict, q: QueueRuntime) -> Candidate:
         return Candidate(agent.id, agent.station or "", agent.idle_since, agent.calls_today, agent.talk_today,
-                         member["position"], member["penalty"], dict(agent.skills), agent.last_offered_seq)
+                         member["position"], member["penalty"], dict(agent.skills), q.rr_last.get(agent.id, 0))
 
 
 def new_entry(queue: str, joined_at: float, **kw: Any) -> Entry:
