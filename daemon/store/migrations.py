@@ -202,6 +202,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX audit_log_user_ts ON audit_log (user_name, ts)",
         "CREATE INDEX audit_log_action_ts ON audit_log (action, ts)",
     )),
+    Migration(7, "panel: messages between agents and supervisors, ticket escalation memos", (
+        """CREATE TABLE agent_messages (
+            id {pk}, ts DOUBLE PRECISION NOT NULL, sender VARCHAR(64) NOT NULL,
+            recipient VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL DEFAULT 'message',
+            text TEXT NOT NULL, ticket_id BIGINT REFERENCES tickets(id) ON DELETE CASCADE,
+            acked_at DOUBLE PRECISION, acked_by VARCHAR(64))""",
+        "CREATE INDEX agent_messages_recipient ON agent_messages (recipient, acked_at, ts)",
+        "CREATE INDEX agent_messages_sender ON agent_messages (sender, ts)",
+        "CREATE INDEX agent_messages_ticket ON agent_messages (ticket_id)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

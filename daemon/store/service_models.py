@@ -313,3 +313,20 @@ class FaxJob(Base):
 SERVICE_MODELS: tuple[type[Base], ...] = (
     Customer, CustomerPhone, Product, Dealer, RepairCenter, Faq, Warranty, Order, WaterAccount,
     Ticket, TicketHistory, Callback, Voicemail, FaxJob)
+
+
+class AgentMessage(Base):
+    """A message to one panel user (migration 7): from an agent or supervisor ("message"), or a ticket's
+    escalation memo to a supervisor ("escalation"); shown until the recipient acknowledges it."""
+
+    ts = peewee.DoubleField()
+    sender = peewee.CharField()
+    recipient = peewee.CharField()
+    kind = peewee.CharField(default="message")  # message | escalation
+    text = peewee.TextField()
+    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="memos", on_delete="CASCADE")
+    acked_at = peewee.DoubleField(null=True)
+    acked_by = peewee.CharField(null=True)
+
+    class Meta:
+        table_name = "agent_messages"
