@@ -330,3 +330,53 @@ class AgentMessage(Base):
 
     class Meta:
         table_name = "agent_messages"
+
+
+# ------------------------------------------------------------------ migration 6: service CRM
+
+class SparePart(Base):
+    """A spare part (fuser, roller, board...) with the product models it fits. Money is integer cents."""
+
+    part_no = peewee.CharField(unique=True)
+    name_zh = peewee.CharField()
+    name_en = peewee.CharField(default="")
+    specs_zh = peewee.TextField(default="")
+    specs_en = peewee.TextField(default="")
+    price_cents = peewee.BigIntegerField()
+    stock = peewee.IntegerField(default=0)
+    active = peewee.BooleanField(default=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "spare_parts"
+
+
+class SparePartFit(Base):
+    """A product model a spare part fits (the model string, so reloading the catalogue keeps the links)."""
+
+    part = peewee.ForeignKeyField(SparePart, backref="fits", on_delete="CASCADE")
+    product_model = peewee.CharField()
+
+    class Meta:
+        table_name = "spare_part_fits"
+
+
+class Employee(Base):
+    """Someone in the company directory: who to transfer to or call back (not necessarily an agent)."""
+
+    name = peewee.CharField()
+    department = peewee.CharField(default="")
+    title = peewee.CharField(default="")
+    extension = peewee.CharField(null=True)
+    mobile = peewee.CharField(null=True)
+    email = peewee.CharField(null=True)
+    notes = peewee.TextField(default="")
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "employees"
+
+
+CRM_MODELS: tuple[type[Base], ...] = (SparePart, SparePartFit, Employee)
