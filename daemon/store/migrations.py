@@ -202,6 +202,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX audit_log_user_ts ON audit_log (user_name, ts)",
         "CREATE INDEX audit_log_action_ts ON audit_log (action, ts)",
     )),
+    Migration(6, "service CRM: spare parts with the models they fit, employee directory", (
+        """CREATE TABLE spare_parts (
+            id {pk}, part_no VARCHAR(32) NOT NULL UNIQUE, name_zh VARCHAR(128) NOT NULL,
+            name_en VARCHAR(128) NOT NULL DEFAULT '', specs_zh TEXT NOT NULL DEFAULT '',
+            specs_en TEXT NOT NULL DEFAULT '', price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
+            stock INTEGER NOT NULL DEFAULT 0, active BOOLEAN NOT NULL DEFAULT TRUE,
+            created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE spare_part_fits (
+            id {pk}, part_id BIGINT NOT NULL REFERENCES spare_parts(id) ON DELETE CASCADE,
+            product_model VARCHAR(32) NOT NULL, UNIQUE (part_id, product_model))""",
+        "CREATE INDEX spare_part_fits_model ON spare_part_fits (product_model)",
+        """CREATE TABLE employees (
+            id {pk}, name VARCHAR(128) NOT NULL, department VARCHAR(64) NOT NULL DEFAULT '',
+            title VARCHAR(64) NOT NULL DEFAULT '', extension VARCHAR(16), mobile VARCHAR(32),
+            email VARCHAR(255), notes TEXT NOT NULL DEFAULT '', created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX employees_name ON employees (name)",
+        "CREATE INDEX employees_department ON employees (department, name)",
+        "CREATE INDEX employees_extension ON employees (extension)",
+        "CREATE INDEX employees_mobile ON employees (mobile)",
+    )),
     Migration(7, "panel: messages between agents and supervisors, ticket escalation memos", (
         """CREATE TABLE agent_messages (
             id {pk}, ts DOUBLE PRECISION NOT NULL, sender VARCHAR(64) NOT NULL,
