@@ -394,6 +394,8 @@ class Acd:
                 return outcome
         if entry in q.waiting:
             q.waiting.remove(entry)
+        self._release_offer(entry)  # an offer made at the deadline must not hold agents while the caller goes on
+        entry.busy, entry.offer = False, None
         if action == "voicemail":
             return "voicemail"
         if action == "queue" and q.settings.get("overflow_queue") in self.queues:
@@ -413,6 +415,7 @@ class Acd:
         if not number or len(number) < 3:
             return None
         row = await session.services_create_callback(number, q.name, entry.joined_at)
+        self._release_offer(entry)  # agents reserved while the caller was choosing are free again at once
         entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
         entry.busy, entry.offer = False, None
         self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
