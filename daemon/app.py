@@ -31,14 +31,26 @@ class Component(Protocol):
 class StoreComponent:
     """Opens the database, checks its schema version, and closes it last."""
 
-    def __init__(self, store: Store, auto_upgrade: bool):
+    def __init__(self, store: Store, auto_upgrade: bool, config: Config | None = None):
         self.store = store
         self.auto_upgrade = auto_upgrade
+        self.config = config
+        self.restored: dict | None = None
 
     async def start(self) -> None:
-        """Connect and make sure the schema is current (upgrading only when allowed)."""
+        """Apply a staged restore (verified when it was staged), connect, and make sure the schema is current
+        (upgrading only when allowed; a restored older database is upgraded: the restore asked for it)."""
+        if self.config is not None:
+            from .backup import apply_pending
+            self.restored = apply_pending(self.config)
         self.store.open()
-        applied = self.store.write_sync(migrations.check, self.store.db, self.auto_upgrade)
+        applied = self.store.write_sync(migrations.check, self.store.db, self.auto_upgrade or bool(self.restored))
+        if self.restored:
+            from . import audit
+            r = self.restored
+            self.store.write_sync(audit.record, "system", "", "backup.restored", "database", None,
+                                  {"created_at": r.get("created_at"), "schema": r.get("schema"),
+                                   "files": len(r.get("files", {}))})
         log.info("event=store_open url=%s schema=%d applied=%s", describe(self.store.url),
                  migrations.LATEST, applied)
 

@@ -29,9 +29,14 @@ class DevicesComponent(DeviceManager):
     def __init__(self, app: "Hotline", engine: MediaEngine, calls_ref: list):
         super().__init__(app.config["devices"], lambda ev: calls_ref[0].on_line_event(ev), app.metrics)
         self.engine = engine
+        self.store = app.store
 
     async def start(self) -> None:
-        """Open devices, then hand the frame devices to the engine."""
+        """Lines taken out of service in the panel stay out; open devices, then hand the frame devices to the
+        engine."""
+        from .devices import load_disabled_lines
+        for name in await self.store.read(load_disabled_lines):
+            self.disabled[name] = (True, "")
         await super().start()
         self.engine.frame_devices = [d.driver for d in self.devices.values()
                                      if d.state == "up" and hasattr(d.driver, "read_frames")]
@@ -117,7 +122,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [
         ("state", state),
-        ("store", StoreComponent(app.store, cfg["database"]["auto_upgrade"])),
+        ("store", StoreComponent(app.store, cfg["database"]["auto_upgrade"], cfg)),
         ("journal", journal),
         ("engine", engine),
         ("devices", devices),

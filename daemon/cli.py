@@ -110,7 +110,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         password = _read_password(args)
         if password is None and not args.token:
             raise HotlineError("give a password (--password-stdin or a terminal) or --token")
-        store.write_sync(users.add_user, args.name, users.Role(args.role), password)
+        language = args.language or _load(args)["locale"]["language"]
+        store.write_sync(users.add_user, args.name, users.Role(args.role), password, language)
         print(f"user {args.name} added with role {args.role}")
         if args.token:
             print(store.write_sync(users.new_token, args.name))
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa"])
     ua.add_argument("--token", action="store_true", help="also create an API token, printed alone on the last line")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ua.add_argument("--language", choices=("zh_CN", "en_US"), help="the panel's language for this user "
+                    "(default: locale.language of the configuration)")
     up_ = usub.add_parser("passwd", help="set a user's password", parents=[common])
     up_.add_argument("name")
     up_.add_argument("--password-stdin", action="store_true", help="read the password from standard input")

@@ -116,4 +116,64 @@ def _acd_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     register(sub, common)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench]
+def _backup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    bp = sub.add_parser("backup", parents=[common], help="signed backup archives: create, verify, restore, key")
+    actions = bp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    cr = actions.add_parser("create", parents=[common], help="write a signed archive (safe while running)")
+    cr.add_argument("-o", "--output", required=True, help="archive file to write (*.hlbackup)")
+    cr.add_argument("--recordings", action="store_true", help="include call recordings")
+    ve = actions.add_parser("verify", parents=[common], help="check signature, version and every file")
+    ve.add_argument("archive")
+    re_ = actions.add_parser("restore", parents=[common],
+                             help="verify, then stage the archive: it is applied at the daemon's next start")
+    re_.add_argument("archive")
+    ke = actions.add_parser("key", parents=[common], help="print this box's backup key, or --import one")
+    ke.add_argument("--import", dest="import_key", metavar="HEX", help="use another box's key (64 hex digits)")
+
+    def run(args: argparse.Namespace) -> int:
+        import os
+        from pathlib import Path
+
+        from . import backup
+        from .cli import _load
+        from .version import VERSION
+        cfg = _load(args)
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if args.action == "create":
+                out = Path(args.output)
+                tmp = out.with_name(out.name + ".part")
+                with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                    manifest = backup.create(cfg, f, include_recordings=args.recordings, version=VERSION)
+                tmp.rename(out)
+                print(f"{out}: {len(manifest['files'])} files, schema {manifest['schema']}, "
+                      f"key {manifest['key_id']}")
+            elif args.action == "verify":
+                manifest = backup.verify(Path(args.archive), cfg.state_dir)
+                print(f"{args.archive}: OK (made {manifest['hotline']} schema {manifest['schema']}, "
+                      f"{len(manifest['files'])} files)")
+            elif args.action == "restore":
+                manifest = backup.stage(Path(args.archive), cfg.state_dir)
+                print(f"{args.archive}: verified and staged ({len(manifest['files'])} files); "
+                      "it is applied when the daemon starts next (systemctl restart hotline)")
+            elif args.import_key:
+                key = bytes.fromhex(args.import_key)
+                if len(key) != 32:
+                    raise backup.BackupError("a backup key is 64 hex digits")
+                path = backup.key_path(cfg.state_dir)
+                path.unlink(missing_ok=True)
+                _write_secret(path, key.hex())
+                print(f"backup key {backup.key_id(key)} imported")
+            else:
+                key = backup.load_key(cfg.state_dir)
+                print(key.hex())
+                print(f"key id {backup.key_id(key)}: keep a copy somewhere safe to restore on another box",
+                      file=__import__("sys").stderr)
+        except (backup.BackupError, ValueError, OSError) as exc:
+            print(f"hotline backup {args.action}: {exc}", file=__import__("sys").stderr)
+            return 1
+        return 0
+    bp.set_defaults(fn=run)
+
+
+REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]

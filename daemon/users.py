@@ -65,14 +65,14 @@ def valid_name(name: str) -> bool:
         name.replace("-", "").replace("_", "").replace(".", "").isalnum()
 
 
-def add_user(name: str, role: Role, password: str | None) -> User:
+def add_user(name: str, role: Role, password: str | None, language: str = "zh_CN") -> User:
     """Create a user (runs inside a write transaction)."""
     if not valid_name(name):
         raise UserError(f"user name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
     if password is not None:
         check_password_strength(password)
     try:
-        return User.create(name=name, role=role.value, created_at=time.time(),
+        return User.create(name=name, role=role.value, created_at=time.time(), language=language,
                            password_hash=hash_password(password) if password else None)
     except peewee.IntegrityError:
         raise UserError(f"user {name!r} already exists") from None

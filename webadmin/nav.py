@@ -19,5 +19,6 @@ NAV: list[tuple[str, list[dict]]] = [
     ]),
     (N_("System"), [
         page("/audit", N_("Audit log")),
+        page("/config/backup", N_("Backup and restore")),
     ]),
 ]

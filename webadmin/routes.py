@@ -7,8 +7,9 @@ from __future__ import annotations
 import tornado.web
 
 from .handlers import acd, auth, calls, openapi, pages, sim
+from .handlers import backup
 
-MODULES = [auth, pages, calls, sim, acd, openapi]
+MODULES = [auth, pages, calls, sim, acd, openapi, backup]
 
 
 def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:

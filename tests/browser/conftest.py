@@ -56,7 +56,8 @@ def shot():
 
 def add_user(daemon, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
     """Create a user with the CLI."""
-    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin"],
+    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin",
+                    "--language", "en_US"],
                    input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
 
 

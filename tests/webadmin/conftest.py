@@ -92,7 +92,8 @@ class Panel:
 
 def add_user(daemon: Any, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
     """Create a user with the CLI (the admin's first-run path on a console)."""
-    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin"],
+    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin",
+                    "--language", "en_US"],
                    input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
 
 
