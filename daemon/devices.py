@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hotline.drivers import registry
-from hotline.drivers.base import Driver, DriverNotReady, Line, LineDown, LineEvent, LineKind, LineUp
+from hotline.drivers.base import (Driver, DriverNotReady, Line, LineDown, LineEvent, LineKind, LineUp, OffHook,
+                                  Ringing)
+
+from .store.models import Setting
 
 log = logging.getLogger("hotline.devices")
+
+DISABLED_REASON = "disabled by admin"
+DISABLED_SETTING = "disabled_lines"  # settings row: JSON list of line names an admin took out of service
 
 
 @dataclass
@@ -42,6 +49,8 @@ class DeviceManager:
         self.busy: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retry: dict[str, asyncio.TimerHandle] = {}
+        # lines an admin took out of service -> what the hardware last said about them (up, reason)
+        self.disabled: dict[str, tuple[bool, str]] = {}
 
     def sink(self, event: LineEvent) -> None:
         """Thread-safe door for drivers: events reach the loop in order."""
@@ -55,6 +64,8 @@ class DeviceManager:
 
     def _dispatch(self, event: LineEvent) -> None:
         line = self.lines.get(event.line)
+        if line is not None and event.line in self.disabled and self._while_disabled(line, event):
+            return
         if isinstance(event, LineDown) and line is not None:
             line.up, line.down_reason = False, event.reason
         elif isinstance(event, LineUp) and line is not None:
@@ -63,6 +74,64 @@ class DeviceManager:
             self.on_event(event)
         except Exception:
             log.exception("event=line_event_failed line=%s kind=%s", event.line, type(event).__name__)
+
+    def _while_disabled(self, line: Line, event: LineEvent) -> bool:
+        """A line out of service: remember what the hardware says, refuse new calls; True when handled."""
+        if isinstance(event, (LineDown, LineUp)):
+            self.disabled[line.name] = (isinstance(event, LineUp), getattr(event, "reason", ""))
+            line.up, line.down_reason = False, DISABLED_REASON  # the driver may have flipped them
+            return True
+        if isinstance(event, (Ringing, OffHook)):
+            log.info("event=call_refused line=%s reason=line_disabled", line.name)
+            try:
+                line.hangup()
+            except Exception:
+                log.exception("event=hangup_failed line=%s", line.name)
+            return True
+        return False
+
+    def set_line_enabled(self, name: str, enabled: bool) -> bool:
+        """Take a line out of service (no new calls; shown down, "disabled by admin") or put it back.
+        Returns whether anything changed; KeyError for an unknown line, ValueError while it carries a call.
+        The caller keeps the list in the settings table (load_disabled_lines at start)."""
+        line = self.lines.get(name)
+        if line is None:
+            raise KeyError(name)
+        if not enabled:
+            if name in self.disabled:
+                return False
+            if name in self.busy:
+                raise ValueError(f"line {name} carries a call: disable it when the call has ended")
+            self.disabled[name] = (line.up, line.down_reason)
+            line.up, line.down_reason = False, DISABLED_REASON
+            self._notify(LineDown(name, reason=DISABLED_REASON))
+            return True
+        if name not in self.disabled:
+            return False
+        line.up, line.down_reason = self.disabled.pop(name)
+        if line.up:
+            self._notify(LineUp(name))
+        return True
+
+    def _notify(self, event: LineEvent) -> None:
+        """Tell the call manager (it journals line.down / line.up)."""
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("event=line_event_failed line=%s kind=%s", event.line, type(event).__name__)
+
+    def probe(self) -> list[dict]:
+        """What each installed driver finds on this box (Driver.probe); runs driver code, so call it off the
+        event loop."""
+        out = []
+        for name in registry.names():
+            try:
+                cls = registry.get(name)
+                found = list(cls.probe()) if cls is not None else []
+                out.append({"driver": name, "found": found, "error": None})
+            except Exception as exc:  # a broken driver must not break the page
+                out.append({"driver": name, "found": [], "error": str(exc) or type(exc).__name__})
+        return out
 
     async def start(self) -> None:
         """Open every device; failures are retried in the background, never fatal."""
@@ -101,6 +170,9 @@ class DeviceManager:
             known = self.stations.get(line.extension)
             if line.kind is LineKind.STATION and (known is None or known.name == line.name):
                 self.stations[line.extension] = line  # the first device with an extension keeps it
+            if line.name in self.disabled:  # out of service (also across re-opens and restarts)
+                self.disabled[line.name] = (line.up, line.down_reason)
+                line.up, line.down_reason = False, DISABLED_REASON
         log.info("event=device_up device=%s driver=%s lines=%d", dev.name, dev.driver_name, len(dev.lines))
 
     async def stop(self) -> None:
@@ -143,3 +215,15 @@ class DeviceManager:
             if line.kind is LineKind.TRUNK and line.up and name not in self.busy:
                 return line
         return None
+
+
+def load_disabled_lines() -> list[str]:
+    """Lines an admin took out of service (store read)."""
+    row = Setting.get_or_none(Setting.name == DISABLED_SETTING)
+    return sorted(json.loads(row.value)) if row else []
+
+
+def save_disabled_lines(names: list[str]) -> None:
+    """Keep the lines out of service across restarts (runs in the writer's transaction)."""
+    Setting.delete().where(Setting.name == DISABLED_SETTING).execute()
+    Setting.create(name=DISABLED_SETTING, value=json.dumps(sorted(set(names))))

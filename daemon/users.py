@@ -208,3 +208,68 @@ class LoginGuard:
         """A good login clears the count for these keys."""
         for k in keys:
             self.failures.pop(k, None)
+
+
+# ---- managing users from the panel (each runs in a store read or in the writer's transaction) ----------------
+
+def user_overview() -> list[dict]:
+    """Every user with role, state, language, creation time, open sessions and tokens (ids only, never secrets)."""
+    from .store.models import WebSession
+    now = time.time()
+    out = []
+    for u in User.select().order_by(User.name):
+        tokens = [{"id": t.id, "created_at": t.created_at, "last_used": t.last_used}
+                  for t in ApiToken.select().where(ApiToken.user == u.id).order_by(ApiToken.id)]
+        sessions = WebSession.select().where((WebSession.user == u.id) & (WebSession.expires_at > now)).count()
+        out.append({"name": u.name, "role": u.role, "disabled": bool(u.disabled), "password": bool(u.password_hash),
+                    "language": u.language, "created_at": u.created_at, "sessions": sessions, "tokens": tokens})
+    return out
+
+
+def _state(user: User) -> dict:
+    return {"role": user.role, "disabled": bool(user.disabled)}
+
+
+def _other_enabled_admins(name: str) -> int:
+    return User.select().where((User.role == Role.ADMIN.value) & (User.disabled == False)  # noqa: E712
+                               & User.password_hash.is_null(False) & (User.name != name)).count()
+
+
+def update_user(name: str, role: Role | None = None, disabled: bool | None = None) -> tuple[dict, dict]:
+    """Change a user's role and/or disable or enable them; the last enabled administrator cannot be disabled
+    or lose the role. Disabling ends the user's sessions. Returns (before, after)."""
+    user = User.get_or_none(User.name == name)
+    if user is None:
+        raise UserError(f"no user named {name!r}")
+    before = _state(user)
+    new_role = role.value if role is not None else user.role
+    new_disabled = user.disabled if disabled is None else disabled
+    was_admin = user.role == Role.ADMIN.value and not user.disabled and user.password_hash
+    stays_admin = new_role == Role.ADMIN.value and not new_disabled
+    if was_admin and not stays_admin and _other_enabled_admins(name) == 0:
+        raise UserError(f"{name} is the last administrator: make another user admin first")
+    User.update(role=new_role, disabled=new_disabled).where(User.id == user.id).execute()
+    if new_disabled and not user.disabled:
+        close_sessions_of(name)
+    return before, {"role": new_role, "disabled": bool(new_disabled)}
+
+
+def reset_password(name: str, password: str) -> None:
+    """Set a new password and end the user's sessions (they log in again with it)."""
+    set_password(name, password)
+    close_sessions_of(name)
+
+
+def revoke_token(name: str, token_id: int) -> None:
+    """Delete one of a user's API tokens: scripts using it are refused at once."""
+    user = User.get_or_none(User.name == name)
+    if user is None:
+        raise UserError(f"no user named {name!r}")
+    if ApiToken.delete().where((ApiToken.id == token_id) & (ApiToken.user == user.id)).execute() == 0:
+        raise UserError(f"user {name!r} has no token {token_id}")
+
+
+def new_token_with_id(name: str) -> tuple[int, str]:
+    """Create an API token for a user: (its id, the token itself, shown once)."""
+    token = new_token(name)
+    return ApiToken.get(ApiToken.token_hash == token_hash(token)).id, token

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from hotline.dialplan.schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, load_node
+from hotline.dialplan.schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, Spec, load_node
 
-from ..errors import ConfigError
+from ..errors import ConfigError, HotlineError
 from ..store.models import AgentRow, QueueMember, QueueRow, Setting
 
 STRATEGIES = ("ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear", "random",
@@ -81,14 +82,21 @@ def parse(text: str, filename: str) -> dict:
     if isinstance(doc, dict):
         names = {a["name"] for a in doc["agents"]}
         for qname, q in doc["queues"].items():
-            for i, m in enumerate(q["members"]):
-                if m["agent"] not in names:
-                    ctx.error(node, f"queues.{qname}.members[{i}].agent", f"no agent named {m['agent']!r}")
-            if q["overflow"] == "queue" and q["overflow_queue"] not in doc["queues"]:
-                ctx.error(node, f"queues.{qname}.overflow_queue", "overflow: queue needs an existing overflow_queue")
+            for key, message in reference_problems(q, names, set(doc["queues"])):
+                ctx.error(node, f"queues.{qname}.{key}", message)
     if ctx.problems or not isinstance(doc, dict):
         raise ConfigError(ctx.problems or [Problem(filename, 0, 0, "", "empty document")])
     return doc
+
+
+def reference_problems(q: dict, agent_names: set[str], queue_names: set[str]) -> list[tuple[str, str]]:
+    """A validated queue's references to agents and queues that do not exist, as (key, message): the same
+    checks for a YAML import and for one queue edited in the panel."""
+    out = [(f"members[{i}].agent", f"no agent named {m['agent']!r}")
+           for i, m in enumerate(q["members"]) if m["agent"] not in agent_names]
+    if q["overflow"] == "queue" and q["overflow_queue"] not in queue_names:
+        out.append(("overflow_queue", "overflow: queue needs an existing overflow_queue"))
+    return out
 
 
 def import_document(doc: dict) -> dict[str, int]:
@@ -148,3 +156,129 @@ def export_document() -> str:
         "reason_codes": reasons,
     }
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+# ---- one queue or agent at a time (the panel and its API) --------------------------------------------------
+PANEL = "<panel>"
+NAME_HELP = "a lower-case letter, then lower-case letters, digits or _ (at most 48)"
+
+
+class ChangeRefused(HotlineError):
+    """A queue or agent change that cannot be made: no such item (404), it exists already or is in use (409)."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+def check(spec: Spec, data: Any, where: str = PANEL) -> tuple[Any, Ctx]:
+    """Validate plain data (a JSON body) with the YAML schema: the same rules and messages as an import. Each
+    problem's key is the field's path (``ring_timeout``, ``members[0].agent``)."""
+    ctx = Ctx(where)
+    node = load_node(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), ctx)
+    value = spec.check(node, ctx, "") if node is not None else None
+    return value, ctx
+
+
+def queue_doc(name: str) -> dict | None:
+    """One queue as an export shows it: every setting (defaults filled in) and the members by agent name."""
+    row = QueueRow.get_or_none(QueueRow.name == name)
+    if row is None:
+        return None
+    stored = {**QUEUE.default_value(), **json.loads(row.settings)}
+    members = [{"agent": m.agent.name, "penalty": m.penalty}
+               for m in QueueMember.select(QueueMember, AgentRow).join(AgentRow)
+               .where(QueueMember.queue == row.id).order_by(QueueMember.position)]
+    return {**{k: stored.get(k) for k in QUEUE.fields if k != "members"}, "members": members}
+
+
+def save_queue(name: str, data: Any, create: bool) -> tuple[dict | None, dict]:
+    """Validate one queue with the import's schema and checks, then store it with its members (runs in the
+    writer's transaction). Returns (before, after); ConfigError lists every problem by field."""
+    row = QueueRow.get_or_none(QueueRow.name == name)
+    if create and row is not None:
+        raise ChangeRefused(f"queue {name!r} already exists", 409)
+    if not create and row is None:
+        raise ChangeRefused(f"no queue {name!r}", 404)
+    q, ctx = check(QUEUE, data)
+    if not isinstance(name, str) or not re.fullmatch(NAME, name):
+        ctx.error(None, "name", f"{name!r} does not match the expected form {NAME_HELP}")
+    agents = {a.name: a.id for a in AgentRow.select(AgentRow.id, AgentRow.name)}
+    if isinstance(q, dict) and not ctx.problems:
+        queues = {r.name for r in QueueRow.select(QueueRow.name)} | {name}
+        for key, message in reference_problems(q, set(agents), queues):
+            ctx.error(None, key, message)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    before = queue_doc(name) if row is not None else None
+    now = time.time()
+    settings = json.dumps({k: v for k, v in q.items() if k != "members"}, ensure_ascii=False)
+    if row is None:
+        row = QueueRow.create(name=name, settings=settings, created_at=now, updated_at=now)
+    else:
+        QueueRow.update(settings=settings, updated_at=now).where(QueueRow.id == row.id).execute()
+        QueueMember.delete().where(QueueMember.queue == row.id).execute()
+    for pos, m in enumerate(q["members"]):
+        QueueMember.create(queue=row.id, agent=agents[m["agent"]], penalty=m["penalty"], position=pos)
+    return before, queue_doc(name)
+
+
+def delete_queue(name: str) -> dict:
+    """Remove a queue and its members (writer); refused while another queue overflows to it. Returns before."""
+    row = QueueRow.get_or_none(QueueRow.name == name)
+    if row is None:
+        raise ChangeRefused(f"no queue {name!r}", 404)
+    feeding = sorted(r.name for r in QueueRow.select() if r.name != name
+                     and json.loads(r.settings).get("overflow") == "queue"
+                     and json.loads(r.settings).get("overflow_queue") == name)
+    if feeding:
+        raise ChangeRefused(f"queue {name!r} is the overflow queue of {', '.join(feeding)}: change them first", 409)
+    before = queue_doc(name)
+    QueueMember.delete().where(QueueMember.queue == row.id).execute()
+    QueueRow.delete().where(QueueRow.id == row.id).execute()
+    return before
+
+
+def agent_doc(name: str) -> dict | None:
+    """One agent as an export shows it (every field)."""
+    a = AgentRow.get_or_none(AgentRow.name == name)
+    if a is None:
+        return None
+    return {"name": a.name, "display_name": a.display_name, "user": a.user_name, "extension": a.extension,
+            "skills": json.loads(a.skills or "{}"), "follow_me": a.follow_me, "follow_me_after": a.follow_me_after}
+
+
+def save_agent(data: Any, name: str | None = None) -> tuple[dict | None, dict]:
+    """Create (name None: the body names the agent) or replace one agent, validated with the import's schema
+    (runs in the writer's transaction). Returns (before, after)."""
+    if name is not None and isinstance(data, dict):
+        if data.get("name", name) != name:
+            raise ConfigError([Problem(PANEL, 0, 0, "name", "cannot be changed: delete the agent and create a new one")])
+        data = {**data, "name": name}
+    a, ctx = check(AGENT, data)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    row = AgentRow.get_or_none(AgentRow.name == a["name"])
+    if name is None and row is not None:
+        raise ChangeRefused(f"agent {a['name']!r} already exists", 409)
+    if name is not None and row is None:
+        raise ChangeRefused(f"no agent {name!r}", 404)
+    before = agent_doc(a["name"]) if row is not None else None
+    row = row or AgentRow(name=a["name"], created_at=time.time())
+    row.display_name, row.user_name, row.extension = a["display_name"], a["user"], a["extension"]
+    row.skills, row.follow_me, row.follow_me_after = json.dumps(a["skills"]), a["follow_me"], a["follow_me_after"]
+    row.save()
+    return before, agent_doc(a["name"])
+
+
+def delete_agent(name: str) -> dict:
+    """Remove an agent and their queue memberships (writer). Returns before (with the queues they served)."""
+    row = AgentRow.get_or_none(AgentRow.name == name)
+    if row is None:
+        raise ChangeRefused(f"no agent {name!r}", 404)
+    before = agent_doc(name)
+    before["queues"] = sorted(m.queue.name for m in QueueMember.select(QueueMember, QueueRow).join(QueueRow)
+                              .where(QueueMember.agent == row.id))
+    QueueMember.delete().where(QueueMember.agent == row.id).execute()
+    AgentRow.delete().where(AgentRow.id == row.id).execute()
+    return before
