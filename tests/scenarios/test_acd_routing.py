@@ -566,3 +566,26 @@ def test_leave_key_callback_while_the_agent_frees_up_keeps_the_agent_available(r
     assert agent(box, "ann")["state"] == "on_call"
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
     wait_agent(box, "ann", "ready")
+
+
+# ---- 9. hot desk ------------------------------------------------------------------------------------
+
+def test_hot_desk_an_agent_moves_to_another_station_and_calls_follow(routing_box) -> None:
+    """ann logs in at her own phone, then at cat's free desk (1003): the next caller rings 1003, not 1001;
+    a station holds one agent, so bob cannot log in where ann sits; each move is in the agent journal."""
+    box = routing_box({"support": {"strategy": "linear", "members": ["ann"]}})
+    login(box, "ann")
+    box.api("POST", "/agents/ann/login", {"station": "1003"}, expect=200)
+    assert agent(box, "ann")["station"] == "1003"
+    refused = box.api("POST", "/agents/bob/login", {"station": "1003"})
+    assert refused["_status"] == 400 and "in use by agent ann" in refused["error"]
+    cid = box.call(frm="13900000999", to=box.dial["support"])
+    assert rings_for(box, cid) == {"1003"}
+    box.api("POST", "/sim/stations/1003/answer", {}, expect=200)
+    box.wait_event(cid, "call.bridged", peer="1003")
+    assert agent(box, "ann")["state"] == "on_call"
+    moved = box.api("POST", "/agents/ann/login", {"station": "1001"})   # not in the middle of a call
+    assert moved["_status"] == 400 and "finish the call first" in moved["error"]
+    box.api("POST", "/sim/stations/1003/hangup", {}, expect=200)
+    box.wait(cid, "ended")
+    assert box.cdr(cid)["peer"] == "1003"
