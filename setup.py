@@ -6,6 +6,7 @@ PACKAGES = {
     "hotline.daemon.store": "daemon/store",
     "hotline.daemon.media": "daemon/media",
     "hotline.daemon.acd": "daemon/acd",
+    "hotline.daemon.stats": "daemon/stats",
     "hotline.drivers": "drivers",
     "hotline.drivers.sim": "drivers/sim",
     "hotline.dialplan": "dialplan",

@@ -17,6 +17,7 @@ from .prompts import PromptLibrary
 from .simctl import SimControl
 from .statedir import StateDir
 from .supervise import Supervisor
+from .stats.summary import StatsComponent
 from .webserver import WebComponent
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
         ("calls", calls),
         ("acd", acd),
+        ("stats", StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values()
+                                                        if ln.kind.value == "trunk"))),
         ("web", WebComponent(app.services)),
     ]
     return comps

@@ -401,24 +401,87 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "repair centers, FAQ, orders, water accounts and tickets for the sample hotlines")
     p.add_argument("--seed", type=int, default=1, help="same seed, same data (default 1)")
     p.add_argument("--replace", action="store_true", help="also when the tables hold other data (deletes it)")
-    p.add_argument("--calls", type=int, default=0, help="call history rows (not generated yet)")
-    p.add_argument("--days", type=int, default=0, help="days the call history spans (not generated yet)")
+    p.add_argument("--calls", type=int, default=0, help="also simulate this many calls of history (journal, "
+                   "CDRs, report summaries)")
+    p.add_argument("--days", type=int, default=90, help="days the call history spans, ending yesterday")
+    p.add_argument("--history-only", action="store_true", help="only the call history, not the service data")
 
     def run(args: argparse.Namespace) -> int:
         from .cli import _open_store
         store = _open_store(args)
         try:
-            counts = store.write_sync(lambda: generate(args.seed, replace=args.replace))
+            if not args.history_only:
+                counts = store.write_sync(lambda: generate(args.seed, replace=args.replace))
+                print(f"demo data loaded (seed {args.seed}):")
+                for table, n in counts.items():
+                    print(f"  {table:<16} {n:>6}")
+                print(describe_samples())
+            if args.calls > 0:
+                if args.days < 1:
+                    raise SystemExit("demo-data: --days must be at least 1")
+                _history(args, store)
         finally:
             store.close()
-        print(f"demo data loaded (seed {args.seed}):")
-        for table, n in counts.items():
-            print(f"  {table:<16} {n:>6}")
-        print(describe_samples())
-        if args.calls > 0 or args.days > 0:
-            print("call history is not generated yet (--calls/--days are accepted and ignored)")
         return 0
     p.set_defaults(fn=run)
+
+
+def _history(args: argparse.Namespace, store: Any) -> None:
+    """Simulate the call history into the journal and CDRs, then fold the report summaries."""
+    import json as _json
+    import time as _time
+
+    import peewee
+
+    from .cli import _load
+    from .stats import history, summary
+    from .store.db import proxy
+    from .store.models import AgentRow, QueueRow
+    cfg = _load(args)
+    started = _time.monotonic()
+
+    def setup() -> tuple[list[dict], list[int]]:
+        queues = [{"name": q.name, **_json.loads(q.settings)} for q in QueueRow.select().order_by(QueueRow.name)]
+        return queues, [a.id for a in AgentRow.select().order_by(AgentRow.id)]
+    queues, agent_ids = store.write_sync(setup)
+    if not queues:
+        raise SystemExit("demo-data: no queues yet (import etc/queues.yaml first: hotline acd import)")
+
+    def make_agent(name: str) -> int:
+        def create() -> int:
+            row = AgentRow.get_or_none(AgentRow.name == name) or AgentRow.create(
+                name=name, display_name=f"History agent {name[-3:]}", created_at=_time.time())
+            return row.id
+        return store.write_sync(create)
+    teams = history.teams_for(args.calls, args.days, queues, agent_ids, make_agent)
+    pg = isinstance(proxy.obj, peewee.PostgresqlDatabase)
+    ph = "%s" if pg else "?"
+    cdr_cols = ("call_uuid", "parent_uuid", "direction", "line", "caller_id", "caller_name", "dialed",
+                "offered_at", "answered_at", "bridged_at", "ended_at", "duration", "talk_seconds", "disposition",
+                "cause", "peer", "recording")
+
+    def write(events: list, cdrs: list) -> None:
+        def insert() -> None:
+            cur = proxy.obj.cursor()
+            cur.executemany(f"INSERT INTO events (ts, kind, call_uuid, line, data) VALUES ({ph}, {ph}, {ph}, {ph}, "
+                            f"{ph})", events)
+            cur.executemany(f"INSERT INTO cdrs ({', '.join(cdr_cols)}) VALUES ({', '.join([ph] * len(cdr_cols))})",
+                            [tuple(r[c] for c in cdr_cols) for r in cdrs])
+        store.write_sync(insert)
+    counts = history.generate(args.calls, args.days, teams, write, seed=args.seed,
+                              flows_dir=cfg.etc_path("flows", "flows"), progress=print)
+    made = _time.monotonic() - started
+    folded = 0
+    while True:
+        n = store.write_sync(summary.fold_batch, counts["trunks"], 200000)
+        folded += n
+        if n < 200000:
+            break
+    print(f"call history: {counts['calls']} calls over {args.days} days ({counts['answered']} answered, "
+          f"{counts['abandoned']} abandoned, {counts['refused']} refused, {counts['contained']} finished in the "
+          f"IVR), {counts['events']} journal events, {counts['trunks']} trunks, {len(teams)} queues with "
+          f"{sum(len(t.agents) for t in teams)} agents; generated in {made:.1f} s, summaries folded in "
+          f"{_time.monotonic() - started - made:.1f} s")
 
 
 def describe_samples() -> str:

@@ -176,4 +176,41 @@ def _backup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     bp.set_defaults(fn=run)
 
 
-REGISTER: list[Callable] = [_dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]
+def _stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sp = sub.add_parser("stats", parents=[common], help="report summaries: fold the journal, rebuild, dump")
+    sp.add_argument("action", choices=("fold", "rebuild", "dump"),
+                    help="fold: add new journal events; rebuild: empty and fold everything again; dump: JSON")
+    sp.add_argument("--trunks", type=int, default=None, help="trunk lines for all-lines-busy (default: config)")
+
+    def run(args: argparse.Namespace) -> int:
+        import json
+        import time
+
+        from .cli import _load, _open_store
+        from .stats import summary
+        cfg = _load(args)
+        trunks = args.trunks if args.trunks is not None else sum(
+            int(d.get("trunks", 0) or 0) for d in cfg["devices"])
+        store = _open_store(args)
+        try:
+            if args.action == "dump":
+                from .stats.aggregate import TABLES
+                print(json.dumps({t: store.write_sync(summary.table_rows, t) for t in TABLES}))
+                return 0
+            started = time.monotonic()
+            if args.action == "rebuild":
+                store.write_sync(summary.clear)
+            total = 0
+            while True:
+                n = store.write_sync(summary.fold_batch, trunks)
+                total += n
+                if n < summary.BATCH:
+                    break
+            print(f"stats {args.action}: {total} events folded in {time.monotonic() - started:.1f} s")
+        finally:
+            store.close()
+        return 0
+    sp.set_defaults(fn=run)
+
+
+REGISTER: list[Callable] = [_stats, _dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]

@@ -233,6 +233,73 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX agent_messages_sender ON agent_messages (sender, ts)",
         "CREATE INDEX agent_messages_ticket ON agent_messages (ticket_id)",
     )),
+    Migration(8, "knowledge base (categories, articles, bigram search terms), work orders and their history", (
+        """CREATE TABLE kb_categories (
+            id {pk}, name VARCHAR(64) NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE kb_articles (
+            id {pk}, category_id BIGINT REFERENCES kb_categories(id) ON DELETE SET NULL,
+            title VARCHAR(200) NOT NULL, body TEXT NOT NULL DEFAULT '', tags VARCHAR(400) NOT NULL DEFAULT '',
+            created_by VARCHAR(64) NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            updated_by VARCHAR(64) NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX kb_articles_category ON kb_articles (category_id, title)",
+        """CREATE TABLE kb_terms (
+            article_id BIGINT NOT NULL REFERENCES kb_articles(id) ON DELETE CASCADE,
+            term VARCHAR(32) NOT NULL, weight INTEGER NOT NULL, PRIMARY KEY (article_id, term))""",
+        "CREATE INDEX kb_terms_term ON kb_terms (term)",
+        """CREATE TABLE work_orders (
+            id {pk}, order_no VARCHAR(32) NOT NULL UNIQUE, status VARCHAR(16) NOT NULL,
+            ticket_id BIGINT REFERENCES tickets(id) ON DELETE SET NULL,
+            customer_id BIGINT REFERENCES customers(id) ON DELETE SET NULL,
+            customer_name VARCHAR(128) NOT NULL DEFAULT '', phone VARCHAR(32), address VARCHAR(255),
+            district VARCHAR(64), area_code VARCHAR(8), region VARCHAR(32), product_model VARCHAR(32),
+            serial_no VARCHAR(32), fault TEXT NOT NULL,
+            repair_center_id BIGINT REFERENCES repair_centers(id) ON DELETE SET NULL,
+            dispatch_match VARCHAR(16), technician VARCHAR(64), visit_date VARCHAR(10),
+            result TEXT NOT NULL DEFAULT '', parts_used TEXT NOT NULL DEFAULT '',
+            created_by VARCHAR(64) NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+            dispatched_at DOUBLE PRECISION, closed_at DOUBLE PRECISION, updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX work_orders_status_created ON work_orders (status, created_at)",
+        "CREATE INDEX work_orders_center ON work_orders (repair_center_id, status)",
+        "CREATE INDEX work_orders_district ON work_orders (district)",
+        "CREATE INDEX work_orders_ticket ON work_orders (ticket_id)",
+        "CREATE INDEX work_orders_customer ON work_orders (customer_id)",
+        """CREATE TABLE work_order_history (
+            id {pk}, work_order_id BIGINT NOT NULL REFERENCES work_orders(id) ON DELETE CASCADE,
+            ts DOUBLE PRECISION NOT NULL, actor VARCHAR(64) NOT NULL, action VARCHAR(32) NOT NULL,
+            note TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX work_order_history_order ON work_order_history (work_order_id, ts)",
+    )),
+    Migration(9, "report summaries: hourly rows per queue, agent, reason, direction, IVR node and choice, trunks", (
+        """CREATE TABLE stat_queue (
+            hour INTEGER NOT NULL, queue VARCHAR(64) NOT NULL, offered {num}, answered {num}, answered_in_sl
+            {num}, abandoned {num}, short_abandoned {num}, callbacks {num}, timeouts {num}, left_queue {num},
+            wait_answered_ms {num}, wait_abandoned_ms {num}, survey_count {num}, survey_sum {num}, wait_bucket_0
+            {num}, wait_bucket_1 {num}, wait_bucket_2 {num}, wait_bucket_3 {num}, wait_bucket_4 {num},
+            wait_bucket_5 {num}, wait_bucket_6 {num}, wait_answered_max_ms {num}, PRIMARY KEY (hour, queue))""",
+        """CREATE TABLE stat_agent (
+            hour INTEGER NOT NULL, agent INTEGER NOT NULL, calls {num}, talk_ms {num}, hold_ms {num}, missed
+            {num}, logged_in_ms {num}, ready_ms {num}, reserved_ms {num}, on_call_ms {num}, wrap_up_ms {num},
+            not_ready_ms {num}, outbound_ms {num}, survey_count {num}, survey_sum {num}, talk_max_ms {num},
+            PRIMARY KEY (hour, agent))""",
+        """CREATE TABLE stat_agent_reason (
+            hour INTEGER NOT NULL, agent INTEGER NOT NULL, reason VARCHAR(64) NOT NULL, ms {num}, PRIMARY KEY
+            (hour, agent, reason))""",
+        """CREATE TABLE stat_calls (
+            hour INTEGER NOT NULL, direction VARCHAR(64) NOT NULL, calls {num}, answered {num}, refused {num},
+            queued {num}, contained {num}, duration_ms {num}, voicemails {num}, faxes {num}, PRIMARY KEY (hour,
+            direction))""",
+        """CREATE TABLE stat_ivr_node (
+            hour INTEGER NOT NULL, flow VARCHAR(64) NOT NULL, node VARCHAR(64) NOT NULL, reached {num},
+            left_here {num}, PRIMARY KEY (hour, flow, node))""",
+        """CREATE TABLE stat_ivr_choice (
+            hour INTEGER NOT NULL, flow VARCHAR(64) NOT NULL, menu VARCHAR(128) NOT NULL, choice VARCHAR(16) NOT
+            NULL, count {num}, PRIMARY KEY (hour, flow, menu, choice))""",
+        """CREATE TABLE stat_lines (
+            hour INTEGER NOT NULL, busy_ms {num}, all_busy_ms {num}, peak {num}, PRIMARY KEY (hour))""",
+        """CREATE TABLE stat_cursor (
+            name VARCHAR(32) NOT NULL PRIMARY KEY, last_event_id BIGINT NOT NULL, state TEXT NOT NULL,
+            trunks INTEGER NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION NOT NULL)""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number
@@ -241,7 +308,7 @@ LATEST = MIGRATIONS[-1].number
 def _dialect(db: peewee.Database, sql: str) -> str:
     pk = "BIGSERIAL PRIMARY KEY" if isinstance(db, peewee.PostgresqlDatabase) else \
         "INTEGER PRIMARY KEY AUTOINCREMENT"
-    return sql.format(pk=pk)
+    return sql.format(pk=pk, num="BIGINT NOT NULL DEFAULT 0")
 
 
 def current_version(db: peewee.Database) -> int:
