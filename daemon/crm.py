@@ -47,14 +47,14 @@ MESSAGES = (
     "must be 3 to 20 digits", "must be an e-mail address", "use letters and digits only",
     "use letters, digits, '-' and '.'", "unknown province", "unknown region", "must be zh_CN or en_US",
     "no product with model %(model)s", "is already used by %(other)s", "unknown parameter",
-    "unknown value %(value)s (allowed: %(allowed)s)", "must be a page number", "no %(what)s with id %(id)s",
+    "unknown value %(value)s (allowed: %(allowed)s)", "must be a page number", "no such record (id %(id)s)",
     "give the name in Chinese or in English", "must be a list of numbers", "unknown kind %(value)s",
     "listed twice", "extension digits only (1 to 16)", "must be a JSON object", "at most %(max)d numbers",
     # the customer import
     "unknown column", "also in row %(row)d", "is larger than %(max)d MB",
     "is an Excel workbook, not CSV: save it as CSV (UTF-8) first", "is not a CSV text file", "is empty",
     "has more than %(max)d rows", "has more cells than the header", "has no customer rows",
-    "%(n)d rows have errors; nothing was imported",
+    "%(n)d rows have errors; nothing was imported", "has expired: upload it again",
 )
 
 PHONE_KINDS = ("mobile", "landline", "fax", "work")
@@ -514,7 +514,7 @@ def get(res: Resource, item_id: int) -> dict[str, Any]:
     """One row as a dict (CrmError 404 when there is none)."""
     row = res.model.get_or_none(res.model.id == item_id)
     if row is None:
-        raise CrmError(None, "no %(what)s with id %(id)s", 404, what=res.noun.replace("_", " "), id=item_id)
+        raise CrmError(None, "no such record (id %(id)s)", 404, id=item_id)
     return to_dicts(res, [row])[0]
 
 
@@ -779,7 +779,8 @@ class CsvImportError(CrmError):
 
     def __init__(self, errors: list[dict[str, Any]], report: dict[str, Any]):
         self.errors, self.report = errors, report
-        super().__init__(None, "%(n)d rows have errors; nothing was imported", 400, n=len(errors))
+        super().__init__(None, "%(n)d rows have errors; nothing was imported", 400,
+                         n=len({e["row"] for e in errors}))
 
 
 def _cell_out(value: Any) -> str:

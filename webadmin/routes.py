@@ -8,8 +8,17 @@ import tornado.web
 
 from .handlers import acd, auth, calls, openapi, pages, sim
 from .handlers import backup
+from .handlers import wallboard
+from .handlers import desk, tickets
+from .handlers import kb, workorders
+from .handlers import crm, crm_customers
+from .handlers import config_calendar, media_pages
+from .handlers import config_flows, config_prompts
+from .handlers import config_acd, config_system, config_users
 
-MODULES = [auth, pages, calls, sim, acd, openapi, backup]
+MODULES = [auth, pages, calls, sim, acd, openapi, backup, wallboard, desk, tickets, kb, workorders, crm,
+           crm_customers, media_pages, config_acd, config_system, config_users,
+           config_calendar, config_flows, config_prompts]
 
 
 def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:

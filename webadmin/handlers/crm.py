@@ -45,7 +45,7 @@ MESSAGES = [
     N_("use letters and digits only"), N_("use letters, digits, '-' and '.'"), N_("unknown province"),
     N_("unknown region"), N_("must be zh_CN or en_US"), N_("no product with model %(model)s"),
     N_("is already used by %(other)s"), N_("unknown parameter"), N_("unknown value %(value)s (allowed: %(allowed)s)"),
-    N_("must be a page number"), N_("no %(what)s with id %(id)s"), N_("give the name in Chinese or in English"),
+    N_("must be a page number"), N_("no such record (id %(id)s)"), N_("give the name in Chinese or in English"),
     N_("must be a list of numbers"), N_("unknown kind %(value)s"), N_("listed twice"),
     N_("extension digits only (1 to 16)"), N_("must be a JSON object"), N_("at most %(max)d numbers"),
     N_("unknown column"), N_("also in row %(row)d"), N_("is larger than %(max)d MB"),
