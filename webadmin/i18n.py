@@ -27,6 +27,81 @@ JS_STRINGS = [
     N_("Nothing here yet"), N_("Close"), N_("Error"), N_("seconds"), N_("minutes"),
 ]
 
+# Configuration pages (static/js/config.js).
+JS_STRINGS += [N_("Deleted"), N_("Revoke")]
+
+# Supervisor wallboard (static/js/wallboard.js): agent and call states, reasons, actions, dialogs.
+JS_STRINGS += [
+    N_("Ready"), N_("Not ready"), N_("On call"), N_("Wrap-up"), N_("Ringing"), N_("Logged out"),
+    N_("Outbound call"), N_("Waiting"), N_("Ringing agent"), N_("Talking"), N_("On hold"), N_("In IVR"),
+    N_("Ending"), N_("Lunch"), N_("Break"), N_("Training"), N_("Meeting"), N_("Missed calls"), N_("idle"),
+    N_("busy"), N_("down"), N_("Listen"), N_("Whisper"), N_("Barge"), N_("Transfer"), N_("Hang up"),
+    N_("Log out"), N_("Change state"), N_("Cancel"), N_("Extension"), N_("Queue"), N_("Outside number"),
+    N_("Target"), N_("Transfer to"), N_("Trunks"), N_("Stations"), N_("No agents"), N_("No calls in progress"),
+    N_("No queues configured"), N_("unknown caller"), N_("Call ended."), N_("Transferred."), N_("State changed."),
+    N_("Enter your phone's extension first."), N_("Number or extension is required."),
+    N_("The call in progress goes on; the agent gets no new calls."), N_("(%(n)s ready)"), N_("+%(n)s short"),
+    N_("Answered within %(sl)s s: %(in)s of %(offered)s offered. Hang-ups within %(short)s s: %(n)s, not offered."),
+    N_("Abandoned callers who hung up within %(s)s s are not counted."),
+    N_("Hang up this call from %(caller)s?"), N_("Joined the call (%(mode)s)."), N_("Log out agent %(agent)s?"),
+    N_("Supervised by %(who)s (%(mode)s)"), N_("Transfer the call from %(caller)s"),
+    N_("Your phone %(ext)s is ringing: answer it to join the call."),
+]
+
+# Knowledge base (static/js/kb.js): faxing an article.
+JS_STRINGS += [N_("Fax queued"), N_("queued"), N_("Fax number: enter 5 to 20 digits.")]
+
+# Agent desk and inbox (static/js/desk.js, static/js/inbox.js): states, screen pop, worklists, messages.
+JS_STRINGS += [
+    N_("Acknowledge"), N_("Add customer"), N_("Address"), N_("Area"), N_("Call back"), N_("Call from"),
+    N_("Callback"), N_("Callback queued"), N_("Callback requested"), N_("Caller identified"),
+    N_("Choose who gets the message"), N_("Connecting"), N_("Could not call"), N_("Could not create the ticket"),
+    N_("Could not log in"), N_("Could not log out"), N_("Could not send"), N_("Create ticket"), N_("Customer"),
+    N_("Dialling"), N_("Done"), N_("Enter a number"), N_("Enter your station's extension"), N_("Entered"),
+    N_("Escalated ticket"), N_("Fax requested"), N_("Faxes"), N_("In the menus"), N_("Incoming call"),
+    N_("Invalid entry"), N_("Language"), N_("Live"), N_("Logged in"), N_("Lookup"), N_("Lookup failed"),
+    N_("Mark as read"), N_("Member PIN"), N_("Member no."), N_("Menu choice"), N_("Message"), N_("Message from"),
+    N_("No abandoned calls today."), N_("No call right now."), N_("No callbacks waiting."),
+    N_("No customer has this number."), N_("No earlier calls."), N_("No faxes."), N_("No key pressed"),
+    N_("No messages."), N_("No open tickets."), N_("No tickets yet."), N_("No valid entry"),
+    N_("Not a member of any queue"), N_("Open ticket"), N_("Open tickets"), N_("Phone"), N_("Recent calls"),
+    N_("Recent tickets"), N_("Sent"), N_("Sent; they will see it when they open the panel"),
+    N_("The caller went straight to the queue."), N_("Ticket created"), N_("Ticket opened"), N_("To"),
+    N_("Unknown caller"), N_("Unknown number"), N_("Voicemail"), N_("Waited"), N_("Went back"),
+    N_("Write a message"), N_("Wrong key"), N_("Your phone rings: pick it up to call"), N_("correct"), N_("found"),
+    N_("from"), N_("key"), N_("not found"), N_("waiting"), N_("wrong"), N_("connected"), N_("answered"),
+    N_("unanswered"), N_("refused"), N_("interrupted"), N_("sending"), N_("sent"), N_("failed"), N_("cancelled"),
+]
+
+# Flow editor and dry run, prompts (static/js/flows.js, static/js/prompts.js).
+JS_STRINGS += [
+    N_("Warning"), N_("%(n)s problems"), N_("Checking..."), N_("Valid, not saved"), N_("Valid (%(n)s warnings)"),
+    N_("Valid"), N_("version %(n)s"), N_("changed"), N_("last valid version"),
+    N_("Fix the problems to see the menu tree."), N_("start"), N_("on error"), N_("shown above"),
+    N_("Not reachable"), N_("active"), N_("draft"), N_("earlier"), N_("Open"), N_("Roll back to this"),
+    N_("Publish"), N_("Discard your changes?"), N_("Roll back to version %(n)s? New calls will use it at once."),
+    N_("Publish version %(n)s? New calls will use it at once."), N_("Rolled back to version %(n)s"),
+    N_("Version %(n)s is published"), N_("Version %(n)s was already published"),
+    N_("Saved as version %(n)s (not published)"), N_("Same as version %(n)s"),
+    N_("Publish this version? New calls will use it at once."), N_("Ended"), N_("Calling..."), N_("Ringing"),
+    N_("Idle"), N_("Answered"), N_("Pressed %(key)s: go to %(target)s"), N_("Key %(key)s is not an option"),
+    N_("No key pressed"), N_("Menu repeated"), N_("Back to %(target)s"), N_("Too many tries: go to %(target)s"),
+    N_("Language: %(language)s"), N_("Entered %(var)s = %(value)s"), N_("Entry not accepted: %(value)s"),
+    N_("No valid %(var)s entered"), N_("Looked up %(table)s: found"), N_("Looked up %(table)s: not found"),
+    N_("Business hours: %(state)s"), N_("Branch: go to %(target)s"), N_("Blocked number: %(reason)s"),
+    N_("Number not blocked"), N_("Queue %(queue)s"), N_("Queue result: %(result)s"),
+    N_("Transfer to %(target)s: %(result)s"), N_("The flow hung up"), N_("End of the block: hung up"),
+    N_("Error in %(app)s: %(error)s"), N_("Played %(prompt)s"), N_("Call from %(caller_id)s"),
+    N_("The box answered"), N_("Call ended (%(cause)s)"), N_("Error: %(error)s"),
+    N_("The dry run uses the saved, published version"),
+    N_("Recorded"), N_("Speech (TTS)"), N_("Missing"), N_("Use TTS"), N_("Regenerate TTS"),
+    N_("Replace the recording with speech? The recording is kept aside."), N_("%(id)s: speech generated"),
+    N_("Station %(ext)s is ringing: pick up to record %(id)s."), N_("%(id)s: recording uploaded"),
+    N_("Choose a WAV file."), N_("Recording %(id)s: speak after the beep, then press #."),
+    N_("%(id)s recorded by phone and saved."), N_("%(id)s: nothing was saved."),
+    N_("Station %(ext)s did not answer."), N_("%(id)s: the recording call failed."),
+]
+
 # Values shown through _(value): roles, component and line states, line kinds.
 DYNAMIC = [
     N_("admin"), N_("supervisor"), N_("agent"), N_("qa"),

@@ -134,11 +134,14 @@ class CallActionHandler(BaseHandler):
     roles = ("supervisor",)
 
     async def post(self, uuid: str, action: str) -> None:
-        """Carry out the action."""
+        """Carry out the action; audited (before -> after) when it succeeds."""
         from hotline.daemon.supervise import SuperviseError
         body = self.json_body()
         sup = self.services["supervisor"]
         who = self.current_user.name
+        call = self.services["calls"].calls.get(uuid)
+        before = self._state(call)
+        field = "station"
         try:
             if action in ("listen", "whisper", "barge"):
                 station = body.get("station")
@@ -146,16 +149,35 @@ class CallActionHandler(BaseHandler):
                     return self.write_json({"error": "station: the supervisor's extension is required",
                                             "status": 400}, 400)
                 result = await sup.attach(uuid, action, station, who)
+                after = {**before, "supervision": action, "supervisor_station": result.get("station")}
             elif action == "hangup":
                 result = await sup.force_hangup(uuid, who)
+                after = {**before, "state": "ended"}
             else:
                 target = transfer_target(body)
                 if target is None:
-                    return self.write_json({"error": "give extension, number or queue", "status": 400}, 400)
+                    return self.write_json({"error": "target: give extension, number or queue", "status": 400},
+                                           400)
+                field = next(k for k in ("extension", "number", "queue") if isinstance(body.get(k), str)
+                             and body.get(k))
                 result = sup.force_transfer(uuid, target, who)
+                after = {**before, "transferred_to": target}
         except SuperviseError as exc:
-            return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+            message = str(exc)
+            if exc.status == 400 and not message.startswith(f"{field}:") and "mode" not in message:
+                message = f"{field}: {message}"
+            return self.write_json({"error": message, "status": exc.status}, exc.status)
+        await self.audit(f"call.{action}", uuid, before, after)
         self.write_json(result)
+
+    def _state(self, call) -> dict:
+        """What the audit log keeps about the call before the action."""
+        if call is None:
+            return {}
+        session = self.services["supervisor"].sessions.get(call.uuid)
+        return {"caller": call.caller_id, "state": call.state.value,
+                "agent_station": call.peer.line.extension if call.peer is not None else None,
+                "supervision": session.mode if session is not None else None}
 
 
 ROUTES = [
