@@ -380,3 +380,91 @@ class Employee(Base):
 
 
 CRM_MODELS: tuple[type[Base], ...] = (SparePart, SparePartFit, Employee)
+
+
+# ------------------------------------------------------------------ migration 8: knowledge base, work orders
+
+class KbCategory(Base):
+    """A knowledge-base category (articles keep existing when it is deleted: they become uncategorized)."""
+
+    name = peewee.CharField(unique=True)
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "kb_categories"
+
+
+class KbArticle(Base):
+    """A knowledge-base article; ``tags`` is a comma-separated list."""
+
+    category = peewee.ForeignKeyField(KbCategory, null=True, backref="articles", on_delete="SET NULL")
+    title = peewee.CharField(max_length=200)
+    body = peewee.TextField(default="")
+    tags = peewee.CharField(max_length=400, default="")
+    created_by = peewee.CharField()
+    created_at = peewee.DoubleField()
+    updated_by = peewee.CharField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "kb_articles"
+
+
+class KbTerm(Base):
+    """One search term of an article (a word, or a CJK character or character pair) with its weight."""
+
+    article = peewee.ForeignKeyField(KbArticle, backref="terms", on_delete="CASCADE")
+    term = peewee.CharField(max_length=32)
+    weight = peewee.IntegerField()
+
+    class Meta:
+        table_name = "kb_terms"
+        primary_key = peewee.CompositeKey("article", "term")
+
+
+class WorkOrder(Base):
+    """A repair visit dispatched to a repair center; customer contact details are copied when it is made."""
+
+    order_no = peewee.CharField(unique=True)
+    status = peewee.CharField()
+    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="work_orders", on_delete="SET NULL")
+    customer = peewee.ForeignKeyField(Customer, null=True, backref="work_orders", on_delete="SET NULL")
+    customer_name = peewee.CharField(default="")
+    phone = peewee.CharField(null=True)
+    address = peewee.CharField(null=True)
+    district = peewee.CharField(null=True)
+    area_code = peewee.CharField(null=True)
+    region = peewee.CharField(null=True)
+    product_model = peewee.CharField(null=True)
+    serial_no = peewee.CharField(null=True)
+    fault = peewee.TextField()
+    repair_center = peewee.ForeignKeyField(RepairCenter, null=True, backref="work_orders", on_delete="SET NULL")
+    dispatch_match = peewee.CharField(null=True)
+    technician = peewee.CharField(null=True)
+    visit_date = peewee.CharField(null=True)
+    result = peewee.TextField(default="")
+    parts_used = peewee.TextField(default="")
+    created_by = peewee.CharField()
+    created_at = peewee.DoubleField()
+    dispatched_at = peewee.DoubleField(null=True)
+    closed_at = peewee.DoubleField(null=True)
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "work_orders"
+
+
+class WorkOrderHistory(Base):
+    """One step of a work order: who, when, what (created, dispatched, started, result, done, cancelled)."""
+
+    work_order = peewee.ForeignKeyField(WorkOrder, backref="history", on_delete="CASCADE")
+    ts = peewee.DoubleField()
+    actor = peewee.CharField()
+    action = peewee.CharField()
+    note = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "work_order_history"
+
+
+KB_WORKORDER_MODELS: tuple[type[Base], ...] = (KbCategory, KbArticle, KbTerm, WorkOrder, WorkOrderHistory)

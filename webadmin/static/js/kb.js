@@ -1,0 +1,51 @@
+/* Knowledge base: fax an article to a caller (through the API), confirm deletions. */
+(function () {
+  "use strict";
+  var T = HL.T, el = HL.el;
+
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function when(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" +
+      two(d.getMinutes());
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
+    });
+  });
+
+  var form = document.getElementById("kb-fax-form");
+  if (!form) { return; }
+  var input = document.getElementById("kb-fax-number");
+  var button = form.querySelector("button[type=submit]");
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var number = input.value.trim();
+    var digits = number.replace(/\D/g, "");
+    if (digits.length < 5 || digits.length > 20) {
+      input.setAttribute("aria-invalid", "true");
+      HL.toast(T("Fax number: enter 5 to 20 digits."));
+      input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    button.disabled = true;
+    HL.api("POST", "/kb/articles/" + form.getAttribute("data-article") + "/fax", { number: number })
+      .then(function (job) {
+        var tbody = document.querySelector("#kb-fax-table tbody");
+        var row = el("tr", { "class": "kb-new-row" },
+          el("td", { "class": "data nowrap" }, when(job.created_at)),
+          el("td", { "class": "data" }, job.number),
+          el("td", null, el("span", { "class": "badge warn" }, T("queued"))));
+        tbody.insertBefore(row, tbody.firstChild);
+        document.getElementById("kb-fax-none").hidden = true;
+        input.value = "";
+        HL.toast(T("Fax queued"));
+      }, function (err) {
+        HL.toast(err.status === 400 ? T("Fax number: enter 5 to 20 digits.") : T("Failed") + " (" + err.status + ")");
+      })
+      .then(function () { button.disabled = false; });
+  });
+})();
