@@ -78,6 +78,7 @@ class Aggregator:
         self.trunks = trunks            # trunk lines on this box: "all lines busy" means busy_count >= trunks
         self.sums: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.maxes: dict[tuple, dict[str, float]] = defaultdict(dict)
+        self.abandoned: list[tuple] = []   # rows of the abandoned-call list (stat_abandoned)
 
     # ---- deltas ------------------------------------------------------------------------------
     def _add(self, table: str, key: tuple, **cols: float) -> None:
@@ -209,6 +210,8 @@ class Aggregator:
             c["agent"] = d["agent"]
 
     def _q_abandoned(self, ev: dict, d: dict) -> None:
+        self.abandoned.append((ev["call_uuid"], ev["ts"], hour_of(ev["ts"]), d["queue"], str(d.get("caller") or ""),
+                               ms(float(d.get("waited") or 0.0)), 1 if d.get("short") else 0))
         self._add("stat_queue", (hour_of(ev["ts"]), d["queue"]), abandoned=1,
                   short_abandoned=1 if d.get("short") else 0, wait_abandoned_ms=ms(float(d.get("waited") or 0.0)))
 
@@ -326,3 +329,4 @@ _HANDLERS = {
     "leg.ended": Aggregator._leg_ended,
 }
 KINDS = tuple(_HANDLERS)
+ABANDONED_COLUMNS = ("call_uuid", "ts", "hour", "queue", "caller", "waited_ms", "short")

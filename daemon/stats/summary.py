@@ -15,7 +15,7 @@ import peewee
 
 from ..store.db import proxy
 from ..store.models import Event
-from .aggregate import KINDS, TABLES, Aggregator
+from .aggregate import ABANDONED_COLUMNS, KINDS, TABLES, Aggregator
 
 log = logging.getLogger("hotline.stats")
 CURSOR = "journal"
@@ -59,6 +59,13 @@ def write_deltas(agg: Aggregator) -> int:
                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}")
         db.execute_sql(sql, values)
         n += 1
+    if agg.abandoned:
+        cols = ", ".join(ABANDONED_COLUMNS)
+        marks = ", ".join([ph] * len(ABANDONED_COLUMNS))
+        db.cursor().executemany(f"INSERT INTO stat_abandoned ({cols}) VALUES ({marks}) "
+                                f"ON CONFLICT (call_uuid) DO NOTHING", agg.abandoned)
+        n += len(agg.abandoned)
+        agg.abandoned = []
     return n
 
 
@@ -93,12 +100,15 @@ def fold_batch(trunks: int, limit: int = BATCH) -> int:
 def clear() -> None:
     """Empty the summary tables and the cursor (before a rebuild)."""
     db = _db()
-    for table in (*TABLES, "stat_cursor"):
+    for table in (*TABLES, "stat_abandoned", "stat_cursor"):
         db.execute_sql(f"DELETE FROM {table}")
 
 
 def table_rows(table: str) -> list[tuple]:
     """Every row of a summary table in key order (for comparisons and exports)."""
+    if table == "stat_abandoned":
+        return [tuple(r) for r in _db().execute_sql(
+            f"SELECT {', '.join(ABANDONED_COLUMNS)} FROM stat_abandoned ORDER BY call_uuid").fetchall()]
     keys, sums, maxes = TABLES[table]
     cols = [*keys, *sums, *maxes]
     return [tuple(r) for r in _db().execute_sql(

@@ -296,6 +296,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             NULL, count {num}, PRIMARY KEY (hour, flow, menu, choice))""",
         """CREATE TABLE stat_lines (
             hour INTEGER NOT NULL, busy_ms {num}, all_busy_ms {num}, peak {num}, PRIMARY KEY (hour))""",
+        """CREATE TABLE stat_abandoned (
+            call_uuid VARCHAR(36) NOT NULL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, hour INTEGER NOT NULL,
+            queue VARCHAR(64) NOT NULL, caller VARCHAR(32) NOT NULL, waited_ms BIGINT NOT NULL,
+            short INTEGER NOT NULL)""",
+        "CREATE INDEX stat_abandoned_ts ON stat_abandoned (ts)",
+        "CREATE INDEX stat_abandoned_queue_ts ON stat_abandoned (queue, ts)",
         """CREATE TABLE stat_cursor (
             name VARCHAR(32) NOT NULL PRIMARY KEY, last_event_id BIGINT NOT NULL, state TEXT NOT NULL,
             trunks INTEGER NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION NOT NULL)""",

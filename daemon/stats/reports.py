@@ -1,0 +1,282 @@
+"""Reports: figures for a period from the hourly summary tables (definitions: docs/metrics.md).
+
+Every function runs inside a store read (``await store.read(fn, ...)``). A period is [start, end) in epoch
+seconds; ``group`` buckets hours into local hours, days, weeks (Monday first) or months of ``tz``. The
+ratios (service level, ASA, AHT, occupancy, containment, abandon rate) are computed here and only here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import peewee
+
+from ..store.db import proxy
+from .aggregate import TABLES, WAIT_EDGES
+
+GROUPS = ("hour", "day", "week", "month", "total")
+WAIT_LABELS = [f"<{WAIT_EDGES[0]}s"] + [f"{a}-{b}s" for a, b in zip(WAIT_EDGES, WAIT_EDGES[1:])] + \
+    [f"≥{WAIT_EDGES[-1]}s"]
+
+
+class ReportError(ValueError):
+    """A report request that cannot be answered (the message names the parameter)."""
+
+
+def _db() -> peewee.Database:
+    return proxy.obj
+
+
+def _ph() -> str:
+    return "%s" if isinstance(_db(), peewee.PostgresqlDatabase) else "?"
+
+
+def bucket(hour: int, group: str, tz: ZoneInfo) -> str:
+    """The label of the bucket an epoch hour falls in."""
+    if group == "total":
+        return "total"
+    local = dt.datetime.fromtimestamp(hour * 3600, tz)
+    if group == "hour":
+        return local.strftime("%Y-%m-%d %H:00")
+    if group == "day":
+        return local.strftime("%Y-%m-%d")
+    if group == "week":
+        monday = local.date() - dt.timedelta(days=local.weekday())
+        return monday.isoformat()
+    if group == "month":
+        return local.strftime("%Y-%m")
+    raise ReportError(f"group must be one of {', '.join(GROUPS)}")
+
+
+def _where(start: float, end: float, where: dict[str, Iterable] | None) -> tuple[str, list[Any]]:
+    ph = _ph()
+    cond = [f"hour >= {ph}", f"hour < {ph}"]
+    args: list[Any] = [int(start // 3600), int(-(-end // 3600))]
+    for col, values in (where or {}).items():
+        values = list(values)
+        if values:
+            cond.append(f"{col} IN ({', '.join([ph] * len(values))})")
+            args += values
+    return " AND ".join(cond), args
+
+
+def _rows(table: str, start: float, end: float, where: dict[str, Iterable] | None = None) -> list[dict]:
+    """Hourly rows of a summary table in [start, end), optionally filtered by key columns."""
+    keys, sums, maxes = TABLES[table]
+    cond, args = _where(start, end, where)
+    cols = [*keys, *sums, *maxes]
+    return [dict(zip(cols, r)) for r in _db().execute_sql(
+        f"SELECT {', '.join(cols)} FROM {table} WHERE {cond}", args).fetchall()]
+
+
+def _fixed_offset_minutes(start: float, end: float, tz: ZoneInfo) -> int | None:
+    """The zone's UTC offset in minutes when it is the same over the whole period (no DST change)."""
+    offsets = {int(dt.datetime.fromtimestamp(t, tz).utcoffset().total_seconds() // 60)
+               for t in (start, end - 1, *range(int(start), int(end), 86400 * 7))}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+def _grouped(table: str, start: float, end: float, by: tuple[str, ...], group: str, tz: ZoneInfo,
+             where: dict[str, Iterable] | None = None) -> dict[tuple, dict]:
+    """Sums (and maxima) per (bucket, *by). The database adds up the hours of each local day (or of the whole
+    period) when the zone keeps one offset over the period; otherwise hours are bucketed here."""
+    keys, sums, maxes = TABLES[table]
+    if group not in GROUPS:
+        raise ReportError(f"group must be one of {', '.join(GROUPS)}")
+    offset = _fixed_offset_minutes(start, end, tz)
+    if group == "hour" or offset is None:
+        out: dict[tuple, dict] = {}
+        for r in _rows(table, start, end, where):
+            key = (bucket(r["hour"], group, tz), *(r[b] for b in by))
+            acc = out.setdefault(key, {**{c: 0 for c in sums}, **{c: 0 for c in maxes}})
+            for c in sums:
+                acc[c] += r[c]
+            for c in maxes:
+                acc[c] = max(acc[c], r[c])
+        return out
+    cond, args = _where(start, end, where)
+    day = f"((hour * 60 + {offset}) / 1440)" if group != "total" else "0"
+    select = [f"{day} AS d", *by, *(f"SUM({c})" for c in sums), *(f"MAX({c})" for c in maxes)]
+    sql = (f"SELECT {', '.join(select)} FROM {table} WHERE {cond} GROUP BY {', '.join(['d', *by])}")
+    out = {}
+    for r in _db().execute_sql(sql, args).fetchall():
+        d, rest = int(r[0]), r[1:]
+        label = "total" if group == "total" else bucket(int((d * 1440 - offset) // 60) + 12, group, tz)
+        key = (label, *rest[:len(by)])
+        vals = dict(zip([*sums, *maxes], (int(v or 0) for v in rest[len(by):])))
+        acc = out.get(key)
+        if acc is None:
+            out[key] = vals
+        else:   # several days in one week or month
+            for c in sums:
+                acc[c] += vals[c]
+            for c in maxes:
+                acc[c] = max(acc[c], vals[c])
+    return out
+
+
+def _ratio(a: float, b: float, digits: int = 4) -> float | None:
+    return round(a / b, digits) if b else None
+
+
+def _s(ms: float) -> float:
+    return round(ms / 1000.0, 1)
+
+
+# ---- queue figures ---------------------------------------------------------------------------------
+def queue_figures(acc: dict) -> dict:
+    """Figures of one queue bucket from its sums (the definitions of docs/metrics.md)."""
+    counted = acc["offered"] - acc["short_abandoned"]
+    return {
+        "offered": acc["offered"], "answered": acc["answered"], "abandoned": acc["abandoned"],
+        "short_abandoned": acc["short_abandoned"], "callbacks": acc["callbacks"], "timeouts": acc["timeouts"],
+        "left_queue": acc["left_queue"], "answered_in_sl": acc["answered_in_sl"],
+        "service_level": _ratio(acc["answered_in_sl"], counted),
+        "abandon_rate": _ratio(acc["abandoned"] - acc["short_abandoned"], counted),
+        "asa_seconds": _ratio(acc["wait_answered_ms"] / 1000.0, acc["answered"], 1),
+        "longest_wait_seconds": _s(acc["wait_answered_max_ms"]),
+        "avg_abandon_seconds": _ratio(acc["wait_abandoned_ms"] / 1000.0, acc["abandoned"], 1),
+        "wait_distribution": [acc[f"wait_bucket_{i}"] for i in range(len(WAIT_EDGES) + 1)],
+        "survey_count": acc["survey_count"], "survey_score": _ratio(acc["survey_sum"], acc["survey_count"], 2),
+    }
+
+
+def queues(start: float, end: float, group: str = "total", names: Iterable[str] = (), tz: str = "UTC") -> dict:
+    """Per queue and bucket: offered, answered, abandoned, service level, ASA, waits, callbacks, survey."""
+    zone = ZoneInfo(tz)
+    folded = _grouped("stat_queue", start, end, ("queue",), group, zone, {"queue": names})
+    rows = [{"bucket": b, "queue": q, **queue_figures(acc)} for (b, q), acc in sorted(folded.items())]
+    return {"group": group, "wait_buckets": WAIT_LABELS, "rows": rows}
+
+
+# ---- agent figures ---------------------------------------------------------------------------------
+def agent_figures(acc: dict) -> dict:
+    """Figures of one agent bucket."""
+    busy = acc["on_call_ms"] + acc["wrap_up_ms"] + acc["reserved_ms"]
+    return {
+        "calls": acc["calls"], "talk_seconds": _s(acc["talk_ms"]),
+        "avg_talk_seconds": _ratio(acc["talk_ms"] / 1000.0, acc["calls"], 1),
+        "longest_talk_seconds": _s(acc["talk_max_ms"]), "hold_seconds": _s(acc["hold_ms"]),
+        "aht_seconds": _ratio((acc["on_call_ms"] + acc["wrap_up_ms"]) / 1000.0, acc["calls"], 1),
+        "logged_in_seconds": _s(acc["logged_in_ms"]), "ready_seconds": _s(acc["ready_ms"]),
+        "not_ready_seconds": _s(acc["not_ready_ms"]), "wrap_up_seconds": _s(acc["wrap_up_ms"]),
+        "on_call_seconds": _s(acc["on_call_ms"]), "occupancy": _ratio(busy, busy + acc["ready_ms"]),
+        "missed": acc["missed"], "survey_count": acc["survey_count"],
+        "survey_score": _ratio(acc["survey_sum"], acc["survey_count"], 2),
+    }
+
+
+def agents(start: float, end: float, group: str = "total", ids: Iterable[int] = (), tz: str = "UTC") -> dict:
+    """Per agent and bucket: calls, talk (average, longest), AHT, logged-in / ready / not-ready (by reason)
+    / wrap-up time, occupancy, missed offers, survey."""
+    zone = ZoneInfo(tz)
+    ids = [int(i) for i in ids]
+    folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
+    reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
+    names = {r[0]: (r[1], r[2]) for r in _db().execute_sql("SELECT id, name, display_name FROM agents").fetchall()}
+    rows = []
+    for (b, agent), acc in sorted(folded.items()):
+        by_reason = {reason: _s(v["ms"]) for (bb, a, reason), v in reasons.items() if bb == b and a == agent}
+        name, display = names.get(agent, (f"#{agent}", ""))
+        rows.append({"bucket": b, "agent": agent, "name": name, "display_name": display,
+                     **agent_figures(acc), "not_ready_by_reason": by_reason})
+    return {"group": group, "rows": rows}
+
+
+# ---- calls, lines, IVR ------------------------------------------------------------------------------
+def volume(start: float, end: float, group: str = "day", tz: str = "UTC") -> dict:
+    """Call volume per bucket and direction, with answered, queued, contained (IVR containment), refused,
+    voicemails and faxes."""
+    zone = ZoneInfo(tz)
+    folded = _grouped("stat_calls", start, end, ("direction",), group, zone)
+    rows = []
+    for (b, direction), acc in sorted(folded.items()):
+        rows.append({"bucket": b, "direction": direction, "calls": acc["calls"], "answered": acc["answered"],
+                     "refused": acc["refused"], "queued": acc["queued"], "contained": acc["contained"],
+                     "containment": _ratio(acc["contained"], acc["answered"]) if direction == "inbound" else None,
+                     "avg_duration_seconds": _ratio(acc["duration_ms"] / 1000.0, acc["calls"], 1),
+                     "voicemails": acc["voicemails"], "faxes": acc["faxes"]})
+    return {"group": group, "rows": rows}
+
+
+def heatmap(start: float, end: float, tz: str = "UTC") -> dict:
+    """Inbound calls by local weekday (0 = Monday) and hour of day."""
+    zone = ZoneInfo(tz)
+    grid = [[0] * 24 for _ in range(7)]
+    for r in _rows("stat_calls", start, end, {"direction": ["inbound"]}):
+        local = dt.datetime.fromtimestamp(r["hour"] * 3600, zone)
+        grid[local.weekday()][local.hour] += r["calls"]
+    return {"rows": grid}
+
+
+def lines(start: float, end: float, group: str = "day", tz: str = "UTC") -> dict:
+    """Trunk utilization per bucket: busy trunk-hours, peak simultaneous, all-lines-busy time."""
+    zone = ZoneInfo(tz)
+    folded = _grouped("stat_lines", start, end, (), group, zone)
+    return {"group": group, "rows": [{"bucket": b, "busy_hours": round(acc["busy_ms"] / 3.6e6, 2),
+                                      "peak": acc["peak"], "all_busy_seconds": _s(acc["all_busy_ms"])}
+                                     for (b,), acc in sorted(folded.items())]}
+
+
+def ivr(start: float, end: float, tz: str = "UTC") -> dict:
+    """The IVR funnel (per flow and block: reached, left here) and choices per menu key."""
+    cond, args = _where(start, end, None)
+    nodes = _db().execute_sql(f"SELECT flow, node, SUM(reached), SUM(left_here) FROM stat_ivr_node WHERE {cond} "
+                              f"GROUP BY flow, node", args).fetchall()
+    choices = _db().execute_sql(f"SELECT flow, menu, choice, SUM(count) FROM stat_ivr_choice WHERE {cond} "
+                                f"GROUP BY flow, menu, choice", args).fetchall()
+    return {"funnel": [{"flow": f, "node": n, "reached": int(r), "left_here": int(lh)}
+                       for f, n, r, lh in sorted(nodes, key=lambda x: (x[0], -x[2], x[1]))],
+            "choices": [{"flow": f, "menu": m, "key": k, "count": int(c)} for f, m, k, c in sorted(choices)]}
+
+
+# ---- lists from the CDRs and the journal ---------------------------------------------------------------
+CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds", "caller": "caller_id"}
+
+
+def calls_list(start: float, end: float, *, caller: str | None = None, disposition: str | None = None,
+               min_duration: float | None = None, sort: str = "offered_at", desc: bool = True, limit: int = 100,
+               offset: int = 0) -> dict:
+    """Each call with its duration (CDRs), filtered; ``sort`` is allow-listed (CALL_SORTS)."""
+    if sort not in CALL_SORTS:
+        raise ReportError(f"sort must be one of {', '.join(CALL_SORTS)}")
+    ph = _ph()
+    cond, args = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction <> 'agent_leg'"], [start, end]
+    if caller:
+        cond.append(f"caller_id = {ph}")
+        args.append(caller)
+    if disposition:
+        cond.append(f"disposition = {ph}")
+        args.append(disposition)
+    if min_duration is not None:
+        cond.append(f"duration >= {ph}")
+        args.append(min_duration)
+    where = " AND ".join(cond)
+    total = _db().execute_sql(f"SELECT COUNT(*) FROM cdrs WHERE {where}", args).fetchone()[0]
+    cols = ("call_uuid", "direction", "caller_id", "dialed", "offered_at", "answered_at", "ended_at", "duration",
+            "talk_seconds", "disposition", "peer")
+    sql = (f"SELECT {', '.join(cols)} FROM cdrs WHERE {where} ORDER BY {CALL_SORTS[sort]} "
+           f"{'DESC' if desc else 'ASC'}, call_uuid LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}")
+    return {"total": total, "rows": [dict(zip(cols, r)) for r in _db().execute_sql(sql, args).fetchall()]}
+
+
+def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit: int = 200,
+                   offset: int = 0) -> dict:
+    """Abandoned callers in the period (newest first) with the queue, wait, and the callback made, if any."""
+    ph = _ph()
+    cond, args = [f"a.ts >= {ph}", f"a.ts < {ph}"], [start, end]
+    names = list(queues_)
+    if names:
+        cond.append(f"a.queue IN ({', '.join([ph] * len(names))})")
+        args += names
+    where = " AND ".join(cond)
+    total = _db().execute_sql(f"SELECT COUNT(*) FROM stat_abandoned a WHERE {where}", args).fetchone()[0]
+    rows = _db().execute_sql(
+        f"SELECT a.ts, a.call_uuid, a.queue, a.caller, a.waited_ms, a.short, c.status FROM stat_abandoned a "
+        f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} "
+        f"ORDER BY a.ts DESC LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}", args).fetchall()
+    return {"total": total, "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
+                                      "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]),
+                                      "callback": r[6]} for r in rows]}
