@@ -301,24 +301,26 @@ class CallManager:
         finally:
             await asyncio.shield(self.end(call, call.cause or HangupCause.NORMAL))
 
-    async def originate_callback(self, agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0) -> str:
+    async def originate_callback(self, agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0,
+                                 direction: str = "callback") -> str:
         """A callback: ring the agent's phone first; when answered, dial the customer and bridge.
-        Returns connected, agent_missed, busy, no_answer or no_trunk."""
+        Returns connected, agent_missed, busy, no_answer or no_trunk. The agent desk's click-to-call uses the
+        same path with direction "outbound"."""
         station = self.devices.station(agent.station) if agent.station else None
         if station is None or station.name in self.owner or not station.up:
             return "agent_missed"
-        call = Call(uuid=str(uuidlib.uuid4()), direction="callback", caller_id=entry.number or "",
+        call = Call(uuid=str(uuidlib.uuid4()), direction=direction, caller_id=entry.number or "",
                     dialed=entry.number or "", offered_at=self.engine.now())
         call.caller = Leg(uuid=call.uuid, line=station, role="caller", call=call)
         call.legs.append(call.caller)
         call.task = asyncio.current_task()
-        self.journal.emit("call.offered", call.uuid, station.name, ts=call.offered_at, direction="callback",
+        self.journal.emit("call.offered", call.uuid, station.name, ts=call.offered_at, direction=direction,
                           caller_id=entry.number, dialed=entry.number, parent=entry.call_uuid, queue=entry.queue,
                           agent=agent.id)
         self.calls[call.uuid] = call
         self.owner[station.name] = call.caller
         self.devices.busy.add(station.name)
-        station.ring(entry.number or "", "callback")
+        station.ring(entry.number or "", direction)
         outcome, cause = "agent_missed", HangupCause.NO_ANSWER
         try:
             try:

@@ -65,19 +65,24 @@ class AgentActionHandler(AcdHandler):
 
     roles = ("supervisor", "agent", "qa")
 
-    def post(self, key: str, action: str) -> None:
-        """Carry out the action; an agent may act only on themselves."""
+    async def post(self, key: str, action: str) -> None:
+        """Carry out the action (audited); an agent may act only on the agent linked to their user
+        (agents.user_name, else the agent of the same name)."""
+        from .desk import desk_of
         body = self.json_body()
         user = self.current_user
         try:
             agent = self.acd.agents.get(key)
-            if user.role == "agent" and agent.name != user.name:
+            if user.role == "agent" and await desk_of(self.services).agent_for(user.name) is not agent:
                 raise tornado.web.HTTPError(403, reason="agents may change only their own state")
+            before = {"state": agent.state.value, "reason": agent.reason, "station": agent.station}
             result = self.acd.agent_action(key, action, station=body.get("station"), state=body.get("state"),
                                            reason=body.get("reason"), by=user.name)
         except AgentError as exc:
             return self.write_json({"error": str(exc), "status": 409 if "cannot" in str(exc) else 400},
                                    409 if "cannot" in str(exc) else 400)
+        await self.audit(f"agent.{action}", agent.name, before,
+                         {"state": agent.state.value, "reason": agent.reason, "station": agent.station})
         self.write_json(result)
 
 
@@ -109,6 +114,7 @@ class AbandonedCallbackHandler(AcdHandler):
             result = await self.acd.callback_abandoned(uuid, self.current_user.name)
         except AgentError as exc:
             return self.write_json({"error": str(exc), "status": 404}, 404)
+        await self.audit("abandoned.callback", uuid, None, result)
         self.write_json(result, 201)
 
 
