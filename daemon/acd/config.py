@@ -80,7 +80,7 @@ def parse(text: str, filename: str) -> dict:
     node = load_node(text, ctx)
     doc = DOCUMENT.check(node, ctx, "") if node is not None else None
     if isinstance(doc, dict):
-        names = {a["name"] for a in doc["agents"]}
+        names = {a["name"] for a in doc["agents"] if "name" in a}
         for qname, q in doc["queues"].items():
             for key, message in reference_problems(q, names, set(doc["queues"])):
                 ctx.error(node, f"queues.{qname}.{key}", message)
@@ -93,8 +93,8 @@ def reference_problems(q: dict, agent_names: set[str], queue_names: set[str]) ->
     """A validated queue's references to agents and queues that do not exist, as (key, message): the same
     checks for a YAML import and for one queue edited in the panel."""
     out = [(f"members[{i}].agent", f"no agent named {m['agent']!r}")
-           for i, m in enumerate(q["members"]) if m["agent"] not in agent_names]
-    if q["overflow"] == "queue" and q["overflow_queue"] not in queue_names:
+           for i, m in enumerate(q.get("members", [])) if "agent" in m and m["agent"] not in agent_names]
+    if q.get("overflow") == "queue" and q.get("overflow_queue") not in queue_names:
         out.append(("overflow_queue", "overflow: queue needs an existing overflow_queue"))
     return out
 
@@ -204,7 +204,7 @@ def save_queue(name: str, data: Any, create: bool) -> tuple[dict | None, dict]:
     if not isinstance(name, str) or not re.fullmatch(NAME, name):
         ctx.error(None, "name", f"{name!r} does not match the expected form {NAME_HELP}")
     agents = {a.name: a.id for a in AgentRow.select(AgentRow.id, AgentRow.name)}
-    if isinstance(q, dict) and not ctx.problems:
+    if isinstance(q, dict):
         queues = {r.name for r in QueueRow.select(QueueRow.name)} | {name}
         for key, message in reference_problems(q, set(agents), queues):
             ctx.error(None, key, message)
