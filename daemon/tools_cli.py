@@ -180,7 +180,8 @@ def _stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> 
     sp = sub.add_parser("stats", parents=[common], help="report summaries: fold the journal, rebuild, dump")
     sp.add_argument("action", choices=("fold", "rebuild", "dump"),
                     help="fold: add new journal events; rebuild: empty and fold everything again; dump: JSON")
-    sp.add_argument("--trunks", type=int, default=None, help="trunk lines for all-lines-busy (default: config)")
+    sp.add_argument("--trunks", type=int, default=None,
+                    help="trunk lines for all-lines-busy (default: as folded so far, else the configuration)")
 
     def run(args: argparse.Namespace) -> int:
         import json
@@ -189,10 +190,10 @@ def _stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> 
         from .cli import _load, _open_store
         from .stats import summary
         cfg = _load(args)
-        trunks = args.trunks if args.trunks is not None else sum(
-            int(d.get("trunks", 0) or 0) for d in cfg["devices"])
         store = _open_store(args)
         try:
+            trunks = args.trunks if args.trunks is not None else (store.write_sync(summary.load_cursor)[2] or sum(
+                int(d.get("trunks", 0) or 0) for d in cfg["devices"]))
             if args.action == "dump":
                 from .stats.aggregate import TABLES
                 print(json.dumps({t: store.write_sync(summary.table_rows, t) for t in TABLES}))

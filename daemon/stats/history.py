@@ -85,9 +85,7 @@ def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, li
     start = end - dt.timedelta(days=days - 1)
     weights = [WEEKDAY_FACTOR[(start + dt.timedelta(days=i)).weekday()] for i in range(days)]
     per_weight = calls / sum(weights)
-    if trunks <= 0:   # size the trunk group for the peak hour (about 4 minutes per call, some headroom)
-        peak = per_weight * max(HOUR_PROFILE) / sum(HOUR_PROFILE)
-        trunks = max(8, math.ceil(peak * 240 / 3600 * 1.4))
+    trunks = trunks if trunks > 0 else trunks_for(calls, days)
     menus = {name: _menu_paths(flows_dir, name) for name, _, _ in FLOWS}
     by_queue = {t.queue: t for t in teams}
     counts = {"calls": 0, "events": 0, "answered": 0, "abandoned": 0, "refused": 0, "contained": 0}
@@ -112,6 +110,12 @@ def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, li
             progress(f"{day}: {counts['calls']} calls, {counts['events']} events")
     counts["trunks"] = trunks
     return counts
+
+
+def trunks_for(calls: int, days: int) -> int:
+    """A trunk group sized for the peak hour (about 4 minutes per call, some headroom)."""
+    peak = calls / max(1, days) * max(HOUR_PROFILE) / sum(HOUR_PROFILE)
+    return max(8, math.ceil(peak * 240 / 3600 * 1.4))
 
 
 def _simulate_day(rng: random.Random, j: Journal, day: dt.date, n: int, trunks: int, menus: dict,
