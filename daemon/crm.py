@@ -108,10 +108,6 @@ def parse_money(value: Any, name: str = "price") -> int:
     return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
 
 
-def _money(value: Any, f: "Field") -> int:
-    return parse_money(value, f.name)
-
-
 TRUE = {"1", "true", "yes", "y", "on", "是", "vip", "t"}
 FALSE = {"0", "false", "no", "n", "off", "否", "", "f"}
 
@@ -248,7 +244,7 @@ def _models(value: Any, f: "Field") -> list[str]:
 
 
 CLEANERS: dict[str, Callable[[Any, "Field"], Any]] = {
-    "text": _text, "int": _int, "money": _money, "bool": _bool, "choice": _choice, "area_code": _area,
+    "text": _text, "int": _int, "bool": _bool, "choice": _choice, "area_code": _area,
     "phone": _phone, "phone_text": _phone_text, "email": _email, "model": _model_code, "part_no": _part_no, "province": _prov,
     "region": _reg, "district": _dist, "language": _lang, "extension": _extension, "models": _models}
 
@@ -311,7 +307,7 @@ PRODUCTS = Resource(
     (Field("model", "model", required=True, max_len=32), Field("category", "choice", required=True,
                                                               choices=CATEGORIES),
      Field("name_zh", max_len=128), Field("name_en", max_len=128), Field("specs_zh", max_len=4000, default=""),
-     Field("specs_en", max_len=4000, default=""), Field("price_cents", "money", required=True),
+     Field("specs_en", max_len=4000, default=""), Field("price_cents", "int", required=True),
      Field("stock", "int", default=0), Field("active", "bool", default=True)),
     search=("model", "name_zh", "name_en", "specs_zh", "specs_en"),
     sorts=("model", "category", "name_zh", "name_en", "price_cents", "stock"),
@@ -322,7 +318,7 @@ PARTS = Resource(
     "parts", "part", SparePart,
     (Field("part_no", "part_no", required=True, max_len=32), Field("name_zh", max_len=128),
      Field("name_en", max_len=128), Field("fits", "models", default=()), Field("specs_zh", max_len=4000, default=""),
-     Field("specs_en", max_len=4000, default=""), Field("price_cents", "money", required=True),
+     Field("specs_en", max_len=4000, default=""), Field("price_cents", "int", required=True),
      Field("stock", "int", default=0), Field("active", "bool", default=True)),
     search=("part_no", "name_zh", "name_en", "specs_zh", "specs_en"),
     sorts=("part_no", "name_zh", "name_en", "price_cents", "stock", "updated_at"),
@@ -541,13 +537,19 @@ def clean_all(res: Resource, data: dict[str, Any],
     if not isinstance(data, dict):
         return {}, [CrmError(None, "must be a JSON object")]
     data = dict(data)
-    if "price" in data and "price_cents" not in data and any(f.name == "price_cents" for f in res.fields):
-        data["price_cents"] = data.pop("price")
-    elif "price" in data:
-        data.pop("price")
     out: dict[str, Any] = {}
     problems: list[CrmError] = []
+    if "price" in data:  # a decimal amount in yuan (forms, people) instead of integer cents (scripts)
+        price = data.pop("price")
+        if "price_cents" not in data and any(f.name == "price_cents" for f in res.fields):
+            try:
+                data["price_cents"] = parse_money(price, "price")
+            except CrmError as exc:
+                problems.append(exc)
+                data["price_cents"] = 0
     for f in res.fields:
+        if f.kind in ("language", "choice") and f.default is not None and data.get(f.name) in ("", None):
+            data.pop(f.name, None)  # an empty cell or field keeps the stored value (or the default)
         try:
             if f.name in data:
                 out[f.name] = f.clean(data[f.name])

@@ -70,7 +70,7 @@ def error_text(locale: Any, exc: crm.CrmError) -> str:
     if exc.field is None:
         return message
     label = LABELS.get(exc.field)
-    return f"{locale.translate(label) if label else exc.field}: {message}"
+    return f"{locale.translate(label) if label else exc.field}{'：' if locale.code == 'zh_CN' else ': '}{message}"
 
 
 def query_args(handler: tornado.web.RequestHandler) -> dict[str, str]:
@@ -331,6 +331,8 @@ def form_values(handler: tornado.web.RequestHandler, res: crm.Resource) -> dict[
     for f in res.fields:
         if f.kind == "bool":
             data[f.name] = handler.get_body_argument(f.name, "") == "on"
+        elif f.name == "price_cents":
+            data["price"] = handler.get_body_argument(f.name, "")   # people type yuan: "1,299.50"
         else:
             data[f.name] = handler.get_body_argument(f.name, "")
     return data
@@ -391,8 +393,10 @@ class CatalogFormPage(CrmPage):
             problems = [exc]
         if problems:
             self.set_status(400)
-            errors = {p.field or "": error_text(self.locale, p) for p in reversed(problems)}
-            return await self.show(item_id, data, errors)
+            errors = {("price_cents" if p.field == "price" else p.field or ""): error_text(self.locale, p)
+                      for p in reversed(problems)}
+            form = {**data, "price_cents": data["price"]} if "price" in data else data
+            return await self.show(item_id, form, errors)
         self.redirect(f"/crm/{self.res.key}")
 
 
