@@ -4,6 +4,7 @@ without polling. Roles, allow-listed parameters, and the audited supervisor acti
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import subprocess
 import time
@@ -54,6 +55,7 @@ def wall_box(daemon_factory, tmp_path, hotline_bin):
     (tmp_path / "flows" / "wall_test.yaml").write_text(FLOW)
     cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
     cfg["routes"] = [{"dialed": "7000", "flow": "wall_test"}]
+    cfg["engine"]["drain_timeout"] = 1          # stop at once after the test, even with a caller waiting
     cfg["paths"].update(flows=str(tmp_path / "flows"),
                         prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
     config = tmp_path / "hotline.yaml"
@@ -62,12 +64,15 @@ def wall_box(daemon_factory, tmp_path, hotline_bin):
     d = daemon_factory(config=config, start=False)
     d.state.mkdir(parents=True, exist_ok=True)
 
-    def cli(*args: str, stdin: str | None = None) -> None:
-        subprocess.run([hotline_bin, "-c", str(config), *args], input=stdin, env=d.env, capture_output=True,
-                       text=True, check=True, timeout=60)
-    cli("acd", "import", str(tmp_path / "queues.yaml"))
-    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
-        cli("user", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+    subprocess.run([hotline_bin, "-c", str(config), "acd", "import", str(tmp_path / "queues.yaml")], env=d.env,
+                   capture_output=True, text=True, check=True, timeout=60)   # also creates the database
+    users = [subprocess.Popen([hotline_bin, "-c", str(config), "user", "add", name, "--role", role,
+                               "--password-stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=d.env, text=True)
+             for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa"))]
+    for proc in users:                   # side by side: each CLI start costs a second or two
+        out, err = proc.communicate(PASSWORD + "\n", timeout=60)
+        assert proc.returncode == 0, err
     return d.start()
 
 
@@ -306,4 +311,38 @@ def test_snapshots_are_pushed_over_the_hub_to_supervisors_only(wall_box, client)
         await next_snapshot(conn, lambda s: queue_of(s)["waiting"] == 0 and not live(s))
         conn.close()
         return cid
-    asyncio.run(scenario())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:   # its own event loop, even beside Playwright's
+        pool.submit(asyncio.run, scenario()).result(timeout=60)
+
+
+def test_todays_figures_count_each_event_once_and_start_again_at_midnight() -> None:
+    """The seed and the listener overlap (events committed while the seed query ran are seen twice): each counts
+    once. Events of yesterday are ignored; the first event after midnight starts a new day."""
+    import datetime as dt
+    import zoneinfo
+
+    from hotline.daemon.wallstats import WallStats
+
+    tz = zoneinfo.ZoneInfo("Asia/Shanghai")
+    noon = dt.datetime(2026, 3, 2, 12, 0, tzinfo=tz).timestamp()
+    now = [noon]
+    stats = WallStats("Asia/Shanghai", clock=lambda: now[0])
+
+    def ev(kind: str, ts: float, uuid: str, **data) -> dict:
+        return {"kind": kind, "ts": ts, "call_uuid": uuid, "line": None, "data": {"queue": "support", **data}}
+    stored = [ev("queue.joined", noon - 100, "a"), ev("queue.answered", noon - 90, "a", agent=7, waited=10,
+                                                       within_sl=True),
+              ev("queue.answered", noon - 86400, "old", agent=7, waited=1, within_sl=True)]   # yesterday
+    both = ev("queue.abandoned", noon - 50, "b", waited=30, short=False)
+    stats.listener(both)                                       # seen live while the seed query ran ...
+    stats.listener(ev("queue.abandoned", noon - 40, "c", waited=2, short=True))
+    stats.seed([*stored, both])                                # ... and committed in time to be read too
+    q = stats.queue("support").summary()
+    assert (q["joined"], q["answered"], q["answered_in_sl"], q["abandoned"], q["short_abandoned"]) == (1, 1, 1, 1, 1)
+    assert q["offered"] == 2 and q["service_level"] == 0.5 and q["avg_answer_s"] == 10.0
+    assert stats.agent(7) == 1
+    stats.listener(ev("queue.answered", noon + 10, "d", agent=7, waited=40, within_sl=False))
+    assert stats.queue("support").summary()["service_level"] == pytest.approx(1 / 3, abs=1e-3)
+    now[0] = noon + 13 * 3600                                  # 01:00 the next day
+    assert stats.queue("support").summary()["offered"] == 0 and stats.agent(7) == 0
+    assert stats.day == dt.date(2026, 3, 3)

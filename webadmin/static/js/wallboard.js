@@ -37,6 +37,8 @@
   function badge(label, cls) { return el("span", { "class": "badge " + (cls || "") }, label); }
   function percent(v) { return v === null || v === undefined ? "-" : Math.round(v * 100) + "%"; }
   function slClass(v) { return v === null || v === undefined ? "" : v >= 0.8 ? "ok" : v >= 0.6 ? "warn" : "bad"; }
+  /* Waiting callers are a warning; a wait beyond the queue's service level time is bad. */
+  function waitTone(q) { return !q.waiting ? "" : q.longest_wait_s > q.service_level_seconds ? "bad" : "warn"; }
 
   /* A clock that counts up from `seconds` (as of the snapshot) until the next snapshot replaces it. */
   function ticking(seconds, cls) {
@@ -81,10 +83,11 @@
 
   // ---- rendering ------------------------------------------------------------------------------------
   function renderTotals() {
-    var waiting = 0, longest = 0, inSl = 0, offered = 0;
+    var waiting = 0, longest = 0, inSl = 0, offered = 0, tone = "";
     (snap.queues || []).forEach(function (q) {
       waiting += q.waiting;
       if (q.waiting && q.longest_wait_s > longest) { longest = q.longest_wait_s; }
+      if (waitTone(q) === "bad" || (waitTone(q) === "warn" && !tone)) { tone = waitTone(q); }
       inSl += q.today.answered_in_sl;
       offered += q.today.offered;
     });
@@ -93,13 +96,16 @@
       if (a.state !== "logged_out") { logged += 1; }
       if (a.state === "ready") { ready += 1; }
     });
-    document.getElementById("wb-total-waiting").textContent = String(waiting);
+    var total = document.getElementById("wb-total-waiting");
+    total.textContent = String(waiting);
+    total.className = "stat-value tone-" + (waiting ? "warn" : "none");
     var lw = document.getElementById("wb-total-longest");
     lw.replaceChildren(waiting ? ticking(longest) : document.createTextNode("-"));
+    lw.className = "stat-value tone-" + (tone || "none");
     var sl = offered ? inSl / offered : null;
     var slNode = document.getElementById("wb-total-sl");
     slNode.textContent = percent(sl);
-    slNode.className = "stat-value sl-" + (slClass(sl) || "none");
+    slNode.className = "stat-value tone-" + (slClass(sl) || "none");
     document.getElementById("wb-total-agents").textContent = ready + " / " + logged;
   }
 
@@ -119,10 +125,12 @@
         el("td", null, el("strong", null, queueTitle(q.name)),
            q.title[LANG] ? el("span", { "class": "muted data wb-sub" }, " " + q.name) : null),
         el("td", { "class": "num wb-waiting" }, q.waiting ? badge(String(q.waiting), "warn") : "0"),
-        el("td", { "class": "num wb-longest" }, q.waiting ? ticking(q.longest_wait_s) : "-"),
+        el("td", { "class": "num wb-longest" }, q.waiting ? ticking(q.longest_wait_s, "tone-" + waitTone(q)) : "-"),
         el("td", { "class": "num wb-answered" }, String(t.answered)),
         abandoned,
-        el("td", { "class": "num wb-sl", title: slTip }, badge(percent(t.service_level), slClass(t.service_level))),
+        el("td", { "class": "num wb-sl", title: slTip },
+           t.service_level === null ? el("span", { "class": "muted" }, "-")
+                                    : badge(percent(t.service_level), slClass(t.service_level))),
         el("td", { "class": "num wb-logged" }, String(q.agents_logged_in),
            el("span", { "class": "muted" }, " " + fmt("(%(n)s ready)", { n: q.agents_ready }))));
     });
@@ -144,7 +152,9 @@
       var actions = el("td", { "class": "wb-actions" });
       if (c.state === "talking" || c.state === "held") {
         ["listen", "whisper", "barge"].forEach(function (mode) {
-          actions.appendChild(el("button", { type: "button", "class": "btn btn-small", "data-action": mode,
+          var on = c.supervised && c.supervised.mode === mode;
+          actions.appendChild(el("button", { type: "button", "class": "btn btn-small" + (on ? " btn-primary" : ""),
+                                             "data-action": mode, "aria-pressed": on ? "true" : "false",
                                              onclick: function () { supervise(c, mode); } }, T(MODES[mode])));
         });
         actions.appendChild(el("button", { type: "button", "class": "btn btn-small", "data-action": "transfer",
