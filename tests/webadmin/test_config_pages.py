@@ -252,4 +252,4 @@ def test_system_recording_and_stations_pages(panel_box, client) -> None:
     assert p.api("POST", "/agents/li_wei/login", {"station": "1002"}).status == 200
     stations = p.get("/config/stations").text
     row = stations.split('data-extension="1002"', 1)[1].split("</tr>", 1)[0]
-    assert "Li Wei" in row and "ready" in row
+    assert "Li Wei" in row and ">Ready<" in row

@@ -77,8 +77,9 @@ SECTIONS = [
     (N_("Recording"), ["recording", "recording_consent_prompt"]),
 ]
 LEAVE_KEYS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
-STATE_LABELS = [N_("logged_out"), N_("ready"), N_("reserved"), N_("on_call"), N_("wrap_up"), N_("not_ready"),
-                N_("outbound")]
+STATE_LABELS = {"logged_out": N_("Logged out"), "ready": N_("Ready"), "reserved": N_("Ringing"),
+                "on_call": N_("On call"), "wrap_up": N_("Wrap-up"), "not_ready": N_("Not ready"),
+                "outbound": N_("Outbound call")}
 
 
 def field_info(key: str) -> dict:
@@ -127,14 +128,14 @@ class QueuesPage(ConfigPage):
 
     async def get(self) -> None:
         """The list."""
-        agents, queues, _ = await self.services["store"].read(acd_config.load_all)
+        _, queues, _ = await self.services["store"].read(acd_config.load_all)
         acd = self.services.get("acd")
         rows = []
         for q in queues:
             live = acd.queues.get(q.name) if acd is not None else None
             rows.append({"name": q.name, "settings": q.settings, "members": len(q.members),
                          "waiting": len(live.waiting) if live is not None else 0})
-        self.render("config_queues.html", queues=rows, agents=len(agents), choice_labels=CHOICE_LABELS)
+        self.render("config_queues.html", queues=rows, choice_labels=CHOICE_LABELS)
 
 
 class QueueFormPage(ConfigPage):
@@ -177,7 +178,7 @@ class AgentsPage(ConfigPage):
             a["state"] = state_of(self.services, a["name"]) or "logged_out"
         sort = self.q.get("sort", "name")
         agents.sort(key=lambda a: (str(a[sort] or "~"), a["name"]))
-        self.render("config_agents.html", agents=agents, sort=sort)
+        self.render("config_agents.html", agents=agents, sort=sort, state_labels=STATE_LABELS)
 
 
 class AgentFormPage(ConfigPage):
@@ -198,7 +199,7 @@ class AgentFormPage(ConfigPage):
                         "follow_me": None, "follow_me_after": None}
         self.render("config_agent_form.html", name=name, value=value, is_new=name is None,
                     user_names=[u["name"] for u in user_list], stations=stations,
-                    state=state_of(self.services, name) if name else None)
+                    state=state_of(self.services, name) if name else None, state_labels=STATE_LABELS)
 
 
 class StationsPage(ConfigPage):
@@ -220,7 +221,8 @@ class StationsPage(ConfigPage):
                          "device": devices.line_device[line.name].name if line.name in devices.line_device else "",
                          "agent": live.summary(now) if live is not None else None,
                          "home": [a["display_name"] or a["name"] for a in agents if a["extension"] == ext]})
-        self.render("config_stations.html", stations=rows, config_path=self.services["config"].path)
+        self.render("config_stations.html", stations=rows, config_path=self.services["config"].path,
+                    state_labels=STATE_LABELS)
 
 
 # ---- API --------------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def line_rows(services: dict) -> list[dict]:
         hw_up, hw_reason = devices.disabled.get(ln["line"], (ln["up"], ln["reason"]))
         rows.append({**ln, "state": state, "disabled": disabled,
                      "reason": ("" if disabled else ln["reason"]),
-                     "hardware": "up" if hw_up else f"down: {hw_reason}" if hw_reason else "down"})
+                     "hardware": "up" if hw_up else f"down: {hw_reason}" if hw_reason else "down",
+                     "hardware_up": hw_up, "hardware_reason": "" if hw_up else hw_reason})
     return rows
 
 

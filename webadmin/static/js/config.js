@@ -172,6 +172,7 @@
     $("#import-file").addEventListener("change", function (ev) {
       var file = ev.target.files && ev.target.files[0];
       if (!file) { return; }
+      $("#import-file-name").textContent = file.name;
       var reader = new FileReader();
       reader.onload = function () { $("#import-text").value = String(reader.result || ""); };
       reader.readAsText(file);
