@@ -227,23 +227,26 @@ def highlights(query: str) -> list[str]:
 
 
 def mark(text: str, marks: list[str]) -> list[tuple[str, bool]]:
-    """Cut a text into (piece, is a hit) for highlighting (case-insensitive; the longest marks first)."""
-    marks = [m for m in marks if m]
+    """Cut a text into (piece, is a hit) for highlighting: every occurrence of every mark, overlapping ones
+    too (打印 and 印机 mark 打印机 whole), without regard to case."""
+    marks = [m.lower() for m in marks if m]
     if not marks or not text:
         return [(text, False)]
-    pattern = re.compile("|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True)), re.I)
+    low = text.lower()
+    if len(low) != len(text):        # a case mapping changed the length: mark nothing rather than misplace
+        return [(text, False)]
+    hit = [False] * len(text)
+    for m in set(marks):
+        pos = low.find(m)
+        while pos >= 0:
+            hit[pos:pos + len(m)] = [True] * len(m)
+            pos = low.find(m, pos + 1)
     out: list[tuple[str, bool]] = []
-    pos = 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append((text[pos:m.start()], False))
-        if out and out[-1][1]:
-            out[-1] = (out[-1][0] + m.group(0), True)   # neighbouring pairs make one mark
-        else:
-            out.append((m.group(0), True))
-        pos = m.end()
-    if pos < len(text):
-        out.append((text[pos:], False))
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or hit[i] != hit[start]:
+            out.append((text[start:i], hit[start]))
+            start = i
     return out
 
 

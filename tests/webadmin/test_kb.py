@@ -202,7 +202,7 @@ def test_pages_list_search_edit_and_categories(panel_box, client) -> None:
     # an agent (Chinese panel) searches and opens it; no edit buttons, no edit pages
     hits = agent.get("/kb?q=" + urllib.parse.quote("卡纸"))
     assert hits.status == 200 and "知识库" in hits.text and "<mark>卡纸</mark>" in hits.text
-    assert "1 篇匹配的文章" in hits.text and "新建文章" not in hits.text
+    assert "匹配：1 篇" in hits.text and "新建文章" not in hits.text
     none = agent.get("/kb?q=" + urllib.parse.quote("水表"))
     assert "没有匹配的文章" in none.text and "打印机卡纸怎么办" not in none.text
     assert agent.get(f"/kb?category={cat_id}").text.count("kb-hit\"") == 1
