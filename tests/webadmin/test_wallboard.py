@@ -309,6 +309,11 @@ def test_snapshots_are_pushed_over_the_hub_to_supervisors_only(wall_box, client)
         assert call_of(pushed, cid)["state"] == "waiting"
         await asyncio.get_running_loop().run_in_executor(None, qa.hangup, cid)
         await next_snapshot(conn, lambda s: queue_of(s)["waiting"] == 0 and not live(s))
+        # a trunk goes out of service: pushed as down, with the reason
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: ok(qa.p.api("POST", "/sim/lines/sim0-t8/faults", {"down": True})))
+        down = await next_snapshot(conn, lambda s: {ln["line"]: ln for ln in s["lines"]}["sim0-t8"]["state"] == "down")
+        assert {ln["line"]: ln for ln in down["lines"]}["sim0-t8"]["reason"]
         conn.close()
         return cid
     with concurrent.futures.ThreadPoolExecutor(1) as pool:   # its own event loop, even beside Playwright's
