@@ -71,14 +71,15 @@ JS_STRINGS += [
     N_("Write a message"), N_("Wrong key"), N_("Your phone rings: pick it up to call"), N_("correct"), N_("found"),
     N_("from"), N_("key"), N_("not found"), N_("waiting"), N_("wrong"), N_("connected"), N_("answered"),
     N_("unanswered"), N_("refused"), N_("interrupted"), N_("sending"), N_("sent"), N_("failed"), N_("cancelled"),
+    N_("Last call"),
 ]
 
 # Flow editor and dry run, prompts (static/js/flows.js, static/js/prompts.js).
 JS_STRINGS += [
-    N_("Warning"), N_("%(n)s problems"), N_("Checking..."), N_("Valid, not saved"), N_("Valid (%(n)s warnings)"),
+    N_("Warning"), N_("%(n)s problem"), N_("Valid (%(n)s warning)"), N_("%(n)s problems"), N_("Checking..."), N_("Valid, not saved"), N_("Valid (%(n)s warnings)"),
     N_("Valid"), N_("version %(n)s"), N_("changed"), N_("last valid version"),
     N_("Fix the problems to see the menu tree."), N_("start"), N_("on error"), N_("shown above"),
-    N_("Not reachable"), N_("active"), N_("draft"), N_("earlier"), N_("Open"), N_("Roll back to this"),
+    N_("Not reachable"), N_("active"), N_("draft"), N_("earlier"), N_("Edit"), N_("Roll back to this"),
     N_("Publish"), N_("Discard your changes?"), N_("Roll back to version %(n)s? New calls will use it at once."),
     N_("Publish version %(n)s? New calls will use it at once."), N_("Rolled back to version %(n)s"),
     N_("Version %(n)s is published"), N_("Version %(n)s was already published"),

@@ -173,8 +173,12 @@ def flow_tree(flow: Flow) -> dict:
         items = []
         for i, step in enumerate(steps):
             spec = APPS[step.app]
+            targets = _block_refs(spec.args, step.args, step.app)
+            for t in targets:
+                if t["via"] == spec.shorthand:   # goto: menu -- the app says it all
+                    t["via"] = ""
             items.append({"index": i, "app": step.app, "line": step.line, "detail": _detail(step.app, step.args),
-                          "targets": _block_refs(spec.args, step.args, step.app)})
+                          "targets": targets})
         blocks.append({"name": bname, "line": steps[0].line if steps else 0, "steps": items})
     return {"start": flow.start, "error": flow.error, "blocks": blocks}
 

@@ -73,8 +73,11 @@
     for (var i = 1; i < line; i++) { start = text.indexOf("\n", start) + 1; if (start === 0) { return; } }
     var end = text.indexOf("\n", start);
     if (end < 0) { end = text.length; }
+    var from = Math.min(start + Math.max(0, (column || 1) - 1), end);
+    var to = from;                                   // select the word the problem points at
+    while (to < end && !/[\s,:{}\[\]]/.test(text.charAt(to))) { to++; }
     src.focus();
-    src.setSelectionRange(Math.min(start + Math.max(0, (column || 1) - 1), end), end);
+    src.setSelectionRange(from, to > from ? to : end);
     src.scrollTop = Math.max(0, (line - 1) * LINE - src.clientHeight / 3);
     syncScroll();
   }
@@ -102,7 +105,7 @@
     statusBadge.className = "badge";
     if (state.problems.length) {
       statusBadge.classList.add("bad");
-      statusBadge.textContent = fmt("%(n)s problems", { n: state.problems.length });
+      statusBadge.textContent = fmt(state.problems.length === 1 ? "%(n)s problem" : "%(n)s problems", { n: state.problems.length });
     } else if (state.checking) {
       statusBadge.textContent = T("Checking...");
     } else if (dirty) {
@@ -110,7 +113,8 @@
       statusBadge.textContent = T("Valid, not saved");
     } else {
       statusBadge.classList.add("ok");
-      statusBadge.textContent = state.warnings.length ? fmt("Valid (%(n)s warnings)", { n: state.warnings.length }) : T("Valid");
+      statusBadge.textContent = !state.warnings.length ? T("Valid") :
+        fmt(state.warnings.length === 1 ? "Valid (%(n)s warning)" : "Valid (%(n)s warnings)", { n: state.warnings.length });
     }
     document.getElementById("btn-publish").disabled = state.problems.length > 0;
     document.getElementById("btn-save").disabled = state.problems.length > 0 || !dirty;
@@ -203,7 +207,7 @@
           var kids = el("ul", { "class": "tree-children" });
           s.targets.forEach(function (t) {
             var label = t.key ? el("span", { "class": "key-chip", title: t.via }, t.key)
-                              : el("span", { "class": "via-chip" }, t.via);
+                              : t.via ? el("span", { "class": "via-chip" }, t.via) : el("span", { "class": "muted" }, "→");
             kids.appendChild(node(t.block, label));
           });
           row.appendChild(kids);
@@ -242,7 +246,7 @@
       var badge = v.active ? el("span", { "class": "badge ok" }, T("active"))
         : (active && v.version > active.version ? el("span", { "class": "badge warn" }, T("draft")) : el("span", { "class": "badge" }, T("earlier")));
       var actions = el("td", { "class": "nowrap right" },
-        el("button", { type: "button", "class": "btn btn-small", onclick: function () { openVersion(v.version); } }, T("Open")));
+        el("button", { type: "button", "class": "btn btn-small", onclick: function () { openVersion(v.version); } }, T("Edit")));
       if (!v.active) {
         var label = active && v.version < active.version ? T("Roll back to this") : T("Publish");
         actions.appendChild(document.createTextNode(" "));
@@ -318,7 +322,7 @@
   });
 
   /* ---- dry run ----------------------------------------------------------------------------------------- */
-  var dr = { id: null, ws: null, audio: null, frames: 0, voiced: 0, peak: 0, level: 0, nextTime: 0,
+  var dr = { id: null, ws: null, audio: null, frames: 0, voiced: 0, peak: 0, level: 0, nextTime: 0, scheduled: 0,
              chunk: [], started: 0, tick: null, early: {}, events: [], keys: "" };
   var $ = function (id) { return document.getElementById(id); };
   var trailBox = $("dr-trail");
@@ -355,6 +359,7 @@
     var at = Math.max(ac.currentTime + 0.08, dr.nextTime);
     node.start(at);
     dr.nextTime = at + samples.length / 8000;
+    dr.scheduled += samples.length / 8000;
   }
 
   function onFrame(data) {
@@ -381,6 +386,7 @@
     frames.setAttribute("data-frames", dr.frames);
     frames.setAttribute("data-voiced", dr.voiced);
     frames.setAttribute("data-rms", Math.round(dr.peak));
+    frames.setAttribute("data-scheduled", dr.scheduled.toFixed(2));   // seconds handed to Web Audio
     $("dr-voiced").textContent = String(dr.voiced);
     $("dr-rms").textContent = String(Math.round(dr.level));
     var pct = dr.level > 1 ? Math.min(100, Math.max(0, (20 * Math.log10(dr.level / 32768) + 60) / 60 * 100)) : 0;
@@ -474,7 +480,7 @@
   function start() {
     if (src.value !== state.saved) { HL.toast(T("The dry run uses the saved, published version")); }
     audioContext();                      // created on the click: browsers allow sound after a gesture
-    dr.frames = dr.voiced = dr.peak = dr.level = 0;
+    dr.frames = dr.voiced = dr.peak = dr.level = dr.scheduled = 0;
     dr.events = [];
     dr.keys = "";
     $("dr-keys").textContent = "-";

@@ -21,6 +21,9 @@
   }
 
   function play(id, lang) {
+    Array.prototype.forEach.call(table.querySelectorAll("tr.playing"), function (tr) { tr.classList.remove("playing"); });
+    var tr = row(id);
+    if (tr && lang === LANG) { tr.classList.add("playing"); }
     player.src = "/api/v1/prompts/" + lang + "/" + id + ".wav?t=" + Date.now();
     playerTitle.textContent = id + " · " + lang;
     player.load();
@@ -37,10 +40,8 @@
     clear(src);
     var labels = { recorded: ["ok", "Recorded"], tts: ["busy", "Speech (TTS)"], missing: ["warn", "Missing"] };
     src.appendChild(el("span", { "class": "badge " + labels[r.source][0] }, T(labels[r.source][1])));
-    var len = tr.querySelector(".len-cell");
-    clear(len);
-    if (r.seconds !== null && r.seconds !== undefined) { len.textContent = r.seconds.toFixed(1) + " s"; }
-    else { len.appendChild(el("span", { "class": "muted" }, "-")); }
+    src.appendChild(el("div", { "class": "data small len-cell" },
+                       r.seconds !== null && r.seconds !== undefined ? r.seconds.toFixed(1) + " s" : ""));
     var tts = tr.querySelector('[data-action="tts"]');
     if (tts) { tts.textContent = T(r.source === "recorded" ? "Use TTS" : "Regenerate TTS"); }
     tr.classList.add("flash");
