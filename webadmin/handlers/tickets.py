@@ -17,15 +17,15 @@ from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket,
 
 from ..i18n import N_
 from .base import BaseHandler, PageHandler
-from .desk import STAFF_ROLES, message_dict, staff_users
+from .desk import STAFF_ROLES, desk_of, message_dict, staff_users
 
 ROLES = ("agent", "supervisor")
 PAGE_SIZE = 50
 TYPES = {"repair": N_("Repair"), "no_water": N_("No water"), "low_pressure": N_("Low pressure"), "leak": N_("Leak"),
          "water_quality": N_("Water quality"), "meter": N_("Meter"), "billing": N_("Billing"),
          "complaint": N_("Complaint"), "enquiry": N_("Enquiry"), "other": N_("Other")}
-STATUSES = {"open": N_("Open"), "assigned": N_("Assigned"), "in_progress": N_("In progress"),
-            "escalated": N_("Escalated"), "resolved": N_("Resolved"), "closed": N_("Closed")}
+STATUSES = {"open": N_("Pending"), "assigned": N_("Assigned"), "in_progress": N_("In progress"),
+            "escalated": N_("Escalated"), "resolved": N_("Resolved"), "closed": N_("Closed out")}
 PRIORITIES = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
 ACTIONS = {"opened": N_("opened"), "changed": N_("changed"), "noted": N_("note"), "escalated": N_("escalated"),
            "assigned": N_("assigned"), "resolved": N_("resolved")}
@@ -47,7 +47,7 @@ UUID = re.compile(r"[0-9a-f-]{36}")
 
 FIELDS = {"type": N_("Type"), "status": N_("Status"), "priority": N_("Priority"), "owner": N_("Owner"),
           "due_at": N_("Due"), "summary": N_("Summary"), "result": N_("Resolution"), "note": N_("Note"),
-          "caller_number": N_("Caller number"), "customer_id": N_("Customer"), "call_uuid": N_("Call"),
+          "caller_number": N_("Caller number"), "customer_id": N_("Customer"), "call_uuid": N_("Call id"),
           "queue": N_("Queue"), "memo": N_("Memo"), "to": N_("Escalate to"), "sort": N_("Sort"), "page": N_("Page"),
           "customer": N_("Customer")}
 
@@ -379,6 +379,10 @@ class TicketsApi(TicketApiBase):
             out = await self.services["store"].write(create_ticket, fields, self.current_user.name, self.address)
         except TicketError as exc:
             return self.fail(exc)
+        if out["call_uuid"]:  # the desk's screen pop of that call shows the ticket instead of the button
+            for pop in desk_of(self.services).pops.values():
+                if pop.get("call") == out["call_uuid"]:
+                    pop["created"] = {"id": out["id"], "ticket_no": out["ticket_no"]}
         self.write_json(out, 201)
 
 

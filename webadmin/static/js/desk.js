@@ -51,6 +51,7 @@
     });
     if (!(a.queues || []).length) { ul.appendChild(el("li", { "class": "muted" }, T("Not a member of any queue"))); }
     renderCall(a.current_call);
+    if (pop && $("desk-pop-kind")) { $("desk-pop-kind").textContent = popKind(pop); }
     tick();
   }
 
@@ -58,10 +59,13 @@
     show($("desk-call-none"), !c);
     show($("desk-call-box"), !!c);
     if (!c) { return; }
+    var talking = agent && agent.state === "on_call";
     $("desk-call-number").textContent = c.caller_id || T("Unknown number");
-    var state = c.held ? T("On hold") : c.state === "bridged" ? T("Connected") : c.state === "ringing" ? T("Ringing") : T("Connecting");
+    var state = agent && agent.state === "reserved" ? T("Ringing") : agent && agent.state === "outbound" && !c.answered_at
+      ? T("Dialling") : c.held ? T("On hold") : c.state === "bridged" ? T("Connected") : T("Connecting");
     $("desk-call-state").textContent = state;
     $("desk-call-state").className = "badge " + (c.held ? "warn" : "busy");
+    show($("desk-call-controls"), talking);
     show($("desk-hold"), !c.held);
     show($("desk-resume"), !!c.held);
   }
@@ -197,6 +201,11 @@
     }, function (err) { button.disabled = false; fail(T("Could not create the ticket"))(err); });
   }
 
+  function popKind(p) {
+    var current = agent && agent.call && agent.call === p.call;
+    return current ? (p.kind === "callback" ? T("Callback") : T("Incoming call")) : T("Last call");
+  }
+
   function renderPop(p) {
     pop = p;
     show($("desk-pop-empty"), !p);
@@ -206,7 +215,7 @@
     var c = p.customer;
     var head = el("div", { "class": "desk-pop-head" },
       el("div", {},
-        el("div", { "class": "stat-label" }, p.kind === "callback" ? T("Callback") : T("Incoming call")),
+        el("div", { "class": "stat-label", id: "desk-pop-kind" }, popKind(p)),
         el("div", { "class": "desk-pop-number data", id: "desk-pop-number" }, p.caller || T("Unknown number")),
         p.caller_name ? el("div", { "class": "muted" }, p.caller_name) : null),
       el("div", { "class": "desk-pop-meta" },
