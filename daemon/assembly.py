@@ -13,6 +13,7 @@ from .devices import DeviceManager
 from .flows import BoxServices, FlowStore, FlowVersions, Router
 from .journal import Journal
 from .media.engine import MediaEngine
+from .metrics_collect import MetricsUpdater
 from .prompts import PromptLibrary
 from .simctl import SimControl
 from .statedir import StateDir
@@ -120,6 +121,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
                         sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
                         supervisor=Supervisor(calls, engine, devices, journal))
+    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"))
+    app.services["stats"] = stats
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [
         ("state", state),
@@ -130,8 +133,10 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
         ("calls", calls),
         ("acd", acd),
-        ("stats", StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values()
-                                                        if ln.kind.value == "trunk"))),
+        ("stats", stats),
+        ("metrics", MetricsUpdater(app.metrics, app.store, lambda: list(acd.queues), cfg["locale"]["timezone"],
+                                   {"state": cfg.state_dir, "recordings": cfg.path_for("recordings")},
+                                   clock=engine.now)),
         ("web", WebComponent(app.services)),
     ]
     return comps

@@ -17,6 +17,7 @@ NAV: list[tuple[str, list[dict]]] = [
     (N_("Work"), [
         page("/", N_("Overview"), "supervisor", "agent", "qa"),
         page("/wallboard", N_("Wallboard"), "supervisor"),
+        page("/reports", N_("Reports"), "supervisor"),
         page("/desk", N_("Agent desk"), "agent", "supervisor"),
         page("/tickets", N_("Tickets"), "agent", "supervisor"),
         page("/workorders", N_("Work orders"), "agent", "supervisor"),

@@ -186,7 +186,7 @@ class Aggregator:
             c["ivr"], c["flow"] = node, d["flow"]
         step = d.get("step")
         if step == "menu.key":
-            self._add("stat_ivr_choice", (h, d["flow"], str(d.get("menu")), str(d.get("key"))), count=1)
+            self._add("stat_ivr_choice", (h, d["flow"], node, str(d.get("key"))), count=1)   # menu = its block
         elif step == "voicemail":
             self._add("stat_calls", (h, c["dir"]), voicemails=1)
         elif step == "fax":

@@ -122,3 +122,78 @@ def client():
 def password() -> str:
     """Every test user's password."""
     return PASSWORD
+
+
+@pytest.fixture
+def queue_box(daemon_factory, tmp_path, hotline_bin):
+    """queue_box(flows: {name: yaml}, routes: {dialed: flow}, queues_yaml) -> a started daemon with those flows,
+    routes and queues, plus the users of panel_box (admin, sup, agent1, qa1) and a QA token in .qa_token."""
+    import yaml as _yaml
+    from pathlib import Path as _Path
+    repo = _Path(__file__).resolve().parents[2]
+
+    def make(flows: dict[str, str], routes: dict[str, str], queues_yaml: str, **engine: object):
+        (tmp_path / "flows").mkdir(exist_ok=True)
+        for name, text in flows.items():
+            (tmp_path / "flows" / f"{name}.yaml").write_text(text)
+        cfg = _yaml.safe_load((repo / "etc" / "hotline.yaml").read_text())
+        cfg["routes"] = [{"dialed": k, "flow": v} for k, v in routes.items()]
+        cfg["engine"].update({"drain_timeout": 1, **engine})
+        cfg["paths"].update(flows=str(tmp_path / "flows"),
+                            prompt_manifest=str(repo / "etc" / "prompts" / "manifest.yaml"))
+        config = tmp_path / "hotline.yaml"
+        config.write_text(_yaml.safe_dump(cfg))
+        (tmp_path / "queues.yaml").write_text(queues_yaml)
+        d = daemon_factory(config=config, start=False)
+        d.state.mkdir(parents=True, exist_ok=True)
+        subprocess.run([hotline_bin, "-c", str(config), "acd", "import", str(tmp_path / "queues.yaml")],
+                       env=d.env, capture_output=True, text=True, check=True, timeout=60)
+        procs = [subprocess.Popen([hotline_bin, "-c", str(config), "user", "add", name, "--role", role,
+                                   "--password-stdin", "--language", "en_US", *(["--token"] if role == "qa" else [])],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=d.env,
+                                  text=True)
+                 for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa"))]
+        for proc in procs:
+            out, err = proc.communicate(PASSWORD + "\n", timeout=60)
+            assert proc.returncode == 0, err
+            if "--token" in proc.args:
+                d.qa_token = out.strip().splitlines()[-1]
+        return d.start()
+    return make
+
+
+class QA:
+    """The QA API with a bearer token (places calls, answers phones)."""
+
+    def __init__(self, daemon: Any):
+        self.d = daemon
+
+    def api(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.d.url + "/api/v1" + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {self.d.qa_token}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as r:
+                status, payload = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        if expect is not None:
+            assert status == expect, f"{method} {path}: {status} {payload[:300]!r}"
+        return json.loads(payload) if payload else {}
+
+    def wait(self, predicate, timeout: float = 20.0, what: str = "condition") -> Any:
+        import time as _time
+        deadline = _time.monotonic() + timeout
+        while _time.monotonic() < deadline:
+            got = predicate()
+            if got:
+                return got
+            _time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def qa():
+    """qa(daemon) -> a QA API client using the daemon's .qa_token."""
+    return QA

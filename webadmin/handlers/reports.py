@@ -1,0 +1,251 @@
+"""Reports: the page (charts, tables, print) and the API with CSV and XLSX export.
+
+Every figure comes from daemon/stats/reports.py (definitions: docs/metrics.md). Before answering, the stats
+component folds whatever the journal holds, so a report includes the call that ended a second ago.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import tornado.web
+
+from hotline.daemon.stats import reports
+
+from ..i18n import N_
+from .base import BaseHandler, PageHandler
+
+ROLES = ("supervisor",)
+MAX_DAYS = 400
+
+# report name -> (title, columns as (key, label)); nested values are flattened for tables and exports
+REPORTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "volume": (N_("Call volume"), [
+        ("bucket", N_("Period")), ("direction", N_("Direction")), ("calls", N_("Calls")),
+        ("answered", N_("Answered by the box")), ("queued", N_("Queued")), ("contained", N_("Finished in the IVR")),
+        ("containment", N_("IVR containment")), ("refused", N_("Refused")),
+        ("avg_duration_seconds", N_("Average duration (s)")), ("voicemails", N_("Voicemails")),
+        ("faxes", N_("Faxes"))]),
+    "queues": (N_("Queues and service level"), [
+        ("bucket", N_("Period")), ("queue", N_("Queue")), ("offered", N_("Offered")), ("answered", N_("Answered")),
+        ("abandoned", N_("Abandoned")), ("short_abandoned", N_("Short abandons")), ("callbacks", N_("Callbacks")),
+        ("service_level", N_("Service level")), ("abandon_rate", N_("Abandon rate")),
+        ("asa_seconds", N_("ASA (s)")), ("longest_wait_seconds", N_("Longest wait (s)")),
+        ("avg_abandon_seconds", N_("Average abandon time (s)")), ("survey_score", N_("Survey score")),
+        ("survey_count", N_("Surveys"))]),
+    "agents": (N_("Agents"), [
+        ("bucket", N_("Period")), ("name", N_("Agent")), ("display_name", N_("Name")), ("calls", N_("Calls")),
+        ("avg_talk_seconds", N_("Average talk (s)")), ("longest_talk_seconds", N_("Longest talk (s)")),
+        ("aht_seconds", N_("AHT (s)")), ("hold_seconds", N_("Hold (s)")),
+        ("logged_in_seconds", N_("Logged in (s)")), ("ready_seconds", N_("Ready (s)")),
+        ("not_ready_seconds", N_("Not ready (s)")), ("wrap_up_seconds", N_("Wrap-up (s)")),
+        ("occupancy", N_("Occupancy")), ("missed", N_("Missed offers")), ("survey_score", N_("Survey score"))]),
+    "lines": (N_("Line utilization"), [
+        ("bucket", N_("Period")), ("busy_hours", N_("Busy trunk hours")), ("peak", N_("Peak simultaneous calls")),
+        ("all_busy_seconds", N_("All lines busy (s)"))]),
+    "ivr": (N_("IVR funnel"), [
+        ("flow", N_("Flow")), ("node", N_("Menu node")), ("reached", N_("Reached")), ("left_here", N_("Left here"))]),
+    "choices": (N_("Service types"), [
+        ("flow", N_("Flow")), ("menu", N_("Menu")), ("key", N_("Key")), ("count", N_("Count"))]),
+    "heatmap": (N_("Calls by hour of day"), []),
+    "abandoned": (N_("Abandoned calls"), [
+        ("ts", N_("Time")), ("queue", N_("Queue")), ("caller", N_("Caller")), ("waited_seconds", N_("Waited (s)")),
+        ("short", N_("Short abandon")), ("callback", N_("Callback"))]),
+    "calls": (N_("Calls"), [
+        ("offered_at", N_("Time")), ("direction", N_("Direction")), ("caller_id", N_("Caller")),
+        ("dialed", N_("Dialled")), ("duration", N_("Duration (s)")), ("talk_seconds", N_("Talk (s)")),
+        ("disposition", N_("Outcome")), ("peer", N_("Answered by"))]),
+}
+GROUP_LABELS = {"hour": N_("Hour"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month"),
+                "total": N_("Whole period")}
+WEEKDAYS = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
+FORMATS = ("json", "csv", "xlsx")
+ALLOWED = {"from", "to", "group", "queue", "agent", "format", "sort", "desc", "page", "caller", "outcome"}
+
+
+async def box_timezone(services: dict) -> str:
+    """The timezone reports use: the one chosen at first-run setup, else the configuration's."""
+    def chosen() -> str | None:
+        from hotline.daemon.store.models import Setting
+        row = Setting.get_or_none(Setting.name == "timezone")
+        return row.value if row else None
+    return await services["store"].read(chosen) or services["config"]["locale"]["timezone"]
+
+
+def parse_request(handler: tornado.web.RequestHandler, tz: str) -> dict:
+    """Period, grouping and filters from the query string; 400 naming any bad parameter."""
+    unknown = set(handler.request.query_arguments) - ALLOWED
+    if unknown:
+        raise tornado.web.HTTPError(400, reason=f"unknown parameter {sorted(unknown)[0]!r}")
+    zone = ZoneInfo(tz)
+    today = dt.datetime.now(zone).date()
+    try:
+        first = dt.date.fromisoformat(handler.get_query_argument("from", (today - dt.timedelta(days=6)).isoformat()))
+        last = dt.date.fromisoformat(handler.get_query_argument("to", today.isoformat()))
+    except ValueError:
+        raise tornado.web.HTTPError(400, reason="from/to: use YYYY-MM-DD") from None
+    if last < first:
+        raise tornado.web.HTTPError(400, reason="to: must not be before from")
+    if (last - first).days >= MAX_DAYS:
+        raise tornado.web.HTTPError(400, reason=f"from/to: at most {MAX_DAYS} days")
+    group = handler.get_query_argument("group", "day")
+    if group not in reports.GROUPS:
+        raise tornado.web.HTTPError(400, reason=f"group: one of {', '.join(reports.GROUPS)}")
+    fmt = handler.get_query_argument("format", "json")
+    if fmt not in FORMATS:
+        raise tornado.web.HTTPError(400, reason=f"format: one of {', '.join(FORMATS)}")
+    try:
+        agents = [int(a) for a in handler.get_query_arguments("agent")]
+        page = max(1, int(handler.get_query_argument("page", "1")))
+    except ValueError:
+        raise tornado.web.HTTPError(400, reason="agent/page: numbers") from None
+    start = dt.datetime.combine(first, dt.time(), zone).timestamp()
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).timestamp()
+    return {"first": first, "last": last, "start": start, "end": end, "group": group, "format": fmt,
+            "queues": [q[:64] for q in handler.get_query_arguments("queue")], "agents": agents, "page": page,
+            "sort": handler.get_query_argument("sort", "offered_at"), "desc": handler.get_query_argument("desc", "1") != "0",
+            "caller": handler.get_query_argument("caller", "").strip()[:32] or None,
+            "outcome": handler.get_query_argument("outcome", "").strip()[:16] or None, "tz": tz}
+
+
+def run_report(name: str, p: dict) -> dict:
+    """One report's data (runs in a store read)."""
+    tz = p["tz"]
+    if name == "volume":
+        return reports.volume(p["start"], p["end"], p["group"], tz)
+    if name == "queues":
+        return reports.queues(p["start"], p["end"], p["group"], p["queues"], tz)
+    if name == "agents":
+        return reports.agents(p["start"], p["end"], p["group"], p["agents"], tz)
+    if name == "lines":
+        return reports.lines(p["start"], p["end"], p["group"], tz)
+    if name in ("ivr", "choices"):
+        data = reports.ivr(p["start"], p["end"], tz)
+        return {"rows": data["funnel"] if name == "ivr" else data["choices"]}
+    if name == "heatmap":
+        return reports.heatmap(p["start"], p["end"], tz)
+    if name == "abandoned":
+        return reports.abandoned_list(p["start"], p["end"], p["queues"], limit=200, offset=(p["page"] - 1) * 200)
+    if name == "calls":
+        return reports.calls_list(p["start"], p["end"], caller=p["caller"], disposition=p["outcome"],
+                                  sort=p["sort"], desc=p["desc"], limit=200, offset=(p["page"] - 1) * 200)
+    raise tornado.web.HTTPError(404, reason="no such report")
+
+
+def flatten(name: str, rows: list[dict], locale: Any) -> tuple[list[str], list[list]]:
+    """Header and rows for a table or an export (lists and maps become their own columns)."""
+    if name == "heatmap":
+        header = [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
+        return header, [[locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)]
+    cols = REPORTS[name][1]
+    header = [locale.translate(label) for _, label in cols]
+    extra: list[str] = []
+    if name == "queues":
+        extra = [f"{locale.translate('Wait')} {b}" for b in reports.WAIT_LABELS]
+    reasons: list[str] = []
+    if name == "agents":
+        reasons = sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
+        extra = [f"{locale.translate('Not ready (s)')}: {r}" for r in reasons]
+    out = []
+    for row in rows:
+        line = [row.get(k) for k, _ in cols]
+        if name == "queues":
+            line += list(row.get("wait_distribution", []))
+        if name == "agents":
+            line += [row.get("not_ready_by_reason", {}).get(r, 0) for r in reasons]
+        out.append(line)
+    return header + extra, out
+
+
+class ReportApi(BaseHandler):
+    """GET /api/v1/reports/{name}: JSON, or a CSV / XLSX download with ?format=."""
+
+    roles = ROLES
+
+    async def get(self, name: str) -> None:
+        """Fold the newest events, compute, send."""
+        if name not in REPORTS:
+            raise tornado.web.HTTPError(404, reason="no such report")
+        p = parse_request(self, await box_timezone(self.services))
+        stats = self.services.get("stats")
+        if stats is not None:
+            await stats.catch_up()
+        try:
+            data = await self.services["store"].read(run_report, name, p)
+        except reports.ReportError as exc:
+            raise tornado.web.HTTPError(400, reason=str(exc)) from None
+        if p["format"] == "json":
+            return self.write_json({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
+                                    "timezone": p["tz"], **data})
+        header, rows = flatten(name, data["rows"], self.locale)
+        filename = f"hotline-{name}-{p['first']}-{p['last']}"
+        if p["format"] == "csv":
+            buf = io.StringIO()
+            buf.write("\ufeff")   # Excel opens UTF-8 (Chinese) correctly with a BOM
+            w = csv.writer(buf)
+            w.writerow(header)
+            w.writerows(rows)
+            self.set_header("Content-Type", "text/csv; charset=utf-8")
+            self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
+            return self.finish(buf.getvalue().encode("utf-8"))
+        self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
+        self.finish(xlsx(self.locale.translate(REPORTS[name][0]), header, rows, p))
+
+
+def xlsx(title: str, header: list[str], rows: list[list], p: dict) -> bytes:
+    """A workbook with one sheet: a title line, the period, then the table."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([f"{p['first']} – {p['last']} ({p['tz']})"])
+    ws.append([])
+    ws.append(header)
+    for cell in ws[4]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for v in row])
+    for i, col in enumerate(ws.columns, start=1):
+        width = max((len(str(c.value)) for c in col if c.value is not None and c.row >= 4), default=8)
+        ws.column_dimensions[col[0].column_letter].width = min(40, max(8, width + 2))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+class ReportsPage(PageHandler):
+    """/reports: choose a period, group and filters; charts and tables; export; print."""
+
+    roles = ROLES
+    title = N_("Reports")
+
+    async def get(self) -> None:
+        """The page; data is loaded by the script from the API (the same numbers as the exports)."""
+        tz = await box_timezone(self.services)
+        p = parse_request(self, tz)
+
+        def names() -> tuple[list, list]:
+            from hotline.daemon.store.models import AgentRow, QueueRow
+            return ([q.name for q in QueueRow.select().order_by(QueueRow.name)],
+                    [(a.id, a.display_name or a.name) for a in AgentRow.select().order_by(AgentRow.name)])
+        queue_names, agent_names = await self.services["store"].read(names)
+        labels = {name: {"title": self.locale.translate(title),
+                         "columns": [[k, self.locale.translate(label)] for k, label in cols]}
+                  for name, (title, cols) in REPORTS.items()}
+        self.render("reports.html", p=p, queue_names=queue_names, agent_names=agent_names,
+                    groups=[(g, self.locale.translate(GROUP_LABELS[g])) for g in reports.GROUPS],
+                    labels_json=json.dumps({"reports": labels, "weekdays": [self.locale.translate(d) for d in WEEKDAYS],
+                                            "wait_buckets": reports.WAIT_LABELS}, ensure_ascii=False),
+                    report_names=list(REPORTS))
+
+
+PAGE_ROUTES = [(r"/reports", ReportsPage)]
+ROUTES = [(r"/api/v1/reports/([a-z]+)", ReportApi)]
