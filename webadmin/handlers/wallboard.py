@@ -9,7 +9,6 @@ state and log-out)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import tornado.escape
@@ -20,12 +19,11 @@ from hotline.daemon import wallstats
 from ..i18n import N_
 from .base import BaseHandler, PageHandler
 
-log = logging.getLogger("hotline.web.wallboard")
-
 ROLES = ("supervisor",)
 TOPIC = "wallboard"
 EVENT_PREFIXES = ("queue.", "agent.", "call.", "line.", "leg.", "supervise.", "conference.", "callback.")
 VIEWS = ("normal", "large")
+
 
 def _title(settings: dict) -> dict:
     """The queue's display names by language ({} when it has none)."""
