@@ -3,7 +3,8 @@ faxing an article to a caller (a fax job appears in the fax queue), pages in bot
 from __future__ import annotations
 
 import contextlib
-import os
+import json
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from hotline.daemon import kb
 from hotline.daemon.store import migrations
 from hotline.daemon.store.db import Store, make_database
+from hotline.daemon.store.models import Event
 from hotline.daemon.store.service_models import FaxJob, KbTerm
 from hotline.webadmin.handlers import kb as kb_handlers
 
@@ -259,9 +261,6 @@ def test_an_agent_faxes_an_article_and_a_fax_job_appears(panel_box, client) -> N
     assert entry["user"] == "agent1" and entry["after"]["number"] == "01062345678"
     store = _daemon_store(panel_box)
     try:
-        import json
-        from hotline.daemon.store.models import Event
-        import time
         deadline = time.monotonic() + 5
         while True:
             events = store.write_sync(lambda: [json.loads(e.data) for e in Event.select().where(Event.kind == "fax.created")])

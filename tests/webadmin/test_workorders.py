@@ -246,6 +246,63 @@ def test_pages_new_detail_result_and_the_printable_sheet(box) -> None:
     assert agent.get(url + "/print?x=1").status == 400 and agent.get("/workorders/424242/print").status == 404
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_dispatch_rules_and_numbering_on_both_backends(backend, tmp_path, request) -> None:
+    """The same logic on SQLite and PostgreSQL: rule order, authorized only, numbers per day."""
+    import contextlib
+    import uuid
+    from hotline.daemon.store import migrations
+    from hotline.daemon.store.db import make_database
+
+    @contextlib.contextmanager
+    def database():
+        if backend == "sqlite":
+            yield f"sqlite:///{tmp_path / 'wo.db'}"
+            return
+        import psycopg2
+        base_url = request.getfixturevalue("pg_url")
+        base = make_database(base_url)
+        admin = psycopg2.connect(dbname=base.database, **base.connect_params)
+        admin.autocommit = True
+        name = f"hotline_wo_{uuid.uuid4().hex[:12]}"
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        parts = urllib.parse.urlsplit(base_url)
+        try:
+            yield f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+
+    with database() as url:
+        store = Store(url)
+        store.open()
+        try:
+            store.write_sync(migrations.upgrade, store.db)
+
+            def scenario() -> list:
+                now = time.time()
+                RepairCenter.create(name="closed", district="海淀", authorized=False)
+                station = RepairCenter.create(name="station", district="海淀", authorized=True)
+                city = RepairCenter.create(name="city", area_code="010", region="华北", authorized=True)
+                south = RepairCenter.create(name="south", area_code="020", region="华南", authorized=True)
+                out = []
+                for district, area in (("海淀", "010"), ("丰台", "010"), (None, "0755"), (None, "0991")):
+                    c = Customer.create(name="c", district=district, area_code=area, created_at=now,
+                                        updated_at=now)
+                    out.append(wo.create(customer_id=c.id, fault="f", dispatch=True, actor="t", now=now))
+                return [(o["order_no"][-4:], (o["repair_center"] or {}).get("id"), o["dispatch_match"])
+                        for o in out] + [(station.id, city.id, south.id)]
+            *orders, (station, city, south) = store.write_sync(scenario)
+            assert orders == [("0001", station, "district"), ("0002", city, "area_code"),
+                              ("0003", south, "region"), ("0004", None, None)]
+            assert store.write_sync(lambda: wo.query(status="new"))["total"] == 1
+            assert store.write_sync(lambda: wo.query(district="海淀区"))["total"] == 1
+        finally:
+            store.close()
+
+
 def test_panel_messages_are_the_logic_messages() -> None:
     """The pages show work-order errors translated: the handler marks the very same texts the logic raises."""
     assert wo_handlers.MESSAGES == wo.MESSAGES

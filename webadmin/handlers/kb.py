@@ -260,7 +260,8 @@ class KbEditPage(KbPageBase):
     title = N_("Edit article")
 
     async def get(self, article_id: str | None = None) -> None:
-        """The empty or filled form."""
+        """The empty or filled form (a new article may name its category: ?category=)."""
+        allow_only(self, {"category"} if article_id is None else set())
         store = self.services["store"]
         if article_id is None:
             form = {"title": "", "body": "", "tags": "", "category_id": self.get_query_argument("category", "")}
@@ -319,6 +320,7 @@ class KbCategoriesPage(KbPageBase):
 
     async def get(self) -> None:
         """The list with its forms."""
+        allow_only(self, set())
         await self.show(None, None)
 
     async def show(self, error: str | None, done: str | None) -> None:
