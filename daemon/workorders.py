@@ -4,8 +4,8 @@ serves the customer's district or area, and the field result entered back.
 Life: new -> dispatched -> in_progress -> done, or cancelled from any open state. Entering a field result
 moves a dispatched order to in_progress, or to done when the result closes it.
 
-Dispatch picks, among *authorized* repair centers (the same order the IVR's repair-center lookup uses:
-authorized first, then the oldest row):
+Dispatch picks, among *authorized* repair centers only (unauthorized workshops are never chosen; among
+several that fit, the oldest row), by the same keys the IVR's repair-center lookup uses:
 
 1. a center whose ``district`` is the order's district (utility repair stations, city service points);
 2. else a center whose ``area_code`` is the customer's area code (printer repair centers per city);
