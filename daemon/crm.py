@@ -330,7 +330,7 @@ DEALERS = Resource(
     (Field("name", required=True), Field("province", "province"), Field("city", max_len=64),
      Field("area_code", "area_code"), Field("address", max_len=255), Field("phone", "phone_text", max_len=32)),
     search=("name", "city", "address", "phone", "area_code"),
-    sorts=("name", "province", "city", "area_code"), default_sort="province",
+    sorts=("name", "province", "city", "area_code"), default_sort="area_code",
     filters=(Field("province", "province"), Field("area_code", "area_code")), timestamps=False)
 
 REPAIR_CENTERS = Resource(

@@ -71,8 +71,8 @@ class CustomerFormPage(CrmPage):
 
     async def get(self, item_id: str | None = None) -> None:
         """The empty or filled form."""
-        item: dict[str, Any] = {"language": self.locale.code if self.locale.code in crm.LANGUAGES else "zh_CN",
-                                "phones": []}
+        box = self.services["config"]["locale"]["language"]         # callers speak the box's language
+        item: dict[str, Any] = {"language": box if box in crm.LANGUAGES else "zh_CN", "phones": []}
         if item_id is not None:
             try:
                 item = await self.db_read(crm.get, crm.CUSTOMERS, int(item_id))
