@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import subprocess
 import time
 import urllib.parse
 import wave
@@ -83,8 +82,30 @@ def speech(seconds: float = 1.6, hz: float = 440.0) -> bytes:
     return buf.getvalue()
 
 
+def prepare(state: Path, people: dict[str, str], password: str, acd: str | None = None,
+            token_for: str | None = None) -> str | None:
+    """Before the daemon starts: schema, users, ACD agents and queues, in this process (what `hotline user add`
+    and `hotline acd import` do, without a process start each); returns token_for's API token."""
+    from hotline.daemon import users
+    from hotline.daemon.acd import config as acd_config
+    from hotline.daemon.store import migrations
+    from hotline.daemon.store.db import Store
+    state.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{state / 'hotline.db'}")
+    store.open()
+    try:
+        store.write_sync(migrations.check, store.db, True)
+        for name, role in people.items():
+            store.write_sync(users.add_user, name, users.Role(role), password, "zh_CN")
+        if acd:
+            store.write_sync(acd_config.import_document, acd_config.parse(acd, "acd.yaml"))
+        return store.write_sync(users.new_token, token_for) if token_for else None
+    finally:
+        store.close()
+
+
 @pytest.fixture
-def media_box(daemon_factory, tmp_path, hotline_bin, password):
+def media_box(daemon_factory, tmp_path, password):
     """A daemon with three test flows (queue, direct extension, voicemail), agent1 linked to panel user agent1,
     and users admin, sup, agent1, qa1."""
     cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
@@ -97,15 +118,8 @@ def media_box(daemon_factory, tmp_path, hotline_bin, password):
                      {"dialed": "8103", "flow": "rec_vm"}]
     config = tmp_path / "hotline.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    (tmp_path / "acd.yaml").write_text(ACD)
     d = daemon_factory(config=config, start=False)
-    run = lambda *args, **kw: subprocess.run([hotline_bin, "-c", str(config), *args], env=d.env,  # noqa: E731
-                                             capture_output=True, text=True, check=True, timeout=60, **kw)
-    d.state.mkdir(parents=True, exist_ok=True)
-    run("db", "upgrade")
-    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
-        run("user", "add", name, "--role", role, "--password-stdin", input=password + "\n")
-    run("acd", "import", str(tmp_path / "acd.yaml"))
+    prepare(d.state, {"admin": "admin", "sup": "supervisor", "agent1": "agent", "qa1": "qa"}, password, ACD)
     return d.start()
 
 
