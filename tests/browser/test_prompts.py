@@ -46,6 +46,10 @@ def test_play_upload_and_regenerate_prompts(prompt_box, browser_page, login, sho
     login(page, prompt_box.url, "admin")
     page.click(".mainnav a[href='/config/prompts']")
     page.click("a[data-language=en_US]")
+    page.fill("#prompt-filters input[name=q]", "printer")           # id or text, either language
+    page.click("#prompt-filters button[type=submit]")
+    ids = page.eval_on_selector_all("#prompts-table tr[data-prompt]", "rows => rows.map(r => r.dataset.prompt)")
+    assert "printer_welcome" in ids and "product_categories" in ids and "goodbye" not in ids and len(ids) < 10
     row = page.locator("#prompts-table tr[data-prompt=printer_welcome]")
     assert "Welcome to the printer support line." in row.inner_text()
     assert row.locator(".badge").first.inner_text() == "Speech (TTS)" and "printer_support" in row.inner_text()
@@ -63,7 +67,8 @@ def test_play_upload_and_regenerate_prompts(prompt_box, browser_page, login, sho
     with page.expect_file_chooser() as chooser:
         row.locator("[data-action=upload]").click()
     chooser.value.set_files(str(text))
-    page.locator("#record-status.status-bad", has_text="a WAV file is needed").wait_for()
+    page.locator("#prompt-alert", has_text="printer_welcome: file: a WAV file is needed, not text/plain").wait_for()
+    shot(page, "prompts-upload-refused")
     assert row.get_attribute("data-source") == "tts"
     t = np.arange(2 * 22050) / 22050
     wav = tmp_path / "welcome.wav"
@@ -74,6 +79,7 @@ def test_play_upload_and_regenerate_prompts(prompt_box, browser_page, login, sho
     page.wait_for_function(
         "document.querySelector('#prompts-table tr[data-prompt=printer_welcome]').dataset.source === 'recorded'")
     assert row.locator(".badge").first.inner_text() == "Recorded" and row.locator(".len-cell").inner_text() == "2.0 s"
+    assert page.locator("#prompt-alert").is_hidden()
     assert (prompt_box.prompts / "en_US" / "printer_welcome.wav").exists()
     row.locator("[data-action=play]").click()
     page.wait_for_function("Math.abs(document.getElementById('prompt-player').duration - 2.0) < 0.05")
@@ -91,8 +97,11 @@ def test_play_upload_and_regenerate_prompts(prompt_box, browser_page, login, sho
     page.click("button[name=language][value=zh_CN]")
     page.click("a[data-language=zh_CN]")
     assert page.locator("h1").inner_text() == "提示音"
+    page.fill("#prompt-filters input[name=q]", "打印机")
+    page.click("#prompt-filters button[type=submit]")
     zh_row = page.locator("#prompts-table tr[data-prompt=printer_welcome]")
-    assert "欢迎致电打印机服务热线。" in zh_row.inner_text() and zh_row.locator(".badge").first.inner_text() == "合成语音（TTS）"
+    assert "欢迎致电打印机服务热线。" in zh_row.inner_text()
+    assert zh_row.locator(".badge").first.inner_text() == "合成语音（TTS）"
     zh_row.locator("[data-action=play]").click()
     page.wait_for_function("document.getElementById('prompt-player').duration > 0.5", timeout=20000)
     shot(page, "prompts-zh")

@@ -151,6 +151,7 @@ def test_publish_and_rollback_change_what_callers_get_and_are_audited(panel) -> 
                                                                                                       True]
     listed = {f["name"]: f for f in p.api("GET", "/flows").json()["flows"]}
     assert listed["printer_support"]["active_version"] == 3 and listed["printer_support"]["versions"] == 3
+    assert listed["printer_support"]["active_author"] == "admin" and listed["sales_desk"]["active_author"] == "file"
     audit = p.api("GET", "/audit?action=flow.&target=printer_support").json()["entries"]
     seen = [(e["action"], (e["before"] or {}).get("active_version"), (e["after"] or {}).get("active_version"))
             for e in reversed(audit) if e["action"] != "flow.saved"]

@@ -205,7 +205,10 @@ def list_versions(name: str | None = None) -> dict[str, list[dict]]:
 def version_source(name: str, version: int | None) -> tuple[int, str] | None:
     """(version, source) of one stored version, or of the active one when version is None."""
     q = FlowVersion.select().where(FlowVersion.name == name)
-    q = q.where(FlowVersion.version == version) if version is not None else q.where(FlowVersion.active == True)  # noqa: E712
+    if version is not None:
+        q = q.where(FlowVersion.version == version)
+    else:
+        q = q.where(FlowVersion.active == True)  # noqa: E712
     row = q.first()
     if row is None and version is None:  # nothing marked active: the daemon uses the first version
         row = FlowVersion.select().where(FlowVersion.name == name).order_by(FlowVersion.version).first()
@@ -277,8 +280,8 @@ async def validate(services: dict, source: str, name: str) -> tuple[Flow | None,
         return None, problems, [_problem(w) for w in exc.warnings]
     bad_name = _name_problem(source, name)
     if bad_name is not None or flow.name != name:
-        return None, [bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}], \
-            [_problem(w) for w in flow.warnings]
+        bad_name = bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}
+        return None, [bad_name], [_problem(w) for w in flow.warnings]
     return flow, [], [_problem(w) for w in flow.warnings]
 
 
@@ -329,9 +332,21 @@ def _title(flow: Flow | None, lang: str) -> str:
     return flow.title.get(lang) or next(iter(flow.title.values()), "")
 
 
+def last_activations() -> dict[str, tuple[float, str]]:
+    """Flow name -> (when, by whom) its active version was last published or rolled back to in the panel."""
+    from hotline.daemon.store.models import AuditEntry
+    out: dict[str, tuple[float, str]] = {}
+    for e in (AuditEntry.select(AuditEntry.ts, AuditEntry.user_name, AuditEntry.target)
+              .where(AuditEntry.action.in_(("flow.published", "flow.rolled_back"))).order_by(AuditEntry.ts)):
+        out[e.target] = (e.ts, e.user_name)
+    return out
+
+
 async def flow_list(services: dict, lang: str) -> list[dict]:
-    """Every flow known to the box or stored: title, active version, versions, routes, problems."""
+    """Every flow known to the box or stored: title, active version (since when, by whom), versions, routes,
+    problems."""
     stored = await services["store"].read(list_versions)
+    activated = await services["store"].read(last_activations)
     flows = services["flows"]
     routes = routes_for(services)
     out = []
@@ -339,9 +354,9 @@ async def flow_list(services: dict, lang: str) -> list[dict]:
         versions = stored.get(name, [])
         active = next((v for v in versions if v["active"]), versions[0] if versions else None)
         flow = flows.get(name)
+        since, by = activated.get(name) or ((active["created_at"], active["author"]) if active else (None, None))
         out.append({"name": name, "title": _title(flow, lang), "active_version": active["version"] if active else None,
-                    "active_author": active["author"] if active else None,
-                    "active_since": active["created_at"] if active else None, "versions": len(versions),
+                    "active_author": by, "active_since": since, "versions": len(versions),
                     "latest_version": versions[-1]["version"] if versions else None,
                     "routes": routes.get(name, []), "warnings": len(flow.warnings) if flow else 0,
                     "running": flow is not None})
@@ -463,7 +478,7 @@ async def create_flow(handler: BaseHandler, name: str, template: str, copy_of: s
             return None, N_("copy_of: choose the flow to copy"), []
         source = re.sub(r"^flow:.*$", f"flow: {name}", found[1], count=1, flags=re.M)
     elif template in TEMPLATES:
-        for field, value in (("title_zh", title_zh), ("title_en", title_en)):
+        for value in (title_zh, title_en):
             if len(value) > 80 or any(c in value for c in "\"\\\n"):
                 return None, N_("title: at most 80 characters, without quotes or backslashes"), []
         source = TEMPLATES[template][1].format(name=name, title_zh=title_zh or name, title_en=title_en or name)
@@ -472,11 +487,16 @@ async def create_flow(handler: BaseHandler, name: str, template: str, copy_of: s
     flow, problems, _ = await validate(services, source, name)
     if flow is None:
         return None, N_("The template does not validate on this box"), problems
-    def create() -> dict:
+
+    def create() -> dict | None:
+        if FlowVersion.select().where(FlowVersion.name == name).exists():
+            return None  # created meanwhile (another tab, another admin)
         audit.record(handler.actor, handler.address, "flow.created", name, None,
                      {"template": template, "copy_of": copy_of or None})
         return save_version(name, source, flow.digest, handler.actor, True, handler.address)
     result = await services["store"].write(create)
+    if result is None:
+        return None, N_("name: a flow with this name exists already"), []
     await refresh(services, name)
     return result, None, []
 
@@ -569,6 +589,7 @@ class FlowApi(FlowMixin, BaseHandler):
 
     async def get(self, name: str) -> None:
         """One flow."""
+        self.check_params(set())
         store = self.services["store"]
         versions = (await store.read(list_versions, name)).get(name, [])
         found = await store.read(version_source, name, None)
@@ -619,6 +640,7 @@ class FlowVersionApi(FlowMixin, BaseHandler):
 
     async def get(self, name: str, version: str) -> None:
         """The version's source, author, time and whether it is active."""
+        self.check_params(set())
         store = self.services["store"]
         found = await store.read(version_source, name, int(version))
         if found is None:

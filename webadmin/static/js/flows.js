@@ -537,11 +537,22 @@
     }
   });
 
+  var hubUp = false;
   HL.live([], function (msg) {
     if (msg.type !== "dryrun") { return; }
     if (msg.call === dr.id) { addEvent(msg.event); }
     else if (!dr.id) { (dr.early[msg.call] = dr.early[msg.call] || []).push(msg.event); }
-  });
+  }, function (up) { hubUp = up; });
+  /* Without the live channel (reconnecting), the journal is fetched instead, so the path and the end still show. */
+  setInterval(function () {
+    var id = dr.id;
+    if (hubUp || !id) { return; }
+    HL.api("GET", "/sim/calls/" + id).then(function (r) {
+      if (dr.id !== id) { return; }
+      if (r.events && r.events.length > dr.events.length) { dr.events = r.events; drawTrail(); }
+      if (r.state === "ended") { finish(); }
+    }, function () {});
+  }, 2000);
 
   /* ---- start ------------------------------------------------------------------------------------------- */
   drawGutter();

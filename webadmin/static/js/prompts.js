@@ -79,10 +79,11 @@
       btn.disabled = true;
       HL.api("POST", "/prompts/" + LANG + "/" + id + "/tts", {}).then(function (r) {
         btn.disabled = false;
+        alertBox(null);
         refreshRow(r.prompt);
         HL.toast(fmt("%(id)s: speech generated", { id: id }));
         play(id, LANG);
-      }, function (err) { btn.disabled = false; HL.toast(T("Failed") + ": " + err.error); });
+      }, function (err) { btn.disabled = false; alertBox(id + ": " + err.error); });
     } else if (action === "record") {
       var ext = extSelect.value;
       if (!ext) { return; }
@@ -97,12 +98,10 @@
     if (!file || !uploadTarget) { return; }
     var id = uploadTarget;
     upload(id, LANG, file).then(function (r) {
+      alertBox(null);
       refreshRow(r.prompt);
       HL.toast(fmt("%(id)s: recording uploaded", { id: id }));
-    }, function (err) {
-      HL.toast(T("Failed") + ": " + err.error);
-      setRecordStatus("bad", id + ": " + err.error);
-    });
+    }, function (err) { alertBox(id + ": " + err.error); });
   });
 
   document.getElementById("new-prompt-form").addEventListener("submit", function (ev) {
@@ -116,6 +115,13 @@
       location.href = "/config/prompts?language=" + lang + "&q=" + encodeURIComponent(id);
     }, function (err) { box.textContent = err.error; box.hidden = false; });
   });
+
+  /* A refused change stays in view (with what was wrong) until the next one succeeds. */
+  function alertBox(text) {
+    var box = document.getElementById("prompt-alert");
+    box.hidden = !text;
+    box.textContent = text || "";
+  }
 
   function setRecordStatus(cls, text) {
     recordStatus.className = "record-status " + (cls ? "status-" + cls : "muted");
