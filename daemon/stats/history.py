@@ -86,7 +86,10 @@ def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, li
     weights = [WEEKDAY_FACTOR[(start + dt.timedelta(days=i)).weekday()] for i in range(days)]
     per_weight = calls / sum(weights)
     trunks = trunks if trunks > 0 else trunks_for(calls, days)
-    menus = {name: _menu_paths(flows_dir, name) for name, _, _ in FLOWS}
+    menus = {}
+    for i, (name, _, _) in enumerate(FLOWS):   # a flow that names no queue (or cannot be read) feeds a team
+        block, options, queue = _menu_paths(flows_dir, name)
+        menus[name] = (block, options, queue if queue in {t.queue for t in teams} else teams[i % len(teams)].queue)
     by_queue = {t.queue: t for t in teams}
     counts = {"calls": 0, "events": 0, "answered": 0, "abandoned": 0, "refused": 0, "contained": 0}
     made = 0

@@ -79,5 +79,6 @@ def login():
         page.fill("input[name=password]", password)
         page.click("button[type=submit].btn-primary")
         page.wait_for_load_state("domcontentloaded")
-        assert "/login" not in page.url, f"login as {name} failed: {page.inner_text('main')[:200]}"
+        assert "/login" not in page.url and "/setup" not in page.url, \
+            f"login as {name} failed at {page.url}: {page.inner_text('main')[:200]}"
     return do

@@ -62,6 +62,9 @@ REPORTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 }
 GROUP_LABELS = {"hour": N_("Hour"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month"),
                 "total": N_("Whole period")}
+VALUES = {"inbound": N_("inbound"), "internal": N_("internal"), "outbound": N_("outbound"),
+          "callback": N_("callback"), "connected": N_("connected"), "answered": N_("answered"),
+          "unanswered": N_("unanswered"), "refused": N_("refused"), "interrupted": N_("interrupted")}
 WEEKDAYS = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
 FORMATS = ("json", "csv", "xlsx")
 ALLOWED = {"from", "to", "group", "queue", "agent", "format", "sort", "desc", "page", "caller", "outcome"}
@@ -243,6 +246,7 @@ class ReportsPage(PageHandler):
         self.render("reports.html", p=p, queue_names=queue_names, agent_names=agent_names,
                     groups=[(g, self.locale.translate(GROUP_LABELS[g])) for g in reports.GROUPS],
                     labels_json=json.dumps({"reports": labels, "weekdays": [self.locale.translate(d) for d in WEEKDAYS],
+                                            "values": {k: self.locale.translate(v) for k, v in VALUES.items()},
                                             "wait_buckets": reports.WAIT_LABELS}, ensure_ascii=False),
                     report_names=list(REPORTS))
 

@@ -22,6 +22,7 @@
     if (typeof v === "boolean") { return v ? "✓" : ""; }
     if (/^(service_level|abandon_rate|occupancy|containment)$/.test(key)) { return (v * 100).toFixed(1) + " %"; }
     if (key === "ts" || key === "offered_at") { return new Date(v * 1000).toLocaleString(); }
+    if ((key === "direction" || key === "disposition") && labels.values[v]) { return labels.values[v]; }
     return String(v);
   }
 
