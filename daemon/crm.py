@@ -745,7 +745,7 @@ def history(customer_id: int, limit: int = 50) -> dict[str, Any]:
     cond = Ticket.customer == customer_id
     if numbers:
         cond = cond | Ticket.caller_number.in_(numbers)
-    tickets = [{"ticket_no": t.ticket_no, "type": t.type, "status": t.status, "priority": t.priority,
+    tickets = [{"id": t.id, "ticket_no": t.ticket_no, "type": t.type, "status": t.status, "priority": t.priority,
                 "summary": t.summary, "owner": t.owner, "created_at": t.created_at, "due_at": t.due_at,
                 "updated_at": t.updated_at}
                for t in Ticket.select().where(cond).order_by(Ticket.created_at.desc()).limit(limit)]
