@@ -19,6 +19,7 @@ from .crm import (DELETE_ROLES, EDIT_ROLES, PAGE_SIZE, CrmApi, CrmPage, error_te
 CSV_TYPES = {"text/csv", "text/plain", "application/csv", "text/comma-separated-values", "application/vnd.ms-excel",
              "application/octet-stream", ""}
 STASH_SECONDS = 1800   # a checked upload waits this long for "Import"
+STASH_MAX = 8          # ... and at most this many wait at once (each up to MAX_IMPORT_BYTES)
 LAYOUT = [["name", "member_no"], ["province", "area_code", "district"], ["address"], ["email", "language"],
           ["notes"]]
 
@@ -230,6 +231,8 @@ class CustomerImportPage(CrmPage):
         token = None
         if report["valid"]:
             token = secrets.token_urlsafe(16)
+            while len(stash) >= STASH_MAX:   # checked files wait in memory: keep only the newest few
+                del stash[min(stash, key=lambda t: stash[t][3])]
             stash[token] = (self.actor, upload["body"], os.path.basename(upload["filename"])[:200], time.monotonic())
         else:
             self.set_status(400)
