@@ -117,16 +117,50 @@ def ws_connect(box, panel):
     return tornado.websocket.websocket_connect(req)
 
 
-async def next_of(conn, kind: str, timeout: float = 20, **match: object) -> dict:
-    """The next hub message of a type whose payload matches (others are skipped)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        raw = await asyncio.wait_for(conn.read_message(), max(0.1, deadline - time.monotonic()))
-        assert raw is not None, "the live channel closed"
-        msg = json.loads(raw)
-        body = msg.get("agent") or msg.get("pop") or msg.get("message") or {}
-        if msg.get("type") == kind and all(body.get(k) == v for k, v in match.items()):
-            return msg
+class Live:
+    """A panel's live channel as a test reads it: every message kept, waits search from a point on (so two
+    messages that may come in either order can both be awaited)."""
+
+    def __init__(self, conn):
+        self.conn, self.seen, self.pos = conn, [], 0
+
+    def mark(self) -> int:
+        """A point to search from later."""
+        return len(self.seen)
+
+    async def wait(self, kind: str, timeout: float = 20, since: int | None = None, **match: object) -> dict:
+        """The first message of a type whose payload matches, from `since` (default: after the last found)."""
+        i = self.pos if since is None else since
+        deadline = time.monotonic() + timeout
+        while True:
+            while i < len(self.seen):
+                msg = self.seen[i]
+                body = msg.get("agent") or msg.get("pop") or msg.get("message") or {}
+                i += 1
+                if msg.get("type") == kind and all(body.get(k) == v for k, v in match.items()):
+                    self.pos = max(self.pos, i)
+                    return msg
+            raw = await asyncio.wait_for(self.conn.read_message(), max(0.1, deadline - time.monotonic()))
+            assert raw is not None, "the live channel closed"
+            self.seen.append(json.loads(raw))
+
+
+async def live(box, panel) -> Live:
+    """Connect a logged-in panel's live channel."""
+    return Live(await ws_connect(box, panel))
+
+
+def wait_held(panel, expect: bool) -> bool | None:
+    """Whether the desk shows the current call on hold, once it says `expect` (or after 5 s)."""
+    deadline = time.monotonic() + 5
+    value = None
+    while time.monotonic() < deadline:
+        call = panel.api("GET", "/desk").json()["agent"]["current_call"]
+        value = call["held"] if call else None
+        if value is expect:
+            break
+        time.sleep(0.05)
+    return value
 
 
 def test_login_states_and_wrapup_are_audited_and_the_screen_pop_shows_the_ivr_digits(desk_box, client) -> None:
@@ -144,30 +178,43 @@ def test_login_states_and_wrapup_are_audited_and_the_screen_pop_shows_the_ivr_di
     assert agent.api("POST", "/desk/state", {"state": "ready"}).status == 409            # not logged in yet
 
     async def scenario() -> dict:
-        conn = await ws_connect(desk_box, agent)
+        conn = await live(desk_box, agent)
         r = await asyncio.to_thread(agent.api, "POST", "/desk/login", {"station": "1001"})
         assert r.status == 200 and r.json()["state"] == "ready" and r.json()["station"] == "1001"
-        await next_of(conn, "agent", state="ready")
+        await conn.wait("agent", state="ready")
         bad = await asyncio.to_thread(agent.api, "POST", "/desk/state", {"state": "not_ready", "reason": "napping"})
         assert bad.status == 400 and "reason" in bad.json()["error"]
         await asyncio.to_thread(agent.api, "POST", "/desk/state", {"state": "not_ready", "reason": "lunch"})
-        pushed = await next_of(conn, "agent", state="not_ready")
+        pushed = await conn.wait("agent", state="not_ready")
         assert pushed["agent"]["reason"] == "lunch" and pushed["topic"] == "user:agent1"
         await asyncio.to_thread(agent.api, "POST", "/desk/state", {"state": "ready"})
-        await next_of(conn, "agent", state="ready")
+        await conn.wait("agent", state="ready")
         # a caller keys a serial number in the menu and reaches the queue: the pop arrives over the WebSocket
+        start = conn.mark()
         cid = (await asyncio.to_thread(qa, "POST", "/sim/calls", {"from": "13800138000", "to": "7000"}, 201))["id"]
         await asyncio.to_thread(qa, "POST", f"/sim/calls/{cid}/dtmf", {"digits": "2024100001#"}, 202)
-        pop = (await next_of(conn, "pop", 30))["pop"]
-        assert (await next_of(conn, "agent", state="reserved"))["agent"]["call"] == cid
+        pop = (await conn.wait("pop", 30, since=start))["pop"]
+        assert (await conn.wait("agent", since=start, state="reserved"))["agent"]["call"] == cid
         await asyncio.to_thread(qa.wait_station, "1001", "ringing")
         await asyncio.to_thread(qa, "POST", "/sim/stations/1001/answer", {}, 200)
-        on_call = (await next_of(conn, "agent", state="on_call"))["agent"]
+        on_call = (await conn.wait("agent", state="on_call"))["agent"]
         assert on_call["current_call"]["uuid"] == cid and on_call["current_call"]["caller_id"] == "13800138000"
-        await asyncio.to_thread(qa, "POST", "/sim/stations/1001/hangup", {}, 200)
-        wrap = (await next_of(conn, "agent", state="wrap_up"))["agent"]
+        # the desk's call controls act on the call of the agent linked to this user
+        r = await asyncio.to_thread(agent.api, "POST", "/desk/call/hold", {})
+        assert r.status == 200 and r.json()["held"] is True, r.text
+        assert (await asyncio.to_thread(wait_held, agent, True)) is True
+        assert (await asyncio.to_thread(agent.api, "POST", "/desk/call/hold", {})).status == 409   # already held
+        assert (await asyncio.to_thread(agent.api, "POST", "/desk/call/resume", {})).status == 200
+        assert (await asyncio.to_thread(wait_held, agent, False)) is False
+        bad = await asyncio.to_thread(agent.api, "POST", "/desk/call/consult", {})
+        assert bad.status == 400 and "extension" in bad.json()["error"]
+        r = await asyncio.to_thread(agent.api, "POST", "/desk/call/transfer", {"extension": "1002"})
+        assert r.status == 200, r.text
+        await asyncio.to_thread(qa.wait_station, "1002", "ringing")                  # the caller goes on to 1002
+        wrap = (await conn.wait("agent", state="wrap_up"))["agent"]              # and the agent is released
         assert 0 < wrap["wrapup_left_s"] <= 20
-        conn.close()
+        await asyncio.to_thread(qa, "DELETE", f"/sim/calls/{cid}", None, 200)
+        conn.conn.close()
         return pop | {"_cid": cid}
     pop = asyncio.run(scenario())
     assert pop["call"] == pop["_cid"] and pop["caller"] == "13800138000" and pop["queue"] == "support"
@@ -197,7 +244,8 @@ def test_login_states_and_wrapup_are_audited_and_the_screen_pop_shows_the_ivr_di
     admin.login("admin")
     entries = admin.api("GET", "/audit?action=desk.&target=li_wei").json()["entries"]
     actions = [e["action"] for e in reversed(entries)]
-    assert actions[:4] == ["desk.login", "desk.state", "desk.state", "desk.wrapup"]
+    assert actions == ["desk.login", "desk.state", "desk.state", "desk.call.hold", "desk.call.resume",
+                       "desk.call.transfer", "desk.wrapup", "desk.wrapup"]
     login = entries[-1]
     assert login["user"] == "agent1" and login["before"]["state"] == "logged_out" and login["after"]["station"] == "1001"
     assert entries[-2]["after"] == {"state": "not_ready", "reason": "lunch", "station": "1001"}
@@ -256,11 +304,11 @@ def test_messages_are_stored_delivered_live_and_acknowledged(desk_box, client) -
         assert r.status == 400 and field in r.json()["error"], (body, r.text)
 
     async def scenario() -> tuple[dict, dict]:
-        conn = await ws_connect(desk_box, a2)
+        conn = await live(desk_box, a2)
         r = await asyncio.to_thread(a1.api, "POST", "/messages", {"to": "agent2", "text": "Can you take 1003's caller?"})
         assert r.status == 201, r.text
-        got = await next_of(conn, "message")
-        conn.close()
+        got = await conn.wait("message")
+        conn.conn.close()
         return r.json(), got
     sent, got = asyncio.run(scenario())
     assert sent["delivered"] == 1 and got["topic"] == "user:agent2"

@@ -546,6 +546,45 @@ class DeskDialApi(DeskHandler):
         self.write_json(result, 201)
 
 
+class DeskCallApi(DeskHandler):
+    """POST /api/v1/desk/call/hold|resume|consult|complete|transfer|conference: the agent handles their current
+    call (the same requests as /api/v1/calls/{uuid}/..., on the call of the agent linked to this user)."""
+
+    async def post(self, action: str) -> None:
+        """Hold, resume, consult a colleague, complete the attended transfer, blind transfer, conference."""
+        from hotline.daemon.supervise import SuperviseError, hold_request
+
+        from .calls import transfer_target
+        body = self.json_body()
+        agent = await self.my_agent()
+        call = self.services["calls"].calls.get(agent.call_uuid) if agent.call_uuid else None
+        if call is None or agent.state is not AgentState.ON_CALL:
+            return self.fail(DeskError("you have no call in progress"), 409)
+        by = self.current_user.name
+        extension = body.get("extension")
+        try:
+            if action in ("consult", "conference"):
+                if not isinstance(extension, str) or not re.fullmatch(r"[0-9A-Za-z*#]{1,16}", extension):
+                    return self.fail(DeskError("extension: the colleague's station is required", 400), 400)
+            if action in ("hold", "resume", "consult", "complete"):
+                result = hold_request(self.services["calls"], call.uuid, action, by,
+                                      extension if action == "consult" else None)
+            elif action == "transfer":
+                target = transfer_target(body)
+                if target is None:
+                    return self.fail(DeskError("give extension, number or queue", 400), 400)
+                result = self.services["supervisor"].force_transfer(call.uuid, target, by, forced=False)
+            else:
+                result = await self.services["supervisor"].attach(call.uuid, "barge", extension, by,
+                                                                  kind="conference")
+        except SuperviseError as exc:
+            return self.fail(exc, exc.status)
+        await self.audit(f"desk.call.{action}", agent.name, None,
+                         {"call": call.uuid, **{k: v for k, v in body.items() if k in ("extension", "number", "queue")}})
+        self.desk.mark(agent.id)
+        self.write_json(result)
+
+
 class MessagesApi(BaseHandler):
     """GET /api/v1/messages (my unacknowledged and recent messages), POST {"to", "text"} (send, live)."""
 
@@ -603,6 +642,7 @@ ROUTES = [
     (r"/api/v1/desk", DeskApi),
     (r"/api/v1/desk/(login|logout|state|wrapup)", DeskActionApi),
     (r"/api/v1/desk/dial", DeskDialApi),
+    (r"/api/v1/desk/call/(hold|resume|consult|complete|transfer|conference)", DeskCallApi),
     (r"/api/v1/messages", MessagesApi),
     (r"/api/v1/messages/([0-9]{1,12})/ack", MessageAckApi),
 ]

@@ -101,11 +101,11 @@
     act("wrapup", { action: "extend", seconds: 30 }).catch(fail(T("Failed")));
   });
 
-  // ---- call controls (the calls API) -------------------------------------------------------------------
+  // ---- call controls (my current call, through /desk/call/...) ----------------------------------------
   function callApi(action, body) {
     var c = agent && agent.current_call;
     if (!c) { HL.toast(T("No call right now.")); return Promise.resolve(); }
-    return HL.api("POST", "/calls/" + c.uuid + "/" + action, body || {}).then(function () {
+    return HL.api("POST", "/desk/call/" + action, body || {}).then(function () {
       HL.toast(T("Done"));
       refresh();
     }, fail(T("Failed")));
@@ -117,7 +117,7 @@
     ev.preventDefault();
     var body = {};
     body[this.elements.kind.value] = this.elements.target.value.trim();
-    callApi("blind_transfer", body);
+    callApi("transfer", body);
   });
   $("desk-consult").addEventListener("submit", function (ev) {
     ev.preventDefault();
