@@ -96,7 +96,10 @@ def test_websocket_refuses_other_origins_and_anonymous(panel_box, client) -> Non
         msg = await asyncio.wait_for(conn.read_message(), 10)
         assert "not allowed" in msg
         conn.close()
-    asyncio.run(scenario())
+    # a loop of its own in a thread: Playwright (browser tests in the same session) keeps one in this thread
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=60)
 
 
 def test_every_visible_string_has_a_chinese_translation() -> None:
