@@ -71,7 +71,7 @@ JS_STRINGS += [
     N_("Write a message"), N_("Wrong key"), N_("Your phone rings: pick it up to call"), N_("correct"), N_("found"),
     N_("from"), N_("key"), N_("not found"), N_("waiting"), N_("wrong"), N_("connected"), N_("answered"),
     N_("unanswered"), N_("refused"), N_("interrupted"), N_("sending"), N_("sent"), N_("failed"), N_("cancelled"),
-    N_("Last call"),
+    N_("Last call"), N_("Fax"), N_("No articles found."),
 ]
 
 # Flow editor and dry run, prompts (static/js/flows.js, static/js/prompts.js).
@@ -94,7 +94,7 @@ JS_STRINGS += [
     N_("Transfer to %(target)s: %(result)s"), N_("The flow hung up"), N_("End of the block: hung up"),
     N_("Error in %(app)s: %(error)s"), N_("Played %(prompt)s"), N_("Call from %(caller_id)s"),
     N_("The box answered"), N_("Call ended (%(cause)s)"), N_("Error: %(error)s"),
-    N_("The dry run uses the saved, published version"),
+    N_("The dry run uses a saved version: save your changes to try them"),
     N_("Recorded"), N_("Speech (TTS)"), N_("Missing"), N_("Use TTS"), N_("Regenerate TTS"),
     N_("Replace the recording with speech? The recording is kept aside."), N_("%(id)s: speech generated"),
     N_("Station %(ext)s is ringing: pick up to record %(id)s."), N_("%(id)s: recording uploaded"),

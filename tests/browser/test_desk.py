@@ -90,9 +90,15 @@ def desk_box(daemon_factory, tmp_path, hotline_bin):
     for name, role in (("admin", "admin"), ("agent1", "agent"), ("sup", "supervisor")):
         cli("user", "add", name, "--role", role, "--password-stdin", "--language", "en_US", stdin=PASSWORD + "\n")
     d.qa_token = cli("user", "add", "qa1", "--role", "qa", "--token").strip().splitlines()[-1]
+    d.kb_token = cli("user", "add", "kb_editor", "--role", "supervisor", "--token").strip().splitlines()[-1]
     cli("acd", "import", str(tmp_path / "queues.yaml"))
     cli("demo-data")
-    return d.start()
+    d.start()
+    req = urllib.request.Request(d.url + "/api/v1/kb/articles", method="POST", data=json.dumps(
+        {"title": "打印机卡纸的处理 / Paper jam", "body": "打开后盖，取出卡住的纸张。", "tags": ["printer"]}).encode(),
+        headers={"Authorization": f"Bearer {d.kb_token}", "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=15).close()
+    return d
 
 
 def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box, browser_page, chromium, login,
@@ -125,6 +131,13 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     page.wait_for_function("document.getElementById('desk-state').textContent === 'Ringing'")
     assert "Repair" in page.locator("#desk-create-ticket").inner_text()               # guessed from the menu
     shot(page, "desk-pop")
+
+    # the knowledge base from the desk: find the article and fax it to the caller (number prefilled from the pop)
+    page.fill("#desk-kb-search input[name=q]", "卡纸")
+    page.click("#desk-kb-search button")
+    page.locator("#desk-kb-results li", has_text="Paper jam").locator("button").click()
+    assert page.locator("#desk-kb-fax").input_value() == "13800138000"
+    page.wait_for_function("document.getElementById('toast').textContent.indexOf('Fax queued') === 0")
 
     page.click("#desk-create-ticket")                                                 # one click
     page.wait_for_selector("#desk-created-link")

@@ -208,6 +208,7 @@
 
   function renderPop(p) {
     pop = p;
+    if (p && p.caller && !$("desk-kb-fax").value) { $("desk-kb-fax").value = p.caller; }
     show($("desk-pop-empty"), !p);
     var body = clear($("desk-pop-body"));
     show(body, !!p);
@@ -281,6 +282,31 @@
     void box.offsetWidth;
     box.classList.add("flash");
   }
+
+  // ---- knowledge base: search, open, fax an article to the caller -------------------------------------
+  function faxArticle(a, button) {
+    var number = $("desk-kb-fax").value.trim();
+    if (!number) { HL.toast(T("Enter a number")); $("desk-kb-fax").focus(); return; }
+    button.disabled = true;
+    HL.api("POST", "/kb/articles/" + a.id + "/fax", { number: number }).then(function () {
+      HL.toast(T("Fax queued") + ": " + a.title + " → " + number);
+    }, function (err) { button.disabled = false; fail(T("Failed"))(err); });
+  }
+  $("desk-kb-search").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var q = this.elements.q.value.trim();
+    var ul = clear($("desk-kb-results"));
+    if (!q) { return; }
+    HL.api("GET", "/kb/articles?limit=5&q=" + encodeURIComponent(q)).then(function (data) {
+      (data.articles || []).forEach(function (a) {
+        var btn = el("button", { "class": "btn btn-small", type: "button" }, T("Fax"));
+        btn.addEventListener("click", function () { faxArticle(a, btn); });
+        ul.appendChild(el("li", { "class": "desk-kb-hit" },
+          el("a", { href: "/kb/" + a.id, target: "_blank", rel: "noopener" }, a.title), btn));
+      });
+      if (!(data.articles || []).length) { ul.appendChild(el("li", { "class": "muted" }, T("No articles found."))); }
+    }, fail(T("Failed")));
+  });
 
   // ---- worklists -------------------------------------------------------------------------------------
   function renderCallbacks(list) {
