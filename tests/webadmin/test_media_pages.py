@@ -4,10 +4,8 @@ were recorded: search filters, agents limited to the calls they took, playback f
 from __future__ import annotations
 
 import io
-import json
 import sqlite3
 import time
-import urllib.parse
 import wave
 from pathlib import Path
 

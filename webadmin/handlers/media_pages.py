@@ -17,11 +17,11 @@ import tornado.iostream
 import tornado.web
 
 from hotline.daemon import audit
-from hotline.daemon.store.models import AgentRow, Cdr, Event, QueueRow, Recording
+from hotline.daemon.store.models import AgentRow, Cdr, Event, QueueMember, QueueRow, Recording
 from hotline.daemon.store.service_models import FaxJob, FaxStatus, Ticket, Voicemail
 
 from ..i18n import N_
-from .base import STAFF, BaseHandler, PageHandler
+from .base import BaseHandler, PageHandler
 from .pages import _parse_day
 
 VIEWERS = ("supervisor", "agent")          # recordings and voicemail: agents see only their own
@@ -532,7 +532,6 @@ def own_mailboxes(user_name: str) -> set[str]:
         boxes.add(a.name)
         if a.extension:
             boxes.add(a.extension)
-        from hotline.daemon.store.models import QueueMember
         for m in QueueMember.select(QueueMember, QueueRow).join(QueueRow).where(QueueMember.agent == a.id):
             boxes.add(m.queue.name)
     return boxes
