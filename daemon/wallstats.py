@@ -4,19 +4,11 @@ The ACD's own counters (``QueueRuntime.answered`` ...) start at zero whenever th
 shows figures for the whole day instead: at start they are seeded from today's events in the journal, then kept
 up to date from the journal's listener, so a restart changes nothing a supervisor sees.
 
-Definitions (kept in this one place; issue 7 will move every definition into one metrics module):
-
-- **today**: the box's local calendar day of the event's timestamp (timezone: the ``timezone`` setting chosen
-  at first-run setup, else ``locale.timezone`` of the configuration); at midnight every figure starts again.
-- **joined**: ``queue.joined`` events of the queue (a caller overflowing to another queue joins that one too).
-- **answered**: ``queue.answered``; **answered within service level**: its ``within_sl`` flag (the caller
-  waited at most the queue's ``service_level_seconds``).
-- **abandoned**: ``queue.abandoned`` with ``short`` false. **Short abandons** (``short`` true: the caller hung
-  up within the queue's ``short_abandon_seconds``) are counted apart and left out of *offered*.
-- **callbacks**: ``queue.callback_requested`` (the caller left the line and keeps their place).
-- **offered** = answered + abandoned (short abandons excluded; callers still waiting are not offered yet).
-- **service level** = answered within service level / offered, or ``None`` while nothing was offered.
-- **agent's calls today**: ``queue.answered`` events naming the agent's id.
+The figures are the report figures of docs/metrics.md, computed by the same code: each event is folded by
+``daemon.stats.aggregate.Aggregator`` into the summary columns of ``stat_queue``, and ``QueueDay.summary()``
+is ``daemon.stats.reports.queue_figures`` on today's sums. **Today** is the box's local calendar day of the
+event (the timezone chosen at first-run setup, else ``locale.timezone``); at midnight every figure starts again.
+An agent's calls today are the ``queue.answered`` events naming them.
 """
 from __future__ import annotations
 
@@ -24,39 +16,33 @@ import datetime as dt
 import json
 import logging
 import zoneinfo
-from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
+
+from .stats.aggregate import TABLES, Aggregator
+from .stats.reports import queue_figures
 
 log = logging.getLogger("hotline.wallstats")
 
 KINDS = ("queue.joined", "queue.answered", "queue.abandoned", "queue.callback_requested")
 
 
-@dataclass
-class QueueDay:
-    """One queue's figures for today."""
+class QueueDay(dict):
+    """One queue's sums for today (the columns of stat_queue)."""
 
-    joined: int = 0
-    answered: int = 0
-    answered_in_sl: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    callbacks: int = 0
-    answer_wait_total: float = 0.0   # seconds waited by answered callers (average speed of answer)
+    def __init__(self) -> None:
+        _, sums, maxes = TABLES["stat_queue"]
+        super().__init__({c: 0 for c in (*sums, *maxes)})
 
-    @property
-    def offered(self) -> int:
-        """Answered + abandoned (short abandons are not offered)."""
-        return self.answered + self.abandoned
+    def add(self, sums: dict, maxes: dict) -> None:
+        """Fold one event's deltas in."""
+        for c, v in sums.items():
+            self[c] += v
+        for c, v in maxes.items():
+            self[c] = max(self[c], v)
 
     def summary(self) -> dict:
-        """The figures with the derived ones (offered, service level, average wait of answered calls)."""
-        out = asdict(self)
-        out.pop("answer_wait_total")
-        out["offered"] = self.offered
-        out["service_level"] = round(self.answered_in_sl / self.offered, 4) if self.offered else None
-        out["avg_answer_s"] = round(self.answer_wait_total / self.answered, 1) if self.answered else None
-        return out
+        """The report figures of today (docs/metrics.md), plus the joined count the wallboard shows."""
+        return {**queue_figures(self), "joined": self["offered"]}
 
 
 def event_key(event: dict) -> tuple:
@@ -76,6 +62,7 @@ class WallStats:
         self.agent_calls: dict[int, int] = {}
         self.call_queue: dict[str, str] = {}   # calls in progress -> the queue they are (or were) in
         self.seeded = False
+        self._agg = Aggregator()               # stateless for queue events: only its deltas are used
         self._pending: list[dict] | None = []  # events seen while the seed query runs (None once seeded)
 
     def _date(self, ts: float) -> dt.date:
@@ -125,27 +112,18 @@ class WallStats:
             self.apply(event)
 
     def apply(self, event: dict) -> None:
-        """Count one queue event (events of an earlier day are ignored)."""
+        """Count one queue event through the report aggregation (events of an earlier day are ignored)."""
         if event["kind"] not in KINDS or not self._roll(float(event["ts"])):
             return
         data = event.get("data") or {}
-        q = self.queues.setdefault(str(data.get("queue", "")), QueueDay())
-        kind = event["kind"]
-        if kind == "queue.joined":
-            q.joined += 1
-        elif kind == "queue.answered":
-            q.answered += 1
-            q.answered_in_sl += 1 if data.get("within_sl") else 0
-            q.answer_wait_total += float(data.get("waited") or 0.0)
-            if data.get("agent") is not None:
-                self.agent_calls[int(data["agent"])] = self.agent_calls.get(int(data["agent"]), 0) + 1
-        elif kind == "queue.abandoned":
-            if data.get("short"):
-                q.short_abandoned += 1
-            else:
-                q.abandoned += 1
-        elif kind == "queue.callback_requested":
-            q.callbacks += 1
+        self._agg.apply({"ts": float(event["ts"]), "kind": event["kind"], "call_uuid": event.get("call_uuid"),
+                         "line": event.get("line"), "data": data})
+        for table, key, sums, maxes in self._agg.take():
+            if table == "stat_queue":
+                self.queues.setdefault(str(key[1]), QueueDay()).add(sums, maxes)
+        self._agg.abandoned = []
+        if event["kind"] == "queue.answered" and data.get("agent") is not None:
+            self.agent_calls[int(data["agent"])] = self.agent_calls.get(int(data["agent"]), 0) + 1
 
     def seed(self, stored: Iterable[dict]) -> None:
         """Count today's stored events, then the ones the listener kept meanwhile (each event once)."""

@@ -167,8 +167,10 @@ def test_snapshot_counts_waiting_abandoned_and_answered_calls_and_survives_a_res
     assert queue_of(s)["longest_wait_s"] >= 1.2 and call_of(s, long_)["waited_s"] >= 1.2
     assert any(ln["busy"] for ln in s["lines"] if ln["kind"] == "trunk")
     qa.hangup(long_)   # waited over short_abandon_seconds: a real abandon
-    s = wait_for(lambda: (lambda s: s if queue_of(s)["today"]["abandoned"] == 1 else None)(snap()), "abandon")
-    assert queue_of(s)["today"]["short_abandoned"] == 1 and queue_of(s)["today"]["offered"] == 1
+    # abandoned counts every caller who hung up waiting; short abandons are also counted apart and left out of
+    # the service level's denominator (docs/metrics.md)
+    s = wait_for(lambda: (lambda s: s if queue_of(s)["today"]["abandoned"] == 2 else None)(snap()), "abandon")
+    assert queue_of(s)["today"]["short_abandoned"] == 1 and queue_of(s)["today"]["offered"] == 2
     assert queue_of(s)["today"]["service_level"] == 0.0
 
     # answered late (waited beyond the 2 s service level): ann logs in only after 2.5 s
@@ -190,8 +192,8 @@ def test_snapshot_counts_waiting_abandoned_and_answered_calls_and_survives_a_res
     qa.answer("1002")
     s = wait_for(lambda: (lambda s: s if queue_of(s)["today"]["answered"] == 2 else None)(snap()), "two answered")
     today = queue_of(s)["today"]
-    assert (today["answered"], today["answered_in_sl"], today["abandoned"], today["short_abandoned"]) == (2, 1, 1, 1)
-    assert today["offered"] == 3 and today["service_level"] == pytest.approx(1 / 3, abs=1e-3)
+    assert (today["answered"], today["answered_in_sl"], today["abandoned"], today["short_abandoned"]) == (2, 1, 2, 1)
+    assert today["offered"] == 4 and today["service_level"] == pytest.approx(1 / 3, abs=1e-3)
     assert today["joined"] == 4
     assert queue_of(s)["agents_logged_in"] == 2 and queue_of(s)["agents_ready"] == 0
     assert (agent_of(s, "ann")["calls_today"], agent_of(s, "bob")["calls_today"]) == (1, 1)
@@ -209,7 +211,7 @@ def test_snapshot_counts_waiting_abandoned_and_answered_calls_and_survives_a_res
     sup = logged_in(client, wall_box, "sup")
     s = ok(sup.api("GET", "/wallboard"))
     today = queue_of(s)["today"]
-    assert (today["answered"], today["answered_in_sl"], today["abandoned"], today["short_abandoned"]) == (2, 1, 1, 1)
+    assert (today["answered"], today["answered_in_sl"], today["abandoned"], today["short_abandoned"]) == (2, 1, 2, 1)
     assert today["service_level"] == pytest.approx(1 / 3, abs=1e-3)
     assert (agent_of(s, "ann")["calls_today"], agent_of(s, "bob")["calls_today"]) == (1, 1)
     raw = ok(sup.api("GET", "/queues"))["queues"][0]
@@ -338,14 +340,17 @@ def test_todays_figures_count_each_event_once_and_start_again_at_midnight() -> N
     stored = [ev("queue.joined", noon - 100, "a"), ev("queue.answered", noon - 90, "a", agent=7, waited=10,
                                                        within_sl=True),
               ev("queue.answered", noon - 86400, "old", agent=7, waited=1, within_sl=True)]   # yesterday
-    both = ev("queue.abandoned", noon - 50, "b", waited=30, short=False)
-    stats.listener(both)                                       # seen live while the seed query ran ...
+    both = [ev("queue.joined", noon - 80, "b"), ev("queue.abandoned", noon - 50, "b", waited=30, short=False)]
+    for e in both:
+        stats.listener(e)                                      # seen live while the seed query ran ...
+    stats.listener(ev("queue.joined", noon - 42, "c"))
     stats.listener(ev("queue.abandoned", noon - 40, "c", waited=2, short=True))
-    stats.seed([*stored, both])                                # ... and committed in time to be read too
+    stats.seed([*stored, *both])                               # ... and committed in time to be read too
     q = stats.queue("support").summary()
-    assert (q["joined"], q["answered"], q["answered_in_sl"], q["abandoned"], q["short_abandoned"]) == (1, 1, 1, 1, 1)
-    assert q["offered"] == 2 and q["service_level"] == 0.5 and q["avg_answer_s"] == 10.0
+    assert (q["joined"], q["answered"], q["answered_in_sl"], q["abandoned"], q["short_abandoned"]) == (3, 1, 1, 2, 1)
+    assert q["offered"] == 3 and q["service_level"] == 0.5 and q["asa_seconds"] == 10.0   # short abandons left out
     assert stats.agent(7) == 1
+    stats.listener(ev("queue.joined", noon + 5, "d"))
     stats.listener(ev("queue.answered", noon + 10, "d", agent=7, waited=40, within_sl=False))
     assert stats.queue("support").summary()["service_level"] == pytest.approx(1 / 3, abs=1e-3)
     now[0] = noon + 13 * 3600                                  # 01:00 the next day

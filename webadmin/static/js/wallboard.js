@@ -89,7 +89,7 @@
       if (q.waiting && q.longest_wait_s > longest) { longest = q.longest_wait_s; }
       if (waitTone(q) === "bad" || (waitTone(q) === "warn" && !tone)) { tone = waitTone(q); }
       inSl += q.today.answered_in_sl;
-      offered += q.today.offered;
+      offered += q.today.offered - q.today.short_abandoned;   // short abandons are not counted (docs/metrics.md)
     });
     var logged = 0, ready = 0;
     (snap.agents || []).forEach(function (a) {
@@ -113,11 +113,11 @@
     var rows = (snap.queues || []).map(function (q) {
       var t = q.today;
       var slTip = fmt("Answered within %(sl)s s: %(in)s of %(offered)s offered. Hang-ups within %(short)s s: %(n)s, not offered.",
-                      { sl: q.service_level_seconds, "in": t.answered_in_sl, offered: t.offered,
+                      { sl: q.service_level_seconds, "in": t.answered_in_sl, offered: t.offered - t.short_abandoned,
                         short: q.short_abandon_seconds, n: t.short_abandoned });
       var abandoned = el("td", { "class": "num wb-abandoned", title: fmt(
         "Abandoned callers who hung up within %(s)s s are not counted.", { s: q.short_abandon_seconds }) },
-        String(t.abandoned));
+        String(t.abandoned - t.short_abandoned));
       if (t.short_abandoned) {
         abandoned.appendChild(el("span", { "class": "muted wb-short" }, " " + fmt("+%(n)s short", { n: t.short_abandoned })));
       }
