@@ -178,6 +178,7 @@ def test_a_new_flow_from_a_template_runs_in_a_dry_run(panel) -> None:
         {"1": "menu", "0": "operator", "9": "bye"}
     assert p.api("POST", "/flows/repair_line/dry-run", {"from": "12"}).status == 400
     assert p.api("POST", "/flows/repair_line/dry-run", {"colour": "red"}).status == 400
+    assert p.api("POST", "/flows/repair_line/dry-run", {"version": 7}).status == 404
     r = p.api("POST", "/flows/repair_line/dry-run", {"language": "en_US"})
     assert r.status == 201, r.text
     cid = r.json()["id"]

@@ -242,6 +242,13 @@
   function drawVersions() {
     clear(versionsBody);
     var active = state.versions.filter(function (v) { return v.active; })[0];
+    var pick = document.getElementById("dr-version"), chosen = pick.value;
+    clear(pick);
+    state.versions.slice().reverse().forEach(function (v) {
+      pick.appendChild(el("option", { value: v.active ? "" : v.version },
+        "v" + v.version + (v.active ? " · " + T("active") : active && v.version > active.version ? " · " + T("draft") : "")));
+    });
+    pick.value = chosen && state.versions.some(function (v) { return String(v.version) === chosen && !v.active; }) ? chosen : "";
     state.versions.slice().reverse().forEach(function (v) {
       var badge = v.active ? el("span", { "class": "badge ok" }, T("active"))
         : (active && v.version > active.version ? el("span", { "class": "badge warn" }, T("draft")) : el("span", { "class": "badge" }, T("earlier")));
@@ -478,7 +485,7 @@
   }
 
   function start() {
-    if (src.value !== state.saved) { HL.toast(T("The dry run uses the saved, published version")); }
+    if (src.value !== state.saved) { HL.toast(T("The dry run uses a saved version: save your changes to try them")); }
     audioContext();                      // created on the click: browsers allow sound after a gesture
     dr.frames = dr.voiced = dr.peak = dr.level = dr.scheduled = 0;
     dr.events = [];
@@ -487,7 +494,9 @@
     clear(trailBox);
     setCallState("Calling...", "busy");
     $("dr-call").disabled = true;
-    HL.api("POST", "/flows/" + NAME + "/dry-run", { from: $("dr-from").value.trim(), language: $("dr-language").value })
+    var body = { from: $("dr-from").value.trim(), language: $("dr-language").value };
+    if ($("dr-version").value) { body.version = +$("dr-version").value; }
+    HL.api("POST", "/flows/" + NAME + "/dry-run", body)
       .then(function (r) {
         dr.id = r.id;
         dr.started = Date.now();
