@@ -31,6 +31,16 @@ blocks:
   none:
     - hangup
 """
+DIRECT = """
+flow: desk_direct
+blocks:
+  main:
+    - answer
+    - queue: {name: printers, no_agent: none}
+    - hangup
+  none:
+    - hangup
+"""
 QUEUES = """
 agents:
   - {name: li_wei, display_name: 李伟, user: agent1, extension: "1001"}
@@ -41,6 +51,7 @@ queues:
     announce_position: false
     announce_estimate: false
     leave_key: null
+    short_abandon_seconds: 1
     members: [{agent: li_wei}]
 """
 
@@ -75,8 +86,9 @@ def desk_box(daemon_factory, tmp_path, hotline_bin):
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "desk_browser.yaml").write_text(FLOW)
+    (flows / "desk_direct.yaml").write_text(DIRECT)
     cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    cfg["routes"] = [{"dialed": "7000", "flow": "desk_browser"}]
+    cfg["routes"] = [{"dialed": "7000", "flow": "desk_browser"}, {"dialed": "7001", "flow": "desk_direct"}]
     cfg["paths"].update(flows=str(flows), prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
     config = tmp_path / "hotline.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
@@ -186,3 +198,23 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     page.goto(url + "/tickets")
     assert "工单" in page.locator("h1").first.inner_text()
     shot(page, "tickets-list-zh")
+
+    # the abandoned-call worklist: a caller gives up while the agent is at lunch; one click calls them back
+    page.goto(url + "/desk")
+    page.click("#desk-notready")
+    page.wait_for_function("document.getElementById('desk-state').textContent === '未就绪 · 午餐'")
+    gone = qa_api(desk_box, "POST", "/sim/calls", {"from": "13700000001", "to": "7001"})["id"]
+    wait_event(desk_box, gone, "queue.joined")
+    time.sleep(1.5)
+    qa_api(desk_box, "DELETE", f"/sim/calls/{gone}")
+    wait_event(desk_box, gone, "queue.abandoned")
+    page.click("#desk-ready")
+    page.wait_for_function("document.getElementById('desk-state').textContent === '就绪'")
+    page.reload()
+    row = page.locator("#desk-abandoned tbody tr", has_text="13700000001")
+    row.wait_for()
+    shot(page, "desk-worklist-zh")
+    row.locator("button").click()                                                     # one click
+    page.locator("#desk-abandoned tbody tr", has_text="13700000001").locator(".badge").wait_for()
+    page.wait_for_function("document.getElementById('desk-pop-kind').textContent === '回呼'")  # rings me first
+    assert page.locator("#desk-pop-number").inner_text() == "13700000001"

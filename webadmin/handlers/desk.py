@@ -325,7 +325,7 @@ class Desk:
         info = await self.services["store"].read(pop_data, trail_uuid or uuid, caller, uuid)
         acd = self.services["acd"]
         q = acd.queues.get(queue) if queue else None
-        pop = {"kind": kind, "call": uuid, "caller": caller, "caller_name": call.caller_name if call else "",
+        pop = {"kind": kind, "call": uuid, "parent": trail_uuid, "caller": caller, "caller_name": call.caller_name if call else "",
                "dialed": call.dialed if call else "", "queue": queue,
                "queue_title": q.settings.get("title", {}) if q else {}, "waited_s": waited,
                "offered_at": time.time(), **info}

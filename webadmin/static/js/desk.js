@@ -8,7 +8,7 @@
   var labels = JSON.parse(document.getElementById("desk-labels").textContent || "{}");
   var lang = document.documentElement.lang === "zh-CN" ? "zh_CN" : "en_US";
   var me = root.getAttribute("data-user");
-  var agent = null, received = 0, pop = null, myQueues = [];
+  var agent = null, received = 0, pop = null, myQueues = [], queueTitles = {};
 
   var STATE = {
     logged_out: [T("Logged out"), ""], ready: [T("Ready"), "ok"], reserved: [T("Ringing"), "busy"],
@@ -43,7 +43,7 @@
     $("desk-ready").disabled = a.state === "ready" || a.state === "on_call" || a.state === "reserved";
     $("desk-notready").disabled = a.state === "not_ready" && !!a.reason && a.reason === $("desk-reason").value;
     show($("desk-wrapup"), a.state === "wrap_up");
-    myQueues = (a.queues || []).map(function (q) { return q.name; });
+    myQueues = (a.queues || []).map(function (q) { queueTitles[q.name] = title(q.title, q.name); return q.name; });
     var ul = clear($("desk-queues"));
     (a.queues || []).forEach(function (q) {
       ul.appendChild(el("li", {}, el("span", {}, title(q.title, q.name)),
@@ -156,7 +156,7 @@
       case "identify": return [T("Caller identified"), t.found ? T("found") : T("not found")];
       case "verify_pin": return [T("Member PIN"), t.ok ? T("correct") : T("wrong")];
       case "language": return [T("Language"), t.language || ""];
-      case "queue": return [T("Queue"), t.queue || ""];
+      case "queue": return [T("Queue"), queueTitles[t.queue] || t.queue || ""];
       case "ticket": return [T("Ticket opened"), (t.ticket_no || "") + " " + label("types", t.type)];
       case "fax": return [T("Fax requested"), t.document || ""];
       case "callback": return [T("Callback requested"), t.number || ""];
@@ -202,7 +202,7 @@
   }
 
   function popKind(p) {
-    var current = agent && agent.call && agent.call === p.call;
+    var current = agent && agent.call && (agent.call === p.call || agent.call === p.parent);
     return current ? (p.kind === "callback" ? T("Callback") : T("Incoming call")) : T("Last call");
   }
 
@@ -312,7 +312,7 @@
   function renderCallbacks(list) {
     var tb = clear(document.querySelector("#desk-callbacks tbody"));
     list.forEach(function (c) {
-      tb.appendChild(el("tr", {}, el("td", { "class": "data" }, c.number || ""), el("td", {}, c.queue),
+      tb.appendChild(el("tr", {}, el("td", { "class": "data" }, c.number || ""), el("td", {}, queueTitles[c.queue] || c.queue),
         el("td", {}, c.dialing ? el("span", { "class": "badge busy" }, T("Dialling")) : String(c.position)),
         el("td", { "class": "data" }, HL.duration(c.waited_s))));
     });
@@ -335,7 +335,7 @@
             }, fail(T("Failed")));
           } }, T("Call back")));
         }
-        tb.appendChild(el("tr", {}, el("td", { "class": "data" }, a.caller || "?"), el("td", {}, a.queue || ""),
+        tb.appendChild(el("tr", {}, el("td", { "class": "data" }, a.caller || "?"), el("td", {}, queueTitles[a.queue] || a.queue || ""),
           el("td", { "class": "data nowrap" }, clock(a.at)), cell));
       });
       if (!rows.length) { tb.appendChild(el("tr", {}, el("td", { colspan: "4", "class": "muted" }, T("No abandoned calls today.")))); }
