@@ -436,16 +436,30 @@ class CallManager:
             return [(r.call_uuid, r.path) for r in Recording.select().where(
                 (Recording.started_at < cutoff) & (Recording.state != "deleted"))]
         victims = await self.store.read(old)
+        deleted = 0
         for call_uuid, path in victims:
-            try:
-                Path(path).unlink(missing_ok=True)
-            except OSError as exc:
-                log.error("event=retention_delete_failed path=%s error=%r", path, str(exc))
-                continue
-            self.journal.emit("recording.deleted", call_uuid, ts=self.engine.now(), path=path, reason="retention")
-            await self.store.write(lambda p=path: Recording.update(state="deleted").where(Recording.path == p)
-                                   .execute())
-        return len(victims)
+            deleted += await self.delete_recording(call_uuid, path, "retention")
+        return deleted
+
+    async def delete_recording(self, call_uuid: str, path: str, reason: str, by: str = "retention",
+                               then: Callable[[], Any] | None = None, file: Path | None = None) -> bool:
+        """Delete one recording's file (``file``, default its stored ``path``), journal it, and mark its row
+        deleted (``then`` runs in the same write, e.g. the panel's audit entry). False when the file cannot be
+        removed (nothing is marked)."""
+        target = file if file is not None else Path(path)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, lambda: target.unlink(missing_ok=True))
+        except OSError as exc:
+            log.error("event=recording_delete_failed path=%s error=%r", path, str(exc))
+            return False
+        self.journal.emit("recording.deleted", call_uuid, ts=self.engine.now(), path=path, reason=reason, by=by)
+
+        def mark() -> None:
+            Recording.update(state="deleted").where(Recording.path == path).execute()
+            if then is not None:
+                then()
+        await self.store.write(mark)
+        return True
 
     def _recording_closed(self, rec: Recorder) -> None:
         self.journal.emit("recording.closed", rec.call_uuid, ts=self.engine.now(), path=str(rec.path),
@@ -568,7 +582,7 @@ class CallManager:
         now = self.engine.now()
         for call in list(self.calls.values()):
             too_old = now - call.offered_at > limit
-            dead = call.task is not None and call.task.done()
+            dead = call.task is not None and call.task.done() and call.state is not CallState.ENDED  # not ending
             if too_old or dead:
                 reason = "call_timeout" if too_old else "task_gone"
                 log.warning("event=orphan_call call=%s reason=%s", call.uuid, reason)

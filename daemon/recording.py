@@ -181,8 +181,10 @@ class RecordingWriter:
             self._last_sync = time.monotonic()
 
     def _close_file(self, rec: Recorder, f: Any) -> None:
-        if f is None:  # nothing was ever recorded
-            return
+        if f is None:  # the call ended before any audio: an empty, valid WAV (the row closes at 0 s)
+            rec.path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
+            f.write(wav_header(0, 2 if rec.stereo else 1))
         size = f.tell() - HEADER
         f.seek(0)
         f.write(wav_header(size, 2 if rec.stereo else 1))

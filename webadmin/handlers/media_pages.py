@@ -452,19 +452,13 @@ class RecordingApi(MediaHandler):
         path = inside(self.recordings_dir(), row["path"])
         if path is None and Path(row["path"]).exists():
             raise tornado.web.HTTPError(409, reason="the file is outside the recordings directory; not touched")
-        if path is not None:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: path.unlink(missing_ok=True))
-        journal = self.services.get("journal")
-        if journal is not None:
-            journal.emit("recording.deleted", row["call_uuid"], ts=self.services["engine"].now(), path=row["path"],
-                         reason="deleted", by=self.actor)
         before = {"state": row["state"], "path": row["path"], "file": path is not None}
         after = {"state": "deleted", "path": row["path"], "file": False}
-
-        def mark() -> None:
-            Recording.update(state="deleted").where(Recording.id == row["id"]).execute()
-            audit.record(self.actor, self.address, "recording.delete", row["call_uuid"], before, after)
-        await self.services["store"].write(mark)
+        ok = await self.services["calls"].delete_recording(
+            row["call_uuid"], row["path"], "deleted", self.actor, file=path if path is not None else None,
+            then=lambda: audit.record(self.actor, self.address, "recording.delete", row["call_uuid"], before, after))
+        if not ok:
+            raise tornado.web.HTTPError(500, reason="the recording file could not be removed")
         self.write_json({"id": row["id"], "call_uuid": row["call_uuid"], "state": "deleted"})
 
 
