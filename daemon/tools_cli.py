@@ -214,4 +214,9 @@ def _stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> 
     sp.set_defaults(fn=run)
 
 
-REGISTER: list[Callable] = [_stats, _dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]
+def _report_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .stats.bench import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_stats, _report_bench, _dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]
