@@ -112,6 +112,27 @@ CORE = Section({
         "level": Scalar(str, default="info", choices=LEVELS),
         "components": MapOf(Scalar(str, choices=LEVELS), key_pattern=r"[a-z_.]+"),
     }),
+    "mail": Section({
+        "smtp_host": Scalar(str, default=None, nullable=True, help="SMTP server for scheduled reports; unset: no mail"),
+        "smtp_port": Scalar(int, default=25, min=1, max=65535),
+        "starttls": Scalar(bool, default=False, help="upgrade the connection with STARTTLS (port 587)"),
+        "ssl": Scalar(bool, default=False, help="TLS from the start (port 465)"),
+        "username": Scalar(str, default=None, nullable=True),
+        "password_file": Scalar(str, default=None, nullable=True, convert=_path,
+                                help="a file holding the SMTP password (never the password itself in this file)"),
+        "sender": Scalar(str, default="hotline@localhost", pattern=r"[^@\s]+@[^@\s]+"),
+        "timeout": Scalar(float, default=30.0, min=1, max=300),
+    }),
+    "report_schedules": ListOf(Section({
+        "name": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}"),
+        "every": Scalar(str, choices=("day", "week", "month"), help="the period reported: yesterday, last week "
+                        "(Monday to Sunday) or last month"),
+        "at": Scalar(str, default="07:00", pattern=r"([01][0-9]|2[0-3]):[0-5][0-9]", help="local time to send"),
+        "reports": ListOf(Scalar(str, choices=("volume", "queues", "agents", "lines", "ivr", "choices", "heatmap",
+                                               "abandoned", "calls")), default=["volume", "queues", "agents"]),
+        "to": ListOf(Scalar(str, pattern=r"[^@\s]+@[^@\s]+")),
+        "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),
+    }, required=("name", "every", "to"))),
     "locale": Section({
         "language": Scalar(str, default="zh_CN", choices=("zh_CN", "en_US")),
         "timezone": Scalar(str, default="Asia/Shanghai", convert=_timezone),

@@ -9,7 +9,7 @@ import tornado.web
 from . import hub as hubmod
 from .handlers import health
 from .handlers.base import ALL_ROLES, PageHandler
-from .routes import api_routes, hub_setups, page_routes
+from .routes import api_routes, hub_setups, on_starts, page_routes
 
 HERE = Path(__file__).parent
 
@@ -20,6 +20,8 @@ def make_app(services: dict[str, Any]) -> tornado.web.Application:
         services["hub"] = hubmod.Hub(services)
         for setup in hub_setups():
             setup(services["hub"], services)
+        for start in on_starts():
+            start(services)
     kw = {"services": services}
     routes = [
         (r"/healthz", health.HealthHandler, kw),

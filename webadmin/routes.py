@@ -1,7 +1,8 @@
 """Every route of the panel and the JSON API, collected from the handler modules.
 
 A module may define PAGE_ROUTES (server-rendered pages), ROUTES (JSON API under /api/v1) and
-setup_hub(hub, services) (live topics for the WebSocket hub). Add a new module to MODULES."""
+setup_hub(hub, services) (live topics for the WebSocket hub) and on_start(services) (background work, started
+once with the application). Add a new module to MODULES."""
 from __future__ import annotations
 
 import tornado.web
@@ -34,3 +35,8 @@ def page_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
 def hub_setups() -> list:
     """Modules' hooks that declare live topics."""
     return [m.setup_hub for m in MODULES if hasattr(m, "setup_hub")]
+
+
+def on_starts() -> list:
+    """Modules' hooks run once when the application is built (background tasks such as report mailing)."""
+    return [m.on_start for m in MODULES if hasattr(m, "on_start")]
