@@ -171,6 +171,21 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     page.wait_for_selector(".alert-ok")
     shot(page, "tickets-detail")
 
+    # a ticket by hand: a wrong number is refused with a message naming the field, the form keeps what was typed
+    page.goto(url + "/tickets")
+    page.click("text=New ticket")
+    page.select_option("select[name=type]", "complaint")
+    page.fill("input[name=caller_number]", "call me")
+    page.fill("textarea[name=summary]", "Engineer was late")
+    page.click("#ticket-new button[type=submit]")
+    assert "Caller number: digits only" in page.locator(".alert-error").inner_text()
+    assert page.locator("textarea[name=summary]").input_value() == "Engineer was late"
+    shot(page, "tickets-new")
+    page.fill("input[name=caller_number]", "13800138000")
+    page.click("#ticket-new button[type=submit]")
+    page.wait_for_selector("#ticket-no")
+    assert "Complaint" in page.locator(".ticket-facts").inner_text()
+
     # the supervisor's screen: the memo pops up on whatever page they have open
     ctx = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
     try:
@@ -218,3 +233,8 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     page.locator("#desk-abandoned tbody tr", has_text="13700000001").locator(".badge").wait_for()
     page.wait_for_function("document.getElementById('desk-pop-kind').textContent === '回呼'")  # rings me first
     assert page.locator("#desk-pop-number").inner_text() == "13700000001"
+    qa_api(desk_box, "POST", "/sim/stations/1001/answer", {})                        # done: no call left open
+    qa_api(desk_box, "POST", "/sim/stations/1001/hangup", {})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and qa_api(desk_box, "GET", "/calls")["calls"]:
+        time.sleep(0.1)

@@ -392,28 +392,32 @@
   var inbox = window.HLInbox;
   if (inbox) {
     inbox.quietMessages = true;
-    inbox.listen(function (msg) {
-      if (msg.type === "online") {
-        $("desk-live").className = "live-dot" + (msg.on ? " on" : "");
-        $("desk-live-text").textContent = msg.on ? T("Live") : T("Reconnecting...");
-        if (msg.on) { refresh(); }
-      } else if (msg.type === "agent" && msg.agent) {
-        renderAgent(msg.agent);
-      } else if (msg.type === "pop" && msg.pop) {
-        renderPop(msg.pop);
-        HL.toast(T("Incoming call") + " " + (msg.pop.caller || ""));
-      } else if (msg.type === "message" && msg.message) {
-        addMessage(msg.message);
-        HL.toast(T("Message from") + " " + msg.message.from);
-      } else if (msg.type === "memo" && msg.message) {
-        addMessage(msg.message);
-      } else if (msg.type === "acked" && msg.message) {
-        addMessage(msg.message);
-      } else if (msg.type === "inbox" && msg.data) {
-        messages = msg.data.messages || [];
-        renderMessages();
-      }
-    });
+    inbox.listen(onLive);
+    // the live channel may have opened (and the inbox loaded) while this script was still downloading
+    if (inbox.online) { onLive({ type: "online", on: true }); }
+    if (inbox.data) { onLive({ type: "inbox", data: inbox.data }); }
+  }
+  function onLive(msg) {
+    if (msg.type === "online") {
+      $("desk-live").className = "live-dot" + (msg.on ? " on" : "");
+      $("desk-live-text").textContent = msg.on ? T("Live") : T("Reconnecting...");
+      if (msg.on) { refresh(); }
+    } else if (msg.type === "agent" && msg.agent) {
+      renderAgent(msg.agent);
+    } else if (msg.type === "pop" && msg.pop) {
+      renderPop(msg.pop);
+      HL.toast(T("Incoming call") + " " + (msg.pop.caller || ""));
+    } else if (msg.type === "message" && msg.message) {
+      addMessage(msg.message);
+      HL.toast(T("Message from") + " " + msg.message.from);
+    } else if (msg.type === "memo" && msg.message) {
+      addMessage(msg.message);
+    } else if (msg.type === "acked" && msg.message) {
+      addMessage(msg.message);
+    } else if (msg.type === "inbox" && msg.data) {
+      messages = msg.data.messages || [];
+      renderMessages();
+    }
   }
   refresh().then(loadAbandoned);
   setInterval(tick, 1000);

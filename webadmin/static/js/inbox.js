@@ -66,6 +66,7 @@
       (data.unread || []).forEach(function (m) {
         if (m.kind === "escalation" || !inbox.quietMessages) { popup(m); }
       });
+      inbox.data = data;  // for scripts that start listening later
       emit({ type: "inbox", data: data });
     }, function () { /* not allowed or offline: nothing to show */ });
   }
