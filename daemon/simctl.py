@@ -73,6 +73,10 @@ class SimControl:
         return [d.driver for d in self.devices.devices.values()
                 if isinstance(d.driver, SimCard) and d.state == "up"]
 
+    def line_names(self) -> list[str]:
+        """Every line of the simulated cards (for the QA console)."""
+        return sorted(name for card in self._cards() for name in card.lines)
+
     def _line(self, name: str) -> tuple[SimCard, SimLine]:
         for card in self._cards():
             if name in card.lines:

@@ -114,6 +114,11 @@ tornado.locale.load_translations(str(LOCALE_DIR))
 tornado.locale.set_default_locale("en_US")
 
 
+# the QA simulator console (static/js/simconsole.js): actions and call / phone states
+JS_STRINGS += [N_("Send keys"), N_("Heard (WAV)"), N_("Hang up"), N_("Answer"), N_("Dial"), N_("Number"),
+               N_("Keys"), N_("ringing"), N_("answered"), N_("bridged"), N_("ending"), N_("calling"),
+               N_("connected")]
+
 def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     """The scripts' strings in one language."""
     return {s: locale.translate(s) for s in JS_STRINGS}

@@ -16,6 +16,7 @@ def page(path: str, label: str, *roles: str) -> dict:
 NAV: list[tuple[str, list[dict]]] = [
     (N_("Work"), [
         page("/", N_("Overview"), "supervisor", "agent", "qa"),
+        page("/sim", N_("Simulator"), "qa"),
         page("/wallboard", N_("Wallboard"), "supervisor"),
         page("/reports", N_("Reports"), "supervisor"),
         page("/desk", N_("Agent desk"), "agent", "supervisor"),

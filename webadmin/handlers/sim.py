@@ -39,7 +39,13 @@ class SimHandler(BaseHandler):
 
 
 class SimCallsHandler(SimHandler):
-    """POST /api/v1/sim/calls: a caller rings in."""
+    """GET /api/v1/sim/calls: calls in progress; POST: a caller rings in."""
+
+    def get(self) -> None:
+        """Every call in progress on the box (any line), newest first."""
+        calls = sorted((c.summary() for c in self.services["calls"].calls.values()),
+                       key=lambda c: c["offered_at"], reverse=True)
+        self.write_json({"calls": calls})
 
     def post(self) -> None:
         """Place a call on a free trunk."""
