@@ -55,6 +55,7 @@ class Agent:
     last_offered_seq: int = 0
     follow_me: str | None = None
     follow_me_after: float | None = None
+    grade: int = 1                       # 1 trainee ... 5 expert
     wrapup_seconds: float = 0.0          # of the queue whose call the agent is on
 
     def summary(self, now: float) -> dict:
@@ -62,7 +63,7 @@ class Agent:
         return {"id": self.id, "name": self.name, "display_name": self.display_name, "station": self.station,
                 "state": self.state.value, "reason": self.reason, "in_state_s": round(now - self.since, 1),
                 "calls_today": self.calls_today, "talk_today_s": round(self.talk_today, 1),
-                "call": self.call_uuid, "skills": self.skills}
+                "call": self.call_uuid, "skills": self.skills, "grade": self.grade}
 
 
 class AgentBook:
@@ -83,6 +84,7 @@ class AgentBook:
             agent = live.get(r["id"]) or Agent(r["id"], r["name"], since=self.clock())
             agent.name, agent.display_name, agent.extension = r["name"], r["display_name"], r["extension"]
             agent.skills, agent.follow_me, agent.follow_me_after = r["skills"], r["follow_me"], r["follow_me_after"]
+            agent.grade = r.get("grade", 1)
             self.agents[agent.id] = agent
         self.reasons = list(reasons)
 

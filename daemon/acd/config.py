@@ -58,6 +58,7 @@ AGENT = Section({
     "skills": MapOf(Scalar(int, min=1, max=10), key_pattern=NAME),
     "follow_me": Scalar(str, default=None, nullable=True, pattern=r"[0-9]{3,20}"),
     "follow_me_after": Scalar(float, default=None, nullable=True, min=5, max=120),
+    "grade": Scalar(int, default=1, min=1, max=5, help="1 trainee, 2 junior, 3 regular, 4 senior, 5 expert"),
 }, required=("name",))
 DOCUMENT = Section({
     "agents": ListOf(AGENT), "queues": MapOf(QUEUE, key_pattern=NAME),
@@ -111,6 +112,7 @@ def import_document(doc: dict) -> dict[str, int]:
         row = AgentRow.get_or_none(AgentRow.name == a["name"]) or AgentRow(name=a["name"], created_at=now)
         row.display_name, row.user_name, row.extension = a["display_name"], a["user"], a["extension"]
         row.skills, row.follow_me, row.follow_me_after = json.dumps(a["skills"]), a["follow_me"], a["follow_me_after"]
+        row.grade = a["grade"]
         row.save()
         ids[a["name"]] = row.id
     for qname, q in doc["queues"].items():
@@ -132,7 +134,7 @@ def load_all() -> tuple[list[dict], list[QueueSettings], list[str]]:
     """Agents, queues with members, and reason codes from the database."""
     agents = [{"id": a.id, "name": a.name, "display_name": a.display_name, "user": a.user_name,
                "extension": a.extension, "skills": json.loads(a.skills or "{}"), "follow_me": a.follow_me,
-               "follow_me_after": a.follow_me_after} for a in AgentRow.select().order_by(AgentRow.id)]
+               "follow_me_after": a.follow_me_after, "grade": a.grade} for a in AgentRow.select().order_by(AgentRow.id)]
     queues = []
     for q in QueueRow.select().order_by(QueueRow.name):
         defaults = QUEUE.default_value()
@@ -245,7 +247,8 @@ def agent_doc(name: str) -> dict | None:
     if a is None:
         return None
     return {"name": a.name, "display_name": a.display_name, "user": a.user_name, "extension": a.extension,
-            "skills": json.loads(a.skills or "{}"), "follow_me": a.follow_me, "follow_me_after": a.follow_me_after}
+            "skills": json.loads(a.skills or "{}"), "follow_me": a.follow_me, "follow_me_after": a.follow_me_after,
+            "grade": a.grade}
 
 
 def save_agent(data: Any, name: str | None = None) -> tuple[dict | None, dict]:
@@ -267,6 +270,7 @@ def save_agent(data: Any, name: str | None = None) -> tuple[dict | None, dict]:
     row = row or AgentRow(name=a["name"], created_at=time.time())
     row.display_name, row.user_name, row.extension = a["display_name"], a["user"], a["extension"]
     row.skills, row.follow_me, row.follow_me_after = json.dumps(a["skills"]), a["follow_me"], a["follow_me_after"]
+    row.grade = a["grade"]
     row.save()
     return before, agent_doc(a["name"])
 

@@ -306,6 +306,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             name VARCHAR(32) NOT NULL PRIMARY KEY, last_event_id BIGINT NOT NULL, state TEXT NOT NULL,
             trunks INTEGER NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION NOT NULL)""",
     )),
+    Migration(10, "agent grades", (
+        "ALTER TABLE agents ADD COLUMN grade INTEGER NOT NULL DEFAULT 1",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -163,6 +163,7 @@ class AgentRow(Base):
     skills = peewee.TextField(default="{}")
     follow_me = peewee.CharField(null=True)
     follow_me_after = peewee.DoubleField(null=True)
+    grade = peewee.IntegerField(default=1)
     created_at = peewee.DoubleField()
 
     class Meta:

@@ -196,7 +196,7 @@ class AgentFormPage(ConfigPage):
         devices = self.services.get("devices")
         stations = sorted(devices.stations) if devices is not None else []
         value = doc or {"name": "", "display_name": "", "user": None, "extension": None, "skills": {},
-                        "follow_me": None, "follow_me_after": None}
+                        "follow_me": None, "follow_me_after": None, "grade": 1}
         self.render("config_agent_form.html", name=name, value=value, is_new=name is None,
                     user_names=[u["name"] for u in user_list], stations=stations,
                     state=state_of(self.services, name) if name else None, state_labels=STATE_LABELS)
