@@ -32,13 +32,15 @@ class CallEventsHandler(BaseHandler):
         self.write_json({"uuid": uuid, "events": events})
 
 
-def own_call_only(handler: BaseHandler, uuid: str) -> None:
-    """Agents may act only on calls connected to the station they are logged in at (supervisors on any)."""
+async def own_call_only(handler: BaseHandler, uuid: str) -> None:
+    """Agents may act only on calls connected to the station they are logged in at (supervisors on any); the
+    agent is the one linked to the user (agents.user_name, else the agent of the same name)."""
     user = handler.current_user
     call = handler.services["calls"].calls.get(uuid)
     if user.role == "agent" and call is not None and call.peer is not None:
-        mine = handler.services["acd"].agents.at_station(call.peer.line.extension)
-        if mine is None or mine.name != user.name:
+        from .desk import desk_of
+        at_station = handler.services["acd"].agents.at_station(call.peer.line.extension)
+        if at_station is None or at_station is not await desk_of(handler.services).agent_for(user.name):
             raise tornado.web.HTTPError(403, reason="agents may act only on their own calls")
 
 
@@ -56,10 +58,10 @@ class AgentTransferHandler(BaseHandler):
 
     roles = ("agent", "supervisor")
 
-    def post(self, uuid: str) -> None:
+    async def post(self, uuid: str) -> None:
         """Blind transfer; the agent is released at once."""
         from hotline.daemon.supervise import SuperviseError
-        own_call_only(self, uuid)
+        await own_call_only(self, uuid)
         target = transfer_target(self.json_body())
         if target is None:
             return self.write_json({"error": "give extension, number or queue", "status": 400}, 400)
@@ -76,10 +78,10 @@ class HoldHandler(BaseHandler):
 
     roles = ("agent", "supervisor")
 
-    def post(self, uuid: str, action: str) -> None:
+    async def post(self, uuid: str, action: str) -> None:
         """Hold or resume."""
         from hotline.daemon.supervise import SuperviseError, hold_request
-        own_call_only(self, uuid)
+        await own_call_only(self, uuid)
         ext = self.json_body().get("extension") if action == "consult" else None
         if action == "consult" and (not isinstance(ext, str) or not ext):
             return self.write_json({"error": "extension: the colleague's station is required", "status": 400}, 400)
@@ -96,7 +98,7 @@ class RecordingHandler(BaseHandler):
 
     async def post(self, uuid: str) -> None:
         """Change the call's recording."""
-        own_call_only(self, uuid)
+        await own_call_only(self, uuid)
         call = self.services["calls"].calls.get(uuid)
         if call is None:
             return self.write_json({"error": f"no call {uuid} in progress", "status": 404}, 404)
@@ -116,7 +118,7 @@ class ConferenceHandler(BaseHandler):
     async def post(self, uuid: str) -> None:
         """Ring the station; when it answers all three hear each other."""
         from hotline.daemon.supervise import SuperviseError
-        own_call_only(self, uuid)
+        await own_call_only(self, uuid)
         ext = self.json_body().get("extension")
         if not isinstance(ext, str) or not ext:
             return self.write_json({"error": "extension: the station to bring in is required", "status": 400}, 400)
