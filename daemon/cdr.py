@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import time
 
+import peewee
+
 from .store.models import Cdr, Event
 
 START_KINDS = ("call.offered", "leg.offered")
@@ -79,11 +81,17 @@ def _upsert_pg(row: dict) -> None:
 
 
 def close_interrupted(now: float | None = None) -> list[str]:
-    """Calls with a start but no end (the box died mid-call) get ``call.ended`` as interrupted."""
+    """Calls with a start but no end (the box died mid-call) get ``call.ended`` as interrupted.
+
+    Only events since the previous start are looked at (a watermark in the settings table): every call that
+    started before it was closed by that start, so a big journal does not slow the start down."""
+    from .store.models import Setting
     now = time.time() if now is None else now
-    ended = Event.select(Event.call_uuid).where(Event.kind.in_(END_KINDS))
+    mark = Setting.get_or_none(Setting.name == "journal.checked_upto")
+    since = int(mark.value) if mark is not None else 0
+    ended = Event.select(Event.call_uuid).where(Event.kind.in_(END_KINDS) & (Event.id > since))
     open_calls = (Event.select(Event.call_uuid, Event.kind, Event.line)
-                  .where(Event.kind.in_(START_KINDS) & Event.call_uuid.not_in(ended)))
+                  .where(Event.kind.in_(START_KINDS) & (Event.id > since) & Event.call_uuid.not_in(ended)))
     closed = []
     for ev in open_calls:
         last = (Event.select(Event.ts).where(Event.call_uuid == ev.call_uuid)
@@ -93,4 +101,7 @@ def close_interrupted(now: float | None = None) -> list[str]:
                      line=ev.line, data=json.dumps({"cause": "interrupted", "detected_at": now}))
         write_cdr(ev.call_uuid)
         closed.append(ev.call_uuid)
+    top = Event.select(peewee.fn.MAX(Event.id)).scalar() or 0
+    Setting.delete().where(Setting.name == "journal.checked_upto").execute()
+    Setting.create(name="journal.checked_upto", value=str(top))
     return closed

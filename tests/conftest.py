@@ -161,3 +161,62 @@ def espeak() -> str:
     if not path:
         pytest.fail("espeak-ng is not installed: run ./scripts/test (it installs Debian's espeak-ng)")
     return path
+
+
+TEST_PASSWORD = "correct-horse-9"
+DEFAULT_PEOPLE = {"admin": "admin", "sup": "supervisor", "agent1": "agent", "qa1": "qa"}
+
+
+def prepare_state(state: Path, people: dict[str, str], password: str = TEST_PASSWORD, acd: str | None = None,
+                  language: str = "en_US", tokens: tuple[str, ...] = ()) -> dict[str, str]:
+    """Before a daemon starts: the schema, users (one password), ACD agents and queues, in this process (what
+    `hotline user add` and `hotline acd import` do, without a process start each). Returns API tokens."""
+    from hotline.daemon import users
+    from hotline.daemon.acd import config as acd_config
+    from hotline.daemon.store import migrations
+    from hotline.daemon.store.db import Store
+    state.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{state / 'hotline.db'}")
+    store.open()
+    try:
+        store.write_sync(migrations.check, store.db, True)
+        for name, role in people.items():
+            store.write_sync(users.add_user, name, users.Role(role), password, language)
+        if acd:
+            store.write_sync(acd_config.import_document, acd_config.parse(acd, "acd.yaml"))
+        return {name: store.write_sync(users.new_token, name) for name in tokens}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def prepared_box(daemon_factory, tmp_path: Path):
+    """prepared_box(flows={name: yaml}, routes={dialed: flow}, acd=queues_yaml, people={name: role}, engine={...},
+    config={section: {...}}, start=True) -> a daemon on the simulated card with those flows, routes, queues and
+    users (password TEST_PASSWORD, language en_US); `.tokens` holds an API token for every qa user."""
+    import yaml
+
+    def make(flows: dict[str, str] | None = None, routes: dict[str, str] | None = None, acd: str | None = None,
+             people: dict[str, str] | None = None, engine: dict | None = None, config: dict | None = None,
+             start: bool = True, language: str = "en_US") -> Daemon:
+        cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
+        flows_dir = tmp_path / "flows"
+        flows_dir.mkdir(exist_ok=True)
+        for name, text in (flows or {}).items():
+            (flows_dir / f"{name}.yaml").write_text(text)
+        cfg["paths"].update(flows=str(flows_dir if flows else REPO / "etc" / "flows"),
+                            prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
+        if routes is not None:
+            cfg["routes"] = [{"dialed": k, "flow": v} for k, v in routes.items()]
+        cfg["engine"].update({"drain_timeout": 1, **(engine or {})})
+        for section, values in (config or {}).items():
+            cfg[section] = {**cfg.get(section, {}), **values} if isinstance(values, dict) else values
+        path = tmp_path / "hotline.yaml"
+        path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+        d = daemon_factory(config=path, start=False)
+        people = DEFAULT_PEOPLE if people is None else people
+        d.tokens = prepare_state(d.state, people, acd=acd, language=language,
+                                 tokens=tuple(n for n, r in people.items() if r == "qa"))
+        d.qa_token = next(iter(d.tokens.values()), None)
+        return d.start() if start else d
+    return make

@@ -2,35 +2,16 @@
 first: nothing imported, the line named) and blocks callers — in English and Chinese."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 PASSWORD = "correct-horse-9"
 
 
-def prepare(state: Path, people: dict[str, str]) -> None:
-    """Schema and users before the daemon starts (what `hotline user add` does, in this process)."""
-    from hotline.daemon import users
-    from hotline.daemon.store import migrations
-    from hotline.daemon.store.db import Store
-    state.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{state / 'hotline.db'}")
-    store.open()
-    try:
-        store.write_sync(migrations.check, store.db, True)
-        for name, role in people.items():
-            store.write_sync(users.add_user, name, users.Role(role), PASSWORD, "zh_CN")
-    finally:
-        store.close()
-
-
 @pytest.fixture
-def admin_box(daemon_factory):
+def admin_box(prepared_box):
     """A running daemon with an administrator."""
-    d = daemon_factory(start=False)
-    prepare(d.state, {"admin": "admin"})
-    return d.start()
+    return prepared_box(people={"admin": "admin"}, language="zh_CN")
 
 
 HOLIDAYS = """2026-10-01,国庆节 National Day

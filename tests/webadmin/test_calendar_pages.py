@@ -10,7 +10,6 @@ import zoneinfo
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -32,45 +31,12 @@ blocks:
 """
 
 
-def prepare(state: Path, people: dict[str, str], password: str, acd: str | None = None,
-            token_for: str | None = None) -> str | None:
-    """Before the daemon starts: schema, users, ACD agents and queues, in this process (what `hotline user add`
-    and `hotline acd import` do, without a process start each); returns token_for's API token."""
-    from hotline.daemon import users
-    from hotline.daemon.acd import config as acd_config
-    from hotline.daemon.store import migrations
-    from hotline.daemon.store.db import Store
-    state.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{state / 'hotline.db'}")
-    store.open()
-    try:
-        store.write_sync(migrations.check, store.db, True)
-        for name, role in people.items():
-            store.write_sync(users.add_user, name, users.Role(role), password, "zh_CN")
-        if acd:
-            store.write_sync(acd_config.import_document, acd_config.parse(acd, "acd.yaml"))
-        return store.write_sync(users.new_token, token_for) if token_for else None
-    finally:
-        store.close()
-
-
 @pytest.fixture
-def cal_box(daemon_factory, tmp_path, password):
+def cal_box(prepared_box):
     """A daemon whose number 8109 runs a flow with a blacklist step and a business-hours branch."""
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "hours_probe.yaml").write_text(PROBE)
-    cfg["paths"].update(flows=str(flows), prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    cfg["routes"] = [{"dialed": "8109", "flow": "hours_probe"}]
-    # not recorded: a call hung up before its first audio block waits 10 s for a recording that never closes
-    # (CallManager.end waits on closed_future, which RecordingWriter never resolves for an empty file)
-    cfg["engine"]["record_calls"] = False
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    d = daemon_factory(config=config, start=False)
-    prepare(d.state, {"admin": "admin", "sup": "supervisor"}, password)
-    return d.start()
+    return prepared_box(flows={"hours_probe": PROBE}, routes={"8109": "hours_probe"},
+                        engine={"record_calls": False}, people={"admin": "admin", "sup": "supervisor"},
+                        language="zh_CN")
 
 
 def english_admin(client, box):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = {
@@ -80,45 +79,12 @@ def speech(seconds: float = 1.6, hz: float = 440.0) -> bytes:
     return buf.getvalue()
 
 
-def prepare(state: Path, people: dict[str, str], password: str, acd: str | None = None,
-            token_for: str | None = None) -> str | None:
-    """Before the daemon starts: schema, users, ACD agents and queues, in this process (what `hotline user add`
-    and `hotline acd import` do, without a process start each); returns token_for's API token."""
-    from hotline.daemon import users
-    from hotline.daemon.acd import config as acd_config
-    from hotline.daemon.store import migrations
-    from hotline.daemon.store.db import Store
-    state.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{state / 'hotline.db'}")
-    store.open()
-    try:
-        store.write_sync(migrations.check, store.db, True)
-        for name, role in people.items():
-            store.write_sync(users.add_user, name, users.Role(role), password, "zh_CN")
-        if acd:
-            store.write_sync(acd_config.import_document, acd_config.parse(acd, "acd.yaml"))
-        return store.write_sync(users.new_token, token_for) if token_for else None
-    finally:
-        store.close()
-
-
 @pytest.fixture
-def media_box(daemon_factory, tmp_path, password):
+def media_box(prepared_box):
     """A daemon with three test flows (queue, direct extension, voicemail), agent1 linked to panel user agent1,
     and users admin, sup, agent1, qa1."""
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    for name, text in FLOWS.items():
-        (flows / f"{name}.yaml").write_text(text)
-    cfg["paths"].update(flows=str(flows), prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    cfg["routes"] = [{"dialed": "8101", "flow": "rec_queue"}, {"dialed": "8102", "flow": "rec_direct"},
-                     {"dialed": "8103", "flow": "rec_vm"}]
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    d = daemon_factory(config=config, start=False)
-    prepare(d.state, {"admin": "admin", "sup": "supervisor", "agent1": "agent", "qa1": "qa"}, password, ACD)
-    return d.start()
+    return prepared_box(flows=FLOWS, routes={"8101": "rec_queue", "8102": "rec_direct", "8103": "rec_vm"}, acd=ACD,
+                        language="zh_CN")
 
 
 def wait_for(what, check, timeout: float = 20.0, every: float = 0.1):
