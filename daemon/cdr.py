@@ -101,7 +101,13 @@ def close_interrupted(now: float | None = None) -> list[str]:
                      line=ev.line, data=json.dumps({"cause": "interrupted", "detected_at": now}))
         write_cdr(ev.call_uuid)
         closed.append(ev.call_uuid)
+    mark_checked()
+    return closed
+
+
+def mark_checked() -> None:
+    """Every call in the journal so far is known to be closed: the next start looks only at newer events."""
+    from .store.models import Setting
     top = Event.select(peewee.fn.MAX(Event.id)).scalar() or 0
     Setting.delete().where(Setting.name == "journal.checked_upto").execute()
     Setting.create(name="journal.checked_upto", value=str(top))
-    return closed

@@ -460,6 +460,10 @@ def _history(args: argparse.Namespace, store: Any) -> None:
                 "offered_at", "answered_at", "bridged_at", "ended_at", "duration", "talk_seconds", "disposition",
                 "cause", "peer", "recording")
 
+    # Calls a crash left open are closed first; the history's own calls all end, so afterwards the start-up
+    # check need not look at them (the watermark moves past them).
+    from . import cdr
+    store.write_sync(cdr.close_interrupted)
     # Fold the journal as the history goes in (the same Aggregator, the same order, the cursor kept in step),
     # so the summaries are ready without reading 10+ million events back.
     while store.write_sync(summary.fold_batch, 0, 200000):
@@ -487,6 +491,7 @@ def _history(args: argparse.Namespace, store: Any) -> None:
     counts_trunks = [history.trunks_for(args.calls, args.days)]
     counts = history.generate(args.calls, args.days, teams, write, seed=args.seed, trunks=counts_trunks[0],
                               flows_dir=cfg.etc_path("flows", "flows"), progress=print)
+    store.write_sync(cdr.mark_checked)
     made = _time.monotonic() - started
     print(f"call history: {counts['calls']} calls over {args.days} days ({counts['answered']} answered, "
           f"{counts['abandoned']} abandoned, {counts['refused']} refused, {counts['contained']} finished in the "

@@ -4,7 +4,6 @@ Screenshots of each main page go to test-artifacts/screenshots/ (kept by CI as a
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,20 +53,10 @@ def shot():
     return take
 
 
-def add_user(daemon, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
-    """Create a user with the CLI."""
-    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin",
-                    "--language", "en_US"],
-                   input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
-
-
 @pytest.fixture
-def web_box(daemon_factory, hotline_bin):
+def web_box(prepared_box):
     """A running daemon with users admin, sup (supervisor), agent1 (agent), qa1 (qa), password PASSWORD."""
-    d = daemon_factory()
-    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
-        add_user(d, hotline_bin, name, role)
-    return d
+    return prepared_box()
 
 
 @pytest.fixture

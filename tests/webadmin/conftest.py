@@ -4,7 +4,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -90,20 +89,10 @@ class Panel:
         return r
 
 
-def add_user(daemon: Any, hotline_bin: str, name: str, role: str, password: str = PASSWORD) -> None:
-    """Create a user with the CLI (the admin's first-run path on a console)."""
-    subprocess.run([hotline_bin, "-c", str(daemon.config), "user", "add", name, "--role", role, "--password-stdin",
-                    "--language", "en_US"],
-                   input=password + "\n", env=daemon.env, capture_output=True, text=True, check=True, timeout=60)
-
-
 @pytest.fixture
-def panel_box(daemon_factory, hotline_bin):
+def panel_box(prepared_box):
     """A running daemon with one user per role (admin, sup, agent1, qa1), all with PASSWORD."""
-    d = daemon_factory()
-    for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa")):
-        add_user(d, hotline_bin, name, role)
-    return d
+    return prepared_box()
 
 
 @pytest.fixture
@@ -125,40 +114,11 @@ def password() -> str:
 
 
 @pytest.fixture
-def queue_box(daemon_factory, tmp_path, hotline_bin):
+def queue_box(prepared_box):
     """queue_box(flows: {name: yaml}, routes: {dialed: flow}, queues_yaml) -> a started daemon with those flows,
     routes and queues, plus the users of panel_box (admin, sup, agent1, qa1) and a QA token in .qa_token."""
-    import yaml as _yaml
-    from pathlib import Path as _Path
-    repo = _Path(__file__).resolve().parents[2]
-
     def make(flows: dict[str, str], routes: dict[str, str], queues_yaml: str, **engine: object):
-        (tmp_path / "flows").mkdir(exist_ok=True)
-        for name, text in flows.items():
-            (tmp_path / "flows" / f"{name}.yaml").write_text(text)
-        cfg = _yaml.safe_load((repo / "etc" / "hotline.yaml").read_text())
-        cfg["routes"] = [{"dialed": k, "flow": v} for k, v in routes.items()]
-        cfg["engine"].update({"drain_timeout": 1, **engine})
-        cfg["paths"].update(flows=str(tmp_path / "flows"),
-                            prompt_manifest=str(repo / "etc" / "prompts" / "manifest.yaml"))
-        config = tmp_path / "hotline.yaml"
-        config.write_text(_yaml.safe_dump(cfg))
-        (tmp_path / "queues.yaml").write_text(queues_yaml)
-        d = daemon_factory(config=config, start=False)
-        d.state.mkdir(parents=True, exist_ok=True)
-        subprocess.run([hotline_bin, "-c", str(config), "acd", "import", str(tmp_path / "queues.yaml")],
-                       env=d.env, capture_output=True, text=True, check=True, timeout=60)
-        procs = [subprocess.Popen([hotline_bin, "-c", str(config), "user", "add", name, "--role", role,
-                                   "--password-stdin", "--language", "en_US", *(["--token"] if role == "qa" else [])],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=d.env,
-                                  text=True)
-                 for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa"))]
-        for proc in procs:
-            out, err = proc.communicate(PASSWORD + "\n", timeout=60)
-            assert proc.returncode == 0, err
-            if "--token" in proc.args:
-                d.qa_token = out.strip().splitlines()[-1]
-        return d.start()
+        return prepared_box(flows=flows, routes=routes, acd=queues_yaml, engine=engine)
     return make
 
 
