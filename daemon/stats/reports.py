@@ -176,9 +176,12 @@ def agents(start: float, end: float, group: str = "total", ids: Iterable[int] = 
     folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
     reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
     names = {r[0]: (r[1], r[2]) for r in _db().execute_sql("SELECT id, name, display_name FROM agents").fetchall()}
+    by_agent: dict[tuple, dict[str, float]] = {}
+    for (b, agent, reason), v in reasons.items():
+        by_agent.setdefault((b, agent), {})[reason] = _s(v["ms"])
     rows = []
     for (b, agent), acc in sorted(folded.items()):
-        by_reason = {reason: _s(v["ms"]) for (bb, a, reason), v in reasons.items() if bb == b and a == agent}
+        by_reason = by_agent.get((b, agent), {})
         name, display = names.get(agent, (f"#{agent}", ""))
         rows.append({"bucket": b, "agent": agent, "name": name, "display_name": display,
                      **agent_figures(acc), "not_ready_by_reason": by_reason})
