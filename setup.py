@@ -33,7 +33,6 @@ setup(
         "prometheus-client>=0.19,<1",
         "numpy>=1.26,<3",
         "pypinyin>=0.50,<1",
-        "openpyxl>=3.1,<4",
     ],
     extras_require={
         "postgresql": ["psycopg2-binary>=2.9,<3"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import logging
 import smtplib
 import ssl
@@ -42,34 +41,20 @@ def period_for(every: str, now: dt.datetime) -> tuple[dt.date, dt.date, str]:
 
 def workbook(schedule: dict, first: dt.date, last: dt.date, tz: str, locale: tornado.locale.Locale) -> bytes:
     """One sheet per report of the schedule (runs in a store read)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     from .handlers.reports import REPORTS, flatten, run_report
+    from .xlsx import workbook as make
     zone = ZoneInfo(tz)
     start = dt.datetime.combine(first, dt.time(), zone).timestamp()
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).timestamp()
     p = {"first": first, "last": last, "start": start, "end": end, "group": "day" if first != last else "hour",
          "queues": [], "agents": [], "page": 1, "sort": "offered_at", "desc": True, "caller": None,
          "outcome": None, "tz": tz}
-    wb = Workbook()
-    wb.remove(wb.active)
+    sheets = []
     for name in schedule["reports"]:
-        title = locale.translate(REPORTS[name][0])
-        ws = wb.create_sheet(title[:31])
         header, rows = flatten(name, run_report(name, p)["rows"], locale)
-        ws.append([title])
-        ws["A1"].font = Font(bold=True, size=14)
-        ws.append([f"{first} – {last} ({tz})"])
-        ws.append([])
-        ws.append(header)
-        for cell in ws[4]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            ws.append([str(v) if isinstance(v, (dict, list)) else v for v in row])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+        sheets.append((locale.translate(REPORTS[name][0]), f"{first} – {last} ({tz})", header,
+                       [[str(v) if isinstance(v, (dict, list)) else v for v in row] for row in rows]))
+    return make(sheets)
 
 
 def send(mail: dict, schedule: dict, subject: str, body: str, attachment: bytes, filename: str) -> None:

@@ -101,11 +101,16 @@ def _grouped(table: str, start: float, end: float, by: tuple[str, ...], group: s
     select = [f"{day} AS d", *by, *(f"SUM({c})" for c in sums), *(f"MAX({c})" for c in maxes)]
     sql = (f"SELECT {', '.join(select)} FROM {table} WHERE {cond} GROUP BY {', '.join(['d', *by])}")
     out = {}
+    labels: dict[int, str] = {}
+    cols = [*sums, *maxes]
     for r in _db().execute_sql(sql, args).fetchall():
         d, rest = int(r[0]), r[1:]
-        label = "total" if group == "total" else bucket(int((d * 1440 - offset) // 60) + 12, group, tz)
+        label = labels.get(d)
+        if label is None:
+            label = labels[d] = "total" if group == "total" else bucket(int((d * 1440 - offset) // 60) + 12,
+                                                                         group, tz)
         key = (label, *rest[:len(by)])
-        vals = dict(zip([*sums, *maxes], (int(v or 0) for v in rest[len(by):])))
+        vals = dict(zip(cols, (int(v or 0) for v in rest[len(by):])))
         acc = out.get(key)
         if acc is None:
             out[key] = vals

@@ -202,26 +202,10 @@ class ReportApi(BaseHandler):
 
 def xlsx(title: str, header: list[str], rows: list[list], p: dict) -> bytes:
     """A workbook with one sheet: a title line, the period, then the table."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=14)
-    ws.append([f"{p['first']} – {p['last']} ({p['tz']})"])
-    ws.append([])
-    ws.append(header)
-    for cell in ws[4]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for v in row])
-    for i, col in enumerate(ws.columns, start=1):
-        width = max((len(str(c.value)) for c in col if c.value is not None and c.row >= 4), default=8)
-        ws.column_dimensions[col[0].column_letter].width = min(40, max(8, width + 2))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    from ..xlsx import workbook
+    return workbook([(title, f"{p['first']} – {p['last']} ({p['tz']})", header,
+                      ([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for v in row]
+                       for row in rows))])
 
 
 class ReportsPage(PageHandler):

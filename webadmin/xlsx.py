@@ -1,0 +1,107 @@
+"""A small, fast XLSX writer for report exports: one or more sheets of plain values (inline strings and
+numbers), a bold title and header row, column widths. Office Open XML written directly (a zip of a few XML
+parts): a 200,000-cell report takes a fraction of a second, where a general spreadsheet library takes seconds.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any, Iterable
+from xml.sax.saxutils import escape
+
+_CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>
+<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>
+{sheets}
+</Types>"""
+_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>
+</Relationships>"""
+_STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<fonts count="3"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="14"/><name val="Calibri"/></font></fonts>
+<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
+<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
+<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
+<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/><xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
+</styleSheet>"""
+
+BOLD, TITLE = 1, 2
+_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _col(n: int) -> str:
+    name = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
+def _cell(ref: str, value: Any, style: int = 0) -> str:
+    s = f' s="{style}"' if style else ""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return f'<c r="{ref}" t="b"{s}><v>{int(value)}</v></c>'
+    if isinstance(value, (int, float)):
+        return f'<c r="{ref}"{s}><v>{value!r}</v></c>'
+    text = escape(_BAD_XML.sub("", str(value))).replace("\r", "")
+    return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]) -> str:
+    """One worksheet: title (row 1), subtitle (row 2), header (row 4, bold), the rows from row 5."""
+    rows = list(rows)
+    widths = [max(8, min(40, len(str(h)) + 2)) for h in header]
+    for row in rows[:200]:
+        for i, v in enumerate(row[:len(widths)]):
+            widths[i] = max(widths[i], min(40, len(str(v)) + 2))
+    cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
+    out = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+           '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+           f"<cols>{cols}</cols>" if cols else "", "<sheetData>",
+           f'<row r="1">{_cell("A1", title, TITLE)}</row>', f'<row r="2">{_cell("A2", subtitle)}</row>',
+           '<row r="4">' + "".join(_cell(f"{_col(i)}4", h, BOLD) for i, h in enumerate(header, 1)) + "</row>"]
+    for r, row in enumerate(rows, 5):
+        out.append(f'<row r="{r}">' + "".join(_cell(f"{_col(i)}{r}", v) for i, v in enumerate(row, 1)) + "</row>")
+    out.append("</sheetData></worksheet>")
+    return "".join(out)
+
+
+def workbook(sheets: list[tuple[str, str, list[str], Iterable[list]]]) -> bytes:
+    """A workbook from (sheet title, subtitle, header, rows) tuples; sheet names are cut to Excel's 31 chars."""
+    buf = io.BytesIO()
+    names: list[str] = []
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=5) as z:
+        for i, (title, subtitle, header, rows) in enumerate(sheets, 1):
+            name = "".join(ch for ch in title if ch not in '[]:*?/\\')[:31] or f"Sheet{i}"
+            while name in names:
+                name = name[:28] + f"_{i}"
+            names.append(name)
+            z.writestr(f"xl/worksheets/sheet{i}.xml", sheet_xml(title, subtitle, header, rows))
+        overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                            f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                            for i in range(1, len(names) + 1))
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets=overrides))
+        z.writestr("_rels/.rels", _RELS)
+        z.writestr("xl/styles.xml", _STYLES)
+        z.writestr("xl/workbook.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><workbook '
+                   'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.'
+                   'openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+                   + "".join(f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
+                             for i, n in enumerate(names, 1)) + "</sheets></workbook>")
+        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                   + "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/'
+                             f'2006/relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                             for i in range(1, len(names) + 1))
+                   + f'<Relationship Id="rId{len(names) + 1}" Type="http://schemas.openxmlformats.org/'
+                     'officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>')
+    return buf.getvalue()
