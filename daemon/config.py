@@ -128,8 +128,8 @@ CORE = Section({
         "every": Scalar(str, choices=("day", "week", "month"), help="the period reported: yesterday, last week "
                         "(Monday to Sunday) or last month"),
         "at": Scalar(str, default="07:00", pattern=r"([01][0-9]|2[0-3]):[0-5][0-9]", help="local time to send"),
-        "reports": ListOf(Scalar(str, choices=("volume", "queues", "agents", "lines", "ivr", "choices", "heatmap",
-                                               "abandoned", "calls")), default=["volume", "queues", "agents"]),
+        "reports": ListOf(Scalar(str, choices=("volume", "queues", "agents", "lines", "ivr", "choices", "tickets",
+                                               "heatmap", "abandoned", "calls")), default=["volume", "queues", "agents"]),
         "to": ListOf(Scalar(str, pattern=r"[^@\s]+@[^@\s]+")),
         "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),
     }, required=("name", "every", "to"))),

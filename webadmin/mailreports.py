@@ -58,13 +58,22 @@ def workbook(schedule: dict, first: dt.date, last: dt.date, tz: str, locale: tor
 
 
 def send(mail: dict, schedule: dict, subject: str, body: str, attachment: bytes, filename: str) -> None:
-    """Deliver one mail (blocking: runs in a worker thread); raises OSError / smtplib errors on failure."""
+    """Deliver one scheduled report (blocking: runs in a worker thread)."""
+    send_mail(mail, schedule["to"], subject, body, [(filename, XLSX, attachment)])
+
+
+def send_mail(mail: dict, to: list[str], subject: str, body: str,
+              attachments: list[tuple[str, str, bytes]] = ()) -> None:
+    """Deliver one mail through the configured SMTP server (blocking: run it in a worker thread); raises
+    OSError / smtplib errors on failure. attachments: (filename, MIME type, bytes)."""
     msg = EmailMessage()
     msg["From"] = mail["sender"]
-    msg["To"] = ", ".join(schedule["to"])
+    msg["To"] = ", ".join(to)
     msg["Subject"] = subject
     msg.set_content(body)
-    msg.add_attachment(attachment, maintype="application", subtype=XLSX.split("/", 1)[1], filename=filename)
+    for filename, mime, data in attachments:
+        main, sub = mime.split("/", 1)
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=filename)
     password = None
     if mail["password_file"]:
         with open(mail["password_file"], encoding="utf-8") as f:

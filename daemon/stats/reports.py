@@ -240,6 +240,16 @@ def ivr(start: float, end: float, tz: str = "UTC") -> dict:
             "choices": [{"flow": f, "menu": m, "key": k, "count": int(c)} for f, m, k, c in sorted(choices)]}
 
 
+def tickets(start: float, end: float) -> dict:
+    """Service types from the tickets opened in the period: count per type, with how many are still open."""
+    ph = _ph()
+    rows = _db().execute_sql(
+        f"SELECT type, COUNT(*), SUM(CASE WHEN status IN ('closed', 'resolved') THEN 0 ELSE 1 END) "
+        f"FROM tickets WHERE created_at >= {ph} AND created_at < {ph} GROUP BY type ORDER BY COUNT(*) DESC, type",
+        [start, end]).fetchall()
+    return {"rows": [{"type": t, "count": int(n), "open": int(o or 0)} for t, n, o in rows]}
+
+
 # ---- lists from the CDRs and the journal ---------------------------------------------------------------
 CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds", "caller": "caller_id"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.header
 import io
 import socket
 import subprocess
@@ -94,3 +95,53 @@ def test_a_daily_report_is_mailed_once_with_the_reports_figures(daemon_factory, 
     finally:
         if smtp is not None:
             smtp.stop()
+
+
+def test_an_agent_emails_a_knowledge_base_article(prepared_box, client) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        def __init__(self) -> None:
+            self.messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+            return "250 OK"
+    sink = Sink()
+    port = free_port()
+    smtp = Controller(sink, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        box = prepared_box(config={"mail": {"smtp_host": "127.0.0.1", "smtp_port": port,
+                                            "sender": "hotline@box.example"}})
+        sup = client(box.url)
+        sup.login("sup")
+        art = sup.api("POST", "/kb/articles", {"title": "打印机卡纸怎么办", "body": "打开前盖，取出卡住的纸。"})
+        assert art.status == 201, art.text
+        aid = art.json()["id"]
+        agent = client(box.url)
+        agent.login("agent1")
+        assert "E-mail to a caller" in agent.get(f"/kb/{aid}").text
+        bad = agent.api("POST", f"/kb/articles/{aid}/email", {"to": "not-an-address"})
+        assert bad.status == 400 and bad.json()["error"].startswith("to:")
+        ok = agent.api("POST", f"/kb/articles/{aid}/email", {"to": "zhang.wei@example.com"})
+        assert ok.status == 200, ok.text
+        rcpts, msg = sink.messages[0]
+        subject = str(email.header.make_header(email.header.decode_header(msg["Subject"])))
+        assert rcpts == ["zhang.wei@example.com"] and subject == "打印机卡纸怎么办"
+        assert "取出卡住的纸" in msg.get_payload(decode=True).decode("utf-8")
+        admin = client(box.url)
+        admin.login("admin")
+        entry = admin.api("GET", "/audit?action=kb.article_emailed").json()["entries"][0]
+        assert entry["user"] == "agent1" and entry["after"]["to"] == "zhang.wei@example.com"
+    finally:
+        smtp.stop()
+
+
+def test_emailing_without_a_mail_server_says_so(panel_box, client) -> None:
+    sup = client(panel_box.url)
+    sup.login("sup")
+    aid = sup.api("POST", "/kb/articles", {"title": "Toner", "body": "Shake it."}).json()["id"]
+    r = sup.api("POST", f"/kb/articles/{aid}/email", {"to": "a@example.com"})
+    assert r.status == 409 and "mail.smtp_host" in r.json()["error"]
+    assert "Mail is not set up" in sup.get(f"/kb/{aid}").text

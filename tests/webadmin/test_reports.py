@@ -114,6 +114,10 @@ def test_a_known_day_in_every_report(queue_box, qa, client) -> None:
     calls = sup.api("GET", "/reports/calls?sort=duration").json()
     assert calls["total"] == 3 and {r["caller_id"] for r in calls["rows"]} == {"13800000001", "13800000002",
                                                                               "13800000003"}
+    sup.api("POST", "/tickets", {"type": "repair", "summary": "printer jams", "caller_number": "13800000001"})
+    sup.api("POST", "/tickets", {"type": "billing", "summary": "a question about the bill"})
+    types = {r["type"]: (r["count"], r["open"]) for r in sup.api("GET", "/reports/tickets").json()["rows"]}
+    assert types == {"repair": (1, 1), "billing": (1, 1)}
     heat = sup.api("GET", "/reports/heatmap").json()["rows"]
     assert sum(map(sum, heat)) == 3
 

@@ -1,9 +1,10 @@
 """Knowledge base: pages (list by category, search, article, edit, categories) and the JSON API.
 
-Agents read and search (also from their desk through GET /api/v1/kb/articles) and fax an article to a
-caller; supervisors and admins also write. The logic lives in hotline.daemon.kb (no Tornado there)."""
+Agents read and search (also from their desk through GET /api/v1/kb/articles) and fax or e-mail an article to
+a caller; supervisors and admins also write. The logic lives in hotline.daemon.kb (no Tornado there)."""
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -165,6 +166,42 @@ class ArticleFaxApi(KbApiBase):
         self.write_json(job, 201)
 
 
+EMAIL = re.compile(r"[^@\s<>,;]{1,64}@[^@\s<>,;]{1,190}\.[^@\s<>,;.]{2,}")
+
+
+class ArticleEmailApi(KbApiBase):
+    """POST /api/v1/kb/articles/{id}/email {"to": "..."}: mail the article to a caller (the configured SMTP
+    server); audited as kb.article_emailed, journaled as mail.sent / mail.failed."""
+
+    async def post(self, article_id: str) -> None:
+        """Send it now; 409 when no mail server is configured, 502 when the server refuses."""
+        import asyncio
+        import smtplib
+
+        from ..mailreports import send_mail
+        to = self.json_body().get("to")
+        if not isinstance(to, str) or not EMAIL.fullmatch(to.strip()):
+            raise tornado.web.HTTPError(400, reason="to: an e-mail address like name@example.com")
+        to = to.strip()
+        mail = self.services["config"]["mail"]
+        if not mail["smtp_host"]:
+            raise tornado.web.HTTPError(409, reason="mail is not set up on this box (mail.smtp_host in hotline.yaml)")
+        a = await self.run(kb.get_article, int(article_id))
+        subject = a["title"]
+        body = f"{a['title']}\n\n{a['body']}\n"
+        journal = self.services.get("journal")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, send_mail, mail, [to], subject, body, [])
+        except (OSError, smtplib.SMTPException) as exc:
+            if journal is not None:
+                journal.emit("mail.failed", None, what=f"kb:{a['id']}", error=str(exc)[:200])
+            raise tornado.web.HTTPError(502, reason="the mail server did not take the mail") from None
+        if journal is not None:
+            journal.emit("mail.sent", None, what=f"kb:{a['id']}", by=self.actor)
+        await self.audit("kb.article_emailed", f"kb:{a['id']}", None, {"to": to, "title": a["title"]})
+        self.write_json({"sent": True, "to": to, "article_id": a["id"]})
+
+
 class CategoriesApi(KbApiBase):
     """GET /api/v1/kb/categories (with article counts) and POST {"name"} (supervisors, admins)."""
 
@@ -250,7 +287,8 @@ class KbArticlePage(KbPageBase):
         except kb.KbError:
             raise tornado.web.HTTPError(404, reason="no such article") from None
         faxes = await store.read(kb.fax_jobs, int(article_id))
-        self.render("kb_article.html", a=article, faxes=faxes, q=self.get_query_argument("q", "")[:200])
+        self.render("kb_article.html", a=article, faxes=faxes, q=self.get_query_argument("q", "")[:200],
+                    mail_ready=bool(self.services["config"]["mail"]["smtp_host"]))
 
 
 class KbEditPage(KbPageBase):
@@ -368,6 +406,7 @@ ROUTES = [
     (r"/api/v1/kb/articles", ArticlesApi),
     (r"/api/v1/kb/articles/([0-9]{1,12})", ArticleApi),
     (r"/api/v1/kb/articles/([0-9]{1,12})/fax", ArticleFaxApi),
+    (r"/api/v1/kb/articles/([0-9]{1,12})/email", ArticleEmailApi),
     (r"/api/v1/kb/categories", CategoriesApi),
     (r"/api/v1/kb/categories/([0-9]{1,12})", CategoryApi),
 ]

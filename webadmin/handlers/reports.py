@@ -51,6 +51,7 @@ REPORTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ("flow", N_("Flow")), ("node", N_("Menu node")), ("reached", N_("Reached")), ("left_here", N_("Left here"))]),
     "choices": (N_("Service types"), [
         ("flow", N_("Flow")), ("menu", N_("Menu")), ("key", N_("Key")), ("count", N_("Count"))]),
+    "tickets": (N_("Tickets by type"), [("type", N_("Type")), ("count", N_("Count")), ("open", N_("Still open"))]),
     "heatmap": (N_("Calls by hour of day"), []),
     "abandoned": (N_("Abandoned calls"), [
         ("ts", N_("Time")), ("queue", N_("Queue")), ("caller", N_("Caller")), ("waited_seconds", N_("Waited (s)")),
@@ -68,6 +69,12 @@ VALUES = {"inbound": N_("inbound"), "internal": N_("internal"), "outbound": N_("
 WEEKDAYS = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
 FORMATS = ("json", "csv", "xlsx")
 ALLOWED = {"from", "to", "group", "queue", "agent", "format", "sort", "desc", "page", "caller", "outcome"}
+
+
+def ticket_types() -> dict[str, str]:
+    """Ticket type labels (shared with the tickets pages)."""
+    from .tickets import TYPES
+    return TYPES
 
 
 async def box_timezone(services: dict) -> str:
@@ -131,6 +138,8 @@ def run_report(name: str, p: dict) -> dict:
         return {"rows": data["funnel"] if name == "ivr" else data["choices"]}
     if name == "heatmap":
         return reports.heatmap(p["start"], p["end"], tz)
+    if name == "tickets":
+        return reports.tickets(p["start"], p["end"])
     if name == "abandoned":
         return reports.abandoned_list(p["start"], p["end"], p["queues"], limit=200, offset=(p["page"] - 1) * 200)
     if name == "calls":
@@ -230,7 +239,8 @@ class ReportsPage(PageHandler):
         self.render("reports.html", p=p, queue_names=queue_names, agent_names=agent_names,
                     groups=[(g, self.locale.translate(GROUP_LABELS[g])) for g in reports.GROUPS],
                     labels_json=json.dumps({"reports": labels, "weekdays": [self.locale.translate(d) for d in WEEKDAYS],
-                                            "values": {k: self.locale.translate(v) for k, v in VALUES.items()},
+                                            "values": {k: self.locale.translate(v)
+                                                       for k, v in {**VALUES, **ticket_types()}.items()},
                                             "wait_buckets": reports.WAIT_LABELS}, ensure_ascii=False),
                     report_names=list(REPORTS))
 

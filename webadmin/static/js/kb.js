@@ -16,6 +16,20 @@
     });
   });
 
+  var mailForm = document.getElementById("kb-email-form");
+  if (mailForm) {
+    mailForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var to = document.getElementById("kb-email-to");
+      var btn = mailForm.querySelector("button[type=submit]");
+      btn.disabled = true;
+      HL.api("POST", "/kb/articles/" + mailForm.getAttribute("data-article") + "/email", { to: to.value.trim() })
+        .then(function () { to.value = ""; HL.toast(T("E-mail sent")); },
+              function (err) { HL.toast(T("Failed") + ": " + err.error); })
+        .then(function () { btn.disabled = false; });
+    });
+  }
+
   var form = document.getElementById("kb-fax-form");
   if (!form) { return; }
   var input = document.getElementById("kb-fax-number");

@@ -22,7 +22,7 @@
     if (typeof v === "boolean") { return v ? "✓" : ""; }
     if (/^(service_level|abandon_rate|occupancy|containment)$/.test(key)) { return (v * 100).toFixed(1) + " %"; }
     if (key === "ts" || key === "offered_at") { return new Date(v * 1000).toLocaleString(); }
-    if ((key === "direction" || key === "disposition") && labels.values[v]) { return labels.values[v]; }
+    if ((key === "direction" || key === "disposition" || key === "type") && labels.values[v]) { return labels.values[v]; }
     return String(v);
   }
 
@@ -136,6 +136,11 @@
       return bar(rows.map(function (r) { return r.flow + " / " + r.node; }),
                  [[col(name, "reached"), rows.map(function (r) { return r.reached; })],
                   [col(name, "left_here"), rows.map(function (r) { return r.left_here; })]], true);
+    }
+    if (name === "tickets") {
+      return bar(rows.map(function (r) { return labels.values[r.type] || r.type; }),
+                 [[col(name, "count"), rows.map(function (r) { return r.count; })],
+                  [col(name, "open"), rows.map(function (r) { return r.open; })]], true);
     }
     if (name === "choices") {
       return bar(rows.map(function (r) { return r.flow + " " + r.menu + " [" + r.key + "]"; }),
