@@ -44,7 +44,7 @@ def make_config(tmp_path: Path):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pg_url() -> str:
     """URL of the throwaway PostgreSQL cluster started by scripts/test (never skipped)."""
     url = os.environ.get("HOTLINE_TEST_PG_URL")
@@ -219,4 +219,49 @@ def prepared_box(daemon_factory, tmp_path: Path):
                                  tokens=tuple(n for n, r in people.items() if r == "qa"))
         d.qa_token = next(iter(d.tokens.values()), None)
         return d.start() if start else d
+    return make
+
+
+@pytest.fixture(scope="session")
+def fresh_pg_database(pg_url: str):
+    """A context manager factory: `with fresh_pg_database() as url:` gives a uniquely named, empty database on
+    the test cluster (created and dropped; the cluster comes from scripts/test)."""
+    import contextlib
+    import urllib.parse
+    import uuid
+
+    from hotline.daemon.store.db import make_database
+
+    @contextlib.contextmanager
+    def make(prefix: str = "hotline_t"):
+        import psycopg2
+        base = make_database(pg_url)
+        admin = psycopg2.connect(dbname=base.database, **base.connect_params)
+        admin.autocommit = True
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        parts = urllib.parse.urlsplit(pg_url)  # urlunsplit would drop the '//' of an empty host
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+            yield f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+    return make
+
+
+@pytest.fixture
+def database_for(tmp_path: Path, request):
+    """`with database_for("sqlite" | "postgresql") as url:` an empty database of that kind (a file under
+    tmp_path, or a fresh PostgreSQL database that is dropped afterwards)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def make(kind: str, name: str = "hotline"):
+        if kind == "sqlite":
+            yield f"sqlite:///{tmp_path / (name + '.db')}"
+            return
+        with request.getfixturevalue("fresh_pg_database")() as url:
+            yield url
     return make

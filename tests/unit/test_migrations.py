@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -37,37 +36,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _with_database(url: str, name: str) -> str:
-    """The same PostgreSQL server URL, naming another database."""
-    parts = urllib.parse.urlsplit(url)  # urlunsplit would drop the '//' of an empty host
-    return f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
-
-
-@contextlib.contextmanager
-def fresh_pg_database(pg_url: str) -> Iterator[str]:
-    """A uniquely named, empty database on the test cluster, dropped afterwards."""
-    import psycopg2
-    base = make_database(pg_url)  # also proves make_database understands the cluster's URL
-    admin = psycopg2.connect(dbname=base.database, **base.connect_params)
-    admin.autocommit = True
-    name = f"hotline_t_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield _with_database(pg_url, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file under tmp_path, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state' / 'hotline.db'}"
     else:
-        with fresh_pg_database(request.getfixturevalue("pg_url")) as url:
+        with request.getfixturevalue("fresh_pg_database")() as url:
             yield url
 
 
@@ -345,10 +320,10 @@ def test_failed_write_is_rolled_back_and_the_writer_keeps_working(db_url):
         assert store.write_sync(lambda: models.Setting.get_by_id("after").value) == "2"
 
 
-def test_postgresql_writer_recovers_after_the_connection_is_dropped(pg_url):
+def test_postgresql_writer_recovers_after_the_connection_is_dropped(pg_url, fresh_pg_database):
     """A PostgreSQL restart (here: the server ending our sessions) fails one write, not all later ones."""
     import psycopg2
-    with fresh_pg_database(pg_url) as url, opened(url) as store:
+    with fresh_pg_database() as url, opened(url) as store:
         store.write_sync(migrations.upgrade, store.db)
         base = make_database(pg_url)
         admin = psycopg2.connect(dbname=base.database, **base.connect_params)
@@ -374,9 +349,9 @@ def test_postgresql_writer_recovers_after_the_connection_is_dropped(pg_url):
 
 # ---------------------------------------------------------------- the CLI and clear failures
 
-def test_cli_db_upgrade_against_postgresql(pg_url, tmp_path):
+def test_cli_db_upgrade_against_postgresql(pg_url, tmp_path, fresh_pg_database):
     """`hotline db upgrade` with HOTLINE_DATABASE_URL creates the schema on PostgreSQL, then is a no-op."""
-    with fresh_pg_database(pg_url) as url:
+    with fresh_pg_database() as url:
         env = cli_env(tmp_path, url)
         first = run_cli(tmp_path, env, "db", "upgrade")
         assert first.returncode == 0, first.stderr

@@ -4,10 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
 import time
-import urllib.parse
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +16,7 @@ from hotline.daemon import demodata, lookups
 from hotline.daemon.lookups import ServiceDataError
 from hotline.daemon.store import migrations, models
 from hotline.daemon.store import service_models as sm
-from hotline.daemon.store.db import Store, make_database
+from hotline.daemon.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_TABLES = {"customers", "customer_phones", "products", "dealers", "repair_centers", "faq", "warranties",
@@ -28,31 +25,6 @@ S = demodata.SAMPLES
 
 
 # ---------------------------------------------------------------- databases
-
-@contextlib.contextmanager
-def _database(kind: str, tmp: Path) -> Iterator[str]:
-    """An empty SQLite file or a fresh database on the throwaway PostgreSQL cluster (dropped after)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'hotline.db'}"
-        return
-    import psycopg2
-    pg_url = os.environ.get("HOTLINE_TEST_PG_URL")
-    if not pg_url:
-        pytest.fail("HOTLINE_TEST_PG_URL is not set: run ./scripts/test or scripts/pg-cluster start DIR")
-    base = make_database(pg_url)
-    admin = psycopg2.connect(dbname=base.database, **base.connect_params)
-    admin.autocommit = True
-    name = f"hotline_s_{uuid.uuid4().hex[:12]}"
-    parts = urllib.parse.urlsplit(pg_url)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
 
 @contextlib.contextmanager
 def _store(url: str) -> Iterator[Store]:
@@ -66,16 +38,18 @@ def _store(url: str) -> Iterator[Store]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty(request, tmp_path) -> Iterator[Store]:
+def empty(request, database_for) -> Iterator[Store]:
     """A store at the latest schema with no service rows."""
-    with _database(request.param, tmp_path) as url, _store(url) as store:
+    with database_for(request.param) as url, _store(url) as store:
         yield store
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def demo(request, tmp_path_factory) -> Iterator[Store]:
     """One store per backend with the seed-1 demo data of today (shared by the read-mostly tests)."""
-    with _database(request.param, tmp_path_factory.mktemp("demo")) as url, _store(url) as store:
+    database = contextlib.nullcontext(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'hotline.db'}") \
+        if request.param == "sqlite" else request.getfixturevalue("fresh_pg_database")()
+    with database as url, _store(url) as store:
         store.write_sync(demodata.generate, 1)
         yield store
 
@@ -110,9 +84,9 @@ def test_migration_2_creates_every_service_table_with_indexes(empty):
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_upgrade_from_version_1_keeps_existing_rows(kind, tmp_path):
+def test_upgrade_from_version_1_keeps_existing_rows(kind, database_for):
     """A box on schema 1 with users gains the service tables and keeps its users."""
-    with _database(kind, tmp_path) as url:
+    with database_for(kind) as url:
         store = Store(url)
         store.open()
         try:
@@ -194,8 +168,8 @@ def test_every_demo_member_pin_is_the_last_four_digits(demo):
         assert run(demo, lookups.verify_member_pin, number, wrong) is None
 
 
-def test_cli_demo_data_prints_counts_samples_and_reserved_call_history(tmp_path, capsys, monkeypatch):
-    """`hotline demo-data --seed 3 --calls 10 --days 2` loads, prints counts and PIN rule, no call history."""
+def test_cli_demo_data_prints_counts_and_samples(tmp_path, capsys, monkeypatch):
+    """`hotline demo-data --seed 3` loads, prints counts and the PIN rule; --calls without queues is refused."""
     config = tmp_path / "hotline.yaml"
     config.write_text((REPO / "etc" / "hotline.yaml").read_text())
     monkeypatch.setenv("HOTLINE_STATE_DIR", str(tmp_path / "state"))
@@ -204,12 +178,14 @@ def test_cli_demo_data_prints_counts_samples_and_reserved_call_history(tmp_path,
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config")
     demodata.register(parser.add_subparsers(dest="cmd"), common)
-    args = parser.parse_args(["demo-data", "-c", str(config), "--seed", "3", "--calls", "10", "--days", "2"])
+    args = parser.parse_args(["demo-data", "-c", str(config), "--seed", "3"])
     assert args.fn(args) == 0
     out = capsys.readouterr().out
     assert "demo data loaded (seed 3)" in out and "products" in out and "customers" in out
     assert f"member {S['member_no']} PIN {S['member_pin']}" in out and "last 4 digits" in out
-    assert "call history is not generated yet" in out
+    history = parser.parse_args(["demo-data", "-c", str(config), "--history-only", "--calls", "10", "--days", "2"])
+    with pytest.raises(SystemExit, match="no queues yet"):
+        history.fn(history)
     with _store(f"sqlite:///{tmp_path / 'state' / 'hotline.db'}") as store:
         assert run(store, lookups.lookup, "orders", "order_no", S["orders"]["paid"])["status"] == "paid"
 

@@ -6,15 +6,13 @@ import contextlib
 import json
 import time
 import urllib.parse
-import uuid
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from hotline.daemon import kb
 from hotline.daemon.store import migrations
-from hotline.daemon.store.db import Store, make_database
+from hotline.daemon.store.db import Store
 from hotline.daemon.store.models import Event
 from hotline.daemon.store.service_models import FaxJob, KbTerm
 from hotline.webadmin.handlers import kb as kb_handlers
@@ -45,26 +43,8 @@ def test_terms_cut_chinese_into_characters_and_pairs_and_english_into_words() ->
 
 
 @contextlib.contextmanager
-def _store(kind: str, tmp: Path, pg_url_factory) -> Iterator[Store]:
-    """A migrated store on a fresh SQLite file or a fresh PostgreSQL database (dropped afterwards)."""
-    if kind == "sqlite":
-        url, drop = f"sqlite:///{tmp / 'kb.db'}", None
-    else:
-        import psycopg2
-        base_url = pg_url_factory()
-        base = make_database(base_url)
-        admin = psycopg2.connect(dbname=base.database, **base.connect_params)
-        admin.autocommit = True
-        name = f"hotline_kb_{uuid.uuid4().hex[:12]}"
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        parts = urllib.parse.urlsplit(base_url)
-        url = f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
-
-        def drop() -> None:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+def _store(url: str) -> Iterator[Store]:
+    """A migrated store on an empty database."""
     store = Store(url)
     store.open()
     try:
@@ -72,13 +52,11 @@ def _store(kind: str, tmp: Path, pg_url_factory) -> Iterator[Store]:
         yield store
     finally:
         store.close()
-        if drop:
-            drop()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_search_finds_chinese_and_english_and_follows_every_change(backend, tmp_path, request) -> None:
-    with _store(backend, tmp_path, lambda: request.getfixturevalue("pg_url")) as store:
+def test_search_finds_chinese_and_english_and_follows_every_change(backend, database_for) -> None:
+    with database_for(backend, "kb") as url, _store(url) as store:
         def add(a: dict) -> int:
             return store.write_sync(kb.create_article, kb.clean_article(a["title"], a["body"], a["tags"], None),
                                     "sup")["id"]

@@ -247,35 +247,11 @@ def test_pages_new_detail_result_and_the_printable_sheet(box) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_dispatch_rules_and_numbering_on_both_backends(backend, tmp_path, request) -> None:
+def test_dispatch_rules_and_numbering_on_both_backends(backend, database_for) -> None:
     """The same logic on SQLite and PostgreSQL: rule order, authorized only, numbers per day."""
-    import contextlib
-    import uuid
     from hotline.daemon.store import migrations
-    from hotline.daemon.store.db import make_database
 
-    @contextlib.contextmanager
-    def database():
-        if backend == "sqlite":
-            yield f"sqlite:///{tmp_path / 'wo.db'}"
-            return
-        import psycopg2
-        base_url = request.getfixturevalue("pg_url")
-        base = make_database(base_url)
-        admin = psycopg2.connect(dbname=base.database, **base.connect_params)
-        admin.autocommit = True
-        name = f"hotline_wo_{uuid.uuid4().hex[:12]}"
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        parts = urllib.parse.urlsplit(base_url)
-        try:
-            yield f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
-        finally:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
-
-    with database() as url:
+    with database_for(backend, "wo") as url:
         store = Store(url)
         store.open()
         try:
