@@ -174,3 +174,68 @@ def main() -> int:
     for s, where in sorted(gaps.items()):
         print(f'"{s}",""    # {", ".join(where[:3])}')
     return 1 if gaps else 0
+
+
+# ---- validator messages (dialplan/schema.py and the ACD checks) in Chinese ----------------------------------
+# They are built from parts (what was expected, what was found), so they are translated by pattern here
+# rather than as whole strings in the CSV file.
+_ZH_WORDS = [
+    (re.compile(r"^one of (.+)$"), lambda m: "以下之一：" + m.group(1)),
+    (re.compile(r"^(a string|an integer|a number|true or false|a mapping|a list|text|null)(.*)$"),
+     lambda m: {"a string": "文本", "an integer": "整数", "a number": "数字", "true or false": "true 或 false",
+                "a mapping": "映射", "a list": "列表", "text": "文本", "null": "空值"}[m.group(1)]
+     + _zh_bounds(m.group(2))),
+]
+
+
+def _zh_bounds(text: str) -> str:
+    text = text.strip()
+    m = re.fullmatch(r"from (\S+) to (\S+)", text)
+    if m:
+        return f"（{m.group(1)} 到 {m.group(2)}）"
+    m = re.fullmatch(r"(>=|<=) (\S+)", text)
+    if m:
+        return f"（{'至少' if m.group(1) == '>=' else '最多'} {m.group(2)}）"
+    return f" {text}" if text else ""
+
+
+def _zh_what(text: str) -> str:
+    for pattern, make in _ZH_WORDS:
+        m = pattern.match(text)
+        if m:
+            return make(m)
+    return text
+
+
+def _zh_hint(hint: str | None) -> str:
+    return f"（是否想输入 {hint}？）" if hint else ""
+
+
+_ZH_MESSAGES = [
+    (re.compile(r"^expected (?P<want>.+?), got (?P<got>.+?)(?: \(did you mean (?P<hint>.+)\?\))?$"),
+     lambda m: f"应为{_zh_what(m.group('want'))}，实际为 {_zh_what(m.group('got'))}{_zh_hint(m.group('hint'))}"),
+    (re.compile(r"^(?P<value>.+) does not match the expected form (?P<form>.+)$"),
+     lambda m: f"{m.group('value')} 不符合要求的格式：{m.group('form')}"),
+    (re.compile(r"^unknown key(?: \(did you mean (?P<hint>.+)\?\))?$"),
+     lambda m: "未知的设置项" + _zh_hint(m.group("hint"))),
+    (re.compile(r"^is required$"), lambda m: "为必填项"),
+    (re.compile(r"^appears twice$"), lambda m: "重复出现"),
+    (re.compile(r"^key does not match (?P<p>.+)$"), lambda m: f"名称不符合格式 {m.group('p')}"),
+    (re.compile(r"^no agent named (?P<n>.+)$"), lambda m: f"没有名为 {m.group('n')} 的坐席"),
+    (re.compile(r"^overflow: queue needs an existing overflow_queue$"),
+     lambda m: "溢出到队列时，需要填写一个已存在的溢出队列"),
+    (re.compile(r"^cannot be changed: delete the agent and create a new one$"),
+     lambda m: "不能修改：请删除该坐席后重新创建"),
+    (re.compile(r"^empty document$"), lambda m: "文档为空"),
+]
+
+
+def translate_problem(message: str, locale: tornado.locale.Locale | None) -> str:
+    """A validator message in the user's language (English stays as it is)."""
+    if locale is None or not locale.code.startswith("zh"):
+        return message
+    for pattern, make in _ZH_MESSAGES:
+        m = pattern.match(message)
+        if m:
+            return make(m)
+    return message

@@ -116,3 +116,15 @@ def test_translation_file_has_no_stale_or_broken_entries() -> None:
             f"placeholders differ in {source!r} -> {target!r}"
     stale = sorted(set(table) - used)
     assert not stale, f"translations no longer used anywhere: {stale[:10]}"
+
+
+def test_validator_messages_are_shown_in_chinese() -> None:
+    import tornado.locale
+    zh, en = tornado.locale.get("zh_CN"), tornado.locale.get("en_US")
+    for message in ("expected a number from 3 to 120, got 500.0", "is required", "appears twice",
+                    "expected one of ring_all, linear, got 'lineer' (did you mean 'linear'?)",
+                    "unknown key (did you mean 'strategy'?)", "no agent named 'bob'",
+                    "expected an integer >= 1, got a mapping", "'12x' does not match the expected form [0-9]{3,20}"):
+        local = i18n.translate_problem(message, zh)
+        assert local != message and not re.search(r"\b(expected|got|required|unknown|named|match)\b", local), local
+        assert i18n.translate_problem(message, en) == message

@@ -237,7 +237,7 @@ class AcdApi(ConfigApi):
         try:
             result = await self.change(fn, action, target, diff)
         except ConfigError as exc:
-            return self.write_json(problems(exc), 400)
+            return self.write_json(problems(exc, locale=self.locale), 400)
         except acd_config.ChangeRefused as exc:
             return self.fail(exc.status, str(exc))
         await reload_acd(self.services)
@@ -357,7 +357,7 @@ class AcdYamlApi(ConfigApi):
         try:
             doc = acd_config.parse(text, "import.yaml")
         except ConfigError as exc:
-            return self.write_json(problems(exc, lines=True), 400)
+            return self.write_json(problems(exc, lines=True, locale=self.locale), 400)
         def replace() -> tuple[dict, dict]:
             before = yaml.safe_load(acd_config.export_document())
             counts = acd_config.import_document(doc)

@@ -13,11 +13,13 @@ from hotline.daemon.errors import ConfigError
 from .base import BaseHandler, PageHandler
 
 
-def problems(exc: ConfigError, lines: bool = False) -> dict:
-    """A ConfigError as the JSON error body: every problem with its field (and line for YAML documents)."""
+def problems(exc: ConfigError, lines: bool = False, locale: Any = None) -> dict:
+    """A ConfigError as the JSON error body: every problem with its field (and line for YAML documents), the
+    messages in the user's language."""
+    from ..i18n import translate_problem
     items = []
     for p in exc.problems:
-        item = {"field": p.key, "message": p.message}
+        item = {"field": p.key, "message": translate_problem(p.message, locale)}
         if lines:
             item.update(line=p.line, column=p.column)
         items.append(item)
