@@ -15,9 +15,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "correct-horse-9"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the whole session (a fresh context per test)."""
+    """One headless Chromium per test module (a fresh context per test). Not per session: Playwright runs an
+    event loop in this thread while it is open, which would break asyncio.run() in the tests after it."""
     from playwright.sync_api import sync_playwright
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
