@@ -108,8 +108,8 @@ def test_sim_cli_and_offline_dtmf_analysis(make_box, hotline_bin, tmp_path) -> N
     import time
     # press after the greeting: keys pressed over the prompt are mixed with speech in the mono recording
     time.sleep(len(box.prompt_audio("welcome", "zh_CN")) / 8000 / 4 + 0.3)
-    assert run("dtmf", cid, "47").returncode == 0
-    box.wait_event(cid, "ivr.step", step="route", digits="47")
+    assert run("dtmf", cid, "1001").returncode == 0          # a real extension: the call stays up (ringing)
+    box.wait_event(cid, "ivr.step", step="route", digits="1001")
     assert run("hangup", cid).returncode == 0
     box.wait(cid, "ended")
     wav = tmp_path / "heard.wav"
@@ -119,7 +119,7 @@ def test_sim_cli_and_offline_dtmf_analysis(make_box, hotline_bin, tmp_path) -> N
     dsp = subprocess.run([hotline_bin, "dsp", "dtmf", rec], capture_output=True, text=True, timeout=60)
     assert dsp.returncode == 0, dsp.stderr
     digits = [line.split()[1] for line in dsp.stdout.splitlines()]
-    assert digits == ["4", "7"], dsp.stdout
+    assert digits == ["1", "0", "0", "1"], dsp.stdout
     bad = subprocess.run([hotline_bin, "dsp", "dtmf", str(tmp_path / "missing.wav")], capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode != 0 and "missing.wav" in bad.stdout + bad.stderr
