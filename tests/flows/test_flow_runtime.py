@@ -154,7 +154,8 @@ blocks:
         assert [t["step"] for t in steps if t["step"] in ("error",)] == ["error"]
         assert steps[-1]["step"] == "hangup" and steps[-1]["block"] == "sorry"
         assert kinds[-1] == "call.ended" and events[-1]["data"]["cause"] == "normal"
-        assert any("espeak-ng is not installed" in e for e in errors), "the speech failure was not journaled"
+        journaled = errors + [t.get("error", "") for t in steps if t["step"] == "error"]
+        assert any("espeak-ng is not installed" in e for e in journaled), f"speech failure not journaled: {steps}"
     run_box(body)
 
 
