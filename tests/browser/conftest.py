@@ -72,3 +72,21 @@ def login():
         assert "/login" not in page.url and "/setup" not in page.url, \
             f"login as {name} failed at {page.url}: {page.inner_text('main')[:200]}"
     return do
+
+
+@pytest.fixture(scope="session")
+def tts_cache(tmp_path_factory) -> Path:
+    """Speech made by espeak-ng once per run (each box links its prompts/cache here)."""
+    return tmp_path_factory.mktemp("tts-cache")
+
+
+@pytest.fixture
+def prompt_box(prepared_box, tmp_path, tts_cache):
+    """The shipped flows and prompt texts, a fresh prompts directory (its TTS cache shared by the run); the
+    user admin (English). ``.prompts`` is the prompts directory."""
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "cache").symlink_to(tts_cache, target_is_directory=True)
+    d = prepared_box(people={"admin": "admin"}, config={"paths": {"prompts": str(prompts)}})
+    d.prompts = prompts
+    return d

@@ -3,48 +3,16 @@ it with the on-screen keypad: the prompts arrive as audio in the page and the pa
 from __future__ import annotations
 
 import re
-import subprocess
-from pathlib import Path
-
-import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-9"
-
-
-@pytest.fixture(scope="session")
-def tts_cache(tmp_path_factory) -> Path:
-    """Speech made by espeak-ng once per run (each box links its prompts/cache here)."""
-    return tmp_path_factory.mktemp("tts-cache")
-
-
-@pytest.fixture
-def flow_box(daemon_factory, tmp_path, hotline_bin, tts_cache):
-    """The shipped flows and routes, the prompt texts, a fresh prompts directory; the user admin (English)."""
-    prompts = tmp_path / "prompts"
-    prompts.mkdir()
-    (prompts / "cache").symlink_to(tts_cache, target_is_directory=True)
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    cfg["paths"].update(prompts=str(prompts), flows=str(REPO / "etc" / "flows"),
-                        prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    d = daemon_factory(config=config)
-    subprocess.run([hotline_bin, "-c", str(config), "user", "add", "admin", "--role", "admin", "--password-stdin",
-                    "--language", "en_US"], input=PASSWORD + "\n", env=d.env, capture_output=True, text=True,
-                   check=True, timeout=60)
-    return d
 
 
 def trail_item(page, step: str):
     return page.locator(f'#dr-trail li[data-step="{step}"]')
 
 
-def test_publish_a_flow_and_dry_run_it_with_the_keypad(flow_box, browser_page, login, shot) -> None:
+def test_publish_a_flow_and_dry_run_it_with_the_keypad(prompt_box, browser_page, login, shot) -> None:
     page = browser_page
     page.on("dialog", lambda dialog: dialog.accept())
-    login(page, flow_box.url, "admin")
+    login(page, prompt_box.url, "admin")
     page.click(".mainnav a[href='/config/flows']")
     row = page.locator("#flows-table tr[data-flow=printer_support]")
     assert "8001" in row.inner_text() and "v1" in row.inner_text()
@@ -119,6 +87,6 @@ def test_publish_a_flow_and_dry_run_it_with_the_keypad(flow_box, browser_page, l
     assert page.locator("h2", has_text="试运行").count() == 1
     assert page.locator("#dr-call").inner_text() == "试运行"
     shot(page, "flows-editor-zh")
-    page.goto(flow_box.url + "/config/flows")
+    page.goto(prompt_box.url + "/config/flows")
     assert page.locator("h1").inner_text() == "流程"
     shot(page, "flows-list-zh")

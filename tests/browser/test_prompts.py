@@ -2,42 +2,9 @@
 goes back to speech, and reads the page in Chinese."""
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import numpy as np
-import pytest
-import yaml
 
 from hotline.daemon.media.wavio import wav_bytes
-
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-9"
-
-
-@pytest.fixture(scope="session")
-def tts_cache(tmp_path_factory) -> Path:
-    """Speech made by espeak-ng once per run (each box links its prompts/cache here)."""
-    return tmp_path_factory.mktemp("tts-cache")
-
-
-@pytest.fixture
-def prompt_box(daemon_factory, tmp_path, hotline_bin, tts_cache):
-    """The shipped flows and prompt texts, a fresh prompts directory; the user admin (English)."""
-    prompts = tmp_path / "prompts"
-    prompts.mkdir()
-    (prompts / "cache").symlink_to(tts_cache, target_is_directory=True)
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    cfg["paths"].update(prompts=str(prompts), flows=str(REPO / "etc" / "flows"),
-                        prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    d = daemon_factory(config=config)
-    subprocess.run([hotline_bin, "-c", str(config), "user", "add", "admin", "--role", "admin", "--password-stdin",
-                    "--language", "en_US"], input=PASSWORD + "\n", env=d.env, capture_output=True, text=True,
-                   check=True, timeout=60)
-    d.prompts = prompts
-    return d
 
 
 def test_play_upload_and_regenerate_prompts(prompt_box, browser_page, login, shot, tmp_path) -> None:

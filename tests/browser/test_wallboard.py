@@ -5,17 +5,13 @@ agent not ready with a reason. Screenshots: normal view (English and Chinese) an
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
-REPO = Path(__file__).resolve().parents[2]
 FLOW = """
 flow: wall_test
 blocks:
@@ -79,35 +75,11 @@ class Qa:
 
 
 @pytest.fixture
-def wall_box(daemon_factory, tmp_path, hotline_bin):
+def wall_box(prepared_box):
     """A daemon whose number 7000 queues callers in 'support'; users admin and sup (password), qa1 (token)."""
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "wall_test.yaml").write_text(FLOW)
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    cfg["routes"] = [{"dialed": "7000", "flow": "wall_test"}]
-    cfg["engine"]["drain_timeout"] = 1          # stop at once after the test, even with a caller waiting
-    cfg["paths"].update(flows=str(tmp_path / "flows"),
-                        prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    (tmp_path / "queues.yaml").write_text(QUEUES)
-    d = daemon_factory(config=config, start=False)
-    d.state.mkdir(parents=True, exist_ok=True)
-
-    subprocess.run([hotline_bin, "-c", str(config), "acd", "import", str(tmp_path / "queues.yaml")], env=d.env,
-                   capture_output=True, text=True, check=True, timeout=60)   # also creates the database
-    users = [subprocess.Popen([hotline_bin, "-c", str(config), "user", "add", *args], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=d.env, text=True)
-             for args in (["admin", "--role", "admin", "--password-stdin"],
-                          ["sup", "--role", "supervisor", "--password-stdin"], ["qa1", "--role", "qa", "--token"])]
-    outs = []
-    for proc in users:                   # side by side: each CLI start costs a second or two
-        out, err = proc.communicate("correct-horse-9\n", timeout=60)
-        assert proc.returncode == 0, err
-        outs.append(out)
-    token = outs[-1].strip().splitlines()[-1]
-    d.start()
-    return d, Qa(d.url, token)
+    d = prepared_box(flows={"wall_test": FLOW}, routes={"7000": "wall_test"}, acd=QUEUES,
+                     people={"admin": "admin", "sup": "supervisor", "qa1": "qa"}, language="zh_CN")
+    return d, Qa(d.url, d.tokens["qa1"])
 
 
 def row(page, kind: str, key: str):

@@ -6,17 +6,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import tornado.httpclient
 import tornado.websocket
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-9"
 
 FLOW = """
 flow: wall_test
@@ -48,32 +43,10 @@ queues:
 
 
 @pytest.fixture
-def wall_box(daemon_factory, tmp_path, hotline_bin):
+def wall_box(prepared_box):
     """A daemon whose number 7000 queues callers in 'support' (agents ann at 1001, bob at 1002), with users
     admin, sup (supervisor), agent1 (agent) and qa1 (qa)."""
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "wall_test.yaml").write_text(FLOW)
-    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-    cfg["routes"] = [{"dialed": "7000", "flow": "wall_test"}]
-    cfg["engine"]["drain_timeout"] = 1          # stop at once after the test, even with a caller waiting
-    cfg["paths"].update(flows=str(tmp_path / "flows"),
-                        prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
-    config = tmp_path / "hotline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    (tmp_path / "queues.yaml").write_text(QUEUES)
-    d = daemon_factory(config=config, start=False)
-    d.state.mkdir(parents=True, exist_ok=True)
-
-    subprocess.run([hotline_bin, "-c", str(config), "acd", "import", str(tmp_path / "queues.yaml")], env=d.env,
-                   capture_output=True, text=True, check=True, timeout=60)   # also creates the database
-    users = [subprocess.Popen([hotline_bin, "-c", str(config), "user", "add", name, "--role", role,
-                               "--password-stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=d.env, text=True)
-             for name, role in (("admin", "admin"), ("sup", "supervisor"), ("agent1", "agent"), ("qa1", "qa"))]
-    for proc in users:                   # side by side: each CLI start costs a second or two
-        out, err = proc.communicate(PASSWORD + "\n", timeout=60)
-        assert proc.returncode == 0, err
-    return d.start()
+    return prepared_box(flows={"wall_test": FLOW}, routes={"7000": "wall_test"}, acd=QUEUES, language="zh_CN")
 
 
 def logged_in(client, box, name: str):
