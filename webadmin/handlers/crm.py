@@ -11,7 +11,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm
+from hotline.daemon import crm, crm_csv
 from hotline.daemon.lookups import PROVINCES, REGIONS, money
 
 from ..i18n import N_
@@ -83,7 +83,7 @@ def fail_json(handler: BaseHandler, exc: crm.CrmError) -> None:
     body: dict[str, Any] = {"error": str(exc), "status": exc.status}
     if exc.field:
         body["field"] = exc.field
-    if isinstance(exc, crm.CsvImportError):
+    if isinstance(exc, crm_csv.CsvImportError):
         body["errors"] = [{"row": e["row"], "field": e["field"], "error": e["text"]} for e in exc.errors]
         body.update({k: exc.report[k] for k in ("rows", "create", "update", "encoding")})
     handler.write_json(body, exc.status)

@@ -10,7 +10,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm
+from hotline.daemon import crm, crm_csv
 
 from ..i18n import N_
 from .crm import (DELETE_ROLES, EDIT_ROLES, PAGE_SIZE, CrmApi, CrmPage, error_text, fail_json, page_url,
@@ -26,8 +26,8 @@ LAYOUT = [["name", "member_no"], ["province", "area_code", "district"], ["addres
 
 def upload_problem(filename: str, content_type: str, size: int) -> crm.CrmError | None:
     """Why an uploaded file is refused before reading it: wrong type or too large."""
-    if size > crm.MAX_IMPORT_BYTES:
-        return crm.CrmError("file", "is larger than %(max)d MB", 413, max=crm.MAX_IMPORT_BYTES // (1024 * 1024))
+    if size > crm_csv.MAX_IMPORT_BYTES:
+        return crm.CrmError("file", "is larger than %(max)d MB", 413, max=crm_csv.MAX_IMPORT_BYTES // (1024 * 1024))
     ext = os.path.splitext(filename or "")[1].lower()
     if ext in (".xlsx", ".xls", ".xlsm", ".ods"):
         return crm.CrmError("file", "is an Excel workbook, not CSV: save it as CSV (UTF-8) first", 415)
@@ -152,7 +152,7 @@ class CustomerExportPage(CrmPage):
             query = crm.parse_query(crm.CUSTOMERS, args)
         except crm.CrmError as exc:
             return self.bad_request(exc)
-        text = await self.db_read(crm.export_csv, query, self.locale.code)
+        text = await self.db_read(crm_csv.export_csv, query, self.locale.code)
         send_csv(self, text)
 
 
@@ -189,8 +189,8 @@ class CustomerImportPage(CrmPage):
             text = error_text(self.locale, crm.CrmError(e["field"], e["message"], **(e["params"] or {})))
             errors.append({"row": e["row"], "text": text})
         self.render("crm_import.html", report=report, errors=errors, error=error, token=token, done=done,
-                    filename=filename, max_mb=crm.MAX_IMPORT_BYTES // (1024 * 1024), max_rows=crm.MAX_IMPORT_ROWS,
-                    columns=crm.CSV_COLUMNS, headers_zh=crm.CSV_HEADERS_ZH)
+                    filename=filename, max_mb=crm_csv.MAX_IMPORT_BYTES // (1024 * 1024), max_rows=crm_csv.MAX_IMPORT_ROWS,
+                    columns=crm_csv.CSV_COLUMNS, headers_zh=crm_csv.CSV_HEADERS_ZH)
 
     def refuse(self, exc: crm.CrmError, status: int = 400) -> None:
         """Show the upload form again with the message."""
@@ -208,8 +208,8 @@ class CustomerImportPage(CrmPage):
                 return self.refuse(crm.CrmError("file", "has expired: upload it again"))
             _, raw, filename, _ = entry
             try:
-                done = await self.db_write(crm.import_csv, raw, self.actor, self.address, filename)
-            except crm.CsvImportError as exc:
+                done = await self.db_write(crm_csv.import_csv, raw, self.actor, self.address, filename)
+            except crm_csv.CsvImportError as exc:
                 stash.pop(token, None)
                 self.set_status(400)
                 return self.show(report={**exc.report, "errors": exc.errors, "valid": False}, filename=filename)
@@ -225,7 +225,7 @@ class CustomerImportPage(CrmPage):
         if problem is not None:
             return self.refuse(problem, problem.status)
         try:
-            report = await self.db_read(crm.check_import, upload["body"])
+            report = await self.db_read(crm_csv.check_import, upload["body"])
         except crm.CrmError as exc:
             return self.refuse(exc, exc.status)
         token = None
@@ -260,7 +260,7 @@ class CustomerExportApi(CrmApi):
             query = crm.parse_query(crm.CUSTOMERS, query_args(self))
         except crm.CrmError as exc:
             return fail_json(self, exc)
-        text = await self.db_read(crm.export_csv, query, "en_US")
+        text = await self.db_read(crm_csv.export_csv, query, "en_US")
         if text is not None:
             send_csv(self, text)
 
@@ -295,13 +295,13 @@ class CustomerImportApi(CrmApi):
         if not raw:
             return fail_json(self, crm.CrmError("file", "is empty"))
         if dry in ("true", "1"):
-            report = await self.db_read(crm.check_import, raw)
+            report = await self.db_read(crm_csv.check_import, raw)
             if report is not None:
                 report["errors"] = [{"row": e["row"], "field": e["field"], "error": e["text"]}
                                     for e in report["errors"]]
                 self.write_json(report)
             return
-        result = await self.db_write(crm.import_csv, raw, self.actor, self.address, filename)
+        result = await self.db_write(crm_csv.import_csv, raw, self.actor, self.address, filename)
         if result is not None:
             self.write_json(result)
 
