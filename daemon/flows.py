@@ -127,19 +127,20 @@ class FlowVersions:
 
     def activate(self, name: str, version: int) -> None:
         """Make an earlier version active again."""
-        from .store.models import FlowVersion
-
-        def activate() -> None:
-            FlowVersion.update(active=False).where(FlowVersion.name == name).execute()
-            FlowVersion.update(active=True).where((FlowVersion.name == name) & (FlowVersion.version == version)) \
-                .execute()
-        self.store.write_sync(activate)
+        self.store.write_sync(make_active, name, version)
 
     def load(self) -> list[tuple[str, int, str, str, bool]]:
         """(name, version, source, author, active) of every stored version, oldest first."""
         from .store.models import FlowVersion
         return self.store.write_sync(lambda: [(v.name, v.version, v.source, v.author, v.active) for v in
                                               FlowVersion.select().order_by(FlowVersion.name, FlowVersion.version)])
+
+
+def make_active(name: str, version: int) -> None:
+    """The one active version of a flow (runs in the writer's transaction)."""
+    from .store.models import FlowVersion
+    FlowVersion.update(active=False).where(FlowVersion.name == name).execute()
+    FlowVersion.update(active=True).where((FlowVersion.name == name) & (FlowVersion.version == version)).execute()
 
 
 def peewee_fn_max(field: Any) -> Any:
