@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.daemon.cli import build_parser
+from hotline.daemon.cli.main import build_parser
 from hotline.daemon.store.migrations import LATEST
-from hotline.daemon.users import verify_password
+from hotline.daemon.box.users import verify_password
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "etc" / "hotline.yaml"

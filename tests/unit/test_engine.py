@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotline.daemon.calls import CallManager
-from hotline.daemon.devices import DeviceManager
-from hotline.daemon.journal import Journal
+from hotline.daemon.calls.manager import CallManager
+from hotline.daemon.calls.devices import DeviceManager
+from hotline.daemon.calls.journal import Journal
 from hotline.daemon.media.engine import MediaEngine
 from hotline.daemon.store import migrations
 from hotline.daemon.store.db import Store

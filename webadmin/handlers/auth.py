@@ -6,7 +6,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 from hotline.daemon.store.models import Setting, User
 
 from .. import i18n
@@ -72,7 +72,7 @@ class SetupHandler(PageHandler):
                 User.update(language=form["language"]).where(User.id == user.id).execute()
                 Setting.delete().where(Setting.name == "timezone").execute()
                 Setting.create(name="timezone", value=form["timezone"])
-                from hotline.daemon import audit
+                from hotline.daemon.box import audit
                 audit.record(form["name"], self.address, "setup.admin_created", form["name"], None,
                              {"name": form["name"], "language": form["language"], "timezone": form["timezone"]})
                 return user.id
@@ -126,7 +126,7 @@ class LoginHandler(PageHandler):
             self.render("login.html", error=msg, name=name, next=target)
             return
         user = await self.services["store"].read(users.authenticate, name, password)
-        from hotline.daemon import audit
+        from hotline.daemon.box import audit
         if user is None:
             g.failed(*keys)
             await self.services["store"].write(audit.record, name or "?", self.address, "login.failed", name)
@@ -152,7 +152,7 @@ class LogoutHandler(PageHandler):
         raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=1)
         if raw:
             await self.services["store"].write(users.close_session, raw.decode(errors="replace"))
-        from hotline.daemon import audit
+        from hotline.daemon.box import audit
         await self.services["store"].write(audit.record, self.actor, self.address, "logout", self.actor)
         self.clear_cookie(SESSION_COOKIE, path="/")
         self.redirect("/login")
@@ -175,7 +175,7 @@ class LanguageHandler(PageHandler):
 
             def change() -> None:
                 User.update(language=lang).where(User.id == user.id).execute()
-                from hotline.daemon import audit
+                from hotline.daemon.box import audit
                 audit.record(user.name, self.address, "user.language", user.name, {"language": before},
                              {"language": lang})
             await self.services["store"].write(change)

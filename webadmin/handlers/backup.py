@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tornado.web
 
-from hotline.daemon import backup
+from hotline.daemon.box import backup
 from hotline.daemon.version import VERSION
 
 from ..i18n import N_

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 import tornado.locale
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 
 from .. import i18n
 
@@ -132,7 +132,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
 
     async def audit(self, action: str, target: str = "", before: Any = None, after: Any = None) -> None:
         """Record a change in the audit log (who, when, from where, before -> after)."""
-        from hotline.daemon import audit
+        from hotline.daemon.box import audit
         await self.services["store"].write(audit.record, self.actor, self.address, action, target, before, after)
 
     def error_message(self, **kwargs: Any) -> str:

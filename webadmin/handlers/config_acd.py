@@ -9,7 +9,7 @@ from typing import Any
 import tornado.web
 import yaml
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
 

@@ -8,7 +8,8 @@ import time
 
 import tornado.web
 
-from hotline.daemon import audit, calendar
+from hotline.daemon.box import audit
+from hotline.daemon.service import calendar
 from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
@@ -75,7 +76,7 @@ def list_blocks(search: str | None) -> list[dict]:
 
 
 def add_blocks(rows: list[tuple[str, str]], who: str, address: str, action: str) -> dict:
-    """Add numbers with daemon/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
+    """Add numbers with daemon/service/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
     numbers = [r[0] for r in rows]
     old = {b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers))}
     for number, reason in rows:

@@ -1,5 +1,5 @@
 """Business hours, holidays (with import) and the day/night override switch: admin pages and JSON API over
-daemon/calendar.py, every change audited before -> after. The caller block list is in config_blacklist.py."""
+daemon/service/calendar.py, every change audited before -> after. The caller block list is in config_blacklist.py."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +10,8 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import audit, calendar
+from hotline.daemon.box import audit
+from hotline.daemon.service import calendar
 from hotline.daemon.store.models import Holiday, ScheduleHours, Setting
 
 from ..i18n import N_
@@ -145,7 +146,7 @@ def delete_week(schedule: str, who: str, address: str) -> bool:
 
 
 def switch_override(mode: str, who: str, address: str) -> dict:
-    """Flip the day/night switch with daemon/calendar.py's own setter, audited (writer thread)."""
+    """Flip the day/night switch with daemon/service/calendar.py's own setter, audited (writer thread)."""
     before = override_mode()
     calendar.set_override(MODES[mode])
     if before != mode:
@@ -247,7 +248,7 @@ def list_holidays(year: str | None) -> dict:
 
 
 def put_holidays(rows: list[tuple[str, str, bool]], who: str, address: str, action: str) -> dict:
-    """Add or replace holidays with daemon/calendar.py's add_holiday, audited in one entry (writer thread)."""
+    """Add or replace holidays with daemon/service/calendar.py's add_holiday, audited in one entry (writer thread)."""
     days = [r[0] for r in rows]
     old = {h.day: holiday_label(h.name, h.is_workday) for h in Holiday.select().where(Holiday.day.in_(days))}
     for day, name, workday in rows:

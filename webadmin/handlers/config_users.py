@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 
 from .. import i18n
 from ..i18n import N_

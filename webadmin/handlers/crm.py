@@ -3,7 +3,7 @@ repair centers and the employee directory — list pages with search, filters, a
 forms that re-render with every problem marked, and the JSON API (list with search, get, create, update,
 delete) for these and for customers. Customer pages, history and CSV are in crm_customers.py.
 
-The data work lives in daemon/crm.py and always runs in a store thread; every change is audited there."""
+The data work lives in daemon/service/crm.py and always runs in a store thread; every change is audited there."""
 from __future__ import annotations
 
 import time
@@ -11,8 +11,8 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm, crm_csv
-from hotline.daemon.lookups import PROVINCES, REGIONS, money
+from hotline.daemon.service import crm, crm_csv
+from hotline.daemon.service.lookups import PROVINCES, REGIONS, money
 
 from ..i18n import N_
 from .base import STAFF, BaseHandler, PageHandler
@@ -36,7 +36,7 @@ LABELS = {
     "q": N_("Search"),
 }
 
-# Every message daemon/crm.py may raise, marked for translation (a test keeps this list complete).
+# Every message daemon/service/crm.py may raise, marked for translation (a test keeps this list complete).
 MESSAGES = [
     N_("is required"), N_("is too long (at most %(max)d characters)"), N_("must be a whole number"),
     N_("must be 0 or more"), N_("must be at most %(max)d"), N_("must be an amount like 12.50"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm, crm_csv
+from hotline.daemon.service import crm, crm_csv
 
 from ..i18n import N_
 from .crm import (DELETE_ROLES, EDIT_ROLES, PAGE_SIZE, CrmApi, CrmPage, error_text, fail_json, page_url,
@@ -83,7 +83,7 @@ class CustomerFormPage(CrmPage):
 
     def show(self, item_id: str | None, form: dict[str, Any], errors: dict[str, str]) -> None:
         """Render the form."""
-        from hotline.daemon.lookups import PROVINCES
+        from hotline.daemon.service.lookups import PROVINCES
         self.render("crm_customer_form.html", item_id=item_id, form=form, errors=errors, layout=LAYOUT,
                     fields={f.name: f for f in crm.CUSTOMERS.fields}, provinces=PROVINCES)
 

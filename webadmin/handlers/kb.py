@@ -1,7 +1,7 @@
 """Knowledge base: pages (list by category, search, article, edit, categories) and the JSON API.
 
 Agents read and search (also from their desk through GET /api/v1/kb/articles) and fax or e-mail an article to
-a caller; supervisors and admins also write. The logic lives in hotline.daemon.kb (no Tornado there)."""
+a caller; supervisors and admins also write. The logic lives in hotline.daemon.service.kb (no Tornado there)."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import kb
+from hotline.daemon.service import kb
 
 from ..i18n import N_
 from .base import BaseHandler, PageHandler
@@ -19,7 +19,7 @@ READERS = ("supervisor", "agent")
 WRITERS = ("supervisor",)          # and admin, who may do everything
 PAGE_SIZE = 30
 
-# The texts of hotline.daemon.kb.MESSAGES, marked here so the panel shows them translated (a test keeps
+# The texts of hotline.daemon.service.kb.MESSAGES, marked here so the panel shows them translated (a test keeps
 # both lists equal).
 MESSAGES = {
     "title": N_("Title: enter 1 to 200 characters."),

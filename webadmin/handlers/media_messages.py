@@ -10,7 +10,7 @@ import peewee
 import tornado.iostream
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import Cdr, QueueMember, QueueRow
 from hotline.daemon.store.service_models import FaxJob, FaxStatus, Voicemail
 

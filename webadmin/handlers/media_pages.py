@@ -17,7 +17,7 @@ import peewee
 import tornado.iostream
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import AgentRow, Cdr, Event, QueueRow, Recording
 from hotline.daemon.store.service_models import Ticket
 

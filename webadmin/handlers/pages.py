@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 
 from .base import ALL_ROLES, BaseHandler, PageHandler
 

@@ -6,7 +6,7 @@ import tornado.web
 import tornado.websocket
 
 from hotline.daemon.media.wavio import wav_bytes
-from hotline.daemon.simctl import SimError
+from hotline.daemon.calls.simctl import SimError
 
 from .base import AuthMixin, BaseHandler
 
@@ -63,7 +63,7 @@ class SimCallHandler(SimHandler):
 
     async def get(self, call_id: str) -> None:
         """State, hangup cause and the call's journal events."""
-        from hotline.daemon.journal import events_for
+        from hotline.daemon.calls.journal import events_for
         try:
             state = self.sim.state(call_id)
         except SimError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 import peewee
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import User
 from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket, TicketHistory, TicketPriority,
                                                  TicketStatus, TicketType)
@@ -18,15 +18,10 @@ from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket,
 from ..i18n import N_
 from .base import BaseHandler, PageHandler
 from .desk import STAFF_ROLES, desk_of, message_dict, staff_users
+from .ticket_terms import PRIORITIES, STATUSES, TYPES
 
 ROLES = ("agent", "supervisor")
 PAGE_SIZE = 50
-TYPES = {"repair": N_("Repair"), "no_water": N_("No water"), "low_pressure": N_("Low pressure"), "leak": N_("Leak"),
-         "water_quality": N_("Water quality"), "meter": N_("Meter"), "billing": N_("Billing"),
-         "complaint": N_("Complaint"), "enquiry": N_("Enquiry"), "other": N_("Other")}
-STATUSES = {"open": N_("Pending"), "assigned": N_("Assigned"), "in_progress": N_("In progress"),
-            "escalated": N_("Escalated"), "resolved": N_("Resolved"), "closed": N_("Closed out")}
-PRIORITIES = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
 ACTIONS = {"opened": N_("opened"), "changed": N_("changed"), "noted": N_("note"), "escalated": N_("escalated"),
            "assigned": N_("assigned"), "resolved": N_("resolved")}
 STATUS_BADGE = {"open": "busy", "assigned": "busy", "in_progress": "busy", "escalated": "bad", "resolved": "ok",
@@ -243,7 +238,7 @@ def _check_owner(owner: str | None) -> None:
 
 def create_ticket(fields: dict, actor: str, address: str) -> dict:
     """Open a ticket (audited in the same transaction)."""
-    from hotline.daemon import lookups
+    from hotline.daemon.service import lookups
     if "type" not in fields:
         raise TicketError(N_("%(field)s: must be one of %(choices)s"), field="type", choices=", ".join(TYPES))
     _check_owner(fields.get("owner"))

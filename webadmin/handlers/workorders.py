@@ -1,5 +1,5 @@
 """Work orders: pages (list with filters, new, detail with dispatch / status / field result, printable A4
-sheet) and the JSON API under /api/v1/workorders. Logic in hotline.daemon.workorders (no Tornado there)."""
+sheet) and the JSON API under /api/v1/workorders. Logic in hotline.daemon.service.workorders (no Tornado there)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import workorders as wo
+from hotline.daemon.service import workorders as wo
 
 from ..i18n import N_
 from .base import BaseHandler, PageHandler
@@ -16,7 +16,7 @@ from .kb import allow_only, int_arg
 ROLES = ("supervisor", "agent")    # and admin
 PAGE_SIZE = 50
 
-# The texts of hotline.daemon.workorders.MESSAGES, marked here so the panel shows them translated (a test
+# The texts of hotline.daemon.service.workorders.MESSAGES, marked here so the panel shows them translated (a test
 # keeps both lists equal).
 MESSAGES = {
     "customer": N_("Customer: no customer with this phone number, member number or id."),
