@@ -59,7 +59,7 @@
 
   // 3. content cut off: a box that clips (or needs sideways scrolling) is narrower than what it holds
   root.querySelectorAll("*").forEach((e) => {
-    if (!shown(e) || fixed(e) || e.closest("[data-layout-scrolls]")) { return; }
+    if (!shown(e) || fixed(e)) { return; }
     const tag = e.tagName;
     if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT" || tag === "CANVAS" || tag === "svg") { return; }
     const wide = e.scrollWidth - e.clientWidth;
