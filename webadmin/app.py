@@ -27,6 +27,7 @@ def make_app(services: dict[str, Any]) -> tornado.web.Application:
         (r"/healthz", health.HealthHandler, kw),
         (r"/metrics", health.MetricsHandler, kw),
         (r"/static/(.*)", StaticHandler, {"path": str(HERE / "static")}),
+        (r"/favicon\.ico", FaviconHandler, {"path": str(HERE / "static")}),
         *[(pattern, handler, kw) for pattern, handler in (*hubmod.ROUTES, *page_routes())],
         *[(pattern, handler, kw) for pattern, handler in api_routes()],
     ]
@@ -48,6 +49,18 @@ class StaticHandler(tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         """Assets may be cached; nothing else may be sniffed."""
         self.set_header("X-Content-Type-Options", "nosniff")
+
+
+class FaviconHandler(StaticHandler):
+    """/favicon.ico, which browsers ask for on every page: the panel's icon (served from the box, public)."""
+
+    async def get(self, path: str = "", include_body: bool = True) -> None:  # type: ignore[override]
+        """The SVG icon (browsers take an SVG at this address as readily as an ICO)."""
+        await super().get("favicon.svg", include_body)
+
+    def head(self, path: str = "") -> Any:  # type: ignore[override]
+        """Headers only."""
+        return self.get("favicon.svg", include_body=False)
 
 
 class NotFoundHandler(PageHandler):

@@ -119,6 +119,7 @@ JS_STRINGS += [N_("Send keys"), N_("Heard (WAV)"), N_("Hang up"), N_("Answer"), 
                N_("Keys"), N_("ringing"), N_("answered"), N_("bridged"), N_("ending"), N_("calling"),
                N_("connected")]
 JS_STRINGS += [N_("E-mail sent")]
+JS_STRINGS += [N_("Choose a reason first"), N_("Keys heard")]
 
 def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     """The scripts' strings in one language."""

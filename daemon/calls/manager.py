@@ -21,6 +21,7 @@ from .recording import Recorder, RecordingWriter
 from ..store.models import Recording
 
 log = logging.getLogger("hotline.calls")
+KEYS_SHOWN = 32                    # the caller's last keys kept on a call for the panel (simulator console)
 
 
 class CallState(enum.Enum):
@@ -88,6 +89,13 @@ class Call:
     recorder: Recorder | None = None
     vars: dict = field(default_factory=dict)
     end_done: asyncio.Event = field(default_factory=asyncio.Event)
+    keys: str = ""                 # the caller's keys heard so far (the last KEYS_SHOWN): simulated callers only
+
+    def key_heard(self, leg: Leg, digit: str) -> None:
+        """A key detected on a leg: to the leg's queue; the caller's keys are also remembered for the panel."""
+        leg.digits.put_nowait(digit)
+        if leg is self.caller:
+            self.keys = (self.keys + digit)[-KEYS_SHOWN:]
 
     def summary(self) -> dict:
         """State for the API and the panel."""
@@ -207,7 +215,7 @@ class CallManager:
             leg.lost(event.cause)
             self._leg_lost(leg, event.cause)
         elif isinstance(event, DigitReceived):
-            leg.digits.put_nowait(event.digit)
+            leg.call.key_heard(leg, event.digit)
             if self.metrics is not None:
                 self.metrics.dtmf_digits.labels("signal").inc()
         elif type(event).__name__ == "Flashed":
@@ -348,7 +356,7 @@ class CallManager:
         """Give a leg an audio channel (digits from its audio go to its digit queue)."""
         if leg.channel is None:
             dev = self.devices.device_of(leg.line.name)
-            leg.channel = self.engine.open_channel(leg.line.name, dev, lambda d, ms, q=leg.digits: q.put_nowait(d))
+            leg.channel = self.engine.open_channel(leg.line.name, dev, lambda d, ms, leg=leg: leg.call.key_heard(leg, d))
         return leg.channel
 
     def answer(self, call: Call) -> None:

@@ -42,8 +42,10 @@ class SimCallsHandler(SimHandler):
     """GET /api/v1/sim/calls: calls in progress; POST: a caller rings in."""
 
     def get(self) -> None:
-        """Every call in progress on the box (any line), newest first."""
-        calls = sorted((c.summary() for c in self.services["calls"].calls.values()),
+        """Every call in progress on the box (any line), newest first; a simulated caller's also with the keys the
+        box heard from them (never a real caller's: those may be PINs)."""
+        calls = sorted(({**c.summary(), **({"keys": c.keys} if c.uuid in self.sim.sim_calls else {})}
+                        for c in self.services["calls"].calls.values()),
                        key=lambda c: c["offered_at"], reverse=True)
         self.write_json({"calls": calls})
 

@@ -375,9 +375,15 @@ class TicketsApi(TicketApiBase):
         except TicketError as exc:
             return self.fail(exc)
         if out["call_uuid"]:  # the desk's screen pop of that call shows the ticket instead of the button
+            brief = {k: out.get(k) for k in ("id", "ticket_no", "type", "status", "priority", "summary", "created_at",
+                                             "due_at", "owner")}
             for pop in desk_of(self.services).pops.values():
                 if pop.get("call") == out["call_uuid"]:
                     pop["created"] = {"id": out["id"], "ticket_no": out["ticket_no"]}
+                    pop["open_tickets"] = [brief, *(t for t in pop.get("open_tickets") or [] if t["id"] != out["id"])]
+                    history = pop.setdefault("history", {})
+                    history["tickets"] = [brief, *(t for t in history.get("tickets") or []
+                                                   if t["id"] != out["id"])][:5]
         self.write_json(out, 201)
 
 
