@@ -19,6 +19,7 @@ from .journal import Journal
 from .media.engine import Channel, MediaEngine
 from .recording import Recorder, RecordingWriter
 from .store.models import Recording
+from .text import clean_text
 
 log = logging.getLogger("hotline.calls")
 
@@ -186,7 +187,7 @@ class CallManager:
                 self.offer(line, event)
             return
         if isinstance(event, LineDown):
-            self.journal.emit("line.down", line=event.line, reason=event.reason, ts=self.engine.now())
+            self.journal.emit("line.down", line=event.line, reason=clean_text(event.reason), ts=self.engine.now())
             if leg is not None:
                 leg.far_gone = True
                 leg.lost(HangupCause.LINE_DOWN)
@@ -242,8 +243,13 @@ class CallManager:
         return call
 
     def offer(self, line: Line, event: Ringing) -> Call:
-        """A caller rings on a trunk: admit and run its flow, or refuse with busy."""
-        call = self._new_call(line, "inbound", event.caller_id, event.caller_name, event.dialed)
+        """A caller rings on a trunk: admit and run its flow, or refuse with busy. Text from the line that is
+        not valid Unicode (a garbled caller ID) is replaced, never stored raw."""
+        given = (event.caller_id, event.caller_name, event.dialed)
+        caller_id, caller_name, dialed = (clean_text(v) for v in given)
+        if (caller_id, caller_name, dialed) != given:
+            log.warning("event=line_text_replaced line=%s caller_id=%r", line.name, caller_id)
+        call = self._new_call(line, "inbound", caller_id, caller_name, dialed)
         reason = self._admit()
         if reason is not None:
             call.state, call.cause, call.ended_at = CallState.ENDED, HangupCause.REJECTED, self.engine.now()
@@ -261,7 +267,7 @@ class CallManager:
 
     async def _finish_refused(self, call: Call) -> None:
         try:
-            await self.journal.flush(lambda: cdr.write_cdr(call.uuid))
+            await self._write_cdr(call.uuid)
         finally:
             call.end_done.set()
             self.finished[call.uuid] = call.summary()
@@ -271,7 +277,9 @@ class CallManager:
         call = self._new_call(station, "internal", station.extension, "", "")
         if self._admit() is not None:
             station.hangup()
-            self.journal.emit("call.ended", call.uuid, station.name, ts=self.engine.now(), cause="rejected")
+            call.state, call.cause, call.ended_at = CallState.ENDED, HangupCause.REJECTED, self.engine.now()
+            self.journal.emit("call.ended", call.uuid, station.name, ts=call.ended_at, cause="rejected")
+            self.loop.create_task(self._finish_refused(call))
             return call
         call.caller.answered.set_result(True)
         self._start(call)
@@ -525,7 +533,7 @@ class CallManager:
         if leg is not leg.call.caller:
             cause = leg.gone.result() if leg.gone.done() else cause
             self.journal.emit("leg.ended", leg.uuid, leg.line.name, ts=self.engine.now(), cause=cause.value)
-            self.loop.create_task(self.journal.flush(lambda: cdr.write_cdr(leg.uuid)))
+            self.loop.create_task(self._write_cdr(leg.uuid))
 
     async def end(self, call: Call, cause: HangupCause) -> None:
         """End a call: every leg, the recording, then call.ended and its CDR committed together."""
@@ -547,11 +555,7 @@ class CallManager:
                 log.error("event=recording_close_timeout call=%s", call.uuid)
         self.journal.emit("call.ended", call.uuid, call.caller.line.name if call.caller else None,
                           ts=call.ended_at, cause=call.cause.value)
-        try:
-            row = await self.journal.flush(lambda: cdr.write_cdr(call.uuid))
-        except Exception:
-            log.exception("event=cdr_failed call=%s", call.uuid)
-            row = None
+        row = await self._write_cdr(call.uuid)
         self.calls.pop(call.uuid, None)
         call.end_done.set()
         self.finished[call.uuid] = call.summary()
@@ -561,6 +565,15 @@ class CallManager:
             self.metrics.calls.labels(call.direction, row["disposition"]).inc()
         for cb in self.on_call_ended:
             cb(call)
+
+    async def _write_cdr(self, uuid: str) -> dict | None:
+        """Commit the journal and the CDR of a call or leg; None when it failed (the journal retries the CDR,
+        and the next start writes any CDR still missing)."""
+        try:
+            return await self.journal.flush(lambda: cdr.write_cdr(uuid))
+        except Exception as exc:
+            log.error("event=cdr_failed call=%s error=%r", uuid, str(exc))
+            return None
 
     # ---- watchdog ----------------------------------------------------------------------------
     async def _watchdog_loop(self) -> None:

@@ -101,8 +101,21 @@ def close_interrupted(now: float | None = None) -> list[str]:
                      line=ev.line, data=json.dumps({"cause": "interrupted", "detected_at": now}))
         write_cdr(ev.call_uuid)
         closed.append(ev.call_uuid)
+    missing = write_missing(since)
+    if missing:
+        import logging
+        logging.getLogger("hotline.cdr").warning("event=cdrs_written_at_start calls=%d", missing)
     mark_checked()
     return closed
+
+
+def write_missing(since: int = 0) -> int:
+    """Calls and legs that ended (events after id ``since``) without a CDR get one: a CDR write that failed or a
+    crash between the end event and its CDR never leaves a call without its record. The number written."""
+    ended = (Event.select(Event.call_uuid).distinct()
+             .where(Event.kind.in_(END_KINDS) & (Event.id > since) & Event.call_uuid.is_null(False)
+                    & Event.call_uuid.not_in(Cdr.select(Cdr.call_uuid))))
+    return sum(1 for ev in list(ended) if write_cdr(ev.call_uuid) is not None)
 
 
 def mark_checked() -> None:

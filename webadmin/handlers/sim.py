@@ -23,6 +23,15 @@ class SimHandler(BaseHandler):
         """The QA controller."""
         return self.services["sim"]
 
+    def json_body(self) -> dict:
+        """The JSON body; any text in it with invalid Unicode is a 400 naming the field."""
+        from hotline.daemon.text import find_invalid
+        body = super().json_body()
+        problem = find_invalid(body)
+        if problem:
+            raise tornado.web.HTTPError(400, reason=problem)
+        return body
+
     def fail(self, exc: SimError) -> None:
         """Answer with the controller's error."""
         self.write_json({"error": str(exc), "status": exc.status}, exc.status)
