@@ -46,7 +46,7 @@ def derive(events: list[dict]) -> dict | None:
     else:
         disposition = "unanswered"
     recording = next((e["data"].get("path") for e in reversed(events) if e["kind"] == "recording.closed"), None)
-    return {
+    return _fit({
         "call_uuid": start["call_uuid"], "parent_uuid": sd.get("parent"),
         "direction": sd.get("direction", "agent_leg" if start["kind"] == "leg.offered" else "inbound"),
         "line": start["line"], "caller_id": sd.get("caller_id"), "caller_name": sd.get("caller_name"),
@@ -54,7 +54,14 @@ def derive(events: list[dict]) -> dict | None:
         "bridged_at": bridged_at, "ended_at": end["ts"], "duration": round(end["ts"] - start["ts"], 3),
         "talk_seconds": round(talk, 3), "disposition": disposition, "cause": cause, "peer": peer,
         "recording": recording,
-    }
+    })
+
+
+def _fit(row: dict) -> dict:
+    """Text columns cut to what every backend stores (255 characters, no NUL), so no caller-supplied text can
+    refuse a CDR."""
+    return {k: v[:255].replace("\x00", "\ufffd") if isinstance(v, str) and k != "recording" else v
+            for k, v in row.items()}
 
 
 def _events(call_uuid: str) -> list[dict]:

@@ -100,6 +100,8 @@ class SimControl:
                 check_text(value, field)
         except ValueError as exc:
             raise SimError(str(exc)) from None
+        if len(name or "") > 64 or len(to or "") > 32:
+            raise SimError("name: at most 64 characters" if len(name or "") > 64 else "to: at most 32 characters")
         if line:
             card, ln = self._line(line)
             if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:
