@@ -17,8 +17,8 @@ from . import cdr
 from .devices import DeviceManager
 from .journal import Journal
 from .media.engine import Channel, MediaEngine
+from .call_recording import CallRecordings
 from .recording import Recorder, RecordingWriter
-from .store.models import Recording
 from .text import clean_text
 
 log = logging.getLogger("hotline.calls")
@@ -106,7 +106,7 @@ class Call:
 Flow = Callable[[Any], Awaitable[None]]
 
 
-class CallManager:
+class CallManager(CallRecordings):
     """Creates calls from line events, runs their flows, ends them cleanly and durably."""
 
     def __init__(self, devices: DeviceManager, engine: MediaEngine, journal: Journal, store: Any,
@@ -378,130 +378,6 @@ class CallManager:
                 rec.paused = True
                 self.journal.emit("recording.paused", call.uuid, ts=self.engine.now(), by="policy:on_demand",
                                   route=call.dialed, at_seconds=0.0)
-
-    def start_recording(self, call: Call, ch: Channel, by: str = "policy") -> Recorder | None:
-        """Record everything on the caller's leg (None when the disk guard says no: the call goes on)."""
-        from .recording import disk_free_ok
-        min_free = self.config["engine"].get("recording_min_free_mb", 0.0)
-        if min_free and not disk_free_ok(self.recordings_dir, min_free):
-            log.warning("event=recording_skipped call=%s reason=disk_low min_free_mb=%s", call.uuid, min_free)
-            self.journal.emit("recording.skipped", call.uuid, ts=self.engine.now(), reason="disk_low")
-            if self.metrics is not None:
-                self.metrics.recording_errors.inc()
-            return None
-        day = time.strftime("%Y/%m/%d", time.localtime(self.engine.now()))
-        segment = call.vars.get("recording_segments", 0) + 1
-        call.vars["recording_segments"] = segment
-        name = f"{call.uuid}.wav" if segment == 1 else f"{call.uuid}-{segment}.wav"
-        path = self.recordings_dir / day / name
-        rec = Recorder(call.uuid, path, self.writer, stereo=self.record_stereo, on_closed=self._recording_closed)
-        rec.closed_future = self.loop.create_future()
-        rec.attach(self.engine, ch)
-        call.recorder = rec
-        self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path), by=by)
-        self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path), state="open",
-                                                         started_at=rec.started_at, channels=2 if rec.stereo else 1))
-        return rec
-
-    async def recording_action(self, call: Call, action: str, by: str) -> dict:
-        """start / stop / pause / resume a call's recording (on-demand policy, or privacy), audited."""
-        rec = call.recorder
-        if action == "start" and rec is not None and not rec.closed and rec.paused:
-            action = "resume"  # on-demand policy: the recording waits paused for the agent's start
-        if action == "start":
-            if call.vars.get("recording_policy") == "never":
-                raise ValueError("this line is never recorded (routes: recording: never)")
-            if rec is not None and not rec.closed:
-                raise ValueError("the call is already being recorded")
-            if call.caller is None or call.caller.channel is None:
-                raise ValueError("the call has no audio yet")
-            rec = self.start_recording(call, call.caller.channel, by=by)
-            if rec is None:
-                raise ValueError("not enough free disk space to record")
-        elif rec is None or rec.closed:
-            raise ValueError("the call is not being recorded")
-        elif action == "stop":
-            rec.close()
-            await asyncio.wait_for(asyncio.shield(rec.closed_future), 10)
-        elif action in ("pause", "resume"):
-            if rec.paused == (action == "pause"):
-                raise ValueError(f"the recording is already {'paused' if rec.paused else 'running'}")
-            rec.paused = action == "pause"
-            self.journal.emit(f"recording.{'paused' if rec.paused else 'resumed'}", call.uuid,
-                              ts=self.engine.now(), by=by, at_seconds=round(rec.seconds, 2))
-        else:
-            raise ValueError("action must be start, stop, pause or resume")
-        return {"call": call.uuid, "recording": None if rec is None else str(rec.path),
-                "state": "closed" if rec.closed else "paused" if rec.paused else "recording"}
-
-    async def apply_retention(self, days: int) -> int:
-        """Delete recordings older than ``days`` (files and rows marked deleted); the number deleted."""
-        if days <= 0:
-            return 0
-        cutoff = time.time() - days * 86400
-
-        def old() -> list[tuple[str, str]]:
-            return [(r.call_uuid, r.path) for r in Recording.select().where(
-                (Recording.started_at < cutoff) & (Recording.state != "deleted"))]
-        victims = await self.store.read(old)
-        deleted = 0
-        for call_uuid, path in victims:
-            deleted += await self.delete_recording(call_uuid, path, "retention")
-        return deleted
-
-    async def delete_recording(self, call_uuid: str, path: str, reason: str, by: str = "retention",
-                               then: Callable[[], Any] | None = None, file: Path | None = None) -> bool:
-        """Delete one recording's file (``file``, default its stored ``path``), journal it, and mark its row
-        deleted (``then`` runs in the same write, e.g. the panel's audit entry). False when the file cannot be
-        removed (nothing is marked)."""
-        target = file if file is not None else Path(path)
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: target.unlink(missing_ok=True))
-        except OSError as exc:
-            log.error("event=recording_delete_failed path=%s error=%r", path, str(exc))
-            return False
-        self.journal.emit("recording.deleted", call_uuid, ts=self.engine.now(), path=path, reason=reason, by=by)
-
-        def mark() -> None:
-            Recording.update(state="deleted").where(Recording.path == path).execute()
-            if then is not None:
-                then()
-        await self.store.write(mark)
-        return True
-
-    def _recording_closed(self, rec: Recorder) -> None:
-        self.journal.emit("recording.closed", rec.call_uuid, ts=self.engine.now(), path=str(rec.path),
-                          seconds=round(rec.seconds, 2))
-        self.store.submit_write(lambda: Recording.update(state="closed", ended_at=time.time(),
-                                                         duration=rec.seconds, bytes=rec.path.stat().st_size)
-                                .where(Recording.path == str(rec.path)).execute())
-        fut = getattr(rec, "closed_future", None)
-        if fut is not None and not fut.done():
-            fut.set_result(True)
-
-    async def _repair_recordings(self) -> None:
-        from .recording import repair
-        if not self.recordings_dir.exists():
-            return
-        for part in sorted(self.recordings_dir.rglob("*.wav.part")):
-            try:
-                final, seconds = repair(part)
-            except OSError as exc:
-                log.error("event=recording_repair_failed path=%s error=%r", part, str(exc))
-                continue
-            uuid = final.stem
-            self.journal.emit("recording.repaired", uuid, path=str(final), seconds=round(seconds, 2))
-            self.journal.emit("recording.closed", uuid, path=str(final), seconds=round(seconds, 2), repaired=True)
-
-            def mark(final: Path = final, seconds: float = seconds, uuid: str = uuid) -> None:
-                n = Recording.update(state="repaired", duration=seconds, bytes=final.stat().st_size) \
-                    .where(Recording.path == str(final)).execute()
-                if n == 0:
-                    Recording.create(call_uuid=uuid, path=str(final), started_at=final.stat().st_mtime,
-                                     state="repaired", duration=seconds, bytes=final.stat().st_size)
-                cdr.write_cdr(uuid)
-            await self.journal.flush(mark)
-            log.warning("event=recording_repaired path=%s seconds=%.2f", final, seconds)
 
     def new_leg(self, call: Call, line: Line, role: str) -> Leg:
         """Add a station or outbound leg to a call (its own uuid, linked by parent)."""

@@ -45,7 +45,8 @@ def derive(events: list[dict]) -> dict | None:
         disposition = "answered"
     else:
         disposition = "unanswered"
-    recording = next((e["data"].get("path") for e in reversed(events) if e["kind"] == "recording.closed"), None)
+    recording = next((e["data"].get("path") for e in reversed(events) if e["kind"] == "recording.closed"
+                      or (e["kind"] == "recording.failed" and e["data"].get("kept"))), None)
     return _fit({
         "call_uuid": start["call_uuid"], "parent_uuid": sd.get("parent"),
         "direction": sd.get("direction", "agent_leg" if start["kind"] == "leg.offered" else "inbound"),
