@@ -164,7 +164,10 @@ class CallRecordings:
                     Recording.create(call_uuid=uuid, path=str(final), started_at=final.stat().st_mtime,
                                      state="repaired", duration=seconds, bytes=final.stat().st_size)
                 cdr.write_cdr(uuid)
-            await self.journal.flush(mark)
+            try:
+                await self.journal.flush(mark)
+            except Exception as exc:  # the journal keeps and retries it; the start goes on
+                log.error("event=recording_repair_mark_failed path=%s error=%r", final, str(exc))
             log.warning("event=recording_repaired path=%s seconds=%.2f", final, seconds)
         await self._settle_open_recordings()
 
@@ -181,7 +184,10 @@ class CallRecordings:
             log.warning("event=recording_settled call=%s path=%s state=%s seconds=%.2f", uuid, path, state, seconds)
         if settled:
             uuids = sorted({u for u, *_ in settled})
-            await self.journal.flush(lambda: [cdr.write_cdr(u) for u in uuids])
+            try:
+                await self.journal.flush(lambda: [cdr.write_cdr(u) for u in uuids])
+            except Exception as exc:
+                log.error("event=recording_settle_cdr_failed error=%r", str(exc))
 
 
 def _size(path: Path) -> int | None:

@@ -58,10 +58,14 @@ def derive(events: list[dict]) -> dict | None:
     })
 
 
+# the text columns' widths (migrations.py): PostgreSQL refuses longer text, SQLite would take it
+WIDTHS = {"call_uuid": 36, "parent_uuid": 36, "direction": 16, "line": 64, "caller_id": 64, "caller_name": 128,
+          "dialed": 64, "disposition": 16, "cause": 32, "peer": 64, "recording": 512}
+
+
 def _fit(row: dict) -> dict:
-    """Text columns cut to what every backend stores (255 characters, no NUL), so no caller-supplied text can
-    refuse a CDR."""
-    return {k: v[:255].replace("\x00", "\ufffd") if isinstance(v, str) and k != "recording" else v
+    """Text columns cut to their width, NUL replaced, so no caller-supplied text can refuse a CDR."""
+    return {k: v[:WIDTHS[k]].replace("\x00", "\ufffd") if isinstance(v, str) and k in WIDTHS else v
             for k, v in row.items()}
 
 

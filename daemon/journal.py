@@ -26,6 +26,7 @@ log = logging.getLogger("hotline.journal")
 
 FLUSH_INTERVAL = 0.05
 MAX_BUFFER = 100_000      # events held in memory while the database fails; past this they go to the spill file
+MAX_THENS = 10_000        # follow-up writes kept for retry while the database fails (oldest dropped past it)
 MAX_THEN_TRIES = 3        # a follow-up write (a CDR) that itself fails is tried this often, then dead-lettered
 MAX_BACKOFF = 10.0
 STORE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
@@ -154,6 +155,9 @@ class Journal:
         except BaseException as exc:
             self._buffer[:0] = batch  # kept for the next try: nothing is lost
             self._thens[:0] = thens
+            if len(self._thens) > MAX_THENS:  # CDRs: the next start writes every one still missing
+                log.error("event=journal_cdr_retries_dropped count=%d", len(self._thens) - MAX_THENS)
+                del self._thens[:len(self._thens) - MAX_THENS]
             if not isinstance(exc, asyncio.CancelledError):
                 self.write_error = f"{type(exc).__name__}: {exc}"
                 if self.metrics is not None:

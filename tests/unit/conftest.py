@@ -26,9 +26,11 @@ def sim_device() -> dict:
 @pytest.fixture
 def rig(tmp_path: Path):
     """Engine + sim card + call manager on a real SQLite file, driven tick by tick. ``state_dir`` gives the
-    journal its spill and dead-letter files; ``metrics`` a Metrics; ``engine`` overrides the engine config."""
-    async def make(state_dir: Path | None = None, metrics=None, engine: dict | None = None, **engine_kw):
-        store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    journal its spill and dead-letter files; ``metrics`` a Metrics; ``engine`` overrides the engine config;
+    ``url`` another database (default a SQLite file under tmp_path)."""
+    async def make(state_dir: Path | None = None, metrics=None, engine: dict | None = None, url: str | None = None,
+                   **engine_kw):
+        store = Store(url or f"sqlite:///{tmp_path / 'h.db'}")
         store.open()
         store.write_sync(migrations.upgrade, store.db)
         media = MediaEngine(16, speed=0, **engine_kw)

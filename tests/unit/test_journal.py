@@ -172,3 +172,65 @@ def test_events_the_database_refused_at_stop_are_spilled_and_written_by_the_next
         assert all(cdrs[u][1] == "\u5f20\u4e09" for u in uuids)
         await _close(calls, journal, store)
     asyncio.run(main())
+
+
+def test_a_failing_cdr_write_does_not_hold_back_the_events_and_is_retried_a_bounded_number_of_times(
+        rig, tmp_path) -> None:
+    """A follow-up write (a CDR) that raises: the events of its batch are committed anyway, the journal says
+    its CDR writer is failing, the write is tried 3 times in all and then dead-lettered, and the next CDR that
+    succeeds makes the journal healthy again."""
+    async def main() -> None:
+        metrics = Metrics()
+        store, engine, journal, devices, calls = await rig(state_dir=tmp_path, metrics=metrics)
+        tries: list[int] = []
+
+        def broken_cdr() -> None:
+            tries.append(1)
+            raise ValueError("value too long for type character varying(255)")
+        journal.emit("test.kept", "e1")
+        try:
+            await journal.flush(broken_cdr)
+            raise AssertionError("the CDR's failure was not reported to the caller")
+        except ValueError:
+            pass
+        assert await store.read(lambda: Event.select().where(Event.call_uuid == "e1").count()) == 1
+        st = journal.status()
+        assert st["state"] == "failing" and "varying(255)" in st["cdr_error"], st
+        for _ in range(3):
+            await journal.flush()
+        assert len(tries) == 3, "retried forever or not at all"
+        dead = (tmp_path / "journal-deadletter.jsonl").read_text()
+        assert "gave up after 3 tries" in dead
+        assert _sample(metrics, "hotline_cdr_write_errors_total") == 3
+        assert await journal.flush(lambda: "ok") == "ok"
+        assert journal.status()["state"] == "up"
+        await _close(calls, journal, store)
+    asyncio.run(main())
+
+
+def test_on_postgresql_bad_text_nuls_and_long_names_never_refuse_events_or_cdrs(rig, database_for,
+                                                                              tmp_path) -> None:
+    """PostgreSQL refuses what SQLite takes (NUL in text, text over a column's width): surrogates and NULs in
+    an event are escaped, a 300-character caller name with a NUL still gets its CDR (the name cut to the
+    column's 128), nothing is dead-lettered."""
+    async def main(url: str) -> None:
+        store, engine, journal, devices, calls = await rig(state_dir=tmp_path, url=url)
+        journal.emit("test.nul\x00kind", "p1", line="sim0\x00t1", name="a\x00b\ud800")
+        journal.emit("test.after", "p2")
+        await journal.flush()
+        rows = await store.read(lambda: [(e.kind, e.line, json.loads(e.data)) for e in
+                                         Event.select().where(Event.call_uuid.in_(["p1", "p2"])).order_by(Event.id)])
+        assert rows == [("test.nul\\x00kind", "sim0\\x00t1", {"name": "a\x00b\\ud800"}), ("test.after", None, {})]
+        card = devices.devices["sim0"].driver
+        card.far_call(card.lines["sim0-t1"], "13900000001", "\u674e" * 299 + "\x00", "8001")
+        for _ in range(100):
+            row = await store.read(lambda: Cdr.get_or_none(Cdr.caller_id == "13900000001"))
+            if row is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert row is not None and row.caller_name == "\u674e" * 128
+        st = journal.status()
+        assert st["state"] == "up" and st["dead_lettered"] == 0, st
+        await _close(calls, journal, store)
+    with database_for("postgresql") as url:
+        asyncio.run(main(url))
