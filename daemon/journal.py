@@ -124,7 +124,9 @@ class Journal:
             await asyncio.sleep(FLUSH_INTERVAL)
             if self._buffer or self._thens:
                 try:
-                    await asyncio.shield(self.flush())  # a stop waits for this write instead of undoing it
+                    write = asyncio.ensure_future(self.flush())
+                    write.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved if orphaned
+                    await asyncio.shield(write)  # a stop waits for this write instead of undoing it
                     failures = 0
                 except Exception:
                     failures += 1
