@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 from hotline.daemon.metrics import Metrics
 from hotline.daemon.store.models import Cdr, Event
