@@ -57,9 +57,13 @@ class Hotline:
         return out
 
     def health(self) -> dict:
-        """The /healthz document."""
-        return {"status": self.state, "version": VERSION, "uptime_s": round(time.time() - self.started_at, 3),
-                "components": self.component_states()}
+        """The /healthz document; ``failing`` (a 503) while a component cannot keep its records (the journal)."""
+        components = self.component_states()
+        status = self.state
+        if status == "serving" and any(c.get("state") == "failing" for c in components.values()):
+            status = "failing"
+        return {"status": status, "version": VERSION, "uptime_s": round(time.time() - self.started_at, 3),
+                "components": components}
 
     async def start(self) -> None:
         """Start every component in order; on failure stop the ones already started."""

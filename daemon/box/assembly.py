@@ -87,7 +87,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     eng = cfg["engine"]
     engine = MediaEngine(eng["max_channels"] + 8, speed=eng["speed"], overrun_ms=eng["overrun_ms"],
                          metrics=app.metrics)
-    journal = Journal(app.store, clock=engine.now, metrics=app.metrics)
+    journal = Journal(app.store, clock=engine.now, metrics=app.metrics, state_dir=cfg.state_dir)
     calls_ref: list = []
     devices = DevicesComponent(app, engine, calls_ref)
     calls = CallManager(devices, engine, journal, app.store, cfg.path_for("recordings"), cfg, app.metrics)

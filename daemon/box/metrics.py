@@ -88,6 +88,16 @@ class Metrics:
         self.journal_write = Histogram(
             "hotline_journal_write_duration_seconds", "Time to commit one batch of journal events",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0), registry=r)
+        self.journal_write_errors = Counter("hotline_journal_write_errors_total",
+                                            "Journal batches the database refused (kept and written later)",
+                                            registry=r)
+        self.journal_escaped = Counter("hotline_journal_events_escaped_total", "Journal events whose text "
+                                       "could not be stored as it was and was written escaped", registry=r)
+        self.journal_dead_lettered = Counter("hotline_journal_events_dead_lettered_total", "Journal events (or "
+                                             "CDR writes) that could not be stored and went to the dead-letter "
+                                             "file", registry=r)
+        self.cdr_write_errors = Counter("hotline_cdr_write_errors_total", "CDR writes that failed (retried)",
+                                        registry=r)
         self.recording_errors = Counter("hotline_recording_errors_total", "Recording write errors", registry=r)
         self.driver_errors = Counter("hotline_driver_errors_total", "Driver errors by device",
                                      ["device"], registry=r)
@@ -129,6 +139,17 @@ class _StatusCollector(Collector):
             up.add_metric([name], 1.0 if st.get("state") == "up" else 0.0)
         yield up
         services = self.app.services
+        journal = services.get("journal")
+        if journal is not None:
+            st = journal.status()
+            failing = _gauge("hotline_journal_failing", "1 while the journal or CDR writer is failing "
+                             "(events kept buffered; /healthz says failing)", ["writer"])
+            failing.add_metric(["events"], 1.0 if st.get("error") else 0.0)
+            failing.add_metric(["cdrs"], 1.0 if st.get("cdr_error") else 0.0)
+            buffered = _gauge("hotline_journal_buffered_events", "Journal events waiting to be written")
+            buffered.add_metric([], float(st["buffered"]))
+            yield failing
+            yield buffered
         calls = services.get("calls")
         if calls is not None:
             active = _gauge("hotline_calls_active", "Calls in progress")

@@ -45,8 +45,9 @@ def derive(events: list[dict]) -> dict | None:
         disposition = "answered"
     else:
         disposition = "unanswered"
-    recording = next((e["data"].get("path") for e in reversed(events) if e["kind"] == "recording.closed"), None)
-    return {
+    recording = next((e["data"].get("path") for e in reversed(events) if e["kind"] == "recording.closed"
+                      or (e["kind"] == "recording.failed" and e["data"].get("kept"))), None)
+    return _fit({
         "call_uuid": start["call_uuid"], "parent_uuid": sd.get("parent"),
         "direction": sd.get("direction", "agent_leg" if start["kind"] == "leg.offered" else "inbound"),
         "line": start["line"], "caller_id": sd.get("caller_id"), "caller_name": sd.get("caller_name"),
@@ -54,7 +55,18 @@ def derive(events: list[dict]) -> dict | None:
         "bridged_at": bridged_at, "ended_at": end["ts"], "duration": round(end["ts"] - start["ts"], 3),
         "talk_seconds": round(talk, 3), "disposition": disposition, "cause": cause, "peer": peer,
         "recording": recording,
-    }
+    })
+
+
+# the text columns' widths (migrations.py): PostgreSQL refuses longer text, SQLite would take it
+WIDTHS = {"call_uuid": 36, "parent_uuid": 36, "direction": 16, "line": 64, "caller_id": 64, "caller_name": 128,
+          "dialed": 64, "disposition": 16, "cause": 32, "peer": 64, "recording": 512}
+
+
+def _fit(row: dict) -> dict:
+    """Text columns cut to their width, NUL replaced, so no caller-supplied text can refuse a CDR."""
+    return {k: v[:WIDTHS[k]].replace("\x00", "\ufffd") if isinstance(v, str) and k in WIDTHS else v
+            for k, v in row.items()}
 
 
 def _events(call_uuid: str) -> list[dict]:
@@ -101,8 +113,21 @@ def close_interrupted(now: float | None = None) -> list[str]:
                      line=ev.line, data=json.dumps({"cause": "interrupted", "detected_at": now}))
         write_cdr(ev.call_uuid)
         closed.append(ev.call_uuid)
+    missing = write_missing(since)
+    if missing:
+        import logging
+        logging.getLogger("hotline.cdr").warning("event=cdrs_written_at_start calls=%d", missing)
     mark_checked()
     return closed
+
+
+def write_missing(since: int = 0) -> int:
+    """Calls and legs that ended (events after id ``since``) without a CDR get one: a CDR write that failed or a
+    crash between the end event and its CDR never leaves a call without its record. The number written."""
+    ended = (Event.select(Event.call_uuid).distinct()
+             .where(Event.kind.in_(END_KINDS) & (Event.id > since) & Event.call_uuid.is_null(False)
+                    & Event.call_uuid.not_in(Cdr.select(Cdr.call_uuid))))
+    return sum(1 for ev in list(ended) if write_cdr(ev.call_uuid) is not None)
 
 
 def mark_checked() -> None:

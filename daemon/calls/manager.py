@@ -19,6 +19,9 @@ from .journal import Journal
 from ..media.engine import Channel, MediaEngine
 from .recording import Recorder, RecordingWriter
 from ..store.models import Recording
+from ..media.engine import Channel, MediaEngine
+from .call_recording import CallRecordings
+from .text import clean_text
 
 log = logging.getLogger("hotline.calls")
 KEYS_SHOWN = 32                    # the caller's last keys kept on a call for the panel (simulator console)
@@ -113,7 +116,7 @@ class Call:
 Flow = Callable[[Any], Awaitable[None]]
 
 
-class CallManager:
+class CallManager(CallRecordings):
     """Creates calls from line events, runs their flows, ends them cleanly and durably."""
 
     def __init__(self, devices: DeviceManager, engine: MediaEngine, journal: Journal, store: Any,
@@ -194,7 +197,7 @@ class CallManager:
                 self.offer(line, event)
             return
         if isinstance(event, LineDown):
-            self.journal.emit("line.down", line=event.line, reason=event.reason, ts=self.engine.now())
+            self.journal.emit("line.down", line=event.line, reason=clean_text(event.reason), ts=self.engine.now())
             if leg is not None:
                 leg.far_gone = True
                 leg.lost(HangupCause.LINE_DOWN)
@@ -250,8 +253,13 @@ class CallManager:
         return call
 
     def offer(self, line: Line, event: Ringing) -> Call:
-        """A caller rings on a trunk: admit and run its flow, or refuse with busy."""
-        call = self._new_call(line, "inbound", event.caller_id, event.caller_name, event.dialed)
+        """A caller rings on a trunk: admit and run its flow, or refuse with busy. Text from the line that is
+        not valid Unicode (a garbled caller ID) is replaced, never stored raw."""
+        given = (event.caller_id, event.caller_name, event.dialed)
+        caller_id, caller_name, dialed = (clean_text(v) for v in given)
+        if (caller_id, caller_name, dialed) != given:
+            log.warning("event=line_text_replaced line=%s caller_id=%r", line.name, caller_id)
+        call = self._new_call(line, "inbound", caller_id, caller_name, dialed)
         reason = self._admit()
         if reason is not None:
             call.state, call.cause, call.ended_at = CallState.ENDED, HangupCause.REJECTED, self.engine.now()
@@ -269,7 +277,7 @@ class CallManager:
 
     async def _finish_refused(self, call: Call) -> None:
         try:
-            await self.journal.flush(lambda: cdr.write_cdr(call.uuid))
+            await self._write_cdr(call.uuid)
         finally:
             call.end_done.set()
             self.finished[call.uuid] = call.summary()
@@ -279,7 +287,9 @@ class CallManager:
         call = self._new_call(station, "internal", station.extension, "", "")
         if self._admit() is not None:
             station.hangup()
-            self.journal.emit("call.ended", call.uuid, station.name, ts=self.engine.now(), cause="rejected")
+            call.state, call.cause, call.ended_at = CallState.ENDED, HangupCause.REJECTED, self.engine.now()
+            self.journal.emit("call.ended", call.uuid, station.name, ts=call.ended_at, cause="rejected")
+            self.loop.create_task(self._finish_refused(call))
             return call
         call.caller.answered.set_result(True)
         self._start(call)
@@ -379,130 +389,6 @@ class CallManager:
                 self.journal.emit("recording.paused", call.uuid, ts=self.engine.now(), by="policy:on_demand",
                                   route=call.dialed, at_seconds=0.0)
 
-    def start_recording(self, call: Call, ch: Channel, by: str = "policy") -> Recorder | None:
-        """Record everything on the caller's leg (None when the disk guard says no: the call goes on)."""
-        from .recording import disk_free_ok
-        min_free = self.config["engine"].get("recording_min_free_mb", 0.0)
-        if min_free and not disk_free_ok(self.recordings_dir, min_free):
-            log.warning("event=recording_skipped call=%s reason=disk_low min_free_mb=%s", call.uuid, min_free)
-            self.journal.emit("recording.skipped", call.uuid, ts=self.engine.now(), reason="disk_low")
-            if self.metrics is not None:
-                self.metrics.recording_errors.inc()
-            return None
-        day = time.strftime("%Y/%m/%d", time.localtime(self.engine.now()))
-        segment = call.vars.get("recording_segments", 0) + 1
-        call.vars["recording_segments"] = segment
-        name = f"{call.uuid}.wav" if segment == 1 else f"{call.uuid}-{segment}.wav"
-        path = self.recordings_dir / day / name
-        rec = Recorder(call.uuid, path, self.writer, stereo=self.record_stereo, on_closed=self._recording_closed)
-        rec.closed_future = self.loop.create_future()
-        rec.attach(self.engine, ch)
-        call.recorder = rec
-        self.journal.emit("recording.started", call.uuid, ts=self.engine.now(), path=str(path), by=by)
-        self.store.submit_write(lambda: Recording.create(call_uuid=call.uuid, path=str(path), state="open",
-                                                         started_at=rec.started_at, channels=2 if rec.stereo else 1))
-        return rec
-
-    async def recording_action(self, call: Call, action: str, by: str) -> dict:
-        """start / stop / pause / resume a call's recording (on-demand policy, or privacy), audited."""
-        rec = call.recorder
-        if action == "start" and rec is not None and not rec.closed and rec.paused:
-            action = "resume"  # on-demand policy: the recording waits paused for the agent's start
-        if action == "start":
-            if call.vars.get("recording_policy") == "never":
-                raise ValueError("this line is never recorded (routes: recording: never)")
-            if rec is not None and not rec.closed:
-                raise ValueError("the call is already being recorded")
-            if call.caller is None or call.caller.channel is None:
-                raise ValueError("the call has no audio yet")
-            rec = self.start_recording(call, call.caller.channel, by=by)
-            if rec is None:
-                raise ValueError("not enough free disk space to record")
-        elif rec is None or rec.closed:
-            raise ValueError("the call is not being recorded")
-        elif action == "stop":
-            rec.close()
-            await asyncio.wait_for(asyncio.shield(rec.closed_future), 10)
-        elif action in ("pause", "resume"):
-            if rec.paused == (action == "pause"):
-                raise ValueError(f"the recording is already {'paused' if rec.paused else 'running'}")
-            rec.paused = action == "pause"
-            self.journal.emit(f"recording.{'paused' if rec.paused else 'resumed'}", call.uuid,
-                              ts=self.engine.now(), by=by, at_seconds=round(rec.seconds, 2))
-        else:
-            raise ValueError("action must be start, stop, pause or resume")
-        return {"call": call.uuid, "recording": None if rec is None else str(rec.path),
-                "state": "closed" if rec.closed else "paused" if rec.paused else "recording"}
-
-    async def apply_retention(self, days: int) -> int:
-        """Delete recordings older than ``days`` (files and rows marked deleted); the number deleted."""
-        if days <= 0:
-            return 0
-        cutoff = time.time() - days * 86400
-
-        def old() -> list[tuple[str, str]]:
-            return [(r.call_uuid, r.path) for r in Recording.select().where(
-                (Recording.started_at < cutoff) & (Recording.state != "deleted"))]
-        victims = await self.store.read(old)
-        deleted = 0
-        for call_uuid, path in victims:
-            deleted += await self.delete_recording(call_uuid, path, "retention")
-        return deleted
-
-    async def delete_recording(self, call_uuid: str, path: str, reason: str, by: str = "retention",
-                               then: Callable[[], Any] | None = None, file: Path | None = None) -> bool:
-        """Delete one recording's file (``file``, default its stored ``path``), journal it, and mark its row
-        deleted (``then`` runs in the same write, e.g. the panel's audit entry). False when the file cannot be
-        removed (nothing is marked)."""
-        target = file if file is not None else Path(path)
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: target.unlink(missing_ok=True))
-        except OSError as exc:
-            log.error("event=recording_delete_failed path=%s error=%r", path, str(exc))
-            return False
-        self.journal.emit("recording.deleted", call_uuid, ts=self.engine.now(), path=path, reason=reason, by=by)
-
-        def mark() -> None:
-            Recording.update(state="deleted").where(Recording.path == path).execute()
-            if then is not None:
-                then()
-        await self.store.write(mark)
-        return True
-
-    def _recording_closed(self, rec: Recorder) -> None:
-        self.journal.emit("recording.closed", rec.call_uuid, ts=self.engine.now(), path=str(rec.path),
-                          seconds=round(rec.seconds, 2))
-        self.store.submit_write(lambda: Recording.update(state="closed", ended_at=time.time(),
-                                                         duration=rec.seconds, bytes=rec.path.stat().st_size)
-                                .where(Recording.path == str(rec.path)).execute())
-        fut = getattr(rec, "closed_future", None)
-        if fut is not None and not fut.done():
-            fut.set_result(True)
-
-    async def _repair_recordings(self) -> None:
-        from .recording import repair
-        if not self.recordings_dir.exists():
-            return
-        for part in sorted(self.recordings_dir.rglob("*.wav.part")):
-            try:
-                final, seconds = repair(part)
-            except OSError as exc:
-                log.error("event=recording_repair_failed path=%s error=%r", part, str(exc))
-                continue
-            uuid = final.stem
-            self.journal.emit("recording.repaired", uuid, path=str(final), seconds=round(seconds, 2))
-            self.journal.emit("recording.closed", uuid, path=str(final), seconds=round(seconds, 2), repaired=True)
-
-            def mark(final: Path = final, seconds: float = seconds, uuid: str = uuid) -> None:
-                n = Recording.update(state="repaired", duration=seconds, bytes=final.stat().st_size) \
-                    .where(Recording.path == str(final)).execute()
-                if n == 0:
-                    Recording.create(call_uuid=uuid, path=str(final), started_at=final.stat().st_mtime,
-                                     state="repaired", duration=seconds, bytes=final.stat().st_size)
-                cdr.write_cdr(uuid)
-            await self.journal.flush(mark)
-            log.warning("event=recording_repaired path=%s seconds=%.2f", final, seconds)
-
     def new_leg(self, call: Call, line: Line, role: str) -> Leg:
         """Add a station or outbound leg to a call (its own uuid, linked by parent)."""
         leg = Leg(uuid=str(uuidlib.uuid4()), line=line, role=role, call=call)
@@ -533,7 +419,7 @@ class CallManager:
         if leg is not leg.call.caller:
             cause = leg.gone.result() if leg.gone.done() else cause
             self.journal.emit("leg.ended", leg.uuid, leg.line.name, ts=self.engine.now(), cause=cause.value)
-            self.loop.create_task(self.journal.flush(lambda: cdr.write_cdr(leg.uuid)))
+            self.loop.create_task(self._write_cdr(leg.uuid))
 
     async def end(self, call: Call, cause: HangupCause) -> None:
         """End a call: every leg, the recording, then call.ended and its CDR committed together."""
@@ -555,11 +441,7 @@ class CallManager:
                 log.error("event=recording_close_timeout call=%s", call.uuid)
         self.journal.emit("call.ended", call.uuid, call.caller.line.name if call.caller else None,
                           ts=call.ended_at, cause=call.cause.value)
-        try:
-            row = await self.journal.flush(lambda: cdr.write_cdr(call.uuid))
-        except Exception:
-            log.exception("event=cdr_failed call=%s", call.uuid)
-            row = None
+        row = await self._write_cdr(call.uuid)
         self.calls.pop(call.uuid, None)
         call.end_done.set()
         self.finished[call.uuid] = call.summary()
@@ -569,6 +451,15 @@ class CallManager:
             self.metrics.calls.labels(call.direction, row["disposition"]).inc()
         for cb in self.on_call_ended:
             cb(call)
+
+    async def _write_cdr(self, uuid: str) -> dict | None:
+        """Commit the journal and the CDR of a call or leg; None when it failed (the journal retries the CDR,
+        and the next start writes any CDR still missing)."""
+        try:
+            return await self.journal.flush(lambda: cdr.write_cdr(uuid))
+        except Exception as exc:
+            log.error("event=cdr_failed call=%s error=%r", uuid, str(exc))
+            return None
 
     # ---- watchdog ----------------------------------------------------------------------------
     async def _watchdog_loop(self) -> None:

@@ -55,6 +55,20 @@ def repair(part: Path) -> tuple[Path, float]:
     return final, data / (2 * channels * 8000)
 
 
+def wav_seconds(path: Path) -> float | None:
+    """Seconds of audio a finished WAV holds (from its size and header), or None when there is no such file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(HEADER)
+    except OSError:
+        return None
+    if size < HEADER or head[:4] != b"RIFF":
+        return None
+    channels = struct.unpack("<H", head[22:24])[0] or 1
+    return (size - HEADER) // (2 * channels) / 8000.0
+
+
 @dataclass(eq=False)
 class Recorder:
     """Records one call: mono (everything on the caller's leg mixed) or stereo (caller left, other side right)."""
@@ -64,9 +78,12 @@ class Recorder:
     writer: "RecordingWriter"
     stereo: bool = False
     on_closed: Callable[["Recorder"], None] | None = None
-    samples: int = 0
+    on_failed: Callable[["Recorder"], None] | None = None
+    samples: int = 0                 # frames the file holds (counted once written, never before)
     paused: bool = False
     closed: bool = False
+    failed: str | None = None        # why writing stopped (disk full, folder unwritable); the call goes on
+    kept: bool = False               # a failed recording's audio up to the failure was kept as a valid WAV
     started_at: float = field(default_factory=time.time)
     channels: list = field(default_factory=list)
 
@@ -86,7 +103,6 @@ class Recorder:
             self.gap = False
             inp = np.concatenate([GAP_MARKER, inp])
             out = np.concatenate([np.zeros(len(GAP_MARKER), np.int16), out])
-        self.samples += len(inp)
         if self.stereo:
             frame = np.empty(len(inp) * 2, dtype=np.int16)
             frame[0::2], frame[1::2] = inp, out
@@ -105,13 +121,21 @@ class Recorder:
         self.writer.finish(self)
 
     @property
+    def block(self) -> int:
+        """Bytes per frame (all channels)."""
+        return 4 if self.stereo else 2
+
+    @property
     def seconds(self) -> float:
-        """Recorded length."""
+        """Recorded length: what the file holds."""
         return self.samples / 8000.0
 
 
 class RecordingWriter:
-    """The one thread that writes recordings, so disk latency never reaches the media tick."""
+    """The one thread that writes recordings, so disk latency never reaches the media tick.
+
+    A write that fails (disk full, folder unwritable) ends that recording alone: its file keeps the audio
+    written so far as a valid WAV (or is removed when it has none) and ``on_failed`` runs on the event loop."""
 
     def __init__(self, notify: Callable[[Callable[[], None]], None], metrics: Any = None):
         self.queue: queue.Queue = queue.Queue()
@@ -151,46 +175,83 @@ class RecordingWriter:
             try:
                 if op == "blocks":
                     self._write_blocks(rec, *data)
-                elif op == "close":
-                    self._close_file(rec, self.files.pop(id(rec), None))
-            except OSError as exc:
-                self.errors += 1
-                if self.metrics is not None:
-                    self.metrics.recording_errors.inc()
-                who = rec[0] if isinstance(rec, list) else rec
-                log.error("event=recording_write_failed call=%s error=%r", getattr(who, "call_uuid", "?"), str(exc))
+                elif op == "close" and rec.failed is None:
+                    try:
+                        self._close_file(rec, self.files.pop(id(rec), None))
+                    except OSError as exc:
+                        self._fail(rec, exc)
+            except Exception:  # a bug must not stop every other call's recording
+                log.exception("event=recording_writer_error")
+
+    def _open(self, rec: Recorder) -> Any:
+        rec.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
+        try:
+            f.write(wav_header(0, 2 if rec.stereo else 1))
+            f.flush()
+        except OSError:
+            f.close()
+            raise
+        return f
 
     def _write_blocks(self, recorders: list[Recorder], ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
         inp = np.stack(ins, axis=1).reshape(len(recorders), -1)
         out = np.stack(outs, axis=1).reshape(len(recorders), -1)
         for k, rec in enumerate(recorders):
+            if rec.failed is not None:
+                continue
             chunk = rec.encode(inp[k], out[k])
             if chunk is None:
                 continue
-            f = self.files.get(id(rec))
-            if f is None:
-                rec.path.parent.mkdir(parents=True, exist_ok=True)
-                f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
-                f.write(wav_header(0, 2 if rec.stereo else 1))
-                self.files[id(rec)] = f
-            f.write(chunk)
-            f.flush()  # on disk for a crash-time repair
+            try:
+                f = self.files.get(id(rec))
+                if f is None:
+                    f = self.files[id(rec)] = self._open(rec)
+                f.write(chunk)
+                f.flush()  # on disk for a crash-time repair
+            except OSError as exc:
+                self._fail(rec, exc)
+                continue
+            rec.samples += len(chunk) // rec.block
         if time.monotonic() - self._last_sync > 5:
-            for f in self.files.values():
-                os.fsync(f.fileno())
+            for rec_id, f in list(self.files.items()):
+                try:
+                    os.fsync(f.fileno())
+                except OSError as exc:
+                    log.error("event=recording_sync_failed error=%r", str(exc))
             self._last_sync = time.monotonic()
+
+    def _fail(self, rec: Recorder, exc: OSError) -> None:
+        """End one recording after a write error: keep what the file holds as a valid WAV, tell the loop."""
+        self.errors += 1
+        if self.metrics is not None:
+            self.metrics.recording_errors.inc()
+        rec.failed = exc.strerror or str(exc)
+        f = self.files.pop(id(rec), None)
+        part = rec.path.with_name(rec.path.name + ".part")
+        rec.samples, rec.kept = _salvage(f, part, rec.path, rec.block)
+        log.error("event=recording_failed call=%s path=%s error=%r kept_seconds=%.2f", rec.call_uuid, rec.path,
+                  rec.failed, rec.seconds)
+        if rec.on_failed is not None:
+            self.notify(lambda: rec.on_failed(rec))
 
     def _close_file(self, rec: Recorder, f: Any) -> None:
         if f is None:  # the call ended before any audio: an empty, valid WAV (the row closes at 0 s)
-            rec.path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(rec.path.with_name(rec.path.name + ".part"), "wb")
-            f.write(wav_header(0, 2 if rec.stereo else 1))
-        size = f.tell() - HEADER
-        f.seek(0)
-        f.write(wav_header(size, 2 if rec.stereo else 1))
-        f.flush()
-        os.fsync(f.fileno())
+            f = self._open(rec)
+        try:
+            f.flush()
+            size = os.fstat(f.fileno()).st_size - HEADER  # what the file holds, not what was handed over
+            size -= size % rec.block
+            f.truncate(HEADER + size)
+            f.seek(0)
+            f.write(wav_header(size, 2 if rec.stereo else 1))
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError:
+            self.files[id(rec)] = f  # _fail salvages it
+            raise
         f.close()
+        rec.samples = size // rec.block
         os.replace(rec.path.with_name(rec.path.name + ".part"), rec.path)
         dfd = os.open(rec.path.parent, os.O_RDONLY)
         try:
@@ -199,3 +260,24 @@ class RecordingWriter:
             os.close(dfd)
         if rec.on_closed is not None:
             self.notify(lambda: rec.on_closed(rec))
+
+
+def _salvage(f: Any, part: Path, final: Path, block: int) -> tuple[int, bool]:
+    """After a write error: the frames the file holds, kept as a valid WAV under its final name (or removed
+    when it holds none); (frames, kept)."""
+    try:
+        if f is not None:
+            try:
+                f.close()  # may fail to flush what was buffered: the file holds what it holds
+            except OSError:
+                pass
+        if not part.exists():
+            return 0, False
+        if part.stat().st_size <= HEADER:
+            part.unlink()
+            return 0, False
+        final_path, seconds = repair(part)
+        return int(round(seconds * 8000)), final_path == final
+    except OSError as exc:
+        log.error("event=recording_salvage_failed path=%s error=%r", part, str(exc))
+        return 0, False

@@ -13,6 +13,10 @@ from hotline.drivers.sim.card import FarState, SimCard, SimLine
 from ..errors import HotlineError
 from ..media.tones import dtmf_freqs, dtmf_tone
 from ..media.wavio import parse_wav, to_mono_8k
+from ..errors import HotlineError
+from ..media.tones import dtmf_freqs, dtmf_tone
+from ..media.wavio import parse_wav, to_mono_8k
+from .text import check_text
 
 
 class SimError(HotlineError):
@@ -94,6 +98,13 @@ class SimControl:
         """A caller rings in on a free trunk (or the named one)."""
         if not isinstance(caller, str) or not caller or len(caller) > 32:
             raise SimError("from: a caller number of 1-32 characters is required")
+        try:  # what the box journals must be storable: refuse invalid Unicode here, naming the field
+            for field, value in (("from", caller), ("name", name), ("to", to), ("line", line)):
+                check_text(value, field)
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+        if len(name or "") > 64 or len(to or "") > 32:
+            raise SimError("name: at most 64 characters" if len(name or "") > 64 else "to: at most 32 characters")
         if line:
             card, ln = self._line(line)
             if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:

@@ -235,7 +235,7 @@ REC_SORTS = {
     "-caller": (Cdr.caller_id.desc(nulls="LAST"), Recording.id.desc()),
     "caller": (Cdr.caller_id.asc(nulls="LAST"), Recording.id.asc()),
 }
-REC_STATES = ("open", "closed", "repaired", "deleted")
+REC_STATES = ("open", "closed", "repaired", "failed", "deleted")
 REC_PARAMS = {"since", "until", "caller", "agent", "queue", "ticket", "state", "sort", "page", "per_page"}
 
 
