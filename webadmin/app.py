@@ -7,6 +7,7 @@ from typing import Any
 import tornado.web
 
 from . import hub as hubmod
+from .limits import Application
 from .handlers import health
 from .handlers.base import ALL_ROLES, PageHandler
 from .routes import api_routes, hub_setups, on_starts, page_routes
@@ -33,7 +34,7 @@ def make_app(services: dict[str, Any]) -> tornado.web.Application:
     secret = services.get("cookie_secret")
     if not secret:
         raise RuntimeError("make_app needs services['cookie_secret'] (signed session cookies)")
-    return tornado.web.Application(
+    return Application(
         routes, xsrf_cookies=True, xsrf_cookie_kwargs={"samesite": "Strict", "httponly": False},
         cookie_secret=secret, template_path=str(HERE / "templates"), static_path=None, autoescape="xhtml_escape",
         compiled_template_cache=True, default_handler_class=NotFoundHandler, default_handler_args=kw,

@@ -12,8 +12,9 @@ import tornado.web
 from hotline.daemon import users
 
 from .. import i18n
+from ..limits import SESSION_COOKIE
+from . import inputs
 
-SESSION_COOKIE = "hotline_session"
 LANG_COOKIE = "hotline_lang"
 ALL_ROLES = ("admin", "supervisor", "agent", "qa")
 STAFF = ("admin", "supervisor", "agent")
@@ -121,14 +122,9 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         self.finish(json.dumps(data, ensure_ascii=False, default=str))
 
     def json_body(self) -> dict:
-        """The request body as a JSON object, or a 400 naming the problem."""
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise tornado.web.HTTPError(400, reason=f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise tornado.web.HTTPError(400, reason="body must be a JSON object")
-        return data
+        """The request body as a JSON object, checked by inputs.parse_json_object (nesting, Unicode, numbers),
+        or a 400 naming the problem."""
+        return inputs.parse_json_object(self.request.body)
 
     async def audit(self, action: str, target: str = "", before: Any = None, after: Any = None) -> None:
         """Record a change in the audit log (who, when, from where, before -> after)."""
@@ -138,6 +134,8 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
     def error_message(self, **kwargs: Any) -> str:
         """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, inputs.BadInput):
+            return exc.message
         if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
                 and 400 <= exc.status_code < 500:
             return exc.log_message % exc.args if exc.args else exc.log_message

@@ -23,6 +23,7 @@ from hotline.dialplan.registry import APPS
 from hotline.dialplan.schema import ListOf, MapOf, Ref, Section
 
 from ..i18n import N_
+from ..limits import upload
 from .base import BaseHandler, PageHandler
 
 log = logging.getLogger("hotline.web.prompts")
@@ -270,6 +271,7 @@ class PromptAudioApi(BaseHandler):
         self.finish(data)
 
 
+@upload(MAX_UPLOAD + 64 * 1024)
 class PromptUploadApi(BaseHandler):
     """POST /api/v1/prompts/{language}/{id}/upload: the body is a WAV file (any rate and channels)."""
 

@@ -13,6 +13,7 @@ import tornado.web
 from hotline.daemon import crm, crm_csv
 
 from ..i18n import N_
+from ..limits import upload
 from .crm import (DELETE_ROLES, EDIT_ROLES, PAGE_SIZE, CrmApi, CrmPage, error_text, fail_json, page_url,
                   query_args)
 
@@ -172,6 +173,7 @@ def _stash(services: dict[str, Any]) -> dict[str, tuple[str, bytes, str, float]]
     return stash
 
 
+@upload(crm_csv.MAX_IMPORT_BYTES + 64 * 1024)
 class CustomerImportPage(CrmPage):
     """/crm/customers/import: upload a CSV, see every bad row with its row number, then import all or nothing."""
 
@@ -265,6 +267,7 @@ class CustomerExportApi(CrmApi):
             send_csv(self, text)
 
 
+@upload(crm_csv.MAX_IMPORT_BYTES + 64 * 1024)
 class CustomerImportApi(CrmApi):
     """POST /api/v1/customers/import[?dry_run=true]: a CSV as the body (text/csv) or as the multipart field
     ``file``; every row is checked and nothing is imported when any row is bad."""

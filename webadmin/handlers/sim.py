@@ -8,6 +8,7 @@ import tornado.websocket
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.simctl import SimError
 
+from ..limits import upload
 from .base import AuthMixin, BaseHandler
 
 QA = ("qa",)
@@ -96,6 +97,7 @@ class SimDtmfHandler(SimHandler):
         self.write_json({"queued": b.get("digits"), "seconds": secs}, 202)
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimAudioHandler(SimHandler):
     """POST .../audio with a WAV body: the caller speaks."""
 
@@ -171,6 +173,7 @@ class SimStationsHandler(SimHandler):
         self.write_json({"stations": self.sim.stations()})
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimStationActionHandler(SimHandler):
     """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash|audio (audio: a WAV body)."""
 
