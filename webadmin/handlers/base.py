@@ -76,6 +76,21 @@ class AuthMixin:
             return self.get_browser_locale(box)
         return tornado.locale.get(box)
 
+    def error_message(self, **kwargs: Any) -> str:
+        """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, inputs.BadInput):
+            return exc.message
+        if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
+                and 400 <= exc.status_code < 500:
+            return exc.log_message % exc.args if exc.args else exc.log_message
+        return self._reason
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors are JSON with a message saying what is wrong."""
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": self.error_message(**kwargs), "status": status_code}))
+
     @property
     def address(self) -> str:
         """The client's address (for the audit log and login throttling)."""
@@ -130,21 +145,6 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         """Record a change in the audit log (who, when, from where, before -> after)."""
         from hotline.daemon import audit
         await self.services["store"].write(audit.record, self.actor, self.address, action, target, before, after)
-
-    def error_message(self, **kwargs: Any) -> str:
-        """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, inputs.BadInput):
-            return exc.message
-        if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
-                and 400 <= exc.status_code < 500:
-            return exc.log_message % exc.args if exc.args else exc.log_message
-        return self._reason
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors are JSON with a message saying what is wrong."""
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": self.error_message(**kwargs), "status": status_code}))
 
 
 class PageHandler(BaseHandler):

@@ -12,6 +12,7 @@ from hotline.daemon import audit, calendar
 from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
+from .inputs import id_param
 from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               uploaded_text)
 
@@ -142,10 +143,7 @@ class BlacklistDeletePage(CalendarPage):
 
     async def post(self) -> None:
         """Delete and go back."""
-        try:
-            entry = int(self.get_body_argument("id", ""))
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="id: a number") from None
+        entry = id_param(self.get_body_argument("id", ""))
         await self.services["store"].write(remove_block, entry, self.actor, self.address)
         self.redirect("/config/blacklist?done=deleted")
 
@@ -204,7 +202,7 @@ class BlacklistEntryApi(CalendarApiBase):
 
     async def delete(self, entry_id: str) -> None:
         """Remove one entry."""
-        result = await self.services["store"].write(remove_block, int(entry_id), self.actor, self.address)
+        result = await self.services["store"].write(remove_block, id_param(entry_id), self.actor, self.address)
         if result is None:
             raise tornado.web.HTTPError(404, reason="no such entry")
         self.write_json({**result, "deleted": True})
