@@ -50,6 +50,12 @@ class StaticHandler(tornado.web.StaticFileHandler):
         """Assets may be cached; nothing else may be sniffed."""
         self.set_header("X-Content-Type-Options", "nosniff")
 
+    def parse_url_path(self, url_path: str) -> str:
+        """No asset has a control character (a NUL would reach the file system calls): 404."""
+        if any(ord(c) < 32 or c == "\x7f" for c in url_path):
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
+
 
 class NotFoundHandler(PageHandler):
     """Unknown routes: 404 (anonymous callers are refused first: default deny)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import struct
 import time
@@ -21,7 +22,8 @@ from hypothesis import strategies as st
 from hotline.webadmin.handlers.openapi import document
 
 FUZZER = "fuzzer"                      # the admin whose token drives the test: never a target
-EXAMPLES_ADMIN = 6                     # per operation; ~1,100 requests in all
+# per operation (~1,100 requests in all); HOTLINE_HOSTILE_EXAMPLES=50 explores further by hand
+EXAMPLES_ADMIN = int(os.environ.get("HOTLINE_HOSTILE_EXAMPLES", "4"))
 EXAMPLES_ANONYMOUS = 2
 HTTP_METHODS = ("get", "put", "post", "delete")
 SKIPPED: set[tuple[str, str]] = set()   # (method, documented path) pairs left out, each with its reason
@@ -99,21 +101,39 @@ def operations() -> list[tuple[str, str, dict, list[dict], dict | None]]:
     return out
 
 
-def body_properties(spec: dict, body: dict | None) -> list[str]:
-    """The member names a JSON request body documents (through $ref, allOf, oneOf)."""
+def body_schemas(spec: dict, body: dict | None) -> dict[str, dict]:
+    """{member name: its schema} of a JSON request body (through $ref, allOf, oneOf)."""
     if not body:
-        return ["name"]
+        return {}
     schema = deref(spec, body.get("content", {}).get("application/json", {}).get("schema", {}))
-    names: list[str] = []
+    found: dict[str, dict] = {}
     stack = [schema]
     while stack:
         s = deref(spec, stack.pop())
         if not isinstance(s, dict):
             continue
-        names.extend(s.get("properties", {}))
+        for name, sub in s.get("properties", {}).items():
+            found.setdefault(name, deref(spec, sub) if isinstance(sub, dict) else {})
         for key in ("allOf", "oneOf", "anyOf"):
             stack.extend(s.get(key, []))
-    return sorted(set(names)) or ["name"]
+    return found
+
+
+def body_properties(spec: dict, body: dict | None) -> list[str]:
+    """The member names a JSON request body documents."""
+    return sorted(body_schemas(spec, body)) or ["name"]
+
+
+def plausible(schema: dict) -> Any:
+    """A value of the documented kind (its example, default or first choice when it has one)."""
+    for key in ("examples", "enum"):
+        if schema.get(key):
+            return schema[key][0]
+    if "example" in schema or "default" in schema:
+        return schema.get("example", schema.get("default"))
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) else kind
+    return {"integer": 424242, "number": 1, "boolean": False, "array": [], "object": {}}.get(kind, "x")
 
 
 # ---- the client -----------------------------------------------------------------------------------------
@@ -284,6 +304,46 @@ def drive(client: Client, kept_ids: set[str], examples: int) -> dict[str, float]
     return took
 
 
+PLAIN = ("424242", "00000000-0000-0000-0000-000000000000", "nosuch", "2031-01-01", "1001", "x")
+
+
+def plain_path(path: str, params: list[dict]) -> str:
+    """The path with each parameter set to a fixed value its pattern accepts (its example when it has one)."""
+    by_name = {p["name"]: p.get("schema", {}) for p in params if p.get("in") == "path"}
+    for name in re.findall(r"\{([^}]+)\}", path):
+        schema = by_name[name]
+        pattern = schema.get("pattern", "^.+$")
+        candidates = [*schema.get("examples", []), *schema.get("enum", []), *PLAIN]
+        value = next(v for v in candidates if re.fullmatch(pattern.strip("^$"), str(v)))
+        path = path.replace("{" + name + "}", quote(str(value), safe=""))
+    return path
+
+
+WRONG_TYPES = ([], {"$gt": ""}, 12345, "\ud800", [[[[["deep"]]]]])
+
+
+def sweep(client: Client, kept_ids: set[str]) -> int:
+    """Deterministically, every documented member of every JSON body with a value of the wrong kind (a list,
+    an object, a number, a lone surrogate, nesting) while the other members hold plausible values."""
+    spec, sent, failures = document(), 0, []
+    for method, path, op, params, body in operations():
+        members = body_schemas(spec, body)
+        if method not in ("POST", "PUT") or not members:
+            continue
+        target = plain_path(path, params)
+        base = {name: plausible(schema) for name, schema in members.items()}
+        for name in members:
+            for wrong in WRONG_TYPES:
+                try:
+                    client.check(method, "/api/v1" + target, json.dumps({**base, name: wrong}).encode(),
+                                 "application/json")
+                except AssertionError as exc:
+                    failures.append(str(exc).splitlines()[0])
+                sent += 1
+    assert not failures, f"{len(failures)} of {sent} requests:\n" + "\n".join(failures)
+    return sent
+
+
 def assert_alive_and_intact(d: Any, admin: Client) -> None:
     """The daemon is alive, every list route still reads, the seeded rows are unchanged."""
     assert d.proc.poll() is None, d.output()[-3000:]
@@ -306,6 +366,18 @@ def test_every_route_as_admin_survives_hostile_input(fuzz_box) -> None:
     print(f"hostile routes (admin): {admin.count} requests in {time.monotonic() - t0:.1f} s; statuses "
           f"{sorted(admin.statuses.items())}; slowest {[(k, round(v, 1)) for k, v in slowest]}")
     assert admin.count >= len(operations()) * 2
+    assert_alive_and_intact(fuzz_box, admin)
+
+
+def test_every_documented_field_refuses_the_wrong_kind_of_value(fuzz_box) -> None:
+    """Lists or objects for enum fields, numbers for text, lone surrogates, nesting: each a 4xx naming the
+    field (or accepted when harmless), never a 5xx; the data stays intact."""
+    admin = Client(fuzz_box.port, fuzz_box.fuzz_token)
+    t0 = time.monotonic()
+    sent = sweep(admin, fuzz_box.kept_ids)
+    print(f"wrong-kind sweep: {sent} requests in {time.monotonic() - t0:.1f} s; statuses "
+          f"{sorted(admin.statuses.items())}")
+    assert sent > 1000
     assert_alive_and_intact(fuzz_box, admin)
 
 

@@ -2,7 +2,6 @@
 every change audited before -> after."""
 from __future__ import annotations
 
-import csv
 import re
 import time
 
@@ -13,7 +12,7 @@ from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
 from .inputs import id_param
-from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
+from .config_calendar import (MAX_UPLOAD, csv_fields, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               uploaded_text)
 
 NOT_A_NUMBER = N_("%(value)s is not a phone number: use 3-20 digits, or a prefix of at least 2 digits ending in *")
@@ -44,7 +43,10 @@ def parse_block_lines(text: str) -> list[tuple[str, str]]:
         line = raw.strip().replace("，", ",")
         if not line or line.startswith("#"):
             continue
-        fields = [f.strip() for f in next(csv.reader([line]))]
+        fields = csv_fields(line)
+        if fields is None:
+            problems.append(Problem(NOT_A_NUMBER, {"value": line[:40] + "..."}, n))
+            continue
         if first and fields[0].lower() in ("number", "号码"):
             first = False
             continue

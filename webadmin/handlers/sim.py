@@ -10,6 +10,7 @@ from hotline.daemon.simctl import SimError
 
 from ..limits import upload
 from .base import AuthMixin, BaseHandler
+from .inputs import text_field
 
 QA = ("qa",)
 
@@ -51,9 +52,9 @@ class SimCallsHandler(SimHandler):
     def post(self) -> None:
         """Place a call on a free trunk."""
         body = self.json_body()
+        name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
-            sc = self.sim.place_call(body.get("from"), str(body.get("name", "")), str(body.get("to", "")),
-                                     body.get("line"))
+            sc = self.sim.place_call(body.get("from"), name, to, text_field(body, "line", max_len=64))
         except SimError as exc:
             return self.fail(exc)
         self.write_json({"id": sc.id, "line": sc.line.name}, 201)

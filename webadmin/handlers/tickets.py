@@ -101,7 +101,7 @@ def _text(body: dict, field: str, limit: int) -> str:
 
 def _choice(body: dict, field: str, choices: dict) -> str:
     value = body.get(field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise TicketError(N_("%(field)s: must be one of %(choices)s"), field=field, choices=", ".join(choices))
     return value
 
