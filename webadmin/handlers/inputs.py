@@ -54,7 +54,8 @@ def check_tree(data: Any, max_depth: int = MAX_DEPTH) -> Any:
         value, path, depth = stack.pop()
         if isinstance(value, (dict, list)):
             if depth >= max_depth:
-                raise BadInput(path or "body", f"nested deeper than {max_depth} levels")
+                top = re.match(r"[^.\[]*", path).group()   # the member the nesting hangs from
+                raise BadInput(top or "body", f"nested deeper than {max_depth} levels")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, child in items:
                 where = _where(path, key)
@@ -110,7 +111,7 @@ def int_param(raw: Any, field: str, default: int | None = None, lo: int = INT_MI
         raise BadInput(field, "must be an integer")
     if isinstance(raw, int):
         value = raw
-    elif isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d{1,19}\s*", raw):
+    elif isinstance(raw, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,100}\s*", raw):
         value = int(raw)
     else:
         raise BadInput(field, "must be an integer")
