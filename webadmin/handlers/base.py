@@ -3,6 +3,7 @@ HTML errors, the page layout's namespace."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -86,10 +87,31 @@ class AuthMixin:
             return exc.log_message % exc.args if exc.args else exc.log_message
         return self._reason
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A validation error that escaped its handler is logged as bad input, without a traceback; anything
+        else is logged as the bug it is."""
+        if inputs.input_error_status(value) is not None and not isinstance(value, tornado.web.HTTPError):
+            logging.getLogger("hotline.web").warning("event=bad_input path=%s error=%s: %s", self.request.path,
+                                                     type(value).__name__, value)
+            return
+        super().log_exception(typ, value, tb)  # type: ignore[misc]
+
+    def error_outcome(self, status_code: int, **kwargs: Any) -> tuple[int, str]:
+        """(status, message) to answer with: a validation error that escaped its handler becomes its own 4xx
+        (and the response status is changed to it); everything else keeps its status."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status = inputs.input_error_status(exc)
+        if status is not None and not isinstance(exc, tornado.web.HTTPError):
+            self.set_status(status)
+            return status, str(exc)
+        return status_code, self.error_message(**kwargs)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors are JSON with a message saying what is wrong."""
+        """Errors are JSON with a message saying what is wrong; the last resort for a validation error that
+        escaped its handler is its own 4xx (any other exception stays a 500)."""
+        status_code, message = self.error_outcome(status_code, **kwargs)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": self.error_message(**kwargs), "status": status_code}))
+        self.finish(json.dumps({"error": message, "status": status_code}))
 
     @property
     def address(self) -> str:
@@ -191,8 +213,9 @@ class PageHandler(BaseHandler):
         """An error page in the user's language (JSON for API-style requests)."""
         if "application/json" in self.request.headers.get("Accept", ""):
             return super().write_error(status_code, **kwargs)
+        status_code, message = self.error_outcome(status_code, **kwargs)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         try:
-            self.render("error.html", status=status_code, message=self.error_message(**kwargs))
+            self.render("error.html", status=status_code, message=message)
         except Exception:  # never fail while failing
             self.finish(f"<h1>{status_code}</h1>")

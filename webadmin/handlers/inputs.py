@@ -24,6 +24,33 @@ class BadInput(tornado.web.HTTPError):
         super().__init__(status, reason=self.message)
 
 
+def input_errors() -> tuple[type[BaseException], ...]:
+    """The daemon's exception families that mean "the request's data is wrong" (never a bug): a handler
+    should translate them itself; when one forgets, the last-resort error writer answers 4xx, not 500."""
+    from hotline.daemon.backup import BackupError
+    from hotline.daemon.crm_fields import CrmError
+    from hotline.daemon.errors import ConfigError
+    from hotline.daemon.kb import KbError
+    from hotline.daemon.lookups import ServiceDataError
+    from hotline.daemon.media.wavio import WavError
+    from hotline.daemon.simctl import SimError
+    from hotline.daemon.stats.reports import ReportError
+    from hotline.daemon.workorders import WorkOrderError
+    return (BackupError, ConfigError, CrmError, KbError, ReportError, ServiceDataError, SimError, WavError,
+            WorkOrderError)
+
+
+def input_error_status(exc: BaseException | None) -> int | None:
+    """The 4xx status for an exception that is a validation error (BadInput or a daemon input error), None
+    for anything else: those stay 500s, to be fixed where they happen."""
+    if isinstance(exc, BadInput):
+        return exc.status_code
+    if exc is None or isinstance(exc, tornado.web.HTTPError) or not isinstance(exc, input_errors()):
+        return None
+    status = getattr(exc, "status", 400)
+    return status if isinstance(status, int) and 400 <= status < 500 else 400
+
+
 def text_problem(value: str) -> str | None:
     """Why a text cannot be stored (a lone UTF-16 surrogate or a NUL character), or None when it is fine."""
     m = _BAD_TEXT.search(value)
