@@ -75,6 +75,7 @@ def test_six_anonymous_95_mb_logins_are_refused_before_the_body(panel_box) -> No
         assert sent < 20 * MB, f"the server kept reading: {sent} bytes sent"
         assert time.monotonic() - t0 < 10
     grown = rss_kb(pid) - before
+    print(f"six anonymous 95 MB logins: RSS {before // 1024} MB -> {(before + grown) // 1024} MB")
     assert grown < 5 * 1024, f"RSS grew by {grown} KB"
     with socket.create_connection(("127.0.0.1", panel_box.port)) as s:   # still serving
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
