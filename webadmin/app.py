@@ -7,6 +7,7 @@ from typing import Any
 import tornado.web
 
 from . import hub as hubmod
+from .limits import Application
 from .handlers import health
 from .handlers.base import ALL_ROLES, PageHandler
 from .routes import api_routes, hub_setups, on_starts, page_routes
@@ -34,7 +35,7 @@ def make_app(services: dict[str, Any]) -> tornado.web.Application:
     secret = services.get("cookie_secret")
     if not secret:
         raise RuntimeError("make_app needs services['cookie_secret'] (signed session cookies)")
-    return tornado.web.Application(
+    return Application(
         routes, xsrf_cookies=True, xsrf_cookie_kwargs={"samesite": "Strict", "httponly": False},
         cookie_secret=secret, template_path=str(HERE / "templates"), static_path=None, autoescape="xhtml_escape",
         compiled_template_cache=True, default_handler_class=NotFoundHandler, default_handler_args=kw,
@@ -49,6 +50,12 @@ class StaticHandler(tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         """Assets may be cached; nothing else may be sniffed."""
         self.set_header("X-Content-Type-Options", "nosniff")
+
+    def parse_url_path(self, url_path: str) -> str:
+        """No asset has a control character (a NUL would reach the file system calls): 404."""
+        if any(ord(c) < 32 or c == "\x7f" for c in url_path):
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
 
 
 class FaviconHandler(StaticHandler):

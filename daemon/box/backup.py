@@ -15,6 +15,7 @@ the daemon applies it at its next start, before the database is opened (the repl
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import io
@@ -27,6 +28,7 @@ import sqlite3
 import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -159,7 +161,26 @@ def _safe_name(name: str) -> bool:
 
 def verify(archive: Path, state_dir: Path, into: Path | None = None) -> dict:
     """Check signature, format, schema and every file; extract the payload into ``into`` when given.
-    Returns the manifest; raises BackupError naming the first problem."""
+    Returns the manifest; raises BackupError naming the first problem (a truncated or damaged archive too)."""
+    try:
+        return _verify(archive, state_dir, into)
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise BackupError(f"the archive is damaged or truncated ({exc})") from None
+
+
+def _json_object(raw: bytes | str, what: str) -> dict:
+    """A JSON object from the archive, or BackupError naming the file."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BackupError(f"{what} is not valid JSON")
+    return data
+
+
+def _verify(archive: Path, state_dir: Path, into: Path | None) -> dict:
+    """verify() without the translation of archive-reading errors."""
     from ..store import migrations
     if archive.stat().st_size > MAX_ARCHIVE_BYTES:
         raise BackupError("archive is larger than 4 GB")
@@ -171,10 +192,7 @@ def verify(archive: Path, state_dir: Path, into: Path | None = None) -> dict:
         members = {m.name: m for m in outer.getmembers()}
         if set(members) != {"payload.tar.gz", "signature.json"} or not all(m.isfile() for m in members.values()):
             raise BackupError("not a Hotline backup archive (expected payload.tar.gz and signature.json)")
-        try:
-            signature = json.loads(outer.extractfile(members["signature.json"]).read())
-        except ValueError:
-            raise BackupError("signature.json is not valid JSON") from None
+        signature = _json_object(outer.extractfile(members["signature.json"]).read(), "signature.json")
         key = load_key(state_dir, create=False)
         if signature.get("alg") != "HMAC-SHA256":
             raise BackupError(f"unknown signature algorithm {signature.get('alg')!r}")
@@ -200,16 +218,21 @@ def verify(archive: Path, state_dir: Path, into: Path | None = None) -> dict:
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise BackupError(f"payload cannot be read ({exc})") from None
         try:
-            manifest = json.loads((target / "manifest.json").read_text())
-        except (OSError, ValueError):
+            manifest = _json_object((target / "manifest.json").read_bytes(), "manifest.json")
+        except OSError:
             raise BackupError("manifest.json is missing or not valid JSON") from None
         if manifest.get("format") != FORMAT:
             raise BackupError(f"archive format {manifest.get('format')} is not supported (this Hotline reads "
                               f"format {FORMAT})")
-        if int(manifest.get("schema", 0)) > migrations.LATEST:
+        schema = manifest.get("schema", 0)
+        if not isinstance(schema, int) or isinstance(schema, bool):
+            raise BackupError(f"manifest.json: schema {schema!r} is not a number")
+        if schema > migrations.LATEST:
             raise BackupError(f"archive has database schema {manifest['schema']}, newer than this Hotline "
                               f"({migrations.LATEST}): upgrade Hotline first")
         listed = manifest.get("files", {})
+        if not isinstance(listed, dict) or not all(isinstance(m, dict) for m in listed.values()):
+            raise BackupError("manifest.json: files is not a list of files with checksums")
         present = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()} - {"manifest.json"}
         if set(listed) != present:
             raise BackupError(f"files differ from the manifest: {sorted(set(listed) ^ present)[:5]}")

@@ -113,7 +113,15 @@ def _plan(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     seen_members: dict[str, int] = {}
     seen_ids: dict[int, int] = {}
     count = 0
-    for line_no, cells in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            line_no, cells = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:  # a cell over the csv module's 128 KB limit, a broken quote
+            bad(reader.line_num, CrmError("file", "is not a CSV text file"))
+            break
         if not any(c.strip() for c in cells):
             continue
         count += 1

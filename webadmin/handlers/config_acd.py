@@ -339,6 +339,8 @@ class AcdYamlApi(ConfigApi):
     """GET /api/v1/config/acd.yaml: agents, queues and reason codes as YAML; POST: import such a document
     (replaces them all, validated exactly like ``hotline acd import``)."""
 
+    body_limit = 2 * 1024 * 1024 + 64 * 1024
+
     async def get(self) -> None:
         """The export, as a download."""
         text = await self.services["store"].read(acd_config.export_document)

@@ -201,6 +201,15 @@ def holiday_fields(day: str, name: str, workday: Any, line: int | None = None) -
     return (None if problems else (good_day, name, flag)), problems
 
 
+def csv_fields(line: str) -> list[str] | None:
+    """The stripped cells of one CSV line, or None when the csv module cannot read it (a cell over its
+    128 KB limit)."""
+    try:
+        return [f.strip() for f in next(csv.reader([line]))]
+    except (csv.Error, StopIteration):
+        return None
+
+
 def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:
     """Lines "YYYY-MM-DD,name[,workday]" (a header line and # comments are skipped); every bad line is reported
     with its number and nothing is returned when any is bad."""
@@ -210,7 +219,10 @@ def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:
         line = raw.strip().replace("，", ",")
         if not line or line.startswith("#"):
             continue
-        fields = [f.strip() for f in next(csv.reader([line]))]
+        fields = csv_fields(line)
+        if fields is None:
+            problems.append(Problem(N_("use YYYY-MM-DD,name[,workday]"), {}, n))
+            continue
         if first and fields[0].lower() in ("date", "day", "日期"):
             first = False
             continue
@@ -531,7 +543,7 @@ class CalendarOverrideApi(CalendarApiBase):
     async def put(self) -> None:
         """Flip the switch; answers with each schedule's state now."""
         mode = self.json_body().get("mode")
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             raise tornado.web.HTTPError(400, reason="mode: use auto, day or night")
         result = await self.services["store"].write(switch_override, mode, self.actor, self.address)
         ov = await self.services["store"].read(overview)

@@ -23,6 +23,7 @@ from hotline.dialplan.registry import APPS
 from hotline.dialplan.schema import ListOf, MapOf, Ref, Section
 
 from ..i18n import N_
+from ..limits import upload
 from .base import BaseHandler, PageHandler
 
 log = logging.getLogger("hotline.web.prompts")
@@ -270,6 +271,7 @@ class PromptAudioApi(BaseHandler):
         self.finish(data)
 
 
+@upload(2 * MAX_UPLOAD)   # a little too big still gets the handler's own message
 class PromptUploadApi(BaseHandler):
     """POST /api/v1/prompts/{language}/{id}/upload: the body is a WAV file (any rate and channels)."""
 

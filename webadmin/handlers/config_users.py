@@ -8,6 +8,7 @@ from hotline.daemon.box import users
 
 from .. import i18n
 from ..i18n import N_
+from .inputs import id_param
 from .config_common import ConfigApi, ConfigPage
 
 USER = r"([A-Za-z0-9._-]{1,64})"
@@ -156,7 +157,7 @@ class UserTokenApi(ConfigApi):
 
     async def delete(self, name: str, token_id: str) -> None:
         """Revoke."""
-        tid = int(token_id)
+        tid = id_param(token_id)
         try:
             await self.change(lambda: users.revoke_token(name, tid), "user.token_revoked", name,
                               lambda _: ({"token_id": tid}, None))

@@ -20,6 +20,7 @@ from hotline.daemon.store.service_models import (AgentMessage, CustomerPhone, Fa
                                                  TicketStatus, TicketType)
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import BaseHandler, PageHandler
 
 log = logging.getLogger("hotline.web.desk")
@@ -636,7 +637,7 @@ class MessageAckApi(BaseHandler):
     async def post(self, message_id: str) -> None:
         """Acknowledge."""
         try:
-            msg = await self.services["store"].write(ack_message, self.current_user.name, int(message_id),
+            msg = await self.services["store"].write(ack_message, self.current_user.name, id_param(message_id),
                                                      self.address)
         except DeskError as exc:
             return self.write_json({"error": str(exc), "status": exc.status}, exc.status)

@@ -17,6 +17,7 @@ import tornado.web
 from hotline.daemon.stats import reports
 
 from ..i18n import N_
+from .inputs import id_param, page_param
 from .base import BaseHandler, PageHandler
 
 ROLES = ("supervisor",)
@@ -108,11 +109,8 @@ def parse_request(handler: tornado.web.RequestHandler, tz: str) -> dict:
     fmt = handler.get_query_argument("format", "json")
     if fmt not in FORMATS:
         raise tornado.web.HTTPError(400, reason=f"format: one of {', '.join(FORMATS)}")
-    try:
-        agents = [int(a) for a in handler.get_query_arguments("agent")]
-        page = max(1, int(handler.get_query_argument("page", "1")))
-    except ValueError:
-        raise tornado.web.HTTPError(400, reason="agent/page: numbers") from None
+    agents = [id_param(a, "agent") for a in handler.get_query_arguments("agent")]
+    page = page_param(handler.get_query_argument("page", None))
     start = dt.datetime.combine(first, dt.time(), zone).timestamp()
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).timestamp()
     return {"first": first, "last": last, "start": start, "end": end, "group": group, "format": fmt,

@@ -8,7 +8,9 @@ import tornado.websocket
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.calls.simctl import SimError
 
+from ..limits import upload
 from .base import AuthMixin, BaseHandler
+from .inputs import text_field
 
 QA = ("qa",)
 
@@ -62,9 +64,9 @@ class SimCallsHandler(SimHandler):
         """Place a call on a free trunk; answered once the call is in the journal (a crash then still ends it
         with its CDR at the next start)."""
         body = self.json_body()
+        name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
-            sc = self.sim.place_call(body.get("from"), str(body.get("name", "")), str(body.get("to", "")),
-                                     body.get("line"))
+            sc = self.sim.place_call(body.get("from"), name, to, text_field(body, "line", max_len=64))
         except SimError as exc:
             return self.fail(exc)
         try:
@@ -112,6 +114,7 @@ class SimDtmfHandler(SimHandler):
         self.write_json({"queued": b.get("digits"), "seconds": secs}, 202)
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimAudioHandler(SimHandler):
     """POST .../audio with a WAV body: the caller speaks."""
 
@@ -187,6 +190,7 @@ class SimStationsHandler(SimHandler):
         self.write_json({"stations": self.sim.stations()})
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimStationActionHandler(SimHandler):
     """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash|audio (audio: a WAV body)."""
 

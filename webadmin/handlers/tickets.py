@@ -16,6 +16,7 @@ from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket,
                                                  TicketStatus, TicketType)
 
 from ..i18n import N_
+from .inputs import BadInput, id_param, page_param
 from .base import BaseHandler, PageHandler
 from .desk import STAFF_ROLES, desk_of, message_dict, staff_users
 from .ticket_terms import PRIORITIES, STATUSES, TYPES
@@ -95,7 +96,7 @@ def _text(body: dict, field: str, limit: int) -> str:
 
 def _choice(body: dict, field: str, choices: dict) -> str:
     value = body.get(field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise TicketError(N_("%(field)s: must be one of %(choices)s"), field=field, choices=", ".join(choices))
     return value
 
@@ -128,7 +129,7 @@ def check_fields(body: dict, allowed: tuple[str, ...]) -> dict:
         cid = body["customer_id"]
         if isinstance(cid, bool) or not isinstance(cid, (int, str)) or not str(cid).isdigit():
             raise TicketError(N_("%(field)s: a customer's number"), field="customer_id")
-        out["customer_id"] = int(cid)
+        out["customer_id"] = id_param(str(cid), "customer_id")
     if "call_uuid" in body and body["call_uuid"] not in (None, ""):
         if not isinstance(body["call_uuid"], str) or not UUID.fullmatch(body["call_uuid"]):
             raise TicketError(N_("%(field)s: a call's uuid"), field="call_uuid")
@@ -159,8 +160,8 @@ def list_filters(args: dict[str, list[bytes]], get: Any) -> dict:
                           choices=", ".join(SORTS) + " (-: descending)")
     f["sort"] = sort
     try:
-        f["page"] = max(1, int(get("page", "1") or "1"))
-    except ValueError:
+        f["page"] = page_param(get("page", None))
+    except BadInput:
         raise TicketError(N_("%(field)s: must be a number"), field="page") from None
     return f
 
@@ -393,7 +394,7 @@ class TicketApi(TicketApiBase):
     async def get(self, ticket_id: str) -> None:
         """One ticket."""
         try:
-            self.write_json(await self.services["store"].read(get_ticket, int(ticket_id)))
+            self.write_json(await self.services["store"].read(get_ticket, id_param(ticket_id)))
         except TicketError as exc:
             self.fail(exc)
 
@@ -401,7 +402,7 @@ class TicketApi(TicketApiBase):
         """Change type, status, priority, owner, due time, summary, result; add a note."""
         try:
             fields = check_fields(self.json_body(), (*EDITABLE, "note"))
-            out = await self.services["store"].write(update_ticket, int(ticket_id), fields, self.current_user.name,
+            out = await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
                                                      self.address)
         except TicketError as exc:
             return self.fail(exc)
@@ -424,7 +425,7 @@ class TicketEscalateApi(TicketApiBase):
             to = body.get("to")
             if to is not None and not isinstance(to, str):
                 raise TicketError(N_("%(field)s: a user name or empty"), field="to")
-            ticket, memos = await self.services["store"].write(escalate_ticket, int(ticket_id), memo,
+            ticket, memos = await self.services["store"].write(escalate_ticket, id_param(ticket_id), memo,
                                                                (to or "").strip() or None, self.current_user.name,
                                                                self.address)
         except TicketError as exc:
@@ -520,7 +521,7 @@ class TicketPage(TicketPageBase):
 
     async def get(self, ticket_id: str) -> None:
         """The ticket."""
-        await self.show(int(ticket_id))
+        await self.show(id_param(ticket_id))
 
     async def post(self, ticket_id: str) -> None:
         """Save the edit form; a bad field re-renders it with the message."""
@@ -528,13 +529,13 @@ class TicketPage(TicketPageBase):
                                                             "result", "note")}
         try:
             fields = check_fields(form, (*EDITABLE, "note"))
-            await self.services["store"].write(update_ticket, int(ticket_id), fields, self.current_user.name,
+            await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
                                                self.address)
         except TicketError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason=exc.shown(self.locale)) from None
             self.set_status(400)
-            return await self.show(int(ticket_id), error=exc.shown(self.locale), form=form)
+            return await self.show(id_param(ticket_id), error=exc.shown(self.locale), form=form)
         self.redirect(f"/tickets/{ticket_id}?saved=1")
 
 
@@ -554,13 +555,13 @@ class TicketEscalatePage(TicketPage):
                 raise TicketError(N_("%(field)s: say what the supervisor should do"), field="memo")
             if len(memo) > 1000:
                 raise TicketError(N_("%(field)s: at most %(n)d characters"), field="memo", n=1000)
-            _, memos = await self.services["store"].write(escalate_ticket, int(ticket_id), memo, to,
+            _, memos = await self.services["store"].write(escalate_ticket, id_param(ticket_id), memo, to,
                                                           self.current_user.name, self.address)
         except TicketError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason=exc.shown(self.locale)) from None
             self.set_status(exc.status)
-            return await self.show(int(ticket_id), escalate_error=exc.shown(self.locale))
+            return await self.show(id_param(ticket_id), escalate_error=exc.shown(self.locale))
         deliver_memos(self.services, memos)
         self.redirect(f"/tickets/{ticket_id}?escalated=1")
 
