@@ -6,7 +6,7 @@ import tornado.web
 import tornado.websocket
 
 from hotline.daemon.media.wavio import wav_bytes
-from hotline.daemon.simctl import SimError
+from hotline.daemon.simctl import SimCallRefused, SimError
 
 from .base import AuthMixin, BaseHandler
 
@@ -24,8 +24,12 @@ class SimHandler(BaseHandler):
         return self.services["sim"]
 
     def fail(self, exc: SimError) -> None:
-        """Answer with the controller's error."""
-        self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+        """Answer with the controller's error (a refused call: 503, Retry-After, its id and the reason)."""
+        doc = {"error": str(exc), "status": exc.status}
+        if isinstance(exc, SimCallRefused):
+            self.set_header("Retry-After", str(exc.retry_after))
+            doc.update(id=exc.call_id, line=exc.line, reason=exc.reason)
+        self.write_json(doc, exc.status)
 
     def send_heard(self, fetch, filename: str) -> None:
         """Captured audio as an 8 kHz mono WAV download (or the controller's error)."""
@@ -48,7 +52,7 @@ class SimCallsHandler(SimHandler):
         self.write_json({"calls": calls})
 
     def post(self) -> None:
-        """Place a call on a free trunk."""
+        """Place a call on a free trunk: 201, or 503 with Retry-After when admission control refuses it."""
         body = self.json_body()
         try:
             sc = self.sim.place_call(body.get("from"), str(body.get("name", "")), str(body.get("to", "")),
