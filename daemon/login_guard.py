@@ -112,7 +112,8 @@ def settle(name: str, address: str, ok: bool, now: float | None = None) -> None:
     _bump(keys.account, -1, now)
 
 
-def failures_of(name: str) -> int:
-    """Recent failed tries on an account from every address (for the panel and tests)."""
+def failures_of(name: str, now: float | None = None) -> int:
+    """Recent failed tries on an account from every address."""
+    now = time.time() if now is None else now
     row = LoginFailure.get_or_none(LoginFailure.key == keys_for(name, "").account)
-    return 0 if row is None or time.time() - row.last_at >= FORGET_AFTER else row.failures
+    return 0 if row is None or now - row.last_at >= FORGET_AFTER else row.failures

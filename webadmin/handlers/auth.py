@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import zoneinfo
-from typing import Any
 
 import tornado.web
 
