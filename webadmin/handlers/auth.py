@@ -50,7 +50,7 @@ class SetupHandler(PageHandler):
         await super().prepare()
 
     def render_form(self, error: str | None, form: dict) -> None:
-        """The setup form (the code is never echoed back)."""
+        """The setup form (a code is echoed back only once it was right, so a typo elsewhere costs no retyping)."""
         self.render("setup.html", error=error, form=form, timezones=TIMEZONES,
                     default_tz=form.get("timezone") or self.services["config"]["locale"]["timezone"])
 
@@ -77,9 +77,11 @@ class SetupHandler(PageHandler):
         """Check the setup code, then create the admin and log them in."""
         form = {k: self.get_body_argument(k, "").strip() for k in ("name", "language", "timezone")}
         password, again = self.get_body_argument("password", ""), self.get_body_argument("password2", "")
-        refused = await self.check_code(self.get_body_argument("code", ""))
+        code = self.get_body_argument("code", "")
+        refused = await self.check_code(code)
         if refused is not None:
             return self.render_form(refused, form)
+        form["code"] = code
         error = None
         if form["language"] not in i18n.LANGUAGES:
             error = N_("Choose a language.")
