@@ -7,7 +7,7 @@ import ipaddress
 import tornado.web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from .base import BaseHandler
+from .base import SESSION_COOKIE, BaseHandler
 
 METRICS_ROLES = ("admin", "metrics")
 
@@ -23,7 +23,7 @@ class HealthHandler(BaseHandler):
         """Return the health document (503 while not serving)."""
         doc = self.services["app"].health()
         code = 200 if doc["status"] == "serving" else 503
-        if self.request.headers.get("Authorization") or self.get_cookie("hotline_session"):
+        if self.request.headers.get("Authorization") or self.get_cookie(SESSION_COOKIE):
             user = await self.resolve_user()
             if user is not None and user.role == "admin":
                 return self.write_json(doc, code)
