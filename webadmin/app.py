@@ -47,6 +47,10 @@ class StaticHandler(tornado.web.StaticFileHandler):
 
     public = True
 
+    def set_default_headers(self) -> None:
+        """No Server header naming the framework."""
+        self.clear_header("Server")
+
     def set_extra_headers(self, path: str) -> None:
         """Assets may be cached; nothing else may be sniffed."""
         self.set_header("X-Content-Type-Options", "nosniff")

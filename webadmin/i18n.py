@@ -105,7 +105,7 @@ JS_STRINGS += [
 
 # Values shown through _(value): roles, component and line states, line kinds.
 DYNAMIC = [
-    N_("admin"), N_("supervisor"), N_("agent"), N_("qa"),
+    N_("admin"), N_("supervisor"), N_("agent"), N_("qa"), N_("metrics"),
     N_("serving"), N_("starting"), N_("draining"), N_("stopping"), N_("up"), N_("down"), N_("unknown"),
     N_("degraded"), N_("trunk"), N_("station"), N_("idle"), N_("busy"),
 ]

@@ -45,6 +45,15 @@ def _listen(value: str) -> str:
     return value
 
 
+def _network(value: str) -> str:
+    import ipaddress
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"expected an IP address or network like 10.0.0.1 or 10.0.0.0/8, got {value!r}") from None
+    return value
+
+
 def _database_url(value: str) -> str:
     if not value.startswith(("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg2://")):
         raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {value!r}")
@@ -91,6 +100,8 @@ CORE = Section({
         "listen": Scalar(str, default="127.0.0.1:8080", convert=_listen),
         "tls_cert": Scalar(str, default=None, nullable=True),
         "tls_key": Scalar(str, default=None, nullable=True),
+        "trusted_proxies": ListOf(Scalar(str, convert=_network), default=[],
+                                  help="reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed"),
     }),
     "database": Section({
         "url": Scalar(str, default=None, nullable=True, convert=_database_url),

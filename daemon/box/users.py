@@ -20,6 +20,7 @@ class Role(enum.Enum):
     SUPERVISOR = "supervisor"
     AGENT = "agent"
     QA = "qa"
+    METRICS = "metrics"   # may only scrape /metrics (metrics.access: token); no page, no API
 
 
 class UserError(HotlineError):
@@ -78,11 +79,13 @@ def add_user(name: str, role: Role, password: str | None, language: str = "zh_CN
         raise UserError(f"user {name!r} already exists") from None
 
 
-def set_password(name: str, password: str) -> None:
-    """Change a user's password."""
+def set_password(name: str, password: str, keep_session: int | None = None) -> int:
+    """Change a user's password and end their login sessions (all but ``keep_session``, the session of a user
+    changing their own password): whoever knew the old password is out. Returns the sessions ended."""
     check_password_strength(password)
     if User.update(password_hash=hash_password(password)).where(User.name == name).execute() == 0:
         raise UserError(f"no user named {name!r}")
+    return close_sessions_of(name, keep_session)
 
 
 def new_token(name: str) -> str:
@@ -117,8 +120,9 @@ SESSION_IDLE_SECONDS = 2 * 3600  # idle longer than this and the session ends
 
 
 def admin_exists() -> bool:
-    """Whether the first-run setup has been done (an enabled admin with a password exists)."""
-    return User.select().where((User.role == Role.ADMIN.value) & User.password_hash.is_null(False)).exists()
+    """Whether the first-run setup is over: an administrator of any kind exists (with a password or only a
+    token, enabled or disabled)."""
+    return User.select().where(User.role == Role.ADMIN.value).exists()
 
 
 def authenticate(name: str, password: str) -> User | None:
@@ -168,46 +172,16 @@ def close_session(token: str) -> None:
     WebSession.delete().where(WebSession.token_hash == token_hash(token)).execute()
 
 
-def close_sessions_of(name: str) -> int:
-    """End every session of a user (password changed, user disabled)."""
+def close_sessions_of(name: str, keep_session: int | None = None) -> int:
+    """End every session of a user (password changed, user disabled), except ``keep_session`` if given."""
     from ..store.models import WebSession
     user = User.get_or_none(User.name == name)
-    return WebSession.delete().where(WebSession.user == user).execute() if user else 0
-
-
-class LoginGuard:
-    """Failed logins per user name and per address; after 3 failures each try waits longer (2, 4, 8 ... 300 s)."""
-
-    FREE_TRIES = 3
-    MAX_DELAY = 300.0
-
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self.failures: dict[str, tuple[int, float]] = {}
-
-    def _delay(self, count: int) -> float:
-        return 0.0 if count < self.FREE_TRIES else min(self.MAX_DELAY, 2.0 ** (count - self.FREE_TRIES + 1))
-
-    def wait_seconds(self, *keys: str) -> float:
-        """How long these keys (user name, address) must still wait before the next try."""
-        now = self.clock()
-        waits = [self._delay(n) - (now - last) for n, last in (self.failures.get(k, (0, 0.0)) for k in keys)]
-        return max([0.0, *waits])
-
-    def failed(self, *keys: str) -> None:
-        """Count a failed try."""
-        now = self.clock()
-        for k in keys:
-            n, _ = self.failures.get(k, (0, 0.0))
-            self.failures[k] = (n + 1, now)
-        if len(self.failures) > 10000:  # bounded: forget the oldest
-            for k in sorted(self.failures, key=lambda k: self.failures[k][1])[:1000]:
-                del self.failures[k]
-
-    def succeeded(self, *keys: str) -> None:
-        """A good login clears the count for these keys."""
-        for k in keys:
-            self.failures.pop(k, None)
+    if user is None:
+        return 0
+    query = WebSession.delete().where(WebSession.user == user)
+    if keep_session is not None:
+        query = WebSession.delete().where((WebSession.user == user) & (WebSession.id != keep_session))
+    return query.execute()
 
 
 # ---- managing users from the panel (each runs in a store read or in the writer's transaction) ----------------
@@ -254,10 +228,10 @@ def update_user(name: str, role: Role | None = None, disabled: bool | None = Non
     return before, {"role": new_role, "disabled": bool(new_disabled)}
 
 
-def reset_password(name: str, password: str) -> None:
-    """Set a new password and end the user's sessions (they log in again with it)."""
-    set_password(name, password)
-    close_sessions_of(name)
+def reset_password(name: str, password: str, keep_session: int | None = None) -> int:
+    """Set a new password and end the user's sessions (they log in again with it); ``keep_session`` is the
+    caller's own session when they change their own password."""
+    return set_password(name, password, keep_session)
 
 
 def revoke_token(name: str, token_id: int) -> None:

@@ -62,6 +62,18 @@ class WebComponent:
         self.server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info("event=listening url=%s://%s:%d/", "https" if ssl_ctx else "http", host, self.port)
+        await self._first_run(config, f"{'https' if ssl_ctx else 'http'}://{host}:{self.port}/")
+
+    async def _first_run(self, config: Any, url: str) -> None:
+        """While no administrator exists, /setup needs the one-time code written to the state directory."""
+        from . import setup_code, users
+        if await self.services["store"].read(users.admin_exists):
+            setup_code.discard(config.state_dir)
+            self.services["setup_code"] = None
+            return
+        code = setup_code.ensure(config.state_dir)
+        self.services["setup_code"] = code
+        setup_code.announce(config.state_dir, code, url)
 
     async def stop(self) -> None:
         """Stop accepting connections."""

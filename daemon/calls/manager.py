@@ -140,6 +140,7 @@ class CallManager(CallRecordings):
         self.record_stereo = False
         self._watchdog: asyncio.Task | None = None
         self.finished: dict[str, dict] = {}
+        self.refused: dict[str, str] = {}   # call uuid -> admission refusal reason (the newest 1000)
         self.on_call_ended: list[Callable[[Call], None]] = []
         self.on_leg_ended: list[Callable[[Leg], None]] = []  # the ACD frees an agent whose leg ended
 
@@ -269,6 +270,9 @@ class CallManager(CallRecordings):
             if self.metrics is not None:
                 self.metrics.calls_refused.labels(reason).inc()
             log.warning("event=call_refused call=%s reason=%s", call.uuid, reason)
+            self.refused[call.uuid] = reason
+            if len(self.refused) > 1000:
+                self.refused.pop(next(iter(self.refused)))
             self.finished[call.uuid] = call.summary()  # "ending" until the CDR is committed
             self.loop.create_task(self._finish_refused(call))
             return call

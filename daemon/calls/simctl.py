@@ -27,6 +27,17 @@ class SimError(HotlineError):
         self.status = status
 
 
+class SimCallRefused(SimError):
+    """The box refused the call QA placed (admission control): 503 with Retry-After, the call's id and why."""
+
+    RETRY_AFTER = {"overload": 1, "channel_limit": 5, "draining": 30}
+
+    def __init__(self, call_id: str, line: str, reason: str):
+        super().__init__(f"the box refused the call: {reason}", 503)
+        self.call_id, self.line, self.reason = call_id, line, reason
+        self.retry_after = self.RETRY_AFTER.get(reason, 5)
+
+
 @dataclass
 class SimCall:
     """A call QA placed, tied to the box's call uuid."""
@@ -122,6 +133,8 @@ class SimControl:
         self.sim_calls[call_id] = sc
         if len(self.sim_calls) > 5000:
             self.sim_calls.pop(next(iter(self.sim_calls)))
+        if leg is None:
+            raise SimCallRefused(call_id, ln.name, self.calls.refused.get(call_id, "refused"))
         return sc
 
     def _refused_uuid(self, line: str) -> str:

@@ -85,8 +85,8 @@ def cmd_user(args: argparse.Namespace) -> int:
             password = _read_password(args)
             if not password:
                 raise HotlineError("no password given (use --password-stdin or a terminal)")
-            store.write_sync(users.set_password, args.name, password)
-            print(f"password of {args.name} changed")
+            ended = store.write_sync(users.set_password, args.name, password)
+            print(f"password of {args.name} changed; {ended} open session(s) ended")
             return 0
         password = _read_password(args)
         if password is None and not args.token:
@@ -115,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return asyncio.run(serve(cfg, on_ready=ready))
         return run_detached(cfg, args.pidfile, daemon_main)
     setup_logging(cfg["logging"]["level"], cfg["logging"]["components"])
+    os.umask(os.umask(0o027) | 0o027)   # as under systemd (UMask=0027) and --daemon: nothing world-readable
     return asyncio.run(serve(cfg))
 
 
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     usub = user.add_subparsers(dest="user_cmd", required=True, metavar="ACTION")
     ua = usub.add_parser("add", help="add a user", parents=[common])
     ua.add_argument("name")
-    ua.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa"])
+    ua.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa", "metrics"])
     ua.add_argument("--token", action="store_true", help="also create an API token, printed alone on the last line")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     ua.add_argument("--language", choices=("zh_CN", "en_US"), help="the panel's language for this user "

@@ -35,7 +35,9 @@ class CsvImportError(CrmError):
                          n=len({e["row"] for e in errors}))
 
 
-def _cell_out(value: Any) -> str:
+def safe_cell(value: Any) -> str:
+    """A value as spreadsheet text that never runs as a formula: text starting with =, +, -, @, tab or CR gets a
+    leading apostrophe (CSV and XLSX exports: customers, reports)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -61,7 +63,7 @@ def export_csv(query: Query, header_lang: str = "en_US", limit: int = 100000) ->
     w.writerow([CSV_HEADERS_ZH[c] if header_lang == "zh_CN" else c for c in CSV_COLUMNS])
     for item in to_dicts(CUSTOMERS, rows):
         item = dict(item, phones="; ".join(f"{p['kind']}:{p['number']}" for p in item["phones"]))
-        w.writerow([_cell_out(item.get(c)) for c in CSV_COLUMNS])
+        w.writerow([safe_cell(item.get(c)) for c in CSV_COLUMNS])
     return "\ufeff" + buf.getvalue()
 
 

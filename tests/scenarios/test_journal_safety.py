@@ -4,6 +4,7 @@ whatever the input and whatever the crash (kill -9 included)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import random
 import signal
 import sqlite3
@@ -22,9 +23,26 @@ SURROGATE_BODIES = [
 ]
 
 
+def _admin_token(box) -> str:
+    """An admin API token for this box (anonymous /healthz shows the state only, admins see components)."""
+    if getattr(box, "admin_token", None) is None:
+        import os
+        import subprocess
+        import sys
+        import uuid
+        HOTLINE = str(Path(sys.executable).parent / "hotline")
+        env = {**os.environ, "HOTLINE_STATE_DIR": str(box.d.state)}
+        out = subprocess.run([HOTLINE, "-c", str(box.d.config), "user", "add", f"health{uuid.uuid4().hex[:6]}",
+                              "--role", "admin", "--token"], env=env, capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+        box.admin_token = out.strip().splitlines()[-1]
+    return box.admin_token
+
+
 def _health(box) -> tuple[int, dict]:
+    request = urllib.request.Request(box.d.url + "/healthz", headers={"Authorization": f"Bearer {_admin_token(box)}"})
     try:
-        with urllib.request.urlopen(box.d.url + "/healthz", timeout=5) as r:
+        with urllib.request.urlopen(request, timeout=5) as r:
             return r.status, json.load(r)
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())

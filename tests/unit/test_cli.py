@@ -130,7 +130,7 @@ def test_user_add_with_password_list_and_passwd(hl) -> None:
     assert verify_password("correct horse", before)
     passwd = hl("user", "passwd", "alice", "--password-stdin", stdin="battery staple\n")
     assert passwd.returncode == 0, passwd.stderr
-    assert passwd.stdout.strip() == "password of alice changed"
+    assert passwd.stdout.strip() == "password of alice changed; 0 open session(s) ended"
     after = stored_hash()
     assert verify_password("battery staple", after) and not verify_password("correct horse", after)
 

@@ -214,7 +214,7 @@ def api(client: Client, method: str, path: str, body: Any = None) -> Any:
 @pytest.fixture
 def fuzz_box(prepared_box):
     """A daemon with users of every role, an admin token for the test, and some rows to keep an eye on."""
-    from hotline.daemon import users
+    from hotline.daemon.box import users
     from hotline.daemon.store.db import Store
     d = prepared_box(start=False, people={"admin": "admin", FUZZER: "admin", "sup": "supervisor",
                                           "agent1": "agent", "qa1": "qa"})

@@ -15,10 +15,30 @@ from hotline.daemon.box import users
 from .. import i18n
 from ..limits import SESSION_COOKIE
 from . import inputs
+from .. import i18n, proxies
 
 LANG_COOKIE = "hotline_lang"
 ALL_ROLES = ("admin", "supervisor", "agent", "qa")
 STAFF = ("admin", "supervisor", "agent")
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'")
+"""Scripts only from the box's own files (no inline scripts or handlers: JSON data blocks are not run), no
+plug-ins, no framing, forms post only here. Inline styles stay allowed (width bars, chart colours)."""
+
+
+def security_headers(handler: tornado.web.RequestHandler) -> None:
+    """Headers on every answer: no caching of private data, no framing, no MIME sniffing, the CSP, and no
+    Server header naming the web framework and its version."""
+    handler.clear_header("Server")
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("X-Frame-Options", "DENY")
+    handler.set_header("Referrer-Policy", "same-origin")
+    handler.set_header("Cache-Control", "no-store")
+    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
 class AuthMixin:
@@ -63,6 +83,10 @@ class AuthMixin:
     def get_current_user(self) -> Any:
         """Set by resolve_user() in prepare(); None before."""
         return None
+
+    def set_default_headers(self) -> None:
+        """No Server header naming the framework (WebSocket handlers; HTTP handlers add more)."""
+        self.clear_header("Server")
 
     def get_user_locale(self) -> tornado.locale.Locale:
         """The user's language; before login the language cookie, else the box default."""
@@ -112,11 +136,23 @@ class AuthMixin:
         status_code, message = self.error_outcome(status_code, **kwargs)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": message, "status": status_code}))
+    def _trusted_proxies(self) -> tuple:
+        return proxies.parse_networks(tuple(self.services["config"]["web"].get("trusted_proxies") or ()))
 
     @property
     def address(self) -> str:
-        """The client's address (for the audit log and login throttling)."""
-        return self.request.remote_ip or ""
+        """The client's address (for the audit log, login throttling and loopback checks): the peer, or the
+        X-Forwarded-For client when the peer is one of ``web.trusted_proxies``."""
+        return proxies.client_address(self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"),
+                                      self._trusted_proxies())
+
+    @property
+    def over_https(self) -> bool:
+        """TLS here, or at a trusted proxy that says so (X-Forwarded-Proto: https)."""
+        if self.request.protocol == "https":
+            return True
+        return proxies.is_trusted(self.request.remote_ip or "", self._trusted_proxies()) and \
+            self.request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
 
     @property
     def actor(self) -> str:
@@ -132,11 +168,8 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         self.services = services
 
     def set_default_headers(self) -> None:
-        """No caching of private data; no framing by other sites; no MIME sniffing."""
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
+        """See ``security_headers``."""
+        security_headers(self)
 
     def check_xsrf_cookie(self) -> None:
         """Token-authenticated API calls carry no cookies, so XSRF does not apply to them; browsers must send

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
+from hotline.daemon.service.crm_csv import safe_cell
 from hotline.daemon.stats import reports
 
 from ..i18n import N_
@@ -198,7 +199,7 @@ class ReportApi(BaseHandler):
             buf.write("\ufeff")   # Excel opens UTF-8 (Chinese) correctly with a BOM
             w = csv.writer(buf)
             w.writerow(header)
-            w.writerows(rows)
+            w.writerows([safe_cell(v) if isinstance(v, str) else v for v in row] for row in rows)
             self.set_header("Content-Type", "text/csv; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
             return self.finish(buf.getvalue().encode("utf-8"))

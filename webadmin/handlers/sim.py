@@ -7,6 +7,7 @@ import tornado.websocket
 
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.calls.simctl import SimError
+from hotline.daemon.calls.simctl import SimCallRefused, SimError
 
 from ..limits import upload
 from .base import AuthMixin, BaseHandler
@@ -35,8 +36,12 @@ class SimHandler(BaseHandler):
         return body
 
     def fail(self, exc: SimError) -> None:
-        """Answer with the controller's error."""
-        self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+        """Answer with the controller's error (a refused call: 503, Retry-After, its id and the reason)."""
+        doc = {"error": str(exc), "status": exc.status}
+        if isinstance(exc, SimCallRefused):
+            self.set_header("Retry-After", str(exc.retry_after))
+            doc.update(id=exc.call_id, line=exc.line, reason=exc.reason)
+        self.write_json(doc, exc.status)
 
     def send_heard(self, fetch, filename: str) -> None:
         """Captured audio as an 8 kHz mono WAV download (or the controller's error)."""
@@ -61,8 +66,8 @@ class SimCallsHandler(SimHandler):
         self.write_json({"calls": calls})
 
     async def post(self) -> None:
-        """Place a call on a free trunk; answered once the call is in the journal (a crash then still ends it
-        with its CDR at the next start)."""
+        """Place a call on a free trunk: 201 once the call is in the journal (a crash then still ends it with
+        its CDR at the next start), or 503 with Retry-After when admission control refuses it."""
         body = self.json_body()
         name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
