@@ -86,8 +86,8 @@ def check_tree(data: Any, max_depth: int = MAX_DEPTH) -> Any:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, child in items:
                 where = _where(path, key)
-                if isinstance(key, str):
-                    check_text(key, where)
+                if isinstance(key, str):  # named by where it sits: the key itself may be the bad text
+                    check_text(key, f"{path or 'body'} (a key)")
                 stack.append((child, where, depth + 1))
         elif isinstance(value, str):
             check_text(value, path or "body")
