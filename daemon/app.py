@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -138,7 +139,9 @@ class Hotline:
             return False
         self.notifier.reloading()
         try:
-            new = load_config(self.config.path, base=self.config.base)
+            # read and checked off the event loop: the media clock keeps ticking while a big file is parsed
+            new = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(load_config, self.config.path, base=self.config.base, allow_empty=False))
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("event=reload_rejected problem=%r", str(problem))

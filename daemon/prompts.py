@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from hotline.dialplan import safe_yaml
+
 from .errors import HotlineError
 from .media.wavio import parse_wav, read_wav_8k, to_mono_8k, write_wav
 
@@ -72,7 +74,7 @@ def load_manifest(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise HotlineError(f"{path}: {exc}") from None
     if not isinstance(data, dict):

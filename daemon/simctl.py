@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from hotline.drivers.base import LineKind
-from hotline.drivers.sim.card import FarState, SimCard, SimLine
+from hotline.drivers.sim.card import FarState, SimCard, SimLine, check_faults
 
 from .errors import HotlineError
 from .media.tones import dtmf_freqs, dtmf_tone
@@ -283,15 +283,16 @@ class SimControl:
         """Flip a line's fault switches: down, never_answer, busy, hangup_after, noise_dbm0."""
         card, ln = self._line(line)
         changes = dict(changes)
-        if "down" in changes:
-            down = changes.pop("down")
-            if not isinstance(down, bool):
-                raise SimError("down: expected true or false")
-            card.set_down(ln, down)
+        down = changes.pop("down", None)
+        if down is not None and not isinstance(down, bool):
+            raise SimError("down: expected true or false")
         try:
-            faults = card.set_faults(ln, **changes)
-        except (KeyError, TypeError) as exc:
-            raise SimError(f"unknown fault {exc}; known: down, never_answer, busy, hangup_after, noise_dbm0") from None
+            checked = check_faults(changes)  # everything is checked before anything changes
+        except ValueError as exc:
+            raise SimError(str(exc).replace("known: ", "known: down, ")) from None
+        if down is not None:
+            card.set_down(ln, down)
+        faults = card.set_faults(ln, **checked)
         return {"line": ln.name, "up": ln.up, **faults.__dict__}
 
 

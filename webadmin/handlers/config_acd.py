@@ -4,14 +4,14 @@ Queues and agents are validated by daemon/acd/config.py with the same schema and
 import``; every change is audited (before -> after) in the same transaction and the ACD reloads at once."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import tornado.web
-import yaml
-
 from hotline.daemon import users
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
+from hotline.dialplan import safe_yaml
 
 from ..i18n import N_
 from .config_common import ConfigApi, ConfigPage, problems
@@ -355,13 +355,13 @@ class AcdYamlApi(ConfigApi):
         except UnicodeDecodeError:
             return self.fail(400, "body: YAML must be UTF-8 text")
         try:
-            doc = acd_config.parse(text, "import.yaml")
+            doc = await asyncio.get_running_loop().run_in_executor(None, acd_config.parse, text, "import.yaml")
         except ConfigError as exc:
             return self.write_json(problems(exc, lines=True, locale=self.locale), 400)
         def replace() -> tuple[dict, dict]:
-            before = yaml.safe_load(acd_config.export_document())
+            before = safe_yaml.load(acd_config.export_document())
             counts = acd_config.import_document(doc)
-            return counts, (before, yaml.safe_load(acd_config.export_document()))
+            return counts, (before, safe_yaml.load(acd_config.export_document()))
         counts, _ = await self.change(replace, "acd.imported", "agents and queues", lambda r: r[1])
         await reload_acd(self.services)
         self.write_json({"imported": counts})
