@@ -13,7 +13,7 @@ from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
 from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
-                              uploaded_text)
+                              import_lines, parse_import, uploaded_text)
 
 NOT_A_NUMBER = N_("%(value)s is not a phone number: use 3-20 digits, or a prefix of at least 2 digits ending in *")
 
@@ -39,10 +39,7 @@ def parse_block_lines(text: str) -> list[tuple[str, str]]:
     """Lines "number[,reason]"; every bad line reported, nothing returned when any is bad."""
     rows, problems, seen = [], [], {}
     first = True
-    for n, raw in enumerate((text or "").splitlines(), 1):
-        line = raw.strip().replace("，", ",")
-        if not line or line.startswith("#"):
-            continue
+    for n, line in import_lines(text, problems):
         fields = [f.strip() for f in next(csv.reader([line]))]
         if first and fields[0].lower() in ("number", "号码"):
             first = False
@@ -160,7 +157,7 @@ class BlacklistImportPage(CalendarPage):
         text = self.get_body_argument("text", "")
         try:
             text = uploaded_text(self)
-            rows = parse_block_lines(text)
+            rows = await parse_import(parse_block_lines, text)
         except Invalid as exc:
             self.set_status(400)
             await BlacklistPage.show(self, "", {}, [], text[:MAX_UPLOAD], self.problems(exc))
