@@ -219,4 +219,9 @@ def _report_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     register(sub, common)
 
 
-REGISTER: list[Callable] = [_stats, _report_bench, _dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]
+def _abuse_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .abuse_bench import register
+    register(sub, common)
+
+
+REGISTER: list[Callable] = [_stats, _report_bench, _abuse_bench, _dsp, _demo_setup, _bench, _sim, _demo_data, _flows, _acd, _acd_bench, _backup]

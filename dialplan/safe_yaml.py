@@ -24,6 +24,7 @@ _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float
 _SEQ_TAGS = {"tag:yaml.org,2002:seq"}
 _MAP_TAGS = {"tag:yaml.org,2002:map"}
 _VALUE = "_hotline_value"  # where a scalar node keeps its constructed value
+_RETRY_BYTES = 64 * 1024  # syntax errors of documents up to this size are worded by the Python parser
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,11 @@ def _read(text: str | bytes, limits: YamlLimits, what: str) -> Any:
             return getattr(loader, what)()
         except YamlRefused:
             raise
-        except yaml.MarkedYAMLError:
-            if kind is _PythonLoader:
-                raise  # libyaml found a syntax error: read again in Python for its clearer message
+        except yaml.MarkedYAMLError as exc:
+            # libyaml found a syntax error: a small file is read again in Python for its clearer message (not a
+            # deeply nested one: the Python scanner is quadratic in the nesting of [ and {)
+            if kind is _PythonLoader or len(text) > _RETRY_BYTES or "nesting depth" in str(exc):
+                raise
         finally:
             loader.dispose()
     raise yaml.YAMLError("libyaml refused a document that PyYAML reads")  # pragma: no cover
