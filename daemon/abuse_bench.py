@@ -27,7 +27,7 @@ import yaml
 
 from hotline.dialplan import safe_yaml
 
-from .abuse_probes import Answer, Client, probes
+from .abuse_probes import Answer, Client, Probe, probes
 
 MISSED = "hotline_media_missed_ticks_total"
 HOLD_FLOW = "flow: hold\nblocks:\n  main:\n    - answer\n    - queue: {name: hold}\n    - hangup\n"
@@ -74,26 +74,36 @@ def rss_kb(pid: int) -> int:
 
 
 def place_calls(client: Client, n: int, timeout: float = 60) -> list[str]:
-    """Put n callers on hold; their ids once every one is in progress."""
-    ids = []
-    for i in range(n):
-        status, body = client.json("POST", "/api/v1/sim/calls", "qa", {"from": f"1380000{i:04d}", "to": "7000"})
-        if status != 201:
-            raise RuntimeError(f"call {i} refused: {status} {body}")
-        ids.append(body["id"])
+    """Put n callers on hold, ten at a time (admission control refuses bursts on a busy machine); their ids once
+    every one is answered."""
+    ids: list[str] = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, body = client.json("GET", "/api/v1/sim/calls", "qa")
-        if body and sum(1 for c in body["calls"] if c["uuid"] in ids and c["state"] == "answered") >= n:
-            break
-        time.sleep(0.2)
+    while len(ids) < n:
+        for i in range(len(ids), min(n, len(ids) + 10)):
+            status, body = client.json("POST", "/api/v1/sim/calls", "qa", {"from": f"1380000{i:04d}", "to": "7000"})
+            if status != 201:
+                raise RuntimeError(f"call {i} refused: {status} {body}")
+            ids.append(body["id"])
+        while True:
+            _, body = client.json("GET", "/api/v1/sim/calls", "qa")
+            states = {c["uuid"]: c["state"] for c in (body or {}).get("calls", []) if c["uuid"] in ids}
+            if sum(s == "answered" for s in states.values()) == len(ids):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{sum(s == 'answered' for s in states.values())} of {len(ids)} calls answered "
+                                   f"after {timeout:g} s; the others: {sorted(set(states.values()))}, "
+                                   f"{len(ids) - len(states)} gone")
+            time.sleep(0.2)
     return ids
 
 
 def run_probes(client: Client, call: str, line: str, areas: set[str] | None = None, workers: int = 4,
-               flood: int = 50) -> list[Answer]:
-    """Every probe (of the given areas), ``workers`` at a time, then a login flood."""
-    chosen = [p for p in probes() if areas is None or p.area in areas]
+               flood: int = 50, chosen: list[Probe] | None = None) -> list[Answer]:
+    """Every probe (of the given areas, or the ``chosen`` ones), ``workers`` at a time, then a login flood."""
+    if chosen is None:
+        chosen = [p for p in probes() if areas is None or p.area in areas]
+    else:
+        areas = {p.area for p in chosen}
     if workers <= 1:  # one at a time: each answer also says how many ticks were missed while it ran
         answers = []
         for p in chosen:

@@ -39,6 +39,7 @@ class Answer:
     location: str = ""
     size: int = 0
     call_id: str = ""        # a call the box accepted (a 201 from POST /sim/calls)
+    head: str = ""           # the start of the answer's body
     missed_ticks: int = 0    # media ticks missed while it ran (measured when probes run one at a time)
 
     @property
@@ -191,7 +192,8 @@ class Client:
         status, headers, body = self.request(probe.method, probe.path.format(call=call, line=line), probe.role,
                                              probe.body, probe.ctype)
         made = json.loads(body).get("id", "") if status == 201 and probe.path == "/api/v1/sim/calls" else ""
-        return Answer(probe, status, headers.get("Location", ""), len(body), made)
+        return Answer(probe, status, headers.get("Location", ""), len(body), made,
+                      body[:400].decode("utf-8", errors="replace"))
 
     def login_flood(self, tries: int, user: str = "admin") -> list[Answer]:
         """Wrong passwords through the real login form (XSRF cookie and field), one after another."""

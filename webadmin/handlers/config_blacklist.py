@@ -72,14 +72,16 @@ def list_blocks(search: str | None) -> list[dict]:
 
 
 def add_blocks(rows: list[tuple[str, str]], who: str, address: str, action: str) -> dict:
-    """Add numbers with daemon/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
+    """Add numbers with daemon/calendar.py's block_many(); existing ones get the new reason; audited (writer
+    thread)."""
     numbers = [r[0] for r in rows]
-    old = {b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers))}
+    old: dict[str, str] = {}
+    for i in range(0, len(numbers), 500):  # SQLite allows a bounded number of parameters per statement
+        old.update({b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers[i:i + 500]))})
     for number, reason in rows:
-        if number in old:
+        if number in old and old[number] != reason:
             Blacklist.update(reason=reason).where(Blacklist.number == number).execute()
-        else:
-            calendar.block(number, reason, who)
+    calendar.block_many([(n, r) for n, r in rows if n not in old], who)
     target = numbers[0] if len(numbers) == 1 else f"{len(numbers)} numbers"
     audit.record(who, address, action, target, old or None, {n: r for n, r in rows})
     return {"added": len([n for n in numbers if n not in old]), "updated": len([n for n in numbers if n in old])}
