@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -13,3 +17,29 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+def _malloc_trim() -> Callable[[], None]:
+    """glibc's malloc_trim(0), or nothing elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+_TRIM = _malloc_trim()
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run request work that grows with its input (parsing, validation, decoding) in a thread, then hand the
+    memory it freed back to the system (worker threads' malloc arenas otherwise keep it: the daemon's RSS
+    would stay at its biggest request)."""
+    def run() -> T:
+        try:
+            return fn(*args)
+        finally:
+            _TRIM()
+    return await asyncio.get_running_loop().run_in_executor(None, run)

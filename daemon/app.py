@@ -9,6 +9,7 @@ import signal
 import time
 from typing import Any, Callable, Protocol
 
+from .aio import off_loop
 from .config import Config, load_config
 from .errors import ConfigError
 from .logsetup import setup_logging
@@ -140,8 +141,8 @@ class Hotline:
         self.notifier.reloading()
         try:
             # read and checked off the event loop: the media clock keeps ticking while a big file is parsed
-            new = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(load_config, self.config.path, base=self.config.base, allow_empty=False))
+            new = await off_loop(functools.partial(load_config, self.config.path, base=self.config.base,
+                                                   allow_empty=False))
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("event=reload_rejected problem=%r", str(problem))

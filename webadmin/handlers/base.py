@@ -2,7 +2,6 @@
 HTML errors, the page layout's namespace."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -11,6 +10,7 @@ import tornado.locale
 import tornado.web
 
 from hotline.daemon import users
+from hotline.daemon.aio import off_loop
 
 from .. import i18n
 
@@ -124,7 +124,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         body = self.request.body
         if len(body) > BIG_JSON and body[:1] in (b"{", b"[", b" ", b"\n", b"\r", b"\t"):
             try:
-                self._big_json = await asyncio.get_running_loop().run_in_executor(None, json.loads, body)
+                self._big_json = await off_loop(json.loads, body)
             except (ValueError, RecursionError) as exc:  # json_body reports it the usual way
                 self._big_json = exc
 
@@ -136,8 +136,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
 
     async def write_json_off_loop(self, data: Any, status: int = 200) -> None:
         """write_json for documents that can be big (a flow's menu tree): encoded in a thread."""
-        text = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: json.dumps(data, ensure_ascii=False, default=str))
+        text = await off_loop(lambda: json.dumps(data, ensure_ascii=False, default=str))
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(text)

@@ -4,11 +4,11 @@ Queues and agents are validated by daemon/acd/config.py with the same schema and
 import``; every change is audited (before -> after) in the same transaction and the ACD reloads at once."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import tornado.web
 from hotline.daemon import users
+from hotline.daemon.aio import off_loop
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
 from hotline.dialplan import safe_yaml
@@ -355,7 +355,7 @@ class AcdYamlApi(ConfigApi):
         except UnicodeDecodeError:
             return self.fail(400, "body: YAML must be UTF-8 text")
         try:
-            doc = await asyncio.get_running_loop().run_in_executor(None, acd_config.parse, text, "import.yaml")
+            doc = await off_loop(acd_config.parse, text, "import.yaml")
         except ConfigError as exc:
             return self.write_json(problems(exc, lines=True, locale=self.locale), 400)
         def replace() -> tuple[dict, dict]:

@@ -2,7 +2,6 @@
 daemon/calendar.py, every change audited before -> after. The caller block list is in config_blacklist.py."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import re
@@ -12,6 +11,7 @@ from typing import Any, Callable, Iterator
 import tornado.web
 
 from hotline.daemon import audit, calendar
+from hotline.daemon.aio import off_loop
 from hotline.daemon.store.models import Holiday, ScheduleHours, Setting
 
 from ..i18n import N_
@@ -226,7 +226,7 @@ def import_lines(text: str, problems: list[Problem]) -> Iterator[tuple[int, str]
 
 async def parse_import(parse: Callable[[str], list], text: str) -> list:
     """Run an import's line parser off the event loop (a big list takes seconds to check)."""
-    return await asyncio.get_running_loop().run_in_executor(None, parse, text)
+    return await off_loop(parse, text)
 
 
 def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:

@@ -14,6 +14,7 @@ from typing import Any
 import tornado.web
 
 from hotline.daemon import audit
+from hotline.daemon.aio import off_loop
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import LOCALES, Flow, FlowError
 
@@ -121,7 +122,7 @@ async def validate(services: dict, source: str, name: str) -> tuple[Flow | None,
             return None, exc, _name_problem(source, name)
         flow_tree(flow)
         return flow, None, _name_problem(source, name)
-    flow, exc, bad_name = await asyncio.get_running_loop().run_in_executor(None, check)
+    flow, exc, bad_name = await off_loop(check)
     if exc is not None:
         problems = [_problem(p) for p in exc.problems]
         if bad_name is not None:

@@ -1,12 +1,11 @@
 """The QA API: drive the simulated card's callers and agent phones from outside the process."""
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import tornado.web
 import tornado.websocket
 
+from hotline.daemon.aio import off_loop
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.simctl import SimError, decode_audio
 
@@ -107,7 +106,7 @@ class SimAudioHandler(SimHandler):
             return self.fail(SimError("audio: at most 50 MB", 413))
         try:
             self.sim.get(call_id)  # a call that does not exist is answered before any decoding
-            samples = await asyncio.get_running_loop().run_in_executor(None, decode_audio, self.request.body)
+            samples = await off_loop(decode_audio, self.request.body)
             self.sim.send_samples(call_id, samples)
         except SimError as exc:
             return self.fail(exc)
@@ -184,7 +183,7 @@ class SimStationActionHandler(SimHandler):
 
     async def sim_station_audio(self, ext: str) -> float:
         """The agent speaks a WAV (decoded and resampled off the event loop)."""
-        samples = await asyncio.get_running_loop().run_in_executor(None, decode_audio, self.request.body)
+        samples = await off_loop(decode_audio, self.request.body)
         self.sim.station_send(ext, samples)
         return len(samples) / 8000.0
 
