@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ctypes
 from typing import Any, Callable, TypeVar
 
@@ -33,13 +34,23 @@ def _malloc_trim() -> Callable[[], None]:
 _TRIM = _malloc_trim()
 
 
+_WORKER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
-    """Run request work that grows with its input (parsing, validation, decoding) in a thread, then hand the
-    memory it freed back to the system (worker threads' malloc arenas otherwise keep it: the daemon's RSS
-    would stay at its biggest request)."""
+    """Run request work that grows with its input (parsing, validation, decoding) on the one request-work
+    thread, then hand the memory it freed back to the system (a worker's malloc arena otherwise keeps it).
+
+    One thread, not a pool: every CPU-bound thread competes with the event loop for the GIL, and with several
+    at once the media clock waits for each in turn; requests queue behind each other instead (each is bounded
+    by the input limits)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="request-work")
+
     def run() -> T:
         try:
             return fn(*args)
         finally:
             _TRIM()
-    return await asyncio.get_running_loop().run_in_executor(None, run)
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, run)
