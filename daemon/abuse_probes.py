@@ -195,7 +195,7 @@ class Client:
         return Answer(probe, status, headers.get("Location", ""), len(body), made,
                       body[:400].decode("utf-8", errors="replace"))
 
-    def login_flood(self, tries: int, user: str = "admin") -> list[Answer]:
+    def login_flood(self, tries: int, user: str = "bench_admin") -> list[Answer]:
         """Wrong passwords through the real login form (XSRF cookie and field), one after another."""
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
@@ -204,7 +204,7 @@ class Client:
         probe = Probe("login: wrong password flood", "auth", "POST", "/login", "anon", ok=(200, 499))
         out = []
         for i in range(tries):
-            form = f"_xsrf={xsrf}&username={user}&password=wrong-{i}".encode()
+            form = f"_xsrf={xsrf}&name={user}&password=wrong-{i}".encode()
             status, headers, body = self.request("POST", "/login", "anon", form, "application/x-www-form-urlencoded",
                                                  opener=opener)
             out.append(Answer(probe, status, headers.get("Location", ""), len(body)))
