@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import ctypes
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -13,3 +18,39 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+def _malloc_trim() -> Callable[[], None]:
+    """glibc's malloc_trim(0), or nothing elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+_TRIM = _malloc_trim()
+
+
+_WORKER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run request work that grows with its input (parsing, validation, decoding) on the one request-work
+    thread, then hand the memory it freed back to the system (a worker's malloc arena otherwise keeps it).
+
+    One thread, not a pool: every CPU-bound thread competes with the event loop for the GIL, and with several
+    at once the media clock waits for each in turn; requests queue behind each other instead (each is bounded
+    by the input limits)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="request-work")
+
+    def run() -> T:
+        try:
+            return fn(*args)
+        finally:
+            _TRIM()
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, run)

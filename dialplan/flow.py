@@ -9,7 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from .registry import APPS
-from .schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, Spec, _scalar, load_node
+from .schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, Spec, TooManyProblems, _scalar, load_node
 
 LOCALES = ("zh_CN", "en_US")
 
@@ -124,8 +124,16 @@ def parse_flow(text: str, filename: str, prompt_exists: PromptCheck | None = Non
         if not ctx.problems:
             ctx.error(None, "", "the file is empty")
         raise FlowError(ctx.problems)
-    header = HEADER.check(root, ctx, "")
-    blocks_node = next((v for k, v in getattr(root, "value", []) if getattr(k, "value", None) == "blocks"), None)
+    try:
+        return _check_flow(root, ctx, text, prompt_exists)
+    except TooManyProblems:
+        raise FlowError(ctx.problems, ctx.warnings) from None
+
+
+def _check_flow(root: yaml.Node, ctx: Ctx, text: str, prompt_exists: PromptCheck | None) -> Flow:
+    header = HEADER.check(root, ctx, "")  # a document that is not a mapping is reported here
+    pairs = root.value if isinstance(root, yaml.MappingNode) else []
+    blocks_node = next((v for k, v in pairs if k.value == "blocks"), None)
     blocks: dict[str, list[Step]] = {}
     block_nodes: dict[str, yaml.Node] = {}
     if isinstance(blocks_node, yaml.MappingNode):

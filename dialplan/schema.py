@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import yaml
 
+from .safe_yaml import DEFAULT_LIMITS, YamlLimits, YamlRefused, compose, scalar_value
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -23,9 +25,14 @@ class Problem:
         where = f"{self.file}:{self.line}:{self.column}"
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
-_CONSTRUCTOR = yaml.SafeLoader("")
-
 _MISSING = object()
+
+
+MAX_PROBLEMS = 100  # a file with more is not worth checking further (and a hostile one could have millions)
+
+
+class TooManyProblems(Exception):
+    """Raised by Ctx.error past MAX_PROBLEMS; the parse functions stop and report what they have."""
 
 
 class Ctx:
@@ -38,12 +45,17 @@ class Ctx:
         self.refs: list[tuple[str, str, yaml.Node, str]] = []  # (kind, value, node, key) seen by Ref specs
 
     def error(self, node: yaml.Node | None, key: str, message: str) -> None:
-        """Record one problem at the node's position (1-based line and column)."""
+        """Record one problem at the node's position (1-based line and column); stop the check (raise
+        TooManyProblems) once there are more than MAX_PROBLEMS."""
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.problems.append(self._at(node, key, f"checking stopped after {MAX_PROBLEMS} problems"))
+            raise TooManyProblems
         self.problems.append(self._at(node, key, message))
 
     def warn(self, node: yaml.Node | None, key: str, message: str) -> None:
-        """Record a warning (the file is still usable)."""
-        self.warnings.append(self._at(node, key, message))
+        """Record a warning (the file is still usable); at most MAX_PROBLEMS are kept."""
+        if len(self.warnings) < MAX_PROBLEMS:
+            self.warnings.append(self._at(node, key, message))
 
     def _at(self, node: yaml.Node | None, key: str, message: str) -> Problem:
         line = node.start_mark.line + 1 if node is not None else 0
@@ -52,7 +64,7 @@ class Ctx:
 
 
 def _scalar(node: yaml.Node) -> Any:
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    return scalar_value(node)
 
 
 def _kind(node: yaml.Node) -> str:
@@ -309,10 +321,14 @@ class Dispatch(Spec):
         return merged.check(node, ctx, key)
 
 
-def load_node(text: str, ctx: Ctx) -> yaml.Node | None:
-    """Compose YAML text into a node tree, turning syntax errors into problems."""
+def load_node(text: str, ctx: Ctx, limits: YamlLimits = DEFAULT_LIMITS) -> yaml.Node | None:
+    """Compose YAML text into a node tree (bounded, see safe_yaml), turning syntax errors and refusals into
+    problems."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return compose(text, limits)
+    except YamlRefused as exc:
+        mark = exc.problem_mark
+        ctx.problems.append(Problem(ctx.filename, mark.line + 1, mark.column + 1, "", f"YAML refused: {exc.problem}"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0

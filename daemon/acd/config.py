@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from hotline.dialplan.schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, Spec, load_node
+from hotline.dialplan.schema import Ctx, ListOf, MapOf, Problem, Scalar, Section, Spec, TooManyProblems, load_node
 
 from ..errors import ConfigError, HotlineError
 from ..store.models import AgentRow, QueueMember, QueueRow, Setting
@@ -79,12 +79,15 @@ def parse(text: str, filename: str) -> dict:
     """Validate an ACD YAML document; ConfigError lists every problem with file:line:col."""
     ctx = Ctx(filename)
     node = load_node(text, ctx)
-    doc = DOCUMENT.check(node, ctx, "") if node is not None else None
-    if isinstance(doc, dict) and not ctx.problems:   # cross-references only once the shape is right
-        names = {a["name"] for a in doc["agents"] if "name" in a}
-        for qname, q in doc["queues"].items():
-            for key, message in reference_problems(q, names, set(doc["queues"])):
-                ctx.error(node, f"queues.{qname}.{key}", message)
+    try:
+        doc = DOCUMENT.check(node, ctx, "") if node is not None else None
+        if isinstance(doc, dict) and not ctx.problems:   # cross-references only once the shape is right
+            names = {a["name"] for a in doc["agents"] if "name" in a}
+            for qname, q in doc["queues"].items():
+                for key, message in reference_problems(q, names, set(doc["queues"])):
+                    ctx.error(node, f"queues.{qname}.{key}", message)
+    except TooManyProblems:
+        doc = None
     if ctx.problems or not isinstance(doc, dict):
         raise ConfigError(ctx.problems or [Problem(filename, 0, 0, "", "empty document")])
     return doc

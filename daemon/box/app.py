@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
 import time
 from typing import Any, Callable
 
+from ..aio import off_loop
 from .config import Config, load_config
 from ..errors import ConfigError
 from .assembly import build_components
@@ -101,7 +103,9 @@ class Hotline:
             return False
         self.notifier.reloading()
         try:
-            new = load_config(self.config.path, base=self.config.base)
+            # read and checked off the event loop: the media clock keeps ticking while a big file is parsed
+            new = await off_loop(functools.partial(load_config, self.config.path, base=self.config.base,
+                                                   allow_empty=False))
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("event=reload_rejected problem=%r", str(problem))

@@ -14,6 +14,9 @@ from hotline.drivers.base import Option
 
 from ..errors import ConfigError, Problem
 from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
+from ..errors import ConfigError, Problem
+from hotline.dialplan import safe_yaml
+from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, TooManyProblems, load_node
 
 DEFAULT_PATH = "/etc/hotline/hotline.yaml"
 LEVELS = ("debug", "info", "warning", "error")
@@ -209,7 +212,7 @@ class Config:
 
     def effective(self) -> dict[str, Any]:
         """The configuration with derived defaults filled in, for ``hotline config``."""
-        out = yaml.safe_load(yaml.safe_dump(self.data))
+        out = safe_yaml.load(yaml.safe_dump(self.data))
         for name in ("recordings", "prompts", "spool"):
             out["paths"][name] = str(self.path_for(name))
         out["paths"]["flows"] = str(self.etc_path("flows", "flows"))
@@ -294,18 +297,26 @@ def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
                 owners[ext] = label
 
 
-def parse_config(text: str, filename: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
+def parse_config(text: str, filename: str, env: dict[str, str] | None = None, base: str | None = None,
+                 allow_empty: bool = True) -> Config:
     """Validate YAML text; raise ConfigError listing every problem. Relative paths are taken from ``base``
-    (default: the current directory)."""
+    (default: the current directory). An empty file means every default, unless ``allow_empty`` is False (a
+    reload: an empty file there is far more likely a half-written edit than a wish to reset everything)."""
     ctx = Ctx(filename)
     node = load_node(text, ctx)
     data: Any = None
     if node is None and not ctx.problems:
-        data = CORE.default_value()
-    elif node is not None:
-        data = CORE.check(node, ctx, "")
-    if isinstance(data, dict):
-        _cross_checks(data, node, ctx)
+        if allow_empty:
+            data = CORE.default_value()
+        else:
+            ctx.error(None, "", "the file is empty (a reload needs the whole configuration)")
+    try:
+        if node is not None:
+            data = CORE.check(node, ctx, "")
+        if isinstance(data, dict):
+            _cross_checks(data, node, ctx)
+    except TooManyProblems:
+        data = None
     ctx.problems.sort(key=lambda p: (p.line, p.column))  # top to bottom, as a technician reads the file
     # overrides are checked even when the file has problems, so every problem is reported at once
     ctx.problems.extend(_apply_env(data if isinstance(data, dict) else None,
@@ -334,12 +345,14 @@ def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str
     return cli_value or env.get("HOTLINE_CONFIG") or DEFAULT_PATH
 
 
-def load_config(path: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
-    """Read and validate a configuration file (relative paths taken from ``base``, default the cwd)."""
+def load_config(path: str, env: dict[str, str] | None = None, base: str | None = None,
+                allow_empty: bool = True) -> Config:
+    """Read and validate a configuration file (relative paths taken from ``base``, default the cwd; see
+    parse_config for ``allow_empty``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem(path, 0, 0, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(path, 0, 0, "", f"cannot read: {exc}")]) from None
-    return parse_config(text, path, env, base)
+    return parse_config(text, path, env, base, allow_empty)

@@ -79,6 +79,9 @@ class Metrics:
                                      "Media ticks that took longer than the overrun threshold", registry=r)
         self.missed_ticks = Counter("hotline_media_missed_ticks_total",
                                     "20 ms ticks skipped because the engine fell behind", registry=r)
+        self.tick_errors = Counter("hotline_media_tick_errors_total",
+                                   "Parts of a media tick that raised (a device, a player); the rest went on",
+                                   registry=r)
         self.dtmf_digits = Counter("hotline_dtmf_digits_detected_total", "DTMF digits detected",
                                    ["source"], registry=r)
         self.calls_refused = Counter("hotline_calls_refused_total", "Calls refused by admission control",

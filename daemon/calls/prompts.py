@@ -14,6 +14,10 @@ import yaml
 
 from ..errors import HotlineError
 from ..media.wavio import parse_wav, read_wav_8k, to_mono_8k, write_wav
+from hotline.dialplan import safe_yaml
+
+from ..errors import HotlineError
+from ..media.wavio import parse_wav, read_wav_8k, to_mono_8k, write_wav
 
 log = logging.getLogger("hotline.prompts")
 
@@ -72,7 +76,7 @@ def load_manifest(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise HotlineError(f"{path}: {exc}") from None
     if not isinstance(data, dict):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from hotline.drivers.base import LineKind
-from hotline.drivers.sim.card import FarState, SimCard, SimLine
+from hotline.drivers.sim.card import FarState, SimCard, SimLine, check_faults
 
 from ..errors import HotlineError
 from ..media.tones import dtmf_freqs, dtmf_tone
@@ -190,13 +190,11 @@ class SimControl:
         return len(digits) * (tone_ms + gap_ms) / 1000.0
 
     def send_audio(self, call_id: str, wav: bytes) -> float:
-        """The caller speaks a WAV (any rate and channels); returns its length in seconds."""
+        """The caller speaks a WAV (any rate and channels); returns its length in seconds (blocking: from the
+        event loop, decode with decode_audio in a thread and send with send_samples)."""
         sc = self.get(call_id)
         self._live(sc)
-        try:
-            samples = to_mono_8k(parse_wav(wav, "request body"))
-        except ValueError as exc:
-            raise SimError(f"audio: {exc}") from None
+        samples = decode_audio(wav)
         sc.card.far_send(sc.line, samples)
         return len(samples) / 8000.0
 
@@ -307,16 +305,29 @@ class SimControl:
         """Flip a line's fault switches: down, never_answer, busy, hangup_after, noise_dbm0."""
         card, ln = self._line(line)
         changes = dict(changes)
-        if "down" in changes:
-            down = changes.pop("down")
-            if not isinstance(down, bool):
-                raise SimError("down: expected true or false")
-            card.set_down(ln, down)
+        down = changes.pop("down", None)
+        if down is not None and not isinstance(down, bool):
+            raise SimError("down: expected true or false")
         try:
-            faults = card.set_faults(ln, **changes)
-        except (KeyError, TypeError) as exc:
-            raise SimError(f"unknown fault {exc}; known: down, never_answer, busy, hangup_after, noise_dbm0") from None
+            checked = check_faults(changes)  # everything is checked before anything changes
+        except ValueError as exc:
+            raise SimError(str(exc).replace("known: ", "known: down, ")) from None
+        if down is not None:
+            card.set_down(ln, down)
+        faults = card.set_faults(ln, **checked)
         return {"line": ln.name, "up": ln.up, **faults.__dict__}
+
+
+MAX_AUDIO_SECONDS = 600.0  # what a QA caller or agent may say in one request
+
+
+def decode_audio(wav: bytes) -> np.ndarray:
+    """A posted WAV as 8 kHz mono samples (bounded rate, channels and length); SimError when it is refused.
+    CPU-bound: call it off the event loop."""
+    try:
+        return to_mono_8k(parse_wav(wav, "request body", MAX_AUDIO_SECONDS))
+    except ValueError as exc:
+        raise SimError(f"audio: {exc}") from None
 
 
 async def wait_for_state(ctl: SimControl, call_id: str, state: str, timeout: float = 10.0) -> dict:

@@ -171,9 +171,15 @@ def _report_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     register(sub, common)
 
 
+def _abuse_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from ..box.abuse_bench import register
+    register(sub, common)
+
+
 # The one registry of subcommand groups: each module adds its own; none imports another.
-REGISTER: list[Callable] = [tools.register_stats, _report_bench, dsp.register, demo.register_setup, tools.register_bench,
-                            sim.register, demo.register, flow.register, acd.register, _acd_bench, tools.register_backup]
+REGISTER: list[Callable] = [tools.register_stats, _report_bench, _abuse_bench, dsp.register, demo.register_setup,
+                            tools.register_bench, sim.register, demo.register, flow.register, acd.register,
+                            _acd_bench, tools.register_backup]
 
 
 def main(argv: list[str] | None = None) -> int:

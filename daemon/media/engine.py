@@ -100,6 +100,8 @@ class MediaEngine:
         self._timer_seq = 0
         self._task: asyncio.Task | None = None
         self.missed_ticks = 0
+        self.tick_errors = 0
+        self._error_logged: dict[str, int] = {}  # part of the tick -> tick of its last logged traceback
         self.overruns = 0
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
@@ -250,7 +252,8 @@ class MediaEngine:
     def status(self) -> dict:
         """Channels, ticks, overruns."""
         return {"state": "up" if self._task else "down", "channels": self.active, "capacity": self.capacity,
-                "ticks": self.ticks, "missed_ticks": self.missed_ticks, "overruns": self.overruns}
+                "ticks": self.ticks, "missed_ticks": self.missed_ticks, "overruns": self.overruns,
+                "tick_errors": self.tick_errors}
 
     def overloaded(self) -> bool:
         """True when ticks overran repeatedly in the last second (admission control)."""
@@ -302,37 +305,73 @@ class MediaEngine:
                                in groups.items()}
         return self._by_device
 
+    def _failed(self, where: str, what: Any) -> None:
+        """One part of a tick raised: count it and log it (with its traceback at most every 10 s per place), and
+        let the rest of the tick and every other channel go on."""
+        self.tick_errors += 1
+        counter = getattr(self.metrics, "tick_errors", None)
+        if counter is not None:
+            counter.inc()
+        last = self._error_logged.get(where)
+        if last is None or self.ticks - last >= 500:
+            self._error_logged[where] = self.ticks
+            log.exception("event=tick_part_failed part=%s what=%r tick=%d errors=%d", where, what, self.ticks,
+                          self.tick_errors)
+
     def tick(self) -> None:
-        """Process one 20 ms frame for every channel."""
+        """Process one 20 ms frame for every channel; a part that raises (a device, a hook, one channel's
+        player) is isolated, so one bad channel never silences the others."""
         self.ticks += 1
         for dev in self.frame_devices:
-            dev.tick()
+            try:
+                dev.tick()
+            except Exception:
+                self._failed("device.tick", dev)
         for hook in self.tick_hooks:
-            hook()
+            try:
+                hook()
+            except Exception:
+                self._failed("hook", hook)
         groups = self._groups()
         inp, out = self.inp, self.out
         for dev, names, slots in groups.values():
             buf = np.zeros((len(names), FRAME_SAMPLES), dtype=np.int16)
-            dev.read_frames(names, buf)
+            try:
+                dev.read_frames(names, buf)
+            except Exception:
+                self._failed("device.read_frames", dev)
+                buf[:] = 0
             inp[slots] = buf
         if self.channels:
             for hit in self.detector.process(inp):
                 ch = self.channels.get(hit.slot)
                 if ch is not None and ch.on_digit is not None:
-                    ch.on_digit(hit.digit, hit.duration_ms)
+                    try:
+                        ch.on_digit(hit.digit, hit.duration_ms)
+                    except Exception:
+                        self._failed("on_digit", ch.line)
                     if self.metrics is not None:
                         self.metrics.dtmf_digits.labels("inband").inc()
         mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32) if self._edges else None
         out[:] = 0
         for ch in list(self.channels.values()):
             if ch.source is not None:
-                frame = ch.source.next_frame()
+                try:
+                    frame = ch.source.next_frame()
+                    if frame is not None:
+                        out[ch.slot] = frame
+                except Exception:
+                    self._failed("source", ch.line)
+                    frame = None  # a player that raises is stopped, as if it had ended badly
+                    done, ch.source, ch.source_done = ch.source_done, None, None
+                    if done is not None and not done.done():
+                        done.set_result(False)
+                    continue
                 if frame is None:
                     done, ch.source, ch.source_done = ch.source_done, None, None
                     if done is not None and not done.done():
                         done.set_result(True)  # played to the end
                     continue
-                out[ch.slot] = frame
         if mix is not None:
             if self._edge_arrays is None:
                 edges = list(self._edges)
@@ -352,7 +391,10 @@ class MediaEngine:
             if len(self._tap_in) >= 25:  # every 0.5 s
                 self.flush_taps()
         for dev, names, slots in groups.values():
-            dev.write_frames(names, out[slots])
+            try:
+                dev.write_frames(names, out[slots])
+            except Exception:
+                self._failed("device.write_frames", dev)
         while self._timers and self._timers[0][0] <= self.ticks:
             _, _, fut = heapq.heappop(self._timers)
             if not fut.done():

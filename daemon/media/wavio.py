@@ -25,6 +25,8 @@ __all__ = ["WavError", "WavFormat", "WavAudio", "parse_wav", "read_wav", "read_w
            "to_mono_8k", "resample", "write_wav", "wav_bytes"]
 
 _BOGUS_SIZES = {0, 0xFFFFFFFF}
+MIN_RATE, MAX_RATE = 4000, 384000  # outside this no real recording; a 1 Hz "WAV" would resample for minutes
+MAX_CHANNELS = 32
 _STOPBAND_DB = 70.0  # alias rejection of the resampling filter
 _CHUNK_OUT = 8192  # output samples computed per vectorized resampler step
 
@@ -101,8 +103,10 @@ def _parse_fmt(body: bytes, name: str) -> tuple[WavFormat, int, int, int]:
                        "only PCM, float and G.711 WAVs are supported") from None
     if channels < 1:
         raise WavError(f"{name}: fmt chunk says {channels} channels")
-    if rate < 1:
-        raise WavError(f"{name}: fmt chunk says a sample rate of {rate} Hz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise WavError(f"{name}: a sample rate of {rate} Hz is not supported (from {MIN_RATE} to {MAX_RATE} Hz)")
+    if channels > MAX_CHANNELS:
+        raise WavError(f"{name}: {channels} channels is not supported (at most {MAX_CHANNELS})")
     # The container size (block_align) wins over bits, e.g. 12-bit samples stored in 16.
     width = block_align // channels if block_align >= channels else (bits + 7) // 8
     if width < 1:
@@ -110,8 +114,9 @@ def _parse_fmt(body: bytes, name: str) -> tuple[WavFormat, int, int, int]:
     return fmt, channels, rate, width
 
 
-def parse_wav(data: bytes, name: str = "<bytes>") -> WavAudio:
-    """Decode a WAV image held in memory; ``name`` is used in error messages."""
+def parse_wav(data: bytes, name: str = "<bytes>", max_seconds: float | None = None) -> WavAudio:
+    """Decode a WAV image held in memory; ``name`` is used in error messages; audio longer than ``max_seconds``
+    is refused before it is decoded."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise WavError(f"{name}: not a RIFF/WAVE file")
     pos, fmt_info, raw = 12, None, None
@@ -137,6 +142,8 @@ def parse_wav(data: bytes, name: str = "<bytes>") -> WavAudio:
     usable = len(raw) - len(raw) % frame_bytes
     if usable == 0:
         raise WavError(f"{name}: no audio samples (empty data chunk)")
+    if max_seconds is not None and usable / frame_bytes / rate > max_seconds:
+        raise WavError(f"{name}: {usable / frame_bytes / rate:.0f} s of audio, at most {max_seconds:.0f} s")
     samples = _decode(raw[:usable], fmt, width, name).reshape(-1, channels)
     return WavAudio(rate=rate, channels=channels, sample_width=width, format=fmt, samples=samples)
 

@@ -49,8 +49,16 @@ def blocked_reason(number: str) -> str | None:
 
 def block(number: str, reason: str = "", by: str = "") -> None:
     """Add a number or prefix* to the block list."""
-    Blacklist.insert(number=number, reason=reason, created_at=time.time(), created_by=by) \
-        .on_conflict_ignore().execute()
+    block_many([(number, reason)], by)
+
+
+def block_many(rows: list[tuple[str, str]], by: str = "") -> None:
+    """Add (number or prefix*, reason) rows to the block list, a few hundred per statement (an import of
+    100,000 numbers is seconds of writer-thread time one by one)."""
+    now = time.time()
+    for i in range(0, len(rows), 500):
+        Blacklist.insert_many([{"number": n, "reason": r, "created_at": now, "created_by": by}
+                               for n, r in rows[i:i + 500]]).on_conflict_ignore().execute()
 
 
 def set_hours(schedule: str, hours: dict[int, list[tuple[str, str]]]) -> None:

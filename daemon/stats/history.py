@@ -26,6 +26,9 @@ from typing import Any, Callable
 import yaml
 
 from ..calls import cdr
+from hotline.dialplan import safe_yaml
+
+from ..calls import cdr
 
 HOUR_PROFILE = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 7.5, 9.0, 8.5, 6.0, 6.5, 8.0, 8.8, 8.0, 6.5, 4.5,
                 3.0, 2.0, 1.2, 0.8, 0.4]
@@ -47,7 +50,7 @@ class Team:
 def _menu_paths(flows_dir: Path, name: str) -> tuple[str, list[tuple[str, str]], str | None]:
     """(menu block, [(key, target block)], queue) of a sample flow; a generic shape when it cannot be read."""
     try:
-        doc = yaml.safe_load((flows_dir / f"{name}.yaml").read_text(encoding="utf-8"))
+        doc = safe_yaml.load((flows_dir / f"{name}.yaml").read_text(encoding="utf-8"))
         queue = (doc.get("vars") or {}).get("queue")
         if queue is None:   # the first queue step of the flow
             queue = next((step["queue"]["name"] for steps in doc["blocks"].values() for step in steps or []

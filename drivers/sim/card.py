@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import enum
+import logging
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +20,8 @@ from hotline.drivers.base import (FRAME_SAMPLES, RATE, Answered, Capability, Dri
                                   DriverNotReady,
                                   HangupCause, HungUp, Line, LineDown, LineKind, LineUp, OffHook,
                                   Ringing, LineEvent)
+
+log = logging.getLogger("hotline.drivers.sim")
 
 
 class FarState(enum.Enum):
@@ -43,6 +47,30 @@ class Faults:
     busy: bool = False
     hangup_after: float | None = None   # seconds after the far end is connected
     noise_dbm0: float | None = None
+
+
+_NUMBER_FAULTS = {"hangup_after": (0.0, 86400.0, "seconds"), "noise_dbm0": (-100.0, 3.0, "dBm0")}
+
+
+def check_faults(changes: dict) -> dict:
+    """Fault switch changes checked strictly (true/false switches, numbers in range or null); raises ValueError
+    naming the first bad one, so a bad value is never stored where the tick would trip over it."""
+    out: dict = {}
+    for key, value in changes.items():
+        if key in ("never_answer", "busy"):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key}: expected true or false")
+        elif key in _NUMBER_FAULTS:
+            low, high, unit = _NUMBER_FAULTS[key]
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        or not low <= value <= high:
+                    raise ValueError(f"{key}: expected null or a number of {unit} from {low:g} to {high:g}")
+                value = float(value)
+        else:
+            raise ValueError(f"unknown fault {key!r}; known: never_answer, busy, hangup_after, noise_dbm0")
+        out[key] = value
+    return out
 
 
 @dataclass
@@ -165,18 +193,26 @@ class SimCard(Driver):
         if not self._timed:
             return
         for line in list(self._timed):
-            far = line.far
-            if far.state is FarState.RINGING and far.answer_at_tick is not None \
-                    and self.tick_count >= far.answer_at_tick:
-                far.answer_at_tick = None
+            try:
+                self._tick_line(line)
+            except Exception:  # one line's bad state must not stop the others' clocks, nor repeat every tick
+                log.exception("event=sim_line_tick_failed line=%s (its timed faults are cleared)", line.name)
                 self._timed.discard(line)
-                self.far_answer(line)
-            elif far.state is FarState.CONNECTED and far.faults.hangup_after is not None:
-                if self.tick_count >= far.connected_tick + far.faults.hangup_after * 50:
-                    self._timed.discard(line)
-                    self.far_hangup(line)
-            elif far.state not in (FarState.RINGING, FarState.CONNECTED):
+                line.far.faults.hangup_after = None
+
+    def _tick_line(self, line: SimLine) -> None:
+        far = line.far
+        if far.state is FarState.RINGING and far.answer_at_tick is not None \
+                and self.tick_count >= far.answer_at_tick:
+            far.answer_at_tick = None
+            self._timed.discard(line)
+            self.far_answer(line)
+        elif far.state is FarState.CONNECTED and far.faults.hangup_after is not None:
+            if self.tick_count >= far.connected_tick + far.faults.hangup_after * 50:
                 self._timed.discard(line)
+                self.far_hangup(line)
+        elif far.state not in (FarState.RINGING, FarState.CONNECTED):
+            self._timed.discard(line)
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Fill ``out[i]`` with what the far end of ``lines[i]`` sends this tick."""
@@ -197,10 +233,9 @@ class SimCard(Driver):
                 out[i] = np.clip(out[i] + noise, -32768, 32767).astype(np.int16)
 
     def set_faults(self, line: SimLine, **changes: object) -> Faults:
-        """Change a line's fault switches (never_answer, busy, hangup_after, noise_dbm0)."""
-        for key, value in changes.items():
-            if not hasattr(line.far.faults, key):
-                raise KeyError(key)
+        """Change a line's fault switches (never_answer, busy, hangup_after, noise_dbm0); ValueError names a bad
+        one and nothing is changed."""
+        for key, value in check_faults(changes).items():
             setattr(line.far.faults, key, value)
         if line.far.faults.noise_dbm0 is not None:
             self._noisy.add(line)

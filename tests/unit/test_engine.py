@@ -146,3 +146,44 @@ def test_retention_deletes_old_recordings(rig, tmp_path) -> None:
         await journal.stop()
         store.close()
     asyncio.run(main())
+
+
+class _Broken:
+    """A player that raises on every frame (a bug in one channel's source)."""
+
+    def next_frame(self) -> np.ndarray:
+        raise ValueError("broken player")
+
+
+def test_one_channel_that_raises_never_silences_the_others(rig, caplog) -> None:
+    """A timed fault with a bad value on one line (the sim card's clock raises for it) and a player that raises
+    on another: every other channel still hears its audio on every tick, the bad player is stopped, the line's
+    bad fault is cleared, and the traceback is logged once, not 50 times a second."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig()
+        card = devices.devices["sim0"].driver
+        good, bad, bad2 = (card.lines[n] for n in ("sim0-t1", "sim0-t2", "sim0-t3"))
+        for ln in (good, bad, bad2):
+            card._new_session(ln, type(ln.far.state).CONNECTED)
+        chans = [engine.open_channel(ln.name, card, None) for ln in (good, bad, bad2)]
+        bad.far.faults.hangup_after = {"$gt": ""}  # what the API used to store; comparing it raises TypeError
+        card._timed.add(bad)
+        done = engine.play(chans[2], _Broken())
+        tone = (8000 * np.sin(2 * np.pi * 700 * np.arange(160) / 8000)).astype(np.int16)
+        from hotline.daemon.media.engine import ArrayPlayer
+        engine.play(chans[0], ArrayPlayer(np.tile(tone, 100)))
+        good.far.heard.clear()
+        for _ in range(100):
+            engine.tick()
+        heard = card.heard(good)
+        assert len(heard) == 100 * 160 and tone_power(heard, 700) > 0.5, "the good channel lost audio"
+        assert done.done() and done.result() is False, "the raising player was not stopped"
+        assert bad.far.faults.hangup_after is None and bad not in card._timed
+        assert engine.tick_errors == 1, engine.tick_errors
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    with caplog.at_level("ERROR"):
+        asyncio.run(main())
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 2, [r.getMessage() for r in tracebacks]  # one per bad part, not one per tick

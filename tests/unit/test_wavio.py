@@ -164,3 +164,19 @@ def test_missing_file_is_a_wav_error(tmp_path: Path) -> None:
     """A file that cannot be opened is reported like any other unreadable WAV."""
     with pytest.raises(WavError, match="nope.wav: cannot read"):
         wavio.read_wav_8k(tmp_path / "nope.wav")
+
+
+@pytest.mark.parametrize("rate", [1, 100, 3999, 384001, 4_000_000])
+def test_absurd_sample_rates_are_refused_before_decoding(rate: int) -> None:
+    """A 1 Hz WAV would be resampled into 8,000 times as many samples (18 s on the event loop): refused."""
+    image = riff(1, 1, rate, 16, np.zeros(100_000, "<i2").tobytes())
+    with pytest.raises(wavio.WavError, match=f"a sample rate of {rate} Hz is not supported"):
+        wavio.parse_wav(image, "caller.wav")
+
+
+def test_length_limit_is_checked_before_decoding() -> None:
+    """max_seconds refuses long audio by its header and size, naming both lengths."""
+    image = riff(1, 1, 8000, 16, np.zeros(8000 * 11, "<i2").tobytes())
+    with pytest.raises(wavio.WavError, match="11 s of audio, at most 10 s"):
+        wavio.parse_wav(image, "caller.wav", max_seconds=10)
+    assert wavio.parse_wav(image, "caller.wav", max_seconds=12).duration_s == 11

@@ -10,8 +10,11 @@ import tornado.web
 import yaml
 
 from hotline.daemon.box import users
+from hotline.daemon.box import users
+from hotline.daemon.aio import off_loop
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
+from hotline.dialplan import safe_yaml
 
 from ..i18n import N_
 from .config_common import ConfigApi, ConfigPage, problems
@@ -357,13 +360,13 @@ class AcdYamlApi(ConfigApi):
         except UnicodeDecodeError:
             return self.fail(400, "body: YAML must be UTF-8 text")
         try:
-            doc = acd_config.parse(text, "import.yaml")
+            doc = await off_loop(acd_config.parse, text, "import.yaml")
         except ConfigError as exc:
             return self.write_json(problems(exc, lines=True, locale=self.locale), 400)
         def replace() -> tuple[dict, dict]:
-            before = yaml.safe_load(acd_config.export_document())
+            before = safe_yaml.load(acd_config.export_document())
             counts = acd_config.import_document(doc)
-            return counts, (before, yaml.safe_load(acd_config.export_document()))
+            return counts, (before, safe_yaml.load(acd_config.export_document()))
         counts, _ = await self.change(replace, "acd.imported", "agents and queues", lambda r: r[1])
         await reload_acd(self.services)
         self.write_json({"imported": counts})

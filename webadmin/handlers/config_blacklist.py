@@ -15,6 +15,8 @@ from ..i18n import N_
 from .inputs import id_param
 from .config_calendar import (MAX_UPLOAD, csv_fields, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               uploaded_text)
+from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
+                              import_lines, parse_import, uploaded_text)
 
 NOT_A_NUMBER = N_("%(value)s is not a phone number: use 3-20 digits, or a prefix of at least 2 digits ending in *")
 
@@ -40,10 +42,7 @@ def parse_block_lines(text: str) -> list[tuple[str, str]]:
     """Lines "number[,reason]"; every bad line reported, nothing returned when any is bad."""
     rows, problems, seen = [], [], {}
     first = True
-    for n, raw in enumerate((text or "").splitlines(), 1):
-        line = raw.strip().replace("，", ",")
-        if not line or line.startswith("#"):
-            continue
+    for n, line in import_lines(text, problems):
         fields = csv_fields(line)
         if fields is None:
             problems.append(Problem(NOT_A_NUMBER, {"value": line[:40] + "..."}, n))
@@ -79,14 +78,16 @@ def list_blocks(search: str | None) -> list[dict]:
 
 
 def add_blocks(rows: list[tuple[str, str]], who: str, address: str, action: str) -> dict:
-    """Add numbers with daemon/service/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
+    """Add numbers with daemon/service/calendar.py's block_many(); existing ones get the new reason; audited (writer
+    thread)."""
     numbers = [r[0] for r in rows]
-    old = {b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers))}
+    old: dict[str, str] = {}
+    for i in range(0, len(numbers), 500):  # SQLite allows a bounded number of parameters per statement
+        old.update({b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers[i:i + 500]))})
     for number, reason in rows:
-        if number in old:
+        if number in old and old[number] != reason:
             Blacklist.update(reason=reason).where(Blacklist.number == number).execute()
-        else:
-            calendar.block(number, reason, who)
+    calendar.block_many([(n, r) for n, r in rows if n not in old], who)
     target = numbers[0] if len(numbers) == 1 else f"{len(numbers)} numbers"
     audit.record(who, address, action, target, old or None, {n: r for n, r in rows})
     return {"added": len([n for n in numbers if n not in old]), "updated": len([n for n in numbers if n in old])}
@@ -161,7 +162,7 @@ class BlacklistImportPage(CalendarPage):
         text = self.get_body_argument("text", "")
         try:
             text = uploaded_text(self)
-            rows = parse_block_lines(text)
+            rows = await parse_import(parse_block_lines, text)
         except Invalid as exc:
             self.set_status(400)
             await BlacklistPage.show(self, "", {}, [], text[:MAX_UPLOAD], self.problems(exc))

@@ -6,12 +6,15 @@ import csv
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import tornado.web
 
 from hotline.daemon.box import audit
 from hotline.daemon.service import calendar
+from hotline.daemon.box import audit
+from hotline.daemon.service import calendar
+from hotline.daemon.aio import off_loop
 from hotline.daemon.store.models import Holiday, ScheduleHours, Setting
 
 from ..i18n import N_
@@ -22,6 +25,9 @@ DAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday
 MODES = {"auto": None, "day": "day", "night": "night"}
 STATE_WORDS = (N_("open"), N_("closed"), N_("holiday"))
 MAX_UPLOAD = 256 * 1024
+MAX_IMPORT_TEXT = 2 * 1024 * 1024  # characters of pasted or posted import lines (about 100,000 numbers)
+MAX_IMPORT_LINES = 100_000
+MAX_IMPORT_PROBLEMS = 100  # an import with more bad lines is not checked further
 DEFAULT_SCHEDULE = "office"  # the schedule the shipped flows use
 LINE = N_("Line %(line)d: %(problem)s")
 NO_HOURS = N_("Enter hours for at least one day; a schedule without hours counts as always open (delete it instead).")
@@ -210,15 +216,37 @@ def csv_fields(line: str) -> list[str] | None:
         return None
 
 
+def import_lines(text: str, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) of an import's text, skipping blanks and # comments; refuses text over the
+    bounds at once and stops once ``problems`` holds MAX_IMPORT_PROBLEMS."""
+    text = text or ""
+    if len(text) > MAX_IMPORT_TEXT:
+        raise Invalid([Problem(N_("At most %(n)d characters can be imported at once."), {"n": MAX_IMPORT_TEXT})],
+                      "text")
+    lines = text.splitlines()
+    if len(lines) > MAX_IMPORT_LINES:
+        raise Invalid([Problem(N_("At most %(n)d lines can be imported at once."), {"n": MAX_IMPORT_LINES})],
+                      "text")
+    for n, raw in enumerate(lines, 1):
+        if len(problems) >= MAX_IMPORT_PROBLEMS:
+            problems.append(Problem(N_("Checking stopped after %(n)d problems."), {"n": MAX_IMPORT_PROBLEMS}))
+            return
+        line = raw.strip().replace("，", ",")
+        if line and not line.startswith("#"):
+            yield n, line
+
+
+async def parse_import(parse: Callable[[str], list], text: str) -> list:
+    """Run an import's line parser off the event loop (a big list takes seconds to check)."""
+    return await off_loop(parse, text)
+
+
 def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:
     """Lines "YYYY-MM-DD,name[,workday]" (a header line and # comments are skipped); every bad line is reported
     with its number and nothing is returned when any is bad."""
     rows, problems, seen = [], [], {}
     first = True
-    for n, raw in enumerate((text or "").splitlines(), 1):
-        line = raw.strip().replace("，", ",")
-        if not line or line.startswith("#"):
-            continue
+    for n, line in import_lines(text, problems):
         fields = csv_fields(line)
         if fields is None:
             problems.append(Problem(N_("use YYYY-MM-DD,name[,workday]"), {}, n))
@@ -470,7 +498,7 @@ class HolidayImportPage(CalendarPage):
         text = self.get_body_argument("text", "")
         try:
             text = uploaded_text(self)
-            rows = parse_holiday_lines(text)
+            rows = await parse_import(parse_holiday_lines, text)
         except Invalid as exc:
             self.set_status(400)
             await self.show_import_error(text, exc)
@@ -603,7 +631,7 @@ class LinesImportApi(CalendarApiBase):
         if not isinstance(text, str):
             raise tornado.web.HTTPError(400, reason="text: the lines to import")
         try:
-            rows = type(self).parse(text)
+            rows = await parse_import(type(self).parse, text)
         except Invalid as exc:
             return self.invalid(exc)
         result = await self.services["store"].write(type(self).save, rows, self.actor, self.address, self.action)

@@ -14,6 +14,8 @@ from typing import Any
 import tornado.web
 
 from hotline.daemon.box import audit
+from hotline.daemon.box import audit
+from hotline.daemon.aio import off_loop
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import LOCALES, Flow, FlowError
 
@@ -112,16 +114,21 @@ async def validate(services: dict, source: str, name: str) -> tuple[Flow | None,
     """(flow or None, problems, warnings) for a source, checked against this box's prompts and tables (off the
     event loop: the check reads the prompt directory)."""
     flows = services["flows"]
-    loop = asyncio.get_running_loop()
-    try:
-        flow = await loop.run_in_executor(None, flows.validate, source, f"{name}.yaml")
-    except FlowError as exc:
+
+    def check() -> tuple[Flow | None, FlowError | None, dict | None]:
+        """In a thread: parse, check, the menu tree (cached on the flow) and the id check."""
+        try:
+            flow = flows.validate(source, f"{name}.yaml")
+        except FlowError as exc:
+            return None, exc, _name_problem(source, name)
+        flow_tree(flow)
+        return flow, None, _name_problem(source, name)
+    flow, exc, bad_name = await off_loop(check)
+    if exc is not None:
         problems = [_problem(p) for p in exc.problems]
-        bad_name = _name_problem(source, name)
         if bad_name is not None:
             problems = sorted([*problems, bad_name], key=lambda p: (p["line"], p["column"]))
         return None, problems, [_problem(w) for w in exc.warnings]
-    bad_name = _name_problem(source, name)
     if bad_name is not None or flow.name != name:
         bad_name = bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}
         return None, [bad_name], [_problem(w) for w in flow.warnings]
@@ -439,7 +446,7 @@ class FlowApi(FlowMixin, BaseHandler):
         if found is None:
             raise tornado.web.HTTPError(404, reason=f"no flow {name!r}")
         flow, problems, warnings = await validate(self.services, found[1], name)
-        self.write_json({"name": name, "active_version": found[0], "versions": versions,
+        await self.write_json_off_loop({"name": name, "active_version": found[0], "versions": versions,
                          "routes": routes_for(self.services).get(name, []), "source": found[1],
                          "tree": flow_tree(flow) if flow else None, "problems": problems, "warnings": warnings})
 
@@ -451,7 +458,7 @@ class FlowValidateApi(FlowMixin, BaseHandler):
         """Check a source without saving anything."""
         source = self.body_source(self.json_body())
         flow, problems, warnings = await validate(self.services, source, name)
-        self.write_json({"ok": flow is not None, "problems": problems, "warnings": warnings,
+        await self.write_json_off_loop({"ok": flow is not None, "problems": problems, "warnings": warnings,
                          "tree": flow_tree(flow) if flow else None})
 
 
@@ -490,7 +497,7 @@ class FlowVersionApi(FlowMixin, BaseHandler):
             raise tornado.web.HTTPError(404, reason=f"no version {version} of flow {name!r}")
         row = next(v for v in (await store.read(list_versions, name))[name] if v["version"] == int(version))
         flow, problems, warnings = await validate(self.services, found[1], name)
-        self.write_json({**row, "name": name, "source": found[1], "tree": flow_tree(flow) if flow else None,
+        await self.write_json_off_loop({**row, "name": name, "source": found[1], "tree": flow_tree(flow) if flow else None,
                          "problems": problems, "warnings": warnings})
 
 

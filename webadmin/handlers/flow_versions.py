@@ -74,7 +74,10 @@ def _detail(app: str, args: dict) -> str:
 
 def flow_tree(flow: Flow) -> dict:
     """Blocks with their steps, the file line of each step, and where each step can jump (menu keys,
-    branches, gotos, fallbacks)."""
+    branches, gotos, fallbacks); built once per flow (the first time in a thread, see config_flows.validate)."""
+    cached = getattr(flow, "_tree", None)
+    if cached is not None:
+        return cached
     blocks = []
     for bname, steps in flow.blocks.items():
         items = []
@@ -87,7 +90,9 @@ def flow_tree(flow: Flow) -> dict:
             items.append({"index": i, "app": step.app, "line": step.line, "detail": _detail(step.app, step.args),
                           "targets": targets})
         blocks.append({"name": bname, "line": steps[0].line if steps else 0, "steps": items})
-    return {"start": flow.start, "error": flow.error, "blocks": blocks}
+    tree = {"start": flow.start, "error": flow.error, "blocks": blocks}
+    flow._tree = tree  # type: ignore[attr-defined]
+    return tree
 
 
 # ---- database side (runs in the store's threads) -----------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hotline.dialplan import safe_yaml
 
 from .base import BaseHandler
 
@@ -19,11 +19,11 @@ def document() -> dict[str, Any]:
     """The OpenAPI document, read once: openapi.yaml plus every openapi.d/*.yaml merged in (a path or schema
     defined twice is an error naming both files)."""
     with open(SPEC_PATH, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        doc = safe_yaml.load(f.read())
     owner: dict[str, str] = {}
     for part in sorted(PARTS_DIR.glob("*.yaml")):
         with open(part, encoding="utf-8") as f:
-            extra = yaml.safe_load(f) or {}
+            extra = safe_yaml.load(f.read()) or {}
         for path, item in (extra.get("paths") or {}).items():
             if path in doc["paths"]:
                 raise ValueError(f"{part.name}: path {path} is already described in {owner.get(path, SPEC_PATH.name)}")

@@ -5,9 +5,11 @@ import numpy as np
 import tornado.web
 import tornado.websocket
 
+from hotline.daemon.aio import off_loop
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.calls.simctl import SimError
 from hotline.daemon.calls.simctl import SimCallRefused, SimError
+from hotline.daemon.calls.simctl import SimError, decode_audio
 
 from ..limits import upload
 from .base import AuthMixin, BaseHandler
@@ -123,15 +125,17 @@ class SimDtmfHandler(SimHandler):
 class SimAudioHandler(SimHandler):
     """POST .../audio with a WAV body: the caller speaks."""
 
-    def post(self, call_id: str) -> None:
-        """Queue the WAV's audio."""
+    async def post(self, call_id: str) -> None:
+        """Queue the WAV's audio (decoded and resampled off the event loop)."""
         if len(self.request.body) > 50 * 1024 * 1024:
             return self.fail(SimError("audio: at most 50 MB", 413))
         try:
-            secs = self.sim.send_audio(call_id, self.request.body)
+            self.sim.get(call_id)  # a call that does not exist is answered before any decoding
+            samples = await off_loop(decode_audio, self.request.body)
+            self.sim.send_samples(call_id, samples)
         except SimError as exc:
             return self.fail(exc)
-        self.write_json({"seconds": round(secs, 3)}, 202)
+        self.write_json({"seconds": round(len(samples) / 8000.0, 3)}, 202)
 
 
 class SimHeardHandler(SimHandler):
@@ -203,13 +207,9 @@ class SimStationActionHandler(SimHandler):
         """The audio action carries a WAV, not JSON."""
         return {} if self.path_args and self.path_args[-1] == "audio" else super().json_body()
 
-    def sim_station_audio(self, ext: str) -> float:
-        """The agent speaks a WAV."""
-        from hotline.daemon.media.wavio import parse_wav, to_mono_8k
-        try:
-            samples = to_mono_8k(parse_wav(self.request.body, "request body"))
-        except ValueError as exc:
-            raise SimError(f"audio: {exc}") from None
+    async def sim_station_audio(self, ext: str) -> float:
+        """The agent speaks a WAV (decoded and resampled off the event loop)."""
+        samples = await off_loop(decode_audio, self.request.body)
         self.sim.station_send(ext, samples)
         return len(samples) / 8000.0
 
@@ -227,7 +227,7 @@ class SimStationActionHandler(SimHandler):
                 self.sim.station_flash(ext)
                 result = {}
             elif action == "audio":
-                secs = self.sim_station_audio(ext)
+                secs = await self.sim_station_audio(ext)
                 result = {"seconds": secs}
             elif action == "dtmf":
                 result = {"seconds": self.sim.station_dtmf(ext, b.get("digits"), b.get("mode", "inband"),
