@@ -19,6 +19,7 @@ from .agents import Agent, AgentState
 from .queues import Entry, QueueRuntime, new_entry
 
 log = logging.getLogger("hotline.acd")
+UNAVAILABLE_PAUSE = 5.0  # seconds before a callback is offered again when the agent's phone could not ring
 RESTORE_HOURS = 72.0  # pending callbacks older than this are not dialled after a restart (a weekend's worth)
 
 
@@ -193,6 +194,8 @@ class Callbacks:
         retries = q.settings.get("callback_retries", 3) if q is not None else 0
         if outcome.agent_side and q is not None:
             entry.busy = False
+            if outcome is Originated.AGENT_UNAVAILABLE:  # the phone was taken meanwhile: no tight loop on it
+                entry.not_before = acd.engine.now() + UNAVAILABLE_PAUSE
             self._save(entry, "pending", entry.not_before or None)
             return
         if q is None or entry.attempts > retries:
