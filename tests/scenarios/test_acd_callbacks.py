@@ -261,3 +261,29 @@ def test_ivr_callback_after_hours_waits_for_the_queue_to_open(cb_box, hotline_bi
     wait_agent(box, "ann", "ready")
     board = sue.api("GET", "/wallboard", expect=200)
     assert [q["callbacks_waiting"] for q in board["queues"] if q["name"] == "support"] == [0]
+
+
+def test_a_leave_key_callback_the_agent_misses_does_not_leave_her_reserved(cb_box) -> None:
+    """The issue's case: a caller leaves the queue for a callback (star, 1, 1); the agent lets the callback ring
+    out. She must not stay "reserved" with an idle phone: the attempt is journaled, the miss counted (limit 1:
+    not ready, missed calls), and the callback keeps its place for the next agent."""
+    box = cb_box(strategy="linear", ring_timeout=3, wrapup_seconds=0, missed_offers_limit=1, announce_every=600)
+    box.api("POST", "/agents/ann/login", {"station": "1001"}, expect=200)
+    busy = box.call(frm="13900000041", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(busy, "bridged")
+    leaver = box.call(frm="13900000042", to="7000")
+    box.wait_event(leaver, "queue.joined")
+    box.api("POST", f"/sim/calls/{leaver}/dtmf", {"digits": "*11"}, expect=202)
+    box.wait_event(leaver, "queue.callback_requested", timeout=30)
+    box.wait(leaver, "ended", timeout=30)
+    box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)     # ann is free: the callback rings her
+    box.wait_station("1001", "ringing", timeout=30)
+    attempt = wait_journal(box, "callback.attempted")[0]
+    assert attempt["data"]["outcome"] == "agent_missed" and attempt["call_uuid"] == leaver
+    a = wait_agent(box, "ann", "not_ready")
+    assert a["reason"] == "missed_calls" and box.station_state("1001")["state"] == "idle"
+    assert [c["caller"] for c in callbacks(box)] == ["13900000042"]
+    box.api("POST", "/agents/bob/login", {"station": "1002"}, expect=200)
+    box.wait_station("1002", "ringing", timeout=30)                   # the next agent gets it
