@@ -59,6 +59,7 @@ def test_a_fresh_box_with_two_busy_agents_announces_an_estimate(fresh_box) -> No
     for cid, position in ((first, 1), (second, 2)):
         ev = box.wait_event(cid, "queue.announced", timeout=30)
         assert ev["data"]["position"] == position
+        assert ev["data"]["estimate"] is not None, f"no estimate announced: {ev['data']}"
         assert ev["data"]["handle_times"] == 0, "the box was not fresh"
         low, high = ev["data"]["estimate"]
         assert 0 <= low < high <= 10, ev["data"]
