@@ -24,7 +24,7 @@ blocks:
 @pytest.fixture
 def fresh_box(make_box, tmp_path):
     """A new box (no calls ever): 7000 queues for 'support', served by ann (1001) and bob (1002)."""
-    def make(**settings: object):
+    def make(state=None, **settings: object):
         (tmp_path / "flows").mkdir(exist_ok=True)
         (tmp_path / "flows" / "acd_test.yaml").write_text(FLOW)
         extra = "".join(f"    {k}: {v}\n" for k, v in settings.items())
@@ -32,7 +32,7 @@ def fresh_box(make_box, tmp_path):
             "agents:\n  - {name: ann, extension: \"1001\"}\n  - {name: bob, extension: \"1002\"}\n"
             "queues:\n  support:\n" + extra + "    members: [{agent: ann}, {agent: bob}]\n")
         return make_box({"routes": [{"dialed": "7000", "flow": "acd_test"}],
-                         "paths": {"flows": str(tmp_path / "flows")}})
+                         "paths": {"flows": str(tmp_path / "flows")}}, state=state)
     return make
 
 
@@ -82,3 +82,28 @@ def test_an_estimate_held_back_says_why(fresh_box) -> None:
     ev = box.wait_event(cid, "queue.announced", timeout=30)
     assert ev["data"]["estimate"] is None and ev["data"]["held_back"] == "nobody_at_work"
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
+
+
+def test_handle_times_survive_a_restart(fresh_box, tmp_path) -> None:
+    """Three calls answered, then the box restarts: the estimate of the next waiting caller works from those
+    three calls (read back from the journal), not from nothing."""
+    state = tmp_path / "state"
+    settings = {"strategy": "linear", "ring_timeout": 30, "wrapup_seconds": 0, "announce_every": 600}
+    box = fresh_box(state=state, **settings)
+    box.api("POST", "/agents/ann/login", {"station": "1001"}, expect=200)
+    for i in range(3):
+        cid = talking(box, f"1380000032{i}", "1001")
+        time.sleep(0.3)
+        box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
+        box.wait(cid, "ended")
+    box.d.stop()
+
+    box = fresh_box(state=state, **settings)
+    box.api("POST", "/agents/ann/login", {"station": "1001"}, expect=200)
+    busy = talking(box, "13800000330", "1001")
+    waiting = box.call(frm="13800000331", to="7000")
+    ev = box.wait_event(waiting, "queue.announced", timeout=30)
+    assert ev["data"].get("handle_times") == 3, ev["data"]
+    assert ev["data"]["estimate"] is not None
+    for cid in (waiting, busy):
+        box.api("DELETE", f"/sim/calls/{cid}", expect=200)
