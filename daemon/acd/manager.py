@@ -8,14 +8,13 @@ from typing import Any
 import numpy as np
 
 from hotline.dialplan.context import ConnectResult
-from hotline.drivers.base import HangupCause
 
-from ..calls import Call, LegGone
+from ..calls import Call
 from ..media.engine import ArrayPlayer
 from . import config as acd_config
+from . import handle_times
 from .agents import Agent, AgentBook, AgentError, AgentState
 from .callbacks import Callbacks
-from . import handle_times
 from .estimate import AgentLoad, announce_range, estimate_wait, with_prior
 from .moh import MusicOnHold
 from .queues import Dispatcher, Entry, QueueRuntime, new_entry
