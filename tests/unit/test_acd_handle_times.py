@@ -69,3 +69,4 @@ def test_a_plain_moment_with_a_few_agents_gets_an_estimate_and_held_back_ones_sa
     assert estimate_wait(1, two, [100.0, 200.0]).held_back == FEW_HANDLE_TIMES
     lonely = estimate_wait(2, [AgentLoad(False, 5.0)], prior)
     assert not lonely.reliable and lonely.held_back == RANGE_TOO_WIDE and announce_range(lonely) is None
+
