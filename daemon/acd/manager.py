@@ -443,10 +443,18 @@ class Acd:
             return None
         row = await session.services_create_callback(number, q.name, entry.joined_at)
         self._release_offer(entry)  # agents reserved while the caller was choosing are free again at once
-        entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
         entry.busy, entry.offer = False, None
-        self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
-                          number=number, joined_at=entry.joined_at, position=q.position(entry))
+        waiting = self.callbacks.find(row.get("id"))
+        if waiting is not None and waiting is not entry:  # this number already waits for a callback: one call
+            q.waiting.remove(entry)
+            waiting.joined_at = min(waiting.joined_at, entry.joined_at)  # the better of the two places
+            self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                              number=number, joined_at=waiting.joined_at, position=q.position(waiting),
+                              already_waiting=True)
+        else:
+            entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
+            self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                              number=number, joined_at=entry.joined_at, position=q.position(entry))
         await session.play_prompt("callback_done")
         self.dispatcher.poke()
         return "callback"

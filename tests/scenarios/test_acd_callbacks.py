@@ -287,3 +287,25 @@ def test_a_leave_key_callback_the_agent_misses_does_not_leave_her_reserved(cb_bo
     assert [c["caller"] for c in callbacks(box)] == ["13900000042"]
     box.api("POST", "/agents/bob/login", {"station": "1002"}, expect=200)
     box.wait_station("1002", "ringing", timeout=30)                   # the next agent gets it
+
+
+def test_one_number_asking_twice_is_called_back_once(cb_box) -> None:
+    """A caller asks for a callback in the IVR, then calls the queue and leaves it for a callback again: the
+    number stays in the list once, in the better of its two places."""
+    box = cb_box(strategy="linear", ring_timeout=30, wrapup_seconds=0, announce_every=600)
+    box.api("POST", "/agents/ann/login", {"station": "1001"}, expect=200)
+    busy = box.call(frm="13900000061", to="7000")
+    box.wait_station("1001", "ringing")
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    box.wait(busy, "bridged")
+    number = "13900000062"
+    ask_callback(box, number)
+    again = box.call(frm=number, to="7000")
+    box.wait_event(again, "queue.joined")
+    box.api("POST", f"/sim/calls/{again}/dtmf", {"digits": "*11"}, expect=202)
+    ev = box.wait_event(again, "queue.callback_requested", timeout=30)
+    assert ev["data"]["already_waiting"] is True and ev["data"]["position"] == 1
+    box.wait(again, "ended", timeout=30)
+    assert [c["caller"] for c in callbacks(box)] == [number]
+    assert not [e for e in events(box, "queue.abandoned")], "leaving for a callback is no abandon"
+    box.api("DELETE", f"/sim/calls/{busy}", expect=200)
