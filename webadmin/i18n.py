@@ -71,7 +71,8 @@ JS_STRINGS += [
     N_("Write a message"), N_("Wrong key"), N_("Your phone rings: pick it up to call"), N_("correct"), N_("found"),
     N_("from"), N_("key"), N_("not found"), N_("waiting"), N_("wrong"), N_("connected"), N_("answered"),
     N_("unanswered"), N_("refused"), N_("interrupted"), N_("sending"), N_("sent"), N_("failed"), N_("cancelled"),
-    N_("Last call"), N_("Fax"), N_("No articles found."),
+    N_("Last call"), N_("Fax"), N_("No articles found."), N_("After hours"), N_("Dialled when the queue opens"),
+    N_("+%(n)s callbacks"), N_("Callbacks keep the callers' place: an agent is rung first, then the customer."),
 ]
 
 # Flow editor and dry run, prompts (static/js/flows.js, static/js/prompts.js).

@@ -49,6 +49,14 @@ QUEUE = Section({
                         help="on_demand: paused until the agent starts it; never: paused for the rest of the call"),
     "recording_consent_prompt": Scalar(str, default=None, nullable=True,
                                        help="played when the caller joins while the call is recorded"),
+    "hours": Scalar(str, default=None, nullable=True, pattern=NAME,
+                    help="business-hours schedule (as in the flows' time step): callbacks are dialled while it is open"),
+    "callback_retries": Scalar(int, default=3, min=0, max=10,
+                               help="new tries after the customer was busy or did not answer"),
+    "callback_retry_seconds": Scalar(float, default=300.0, min=30, max=86400, help="wait before each new try"),
+    "expected_handle_seconds": Scalar(float, default=180.0, min=10, max=3600,
+                                      help="handle time (talk and wrap-up) the wait estimate assumes until the "
+                                           "queue has 10 calls of its own"),
     "members": ListOf(Section({"agent": Scalar(str, pattern=NAME), "penalty": Scalar(int, default=0, min=0, max=10)},
                               required=("agent",))),
 })

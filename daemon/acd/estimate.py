@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +35,8 @@ EXACT_EVENTS = 400          # ...when simulating every call would take more even
 MAX_SPAN = 300.0            # a range wider than this (seconds) is not worth announcing...
 MAX_RATIO = 2.5             # ...unless its high end is within this factor of its low end
 SHORT_STEP, LONG_STEP, STEP_LIMIT = 60, 300, 300  # announce in 1-minute steps under 5 minutes, 5-minute above
+PRIOR_CV = 0.6              # spread of the assumed handle times a young queue starts from (see with_prior)
+NOBODY_AT_WORK, FEW_HANDLE_TIMES, RANGE_TOO_WIDE = "nobody_at_work", "few_handle_times", "range_too_wide"
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,30 @@ class Estimate:
     low: float                # 10th percentile
     high: float               # 90th percentile
     reliable: bool
+    held_back: str = ""       # why it is not reliable: NOBODY_AT_WORK, FEW_HANDLE_TIMES or RANGE_TOO_WIDE
 
 
-UNKNOWN = Estimate(math.inf, math.inf, math.inf, False)
+UNKNOWN = Estimate(math.inf, math.inf, math.inf, False, FEW_HANDLE_TIMES)
+NOBODY = Estimate(math.inf, math.inf, math.inf, False, NOBODY_AT_WORK)
+
+
+def with_prior(recent: Sequence[float], expected: float, cv: float = PRIOR_CV) -> list[float]:
+    """The queue's recent handle times, topped up to MIN_SAMPLES with assumed ones (oldest first).
+
+    A young queue (a fresh box, a new queue) has too few calls of its own for a reliable estimate. The
+    assumed calls are evenly spread quantiles of a lognormal whose mean is the queue's expected handle time
+    (``expected_handle_seconds``) with a coefficient of variation ``cv``; each real call replaces one, so
+    from the 10th call on only the queue's own calls count.
+    """
+    own = [h for h in recent if h > 0 and math.isfinite(h)]
+    missing = MIN_SAMPLES - len(own)
+    if missing <= 0 or expected <= 0:
+        return list(recent)
+    sigma = math.sqrt(math.log(1.0 + cv * cv))
+    mu = math.log(expected) - sigma * sigma / 2.0
+    unit = NormalDist()
+    assumed = [math.exp(mu + sigma * unit.inv_cdf((i + 0.5) / missing)) for i in range(missing)]
+    return assumed + own
 
 
 def effective_position(position: int, recent_abandon_rate: float) -> int:
@@ -187,7 +211,8 @@ def _summaries(waits: np.ndarray, reliable_data: bool) -> list[Estimate]:
     """Median and 10-90 % range of each column of simulated waits, and whether each range is worth announcing."""
     low, mid, high = np.percentile(waits, [LOW_Q, 50.0, HIGH_Q], axis=0)
     useful = (high - low <= MAX_SPAN) | (high <= MAX_RATIO * np.maximum(low, 1.0))
-    return [Estimate(float(m), float(lo), float(hi), bool(reliable_data and u))
+    return [Estimate(float(m), float(lo), float(hi), bool(reliable_data and u),
+                     "" if reliable_data and u else FEW_HANDLE_TIMES if not reliable_data else RANGE_TOO_WIDE)
             for m, lo, hi, u in zip(mid, low, high, useful)]
 
 
@@ -197,7 +222,7 @@ def estimate_waits(positions: Sequence[int], agents: Sequence[AgentLoad], recent
     n_ready = sum(1 for a in agents if a.ready)
     at_work = n_ready + sum(1 for a in agents if not a.ready and a.busy_for is not None)
     if at_work == 0:
-        return [UNKNOWN for _ in positions]
+        return [NOBODY for _ in positions]
     usable = sum(1 for h in recent_handle_times if h > 0 and math.isfinite(h))
     result: list[Estimate] = [Estimate(0.0, 0.0, 0.0, True) if effective_position(p, recent_abandon_rate) <= n_ready
                               else UNKNOWN for p in positions]

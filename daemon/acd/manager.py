@@ -8,18 +8,20 @@ from typing import Any
 import numpy as np
 
 from hotline.dialplan.context import ConnectResult
-from hotline.drivers.base import HangupCause
 
 from ..calls.manager import Call, LegGone
+from ..calls.manager import Call
 from ..media.engine import ArrayPlayer
 from . import config as acd_config
+from . import handle_times
 from .agents import Agent, AgentBook, AgentError, AgentState
-from .estimate import AgentLoad, announce_range, estimate_wait
+from .callbacks import Callbacks
+from .estimate import AgentLoad, announce_range, estimate_wait, with_prior
 from .moh import MusicOnHold
 from .queues import Dispatcher, Entry, QueueRuntime, new_entry
 
 log = logging.getLogger("hotline.acd")
-RETRY_AFTER = (60.0, 300.0, 900.0)  # callback retries: 1, 5 and 15 minutes after a failed attempt
+HOURS_EVERY = 2  # seconds between checks of the queues' opening hours (callbacks wait for a queue to open)
 
 
 def hold_music(seconds: float = 8.0) -> np.ndarray:
@@ -41,7 +43,8 @@ class Acd:
         self.agents = AgentBook(self._emit_agent, engine.now)
         self.queues: dict[str, QueueRuntime] = {}
         self.dispatcher = Dispatcher(self.agents, self.queues, devices, engine.now)
-        self.dispatcher.on_callback = self._start_callback
+        self.callbacks = Callbacks(self)
+        self.dispatcher.on_callback = self.callbacks.start
         self.agents.listeners.append(lambda agent: self.dispatcher.poke())
         calls.on_leg_ended.append(self._leg_ended)
         self._task: asyncio.Task | None = None
@@ -68,6 +71,9 @@ class Acd:
     async def start(self) -> None:
         """Load queues and agents; start the periodic pass (widening, callback retries, watchdog)."""
         await self.reload()
+        await self._seed_handle_times()
+        await self.callbacks.refresh_hours()
+        await self.callbacks.restore()
         self._task = asyncio.get_running_loop().create_task(self._tick())
 
     async def reload(self) -> None:
@@ -84,6 +90,20 @@ class Acd:
             if not self.queues[name].waiting:
                 del self.queues[name]
 
+    async def _seed_handle_times(self) -> None:
+        """Each queue's recent handle times from the journal, so estimates survive a restart."""
+        try:
+            seeded = await self.store.read(handle_times.recent, {name: q.settings["wrapup_seconds"]
+                                                                 for name, q in self.queues.items()})
+        except Exception:
+            log.exception("event=handle_times_unread")
+            return
+        for name, times in seeded.items():
+            q = self.queues.get(name)
+            if q is not None and not q.handle_times:
+                q.handle_times.extend(times)
+        log.info("event=handle_times_read %s", " ".join(f"{n}={len(t)}" for n, t in sorted(seeded.items())))
+
     def reconfigure(self, config: Any) -> None:
         """SIGHUP: reload queue and agent definitions."""
         asyncio.get_running_loop().create_task(self.reload())
@@ -92,6 +112,7 @@ class Acd:
         """Stop the periodic pass."""
         from ..aio import cancel_and_wait
         await cancel_and_wait(self._task)
+        await self.callbacks.stop()
 
     def status(self) -> dict:
         """Queues and agents by state."""
@@ -102,10 +123,14 @@ class Acd:
                 "waiting": sum(len(q.waiting) for q in self.queues.values()), "agents": states}
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
             try:
                 self._repair_states()
+                if ticks % HOURS_EVERY == 0:
+                    await self.callbacks.refresh_hours()
                 self.dispatcher.poke()
             except Exception:
                 log.exception("event=acd_tick_failed")
@@ -138,7 +163,8 @@ class Acd:
                                                                     AgentState.RESERVED) else None)
                  for a in self.logged_in(q) if a.state is not AgentState.NOT_READY]
         rate = q.abandoned / max(1, q.abandoned + q.answered)
-        return estimate_wait(position, loads, list(q.handle_times), rate)
+        return estimate_wait(position, loads, with_prior(list(q.handle_times), q.settings["expected_handle_seconds"]),
+                             rate)
 
     def queue_summary(self, q: QueueRuntime) -> dict:
         """Callers waiting (position, wait) and agents (state) of one queue."""
@@ -248,9 +274,11 @@ class Acd:
             await session.say_value(str(position), "number")
             await session.play_prompt("queue_position_after")
         if q.settings["announce_estimate"]:
-            rng = announce_range(self.estimate(q, position))
+            est = self.estimate(q, position)
+            rng = announce_range(est)
             self.journal.emit("queue.announced", entry.call_uuid, ts=self.engine.now(), queue=q.name,
-                              position=position, estimate=list(rng) if rng else None)
+                              position=position, estimate=list(rng) if rng else None,
+                              handle_times=len(q.handle_times), **({"held_back": est.held_back} if rng is None else {}))
             if rng is not None:
                 await session.play_prompt("queue_estimate_before")
                 await session.say_value(str(rng[0]), "number")
@@ -416,49 +444,21 @@ class Acd:
             return None
         row = await session.services_create_callback(number, q.name, entry.joined_at)
         self._release_offer(entry)  # agents reserved while the caller was choosing are free again at once
-        entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
         entry.busy, entry.offer = False, None
-        self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
-                          number=number, joined_at=entry.joined_at, position=q.position(entry))
+        waiting = self.callbacks.find(row.get("id"))
+        if waiting is not None and waiting is not entry:  # this number already waits for a callback: one call
+            q.waiting.remove(entry)
+            waiting.joined_at = min(waiting.joined_at, entry.joined_at)  # the better of the two places
+            self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                              number=number, joined_at=waiting.joined_at, position=q.position(waiting),
+                              already_waiting=True)
+        else:
+            entry.kind, entry.number, entry.callback_id = "callback", number, row.get("id")
+            self.journal.emit("queue.callback_requested", entry.call_uuid, ts=self.engine.now(), queue=q.name,
+                              number=number, joined_at=entry.joined_at, position=q.position(entry))
         await session.play_prompt("callback_done")
         self.dispatcher.poke()
         return "callback"
-
-    # ---- callbacks -------------------------------------------------------------------------
-    def _start_callback(self, entry: Entry, agent: Agent) -> None:
-        asyncio.get_running_loop().create_task(self._run_callback(entry, agent))
-
-    async def _run_callback(self, entry: Entry, agent: Agent) -> None:
-        """Call the agent first; when they answer, dial the customer through a trunk and bridge."""
-        q = self.queues.get(entry.queue)
-        entry.attempts += 1
-        outcome = "failed"
-        try:
-            outcome = await self.calls.originate_callback(agent, entry, self)
-        except Exception:
-            log.exception("event=callback_failed entry=%s", entry.key)
-        self.journal.emit("callback.attempted", entry.call_uuid, ts=self.engine.now(), queue=entry.queue,
-                          number=entry.number, attempt=entry.attempts, outcome=outcome, agent=agent.id)
-        if q is None:
-            return
-        if outcome == "connected":
-            if entry in q.waiting:
-                q.waiting.remove(entry)
-            q.answered += 1
-        elif outcome == "agent_missed":
-            entry.busy = False
-            self.agents.missed(agent, q.settings["missed_offers_limit"])
-        elif entry.attempts >= len(RETRY_AFTER) + 1:
-            if entry in q.waiting:
-                q.waiting.remove(entry)
-            self.journal.emit("callback.gave_up", entry.call_uuid, ts=self.engine.now(), queue=entry.queue,
-                              number=entry.number, attempts=entry.attempts)
-        else:
-            entry.busy = False
-            entry.not_before = self.engine.now() + RETRY_AFTER[entry.attempts - 1]
-        if agent.state in (AgentState.RESERVED, AgentState.ON_CALL):
-            self.agents.set_state(agent, AgentState.READY, by="acd", force=True)
-        self.dispatcher.poke()
 
     # ---- agents from the API and the phone ---------------------------------------------------
     def agent_action(self, key: str, action: str, station: str | None = None, state: str | None = None,

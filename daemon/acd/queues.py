@@ -52,6 +52,7 @@ class QueueRuntime:
     answered: int = 0
     abandoned: int = 0
     offered: int = 0
+    closed: bool = False   # outside the queue's hours (settings "hours"): callbacks wait until it opens
 
     @property
     def strategy(self) -> Strategy:
@@ -112,7 +113,8 @@ class Dispatcher:
             return 0
         now = self.clock()
         entries = [(e, q) for q in self.queues.values() for e in q.waiting
-                   if not e.busy and e.not_before <= now and (e.kind == "callback" or e.offer is not None)]
+                   if not e.busy and e.not_before <= now
+                   and (e.kind == "callback" and not q.closed or e.kind == "call" and e.offer is not None)]
         entries.sort(key=lambda eq: (-((now - eq[0].joined_at) * eq[1].settings["weight"]
                                        + eq[0].priority * PRIORITY_STEP), eq[0].joined_at, eq[0].key))
         made = 0

@@ -227,6 +227,8 @@ class BoxServices:
         self.journal.emit(f"{kind}.created", fields.get("call_uuid"), ts=self.clock(),
                           **{k: v for k, v in row.items() if k in ("id", "ticket_no", "number", "mailbox",
                                                                     "document", "queue", "type", "district")})
+        if kind == "callback" and self.acd is not None:  # it joins the queue's callbacks like the leave key's
+            self.acd.callbacks.requested(row, fields.get("call_uuid"), source="ivr")
         return row
 
     def _voicemail_path(self, call_uuid: str) -> Path:

@@ -91,8 +91,10 @@ async def dry_run(cfg: Config, flow_name: str, caller: str, presses: list[str], 
         app.build()
         app.components = [(n, c) for n, c in app.components if n != "web"]
         await app.start()
+        acd = app.services["acd"]
+        for q in acd.queues.values():  # the copied database's pending callbacks are not this caller's business
+            q.waiting[:] = [e for e in q.waiting if e.kind != "callback"]
         if stations_answer is not None:  # agents at their desks: logged in at their usual stations
-            acd = app.services["acd"]
             for agent in list(acd.agents.agents.values()):
                 if agent.extension and app.services["devices"].station(agent.extension) is not None:
                     acd.agent_action(agent.name, "login", station=agent.extension, by="dry-run")

@@ -93,6 +93,7 @@ class Call:
     vars: dict = field(default_factory=dict)
     end_done: asyncio.Event = field(default_factory=asyncio.Event)
     keys: str = ""                 # the caller's keys heard so far (the last KEYS_SHOWN): simulated callers only
+    self_ending: bool = False      # the call's own task is ending it (CallManager.finish): not to be cancelled
 
     def key_heard(self, leg: Leg, digit: str) -> None:
         """A key detected on a leg: to the leg's queue; the caller's keys are also remembered for the panel."""
@@ -321,49 +322,22 @@ class CallManager(CallRecordings):
             log.exception("event=flow_failed call=%s", call.uuid)
             self.journal.emit("call.error", call.uuid, ts=self.engine.now(), error=str(exc))
         finally:
-            await asyncio.shield(self.end(call, call.cause or HangupCause.NORMAL))
+            await self.finish(call, call.cause or HangupCause.NORMAL)
+
+    async def finish(self, call: Call, cause: HangupCause) -> None:
+        """End a call from inside its own task: shielded, so a cancel cannot cut the CDR short, and marked,
+        so end() does not cancel the very task that is ending the call (a shielded end() runs in a task of
+        its own, where "the current task" is not the call's)."""
+        call.self_ending = True
+        await asyncio.shield(self.end(call, cause))
 
     async def originate_callback(self, agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0,
-                                 direction: str = "callback") -> str:
-        """A callback: ring the agent's phone first; when answered, dial the customer and bridge.
-        Returns connected, agent_missed, busy, no_answer or no_trunk. The agent desk's click-to-call uses the
-        same path with direction "outbound"."""
-        station = self.devices.station(agent.station) if agent.station else None
-        if station is None or station.name in self.owner or not station.up:
-            return "agent_missed"
-        call = Call(uuid=str(uuidlib.uuid4()), direction=direction, caller_id=entry.number or "",
-                    dialed=entry.number or "", offered_at=self.engine.now())
-        call.caller = Leg(uuid=call.uuid, line=station, role="caller", call=call)
-        call.legs.append(call.caller)
-        call.task = asyncio.current_task()
-        self.journal.emit("call.offered", call.uuid, station.name, ts=call.offered_at, direction=direction,
-                          caller_id=entry.number, dialed=entry.number, parent=entry.call_uuid, queue=entry.queue,
-                          agent=agent.id)
-        self.calls[call.uuid] = call
-        self.owner[station.name] = call.caller
-        self.devices.busy.add(station.name)
-        station.ring(entry.number or "", direction)
-        outcome, cause = "agent_missed", HangupCause.NO_ANSWER
-        try:
-            try:
-                await self.engine.wait_for(asyncio.shield(call.caller.answered), ring_timeout)
-            except (asyncio.TimeoutError, LegGone):
-                return outcome
-            call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
-            self.open_media(call.caller)
-            self.journal.emit("call.answered", call.uuid, station.name, ts=call.answered_at, agent=agent.id)
-            acd.agents.set_state(agent, type(agent.state).ON_CALL, by="acd", call_uuid=call.uuid, force=True)
-            session = self.context_factory(call, self)
-            result = await session.dial_out(entry.number, ring_timeout=30.0)
-            outcome = {"completed": "connected", "transferred": "connected", "busy": "busy",
-                       "no_answer": "no_answer"}.get(result.value, "no_trunk")
-            cause = HangupCause.NORMAL
-            return outcome
-        except LegGone as exc:
-            cause = exc.cause
-            return outcome
-        finally:
-            await asyncio.shield(self.end(call, cause))
+                                 direction: str = "callback") -> Any:
+        """A callback: ring the agent's phone first; when answered, dial the customer and bridge
+        (daemon/calls/originate.py). Returns (Originated, the call or None). The agent desk's click-to-call uses
+        the same path with direction "outbound"."""
+        from .originate import originate
+        return await originate(self, agent, entry, acd, ring_timeout, direction)
 
     # ---- media and legs -------------------------------------------------------------------
     def open_media(self, leg: Leg) -> Channel:
@@ -432,7 +406,8 @@ class CallManager(CallRecordings):
             return
         call.state = CallState.ENDED
         call.cause = call.cause or cause
-        if call.task is not None and not call.task.done() and call.task is not asyncio.current_task():
+        if (call.task is not None and not call.task.done() and call.task is not asyncio.current_task()
+                and not call.self_ending):
             call.task.cancel()
         for leg in reversed(call.legs):
             self.end_leg(leg, call.cause)

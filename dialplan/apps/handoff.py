@@ -97,7 +97,9 @@ async def voicemail(run, args):
                           "queue": Scalar(str, default="default"), "timeout": seconds(6.0)},
      required=("prompt", "number_prompt"))
 async def callback_request(run, args):
-    """Offer a callback: 1 confirms the caller's own number, 2 lets them key another; a callback task is created."""
+    """Offer a callback: 1 confirms the caller's own number, 2 lets them key another. The callback joins the
+    queue's callbacks (as with the queue's leave key): dialled when an agent is free, and after hours when the
+    queue's hours open; an agent's phone rings first, then the caller is called back."""
     number = run.ctx.caller_id
     choice = await play_all(run, args["prompt"]) or await run.ctx.collect(1, timeout=args["timeout"], terminator="")
     if choice == "2" or not number:

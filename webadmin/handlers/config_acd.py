@@ -34,6 +34,9 @@ LABELS = {
     "widening": N_("Widening steps"), "leave_key": N_("Leave key"), "sticky_seconds": N_("Sticky agent"),
     "vip_priority": N_("VIP priority"), "survey": N_("Ask callers to rate the service (1-5) after the call"),
     "recording": N_("Recording policy"), "recording_consent_prompt": N_("Consent prompt"),
+    "hours": N_("Opening hours"), "callback_retries": N_("Callback retries"),
+    "callback_retry_seconds": N_("Wait between callback tries"),
+    "expected_handle_seconds": N_("Expected handle time"),
     "members": N_("Members"),
 }
 HELP = {
@@ -59,9 +62,13 @@ HELP = {
     "recording": N_("On demand: paused until the agent starts it. Never: paused for the rest of the call."),
     "recording_consent_prompt": N_("Prompt played when the caller joins while the call is recorded."),
     "members": N_("Agents serving this queue; a higher penalty is used only when better ones are busy."),
+    "hours": N_("A business-hours schedule (Calendar): callbacks are dialled only while it is open; empty: always."),
+    "callback_retries": N_("New tries after the customer was busy or did not answer; then the callback is given up."),
+    "callback_retry_seconds": N_("Time before a callback is tried again."),
+    "expected_handle_seconds": N_("Talk plus wrap-up the wait estimate assumes until the queue has 10 calls of its own."),
 }
 UNIT_SECONDS = {"ring_timeout", "wrapup_seconds", "max_wait", "announce_every", "service_level_seconds",
-                "short_abandon_seconds", "sticky_seconds"}
+                "short_abandon_seconds", "sticky_seconds", "callback_retry_seconds", "expected_handle_seconds"}
 CHOICE_LABELS = {
     "ring_all": N_("Ring all"), "longest_idle": N_("Longest idle"), "round_robin": N_("Round robin"),
     "fewest_calls": N_("Fewest calls"), "least_talk_time": N_("Least talk time"), "linear": N_("Linear order"),
@@ -75,8 +82,9 @@ SECTIONS = [
     (N_("Timing"), ["ring_timeout", "wrapup_seconds", "max_wait", "max_callers", "service_level_seconds",
                     "short_abandon_seconds", "missed_offers_limit"]),
     (N_("Callers waiting"), ["join_empty", "announce_position", "announce_estimate", "announce_every", "moh",
-                             "leave_key", "survey"]),
+                             "leave_key", "survey", "expected_handle_seconds"]),
     (N_("Overflow"), ["overflow", "overflow_queue"]),
+    (N_("Callbacks"), ["hours", "callback_retries", "callback_retry_seconds"]),
     (N_("Recording"), ["recording", "recording_consent_prompt"]),
 ]
 LEAVE_KEYS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]

@@ -258,7 +258,7 @@ class Desk:
                     out.append({"queue": q.name, "number": e.number, "position": q.position(e),
                                 "waited_s": round(now - e.joined_at, 1), "attempts": e.attempts,
                                 "next_try_s": round(max(0.0, e.not_before - now), 1), "dialing": e.busy,
-                                "call": e.call_uuid})
+                                "closed": q.closed, "call": e.call_uuid})
         return sorted(out, key=lambda c: (c["queue"], c["position"]))
 
     def mark(self, agent_id: int) -> None:
@@ -361,7 +361,8 @@ class Desk:
         acd, journal = self.services["acd"], self.services["journal"]
         outcome = "failed"
         try:
-            outcome = await self.services["calls"].originate_callback(agent, entry, acd, direction="outbound")
+            result, _ = await self.services["calls"].originate_callback(agent, entry, acd, direction="outbound")
+            outcome = result.value
         except Exception:
             log.exception("event=click_to_call_failed agent=%s", agent.name)
         finally:

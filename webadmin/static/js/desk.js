@@ -339,7 +339,9 @@
     var tb = clear(document.querySelector("#desk-callbacks tbody"));
     list.forEach(function (c) {
       tb.appendChild(el("tr", {}, el("td", { "class": "data" }, c.number || ""), el("td", {}, queueTitles[c.queue] || c.queue),
-        el("td", {}, c.dialing ? el("span", { "class": "badge busy" }, T("Dialling")) : String(c.position)),
+        el("td", {}, c.dialing ? el("span", { "class": "badge busy" }, T("Dialling"))
+          : c.closed ? el("span", { "class": "badge", title: T("Dialled when the queue opens") }, T("After hours"))
+          : String(c.position)),
         el("td", { "class": "data" }, HL.duration(c.waited_s))));
     });
     if (!list.length) { tb.appendChild(el("tr", {}, el("td", { colspan: "4", "class": "muted" }, T("No callbacks waiting.")))); }
