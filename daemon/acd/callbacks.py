@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from ..calls.originate import Originated
+from ..calls.originate import Originated, originate
 from .agents import Agent, AgentState
 from .queues import Entry, QueueRuntime, new_entry
 
@@ -136,8 +136,8 @@ class Callbacks:
         self._save(entry, "dialing", None)
         outcome, call = Originated.FAILED, None
         try:
-            outcome, call = await acd.calls.originate_callback(agent, entry, acd,
-                                                               ring_timeout=settings.get("ring_timeout", 20.0))
+            outcome, call = await originate(acd.calls, agent, entry, acd,
+                                            ring_timeout=settings.get("ring_timeout", 20.0))
         except asyncio.CancelledError:
             self._save(entry, "pending", None)
             self._agent_after(agent, Originated.FAILED, None, settings, entry.queue)

@@ -331,14 +331,6 @@ class CallManager(CallRecordings):
         call.self_ending = True
         await asyncio.shield(self.end(call, cause))
 
-    async def originate_callback(self, agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0,
-                                 direction: str = "callback") -> Any:
-        """A callback: ring the agent's phone first; when answered, dial the customer and bridge
-        (daemon/calls/originate.py). Returns (Originated, the call or None). The agent desk's click-to-call uses
-        the same path with direction "outbound"."""
-        from .originate import originate
-        return await originate(self, agent, entry, acd, ring_timeout, direction)
-
     # ---- media and legs -------------------------------------------------------------------
     def open_media(self, leg: Leg) -> Channel:
         """Give a leg an audio channel (digits from its audio go to its digit queue)."""

@@ -361,7 +361,8 @@ class Desk:
         acd, journal = self.services["acd"], self.services["journal"]
         outcome = "failed"
         try:
-            result, _ = await self.services["calls"].originate_callback(agent, entry, acd, direction="outbound")
+            from hotline.daemon.calls.originate import originate
+            result, _ = await originate(self.services["calls"], agent, entry, acd, direction="outbound")
             outcome = result.value
         except Exception:
             log.exception("event=click_to_call_failed agent=%s", agent.name)
