@@ -34,6 +34,7 @@ def holding_box(prepared_box, hotline_bin):
     return d
 
 
+@pytest.mark.solo
 def test_hostile_inputs_with_50_calls_up_miss_no_tick(holding_box) -> None:
     """Alias bombs (as keys and values), a recursive alias, a bare scalar flow, !!python tags, 10 MB imports, a
     1 Hz WAV, a minute of 44.1 kHz stereo, and fault values like {"$gt": ""}: each is answered with a clear 4xx
