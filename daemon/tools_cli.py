@@ -8,13 +8,16 @@ from typing import Callable
 def _dsp(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     dsp = sub.add_parser("dsp", help="signal analysis tools", parents=[common])
     dsub = dsp.add_subparsers(dest="dsp_cmd", required=True, metavar="TOOL")
-    dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit'",
-                         parents=[common])
+    dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit channel' (a stereo "
+                         "recording is read on the caller's channel)", parents=[common])
     dt.add_argument("file")
+    dt.add_argument("--channel", choices=("caller", "other", "mixed"), default=None,
+                    help="caller (left of a stereo recording, the default for stereo), other (right: what the "
+                    "caller heard) or mixed (the default for mono)")
 
     def run(args: argparse.Namespace) -> int:
         from .media.dsp_cli import dtmf_file_main
-        return dtmf_file_main(args.file)
+        return dtmf_file_main(args.file, channel=args.channel)
     dt.set_defaults(fn=run)
 
 

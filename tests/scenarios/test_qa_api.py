@@ -95,19 +95,19 @@ def test_media_websocket_both_ways(make_box) -> None:
 
 
 def test_sim_cli_and_offline_dtmf_analysis(make_box, hotline_bin, tmp_path) -> None:
-    """`hotline sim` drives a call; `hotline dsp dtmf` finds the caller's keys in the call recording."""
-    box = make_box()
+    """`hotline sim` drives a call; `hotline dsp dtmf` finds the caller's keys in the call recording.
+
+    Event-driven: the keys go in as soon as the welcome prompt starts (the journal's media.played), over the
+    prompt; the stereo recording keeps them on the caller's channel, so no wait for the prompt to end. Real
+    time (speed 1): the reception's 4 s wait for the first key is 4 s of wall time even on a loaded box."""
+    box = make_box({"engine": {"speed": 1.0, "record_stereo": True}})
     env = {**box.d.env}
     run = lambda *a: subprocess.run([hotline_bin, "-c", str(box.d.config), "sim", *a], env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=30)
     out = run("call", "--from", "13800138000", "--to", "8001")
     assert out.returncode == 0, out.stderr
     cid = json.loads(out.stdout)["id"]
-    box.wait(cid, "answered")
-    box.wait_event(cid, "media.played")
-    import time
-    # press after the greeting: keys pressed over the prompt are mixed with speech in the mono recording
-    time.sleep(len(box.prompt_audio("welcome", "zh_CN")) / 8000 / 4 + 0.3)
+    box.wait_event(cid, "media.played", prompt="welcome")
     assert run("dtmf", cid, "1001").returncode == 0          # a real extension: the call stays up (ringing)
     box.wait_event(cid, "ivr.step", step="route", digits="1001")
     assert run("hangup", cid).returncode == 0
@@ -116,10 +116,55 @@ def test_sim_cli_and_offline_dtmf_analysis(make_box, hotline_bin, tmp_path) -> N
     assert run("heard", cid, "-o", str(wav)).returncode == 0 and wav.stat().st_size > 44
     assert run("hangup", cid).returncode == 1
     rec = box.cdr(cid)["recording"]
+    box.wait_event(cid, "recording.closed")
     dsp = subprocess.run([hotline_bin, "dsp", "dtmf", rec], capture_output=True, text=True, timeout=60)
     assert dsp.returncode == 0, dsp.stderr
-    digits = [line.split()[1] for line in dsp.stdout.splitlines()]
-    assert digits == ["1", "0", "0", "1"], dsp.stdout
+    found = [line.split() for line in dsp.stdout.splitlines()]
+    assert [f[1] for f in found] == ["1", "0", "0", "1"] and {f[2] for f in found} == {"caller"}, dsp.stdout
     bad = subprocess.run([hotline_bin, "dsp", "dtmf", str(tmp_path / "missing.wav")], capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode != 0 and "missing.wav" in bad.stdout + bad.stderr
+
+
+KEYS_OVER_PROMPT = """\
+flow: keys_over_prompt
+blocks:
+  main:
+    - answer
+    - play: printer_help
+    - collect: {var: code, max_digits: 5, timeout: 5}
+"""
+
+
+def test_dsp_dtmf_finds_keys_pressed_over_a_prompt_in_a_real_recording(make_box, hotline_bin, tmp_path) -> None:
+    """A caller presses five keys while the menu prompt plays (no barge-in: the prompt goes on under them).
+    The live engine hears all five; `hotline dsp dtmf` on the stereo recording finds all five on the caller's
+    channel and says so, where mixing the channels (what a mono recording holds) loses some."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "keys_over_prompt.yaml").write_text(KEYS_OVER_PROMPT)
+    box = make_box({"engine": {"speed": 1.0, "record_stereo": True}, "paths": {"flows": str(flows)},
+                    "routes": [{"dialed": "8009", "flow": "keys_over_prompt"}]})
+    cid = box.call(to="8009")
+    box.wait_event(cid, "media.played", prompt="printer_help")
+    box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "13579"}, expect=202)
+    box.wait_event(cid, "ivr.step", step="collect", value="13579", timeout=60)  # after the whole prompt
+    box.wait(cid, "ended")
+    box.wait_event(cid, "recording.closed")
+    rec = box.cdr(cid)["recording"]
+    from hotline.daemon.media.wavio import read_wav
+    audio = read_wav(rec)
+    assert audio.channels == 2
+    dsp = subprocess.run([hotline_bin, "dsp", "dtmf", rec], capture_output=True, text=True, timeout=60)
+    assert dsp.returncode == 0, dsp.stderr
+    found = [line.split() for line in dsp.stdout.splitlines()]
+    assert "".join(f[1] for f in found) == "13579" and {f[2] for f in found} == {"caller"}, dsp.stdout
+    # the keys really were over the prompt: the other side (what the caller heard) is loud at each key
+    heard = audio.samples[:, 1]
+    for start, digit, _ in found:
+        i = int(float(start) * 8000)
+        level = float(np.sqrt(np.mean(heard[max(0, i - 800):i + 800] ** 2)))
+        assert level > 300, f"key {digit} at {start} s was not over the prompt (rms {level:.0f})"
+    mixed = subprocess.run([hotline_bin, "dsp", "dtmf", "--channel", "mixed", rec], capture_output=True, text=True,
+                           timeout=60)
+    assert mixed.returncode == 0 and len(mixed.stdout.splitlines()) < 5, mixed.stdout
