@@ -405,6 +405,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "CDRs, report summaries)")
     p.add_argument("--days", type=int, default=90, help="days the call history spans, ending yesterday")
     p.add_argument("--history-only", action="store_true", help="only the call history, not the service data")
+    p.add_argument("--extra-agents", action="store_true", help="when the configured agents are too few for "
+                   "--calls, add simulated agents (history_001...) to the box: for throwaway boxes such as "
+                   "report-bench's, never a live one")
 
     def run(args: argparse.Namespace) -> int:
         from .cli import _open_store
@@ -450,10 +453,14 @@ def _history(args: argparse.Namespace, store: Any) -> None:
     def make_agent(name: str) -> int:
         def create() -> int:
             row = AgentRow.get_or_none(AgentRow.name == name) or AgentRow.create(
-                name=name, display_name=f"History agent {name[-3:]}", created_at=_time.time())
+                name=name, display_name=f"Simulated agent {name[-3:]} (--extra-agents)", created_at=_time.time())
             return row.id
         return store.write_sync(create)
-    teams = history.teams_for(args.calls, args.days, queues, agent_ids, make_agent)
+    try:
+        teams = history.teams_for(args.calls, args.days, queues, agent_ids,
+                                  make_agent if args.extra_agents else None)
+    except history.HistoryError as exc:
+        raise SystemExit(f"demo-data: {exc}") from None
     pg = isinstance(proxy.obj, peewee.PostgresqlDatabase)
     ph = "%s" if pg else "?"
     cdr_cols = ("call_uuid", "parent_uuid", "direction", "line", "caller_id", "caller_name", "dialed",
