@@ -104,14 +104,17 @@ def test_sim_cli_and_offline_dtmf_analysis(make_box, hotline_bin, tmp_path) -> N
     env = {**box.d.env}
     run = lambda *a: subprocess.run([hotline_bin, "-c", str(box.d.config), "sim", *a], env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=30)
-    out = run("call", "--from", "13800138000", "--to", "8001")
+    out = run("call", "--from", "13800138000", "--to", "8001", "-q")   # -q: the id alone, for scripts
     assert out.returncode == 0, out.stderr
-    cid = json.loads(out.stdout)["id"]
-    box.wait_event(cid, "media.played", prompt="welcome")
+    cid = out.stdout.strip()
+    assert run("wait", cid, "media.played").returncode == 0   # the welcome prompt started
     assert run("dtmf", cid, "1001").returncode == 0          # a real extension: the call stays up (ringing)
     box.wait_event(cid, "ivr.step", step="route", digits="1001")
     assert run("hangup", cid).returncode == 0
-    box.wait(cid, "ended")
+    waited = run("wait", cid, "ended")
+    assert waited.returncode == 0 and json.loads(waited.stdout)["state"] == "ended", waited.stderr
+    never = run("wait", cid, "queue.joined", "--timeout", "0.3")
+    assert never.returncode == 1 and "no queue.joined within 0.3 s" in never.stderr, never.stderr
     wav = tmp_path / "heard.wav"
     assert run("heard", cid, "-o", str(wav)).returncode == 0 and wav.stat().st_size > 44
     assert run("hangup", cid).returncode == 1
