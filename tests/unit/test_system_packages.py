@@ -4,7 +4,8 @@ The Python sources are scanned (AST) for what they load from the system: ``ctype
 ``LoadLibrary`` / ``ctypes.util.find_library`` (libraries), ``shutil.which``, ``subprocess.*`` and
 ``asyncio.create_subprocess_exec`` with a literal program, and Playwright's ``executable_path=``
 (programs). Small wrappers such as ``def tool(name): return shutil.which(name)`` are followed to their
-call sites. Each name found must be in PROVIDERS (name -> the Debian package that ships it), and that
+call sites; the README's tested sh blocks are read for the programs they run. Each name found must be
+in PROVIDERS (name -> the Debian package that ships it), and that
 package must be in scripts/setup-env's list: product code needs it in the demo list, tests and
 scripts in the demo or test list. A new program without its package fails here, before a fresh
 machine finds out.
@@ -36,11 +37,15 @@ PROVIDERS: dict[str, str] = {
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
     "spandsp": "libspandsp2",                    # reference DTMF generator/detector (ctypes)
     "libspandsp.so.2": "libspandsp2",
+    "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
+    "bash": "bash",                              # runs them
+    "cat": "coreutils",
     "dpkg-query": "dpkg",                        # this test's own checks
     "/sbin/ldconfig": "libc-bin",
 }
 # Debian's Essential packages are on every system and need no line in setup-env (checked below).
-ESSENTIAL = {"dpkg", "libc-bin"}
+ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils"}
+SHELL_BUILTINS = {"export", "cd", "echo", "set", "test", "true", "false", "exit", "read", "trap", "sudo"}
 LIBRARY_CALLS = {"CDLL", "LoadLibrary", "find_library", "PyDLL"}
 PROGRAM_CALLS = {"which", "create_subprocess_exec"}
 SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output"}
@@ -163,6 +168,29 @@ def scan(files: list[Path]) -> list[Use]:
     return uses
 
 
+def readme_programs() -> list[Use]:
+    """Programs the README's tested sh blocks run (the first word of each command, after | && ; $( too)."""
+    uses: list[Use] = []
+    lines = (REPO / "README.md").read_text().splitlines()
+    in_block, skipped, previous = False, False, ""
+    for number, line in enumerate(lines, 1):
+        if not in_block and line.startswith("```sh"):
+            in_block, skipped = True, "not run by tests" in previous
+        elif in_block and line.strip() == "```":
+            in_block = False
+        elif in_block and not skipped:
+            code = line.split(" #")[0] if not line.startswith("#") else ""
+            for part in re.split(r"\||&&|;|\$\(", code):
+                words = part.split()
+                if words and "=" in words[0]:
+                    continue   # an assignment (its value may be a quoted string with spaces)
+                if words and not words[0].startswith(("$", ".", "#", "\"")) and words[0] not in SHELL_BUILTINS:
+                    uses.append(Use(words[0], "program", "README.md", number))
+        if line.strip():
+            previous = line
+    return uses
+
+
 def setup_env_packages() -> dict[str, set[str]]:
     """The Debian packages scripts/setup-env installs: {"demo": {...}, "test": {... incl. demo}}."""
     text = (REPO / "scripts" / "setup-env").read_text()
@@ -192,9 +220,9 @@ launch(executable_path="/usr/lib/thing/thing")
 
 def test_every_loaded_library_and_program_is_installed_by_setup_env() -> None:
     """Each name the code and tests load has a Debian package, and scripts/setup-env installs it."""
-    uses = scan(python_sources())
+    uses = scan(python_sources()) + readme_programs()
     names = {u.name for u in uses}
-    assert {"spandsp", "espeak-ng", "sox", "promtool", "systemd-analyze"} <= names, \
+    assert {"spandsp", "espeak-ng", "sox", "promtool", "systemd-analyze", "curl"} <= names, \
         f"the scan no longer sees known loads: {sorted(names)}"
     packages = setup_env_packages()
     problems = []
@@ -204,7 +232,7 @@ def test_every_loaded_library_and_program_is_installed_by_setup_env() -> None:
             problems.append(f"{u.path}:{u.line}: loads {u.kind} {u.name!r}, which has no Debian package in "
                             "PROVIDERS (tests/unit/test_system_packages.py): add it there and to scripts/setup-env")
             continue
-        needed = "demo" if u.path.split("/")[0] in PRODUCT else "test"
+        needed = "demo" if u.path.split("/")[0] in PRODUCT or u.path == "README.md" else "test"
         if package not in packages[needed] and package not in ESSENTIAL:
             problems.append(f"{u.path}:{u.line}: loads {u.kind} {u.name!r} from Debian's {package}, which "
                             f"scripts/setup-env does not install ({needed} list: {sorted(packages[needed])})")
