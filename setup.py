@@ -7,6 +7,10 @@ PACKAGES = {
     "hotline.daemon.media": "daemon/media",
     "hotline.daemon.acd": "daemon/acd",
     "hotline.daemon.stats": "daemon/stats",
+    "hotline.daemon.box": "daemon/box",
+    "hotline.daemon.calls": "daemon/calls",
+    "hotline.daemon.service": "daemon/service",
+    "hotline.daemon.cli": "daemon/cli",
     "hotline.drivers": "drivers",
     "hotline.drivers.sim": "drivers/sim",
     "hotline.dialplan": "dialplan",
@@ -39,7 +43,7 @@ setup(
         "test": ["pytest>=8,<10", "psycopg2-binary>=2.9,<3"],
     },
     entry_points={
-        "console_scripts": ["hotline = hotline.daemon.cli:main"],
+        "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
     },
 )

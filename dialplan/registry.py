@@ -68,9 +68,3 @@ def app(name: str, args: dict[str, Spec] | None = None, required: tuple[str, ...
                              doc.splitlines()[0] if doc else "")
         return fn
     return deco
-
-
-def help_text() -> dict[str, str]:
-    """Every app's help (for the CLI and the panel's flow editor)."""
-    from . import apps  # noqa: F401 - registers the built-in apps
-    return {name: spec.doc for name, spec in sorted(APPS.items())}

@@ -171,7 +171,7 @@ def prepare_state(state: Path, people: dict[str, str], password: str = TEST_PASS
                   language: str = "en_US", tokens: tuple[str, ...] = ()) -> dict[str, str]:
     """Before a daemon starts: the schema, users (one password), ACD agents and queues, in this process (what
     `hotline user add` and `hotline acd import` do, without a process start each). Returns API tokens."""
-    from hotline.daemon import users
+    from hotline.daemon.box import users
     from hotline.daemon.acd import config as acd_config
     from hotline.daemon.store import migrations
     from hotline.daemon.store.db import Store

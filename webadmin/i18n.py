@@ -105,7 +105,7 @@ JS_STRINGS += [
 
 # Values shown through _(value): roles, component and line states, line kinds.
 DYNAMIC = [
-    N_("admin"), N_("supervisor"), N_("agent"), N_("qa"),
+    N_("admin"), N_("supervisor"), N_("agent"), N_("qa"), N_("metrics"),
     N_("serving"), N_("starting"), N_("draining"), N_("stopping"), N_("up"), N_("down"), N_("unknown"),
     N_("degraded"), N_("trunk"), N_("station"), N_("idle"), N_("busy"),
 ]
@@ -119,6 +119,7 @@ JS_STRINGS += [N_("Send keys"), N_("Heard (WAV)"), N_("Hang up"), N_("Answer"), 
                N_("Keys"), N_("ringing"), N_("answered"), N_("bridged"), N_("ending"), N_("calling"),
                N_("connected")]
 JS_STRINGS += [N_("E-mail sent")]
+JS_STRINGS += [N_("Choose a reason first"), N_("Keys heard")]
 
 def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     """The scripts' strings in one language."""

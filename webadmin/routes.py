@@ -8,7 +8,7 @@ from __future__ import annotations
 import tornado.web
 
 from .handlers import acd, auth, calls, openapi, pages, sim
-from .handlers import backup, reports, simconsole
+from .handlers import backup, report_mail, reports, simconsole
 from .handlers import wallboard
 from .handlers import desk, tickets
 from .handlers import kb, workorders
@@ -17,7 +17,7 @@ from .handlers import config_blacklist, config_calendar, media_messages, media_p
 from .handlers import config_flows, config_prompts
 from .handlers import config_acd, config_system, config_users
 
-MODULES = [auth, pages, calls, sim, acd, openapi, backup, reports, simconsole, wallboard, desk, tickets, kb, workorders, crm,
+MODULES = [auth, pages, calls, sim, acd, openapi, backup, reports, report_mail, simconsole, wallboard, desk, tickets, kb, workorders, crm,
            crm_customers, media_pages, media_messages, config_acd, config_system, config_users,
            config_calendar, config_blacklist, config_flows, config_prompts]
 

@@ -10,6 +10,8 @@ import zipfile
 from typing import Any, Iterable
 from xml.sax.saxutils import escape
 
+from hotline.daemon.service.crm_csv import safe_cell
+
 _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
 <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
@@ -52,7 +54,7 @@ def _cell(ref: str, value: Any, style: int = 0) -> str:
         return f'<c r="{ref}" t="b"{s}><v>{int(value)}</v></c>'
     if isinstance(value, (int, float)):
         return f'<c r="{ref}"{s}><v>{value!r}</v></c>'
-    text = escape(_BAD_XML.sub("", str(value))).replace("\r", "")
+    text = escape(_BAD_XML.sub("", safe_cell(value))).replace("\r", "")
     return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{text}</t></is></c>'
 
 

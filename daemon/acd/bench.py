@@ -25,13 +25,13 @@ import yaml
 from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard
 
-from ..bench import measure, print_result, start_stack
-from ..calls import CallManager
-from ..context import CallSession
-from ..devices import DeviceManager
-from ..journal import Journal
+from ..media.bench import measure, print_result, start_stack
+from ..calls.manager import CallManager
+from ..calls.context import CallSession
+from ..calls.devices import DeviceManager
+from ..calls.journal import Journal
 from ..media.engine import MediaEngine
-from ..metrics import Metrics
+from ..box.metrics import Metrics
 from ..store import migrations
 from ..store.db import Store
 from . import config as acd_config

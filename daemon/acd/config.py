@@ -80,7 +80,7 @@ def parse(text: str, filename: str) -> dict:
     ctx = Ctx(filename)
     node = load_node(text, ctx)
     doc = DOCUMENT.check(node, ctx, "") if node is not None else None
-    if isinstance(doc, dict):
+    if isinstance(doc, dict) and not ctx.problems:   # cross-references only once the shape is right
         names = {a["name"] for a in doc["agents"] if "name" in a}
         for qname, q in doc["queues"].items():
             for key, message in reference_problems(q, names, set(doc["queues"])):

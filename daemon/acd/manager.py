@@ -10,7 +10,7 @@ import numpy as np
 from hotline.dialplan.context import ConnectResult
 from hotline.drivers.base import HangupCause
 
-from ..calls import Call, LegGone
+from ..calls.manager import Call, LegGone
 from ..media.engine import ArrayPlayer
 from . import config as acd_config
 from .agents import Agent, AgentBook, AgentError, AgentState
@@ -513,7 +513,7 @@ class Acd:
         if row["callback"] and row["callback"]["status"] in ("pending", "dialing"):
             return row["callback"]
         joined = row["at"] - (row["waited_s"] or 0.0)
-        from ..lookups import create_callback
+        from ..service.lookups import create_callback
         cb = await self.store.write(lambda: create_callback(row["caller"], q.name, call_uuid=call_uuid,
                                                             joined_at=joined, note=f"abandoned; by {by}"))
         entry = new_entry(q.name, joined, call_uuid=call_uuid, caller_id=row["caller"], kind="callback",

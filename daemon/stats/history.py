@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .. import cdr
+from ..calls import cdr
 
 HOUR_PROFILE = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 7.5, 9.0, 8.5, 6.0, 6.5, 8.0, 8.8, 8.0, 6.5, 4.5,
                 3.0, 2.0, 1.2, 0.8, 0.4]

@@ -33,6 +33,7 @@ def make_database(url: str) -> peewee.Database:
                 raise StoreError(f"database directory {parent}: cannot create: {exc.strerror}") from None
             if not os.access(parent, os.W_OK):
                 raise StoreError(f"database directory {parent}: not writable by this user")
+            _create_private(Path(path))
         return peewee.SqliteDatabase(path, pragmas={
             "journal_mode": "wal",
             "synchronous": 2,  # FULL: a committed call survives power loss
@@ -53,6 +54,19 @@ def make_database(url: str) -> peewee.Database:
             kwargs["password"] = urllib.parse.unquote(parsed.password)
         return peewee.PostgresqlDatabase(parsed.path.lstrip("/"), **kwargs)
     raise StoreError(f"database url {url!r}: unsupported scheme (use sqlite:/// or postgresql://)")
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing database file 0640 whatever the umask (an empty file is an empty SQLite database);
+    SQLite gives its -wal and -shm files the database file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"database {path}: cannot create: {exc.strerror}") from None
+    os.fchmod(fd, 0o640)
+    os.close(fd)
 
 
 def describe(url: str) -> str:

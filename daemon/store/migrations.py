@@ -309,6 +309,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "agent grades", (
         "ALTER TABLE agents ADD COLUMN grade INTEGER NOT NULL DEFAULT 1",
     )),
+    Migration(11, "failed log-in counters (per account, per address, per account and address)", (
+        """CREATE TABLE login_failures (
+            subject VARCHAR(200) NOT NULL PRIMARY KEY, failures INTEGER NOT NULL, last_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX login_failures_last ON login_failures (last_at)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -221,3 +221,14 @@ class AuditEntry(Base):
 
     class Meta:
         table_name = "audit_log"
+
+
+class LoginFailure(Base):
+    """Failed log-in tries counted under one key (``user:NAME``, ``addr:IP`` or ``pair:NAME IP``)."""
+
+    key = peewee.CharField(primary_key=True, column_name="subject")
+    failures = peewee.IntegerField()
+    last_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "login_failures"

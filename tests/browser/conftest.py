@@ -28,18 +28,37 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def browser_page(chromium):
-    """A new browser context and page (1440x900, English unless the test switches); closed afterwards.
-    Any JavaScript error on the page fails the test."""
-    context = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+def open_page(chromium, bypass_csp: bool):
+    """A new context and page; JavaScript errors, and with the policy enforced anything it blocks, are kept."""
+    context = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US", bypass_csp=bypass_csp)
     context.set_default_timeout(15000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    if not bypass_csp:
+        page.on("console", lambda msg: errors.append(msg.text)
+                if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    return context, page, errors
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A new browser context and page (1440x900, English unless the test switches); closed afterwards.
+    Any JavaScript error on the page fails the test. The Content-Security-Policy is bypassed here because
+    Playwright's wait_for_function evaluates strings; tests/browser/test_csp.py drives the pages with it."""
+    context, page, errors = open_page(chromium, bypass_csp=True)
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def strict_page(chromium):
+    """Like browser_page, with the Content-Security-Policy enforced: anything it blocks fails the test."""
+    context, page, errors = open_page(chromium, bypass_csp=False)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors or Content-Security-Policy violations: {errors}"
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ def crm_box(daemon_factory):
     """A daemon with the demo data (180 customers, 42 products, dealers, repair centers, tickets) and the users
     admin, agent1 (agent), sup (supervisor) and qa1 (qa), and a fax sent to 李娜 (13900139000) — made in this process by the functions `hotline demo-data` and
     `hotline user add` run, which is quicker than three more interpreters on a busy machine."""
-    from hotline.daemon import demodata, lookups, users
+    from hotline.daemon.service import demodata, lookups
+    from hotline.daemon.box import users
     from hotline.daemon.store import migrations
     from hotline.daemon.store.db import Store
     d = daemon_factory(start=False)

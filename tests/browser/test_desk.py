@@ -151,9 +151,17 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     assert page.locator("#desk-kb-fax").input_value() == "13800138000"
     page.wait_for_function("document.getElementById('toast').textContent.indexOf('Fax queued') === 0")
 
+    assert "No open tickets" in page.locator("#desk-pop-body").inner_text()
     page.click("#desk-create-ticket")                                                 # one click
     page.wait_for_selector("#desk-created-link")
     ticket_no = page.locator("#desk-created-link").inner_text()
+    # the pop lists the ticket just made among the caller's open and recent tickets, live and after a reload
+    page.locator("#desk-open-tickets tr", has_text=ticket_no).wait_for()
+    assert "No open tickets" not in page.locator("#desk-pop-body").inner_text()
+    assert ticket_no in page.locator(".desk-pop-history").inner_text()
+    page.reload()
+    page.locator("#desk-open-tickets tr", has_text=ticket_no).wait_for()
+    assert page.locator("#desk-created-link").inner_text() == ticket_no
     qa_api(desk_box, "DELETE", f"/sim/calls/{cid}")                                   # the caller hangs up
 
     page.click(".mainnav a[href='/tickets']")
@@ -216,6 +224,12 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
 
     # the abandoned-call worklist: a caller gives up while the agent is at lunch; one click calls them back
     page.goto(url + "/desk")
+    page.wait_for_function("document.getElementById('desk-state').textContent === '就绪'")
+    page.click("#desk-notready")                           # no reason is chosen for the agent: they must pick one
+    page.wait_for_function("document.getElementById('toast').textContent === '请先选择原因'")
+    assert page.locator("#desk-reason").get_attribute("aria-invalid") == "true"
+    assert page.locator("#desk-state").inner_text() == "就绪"
+    page.select_option("#desk-reason", "lunch")
     page.click("#desk-notready")
     page.wait_for_function("document.getElementById('desk-state').textContent === '未就绪 · 午餐'")
     gone = qa_api(desk_box, "POST", "/sim/calls", {"from": "13700000001", "to": "7001"})["id"]

@@ -14,6 +14,7 @@ def test_first_run_then_language_switch_then_logout(daemon_factory, browser_page
     page.click("button[name=language][value=en_US]")
     assert page.locator("h1").inner_text() == "Welcome to Hotline"
     shot(page, "setup")
+    page.fill("input[name=code]", (d.state / "setup-code").read_text().strip())   # from the box's log or file
     page.fill("input[name=name]", "boss")
     page.fill("input[name=password]", "correct-horse-9")
     page.fill("input[name=password2]", "correct-horse-9")

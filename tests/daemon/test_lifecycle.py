@@ -276,7 +276,7 @@ def test_sigterm_drains_refuses_new_calls_and_waits_for_the_call(start_daemon, h
     assert healthz(d.url)[0] == 503  # load balancers stop sending while the box drains
 
     status, doc = http("POST", d.url + "/api/v1/sim/calls", token, {"from": "13900139000", "to": "8001"})
-    assert status == 201, doc
+    assert status == 503 and doc["reason"] == "draining", doc      # the API caller learns the box refused it
     refused = wait_until(lambda: (lambda r: r if r["state"] == "ended" else None)(
         http("GET", f"{d.url}/api/v1/sim/calls/{doc['id']}", token)[1]), 5, "the new call to be refused")
     assert refused["cause"] == "rejected", refused

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.daemon.config import load_config
-from hotline.daemon.flowtest import DryRun, dry_run
+from hotline.daemon.box.config import load_config
+from hotline.daemon.calls.flowtest import DryRun, dry_run
 
 REPO = Path(__file__).resolve().parents[2]
 OPEN_HOURS = "2026-11-23 10:00"  # a Monday morning: the office schedule is open

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.daemon.app import Hotline
-from hotline.daemon.flowtest import dry_run_config
-from hotline.daemon.journal import events_for
+from hotline.daemon.box.app import Hotline
+from hotline.daemon.calls.flowtest import dry_run_config
+from hotline.daemon.calls.journal import events_for
 from hotline.dialplan.interpreter import FlowRun
 
 
@@ -229,7 +229,7 @@ blocks:
 """)
         engine = box.app.services["engine"]
         engine.speed = 5.0                 # real-time control for the slow typist below
-        from hotline.daemon.simctl import SimError
+        from hotline.daemon.calls.simctl import SimError
         cid = await box.call()
         await box.press(cid, "1")
         await asyncio.sleep(0.6)           # 3 s of call time: past the total timeout
@@ -296,7 +296,7 @@ def test_say_uses_recorded_digit_prompts_when_all_exist(tmp_path) -> None:
     """With every token recorded, say plays the recordings; with one missing it falls back to speech."""
     import numpy as np
     from hotline.daemon.media.wavio import write_wav
-    from hotline.daemon.prompts import PromptLibrary
+    from hotline.daemon.calls.prompts import PromptLibrary
     from hotline.dialplan.say import say
     lib = PromptLibrary(tmp_path, "zh_CN")
     tokens = say("12.05", "money", "zh_CN")

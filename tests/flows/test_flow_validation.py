@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from hotline.daemon.lookups import validate_lookup
+from hotline.daemon.service.lookups import validate_lookup
 from hotline.dialplan.flow import FlowError, parse_flow
 
 PROMPTS = {("hello", "zh_CN"), ("hello", "en_US"), ("menu1", "zh_CN"), ("menu1", "en_US"), ("only_en", "en_US")}

@@ -31,7 +31,7 @@ def test_product_info_price_and_fax_on_the_same_call(walk, path_is, lang, correl
     assert fax and fax[0]["data"]["document"] == "spec-1020"
     assert run.ended["cause"] == "normal"
     # the caller really heard the price prompt: find its audio in what the far end received
-    from hotline.daemon.prompts import PromptLibrary
+    from hotline.daemon.calls.prompts import PromptLibrary
     lib = PromptLibrary(box_config.path_for("prompts"), lang, box_config.etc_path("prompt_manifest", "prompts/manifest.yaml"))
     import asyncio
     audio = asyncio.run(lib.get("product_price", lang))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.daemon.cli import build_parser
+from hotline.daemon.cli.main import build_parser
 from hotline.daemon.store.migrations import LATEST
-from hotline.daemon.users import verify_password
+from hotline.daemon.box.users import verify_password
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "etc" / "hotline.yaml"
@@ -130,7 +130,7 @@ def test_user_add_with_password_list_and_passwd(hl) -> None:
     assert verify_password("correct horse", before)
     passwd = hl("user", "passwd", "alice", "--password-stdin", stdin="battery staple\n")
     assert passwd.returncode == 0, passwd.stderr
-    assert passwd.stdout.strip() == "password of alice changed"
+    assert passwd.stdout.strip() == "password of alice changed; 0 open session(s) ended"
     after = stored_hash()
     assert verify_password("battery staple", after) and not verify_password("correct horse", after)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.daemon.config import CORE, load_config
+from hotline.daemon.box.config import CORE, load_config
 from hotline.daemon.errors import ConfigError
 from hotline.drivers import registry
 

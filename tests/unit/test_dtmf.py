@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotline.daemon.media import dsp_cli, tones, wavio
-from hotline.daemon.media.dsp_cli import detect_batch
+from hotline.daemon.cli import dsp as dsp_cli
+from hotline.daemon.media import tones, wavio
+from hotline.daemon.cli.dsp import detect_batch
 from hotline.daemon.media.dtmf import FRAME, DtmfDetector
 
 RATE = 8000

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hotline.daemon.media import tones, wavio
-from hotline.daemon.media.dsp_cli import detect_batch
+from hotline.daemon.cli.dsp import detect_batch
 
 RATE = 8000
 

@@ -2,21 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
-import pytest
 
-from hotline.daemon.calls import CallManager
-from hotline.daemon.devices import DeviceManager
-from hotline.daemon.journal import Journal
-from hotline.daemon.media.engine import MediaEngine
-from hotline.daemon.store import migrations
-from hotline.daemon.store.db import Store
-
-SIM = {"name": "sim0", "driver": "sim", "trunks": 4, "stations": ["1001", "1002", "1003"], "seed": 1,
-       "capture_seconds": 60.0, "answer_delay": 0.1, "station_auto_answer": None, "noise_dbm0": None,
-       "enabled": True}
+from hotline.daemon.calls.devices import DeviceManager
 
 
 def tone_power(x: np.ndarray, freq: float) -> float:
@@ -24,28 +13,6 @@ def tone_power(x: np.ndarray, freq: float) -> float:
     n = np.arange(len(x))
     c = np.abs(np.dot(x.astype(float), np.exp(-2j * np.pi * freq * n / 8000))) ** 2
     return c / max(1e-9, np.dot(x.astype(float), x.astype(float)) * len(x) / 2)
-
-
-@pytest.fixture
-def rig(tmp_path: Path):
-    """Engine + sim card + call manager on a real SQLite file, driven tick by tick."""
-    async def make(**engine_kw):
-        store = Store(f"sqlite:///{tmp_path / 'h.db'}")
-        store.open()
-        store.write_sync(migrations.upgrade, store.db)
-        engine = MediaEngine(16, speed=0, **engine_kw)
-        journal = Journal(store, clock=engine.now)
-        holder: list = []
-        devices = DeviceManager([SIM], lambda ev: holder[0].on_line_event(ev))
-        calls = CallManager(devices, engine, journal, store, tmp_path / "rec",
-                            {"engine": {"max_channels": 10, "call_timeout": 60.0}})
-        holder.append(calls)
-        await journal.start()
-        await devices.start()
-        engine.frame_devices = [devices.devices["sim0"].driver]
-        await calls.start()
-        return store, engine, journal, devices, calls
-    return make
 
 
 def test_conference_and_one_way_taps(rig) -> None:
@@ -129,12 +96,12 @@ def test_watchdog_ends_orphaned_calls(rig) -> None:
     asyncio.run(main())
 
 
-def test_device_that_fails_to_open_is_down_with_reason_and_retried() -> None:
+def test_device_that_fails_to_open_is_down_with_reason_and_retried(sim_device) -> None:
     """An unplugged card is shown down with the driver's reason, retried with backoff, then comes up."""
     async def main() -> None:
         events: list = []
-        dev = dict(SIM, name="card1", unplugged=True)
-        devices = DeviceManager([dev, dict(SIM, name="card2", stations=["2001"])], events.append,
+        dev = dict(sim_device, name="card1", unplugged=True)
+        devices = DeviceManager([dev, dict(sim_device, name="card2", stations=["2001"])], events.append,
                                 max_backoff=0.2)
         await devices.start()
         st = devices.status()

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from prometheus_client.exposition import generate_latest
 
-from hotline.daemon.app import Hotline
-from hotline.daemon.config import load_config
-from hotline.daemon.metrics import Metrics, Snapshot
-from hotline.daemon.metrics_collect import MetricsUpdater, local_midnight
+from hotline.daemon.box.app import Hotline
+from hotline.daemon.box.config import load_config
+from hotline.daemon.box.metrics import Metrics, Snapshot
+from hotline.daemon.box.metrics_collect import MetricsUpdater, local_midnight
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "etc" / "prometheus" / "alerts.yml"

@@ -26,9 +26,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.daemon.acd import config as acd_config
-from hotline.daemon.app import Hotline
-from hotline.daemon.config import load_config
-from hotline.daemon.metrics import DIRECTIONS
+from hotline.daemon.box.app import Hotline
+from hotline.daemon.box.config import load_config
+from hotline.daemon.box.metrics import DIRECTIONS
 from hotline.daemon.store import migrations
 from hotline.daemon.store.db import Store
 

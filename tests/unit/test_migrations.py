@@ -247,7 +247,7 @@ def test_older_schema_needs_db_upgrade_unless_auto_upgrade(db_url, extra_migrati
 
 def test_cli_db_upgrade_applies_a_pending_migration(db_url, extra_migration, tmp_path, capsys):
     """`hotline db upgrade` (in process, so it sees the extra migration) applies the pending one."""
-    from hotline.daemon import cli
+    from hotline.daemon.cli import main as cli
     new = extra_migration.number
     with opened(db_url) as store:
         store.write_sync(migrations.upgrade, store.db, new - 1)
@@ -381,7 +381,7 @@ def test_malformed_database_url_from_the_environment_is_a_config_error(tmp_path)
     """HOTLINE_DATABASE_URL=bogus: the configuration message (status 78), not a crash."""
     proc = run_cli(tmp_path, cli_env(tmp_path, "mysql-ish://nope"), "db", "upgrade", timeout=30)
     assert "Traceback" not in proc.stderr, (
-        "BUG daemon/config.py/schema.py: a bad environment override crashes instead of reporting "
+        "BUG daemon/box/config.py/schema.py: a bad environment override crashes instead of reporting "
         f"'$HOTLINE_DATABASE_URL: database.url: expected sqlite:///PATH or postgresql://...':\n{proc.stderr}")
     assert proc.returncode == EX_CONFIG
     assert "HOTLINE_DATABASE_URL" in proc.stderr and "expected sqlite:///PATH or postgresql://" in proc.stderr

@@ -12,8 +12,8 @@ from typing import Iterator
 import peewee
 import pytest
 
-from hotline.daemon import demodata, lookups
-from hotline.daemon.lookups import ServiceDataError
+from hotline.daemon.service import demodata, lookups
+from hotline.daemon.service.lookups import ServiceDataError
 from hotline.daemon.store import migrations, models
 from hotline.daemon.store import service_models as sm
 from hotline.daemon.store.db import Store

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.daemon import cli
-from hotline.daemon.config import load_config
+from hotline.daemon.cli import main as cli
+from hotline.daemon.box.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "hotline.service"

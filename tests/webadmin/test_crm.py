@@ -24,8 +24,9 @@ def demo_box(daemon_factory):
     centers, tickets) plus a fax job to the water customer 李娜 (13900139000), and one user per role — made in
     this process with the functions `hotline demo-data` and `hotline user add` run (quicker than five more
     interpreters)."""
-    from hotline.daemon import demodata, users
-    from hotline.daemon.lookups import create_fax_job
+    from hotline.daemon.service import demodata
+    from hotline.daemon.box import users
+    from hotline.daemon.service.lookups import create_fax_job
     from hotline.daemon.store import migrations
     from hotline.daemon.store.db import Store
     d = daemon_factory(start=False)
@@ -402,8 +403,8 @@ def test_catalogue_places_and_directory_agree_with_the_ivr_lookups(panel_box, cl
     r = agent.api("POST", "/dealers", {"name": "无省份"})
     assert r.status == 400 and r.json()["field"] == "province"
 
-    # the IVR reads the same rows: its lookups (daemon/lookups.py) find what the panel saved
-    from hotline.daemon import lookups
+    # the IVR reads the same rows: its lookups (daemon/service/lookups.py) find what the panel saved
+    from hotline.daemon.service import lookups
     from hotline.daemon.store.db import Store
     store = Store(f"sqlite:///{panel_box.state / 'hotline.db'}")
     store.open()
@@ -448,7 +449,7 @@ def test_catalogue_places_and_directory_agree_with_the_ivr_lookups(panel_box, cl
 
 
 def test_every_crm_message_and_field_can_be_shown_in_chinese() -> None:
-    from hotline.daemon import crm
+    from hotline.daemon.service import crm
     from hotline.webadmin import i18n
     from hotline.webadmin.handlers import crm as pages
     assert set(crm.MESSAGES) <= set(pages.MESSAGES), set(crm.MESSAGES) - set(pages.MESSAGES)

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from hotline.daemon import kb
+from hotline.daemon.service import kb
 from hotline.daemon.store import migrations
 from hotline.daemon.store.db import Store
 from hotline.daemon.store.models import Event

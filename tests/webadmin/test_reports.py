@@ -145,7 +145,7 @@ def test_report_parameters_are_checked_and_roles_enforced(panel_box, client) -> 
     for query, needle in (("?order=calls", "unknown parameter"), ("?from=yesterday", "from/to"),
                           ("?from=2026-01-10&to=2026-01-01", "before"), ("?group=decade", "group"),
                           ("?format=pdf", "format"), ("?from=2020-01-01&to=2026-01-01", "at most"),
-                          ("?agent=x", "numbers")):
+                          ("?agent=x", "agent: must be an integer")):
         r = sup.api("GET", "/reports/queues" + query)
         assert r.status == 400 and needle in r.json()["error"], (query, r.text)
     assert sup.api("GET", "/reports/calls?sort=password").status == 400

@@ -12,7 +12,7 @@ from hotline.webadmin import i18n
 from hotline.webadmin.app import make_app
 
 # Deliberately public: probes, assets, the front door. Everything else must refuse an anonymous visitor.
-PUBLIC = {r"/healthz", r"/metrics", r"/static/(.*)", r"/login", r"/setup", r"/language"}
+PUBLIC = {r"/healthz", r"/metrics", r"/static/(.*)", r"/favicon\.ico", r"/login", r"/setup", r"/language"}
 
 
 def fill(pattern: str) -> str:

@@ -301,7 +301,7 @@ def test_todays_figures_count_each_event_once_and_start_again_at_midnight() -> N
     import datetime as dt
     import zoneinfo
 
-    from hotline.daemon.wallstats import WallStats
+    from hotline.daemon.stats.wall import WallStats
 
     tz = zoneinfo.ZoneInfo("Asia/Shanghai")
     noon = dt.datetime(2026, 3, 2, 12, 0, tzinfo=tz).timestamp()

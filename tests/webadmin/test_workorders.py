@@ -10,8 +10,8 @@ import urllib.parse
 
 import pytest
 
-from hotline.daemon import lookups
-from hotline.daemon import workorders as wo
+from hotline.daemon.service import lookups
+from hotline.daemon.service import workorders as wo
 from hotline.daemon.store.db import Store
 from hotline.daemon.store.service_models import (Customer, CustomerPhone, Product, RepairCenter, TicketHistory,
                                                  Warranty)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import tornado.web
 
-from hotline.daemon import backup
+from hotline.daemon.box import backup
 from hotline.daemon.version import VERSION
 
 from ..i18n import N_
+from ..limits import upload
 from .base import PageHandler
 
 MAX_UPLOAD = 100 * 1024 * 1024   # the panel takes archives up to 100 MB; bigger ones: `hotline backup restore`
@@ -72,6 +73,7 @@ class BackupDownload(PageHandler):
             Path(tmp).unlink(missing_ok=True)
 
 
+@upload(MAX_UPLOAD + 1024 * 1024)
 class BackupRestore(BackupPage):
     """POST an archive: verify signature, version and every file, then stage it for the next start."""
 

@@ -3,20 +3,42 @@ HTML errors, the page layout's namespace."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import tornado.locale
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 
 from .. import i18n
+from ..limits import SESSION_COOKIE
+from . import inputs
+from .. import i18n, proxies
 
-SESSION_COOKIE = "hotline_session"
 LANG_COOKIE = "hotline_lang"
 ALL_ROLES = ("admin", "supervisor", "agent", "qa")
 STAFF = ("admin", "supervisor", "agent")
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'")
+"""Scripts only from the box's own files (no inline scripts or handlers: JSON data blocks are not run), no
+plug-ins, no framing, forms post only here. Inline styles stay allowed (width bars, chart colours)."""
+
+
+def security_headers(handler: tornado.web.RequestHandler) -> None:
+    """Headers on every answer: no caching of private data, no framing, no MIME sniffing, the CSP, and no
+    Server header naming the web framework and its version."""
+    handler.clear_header("Server")
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("X-Frame-Options", "DENY")
+    handler.set_header("Referrer-Policy", "same-origin")
+    handler.set_header("Cache-Control", "no-store")
+    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
 class AuthMixin:
@@ -62,6 +84,10 @@ class AuthMixin:
         """Set by resolve_user() in prepare(); None before."""
         return None
 
+    def set_default_headers(self) -> None:
+        """No Server header naming the framework (WebSocket handlers; HTTP handlers add more)."""
+        self.clear_header("Server")
+
     def get_user_locale(self) -> tornado.locale.Locale:
         """The user's language; before login the language cookie, else the box default."""
         user = self.current_user
@@ -75,10 +101,58 @@ class AuthMixin:
             return self.get_browser_locale(box)
         return tornado.locale.get(box)
 
+    def error_message(self, **kwargs: Any) -> str:
+        """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, inputs.BadInput):
+            return exc.message
+        if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
+                and 400 <= exc.status_code < 500:
+            return exc.log_message % exc.args if exc.args else exc.log_message
+        return self._reason
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A validation error that escaped its handler is logged as bad input, without a traceback; anything
+        else is logged as the bug it is."""
+        if inputs.input_error_status(value) is not None and not isinstance(value, tornado.web.HTTPError):
+            logging.getLogger("hotline.web").warning("event=bad_input path=%s error=%s: %s", self.request.path,
+                                                     type(value).__name__, value)
+            return
+        super().log_exception(typ, value, tb)  # type: ignore[misc]
+
+    def error_outcome(self, status_code: int, **kwargs: Any) -> tuple[int, str]:
+        """(status, message) to answer with: a validation error that escaped its handler becomes its own 4xx
+        (and the response status is changed to it); everything else keeps its status."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status = inputs.input_error_status(exc)
+        if status is not None and not isinstance(exc, tornado.web.HTTPError):
+            self.set_status(status)
+            return status, str(exc)
+        return status_code, self.error_message(**kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors are JSON with a message saying what is wrong; the last resort for a validation error that
+        escaped its handler is its own 4xx (any other exception stays a 500)."""
+        status_code, message = self.error_outcome(status_code, **kwargs)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": message, "status": status_code}))
+    def _trusted_proxies(self) -> tuple:
+        return proxies.parse_networks(tuple(self.services["config"]["web"].get("trusted_proxies") or ()))
+
     @property
     def address(self) -> str:
-        """The client's address (for the audit log and login throttling)."""
-        return self.request.remote_ip or ""
+        """The client's address (for the audit log, login throttling and loopback checks): the peer, or the
+        X-Forwarded-For client when the peer is one of ``web.trusted_proxies``."""
+        return proxies.client_address(self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"),
+                                      self._trusted_proxies())
+
+    @property
+    def over_https(self) -> bool:
+        """TLS here, or at a trusted proxy that says so (X-Forwarded-Proto: https)."""
+        if self.request.protocol == "https":
+            return True
+        return proxies.is_trusted(self.request.remote_ip or "", self._trusted_proxies()) and \
+            self.request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
 
     @property
     def actor(self) -> str:
@@ -94,11 +168,8 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         self.services = services
 
     def set_default_headers(self) -> None:
-        """No caching of private data; no framing by other sites; no MIME sniffing."""
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
+        """See ``security_headers``."""
+        security_headers(self)
 
     def check_xsrf_cookie(self) -> None:
         """Token-authenticated API calls carry no cookies, so XSRF does not apply to them; browsers must send
@@ -121,32 +192,14 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         self.finish(json.dumps(data, ensure_ascii=False, default=str))
 
     def json_body(self) -> dict:
-        """The request body as a JSON object, or a 400 naming the problem."""
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise tornado.web.HTTPError(400, reason=f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise tornado.web.HTTPError(400, reason="body must be a JSON object")
-        return data
+        """The request body as a JSON object, checked by inputs.parse_json_object (nesting, Unicode, numbers),
+        or a 400 naming the problem."""
+        return inputs.parse_json_object(self.request.body)
 
     async def audit(self, action: str, target: str = "", before: Any = None, after: Any = None) -> None:
         """Record a change in the audit log (who, when, from where, before -> after)."""
-        from hotline.daemon import audit
+        from hotline.daemon.box import audit
         await self.services["store"].write(audit.record, self.actor, self.address, action, target, before, after)
-
-    def error_message(self, **kwargs: Any) -> str:
-        """What went wrong: the reason we gave, or Tornado's own message (e.g. a missing XSRF token)."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, tornado.web.HTTPError) and exc.reason is None and exc.log_message \
-                and 400 <= exc.status_code < 500:
-            return exc.log_message % exc.args if exc.args else exc.log_message
-        return self._reason
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors are JSON with a message saying what is wrong."""
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": self.error_message(**kwargs), "status": status_code}))
 
 
 class PageHandler(BaseHandler):
@@ -193,8 +246,9 @@ class PageHandler(BaseHandler):
         """An error page in the user's language (JSON for API-style requests)."""
         if "application/json" in self.request.headers.get("Accept", ""):
             return super().write_error(status_code, **kwargs)
+        status_code, message = self.error_outcome(status_code, **kwargs)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         try:
-            self.render("error.html", status=status_code, message=self.error_message(**kwargs))
+            self.render("error.html", status=status_code, message=message)
         except Exception:  # never fail while failing
             self.finish(f"<h1>{status_code}</h1>")

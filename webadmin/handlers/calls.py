@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import tornado.web
 
-from hotline.daemon.journal import events_for
+from hotline.daemon.calls.journal import events_for
 
+from .desk import transfer_target
 from .base import BaseHandler
 
 
@@ -44,14 +45,6 @@ async def own_call_only(handler: BaseHandler, uuid: str) -> None:
             raise tornado.web.HTTPError(403, reason="agents may act only on their own calls")
 
 
-def transfer_target(body: dict) -> str | None:
-    """{"extension": "1002"} | {"number": "138..."} | {"queue": "printers"} as one target string."""
-    for key, prefix in (("extension", ""), ("number", "number:"), ("queue", "queue:")):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            return prefix + value
-    return None
-
 
 class AgentTransferHandler(BaseHandler):
     """POST /api/v1/calls/{uuid}/blind_transfer: the agent sends the caller to a station, number or queue."""
@@ -60,7 +53,7 @@ class AgentTransferHandler(BaseHandler):
 
     async def post(self, uuid: str) -> None:
         """Blind transfer; the agent is released at once."""
-        from hotline.daemon.supervise import SuperviseError
+        from hotline.daemon.calls.supervise import SuperviseError
         await own_call_only(self, uuid)
         target = transfer_target(self.json_body())
         if target is None:
@@ -80,7 +73,7 @@ class HoldHandler(BaseHandler):
 
     async def post(self, uuid: str, action: str) -> None:
         """Hold or resume."""
-        from hotline.daemon.supervise import SuperviseError, hold_request
+        from hotline.daemon.calls.supervise import SuperviseError, hold_request
         await own_call_only(self, uuid)
         ext = self.json_body().get("extension") if action == "consult" else None
         if action == "consult" and (not isinstance(ext, str) or not ext):
@@ -117,7 +110,7 @@ class ConferenceHandler(BaseHandler):
 
     async def post(self, uuid: str) -> None:
         """Ring the station; when it answers all three hear each other."""
-        from hotline.daemon.supervise import SuperviseError
+        from hotline.daemon.calls.supervise import SuperviseError
         await own_call_only(self, uuid)
         ext = self.json_body().get("extension")
         if not isinstance(ext, str) or not ext:
@@ -137,7 +130,7 @@ class CallActionHandler(BaseHandler):
 
     async def post(self, uuid: str, action: str) -> None:
         """Carry out the action; audited (before -> after) when it succeeds."""
-        from hotline.daemon.supervise import SuperviseError
+        from hotline.daemon.calls.supervise import SuperviseError
         body = self.json_body()
         sup = self.services["supervisor"]
         who = self.current_user.name

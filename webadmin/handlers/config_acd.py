@@ -9,7 +9,7 @@ from typing import Any
 import tornado.web
 import yaml
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
 
@@ -338,6 +338,8 @@ class AgentApi(AcdApi):
 class AcdYamlApi(ConfigApi):
     """GET /api/v1/config/acd.yaml: agents, queues and reason codes as YAML; POST: import such a document
     (replaces them all, validated exactly like ``hotline acd import``)."""
+
+    body_limit = 2 * 1024 * 1024 + 64 * 1024
 
     async def get(self) -> None:
         """The export, as a download."""

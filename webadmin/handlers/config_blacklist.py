@@ -2,17 +2,18 @@
 every change audited before -> after."""
 from __future__ import annotations
 
-import csv
 import re
 import time
 
 import tornado.web
 
-from hotline.daemon import audit, calendar
+from hotline.daemon.box import audit
+from hotline.daemon.service import calendar
 from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
-from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
+from .inputs import id_param
+from .config_calendar import (MAX_UPLOAD, csv_fields, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               uploaded_text)
 
 NOT_A_NUMBER = N_("%(value)s is not a phone number: use 3-20 digits, or a prefix of at least 2 digits ending in *")
@@ -43,7 +44,10 @@ def parse_block_lines(text: str) -> list[tuple[str, str]]:
         line = raw.strip().replace("，", ",")
         if not line or line.startswith("#"):
             continue
-        fields = [f.strip() for f in next(csv.reader([line]))]
+        fields = csv_fields(line)
+        if fields is None:
+            problems.append(Problem(NOT_A_NUMBER, {"value": line[:40] + "..."}, n))
+            continue
         if first and fields[0].lower() in ("number", "号码"):
             first = False
             continue
@@ -75,7 +79,7 @@ def list_blocks(search: str | None) -> list[dict]:
 
 
 def add_blocks(rows: list[tuple[str, str]], who: str, address: str, action: str) -> dict:
-    """Add numbers with daemon/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
+    """Add numbers with daemon/service/calendar.py's block(); existing ones get the new reason; audited (writer thread)."""
     numbers = [r[0] for r in rows]
     old = {b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers))}
     for number, reason in rows:
@@ -142,10 +146,7 @@ class BlacklistDeletePage(CalendarPage):
 
     async def post(self) -> None:
         """Delete and go back."""
-        try:
-            entry = int(self.get_body_argument("id", ""))
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="id: a number") from None
+        entry = id_param(self.get_body_argument("id", ""))
         await self.services["store"].write(remove_block, entry, self.actor, self.address)
         self.redirect("/config/blacklist?done=deleted")
 
@@ -204,7 +205,7 @@ class BlacklistEntryApi(CalendarApiBase):
 
     async def delete(self, entry_id: str) -> None:
         """Remove one entry."""
-        result = await self.services["store"].write(remove_block, int(entry_id), self.actor, self.address)
+        result = await self.services["store"].write(remove_block, id_param(entry_id), self.actor, self.address)
         if result is None:
             raise tornado.web.HTTPError(404, reason="no such entry")
         self.write_json({**result, "deleted": True})

@@ -1,5 +1,5 @@
 """Business hours, holidays (with import) and the day/night override switch: admin pages and JSON API over
-daemon/calendar.py, every change audited before -> after. The caller block list is in config_blacklist.py."""
+daemon/service/calendar.py, every change audited before -> after. The caller block list is in config_blacklist.py."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +10,8 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import audit, calendar
+from hotline.daemon.box import audit
+from hotline.daemon.service import calendar
 from hotline.daemon.store.models import Holiday, ScheduleHours, Setting
 
 from ..i18n import N_
@@ -145,7 +146,7 @@ def delete_week(schedule: str, who: str, address: str) -> bool:
 
 
 def switch_override(mode: str, who: str, address: str) -> dict:
-    """Flip the day/night switch with daemon/calendar.py's own setter, audited (writer thread)."""
+    """Flip the day/night switch with daemon/service/calendar.py's own setter, audited (writer thread)."""
     before = override_mode()
     calendar.set_override(MODES[mode])
     if before != mode:
@@ -200,6 +201,15 @@ def holiday_fields(day: str, name: str, workday: Any, line: int | None = None) -
     return (None if problems else (good_day, name, flag)), problems
 
 
+def csv_fields(line: str) -> list[str] | None:
+    """The stripped cells of one CSV line, or None when the csv module cannot read it (a cell over its
+    128 KB limit)."""
+    try:
+        return [f.strip() for f in next(csv.reader([line]))]
+    except (csv.Error, StopIteration):
+        return None
+
+
 def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:
     """Lines "YYYY-MM-DD,name[,workday]" (a header line and # comments are skipped); every bad line is reported
     with its number and nothing is returned when any is bad."""
@@ -209,7 +219,10 @@ def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:
         line = raw.strip().replace("，", ",")
         if not line or line.startswith("#"):
             continue
-        fields = [f.strip() for f in next(csv.reader([line]))]
+        fields = csv_fields(line)
+        if fields is None:
+            problems.append(Problem(N_("use YYYY-MM-DD,name[,workday]"), {}, n))
+            continue
         if first and fields[0].lower() in ("date", "day", "日期"):
             first = False
             continue
@@ -247,7 +260,7 @@ def list_holidays(year: str | None) -> dict:
 
 
 def put_holidays(rows: list[tuple[str, str, bool]], who: str, address: str, action: str) -> dict:
-    """Add or replace holidays with daemon/calendar.py's add_holiday, audited in one entry (writer thread)."""
+    """Add or replace holidays with daemon/service/calendar.py's add_holiday, audited in one entry (writer thread)."""
     days = [r[0] for r in rows]
     old = {h.day: holiday_label(h.name, h.is_workday) for h in Holiday.select().where(Holiday.day.in_(days))}
     for day, name, workday in rows:
@@ -530,7 +543,7 @@ class CalendarOverrideApi(CalendarApiBase):
     async def put(self) -> None:
         """Flip the switch; answers with each schedule's state now."""
         mode = self.json_body().get("mode")
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             raise tornado.web.HTTPError(400, reason="mode: use auto, day or night")
         result = await self.services["store"].write(switch_override, mode, self.actor, self.address)
         ov = await self.services["store"].read(overview)

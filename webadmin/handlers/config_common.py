@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.errors import ConfigError
 
 from .base import BaseHandler, PageHandler

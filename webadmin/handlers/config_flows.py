@@ -13,7 +13,7 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import LOCALES, Flow, FlowError
 
@@ -546,7 +546,7 @@ class FlowDryRunApi(FlowMixin, BaseHandler):
             return self.refuse_invalid(problems, warnings)
         if language is not None and language not in flow.languages:
             raise tornado.web.HTTPError(400, reason=f"language: this flow speaks {', '.join(flow.languages)}")
-        from hotline.daemon.simctl import SimError
+        from hotline.daemon.calls.simctl import SimError
         routes = routes_for(self.services).get(name, [])
         try:
             sc = dry_runs(self.services).place(flow, language, self.actor, caller, routes[0] if routes else "")

@@ -18,11 +18,12 @@ from typing import Any
 import tornado.web
 
 from hotline.daemon.media.wavio import WavError, parse_wav, to_mono_8k, wav_bytes
-from hotline.daemon.prompts import BUILTIN, LOCALES, PromptLibrary, TtsError, synthesize
+from hotline.daemon.calls.prompts import BUILTIN, LOCALES, PromptLibrary, TtsError, synthesize
 from hotline.dialplan.registry import APPS
 from hotline.dialplan.schema import ListOf, MapOf, Ref, Section
 
 from ..i18n import N_
+from ..limits import upload
 from .base import BaseHandler, PageHandler
 
 log = logging.getLogger("hotline.web.prompts")
@@ -270,6 +271,7 @@ class PromptAudioApi(BaseHandler):
         self.finish(data)
 
 
+@upload(2 * MAX_UPLOAD)   # a little too big still gets the handler's own message
 class PromptUploadApi(BaseHandler):
     """POST /api/v1/prompts/{language}/{id}/upload: the body is a WAV file (any rate and channels)."""
 
@@ -342,8 +344,8 @@ async def record_by_phone(services: dict, extension: str, pid: str, language: st
                           address: str, before: dict) -> str:
     """Ring the station; when answered run the record_prompt app (beep, speak, # ends, hear it back, 1 keeps it,
     2 records again); the call ends politely. Returns saved, not_saved, no_answer or failed."""
-    from hotline.daemon import audit
-    from hotline.daemon.calls import Call, CallState, HangupCause, Leg, LegGone
+    from hotline.daemon.box import audit
+    from hotline.daemon.calls.manager import Call, CallState, HangupCause, Leg, LegGone
     from hotline.dialplan.flow import parse_flow
     from hotline.dialplan.interpreter import FlowRun
     calls, devices, engine, journal = services["calls"], services["devices"], services["engine"], services["journal"]

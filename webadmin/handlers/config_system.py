@@ -12,7 +12,7 @@ import peewee
 import tornado
 
 from hotline.daemon.acd import config as acd_config
-from hotline.daemon.devices import save_disabled_lines
+from hotline.daemon.calls.devices import save_disabled_lines
 from hotline.daemon.store.db import describe
 
 from ..i18n import N_

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon.box import users
 
 from .. import i18n
 from ..i18n import N_
+from .inputs import id_param
 from .config_common import ConfigApi, ConfigPage
 
 USER = r"([A-Za-z0-9._-]{1,64})"
@@ -17,6 +18,7 @@ ROLE_HELP = {
     "supervisor": N_("Wallboard, reports, agents, recordings of their queues, CRM."),
     "agent": N_("Their own desktop, CRM, their own recordings if allowed."),
     "qa": N_("The simulator console for testing."),
+    "metrics": N_("Only scrapes /metrics with an API token (Prometheus); no page, no other API."),
 }
 
 
@@ -122,7 +124,8 @@ class UserApi(ConfigApi):
 
 
 class UserPasswordApi(ConfigApi):
-    """POST /api/v1/config/users/{name}/password {"password": ...}: a new password; the user's sessions end."""
+    """POST /api/v1/config/users/{name}/password {"password": ...}: a new password; the user's sessions end
+    (an administrator changing their own keeps the session they are using)."""
 
     async def post(self, name: str) -> None:
         """Reset the password."""
@@ -130,7 +133,8 @@ class UserPasswordApi(ConfigApi):
         if not isinstance(password, str) or len(password) < 8:
             return bad(self, "password", "at least 8 characters")
         try:
-            await self.change(lambda: users.reset_password(name, password), "user.password_reset", name,
+            own = self.session_id if name == self.current_user.name else None   # keep the changer's own session
+            await self.change(lambda: users.reset_password(name, password, own), "user.password_reset", name,
                               lambda _: (None, {"password": "changed", "sessions": "ended"}))
         except users.UserError as exc:
             return self.fail(404 if "no user" in str(exc) else 400, str(exc))
@@ -156,7 +160,7 @@ class UserTokenApi(ConfigApi):
 
     async def delete(self, name: str, token_id: str) -> None:
         """Revoke."""
-        tid = int(token_id)
+        tid = id_param(token_id)
         try:
             await self.change(lambda: users.revoke_token(name, tid), "user.token_revoked", name,
                               lambda _: ({"token_id": tid}, None))

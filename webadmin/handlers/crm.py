@@ -3,7 +3,7 @@ repair centers and the employee directory — list pages with search, filters, a
 forms that re-render with every problem marked, and the JSON API (list with search, get, create, update,
 delete) for these and for customers. Customer pages, history and CSV are in crm_customers.py.
 
-The data work lives in daemon/crm.py and always runs in a store thread; every change is audited there."""
+The data work lives in daemon/service/crm.py and always runs in a store thread; every change is audited there."""
 from __future__ import annotations
 
 import time
@@ -11,10 +11,11 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm, crm_csv
-from hotline.daemon.lookups import PROVINCES, REGIONS, money
+from hotline.daemon.service import crm, crm_csv
+from hotline.daemon.service.lookups import PROVINCES, REGIONS, money
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import STAFF, BaseHandler, PageHandler
 
 EDIT_ROLES = STAFF                     # see, create and change CRM data
@@ -36,7 +37,7 @@ LABELS = {
     "q": N_("Search"),
 }
 
-# Every message daemon/crm.py may raise, marked for translation (a test keeps this list complete).
+# Every message daemon/service/crm.py may raise, marked for translation (a test keeps this list complete).
 MESSAGES = [
     N_("is required"), N_("is too long (at most %(max)d characters)"), N_("must be a whole number"),
     N_("must be 0 or more"), N_("must be at most %(max)d"), N_("must be an amount like 12.50"),
@@ -140,14 +141,14 @@ class ItemApi(CrmApi):
 
     async def get(self, item_id: str) -> None:
         """The row."""
-        item = await self.db_read(crm.get, self.res, int(item_id))
+        item = await self.db_read(crm.get, self.res, id_param(item_id))
         if item is not None:
             self.write_json(item)
 
     async def put(self, item_id: str) -> None:
         """Change the fields given; audited with before -> after."""
         body = self.json_body()
-        item = await self.db_write(crm.update, self.res, int(item_id), body, self.actor, self.address)
+        item = await self.db_write(crm.update, self.res, id_param(item_id), body, self.actor, self.address)
         if item is not None:
             self.write_json(item)
 
@@ -155,7 +156,7 @@ class ItemApi(CrmApi):
         """Delete the row (agents may not); audited with what it held."""
         if self.current_user.role not in DELETE_ROLES:
             raise tornado.web.HTTPError(403, reason="deleting needs the admin or supervisor role")
-        item = await self.db_write(crm.delete, self.res, int(item_id), self.actor, self.address)
+        item = await self.db_write(crm.delete, self.res, id_param(item_id), self.actor, self.address)
         if item is not None:
             self.write_json({"deleted": item})
 
@@ -346,7 +347,7 @@ class CatalogFormPage(CrmPage):
         item: dict[str, Any] = {}
         if item_id is not None:
             try:
-                item = await self.db_read(crm.get, self.res, int(item_id))
+                item = await self.db_read(crm.get, self.res, id_param(item_id))
             except crm.CrmError as exc:
                 return self.bad_request(exc)
         else:
@@ -378,7 +379,7 @@ class CatalogFormPage(CrmPage):
         data = form_values(self, self.res)
 
         def check() -> list[crm.CrmError]:
-            before = crm.get(self.res, int(item_id)) if item_id is not None else None
+            before = crm.get(self.res, id_param(item_id)) if item_id is not None else None
             return crm.clean_all(self.res, data, before)[1]
         try:
             problems = await self.db_read(check)
@@ -386,7 +387,7 @@ class CatalogFormPage(CrmPage):
                 if item_id is None:
                     await self.db_write(crm.create, self.res, data, self.actor, self.address)
                 else:
-                    await self.db_write(crm.update, self.res, int(item_id), data, self.actor, self.address)
+                    await self.db_write(crm.update, self.res, id_param(item_id), data, self.actor, self.address)
         except crm.CrmError as exc:
             if exc.status == 404:
                 return self.bad_request(exc)
@@ -408,7 +409,7 @@ class DeletePage(CrmPage):
     async def post(self, item_id: str) -> None:
         """Delete and go back to the list."""
         try:
-            await self.db_write(crm.delete, self.res, int(item_id), self.actor, self.address)
+            await self.db_write(crm.delete, self.res, id_param(item_id), self.actor, self.address)
         except crm.CrmError as exc:
             return self.bad_request(exc)
         self.redirect(f"/crm/{self.res.key}")

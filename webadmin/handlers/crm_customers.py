@@ -10,9 +10,11 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import crm, crm_csv
+from hotline.daemon.service import crm, crm_csv
 
 from ..i18n import N_
+from ..limits import upload
+from .inputs import id_param
 from .crm import (DELETE_ROLES, EDIT_ROLES, PAGE_SIZE, CrmApi, CrmPage, error_text, fail_json, page_url,
                   query_args)
 
@@ -76,14 +78,14 @@ class CustomerFormPage(CrmPage):
         item: dict[str, Any] = {"language": box if box in crm.LANGUAGES else "zh_CN", "phones": []}
         if item_id is not None:
             try:
-                item = await self.db_read(crm.get, crm.CUSTOMERS, int(item_id))
+                item = await self.db_read(crm.get, crm.CUSTOMERS, id_param(item_id))
             except crm.CrmError as exc:
                 return self.bad_request(exc)
         self.show(item_id, item, {})
 
     def show(self, item_id: str | None, form: dict[str, Any], errors: dict[str, str]) -> None:
         """Render the form."""
-        from hotline.daemon.lookups import PROVINCES
+        from hotline.daemon.service.lookups import PROVINCES
         self.render("crm_customer_form.html", item_id=item_id, form=form, errors=errors, layout=LAYOUT,
                     fields={f.name: f for f in crm.CUSTOMERS.fields}, provinces=PROVINCES)
 
@@ -92,7 +94,7 @@ class CustomerFormPage(CrmPage):
         data = customer_form(self)
 
         def check() -> list[crm.CrmError]:
-            before = crm.get(crm.CUSTOMERS, int(item_id)) if item_id is not None else None
+            before = crm.get(crm.CUSTOMERS, id_param(item_id)) if item_id is not None else None
             return crm.clean_all(crm.CUSTOMERS, data, before)[1]
         item = None
         try:
@@ -101,7 +103,7 @@ class CustomerFormPage(CrmPage):
                 if item_id is None:
                     item = await self.db_write(crm.create, crm.CUSTOMERS, data, self.actor, self.address)
                 else:
-                    item = await self.db_write(crm.update, crm.CUSTOMERS, int(item_id), data, self.actor, self.address)
+                    item = await self.db_write(crm.update, crm.CUSTOMERS, id_param(item_id), data, self.actor, self.address)
         except crm.CrmError as exc:
             if exc.status == 404:
                 return self.bad_request(exc)
@@ -121,7 +123,7 @@ class CustomerPage(CrmPage):
     async def get(self, item_id: str) -> None:
         """The customer's page."""
         try:
-            data = await self.db_read(crm.history, int(item_id))
+            data = await self.db_read(crm.history, id_param(item_id))
         except crm.CrmError as exc:
             return self.bad_request(exc)
         self.render("crm_customer.html", c=data["customer"], calls=data["calls"], tickets=data["tickets"],
@@ -136,7 +138,7 @@ class CustomerDeletePage(CrmPage):
     async def post(self, item_id: str) -> None:
         """Delete and go back to the list."""
         try:
-            await self.db_write(crm.delete, crm.CUSTOMERS, int(item_id), self.actor, self.address)
+            await self.db_write(crm.delete, crm.CUSTOMERS, id_param(item_id), self.actor, self.address)
         except crm.CrmError as exc:
             return self.bad_request(exc)
         self.redirect("/crm/customers")
@@ -172,6 +174,7 @@ def _stash(services: dict[str, Any]) -> dict[str, tuple[str, bytes, str, float]]
     return stash
 
 
+@upload(2 * crm_csv.MAX_IMPORT_BYTES)   # a little too big still gets the page's own message
 class CustomerImportPage(CrmPage):
     """/crm/customers/import: upload a CSV, see every bad row with its row number, then import all or nothing."""
 
@@ -246,7 +249,7 @@ class CustomerHistoryApi(CrmApi):
 
     async def get(self, item_id: str) -> None:
         """Newest first, at most 50 of each."""
-        data = await self.db_read(crm.history, int(item_id))
+        data = await self.db_read(crm.history, id_param(item_id))
         if data is not None:
             self.write_json(data)
 
@@ -265,6 +268,7 @@ class CustomerExportApi(CrmApi):
             send_csv(self, text)
 
 
+@upload(2 * crm_csv.MAX_IMPORT_BYTES)   # a little too big still gets the page's own message
 class CustomerImportApi(CrmApi):
     """POST /api/v1/customers/import[?dry_run=true]: a CSV as the body (text/csv) or as the multipart field
     ``file``; every row is checked and nothing is imported when any row is bad."""

@@ -20,6 +20,7 @@ from hotline.daemon.store.service_models import (AgentMessage, CustomerPhone, Fa
                                                  TicketStatus, TicketType)
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import BaseHandler, PageHandler
 
 log = logging.getLogger("hotline.web.desk")
@@ -111,8 +112,8 @@ def guess_type(trail: list[dict], queue: str | None) -> str:
 
 def pop_data(trail_uuid: str | None, caller: str, exclude: str | None) -> dict:
     """The customer behind a caller number with recent calls, tickets and faxes, and the call's IVR trail."""
-    from hotline.daemon.journal import events_for
-    from hotline.daemon.lookups import customer_by_caller_id, normalize_number
+    from hotline.daemon.calls.journal import events_for
+    from hotline.daemon.service.lookups import customer_by_caller_id, normalize_number
     trail = ivr_trail(events_for(trail_uuid)) if trail_uuid else []
     customer = customer_by_caller_id(caller) if caller else None
     numbers = {n for n in (caller, normalize_number(caller) if caller else None) if n}
@@ -163,7 +164,7 @@ def inbox(user: str) -> dict:
 
 def send_message(sender: str, to: str, text: str, address: str) -> dict:
     """Store a message to a staff user, audited in the same transaction; DeskError(400) for a bad recipient."""
-    from hotline.daemon import audit
+    from hotline.daemon.box import audit
     target = User.get_or_none(User.name == to)
     if target is None or target.disabled or target.role not in STAFF_ROLES:
         raise DeskError(f"to: no agent, supervisor or admin named {to!r}", 400)
@@ -174,7 +175,7 @@ def send_message(sender: str, to: str, text: str, address: str) -> dict:
 
 def ack_message(user: str, message_id: int, address: str) -> dict:
     """Acknowledge a message; an escalation memo is acknowledged for every supervisor it went to."""
-    from hotline.daemon import audit
+    from hotline.daemon.box import audit
     m = AgentMessage.get_or_none(AgentMessage.id == message_id)
     if m is None or m.recipient != user:
         raise DeskError(f"no message {message_id} to you", 404)
@@ -372,6 +373,15 @@ class Desk:
                          number=entry.number, outcome=outcome, by=by)
 
 
+def transfer_target(body: dict) -> str | None:
+    """{"extension": "1002"} | {"number": "138..."} | {"queue": "printers"} as one target string."""
+    for key, prefix in (("extension", ""), ("number", "number:"), ("queue", "queue:")):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return prefix + value
+    return None
+
+
 def desk_of(services: dict[str, Any]) -> Desk:
     """The daemon's one Desk."""
     if "_desk" not in services:
@@ -431,7 +441,7 @@ class DeskPage(PageHandler):
         stations = sorted(l.extension for l in devices.lines.values() if l.extension) if devices else []
         reasons = [r for r in (acd.agents.reasons if acd else []) if r != "missed_calls"]
         labels = {k: self.locale.translate(v) for k, v in reason_labels().items()}
-        from .tickets import PRIORITIES, STATUSES, TYPES
+        from .ticket_terms import PRIORITIES, STATUSES, TYPES
         self.render("desk.html", agent=agent, stations=stations, reasons=reasons, reason_labels=labels,
                     recipients=[u for u in users if u["name"] != self.current_user.name],
                     TYPE_LABELS=TYPES, STATUS_LABELS=STATUSES, PRIORITY_LABELS=PRIORITIES)
@@ -552,9 +562,8 @@ class DeskCallApi(DeskHandler):
 
     async def post(self, action: str) -> None:
         """Hold, resume, consult a colleague, complete the attended transfer, blind transfer, conference."""
-        from hotline.daemon.supervise import SuperviseError, hold_request
+        from hotline.daemon.calls.supervise import SuperviseError, hold_request
 
-        from .calls import transfer_target
         body = self.json_body()
         agent = await self.my_agent()
         call = self.services["calls"].calls.get(agent.call_uuid) if agent.call_uuid else None
@@ -628,7 +637,7 @@ class MessageAckApi(BaseHandler):
     async def post(self, message_id: str) -> None:
         """Acknowledge."""
         try:
-            msg = await self.services["store"].write(ack_message, self.current_user.name, int(message_id),
+            msg = await self.services["store"].write(ack_message, self.current_user.name, id_param(message_id),
                                                      self.address)
         except DeskError as exc:
             return self.write_json({"error": str(exc), "status": exc.status}, exc.status)

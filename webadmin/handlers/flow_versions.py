@@ -7,8 +7,8 @@ import re
 import time
 from typing import Any
 
-from hotline.daemon import audit
-from hotline.daemon.flows import make_active
+from hotline.daemon.box import audit
+from hotline.daemon.calls.flows import make_active
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import Flow
 from hotline.dialplan.registry import APPS

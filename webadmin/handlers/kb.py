@@ -1,7 +1,7 @@
 """Knowledge base: pages (list by category, search, article, edit, categories) and the JSON API.
 
 Agents read and search (also from their desk through GET /api/v1/kb/articles) and fax or e-mail an article to
-a caller; supervisors and admins also write. The logic lives in hotline.daemon.kb (no Tornado there)."""
+a caller; supervisors and admins also write. The logic lives in hotline.daemon.service.kb (no Tornado there)."""
 from __future__ import annotations
 
 import re
@@ -10,16 +10,17 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import kb
+from hotline.daemon.service import kb
 
 from ..i18n import N_
+from .inputs import id_param, int_param
 from .base import BaseHandler, PageHandler
 
 READERS = ("supervisor", "agent")
 WRITERS = ("supervisor",)          # and admin, who may do everything
 PAGE_SIZE = 30
 
-# The texts of hotline.daemon.kb.MESSAGES, marked here so the panel shows them translated (a test keeps
+# The texts of hotline.daemon.service.kb.MESSAGES, marked here so the panel shows them translated (a test keeps
 # both lists equal).
 MESSAGES = {
     "title": N_("Title: enter 1 to 200 characters."),
@@ -133,19 +134,19 @@ class ArticleApi(KbApiBase):
 
     async def get(self, article_id: str) -> None:
         """The article with its body."""
-        self.write_json(await self.run(kb.get_article, int(article_id)))
+        self.write_json(await self.run(kb.get_article, id_param(article_id)))
 
     async def put(self, article_id: str) -> None:
         """Replace the article's title, body, tags and category."""
         require_writer(self)
         fields = self.article_fields()
-        self.write_json(await self.run(kb.update_article, int(article_id), fields, self.actor, self.address,
+        self.write_json(await self.run(kb.update_article, id_param(article_id), fields, self.actor, self.address,
                                        write=True))
 
     async def delete(self, article_id: str) -> None:
         """Delete the article."""
         require_writer(self)
-        before = await self.run(kb.delete_article, int(article_id), self.actor, self.address, write=True)
+        before = await self.run(kb.delete_article, id_param(article_id), self.actor, self.address, write=True)
         self.write_json({"deleted": before["id"], "title": before["title"]})
 
 
@@ -158,7 +159,7 @@ class ArticleFaxApi(KbApiBase):
         number = body.get("number")
         if not isinstance(number, str):
             raise tornado.web.HTTPError(400, reason=kb.MESSAGES["fax_number"])
-        job = await self.run(kb.fax_article, int(article_id), number, self.actor, self.address, write=True)
+        job = await self.run(kb.fax_article, id_param(article_id), number, self.actor, self.address, write=True)
         journal = self.services.get("journal")
         if journal is not None:
             journal.emit("fax.created", None, id=job["id"], document=job["document"], number=job["number"],
@@ -186,7 +187,7 @@ class ArticleEmailApi(KbApiBase):
         mail = self.services["config"]["mail"]
         if not mail["smtp_host"]:
             raise tornado.web.HTTPError(409, reason="mail is not set up on this box (mail.smtp_host in hotline.yaml)")
-        a = await self.run(kb.get_article, int(article_id))
+        a = await self.run(kb.get_article, id_param(article_id))
         subject = a["title"]
         body = f"{a['title']}\n\n{a['body']}\n"
         journal = self.services.get("journal")
@@ -224,13 +225,13 @@ class CategoryApi(KbApiBase):
         """Rename."""
         require_writer(self)
         name = self.json_body().get("name")
-        self.write_json(await self.run(kb.rename_category, int(category_id), name, self.actor, self.address,
+        self.write_json(await self.run(kb.rename_category, id_param(category_id), name, self.actor, self.address,
                                        write=True))
 
     async def delete(self, category_id: str) -> None:
         """Delete; its articles become uncategorized."""
         require_writer(self)
-        self.write_json(await self.run(kb.delete_category, int(category_id), self.actor, self.address,
+        self.write_json(await self.run(kb.delete_category, id_param(category_id), self.actor, self.address,
                                        write=True))
 
 
@@ -283,10 +284,10 @@ class KbArticlePage(KbPageBase):
         allow_only(self, {"q"})
         store = self.services["store"]
         try:
-            article = await store.read(kb.get_article, int(article_id))
+            article = await store.read(kb.get_article, id_param(article_id))
         except kb.KbError:
             raise tornado.web.HTTPError(404, reason="no such article") from None
-        faxes = await store.read(kb.fax_jobs, int(article_id))
+        faxes = await store.read(kb.fax_jobs, id_param(article_id))
         self.render("kb_article.html", a=article, faxes=faxes, q=self.get_query_argument("q", "")[:200],
                     mail_ready=bool(self.services["config"]["mail"]["smtp_host"]))
 
@@ -305,7 +306,7 @@ class KbEditPage(KbPageBase):
             form = {"title": "", "body": "", "tags": "", "category_id": self.get_query_argument("category", "")}
         else:
             try:
-                a = await store.read(kb.get_article, int(article_id))
+                a = await store.read(kb.get_article, id_param(article_id))
             except kb.KbError:
                 raise tornado.web.HTTPError(404, reason="no such article") from None
             form = {"title": a["title"], "body": a["body"], "tags": ", ".join(a["tags"]),
@@ -327,7 +328,7 @@ class KbEditPage(KbPageBase):
             if article_id is None:
                 saved = await store.write(kb.create_article, fields, self.actor, self.address)
             else:
-                saved = await store.write(kb.update_article, int(article_id), fields, self.actor, self.address)
+                saved = await store.write(kb.update_article, id_param(article_id), fields, self.actor, self.address)
         except kb.KbError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason="no such article") from None
@@ -344,7 +345,7 @@ class KbDeletePage(KbPageBase):
     async def post(self, article_id: str) -> None:
         """Delete and go back to the list."""
         try:
-            await self.services["store"].write(kb.delete_article, int(article_id), self.actor, self.address)
+            await self.services["store"].write(kb.delete_article, id_param(article_id), self.actor, self.address)
         except kb.KbError:
             raise tornado.web.HTTPError(404, reason="no such article") from None
         self.redirect("/kb")
@@ -372,10 +373,7 @@ class KbCategoriesPage(KbPageBase):
         action = self.get_body_argument("action", "")
         name = self.get_body_argument("name", "")
         store = self.services["store"]
-        try:
-            cid = int(self.get_body_argument("id", "0") or 0)
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="id must be a number") from None
+        cid = int_param(self.get_body_argument("id", "0"), "id", default=0, lo=0)
         try:
             if action == "create":
                 await store.write(kb.create_category, name, self.actor, self.address)

@@ -10,11 +10,12 @@ import peewee
 import tornado.iostream
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import Cdr, QueueMember, QueueRow
 from hotline.daemon.store.service_models import FaxJob, FaxStatus, Voicemail
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import PageHandler
 from .media_pages import (MANAGERS, VIEWERS, MediaHandler, Params, agents_of_user, fmt_duration, fmt_time, inside,
                           query_string, send_file, write_peaks)
@@ -109,7 +110,7 @@ class VoicemailAudioApi(MediaHandler):
 
     async def get(self, vm_id: str) -> None:
         """Send the file (byte ranges)."""
-        row = await self.read(visible_voicemail, int(vm_id), self.viewer)
+        row = await self.read(visible_voicemail, id_param(vm_id), self.viewer)
         path = inside(self.spool_dir("voicemail"), row["path"]) if row else None
         if path is None:
             raise tornado.web.HTTPError(404, reason="no such message")
@@ -123,7 +124,7 @@ class VoicemailPeaksApi(MediaHandler):
 
     async def get(self, vm_id: str) -> None:
         """Peaks of the message."""
-        row = await self.read(visible_voicemail, int(vm_id), self.viewer)
+        row = await self.read(visible_voicemail, id_param(vm_id), self.viewer)
         path = inside(self.spool_dir("voicemail"), row["path"]) if row else None
         if path is None:
             raise tornado.web.HTTPError(404, reason="no such message")
@@ -144,7 +145,7 @@ class VoicemailReadApi(MediaHandler):
         viewer = self.viewer
 
         def change() -> dict | None:
-            row = visible_voicemail(int(vm_id), viewer)
+            row = visible_voicemail(id_param(vm_id), viewer)
             if row is None:
                 return None
             if bool(row["unread"]) != unread:
@@ -165,7 +166,7 @@ class VoicemailItemApi(MediaHandler):
 
     async def delete(self, vm_id: str) -> None:
         """Delete one message."""
-        row = await self.read(visible_voicemail, int(vm_id), self.viewer)
+        row = await self.read(visible_voicemail, id_param(vm_id), self.viewer)
         if row is None:
             raise tornado.web.HTTPError(404, reason="no such message")
         path = inside(self.spool_dir("voicemail"), row["path"])
@@ -283,7 +284,7 @@ class FaxDocumentApi(MediaHandler):
 
     async def get(self, fax_id: str) -> None:
         """Send the document (404 when no file exists)."""
-        row = await self.read(lambda: FaxJob.get_or_none(FaxJob.id == int(fax_id)))
+        row = await self.read(lambda: FaxJob.get_or_none(FaxJob.id == id_param(fax_id)))
         path = fax_document(self.spool_dir("fax"), row.document) if row else None
         if path is None:
             raise tornado.web.HTTPError(404, reason="no document file for this fax")

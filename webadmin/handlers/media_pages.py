@@ -17,11 +17,12 @@ import peewee
 import tornado.iostream
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import AgentRow, Cdr, Event, QueueRow, Recording
 from hotline.daemon.store.service_models import Ticket
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import BaseHandler, PageHandler
 from .pages import _parse_day
 
@@ -235,7 +236,7 @@ REC_SORTS = {
     "-caller": (Cdr.caller_id.desc(nulls="LAST"), Recording.id.desc()),
     "caller": (Cdr.caller_id.asc(nulls="LAST"), Recording.id.asc()),
 }
-REC_STATES = ("open", "closed", "repaired", "deleted")
+REC_STATES = ("open", "closed", "repaired", "failed", "deleted")
 REC_PARAMS = {"since", "until", "caller", "agent", "queue", "ticket", "state", "sort", "page", "per_page"}
 
 
@@ -407,7 +408,7 @@ class RecordingAudioApi(MediaHandler):
 
     async def get(self, rec_id: str) -> None:
         """404 for anything the viewer may not see, deleted, open or outside the directory."""
-        row = await self.read(visible_recording, int(rec_id), self.viewer)
+        row = await self.read(visible_recording, id_param(rec_id), self.viewer)
         path = inside(self.recordings_dir(), row["path"]) if row and row["state"] != "deleted" else None
         if path is None or row["state"] == "open":
             raise tornado.web.HTTPError(404, reason="no such recording")
@@ -421,7 +422,7 @@ class RecordingPeaksApi(MediaHandler):
 
     async def get(self, rec_id: str) -> None:
         """Peaks computed from the file in a worker thread."""
-        row = await self.read(visible_recording, int(rec_id), self.viewer)
+        row = await self.read(visible_recording, id_param(rec_id), self.viewer)
         path = inside(self.recordings_dir(), row["path"]) if row and row["state"] not in ("deleted", "open") \
             else None
         if path is None:
@@ -445,7 +446,7 @@ class RecordingApi(MediaHandler):
 
     async def delete(self, rec_id: str) -> None:
         """Delete one recording."""
-        row = await self.read(visible_recording, int(rec_id), self.viewer)
+        row = await self.read(visible_recording, id_param(rec_id), self.viewer)
         if row is None or row["state"] == "deleted":
             raise tornado.web.HTTPError(404, reason="no such recording")
         if row["state"] == "open":

@@ -9,8 +9,9 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 
+from .inputs import page_param
 from .base import ALL_ROLES, BaseHandler, PageHandler
 
 
@@ -69,10 +70,7 @@ def audit_filters(handler: tornado.web.RequestHandler) -> dict:
     get = handler.get_query_argument
     since = _parse_day(get("since", None), "since")
     until = _parse_day(get("until", None), "until")
-    try:
-        page = max(1, int(get("page", "1")))
-    except ValueError:
-        raise tornado.web.HTTPError(400, reason="page must be a number") from None
+    page = page_param(get("page", None))
     return {"user": (get("user", "") or "").strip()[:64] or None,
             "action": (get("action", "") or "").strip()[:64] or None,
             "target": (get("target", "") or "").strip()[:255] or None,

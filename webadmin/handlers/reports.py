@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
+from hotline.daemon.service.crm_csv import safe_cell
 from hotline.daemon.stats import reports
 
 from ..i18n import N_
+from .inputs import id_param, page_param
 from .base import BaseHandler, PageHandler
 
 ROLES = ("supervisor",)
@@ -73,7 +75,7 @@ ALLOWED = {"from", "to", "group", "queue", "agent", "format", "sort", "desc", "p
 
 def ticket_types() -> dict[str, str]:
     """Ticket type labels (shared with the tickets pages)."""
-    from .tickets import TYPES
+    from .ticket_terms import TYPES
     return TYPES
 
 
@@ -108,11 +110,8 @@ def parse_request(handler: tornado.web.RequestHandler, tz: str) -> dict:
     fmt = handler.get_query_argument("format", "json")
     if fmt not in FORMATS:
         raise tornado.web.HTTPError(400, reason=f"format: one of {', '.join(FORMATS)}")
-    try:
-        agents = [int(a) for a in handler.get_query_arguments("agent")]
-        page = max(1, int(handler.get_query_argument("page", "1")))
-    except ValueError:
-        raise tornado.web.HTTPError(400, reason="agent/page: numbers") from None
+    agents = [id_param(a, "agent") for a in handler.get_query_arguments("agent")]
+    page = page_param(handler.get_query_argument("page", None))
     start = dt.datetime.combine(first, dt.time(), zone).timestamp()
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).timestamp()
     return {"first": first, "last": last, "start": start, "end": end, "group": group, "format": fmt,
@@ -200,7 +199,7 @@ class ReportApi(BaseHandler):
             buf.write("\ufeff")   # Excel opens UTF-8 (Chinese) correctly with a BOM
             w = csv.writer(buf)
             w.writerow(header)
-            w.writerows(rows)
+            w.writerows([safe_cell(v) if isinstance(v, str) else v for v in row] for row in rows)
             self.set_header("Content-Type", "text/csv; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
             return self.finish(buf.getvalue().encode("utf-8"))
@@ -245,56 +244,5 @@ class ReportsPage(PageHandler):
                     report_names=list(REPORTS))
 
 
-class SchedulesApi(BaseHandler):
-    """GET /api/v1/reports/schedules: the mailed reports of hotline.yaml, with the last period sent."""
-
-    roles = ROLES
-
-    async def get(self) -> None:
-        """Each schedule and when it last went out."""
-        from ..mailreports import _setting
-        out = []
-        for sch in self.services["config"]["report_schedules"]:
-            last = await self.services["store"].read(_setting, f"report_schedule:{sch['name']}")
-            out.append({**sch, "last_period_sent": last})
-        self.write_json({"smtp": bool(self.services["config"]["mail"]["smtp_host"]), "schedules": out})
-
-
-class ScheduleSendApi(BaseHandler):
-    """POST /api/v1/reports/schedules/{name}/send: mail one schedule now (checks the mail setup)."""
-
-    roles = ("admin",)
-
-    async def post(self, name: str) -> None:
-        """Send it; 502 when the SMTP server refuses (the journal says why)."""
-        cfg = self.services["config"]
-        schedule = next((s for s in cfg["report_schedules"] if s["name"] == name), None)
-        if schedule is None:
-            raise tornado.web.HTTPError(404, reason="no such schedule")
-        if not cfg["mail"]["smtp_host"]:
-            raise tornado.web.HTTPError(409, reason="mail.smtp_host is not set in hotline.yaml")
-        from ..mailreports import ReportMailer
-        ok = await ReportMailer(self.services).send_now(schedule)
-        await self.audit("report.mail_sent" if ok else "report.mail_failed", name)
-        if not ok:
-            raise tornado.web.HTTPError(502, reason="the SMTP server did not take the mail (see the log)")
-        self.write_json({"schedule": name, "sent": True})
-
-
-def on_start(services: dict) -> None:
-    """Start mailing scheduled reports (when a schedule and an SMTP server are configured)."""
-    import asyncio
-    from ..mailreports import ReportMailer
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return   # an application built outside the daemon (route listing): nothing to run
-    if "config" in services and services.get("store") is not None:
-        services["report_mailer"] = mailer = ReportMailer(services)
-        mailer.start()
-
-
 PAGE_ROUTES = [(r"/reports", ReportsPage)]
-ROUTES = [(r"/api/v1/reports/schedules", SchedulesApi),
-          (r"/api/v1/reports/schedules/([a-z][a-z0-9_]{0,47})/send", ScheduleSendApi),
-          (r"/api/v1/reports/([a-z]+)", ReportApi)]
+ROUTES = [(r"/api/v1/reports/([a-z]+)", ReportApi)]

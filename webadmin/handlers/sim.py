@@ -6,9 +6,12 @@ import tornado.web
 import tornado.websocket
 
 from hotline.daemon.media.wavio import wav_bytes
-from hotline.daemon.simctl import SimError
+from hotline.daemon.calls.simctl import SimError
+from hotline.daemon.calls.simctl import SimCallRefused, SimError
 
+from ..limits import upload
 from .base import AuthMixin, BaseHandler
+from .inputs import text_field
 
 QA = ("qa",)
 
@@ -23,9 +26,22 @@ class SimHandler(BaseHandler):
         """The QA controller."""
         return self.services["sim"]
 
+    def json_body(self) -> dict:
+        """The JSON body; any text in it with invalid Unicode is a 400 naming the field."""
+        from hotline.daemon.calls.text import find_invalid
+        body = super().json_body()
+        problem = find_invalid(body)
+        if problem:
+            raise tornado.web.HTTPError(400, reason=problem)
+        return body
+
     def fail(self, exc: SimError) -> None:
-        """Answer with the controller's error."""
-        self.write_json({"error": str(exc), "status": exc.status}, exc.status)
+        """Answer with the controller's error (a refused call: 503, Retry-After, its id and the reason)."""
+        doc = {"error": str(exc), "status": exc.status}
+        if isinstance(exc, SimCallRefused):
+            self.set_header("Retry-After", str(exc.retry_after))
+            doc.update(id=exc.call_id, line=exc.line, reason=exc.reason)
+        self.write_json(doc, exc.status)
 
     def send_heard(self, fetch, filename: str) -> None:
         """Captured audio as an 8 kHz mono WAV download (or the controller's error)."""
@@ -42,19 +58,26 @@ class SimCallsHandler(SimHandler):
     """GET /api/v1/sim/calls: calls in progress; POST: a caller rings in."""
 
     def get(self) -> None:
-        """Every call in progress on the box (any line), newest first."""
-        calls = sorted((c.summary() for c in self.services["calls"].calls.values()),
+        """Every call in progress on the box (any line), newest first; a simulated caller's also with the keys the
+        box heard from them (never a real caller's: those may be PINs)."""
+        calls = sorted(({**c.summary(), **({"keys": c.keys} if c.uuid in self.sim.sim_calls else {})}
+                        for c in self.services["calls"].calls.values()),
                        key=lambda c: c["offered_at"], reverse=True)
         self.write_json({"calls": calls})
 
-    def post(self) -> None:
-        """Place a call on a free trunk."""
+    async def post(self) -> None:
+        """Place a call on a free trunk: 201 once the call is in the journal (a crash then still ends it with
+        its CDR at the next start), or 503 with Retry-After when admission control refuses it."""
         body = self.json_body()
+        name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
-            sc = self.sim.place_call(body.get("from"), str(body.get("name", "")), str(body.get("to", "")),
-                                     body.get("line"))
+            sc = self.sim.place_call(body.get("from"), name, to, text_field(body, "line", max_len=64))
         except SimError as exc:
             return self.fail(exc)
+        try:
+            await self.services["journal"].flush()
+        except Exception:  # the journal keeps the events and says it is failing (/healthz): the call goes on
+            pass
         self.write_json({"id": sc.id, "line": sc.line.name}, 201)
 
 
@@ -63,7 +86,7 @@ class SimCallHandler(SimHandler):
 
     async def get(self, call_id: str) -> None:
         """State, hangup cause and the call's journal events."""
-        from hotline.daemon.journal import events_for
+        from hotline.daemon.calls.journal import events_for
         try:
             state = self.sim.state(call_id)
         except SimError as exc:
@@ -96,6 +119,7 @@ class SimDtmfHandler(SimHandler):
         self.write_json({"queued": b.get("digits"), "seconds": secs}, 202)
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimAudioHandler(SimHandler):
     """POST .../audio with a WAV body: the caller speaks."""
 
@@ -171,6 +195,7 @@ class SimStationsHandler(SimHandler):
         self.write_json({"stations": self.sim.stations()})
 
 
+@upload(50 * 1024 * 1024 + 64 * 1024)
 class SimStationActionHandler(SimHandler):
     """POST /api/v1/sim/stations/{ext}/answer|hangup|dtmf|dial|flash|audio (audio: a WAV body)."""
 

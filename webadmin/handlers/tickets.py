@@ -10,23 +10,19 @@ from typing import Any
 import peewee
 import tornado.web
 
-from hotline.daemon import audit
+from hotline.daemon.box import audit
 from hotline.daemon.store.models import User
 from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket, TicketHistory, TicketPriority,
                                                  TicketStatus, TicketType)
 
 from ..i18n import N_
+from .inputs import BadInput, id_param, page_param
 from .base import BaseHandler, PageHandler
 from .desk import STAFF_ROLES, desk_of, message_dict, staff_users
+from .ticket_terms import PRIORITIES, STATUSES, TYPES
 
 ROLES = ("agent", "supervisor")
 PAGE_SIZE = 50
-TYPES = {"repair": N_("Repair"), "no_water": N_("No water"), "low_pressure": N_("Low pressure"), "leak": N_("Leak"),
-         "water_quality": N_("Water quality"), "meter": N_("Meter"), "billing": N_("Billing"),
-         "complaint": N_("Complaint"), "enquiry": N_("Enquiry"), "other": N_("Other")}
-STATUSES = {"open": N_("Pending"), "assigned": N_("Assigned"), "in_progress": N_("In progress"),
-            "escalated": N_("Escalated"), "resolved": N_("Resolved"), "closed": N_("Closed out")}
-PRIORITIES = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
 ACTIONS = {"opened": N_("opened"), "changed": N_("changed"), "noted": N_("note"), "escalated": N_("escalated"),
            "assigned": N_("assigned"), "resolved": N_("resolved")}
 STATUS_BADGE = {"open": "busy", "assigned": "busy", "in_progress": "busy", "escalated": "bad", "resolved": "ok",
@@ -100,7 +96,7 @@ def _text(body: dict, field: str, limit: int) -> str:
 
 def _choice(body: dict, field: str, choices: dict) -> str:
     value = body.get(field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise TicketError(N_("%(field)s: must be one of %(choices)s"), field=field, choices=", ".join(choices))
     return value
 
@@ -133,7 +129,7 @@ def check_fields(body: dict, allowed: tuple[str, ...]) -> dict:
         cid = body["customer_id"]
         if isinstance(cid, bool) or not isinstance(cid, (int, str)) or not str(cid).isdigit():
             raise TicketError(N_("%(field)s: a customer's number"), field="customer_id")
-        out["customer_id"] = int(cid)
+        out["customer_id"] = id_param(str(cid), "customer_id")
     if "call_uuid" in body and body["call_uuid"] not in (None, ""):
         if not isinstance(body["call_uuid"], str) or not UUID.fullmatch(body["call_uuid"]):
             raise TicketError(N_("%(field)s: a call's uuid"), field="call_uuid")
@@ -164,8 +160,8 @@ def list_filters(args: dict[str, list[bytes]], get: Any) -> dict:
                           choices=", ".join(SORTS) + " (-: descending)")
     f["sort"] = sort
     try:
-        f["page"] = max(1, int(get("page", "1") or "1"))
-    except ValueError:
+        f["page"] = page_param(get("page", None))
+    except BadInput:
         raise TicketError(N_("%(field)s: must be a number"), field="page") from None
     return f
 
@@ -243,7 +239,7 @@ def _check_owner(owner: str | None) -> None:
 
 def create_ticket(fields: dict, actor: str, address: str) -> dict:
     """Open a ticket (audited in the same transaction)."""
-    from hotline.daemon import lookups
+    from hotline.daemon.service import lookups
     if "type" not in fields:
         raise TicketError(N_("%(field)s: must be one of %(choices)s"), field="type", choices=", ".join(TYPES))
     _check_owner(fields.get("owner"))
@@ -380,9 +376,15 @@ class TicketsApi(TicketApiBase):
         except TicketError as exc:
             return self.fail(exc)
         if out["call_uuid"]:  # the desk's screen pop of that call shows the ticket instead of the button
+            brief = {k: out.get(k) for k in ("id", "ticket_no", "type", "status", "priority", "summary", "created_at",
+                                             "due_at", "owner")}
             for pop in desk_of(self.services).pops.values():
                 if pop.get("call") == out["call_uuid"]:
                     pop["created"] = {"id": out["id"], "ticket_no": out["ticket_no"]}
+                    pop["open_tickets"] = [brief, *(t for t in pop.get("open_tickets") or [] if t["id"] != out["id"])]
+                    history = pop.setdefault("history", {})
+                    history["tickets"] = [brief, *(t for t in history.get("tickets") or []
+                                                   if t["id"] != out["id"])][:5]
         self.write_json(out, 201)
 
 
@@ -392,7 +394,7 @@ class TicketApi(TicketApiBase):
     async def get(self, ticket_id: str) -> None:
         """One ticket."""
         try:
-            self.write_json(await self.services["store"].read(get_ticket, int(ticket_id)))
+            self.write_json(await self.services["store"].read(get_ticket, id_param(ticket_id)))
         except TicketError as exc:
             self.fail(exc)
 
@@ -400,7 +402,7 @@ class TicketApi(TicketApiBase):
         """Change type, status, priority, owner, due time, summary, result; add a note."""
         try:
             fields = check_fields(self.json_body(), (*EDITABLE, "note"))
-            out = await self.services["store"].write(update_ticket, int(ticket_id), fields, self.current_user.name,
+            out = await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
                                                      self.address)
         except TicketError as exc:
             return self.fail(exc)
@@ -423,7 +425,7 @@ class TicketEscalateApi(TicketApiBase):
             to = body.get("to")
             if to is not None and not isinstance(to, str):
                 raise TicketError(N_("%(field)s: a user name or empty"), field="to")
-            ticket, memos = await self.services["store"].write(escalate_ticket, int(ticket_id), memo,
+            ticket, memos = await self.services["store"].write(escalate_ticket, id_param(ticket_id), memo,
                                                                (to or "").strip() or None, self.current_user.name,
                                                                self.address)
         except TicketError as exc:
@@ -519,7 +521,7 @@ class TicketPage(TicketPageBase):
 
     async def get(self, ticket_id: str) -> None:
         """The ticket."""
-        await self.show(int(ticket_id))
+        await self.show(id_param(ticket_id))
 
     async def post(self, ticket_id: str) -> None:
         """Save the edit form; a bad field re-renders it with the message."""
@@ -527,13 +529,13 @@ class TicketPage(TicketPageBase):
                                                             "result", "note")}
         try:
             fields = check_fields(form, (*EDITABLE, "note"))
-            await self.services["store"].write(update_ticket, int(ticket_id), fields, self.current_user.name,
+            await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
                                                self.address)
         except TicketError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason=exc.shown(self.locale)) from None
             self.set_status(400)
-            return await self.show(int(ticket_id), error=exc.shown(self.locale), form=form)
+            return await self.show(id_param(ticket_id), error=exc.shown(self.locale), form=form)
         self.redirect(f"/tickets/{ticket_id}?saved=1")
 
 
@@ -553,13 +555,13 @@ class TicketEscalatePage(TicketPage):
                 raise TicketError(N_("%(field)s: say what the supervisor should do"), field="memo")
             if len(memo) > 1000:
                 raise TicketError(N_("%(field)s: at most %(n)d characters"), field="memo", n=1000)
-            _, memos = await self.services["store"].write(escalate_ticket, int(ticket_id), memo, to,
+            _, memos = await self.services["store"].write(escalate_ticket, id_param(ticket_id), memo, to,
                                                           self.current_user.name, self.address)
         except TicketError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason=exc.shown(self.locale)) from None
             self.set_status(exc.status)
-            return await self.show(int(ticket_id), escalate_error=exc.shown(self.locale))
+            return await self.show(id_param(ticket_id), escalate_error=exc.shown(self.locale))
         deliver_memos(self.services, memos)
         self.redirect(f"/tickets/{ticket_id}?escalated=1")
 

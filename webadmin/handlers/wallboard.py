@@ -1,7 +1,7 @@
 """The supervisor wallboard: queues, agents, lines and calls in progress, pushed live over the hub.
 
 One snapshot (``snapshot(services)``) feeds the page, the hub topic "wallboard" and GET /api/v1/wallboard. It is
-built from memory only (ACD runtime, call manager, devices, today's figures from ``daemon/wallstats.py``), so it
+built from memory only (ACD runtime, call manager, devices, today's figures from ``daemon/stats/wall.py``), so it
 runs on the event loop without touching the database. A journal listener marks the topic dirty on queue, agent,
 call, leg, line and supervision events; the hub pushes a fresh snapshot at most every 250 ms. Actions on the
 page go through the existing API routes (calls.py: listen, whisper, barge, hang up, transfer; acd.py: agent
@@ -14,7 +14,7 @@ from typing import Any
 import tornado.escape
 import tornado.web
 
-from hotline.daemon import wallstats
+from hotline.daemon.stats import wall as wallstats
 
 from ..i18n import N_
 from .base import BaseHandler, PageHandler

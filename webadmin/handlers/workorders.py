@@ -1,5 +1,5 @@
 """Work orders: pages (list with filters, new, detail with dispatch / status / field result, printable A4
-sheet) and the JSON API under /api/v1/workorders. Logic in hotline.daemon.workorders (no Tornado there)."""
+sheet) and the JSON API under /api/v1/workorders. Logic in hotline.daemon.service.workorders (no Tornado there)."""
 from __future__ import annotations
 
 import time
@@ -7,16 +7,17 @@ from typing import Any
 
 import tornado.web
 
-from hotline.daemon import workorders as wo
+from hotline.daemon.service import workorders as wo
 
 from ..i18n import N_
+from .inputs import id_param
 from .base import BaseHandler, PageHandler
 from .kb import allow_only, int_arg
 
 ROLES = ("supervisor", "agent")    # and admin
 PAGE_SIZE = 50
 
-# The texts of hotline.daemon.workorders.MESSAGES, marked here so the panel shows them translated (a test
+# The texts of hotline.daemon.service.workorders.MESSAGES, marked here so the panel shows them translated (a test
 # keeps both lists equal).
 MESSAGES = {
     "customer": N_("Customer: no customer with this phone number, member number or id."),
@@ -126,7 +127,7 @@ class WorkOrderApi(WorkOrderApiBase):
 
     async def get(self, order_id: str) -> None:
         """One order with its history."""
-        self.write_json(await self.run(wo.get, int(order_id)))
+        self.write_json(await self.run(wo.get, id_param(order_id)))
 
     async def put(self, order_id: str) -> None:
         """Correct an open order's product_model, serial_no, fault, district, phone or address."""
@@ -138,7 +139,7 @@ class WorkOrderApi(WorkOrderApiBase):
         for key, value in body.items():
             if value is not None and not isinstance(value, str):
                 raise tornado.web.HTTPError(400, reason=f"{key}: must be a string")
-        self.write_json(await self.run(wo.update, int(order_id), body, self.actor, self.address, write=True))
+        self.write_json(await self.run(wo.update, id_param(order_id), body, self.actor, self.address, write=True))
 
 
 class DispatchApi(WorkOrderApiBase):
@@ -147,7 +148,7 @@ class DispatchApi(WorkOrderApiBase):
     async def post(self, order_id: str) -> None:
         """To the given authorized center, or the one serving the customer's district / area / region."""
         center = self.optional_int(self.json_body(), "repair_center_id")
-        self.write_json(await self.run(wo.dispatch_order, int(order_id), center, self.actor, self.address,
+        self.write_json(await self.run(wo.dispatch_order, id_param(order_id), center, self.actor, self.address,
                                        write=True))
 
 
@@ -160,7 +161,7 @@ class StatusApi(WorkOrderApiBase):
         status = body.get("status")
         if status not in ("in_progress", "cancelled"):
             raise tornado.web.HTTPError(400, reason=wo.MESSAGES["status"])
-        self.write_json(await self.run(wo.set_status, int(order_id), status, body.get("note"), self.actor,
+        self.write_json(await self.run(wo.set_status, id_param(order_id), status, body.get("note"), self.actor,
                                        self.address, write=True))
 
 
@@ -175,7 +176,7 @@ class ResultApi(WorkOrderApiBase):
                 raise tornado.web.HTTPError(400, reason=f"{key}: must be a string")
         if not isinstance(body.get("close", False), bool):
             raise tornado.web.HTTPError(400, reason="close: must be true or false")
-        self.write_json(await self.run(wo.record_result, int(order_id), technician=body.get("technician"),
+        self.write_json(await self.run(wo.record_result, id_param(order_id), technician=body.get("technician"),
                                        visit_date=body.get("visit_date"), result=body.get("result"),
                                        parts_used=body.get("parts_used"), close=body.get("close", False),
                                        actor=self.actor, address=self.address, write=True))
@@ -278,7 +279,7 @@ class WorkOrderPage(WorkOrderPageBase):
         if self.get_query_argument("undispatched", ""):
             note = self.locale.translate(N_("No authorized repair center serves this customer's district or "
                                             "area: choose one below."))
-        await self.show(int(order_id), error=note)
+        await self.show(id_param(order_id), error=note)
 
     async def show(self, order_id: int, error: str | None = None, done: str | None = None,
                    form: dict | None = None, status: int = 200) -> None:
@@ -297,7 +298,7 @@ class WorkOrderPage(WorkOrderPageBase):
 
     async def post(self, order_id: str) -> None:
         """action = dispatch | start | cancel | result."""
-        oid = int(order_id)
+        oid = id_param(order_id)
         action = self.get_body_argument("action", "")
         arg = self.get_body_argument
         actor, address, store = self.actor, self.address, self.services["store"]
@@ -344,7 +345,7 @@ class WorkOrderPrintPage(WorkOrderPageBase):
         """The printable sheet."""
         allow_only(self, set())
         try:
-            order = await self.services["store"].read(wo.get, int(order_id))
+            order = await self.services["store"].read(wo.get, id_param(order_id))
         except wo.WorkOrderError:
             raise tornado.web.HTTPError(404, reason="no such work order") from None
         self.render("workorder_print.html", o=order, printed=time.strftime("%Y-%m-%d %H:%M"))

@@ -2,12 +2,7 @@
 (function () {
   "use strict";
 
-  /* Forms with data-confirm ask first (delete buttons). */
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (ev) {
-      if (!window.confirm(form.getAttribute("data-confirm") || HL.T("Are you sure?"))) { ev.preventDefault(); }
-    });
-  });
+  /* Forms with data-confirm ask first (delete buttons): panel.js does it for every page. */
 
   /* Customer form: add and remove contact-number rows (the last row always stays, emptied). */
   var rows = document.getElementById("phone-rows");

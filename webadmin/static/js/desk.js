@@ -93,8 +93,21 @@
   });
   $("desk-logout").addEventListener("click", function () { act("logout").catch(fail(T("Could not log out"))); });
   $("desk-ready").addEventListener("click", function () { act("state", { state: "ready" }).catch(fail(T("Failed"))); });
+  // Not ready needs the agent's own reason: no reason is picked for them (supervisors read it on the wallboard)
   $("desk-notready").addEventListener("click", function () {
-    act("state", { state: "not_ready", reason: $("desk-reason").value }).catch(fail(T("Failed")));
+    var reason = $("desk-reason");
+    if (!reason.value) {
+      reason.setAttribute("aria-invalid", "true");
+      reason.focus();
+      HL.toast(T("Choose a reason first"));
+      return;
+    }
+    reason.removeAttribute("aria-invalid");
+    act("state", { state: "not_ready", reason: reason.value }).catch(fail(T("Failed")));
+  });
+  $("desk-reason").addEventListener("change", function () {
+    if (this.value) { this.removeAttribute("aria-invalid"); }
+    if (agent) { renderAgent(agent); }
   });
   $("desk-wrapup-end").addEventListener("click", function () { act("wrapup", { action: "end" }).catch(fail(T("Failed"))); });
   $("desk-wrapup-extend").addEventListener("click", function () {
@@ -198,7 +211,19 @@
         el("a", { href: "/tickets/" + t.id, "class": "data", id: "desk-created-link" }, t.ticket_no)));
       HL.toast(T("Ticket created") + " " + t.ticket_no);
       p.created = t;
+      addTicket(p, t);
+      if (pop === p) { renderPop(p, true); }
     }, function (err) { button.disabled = false; fail(T("Could not create the ticket"))(err); });
+  }
+
+  /* The pop's open and recent tickets include one just made from it (as the server's copy of the pop does). */
+  function addTicket(p, t) {
+    var brief = { id: t.id, ticket_no: t.ticket_no, type: t.type, status: t.status, priority: t.priority,
+                  summary: t.summary, created_at: t.created_at };
+    var others = function (list) { return (list || []).filter(function (x) { return x.id !== t.id; }); };
+    p.open_tickets = [brief].concat(others(p.open_tickets));
+    p.history = p.history || {};
+    p.history.tickets = [brief].concat(others(p.history.tickets)).slice(0, 5);
   }
 
   function popKind(p) {
@@ -206,7 +231,7 @@
     return current ? (p.kind === "callback" ? T("Callback") : T("Incoming call")) : T("Last call");
   }
 
-  function renderPop(p) {
+  function renderPop(p, quiet) {
     pop = p;
     if (p && p.caller && !$("desk-kb-fax").value) { $("desk-kb-fax").value = p.caller; }
     show($("desk-pop-empty"), !p);
@@ -278,6 +303,7 @@
       section(T("Recent tickets"), tickets, T("No tickets yet.")),
       section(T("Faxes"), faxes, T("No faxes."))));
     var box = $("desk-pop");
+    if (quiet) { return; }                       // redrawn after a change of mine: no "new call" flash
     box.classList.remove("flash");
     void box.offsetWidth;
     box.classList.add("flash");

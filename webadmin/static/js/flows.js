@@ -252,7 +252,7 @@
     state.versions.slice().reverse().forEach(function (v) {
       var badge = v.active ? el("span", { "class": "badge ok" }, T("active"))
         : (active && v.version > active.version ? el("span", { "class": "badge warn" }, T("draft")) : el("span", { "class": "badge" }, T("earlier")));
-      var actions = el("td", { "class": "nowrap right" },
+      var actions = el("td", { "class": "right version-actions" },
         el("button", { type: "button", "class": "btn btn-small", onclick: function () { openVersion(v.version); } }, T("Edit")));
       if (!v.active) {
         var label = active && v.version < active.version ? T("Roll back to this") : T("Publish");

@@ -1,4 +1,4 @@
-/* Knowledge base: fax an article to a caller (through the API), confirm deletions. */
+/* Knowledge base: fax an article to a caller (through the API). */
 (function () {
   "use strict";
   var T = HL.T, el = HL.el;
@@ -10,11 +10,7 @@
       two(d.getMinutes());
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
-    form.addEventListener("submit", function (ev) {
-      if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
-    });
-  });
+  /* forms with data-confirm ask first: panel.js does it on every page */
 
   var mailForm = document.getElementById("kb-email-form");
   if (mailForm) {

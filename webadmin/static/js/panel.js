@@ -86,5 +86,16 @@
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  /* No inline handlers anywhere (the Content-Security-Policy forbids them): forms with data-confirm ask
+     first, buttons with data-print print the page. */
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (form && form.hasAttribute && form.hasAttribute("data-confirm") &&
+        !window.confirm(form.getAttribute("data-confirm") || T("Are you sure?"))) { ev.preventDefault(); }
+  }, true);
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest && ev.target.closest("[data-print]")) { window.print(); }
+  });
+
   window.HL = { T: T, api: api, toast: toast, live: live, el: el, cookie: cookie, duration: duration };
 })();

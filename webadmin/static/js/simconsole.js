@@ -6,29 +6,50 @@
 
   function fail(err) { HL.toast(T("Failed") + ": " + err.error); }
 
+  function sendKeys(c, digits) {
+    return HL.api("POST", "/sim/calls/" + c.uuid + "/dtmf", { digits: digits });
+  }
+
+  /* One caller: the keys they have pressed that the box heard, a keypad, a keys field (Enter sends), actions.
+     The row is made once and then updated in place, so typing in its field survives the refresh. */
   function callRow(c) {
-    var keys = el("input", { "class": "sim-keys", size: "8", placeholder: "1#", "aria-label": T("Keys") });
-    var send = el("button", { "class": "btn btn-small", type: "button", onclick: function () {
-      if (!keys.value) { return; }
-      HL.api("POST", "/sim/calls/" + c.uuid + "/dtmf", { digits: keys.value }).then(function () { keys.value = ""; }, fail);
-    } }, T("Send keys"));
+    var keys = el("input", { "class": "sim-keys", size: "8", placeholder: "1#", "aria-label": T("Keys"),
+                             inputmode: "tel", autocomplete: "off" });
+    var form = el("form", { "class": "sim-keyrow" }, keys,
+      el("button", { "class": "btn btn-small", type: "submit" }, T("Send keys")));
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var digits = keys.value.replace(/\s+/g, "");
+      if (!digits) { keys.focus(); return; }
+      sendKeys(c, digits).then(function () { keys.value = ""; keys.focus(); }, fail);
+    });
     var pad = el("span", { "class": "sim-pad" });
     KEYS.forEach(function (k) {
-      pad.appendChild(el("button", { "class": "key", type: "button", "data-key": k, onclick: function () {
-        HL.api("POST", "/sim/calls/" + c.uuid + "/dtmf", { digits: k }).catch(fail);
-      } }, k));
+      var key = el("button", { "class": "key", type: "button", "data-key": k }, k);
+      key.addEventListener("click", function () { sendKeys(c, k).catch(fail); });
+      pad.appendChild(key);
     });
-    return el("tr", { "data-call": c.uuid },
+    var hangup = el("button", { "class": "btn btn-small btn-danger", type: "button" }, T("Hang up"));
+    hangup.addEventListener("click", function () { HL.api("DELETE", "/sim/calls/" + c.uuid).catch(fail); });
+    var row = el("tr", { "data-call": c.uuid },
       el("td", { "class": "data" }, c.caller_id || ""), el("td", { "class": "data" }, c.dialed || ""),
-      el("td", { "class": "data" }, c.line || ""), el("td", {}, el("span", { "class": "badge busy" }, T(c.state))),
-      el("td", { "class": "data" }, c.peer || ""),
-      el("td", {}, pad, el("div", { "class": "sim-keyrow" }, keys, send)),
+      el("td", { "class": "data" }, c.line || ""), el("td", { "class": "sim-state" }),
+      el("td", { "class": "data sim-peer" }),
+      el("td", {}, el("div", { "class": "sim-heard" }, el("span", { "class": "muted" }, T("Keys heard") + " "),
+                      el("b", { "class": "data sim-heard-keys" })), pad, form),
       el("td", {},
         el("a", { "class": "btn btn-small", href: "/api/v1/sim/calls/" + c.uuid + "/heard.wav" }, T("Heard (WAV)")),
-        " ",
-        el("button", { "class": "btn btn-small btn-danger", type: "button", onclick: function () {
-          HL.api("DELETE", "/sim/calls/" + c.uuid).catch(fail);
-        } }, T("Hang up"))));
+        " ", hangup));
+    return updateCall(row, c);
+  }
+
+  function updateCall(row, c) {
+    var state = row.querySelector(".sim-state");
+    state.textContent = "";
+    state.appendChild(el("span", { "class": "badge busy" }, T(c.state)));
+    row.querySelector(".sim-peer").textContent = c.peer || "";
+    row.querySelector(".sim-heard-keys").textContent = c.keys || "–";
+    return row;
   }
 
   function stationRow(s) {
@@ -37,33 +58,58 @@
       return function () { HL.api("POST", "/sim/stations/" + s.extension + "/" + action, body ? body() : {}).catch(fail); };
     };
     var tone = s.state === "ringing" ? "warn" : s.state === "idle" ? "ok" : "busy";
-    return el("tr", { "data-station": s.extension },
+    var dial = el("form", { "class": "sim-inline" }, number, " ",
+      el("button", { "class": "btn btn-small", type: "submit" }, T("Dial")));
+    dial.addEventListener("submit", function (ev) { ev.preventDefault(); act("dial", function () { return { number: number.value }; })(); });
+    return el("tr", { "data-station": s.extension, "data-state": s.state + "/" + s.up },
       el("td", { "class": "data" }, s.extension), el("td", { "class": "data" }, s.line),
       el("td", {}, el("span", { "class": "badge " + (s.up ? tone : "bad") }, T(s.up ? s.state : "down"))),
       el("td", {},
         el("button", { "class": "btn btn-small", type: "button", onclick: act("answer") }, T("Answer")), " ",
-        el("button", { "class": "btn btn-small", type: "button", onclick: act("hangup") }, T("Hang up")), " ",
-        number, " ",
-        el("button", { "class": "btn btn-small", type: "button",
-                       onclick: act("dial", function () { return { number: number.value }; }) }, T("Dial"))));
+        el("button", { "class": "btn btn-small", type: "button", onclick: act("hangup") }, T("Hang up")), " ", dial));
   }
 
-  function fill(id, rows, make, emptyCols) {
+  /* Rows keyed by key(r): kept and updated (update) while the call or phone is there, so a field being typed in
+     keeps its text and focus; made (make) when new; removed when gone. */
+  function fill(id, rows, key, make, update, emptyCols) {
     var body = document.querySelector("#" + id + " tbody");
-    var focused = document.activeElement && document.activeElement.tagName === "INPUT" &&
-                  body.contains(document.activeElement);
-    if (focused) { return; }                       // do not take the field away while someone types in it
-    body.textContent = "";
+    var old = {};
+    Array.prototype.forEach.call(body.querySelectorAll("tr[data-key]"), function (tr) { old[tr.getAttribute("data-key")] = tr; });
+    var placeholder = body.querySelector("tr.sim-empty");
+    if (placeholder) { body.removeChild(placeholder); }
+    rows.forEach(function (r) {
+      var k = key(r), tr = old[k];
+      if (tr && update) { update(tr, r); } else {
+        var fresh = make(r);
+        fresh.setAttribute("data-key", k);
+        if (tr) { body.replaceChild(fresh, tr); }
+        tr = fresh;
+      }
+      delete old[k];
+      body.appendChild(tr);                      // in the order given (moves an existing row, keeps its focus)
+    });
+    Object.keys(old).forEach(function (k) { body.removeChild(old[k]); });
     if (!rows.length) {
-      body.appendChild(el("tr", {}, el("td", { colspan: String(emptyCols), "class": "muted" }, T("Nothing here yet"))));
-      return;
+      body.appendChild(el("tr", { "class": "sim-empty" },
+        el("td", { colspan: String(emptyCols), "class": "muted" }, T("Nothing here yet"))));
     }
-    rows.forEach(function (r) { body.appendChild(make(r)); });
   }
 
   function refresh() {
-    HL.api("GET", "/sim/calls").then(function (r) { fill("sim-calls", r.calls, callRow, 7); }, function () {});
-    HL.api("GET", "/sim/stations").then(function (r) { fill("sim-stations", r.stations, stationRow, 4); }, function () {});
+    HL.api("GET", "/sim/calls").then(function (r) {
+      fill("sim-calls", r.calls, function (c) { return c.uuid; }, callRow, updateCall, 7);
+    }, function () {});
+    HL.api("GET", "/sim/stations").then(function (r) {
+      // a phone's row is made again when its state changes (unless someone types a number in it)
+      fill("sim-stations", r.stations, function (st) { return st.extension; }, stationRow, function (tr, st) {
+        var typing = tr.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
+        if (!typing && tr.getAttribute("data-state") !== st.state + "/" + st.up) {
+          var fresh = stationRow(st);
+          fresh.setAttribute("data-key", st.extension);
+          tr.parentNode.replaceChild(fresh, tr);
+        }
+      }, 4);
+    }, function () {});
   }
 
   document.getElementById("sim-call").addEventListener("submit", function (ev) {

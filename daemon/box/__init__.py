@@ -1,0 +1,1 @@
+"""The box itself: lifecycle, wiring, configuration, state directory, web server, metrics, users, audit, backup."""

@@ -1,0 +1,143 @@
+"""Wires the components together in start order; the one place that knows them all."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hotline.dialplan import builtin
+from hotline.dialplan.interpreter import FlowRun
+
+from ..acd.manager import Acd
+from .component import StoreComponent
+from ..calls.manager import CallManager
+from ..calls.context import CallSession
+from ..calls.devices import DeviceManager
+from ..calls.flows import BoxServices, FlowStore, FlowVersions, Router
+from ..calls.journal import Journal
+from ..media.engine import MediaEngine
+from .metrics_collect import MetricsUpdater
+from ..calls.prompts import PromptLibrary
+from ..calls.simctl import SimControl
+from .statedir import StateDir
+from ..calls.supervise import Supervisor
+from ..stats.summary import StatsComponent
+from .webserver import WebComponent
+
+if TYPE_CHECKING:
+    from .app import Hotline
+    from .component import Component
+
+
+class DevicesComponent(DeviceManager):
+    """The device manager, registering frame devices with the engine once open."""
+
+    def __init__(self, app: "Hotline", engine: MediaEngine, calls_ref: list):
+        super().__init__(app.config["devices"], lambda ev: calls_ref[0].on_line_event(ev), app.metrics)
+        self.engine = engine
+        self.store = app.store
+
+    async def start(self) -> None:
+        """Lines taken out of service in the panel stay out; open devices, then hand the frame devices to the
+        engine."""
+        from ..calls.devices import load_disabled_lines
+        for name in await self.store.read(load_disabled_lines):
+            self.disabled[name] = (True, "")
+        await super().start()
+        self.engine.frame_devices = [d.driver for d in self.devices.values()
+                                     if d.state == "up" and hasattr(d.driver, "read_frames")]
+
+
+class FlowsComponent:
+    """Publishes the flow files at start; invalid ones are logged and never published."""
+
+    def __init__(self, store: FlowStore, directory):
+        self.store = store
+        self.directory = directory
+        self.problems: list[str] = []
+
+    async def start(self) -> None:
+        """Load the stored versions, then publish flow files whose content is new."""
+        self.problems = self.store.load_stored()
+        if self.directory.exists():
+            self.problems += self.store.load_dir(self.directory)
+
+    def reconfigure(self, config) -> None:
+        """SIGHUP: pick up versions published meanwhile (CLI, panel) and new flow files."""
+        self.problems = self.store.load_stored()
+        if self.directory.exists():
+            self.problems += self.store.load_dir(self.directory)
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    def status(self) -> dict:
+        """Flows and their problems."""
+        return {"state": "up" if not self.problems else "degraded", "flows": sorted(self.store.versions),
+                "problems": self.problems[:20]}
+
+
+def validate_lookup(table: str, by: str) -> str | None:
+    """The lookup allow-list check used when flows are validated."""
+    from ..service.lookups import validate_lookup as check
+    return check(table, by)
+
+
+def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
+    """store -> journal -> engine -> devices -> calls -> web."""
+    cfg = app.config
+    eng = cfg["engine"]
+    engine = MediaEngine(eng["max_channels"] + 8, speed=eng["speed"], overrun_ms=eng["overrun_ms"],
+                         metrics=app.metrics)
+    journal = Journal(app.store, clock=engine.now, metrics=app.metrics, state_dir=cfg.state_dir)
+    calls_ref: list = []
+    devices = DevicesComponent(app, engine, calls_ref)
+    calls = CallManager(devices, engine, journal, app.store, cfg.path_for("recordings"), cfg, app.metrics)
+    calls.record_calls = eng["record_calls"]
+    calls.record_stereo = eng["record_stereo"]
+    calls_ref.append(calls)
+    prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"],
+                            cfg.etc_path("prompt_manifest", "prompts/manifest.yaml"))
+    stations = [s for d in cfg["devices"] for s in d.get("stations", [])]
+    operator = eng["operator"] or (stations[0] if stations else "")
+    flows = FlowStore(prompts, lookup_check=validate_lookup, persist=FlowVersions(app.store))
+    router = Router(cfg["routes"], flows)
+    services = BoxServices(app.store, journal, prompts, cfg["locale"]["timezone"], stations, clock=engine.now,
+                           spool=cfg.path_for("spool"))
+
+    def flow_for(call):
+        if call.direction == "internal":
+            return builtin.station_dial
+        route = next((r for r in router.routes if r["dialed"] == call.dialed), None) or \
+            next((r for r in router.routes if r["dialed"] == "*"), None)
+        if route is not None and route.get("recording"):
+            call.vars["recording_policy"] = route["recording"]  # CallManager.answer applies it
+        flow = router.flow_for(call.dialed)
+        if flow is None:
+            return builtin.reception
+        return lambda ctx, flow=flow: FlowRun(flow, ctx, services).run()
+    calls.flow_for = flow_for
+    calls.context_factory = lambda call, m: CallSession(call, m, prompts, cfg["locale"]["tone_profile"],
+                                                        cfg["locale"]["language"], operator)
+    acd = Acd(app.store, journal, calls, devices, engine, prompts)
+    acd.services, services.acd, calls.acd = services, acd, acd
+    app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
+                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
+                        supervisor=Supervisor(calls, engine, devices, journal))
+    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"))
+    app.services["stats"] = stats
+    state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
+    comps: list[tuple[str, Component]] = [
+        ("state", state),
+        ("store", StoreComponent(app.store, cfg["database"]["auto_upgrade"], cfg)),
+        ("journal", journal),
+        ("engine", engine),
+        ("devices", devices),
+        ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
+        ("calls", calls),
+        ("acd", acd),
+        ("stats", stats),
+        ("metrics", MetricsUpdater(app.metrics, app.store, lambda: list(acd.queues), cfg["locale"]["timezone"],
+                                   {"state": cfg.state_dir, "recordings": cfg.path_for("recordings")},
+                                   clock=engine.now)),
+        ("web", WebComponent(app.services)),
+    ]
+    return comps

@@ -1,0 +1,345 @@
+"""Bootstrap configuration: load hotline.yaml with line marks, validate it, apply env overrides."""
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hotline.drivers import registry
+from hotline.drivers.base import Option
+
+from ..errors import ConfigError, Problem
+from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
+
+DEFAULT_PATH = "/etc/hotline/hotline.yaml"
+LEVELS = ("debug", "info", "warning", "error")
+ENV_OVERRIDES = {
+    "HOTLINE_STATE_DIR": ("paths", "state"),
+    "HOTLINE_DATABASE_URL": ("database", "url"),
+    "HOTLINE_WEB_LISTEN": ("web", "listen"),
+}
+
+
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected a name like Asia/Shanghai)") from None
+    return name
+
+
+def _path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a directory path, got an empty string")
+    return value
+
+
+def _listen(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port with a port from 1 to 65535, got {value!r}")
+    return value
+
+
+def _network(value: str) -> str:
+    import ipaddress
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"expected an IP address or network like 10.0.0.1 or 10.0.0.0/8, got {value!r}") from None
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg2://")):
+        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {value!r}")
+    return value
+
+
+def option_spec(opt: Option) -> Spec:
+    """Turn a driver's dependency-free Option into a schema element."""
+    if opt.type is list:
+        return ListOf(Scalar(str), default=list(opt.default or []), help=opt.help)
+    default = opt.default
+    if default is None and not opt.required:
+        return Scalar(opt.type, default=None, nullable=True, min=opt.min, max=opt.max,
+                      choices=opt.choices, help=opt.help)
+    return Scalar(opt.type, default=default, min=opt.min, max=opt.max, choices=opt.choices, help=opt.help)
+
+
+def _driver_section(name: str) -> Section | None:
+    cls = registry.get(name)
+    if cls is None:
+        return None
+    fields = {o.name: option_spec(o) for o in cls.schema}
+    return Section(fields, required=tuple(o.name for o in cls.schema if o.required))
+
+
+DEVICE_COMMON: dict[str, Spec] = {
+    "name": Scalar(str, pattern=r"[a-z][a-z0-9_-]{0,31}", help="lower-case letters, digits, - and _"),
+    "driver": Scalar(str),
+    "enabled": Scalar(bool, default=True),
+}
+
+CORE = Section({
+    "paths": Section({
+        "state": Scalar(str, default="/var/lib/hotline", convert=_path,
+                        help="databases, recordings, voicemail, spool"),
+        "recordings": Scalar(str, default=None, nullable=True, convert=_path),
+        "prompts": Scalar(str, default=None, nullable=True, convert=_path),
+        "flows": Scalar(str, default=None, nullable=True, help="flow files (default: flows/ beside this file)"),
+        "prompt_manifest": Scalar(str, default=None, nullable=True,
+                                  help="prompt texts (default: prompts/manifest.yaml beside this file)"),
+        "spool": Scalar(str, default=None, nullable=True, convert=_path),
+    }),
+    "web": Section({
+        "listen": Scalar(str, default="127.0.0.1:8080", convert=_listen),
+        "tls_cert": Scalar(str, default=None, nullable=True),
+        "tls_key": Scalar(str, default=None, nullable=True),
+        "trusted_proxies": ListOf(Scalar(str, convert=_network), default=[],
+                                  help="reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed"),
+    }),
+    "database": Section({
+        "url": Scalar(str, default=None, nullable=True, convert=_database_url),
+        "auto_upgrade": Scalar(bool, default=False),
+    }),
+    "devices": ListOf(Dispatch("driver", DEVICE_COMMON, _driver_section, registry.names)),
+    "routes": ListOf(Section({
+        "dialed": Scalar(str, pattern=r"[0-9*#+]{1,32}|\*", help="a dialled number (DID), or * for any other"),
+        "flow": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}", help="a flow name"),
+        "recording": Scalar(str, default=None, nullable=True, choices=("always", "on_demand", "never"),
+                            help="calls on this number: always recorded, on_demand (paused until the agent "
+                                 "starts it) or never; unset: engine.record_calls"),
+    }, required=("dialed", "flow"))),
+    "metrics": Section({
+        "enabled": Scalar(bool, default=True),
+        "access": Scalar(str, default="loopback", choices=("loopback", "token", "public")),
+    }),
+    "logging": Section({
+        "level": Scalar(str, default="info", choices=LEVELS),
+        "components": MapOf(Scalar(str, choices=LEVELS), key_pattern=r"[a-z_.]+"),
+    }),
+    "mail": Section({
+        "smtp_host": Scalar(str, default=None, nullable=True, help="SMTP server for scheduled reports; unset: no mail"),
+        "smtp_port": Scalar(int, default=25, min=1, max=65535),
+        "starttls": Scalar(bool, default=False, help="upgrade the connection with STARTTLS (port 587)"),
+        "ssl": Scalar(bool, default=False, help="TLS from the start (port 465)"),
+        "username": Scalar(str, default=None, nullable=True),
+        "password_file": Scalar(str, default=None, nullable=True, convert=_path,
+                                help="a file holding the SMTP password (never the password itself in this file)"),
+        "sender": Scalar(str, default="hotline@localhost", pattern=r"[^@\s]+@[^@\s]+"),
+        "timeout": Scalar(float, default=30.0, min=1, max=300),
+    }),
+    "report_schedules": ListOf(Section({
+        "name": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}"),
+        "every": Scalar(str, choices=("day", "week", "month"), help="the period reported: yesterday, last week "
+                        "(Monday to Sunday) or last month"),
+        "at": Scalar(str, default="07:00", pattern=r"([01][0-9]|2[0-3]):[0-5][0-9]", help="local time to send"),
+        "reports": ListOf(Scalar(str, choices=("volume", "queues", "agents", "lines", "ivr", "choices", "tickets",
+                                               "heatmap", "abandoned", "calls")), default=["volume", "queues", "agents"]),
+        "to": ListOf(Scalar(str, pattern=r"[^@\s]+@[^@\s]+")),
+        "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),
+    }, required=("name", "every", "to"))),
+    "locale": Section({
+        "language": Scalar(str, default="zh_CN", choices=("zh_CN", "en_US")),
+        "timezone": Scalar(str, default="Asia/Shanghai", convert=_timezone),
+        "tone_profile": Scalar(str, default="CN", choices=("CN", "US")),
+    }),
+    "engine": Section({
+        "max_channels": Scalar(int, default=1000, min=1, max=5000),
+        "drain_timeout": Scalar(float, default=30.0, min=0, max=3600),
+        "overrun_ms": Scalar(float, default=15.0, min=1, max=100,
+                             help="a tick slower than this counts as an overrun for admission control"),
+        "call_timeout": Scalar(float, default=4 * 3600.0, min=60,
+                               help="the watchdog ends calls older than this"),
+        "speed": Scalar(float, default=1.0, min=0, max=100,
+                        help="1 = real time; larger runs the clock faster; 0 = as fast as possible"),
+        "record_calls": Scalar(bool, default=True),
+        "record_stereo": Scalar(bool, default=False, help="caller on the left channel, the other side on the right"),
+        "recording_min_free_mb": Scalar(float, default=500.0, min=0, max=10**7,
+                                        help="below this much free disk no new recording starts (calls go on)"),
+        "recording_retention_days": Scalar(int, default=0, min=0, max=36500,
+                                           help="delete recordings older than this (0 keeps them)"),
+        "operator": Scalar(str, default=None, nullable=True,
+                           help="extension the built-in reception flow rings when the caller enters none"),
+    }),
+})
+
+
+@dataclass
+class Config:
+    """The validated, effective configuration."""
+
+    path: str
+    data: dict[str, Any]
+    base: str = ""  # the directory relative paths were resolved against (reloads use it again)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def state_dir(self) -> Path:
+        """The state directory (absolute)."""
+        return Path(self.data["paths"]["state"]).resolve()
+
+    def path_for(self, name: str) -> Path:
+        """A configured path under paths:, defaulting to <state>/<name>."""
+        value = self.data["paths"].get(name)
+        return Path(value).resolve() if value else self.state_dir / name
+
+    def etc_path(self, name: str, default: str) -> Path:
+        """A path of shipped files (flows, prompt manifest): configured, or beside the config file."""
+        value = self.data["paths"].get(name)
+        return Path(value).resolve() if value else Path(self.path).resolve().parent / default
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the state directory."""
+        return self.data["database"]["url"] or f"sqlite:///{self.state_dir / 'hotline.db'}"
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        """Web listen address as (host, port)."""
+        host, _, port = self.data["web"]["listen"].rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration with derived defaults filled in, for ``hotline config``."""
+        out = yaml.safe_load(yaml.safe_dump(self.data))
+        for name in ("recordings", "prompts", "spool"):
+            out["paths"][name] = str(self.path_for(name))
+        out["paths"]["flows"] = str(self.etc_path("flows", "flows"))
+        out["paths"]["prompt_manifest"] = str(self.etc_path("prompt_manifest", "prompts/manifest.yaml"))
+        out["paths"]["state"] = str(self.state_dir)
+        out["database"]["url"] = self.database_url
+        return out
+
+
+def _apply_env(data: dict | None, env: dict[str, str]) -> list[Problem]:
+    """Validate the overrides (an empty one counts as unset) and apply them to ``data`` when given."""
+    problems = []
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = env.get(var, "")
+        if not value:
+            continue
+        spec = CORE.fields[section].fields[key]
+        ctx = Ctx(f"${var}")
+        mark = yaml.Mark(f"${var}", 0, 0, 0, None, None)  # the value is line 1, column 1 of the variable
+        node = yaml.ScalarNode("tag:yaml.org,2002:str", value, mark, mark)
+        checked = spec.check(node, ctx, f"{section}.{key}")
+        problems.extend(ctx.problems)
+        if not ctx.problems and data is not None and isinstance(data.get(section), dict):
+            data[section][key] = checked
+    return problems
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if getattr(knode, "value", None) == key:
+                return vnode
+    return None
+
+
+def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
+    _check_devices(node, ctx)
+    web = data.get("web", {})
+    if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
+        present, missing = ("tls_cert", "tls_key") if web.get("tls_cert") else ("tls_key", "tls_cert")
+        wnode = _child(node, "web")
+        ctx.error(_child(wnode, present) or wnode or node, f"web.{missing}",
+                  f"is required when web.{present} is set")
+
+
+def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
+    """Device names and station extensions are unique across devices (reported where the repeat is)."""
+    dnodes = _child(node, "devices")
+    if not isinstance(dnodes, yaml.SequenceNode):
+        return
+    names: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for i, dnode in enumerate(dnodes.value):
+        # validated again on its own: the devices list drops invalid items, so indexes would not match
+        dev = CORE.fields["devices"].item.check(dnode, Ctx(ctx.filename), f"devices[{i}]")
+        if not isinstance(dev, dict):
+            continue
+        name = dev.get("name")
+        label = repr(name) if name else f"devices[{i}]"
+        if name is not None and name in names:
+            ctx.error(_child(dnode, "name"), f"devices[{i}].name",
+                      f"device name {name!r} is already used by devices[{names[name]}]")
+        elif name is not None:
+            names[name] = i
+        stations = dev.get("stations")
+        if not isinstance(stations, list):
+            continue
+        snode = _child(dnode, "stations")
+        items = snode.value if isinstance(snode, yaml.SequenceNode) else None
+        explicit = items is not None and len(items) == len(stations)
+        for k, ext in enumerate(stations):
+            if ext in owners:
+                where = "listed twice" if owners[ext] == label else f"already used by device {owners[ext]}"
+                if explicit:
+                    ctx.error(items[k], f"devices[{i}].stations[{k}]", f"extension {ext} is {where}")
+                else:
+                    ctx.error(snode or dnode, f"devices[{i}].stations",
+                              f"extension {ext} is {where} (these are the driver's default stations: "
+                              "set stations: for this device)")
+                    break  # one problem per device is enough for its defaults
+            else:
+                owners[ext] = label
+
+
+def parse_config(text: str, filename: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
+    """Validate YAML text; raise ConfigError listing every problem. Relative paths are taken from ``base``
+    (default: the current directory)."""
+    ctx = Ctx(filename)
+    node = load_node(text, ctx)
+    data: Any = None
+    if node is None and not ctx.problems:
+        data = CORE.default_value()
+    elif node is not None:
+        data = CORE.check(node, ctx, "")
+    if isinstance(data, dict):
+        _cross_checks(data, node, ctx)
+    ctx.problems.sort(key=lambda p: (p.line, p.column))  # top to bottom, as a technician reads the file
+    # overrides are checked even when the file has problems, so every problem is reported at once
+    ctx.problems.extend(_apply_env(data if isinstance(data, dict) else None,
+                                   dict(os.environ if env is None else env)))
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    base = base or os.getcwd()
+    _make_absolute(data, base)
+    return Config(filename, data, base)
+
+
+def _make_absolute(data: dict, base: str) -> None:
+    """Fix relative paths against ``base`` (where the command ran), before the daemon may chdir away."""
+    paths = data["paths"]
+    for name, value in paths.items():
+        if value:
+            paths[name] = str(Path(base, value).resolve())
+    url = data["database"]["url"]
+    if url and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        data["database"]["url"] = f"sqlite:///{Path(base, url[len('sqlite:///'):]).resolve()}"
+
+
+def config_path(cli_value: str | None, env: dict[str, str] | None = None) -> str:
+    """Which file to read: -c/--config, else $HOTLINE_CONFIG, else the default."""
+    env = dict(os.environ if env is None else env)
+    return cli_value or env.get("HOTLINE_CONFIG") or DEFAULT_PATH
+
+
+def load_config(path: str, env: dict[str, str] | None = None, base: str | None = None) -> Config:
+    """Read and validate a configuration file (relative paths taken from ``base``, default the cwd)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, 0, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(path, 0, 0, "", f"cannot read: {exc}")]) from None
+    return parse_config(text, path, env, base)

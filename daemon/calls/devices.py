@@ -1,0 +1,229 @@
+"""Opens the configured devices through their drivers, retries the broken ones, routes line events."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hotline.drivers import registry
+from hotline.drivers.base import (Driver, DriverNotReady, Line, LineDown, LineEvent, LineKind, LineUp, OffHook,
+                                  Ringing)
+
+from ..store.models import Setting
+
+log = logging.getLogger("hotline.devices")
+
+DISABLED_REASON = "disabled by admin"
+DISABLED_SETTING = "disabled_lines"  # settings row: JSON list of line names an admin took out of service
+
+
+@dataclass
+class DeviceState:
+    """One configured device and how it is doing."""
+
+    name: str
+    driver_name: str
+    settings: dict
+    driver: Driver | None = None
+    state: str = "down"
+    reason: str = ""
+    attempts: int = 0
+    lines: list[Line] = field(default_factory=list)
+
+
+class DeviceManager:
+    """Owns every driver; a device that fails is shown down with its reason and retried with backoff."""
+
+    def __init__(self, devices: list[dict], on_event: Callable[[LineEvent], None], metrics: Any = None,
+                 max_backoff: float = 60.0):
+        self.devices = {d["name"]: DeviceState(d["name"], d["driver"], d) for d in devices if d.get("enabled", True)}
+        self.on_event = on_event
+        self.metrics = metrics
+        self.max_backoff = max_backoff
+        self.lines: dict[str, Line] = {}
+        self.stations: dict[str, Line] = {}  # by extension: the ACD looks stations up on every dispatch pass
+        self.line_device: dict[str, DeviceState] = {}
+        self.busy: set[str] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._retry: dict[str, asyncio.TimerHandle] = {}
+        # lines an admin took out of service -> what the hardware last said about them (up, reason)
+        self.disabled: dict[str, tuple[bool, str]] = {}
+
+    def sink(self, event: LineEvent) -> None:
+        """Thread-safe door for drivers: events reach the loop in order."""
+        loop = self.loop
+        if loop is None:
+            return
+        if threading.get_ident() == getattr(self, "_loop_thread", None):
+            self._dispatch(event)
+        else:
+            loop.call_soon_threadsafe(self._dispatch, event)
+
+    def _dispatch(self, event: LineEvent) -> None:
+        line = self.lines.get(event.line)
+        if line is not None and event.line in self.disabled and self._while_disabled(line, event):
+            return
+        if isinstance(event, LineDown) and line is not None:
+            line.up, line.down_reason = False, event.reason
+        elif isinstance(event, LineUp) and line is not None:
+            line.up, line.down_reason = True, ""
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("event=line_event_failed line=%s kind=%s", event.line, type(event).__name__)
+
+    def _while_disabled(self, line: Line, event: LineEvent) -> bool:
+        """A line out of service: remember what the hardware says, refuse new calls; True when handled."""
+        if isinstance(event, (LineDown, LineUp)):
+            self.disabled[line.name] = (isinstance(event, LineUp), getattr(event, "reason", ""))
+            line.up, line.down_reason = False, DISABLED_REASON  # the driver may have flipped them
+            return True
+        if isinstance(event, (Ringing, OffHook)):
+            log.info("event=call_refused line=%s reason=line_disabled", line.name)
+            try:
+                line.hangup()
+            except Exception:
+                log.exception("event=hangup_failed line=%s", line.name)
+            return True
+        return False
+
+    def set_line_enabled(self, name: str, enabled: bool) -> bool:
+        """Take a line out of service (no new calls; shown down, "disabled by admin") or put it back.
+        Returns whether anything changed; KeyError for an unknown line, ValueError while it carries a call.
+        The caller keeps the list in the settings table (load_disabled_lines at start)."""
+        line = self.lines.get(name)
+        if line is None:
+            raise KeyError(name)
+        if not enabled:
+            if name in self.disabled:
+                return False
+            if name in self.busy:
+                raise ValueError(f"line {name} carries a call: disable it when the call has ended")
+            self.disabled[name] = (line.up, line.down_reason)
+            line.up, line.down_reason = False, DISABLED_REASON
+            self._notify(LineDown(name, reason=DISABLED_REASON))
+            return True
+        if name not in self.disabled:
+            return False
+        line.up, line.down_reason = self.disabled.pop(name)
+        if line.up:
+            self._notify(LineUp(name))
+        return True
+
+    def _notify(self, event: LineEvent) -> None:
+        """Tell the call manager (it journals line.down / line.up)."""
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("event=line_event_failed line=%s kind=%s", event.line, type(event).__name__)
+
+    def probe(self) -> list[dict]:
+        """What each installed driver finds on this box (Driver.probe); runs driver code, so call it off the
+        event loop."""
+        out = []
+        for name in registry.names():
+            try:
+                cls = registry.get(name)
+                found = list(cls.probe()) if cls is not None else []
+                out.append({"driver": name, "found": found, "error": None})
+            except Exception as exc:  # a broken driver must not break the page
+                out.append({"driver": name, "found": [], "error": str(exc) or type(exc).__name__})
+        return out
+
+    async def start(self) -> None:
+        """Open every device; failures are retried in the background, never fatal."""
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        for dev in self.devices.values():
+            self._open(dev)
+
+    def _open(self, dev: DeviceState) -> None:
+        self._retry.pop(dev.name, None)
+        dev.attempts += 1
+        try:
+            cls = registry.get(dev.driver_name)
+            if cls is None:
+                raise DriverNotReady(f"driver {dev.driver_name!r} is not installed")
+            dev.driver = cls(dev.name, dev.settings, self.sink)
+            problems = dev.driver.validate_environment()
+            if problems:
+                raise DriverNotReady("; ".join(problems))
+            dev.lines = dev.driver.open()
+        except Exception as exc:  # DriverNotReady or any driver bug: show it, retry later
+            dev.state, dev.reason = "down", str(exc) or type(exc).__name__
+            delay = min(self.max_backoff, 2 ** min(dev.attempts - 1, 6))
+            log.warning("event=device_down device=%s reason=%r retry_in=%ss", dev.name, dev.reason, delay)
+            if self.metrics is not None:
+                self.metrics.driver_errors.labels(dev.name).inc()
+            if not isinstance(exc, DriverNotReady):
+                log.exception("event=driver_failed device=%s", dev.name)
+            if self.loop is not None:
+                self._retry[dev.name] = self.loop.call_later(delay, self._open, dev)
+            return
+        dev.state, dev.reason, dev.attempts = "up", "", 0
+        for line in dev.lines:
+            self.lines[line.name] = line
+            self.line_device[line.name] = dev
+            known = self.stations.get(line.extension)
+            if line.kind is LineKind.STATION and (known is None or known.name == line.name):
+                self.stations[line.extension] = line  # the first device with an extension keeps it
+            if line.name in self.disabled:  # out of service (also across re-opens and restarts)
+                self.disabled[line.name] = (line.up, line.down_reason)
+                line.up, line.down_reason = False, DISABLED_REASON
+        log.info("event=device_up device=%s driver=%s lines=%d", dev.name, dev.driver_name, len(dev.lines))
+
+    async def stop(self) -> None:
+        """Close every device."""
+        for handle in self._retry.values():
+            handle.cancel()
+        for dev in self.devices.values():
+            if dev.driver is not None and dev.state == "up":
+                try:
+                    dev.driver.close()
+                except Exception:
+                    log.exception("event=close_failed device=%s", dev.name)
+            dev.state = "down"
+
+    def status(self) -> dict:
+        """Each device's state and reason."""
+        devs = {d.name: {"driver": d.driver_name, "state": d.state, "reason": d.reason, "lines": len(d.lines)}
+                for d in self.devices.values()}
+        up = all(d["state"] == "up" for d in devs.values())
+        return {"state": "up" if up else "degraded", "devices": devs}
+
+    def line_states(self) -> list[dict]:
+        """Every line with up/busy, for the panel and metrics."""
+        return [{"device": self.line_device[n].name, "line": n, "kind": ln.kind.value, "extension": ln.extension,
+                 "up": ln.up, "reason": ln.down_reason, "busy": n in self.busy}
+                for n, ln in self.lines.items()]
+
+    def device_of(self, line: str) -> Driver | None:
+        """The driver object a line belongs to."""
+        dev = self.line_device.get(line)
+        return dev.driver if dev else None
+
+    def station(self, extension: str) -> Line | None:
+        """The station line with this extension."""
+        return self.stations.get(extension)
+
+    def free_trunk(self) -> Line | None:
+        """A trunk that is up and carries no call (for outbound calls)."""
+        for name, line in self.lines.items():
+            if line.kind is LineKind.TRUNK and line.up and name not in self.busy:
+                return line
+        return None
+
+
+def load_disabled_lines() -> list[str]:
+    """Lines an admin took out of service (store read)."""
+    row = Setting.get_or_none(Setting.name == DISABLED_SETTING)
+    return sorted(json.loads(row.value)) if row else []
+
+
+def save_disabled_lines(names: list[str]) -> None:
+    """Keep the lines out of service across restarts (runs in the writer's transaction)."""
+    Setting.delete().where(Setting.name == DISABLED_SETTING).execute()
+    Setting.create(name=DISABLED_SETTING, value=json.dumps(sorted(set(names))))

@@ -1,0 +1,330 @@
+"""QA control of the simulated card's far end: callers and agent phones as a person would use them."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hotline.drivers.base import LineKind
+from hotline.drivers.sim.card import FarState, SimCard, SimLine
+
+from ..errors import HotlineError
+from ..media.tones import dtmf_freqs, dtmf_tone
+from ..media.wavio import parse_wav, to_mono_8k
+from ..errors import HotlineError
+from ..media.tones import dtmf_freqs, dtmf_tone
+from ..media.wavio import parse_wav, to_mono_8k
+from .text import check_text
+
+
+class SimError(HotlineError):
+    """A QA request cannot be carried out; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class SimCallRefused(SimError):
+    """The box refused the call QA placed (admission control): 503 with Retry-After, the call's id and why."""
+
+    RETRY_AFTER = {"overload": 1, "channel_limit": 5, "draining": 30}
+
+    def __init__(self, call_id: str, line: str, reason: str):
+        super().__init__(f"the box refused the call: {reason}", 503)
+        self.call_id, self.line, self.reason = call_id, line, reason
+        self.retry_after = self.RETRY_AFTER.get(reason, 5)
+
+
+@dataclass
+class SimCall:
+    """A call QA placed, tied to the box's call uuid."""
+
+    id: str
+    line: SimLine
+    card: SimCard
+    session: int
+    heard: np.ndarray | None = None  # kept once the call on the line is over
+
+
+def digits_audio(digits: str, tone_ms: float = 80, gap_ms: float = 80, level_dbm0: float = -10.0,
+                 twist_db: float = 0.0, freq_offset: float = 0.0) -> np.ndarray:
+    """Real DTMF audio for a string of keys, with silence between them."""
+    parts = []
+    gap = np.zeros(int(round(gap_ms * 8)), dtype=np.int16)
+    for d in digits:
+        parts.append(dtmf_tone(d, tone_ms, level_dbm0=level_dbm0, twist_db=twist_db, freq_offset=freq_offset))
+        parts.append(gap)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+def check_digits(digits: Any) -> str:
+    """Validate a DTMF string from a request."""
+    if not isinstance(digits, str) or not digits:
+        raise SimError("digits must be a non-empty string of 0-9 * # A-D")
+    for d in digits:
+        try:
+            dtmf_freqs(d)
+        except ValueError:
+            raise SimError(f"digits: {d!r} is not a DTMF key (0-9 * # A-D)") from None
+    if len(digits) > 64:
+        raise SimError("digits: at most 64 keys at once")
+    return digits.upper()
+
+
+class SimControl:
+    """The far end of every simulated line, driven by the QA API and CLI."""
+
+    def __init__(self, devices: Any, calls: Any, engine: Any):
+        self.devices = devices
+        self.calls = calls
+        self.engine = engine
+        self.sim_calls: dict[str, SimCall] = {}
+        calls.on_call_ended.append(self._call_ended)
+
+    def _cards(self) -> list[SimCard]:
+        return [d.driver for d in self.devices.devices.values()
+                if isinstance(d.driver, SimCard) and d.state == "up"]
+
+    def line_names(self) -> list[str]:
+        """Every line of the simulated cards (for the QA console)."""
+        return sorted(name for card in self._cards() for name in card.lines)
+
+    def _line(self, name: str) -> tuple[SimCard, SimLine]:
+        for card in self._cards():
+            if name in card.lines:
+                return card, card.lines[name]
+        raise SimError(f"no simulated line {name!r}", 404)
+
+    def _station(self, ext: str) -> tuple[SimCard, SimLine]:
+        for card in self._cards():
+            if ext in card.by_extension:
+                return card, card.by_extension[ext]
+        raise SimError(f"no simulated station with extension {ext!r}", 404)
+
+    # ---- callers -------------------------------------------------------------------------------
+    def place_call(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
+        """A caller rings in on a free trunk (or the named one)."""
+        if not isinstance(caller, str) or not caller or len(caller) > 32:
+            raise SimError("from: a caller number of 1-32 characters is required")
+        try:  # what the box journals must be storable: refuse invalid Unicode here, naming the field
+            for field, value in (("from", caller), ("name", name), ("to", to), ("line", line)):
+                check_text(value, field)
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+        if len(name or "") > 64 or len(to or "") > 32:
+            raise SimError("name: at most 64 characters" if len(name or "") > 64 else "to: at most 32 characters")
+        if line:
+            card, ln = self._line(line)
+            if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:
+                raise SimError(f"line {line} is not a free trunk", 409)
+        else:
+            free = [(c, ln) for c in self._cards() for ln in c.lines.values()
+                    if ln.kind is LineKind.TRUNK and ln.far.state is FarState.IDLE and ln.name not in self.devices.busy]
+            if not free:
+                raise SimError("every simulated trunk is busy", 409)
+            card, ln = free[0]
+        session = card.far_call(ln, caller, name or "", to or "")
+        leg = self.calls.owner.get(ln.name)
+        call_id = leg.call.uuid if leg is not None else self._refused_uuid(ln.name)
+        sc = SimCall(call_id, ln, card, session)
+        self.sim_calls[call_id] = sc
+        if len(self.sim_calls) > 5000:
+            self.sim_calls.pop(next(iter(self.sim_calls)))
+        if leg is None:
+            raise SimCallRefused(call_id, ln.name, self.calls.refused.get(call_id, "refused"))
+        return sc
+
+    def _refused_uuid(self, line: str) -> str:
+        for uuid, summary in reversed(list(self.calls.finished.items())):
+            if summary.get("line") == line:
+                return uuid
+        raise SimError("the box did not take the call", 503)
+
+    def get(self, call_id: str) -> SimCall:
+        """A QA call by id."""
+        sc = self.sim_calls.get(call_id)
+        if sc is None:
+            raise SimError(f"no simulated call {call_id!r}", 404)
+        return sc
+
+    def _live(self, sc: SimCall) -> None:
+        if sc.heard is not None or sc.line.far.session != sc.session or sc.line.far.state in (
+                FarState.IDLE, FarState.DOWN):
+            raise SimError("the call has ended", 409)
+
+    def state(self, call_id: str) -> dict:
+        """The box's view of the call plus the far end's."""
+        sc = self.get(call_id)
+        call = self.calls.calls.get(call_id)
+        summary = call.summary() if call is not None else self.calls.finished.get(call_id, {})
+        return {"id": call_id, "line": sc.line.name, "state": summary.get("state", "ended"),
+                "cause": summary.get("cause"), "call": summary,
+                "far_end": "ended" if sc.heard is not None else sc.line.far.state.value}
+
+    def send_dtmf(self, call_id: str, digits: Any, mode: str = "inband", tone_ms: float = 80,
+                  gap_ms: float = 80, level_dbm0: float = -10.0, twist_db: float = 0.0,
+                  freq_offset: float = 0.0) -> float:
+        """The caller presses keys: real audio (inband) or signalled; returns seconds it takes."""
+        sc = self.get(call_id)
+        self._live(sc)
+        return self._keys(sc.card, sc.line, digits, mode, tone_ms, gap_ms, level_dbm0, twist_db, freq_offset)
+
+    def _keys(self, card: SimCard, line: SimLine, digits: Any, mode: str, tone_ms: float, gap_ms: float,
+              level_dbm0: float, twist_db: float, freq_offset: float) -> float:
+        digits = check_digits(digits)
+        for name, value, lo, hi in (("tone_ms", tone_ms, 10, 2000), ("gap_ms", gap_ms, 0, 5000),
+                                    ("level_dbm0", level_dbm0, -60, 3), ("twist_db", twist_db, -20, 20),
+                                    ("freq_offset", freq_offset, -0.1, 0.1)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+                raise SimError(f"{name}: expected a number from {lo} to {hi}")
+        if mode == "inband":
+            card.far_send(line, digits_audio(digits, tone_ms, gap_ms, level_dbm0, twist_db, freq_offset))
+        elif mode == "signal":
+            for d in digits:
+                card.far_signal_digit(line, d, tone_ms)
+        else:
+            raise SimError("mode: expected 'inband' or 'signal'")
+        return len(digits) * (tone_ms + gap_ms) / 1000.0
+
+    def send_audio(self, call_id: str, wav: bytes) -> float:
+        """The caller speaks a WAV (any rate and channels); returns its length in seconds."""
+        sc = self.get(call_id)
+        self._live(sc)
+        try:
+            samples = to_mono_8k(parse_wav(wav, "request body"))
+        except ValueError as exc:
+            raise SimError(f"audio: {exc}") from None
+        sc.card.far_send(sc.line, samples)
+        return len(samples) / 8000.0
+
+    def send_samples(self, call_id: str, samples: np.ndarray) -> None:
+        """Raw 8 kHz samples from a live media connection."""
+        sc = self.get(call_id)
+        self._live(sc)
+        sc.card.far_send(sc.line, samples)
+
+    def heard(self, call_id: str) -> np.ndarray:
+        """Everything the caller has heard so far (or in the whole call, once ended)."""
+        sc = self.get(call_id)
+        if sc.heard is not None:
+            return sc.heard
+        return sc.card.heard(sc.line)
+
+    def hangup(self, call_id: str) -> None:
+        """The caller hangs up."""
+        sc = self.get(call_id)
+        self._live(sc)
+        sc.card.far_hangup(sc.line)
+
+    def add_listener(self, call_id: str, fn: Any) -> None:
+        """Receive every frame the caller hears (live media)."""
+        sc = self.get(call_id)
+        sc.line.far.listeners.append(fn)
+
+    def remove_listener(self, call_id: str, fn: Any) -> None:
+        """Stop receiving frames."""
+        sc = self.sim_calls.get(call_id)
+        if sc is not None and fn in sc.line.far.listeners:
+            sc.line.far.listeners.remove(fn)
+
+    def _call_ended(self, call: Any) -> None:
+        sc = self.sim_calls.get(call.uuid)
+        if sc is not None and sc.heard is None:
+            sc.heard = sc.card.heard(sc.line)
+
+    # ---- stations (agent phones) ------------------------------------------------------------------
+    def stations(self) -> list[dict]:
+        """Every simulated station and what it is doing."""
+        out = []
+        for card in self._cards():
+            for ext, ln in sorted(card.by_extension.items()):
+                leg = self.calls.owner.get(ln.name)
+                out.append({"extension": ext, "line": ln.name, "state": ln.far.state.value, "up": ln.up,
+                            "call": leg.call.uuid if leg is not None else None})
+        return out
+
+    def station_answer(self, ext: str) -> None:
+        """The agent picks up a ringing phone."""
+        card, ln = self._station(ext)
+        if ln.far.state is not FarState.RINGING:
+            raise SimError(f"station {ext} is not ringing", 409)
+        card.far_answer(ln)
+
+    def station_hangup(self, ext: str) -> None:
+        """The agent hangs up."""
+        card, ln = self._station(ext)
+        if ln.far.state not in (FarState.CONNECTED, FarState.RINGING):
+            raise SimError(f"station {ext} is on hook", 409)
+        card.far_hangup(ln)
+
+    def station_dtmf(self, ext: str, digits: Any, mode: str = "inband", tone_ms: float = 80,
+                     gap_ms: float = 80) -> float:
+        """The agent presses keys on the phone."""
+        card, ln = self._station(ext)
+        if ln.far.state is not FarState.CONNECTED:
+            raise SimError(f"station {ext} is on hook", 409)
+        return self._keys(card, ln, digits, mode, tone_ms, gap_ms, -10.0, 0.0, 0.0)
+
+    async def station_dial(self, ext: str, number: Any) -> str:
+        """Idle phone: lift and dial (internal/outside call). In a call: flash and dial (blind transfer)."""
+        card, ln = self._station(ext)
+        check_digits(number)
+        if ln.far.state is FarState.CONNECTED:
+            card.far_flash(ln)
+            action = "transfer"
+        elif ln.far.state is FarState.IDLE:
+            card.far_offhook(ln)
+            action = "call"
+        else:
+            raise SimError(f"station {ext} is {ln.far.state.value}", 409)
+        await self.engine.sleep(0.3)  # the dial tone starts before the first key
+        card.far_send(ln, digits_audio(number) if len(number) else np.zeros(0, np.int16))
+        return action
+
+    def station_heard(self, ext: str) -> np.ndarray:
+        """What a phone heard in its current (or last) call."""
+        card, ln = self._station(ext)
+        return card.heard(ln)
+
+    def station_send(self, ext: str, samples: np.ndarray) -> None:
+        """The agent speaks (raw samples), e.g. for audio-path tests."""
+        card, ln = self._station(ext)
+        if ln.far.state is not FarState.CONNECTED:
+            raise SimError(f"station {ext} is on hook", 409)
+        card.far_send(ln, samples)
+
+    def station_flash(self, ext: str) -> None:
+        """The agent presses hook flash."""
+        card, ln = self._station(ext)
+        if ln.far.state is not FarState.CONNECTED:
+            raise SimError(f"station {ext} is on hook", 409)
+        card.far_flash(ln)
+
+    def set_faults(self, line: str, changes: dict) -> dict:
+        """Flip a line's fault switches: down, never_answer, busy, hangup_after, noise_dbm0."""
+        card, ln = self._line(line)
+        changes = dict(changes)
+        if "down" in changes:
+            down = changes.pop("down")
+            if not isinstance(down, bool):
+                raise SimError("down: expected true or false")
+            card.set_down(ln, down)
+        try:
+            faults = card.set_faults(ln, **changes)
+        except (KeyError, TypeError) as exc:
+            raise SimError(f"unknown fault {exc}; known: down, never_answer, busy, hangup_after, noise_dbm0") from None
+        return {"line": ln.name, "up": ln.up, **faults.__dict__}
+
+
+async def wait_for_state(ctl: SimControl, call_id: str, state: str, timeout: float = 10.0) -> dict:
+    """Poll a QA call until it reaches a state (tests and the CLI)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        st = ctl.state(call_id)
+        if st["state"] == state or loop.time() > deadline:
+            return st
+        await asyncio.sleep(0.02)
