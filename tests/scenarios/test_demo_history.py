@@ -51,8 +51,10 @@ def test_demo_history_uses_the_configured_agents(daemon_factory, hotline_bin) ->
         too_many.stderr, too_many.stderr
     out = run("demo-data", "--history-only", "--calls", str(calls // days * 2), "--days", "2").stdout
     assert "with 4 agents" in out, out
+    admin = run("user", "add", "boss", "--role", "admin", "--token").stdout.strip().splitlines()[-1]
     d.start()
-    health = json.load(urllib.request.urlopen(d.url + "/healthz", timeout=10))
+    req = urllib.request.Request(d.url + "/healthz", headers={"Authorization": f"Bearer {admin}"})
+    health = json.load(urllib.request.urlopen(req, timeout=10))   # components: for an admin
     acd = health["components"]["acd"]
     assert sum(acd["agents"].values()) == 4, acd
     token = (d.state / "qa-token").read_text().strip()

@@ -37,6 +37,8 @@ PROVIDERS: dict[str, str] = {
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
     "spandsp": "libspandsp2",                    # reference DTMF generator/detector (ctypes)
     "libspandsp.so.2": "libspandsp2",
+    "mount": "mount",                            # a small tmpfs that fills up (recording failures)
+    "umount": "mount",
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",
