@@ -189,5 +189,8 @@ async def serve(config: Config, on_ready: Callable[[], None] | None = None) -> i
     if on_ready is not None:
         on_ready()
     await app.wait_stopped()
+    # One full collection at stop: a task left waiting forever would otherwise only be reported ("Task was
+    # destroyed but it is pending!") whenever a collection happened to find it; here it shows every time.
+    gc.collect()
     log.info("event=stopped")
     return 0

@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "CDRs, report summaries)")
     p.add_argument("--days", type=int, default=90, help="days the call history spans, ending yesterday")
     p.add_argument("--history-only", action="store_true", help="only the call history, not the service data")
+    p.add_argument("--extra-agents", action="store_true", help="when the configured agents are too few for "
+                   "--calls, add simulated agents (history_001...) to the box: for throwaway boxes such as "
+                   "report-bench's, never a live one")
 
     def run(args: argparse.Namespace) -> int:
         store = _open_store(args)

@@ -1,7 +1,9 @@
 """Offline DSP tools behind ``hotline dsp``: the DTMF detector over WAV files, and its conformance suite.
 
 ``dtmf_file_main`` runs a WAV file through the same detector the media engine
-uses, 160 samples per tick. The conformance suite draws randomized DTMF
+uses, 160 samples per tick, on the caller's own channel when the recording has
+one (``engine.record_stereo``: caller left, the other side right), so keys
+pressed over a prompt are found as the engine found them live. The conformance suite draws randomized DTMF
 signals along each axis of the product specification (duration, frequency
 error, twist, level, noise, gaps), runs hundreds of them at once in the
 slots of one detector and reports pass rates; the unit tests assert on it and
@@ -10,7 +12,7 @@ slots of one detector and reports pass rates; the unit tests assert on it and
 from __future__ import annotations
 
 import argparse
-
+import enum
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +22,9 @@ import numpy as np
 
 from ..media.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
 from ..media.tones import DTMF_KEYS, dtmf_tone
-from ..media.wavio import WavError, read_wav_8k
+from ..media.wavio import WavAudio, WavError, read_wav, to_mono_8k
 
-__all__ = ["TimedHit", "detect_batch", "dtmf_file_main", "Burst", "Trial", "Axis", "AxisResult",
+__all__ = ["TimedHit", "detect_batch", "DtmfChannel", "dtmf_file_main", "Burst", "Trial", "Axis", "AxisResult",
            "SUITE", "synthesize", "run_suite", "format_table"]
 
 RATE = 8000
@@ -60,15 +62,52 @@ def detect_batch(signals: Sequence[np.ndarray], params: DtmfParams | None = None
     return found
 
 
-def dtmf_file_main(path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """``hotline dsp dtmf FILE.wav``: print "start_seconds digit" per detected digit."""
+class DtmfChannel(enum.Enum):
+    """Which audio of a recording ``hotline dsp dtmf`` listens to."""
+
+    CALLER = "caller"  # left channel of a stereo recording: the caller's own voice and keys
+    OTHER = "other"    # right channel: what the caller heard (prompts, the agent)
+    MIXED = "mixed"    # a mono recording (caller and prompts mixed), or both channels mixed
+
+
+def _channel_audio(audio: WavAudio, channel: DtmfChannel) -> np.ndarray:
+    """The chosen channel at 8 kHz, int16."""
+    if channel is DtmfChannel.MIXED:
+        return to_mono_8k(audio)
+    column = 0 if channel is DtmfChannel.CALLER else 1
+    one = WavAudio(audio.rate, 1, audio.sample_width, audio.format, audio.samples[:, column:column + 1])
+    return to_mono_8k(one)
+
+
+def dtmf_file_main(path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                   channel: str | None = None) -> int:
+    """``hotline dsp dtmf FILE.wav``: print "start_seconds digit channel" per detected digit.
+
+    A stereo recording is read on the caller's channel (left) unless ``channel`` says otherwise; a mono
+    one is all the caller and the prompts mixed, which is said on stderr (keys over a prompt may be lost).
+    """
     try:
-        samples = read_wav_8k(path)
+        audio = read_wav(path)
     except WavError as exc:
         print(f"hotline dsp dtmf: {exc}", file=err)
         return 2
-    for timed in detect_batch([samples])[0]:
-        print(f"{timed.hit.start_sample / RATE:.3f} {timed.hit.digit}", file=out)
+    try:
+        chosen = DtmfChannel(channel) if channel else (
+            DtmfChannel.CALLER if audio.channels == 2 else DtmfChannel.MIXED)
+    except ValueError:
+        print(f"hotline dsp dtmf: --channel {channel!r}: expected one of "
+              f"{', '.join(c.value for c in DtmfChannel)}", file=err)
+        return 2
+    if chosen is not DtmfChannel.MIXED and audio.channels != 2:
+        print(f"hotline dsp dtmf: {path}: --channel {chosen.value} needs a stereo recording (caller left, "
+              f"the other side right); this file has {audio.channels} channel(s)", file=err)
+        return 2
+    if audio.channels == 1:
+        print(f"hotline dsp dtmf: {path} is mono: the caller and what they heard are mixed, so keys pressed "
+              "over a prompt may be missed (engine.record_stereo: true keeps the caller on its own channel)",
+              file=err)
+    for timed in detect_batch([_channel_audio(audio, chosen)])[0]:
+        print(f"{timed.hit.start_sample / RATE:.3f} {timed.hit.digit} {chosen.value}", file=out)
     return 0
 
 
@@ -255,13 +294,16 @@ def format_table(results: Sequence[AxisResult]) -> str:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``hotline dsp dtmf FILE``."""
+    """Add ``hotline dsp dtmf FILE [--channel caller|other|mixed]``."""
     dsp = sub.add_parser("dsp", help="signal analysis tools", parents=[common])
     dsub = dsp.add_subparsers(dest="dsp_cmd", required=True, metavar="TOOL")
-    dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit'",
-                         parents=[common])
+    dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit channel' (a stereo "
+                         "recording is read on the caller's channel)", parents=[common])
     dt.add_argument("file")
+    dt.add_argument("--channel", choices=("caller", "other", "mixed"), default=None,
+                    help="caller (left of a stereo recording, the default for stereo), other (right: what the "
+                    "caller heard) or mixed (the default for mono)")
 
     def run(args: argparse.Namespace) -> int:
-        return dtmf_file_main(args.file)
+        return dtmf_file_main(args.file, channel=args.channel)
     dt.set_defaults(fn=run)

@@ -5,9 +5,11 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from ..box.config import config_path, load_config
 from ..errors import HotlineError
@@ -51,6 +53,42 @@ def _show(status: int, payload: bytes) -> int:
     return 0 if status < 400 else 1
 
 
+def _poll(args: argparse.Namespace, path: str, found: Callable[[dict], object], what: str) -> int:
+    """Poll a QA API document until ``found`` returns something (printed), or the timeout (exit 1)."""
+    deadline = time.monotonic() + args.timeout
+    doc: dict = {}
+    while True:
+        status, payload = _request(args, "GET", path)
+        if status >= 400:
+            return _show(status, payload)
+        doc = json.loads(payload)
+        hit = found(doc)
+        if hit is not None:
+            print(json.dumps(hit, ensure_ascii=False))
+            return 0
+        if time.monotonic() > deadline:
+            print(f"hotline sim wait: no {what} within {args.timeout:g} s (now: {doc.get('state')})", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+
+
+def _wait_call(args: argparse.Namespace) -> int:
+    """``hotline sim wait ID STATE_OR_EVENT``."""
+    def found(doc: dict) -> object:
+        if doc.get("state") == args.what:
+            return {"id": args.id, "state": args.what}
+        return next((e for e in doc.get("events", []) if e.get("kind") == args.what), None)
+    return _poll(args, f"/sim/calls/{args.id}", found, args.what)
+
+
+def _wait_station(args: argparse.Namespace) -> int:
+    """``hotline sim wait-station EXT STATE``."""
+    def found(doc: dict) -> object:
+        return next((s for s in doc.get("stations", []) if s["extension"] == args.ext
+                     and s["state"] == args.state), None)
+    return _poll(args, "/sim/stations", found, f"{args.state} station {args.ext}")
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``hotline sim`` and its actions."""
     sim = sub.add_parser("sim", help="drive the simulated card's callers and phones (QA)", parents=[common])
@@ -65,11 +103,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         p.set_defaults(fn=fn)
         return p
 
-    p = add("call", "a caller rings in", lambda a: _show(*_request(
-        a, "POST", "/sim/calls", {"from": a.caller, "name": a.name, "to": a.to})))
+    def call(a: argparse.Namespace) -> int:
+        status, payload = _request(a, "POST", "/sim/calls", {"from": a.caller, "name": a.name, "to": a.to})
+        if a.quiet and status < 400:
+            print(json.loads(payload)["id"])  # for scripts: id=$(hotline sim call ... -q)
+            return 0
+        return _show(status, payload)
+    p = add("call", "a caller rings in", call)
     p.add_argument("--from", dest="caller", required=True)
     p.add_argument("--name", default="")
     p.add_argument("--to", default="")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the call id")
+    p = add("wait", "wait until a call is in a state (ringing, answered, bridged, ended) or its journal has an "
+            "event (e.g. queue.joined, call.bridged, recording.closed); prints it", _wait_call)
+    p.add_argument("id")
+    p.add_argument("what", metavar="STATE_OR_EVENT")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit status 1 after it")
+    p = add("wait-station", "wait until a simulated phone is ringing, connected or idle", _wait_station)
+    p.add_argument("ext")
+    p.add_argument("state", choices=["ringing", "connected", "idle"])
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit status 1 after it")
     p = add("state", "a call's state and journal", lambda a: _show(*_request(a, "GET", f"/sim/calls/{a.id}")))
     p.add_argument("id")
     p = add("dtmf", "the caller presses keys", lambda a: _show(*_request(

@@ -132,11 +132,16 @@ class MediaEngine:
             return await aw
         fut = asyncio.ensure_future(aw)
         timer = self.sleep(timeout)
-        done, _ = await asyncio.wait({fut, timer}, return_when=asyncio.FIRST_COMPLETED)
-        if fut in done:
+        try:
+            done, _ = await asyncio.wait({fut, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # also when the waiter is cancelled (the caller hung up): a task left waiting on, say, the
+            # caller's key queue would never end, and asyncio reports it as destroyed while pending
             timer.cancel()
+            if not fut.done():
+                fut.cancel()
+        if fut in done:
             return fut.result()
-        fut.cancel()
         raise asyncio.TimeoutError
 
     # ---- channels -----------------------------------------------------------------------

@@ -418,10 +418,14 @@ def load_history(args: argparse.Namespace, store: Any, cfg: Any) -> None:
     def make_agent(name: str) -> int:
         def create() -> int:
             row = AgentRow.get_or_none(AgentRow.name == name) or AgentRow.create(
-                name=name, display_name=f"History agent {name[-3:]}", created_at=_time.time())
+                name=name, display_name=f"Simulated agent {name[-3:]} (--extra-agents)", created_at=_time.time())
             return row.id
         return store.write_sync(create)
-    teams = history.teams_for(args.calls, args.days, queues, agent_ids, make_agent)
+    try:
+        teams = history.teams_for(args.calls, args.days, queues, agent_ids,
+                                  make_agent if args.extra_agents else None)
+    except history.HistoryError as exc:
+        raise SystemExit(f"demo-data: {exc}") from None
     pg = isinstance(proxy.obj, peewee.PostgresqlDatabase)
     ph = "%s" if pg else "?"
     cdr_cols = ("call_uuid", "parent_uuid", "direction", "line", "caller_id", "caller_name", "dialed",

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if not (state / "hotline.db").exists():
             cli("acd", "import", str(Path(config).parent / "queues.yaml"))
             t0 = time.monotonic()
-            out = cli("demo-data", "--history-only", "--calls", str(args.calls), "--days", str(args.days))
+            out = cli("demo-data", "--history-only", "--calls", str(args.calls), "--days", str(args.days),
+                      "--extra-agents")
             gen = time.monotonic() - t0
             print(out.strip().splitlines()[-1])
         token = cli("user", "add", f"bench{port}", "--role", "supervisor", "--token").strip().splitlines()[-1]

@@ -252,15 +252,40 @@ def _simulate_day(rng: random.Random, j: Journal, day: dt.date, n: int, trunks: 
             j.emit(out, "agent.state_changed", agent=agent, old="ready", new="logged_out", reason=None)
 
 
+AGENT_CALLS_PER_DAY = 80    # answered calls one simulated agent takes in a day
+ANSWERED_SHARE = 0.7        # of the calls offered, about this many reach an agent
+
+
+class HistoryError(ValueError):
+    """The asked-for history does not fit the box (the message says what to change)."""
+
+
+def agents_needed(calls: int, days: int, queues: int) -> int:
+    """Agents a history of ``calls`` over ``days`` needs: at least one per queue, ~80 answered calls a day each."""
+    return max(queues, math.ceil(calls / max(1, days) * ANSWERED_SHARE / AGENT_CALLS_PER_DAY))
+
+
+def max_calls(agents: int, days: int) -> int:
+    """The most calls over ``days`` that ``agents`` configured agents can serve in a simulated history."""
+    return int(agents * AGENT_CALLS_PER_DAY / ANSWERED_SHARE) * max(1, days)
+
+
 def teams_for(calls: int, days: int, queues: list[dict], agent_ids: list[int],
-              make_agent: Callable[[str], int]) -> list[Team]:
-    """Teams per queue, sized for the volume (about 80 answered calls per agent per day); extra agents are
-    created with make_agent(name) when the box has too few."""
-    per_day = calls / max(1, days)
-    needed = max(len(queues), math.ceil(per_day * 0.7 / 80))
+              make_agent: Callable[[str], int] | None = None) -> list[Team]:
+    """Teams per queue from the box's configured agents, sized for the volume (about 80 answered calls per
+    agent per day). Too few agents is a HistoryError, unless make_agent(name) may add simulated ones (for a
+    throwaway box such as report-bench's: they become agents of that box)."""
+    needed = agents_needed(calls, days, len(queues))
     ids = list(agent_ids)
+    if len(ids) < needed and make_agent is None:
+        raise HistoryError(
+            f"{calls} calls over {days} days need about {needed} agents ({AGENT_CALLS_PER_DAY} answered calls "
+            f"per agent per day); the box has {len(ids)} configured. Ask for at most "
+            f"{max_calls(len(ids), days)} calls over {days} days, configure more agents (etc/queues.yaml, "
+            "hotline acd import), or add --extra-agents on a throwaway box")
     k = 1
     while len(ids) < needed:
+        assert make_agent is not None
         ids.append(make_agent(f"history_{k:03d}"))
         k += 1
     teams = []

@@ -163,7 +163,7 @@ def make_box(daemon_factory, tmp_path: Path, prompt_cache: Path, hotline_bin: st
     """Start a box with configuration overrides (merged into etc/hotline.yaml)."""
     def make(overrides: dict | None = None, state: Path | None = None) -> Box:
         base = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
-        base = deep_merge(base, {"engine": {"speed": 4.0},
+        base = deep_merge(base, {"engine": {"speed": 4.0, "record_stereo": False},  # mono unless a test asks
                                  "paths": {"prompts": str(prompt_cache), "flows": str(REPO / "etc" / "flows"),
                                            "prompt_manifest": str(REPO / "etc" / "prompts" / "manifest.yaml")},
                                  "logging": {"level": "info"}, "routes": []})  # engine tests: built-in flow

@@ -173,7 +173,7 @@ def test_digits_from_spandsp_generator(level: int, twist: int) -> None:
 
 
 def test_dsp_dtmf_file_command(tmp_path: Path) -> None:
-    """``hotline dsp dtmf`` reads any WAV (here 22,050 Hz stereo) and prints start and digit."""
+    """``hotline dsp dtmf`` reads any WAV (here 22,050 Hz stereo) and prints start, digit and channel."""
     x = burst_signal((None, 250), ("1", 60), (None, 140), ("4", 80), (None, 500), ("#", 45),
                      (None, 300)).astype(np.float64)
     up = wavio.resample(x, 8000, 22050)
@@ -181,12 +181,43 @@ def test_dsp_dtmf_file_command(tmp_path: Path) -> None:
     wavio.write_wav(path, np.stack([up, up], 1), rate=22050, channels=2)
     out = io.StringIO()
     assert dsp_cli.dtmf_file_main(str(path), out=out) == 0
-    assert out.getvalue().splitlines() == ["0.250 1", "0.450 4", "1.030 #"]
+    assert out.getvalue().splitlines() == ["0.250 1 caller", "0.450 4 caller", "1.030 # caller"]
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
     err = io.StringIO()
     assert dsp_cli.dtmf_file_main(str(bad), out=io.StringIO(), err=err) == 2
     assert str(bad) in err.getvalue() and "no fmt chunk" in err.getvalue()
+
+
+def test_dsp_dtmf_listens_to_the_callers_channel_of_a_stereo_recording(tmp_path: Path) -> None:
+    """Keys pressed over a loud prompt: all found on the caller's channel (left), the output names it; mixing
+    the channels (what a mono recording holds) loses them, and a mono file says so on stderr."""
+    keys = burst_signal((None, 300), ("1", 80), (None, 120), ("2", 80), (None, 120), ("3", 80), (None, 120),
+                        ("4", 80), (None, 120), ("5", 80), (None, 400)).astype(np.float64)
+    t = np.arange(len(keys)) / 8000
+    # the prompt: a loud voiced-speech-like buzz (150 Hz pitch, harmonics across the DTMF band)
+    prompt = sum(np.sin(2 * np.pi * 150 * k * t) / k ** 0.5 for k in range(1, 22)) * 4000
+    stereo = tmp_path / "call.wav"
+    wavio.write_wav(stereo, np.stack([keys, prompt], 1), channels=2)
+    out, err = io.StringIO(), io.StringIO()
+    assert dsp_cli.dtmf_file_main(str(stereo), out=out, err=err) == 0
+    lines = [ln.split() for ln in out.getvalue().splitlines()]
+    assert [ln[1] for ln in lines] == list("12345") and {ln[2] for ln in lines} == {"caller"}, out.getvalue()
+    assert err.getvalue() == ""
+    mixed = io.StringIO()
+    assert dsp_cli.dtmf_file_main(str(stereo), out=mixed, channel="mixed") == 0
+    assert len(mixed.getvalue().splitlines()) < 5, "the mix should mask keys under the prompt"
+    other = io.StringIO()
+    assert dsp_cli.dtmf_file_main(str(stereo), out=other, channel="other") == 0 and other.getvalue() == ""
+    mono = tmp_path / "mono.wav"
+    wavio.write_wav(mono, keys + prompt)
+    out, err = io.StringIO(), io.StringIO()
+    assert dsp_cli.dtmf_file_main(str(mono), out=out, err=err) == 0
+    assert "is mono" in err.getvalue() and "record_stereo" in err.getvalue()
+    assert all(ln.endswith(" mixed") for ln in out.getvalue().splitlines())
+    err = io.StringIO()
+    assert dsp_cli.dtmf_file_main(str(mono), out=io.StringIO(), err=err, channel="caller") == 2
+    assert "needs a stereo recording" in err.getvalue() and str(mono) in err.getvalue()
 
 
 COST_PROBE = """
