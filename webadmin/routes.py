@@ -17,7 +17,7 @@ from .handlers import config_blacklist, config_calendar, media_messages, media_p
 from .handlers import config_flows, config_prompts
 from .handlers import config_acd, config_system, config_users
 
-MODULES = [auth, pages, calls, sim, acd, openapi, backup, reports, report_mail, simconsole, wallboard, desk, tickets, kb, workorders, crm,
+MODULES = [auth, pages, calls, sim, acd, openapi, backup, report_mail, reports, simconsole, wallboard, desk, tickets, kb, workorders, crm,
            crm_customers, media_pages, media_messages, config_acd, config_system, config_users,
            config_calendar, config_blacklist, config_flows, config_prompts]
 

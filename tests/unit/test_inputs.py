@@ -26,7 +26,7 @@ def test_text_with_surrogates_or_nul_is_refused_naming_the_member() -> None:
     assert message(parse_json, b'{"items": [{"name": "\\ud800"}]}') == \
         "items[0].name: text contains invalid Unicode (a lone surrogate U+D800 at character 0)"
     assert message(parse_json, b'{"x": "a\\u0000"}') == "x: text contains a NUL character"
-    assert message(parse_json, b'{"\\udfff": 1}').startswith("\udfff: text contains invalid Unicode")
+    assert message(parse_json, b'{"\\udfff": 1}').startswith("body (a key): text contains invalid Unicode")
     assert parse_json('{"name": "王五 😀"}'.encode()) == {"name": "王五 😀"}   # a real pair is fine
 
 

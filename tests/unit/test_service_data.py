@@ -177,7 +177,8 @@ def test_cli_demo_data_prints_counts_and_samples(tmp_path, capsys, monkeypatch):
     parser = argparse.ArgumentParser(prog="hotline")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config")
-    demodata.register(parser.add_subparsers(dest="cmd"), common)
+    from hotline.daemon.cli import demo as demo_cli
+    demo_cli.register(parser.add_subparsers(dest="cmd"), common)
     args = parser.parse_args(["demo-data", "-c", str(config), "--seed", "3"])
     assert args.fn(args) == 0
     out = capsys.readouterr().out

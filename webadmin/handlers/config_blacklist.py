@@ -13,9 +13,9 @@ from hotline.daemon.store.models import Blacklist
 
 from ..i18n import N_
 from .inputs import id_param
-from .config_calendar import (MAX_UPLOAD, csv_fields, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
+from .config_calendar import (IMPORT_BODY_LIMIT, MAX_UPLOAD, csv_fields, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               uploaded_text)
-from .config_calendar import (MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
+from .config_calendar import (IMPORT_BODY_LIMIT, MAX_UPLOAD, CalendarApiBase, CalendarPage, Invalid, LinesImportApi, Problem,
                               import_lines, parse_import, uploaded_text)
 
 NOT_A_NUMBER = N_("%(value)s is not a phone number: use 3-20 digits, or a prefix of at least 2 digits ending in *")
@@ -154,6 +154,8 @@ class BlacklistDeletePage(CalendarPage):
 
 class BlacklistImportPage(CalendarPage):
     """POST /config/blacklist/import: lines "number[,reason]"; any bad line and nothing is imported."""
+
+    body_limit = IMPORT_BODY_LIMIT
 
     title = N_("Blacklist")
 

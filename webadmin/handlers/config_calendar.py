@@ -26,6 +26,8 @@ MODES = {"auto": None, "day": "day", "night": "night"}
 STATE_WORDS = (N_("open"), N_("closed"), N_("holiday"))
 MAX_UPLOAD = 256 * 1024
 MAX_IMPORT_TEXT = 2 * 1024 * 1024  # characters of pasted or posted import lines (about 100,000 numbers)
+IMPORT_BODY_LIMIT = 3 * MAX_IMPORT_TEXT  # bytes an import request may send (UTF-8, JSON quoting): the text limit
+# above is then reported with its own message; a bigger body is refused with 413 before it is read
 MAX_IMPORT_LINES = 100_000
 MAX_IMPORT_PROBLEMS = 100  # an import with more bad lines is not checked further
 DEFAULT_SCHEDULE = "office"  # the schedule the shipped flows use
@@ -491,6 +493,8 @@ class HolidayDeletePage(CalendarPage):
 class HolidayImportPage(CalendarPage):
     """POST /config/holidays/import: pasted text or an uploaded CSV; any bad line and nothing is imported."""
 
+    body_limit = IMPORT_BODY_LIMIT
+
     title = N_("Holidays")
 
     async def post(self) -> None:
@@ -620,6 +624,8 @@ class HolidayApi(CalendarApiBase):
 
 class LinesImportApi(CalendarApiBase):
     """POST {"text": "..."}: import lines, all or none (``parse`` checks every line, ``save`` writes them)."""
+
+    body_limit = IMPORT_BODY_LIMIT
 
     parse: Any = None
     save: Any = None
