@@ -11,6 +11,7 @@ from .calls import CallManager
 from .context import CallSession
 from .devices import DeviceManager
 from .flows import BoxServices, FlowStore, FlowVersions, Router
+from . import localtime
 from .journal import Journal
 from .media.engine import MediaEngine
 from .metrics_collect import MetricsUpdater
@@ -84,6 +85,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     from .app import StoreComponent
     cfg = app.config
     eng = cfg["engine"]
+    localtime.set_default(cfg["locale"]["timezone"])
     engine = MediaEngine(eng["max_channels"] + 8, speed=eng["speed"], overrun_ms=eng["overrun_ms"],
                          metrics=app.metrics)
     journal = Journal(app.store, clock=engine.now, metrics=app.metrics)

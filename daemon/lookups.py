@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 import peewee
 from playhouse.shortcuts import model_to_dict
 
+from . import localtime
 from .errors import HotlineError
 from .store.models import Base
 from .store.service_models import (Callback, CallbackStatus, Customer, CustomerPhone, Dealer, FaxJob,
@@ -148,7 +149,7 @@ def money(cents: int | None) -> str | None:
 
 
 def _date(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts).date().isoformat()
+    return None if ts is None else localtime.fmt(ts, localtime.current(), "date")
 
 
 def customer_dict(c: Customer) -> dict[str, Any]:
@@ -383,7 +384,7 @@ def _enum(kind: type[enum.Enum], value: Any, what: str) -> Any:
 
 def next_ticket_no(now: float) -> str:
     """The next free ticket number of the local day of ``now``: T20261122-0001, -0002, ..."""
-    prefix = "T" + time.strftime("%Y%m%d", time.localtime(now)) + "-"
+    prefix = "T" + localtime.fmt(now, localtime.current(), "compact") + "-"
     last = _first(Ticket.select(Ticket.ticket_no).where(Ticket.ticket_no.startswith(prefix))
                   .order_by(peewee.fn.LENGTH(Ticket.ticket_no).desc(), Ticket.ticket_no.desc()))
     return f"{prefix}{int(last.ticket_no[len(prefix):]) + 1 if last else 1:04d}"

@@ -26,7 +26,7 @@ from typing import Any
 
 import peewee
 
-from . import audit
+from . import audit, localtime
 from .errors import HotlineError
 from .lookups import AREA_CODES, PROVINCES, normalize_number
 from .store.service_models import (Customer, CustomerPhone, Product, RepairCenter, Ticket, TicketHistory,
@@ -82,12 +82,12 @@ def _text(value: Any, limit: int, code: str, field: str, required: bool = False)
 
 
 def _date(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts).date().isoformat()
+    return None if ts is None else localtime.fmt(ts, localtime.current(), "date")
 
 
 def next_order_no(now: float) -> str:
     """The next free work-order number of the local day: W20261122-0001, -0002, ..."""
-    prefix = "W" + time.strftime("%Y%m%d", time.localtime(now)) + "-"
+    prefix = "W" + localtime.fmt(now, localtime.current(), "compact") + "-"
     last = (WorkOrder.select(WorkOrder.order_no).where(WorkOrder.order_no.startswith(prefix))
             .order_by(peewee.fn.LENGTH(WorkOrder.order_no).desc(), WorkOrder.order_no.desc()).first())
     return f"{prefix}{int(last.order_no[len(prefix):]) + 1 if last else 1:04d}"
@@ -394,7 +394,7 @@ def record_result(order_id: int, *, technician: Any, visit_date: Any, result: An
         parsed = dt.date.fromisoformat(day) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else None
     except ValueError:
         parsed = None
-    if parsed is None or parsed > dt.date.fromtimestamp(now):
+    if parsed is None or parsed > localtime.local_date(now, localtime.current()):
         raise WorkOrderError("visit_date", "visit_date")
     result_text = _text(result, RESULT_MAX, "result", "result", required=True)
     parts = _text(parts_used, PARTS_MAX, "parts", "parts_used")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import peewee
 
 from ..store.db import proxy
+from . import rollup
 from .aggregate import TABLES, WAIT_EDGES
 
 GROUPS = ("hour", "day", "week", "month", "total")
@@ -122,6 +123,60 @@ def _grouped(table: str, start: float, end: float, by: tuple[str, ...], group: s
     return out
 
 
+def _day_label(day: int, group: str) -> str:
+    """The bucket label of a local day number (the same labels as ``bucket``)."""
+    if group == "total":
+        return "total"
+    date = rollup.date_of(day)
+    if group == "week":
+        return (date - dt.timedelta(days=date.weekday())).isoformat()
+    if group == "month":
+        return date.strftime("%Y-%m")
+    return date.isoformat()
+
+
+def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], group: str, tz: str,
+                  where: dict[str, Iterable] | None = None) -> dict[tuple, dict] | None:
+    """Like ``_grouped`` from the per-day rollup (one row per local day and key); None when the rollup cannot
+    answer (hour buckets, or it is kept in another zone)."""
+    day_table = rollup.DAY_TABLES.get(table)
+    if day_table is None or group == "hour" or rollup.zone() != tz:
+        return None
+    keys, sums, maxes = TABLES[table]
+    ph = _ph()
+    cond = [f"day >= {ph}", f"day < {ph}"]
+    args: list[Any] = [rollup.day_of(start, tz), rollup.day_of(end, tz)]
+    for col, values in (where or {}).items():
+        values = list(values)
+        if values:
+            cond.append(f"{col} IN ({', '.join([ph] * len(values))})")
+            args += values
+    cols = [*sums, *maxes]
+    if group == "total":
+        sql = (f"SELECT 0, {', '.join(by)}, {', '.join([*(f'SUM({c})' for c in sums), *(f'MAX({c})' for c in maxes)])} "
+               f"FROM {day_table} WHERE {' AND '.join(cond)} GROUP BY {', '.join(by)}")
+    else:
+        sql = f"SELECT day, {', '.join(by)}, {', '.join(cols)} FROM {day_table} WHERE {' AND '.join(cond)}"
+    out: dict[tuple, dict] = {}
+    labels: dict[int, str] = {}
+    for r in _db().execute_sql(sql, args).fetchall():
+        d = int(r[0])
+        label = labels.get(d)
+        if label is None:
+            label = labels[d] = _day_label(d, group)
+        key = (label, *r[1:1 + len(by)])
+        vals = dict(zip(cols, (int(v or 0) for v in r[1 + len(by):])))
+        acc = out.get(key)
+        if acc is None:
+            out[key] = vals
+        else:   # several days in one week or month
+            for c in sums:
+                acc[c] += vals[c]
+            for c in maxes:
+                acc[c] = max(acc[c], vals[c])
+    return out
+
+
 def _ratio(a: float, b: float, digits: int = 4) -> float | None:
     return round(a / b, digits) if b else None
 
@@ -178,8 +233,12 @@ def agents(start: float, end: float, group: str = "total", ids: Iterable[int] = 
     / wrap-up time, occupancy, missed offers, survey."""
     zone = ZoneInfo(tz)
     ids = [int(i) for i in ids]
-    folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
-    reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
+    folded = _grouped_days("stat_agent", start, end, ("agent",), group, tz, {"agent": ids})
+    if folded is None:
+        folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
+    reasons = _grouped_days("stat_agent_reason", start, end, ("agent", "reason"), group, tz, {"agent": ids})
+    if reasons is None:
+        reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
     names = {r[0]: (r[1], r[2]) for r in _db().execute_sql("SELECT id, name, display_name FROM agents").fetchall()}
     by_agent: dict[tuple, dict[str, float]] = {}
     for (b, agent, reason), v in reasons.items():
@@ -251,17 +310,21 @@ def tickets(start: float, end: float) -> dict:
 
 
 # ---- lists from the CDRs and the journal ---------------------------------------------------------------
-CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds", "caller": "caller_id"}
+CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds",
+              "caller": "COALESCE(caller_id, '')"}
+MAX_PAGE = 10000   # rows per query: a page of the table, or one chunk of an export
 
 
 def calls_list(start: float, end: float, *, caller: str | None = None, disposition: str | None = None,
                min_duration: float | None = None, sort: str = "offered_at", desc: bool = True, limit: int = 100,
-               offset: int = 0) -> dict:
-    """Each call with its duration (CDRs), filtered; ``sort`` is allow-listed (CALL_SORTS)."""
+               offset: int = 0, after: tuple | None = None, count: bool = True) -> dict:
+    """Each call with its duration (CDRs), filtered; ``sort`` is allow-listed (CALL_SORTS). ``after`` (the
+    ``next`` of the previous answer) continues after a row without counting rows again (exports read every
+    row in chunks this way: the cost of a chunk does not grow with how far into the list it is)."""
     if sort not in CALL_SORTS:
         raise ReportError(f"sort must be one of {', '.join(CALL_SORTS)}")
     ph = _ph()
-    cond, args = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction <> 'agent_leg'"], [start, end]
+    cond, args = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction NOT IN ('agent_leg', 'outbound_leg')"], [start, end]
     if caller:
         cond.append(f"caller_id = {ph}")
         args.append(caller)
@@ -272,17 +335,26 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
         cond.append(f"duration >= {ph}")
         args.append(min_duration)
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM cdrs WHERE {where}", args).fetchone()[0]
+    total = _db().execute_sql(f"SELECT COUNT(*) FROM cdrs WHERE {where}", args).fetchone()[0] if count else None
+    key = CALL_SORTS[sort]
+    if after is not None:
+        where += f" AND ({key} {'<' if desc else '>'} {ph} OR ({key} = {ph} AND call_uuid {'<' if desc else '>'} {ph}))"
+        args += [after[0], after[0], after[1]]
+        offset = 0
     cols = ("call_uuid", "direction", "caller_id", "dialed", "offered_at", "answered_at", "ended_at", "duration",
             "talk_seconds", "disposition", "peer")
-    sql = (f"SELECT {', '.join(cols)} FROM cdrs WHERE {where} ORDER BY {CALL_SORTS[sort]} "
-           f"{'DESC' if desc else 'ASC'}, call_uuid LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}")
-    return {"total": total, "rows": [dict(zip(cols, r)) for r in _db().execute_sql(sql, args).fetchall()]}
+    order = "DESC" if desc else "ASC"
+    sql = (f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order}, call_uuid {order} "
+           f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}")
+    found = _db().execute_sql(sql, args).fetchall()
+    return {"total": total, "rows": [dict(zip(cols, r)) for r in found],
+            "next": (found[-1][-1], found[-1][0]) if found else None}
 
 
 def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit: int = 200,
-                   offset: int = 0) -> dict:
-    """Abandoned callers in the period (newest first) with the queue, wait, and the callback made, if any."""
+                   offset: int = 0, after: tuple | None = None, count: bool = True) -> dict:
+    """Abandoned callers in the period (newest first) with the queue, wait, and the callback made, if any;
+    ``after`` continues after a row (as in calls_list)."""
     ph = _ph()
     cond, args = [f"a.ts >= {ph}", f"a.ts < {ph}"], [start, end]
     names = list(queues_)
@@ -290,11 +362,17 @@ def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit:
         cond.append(f"a.queue IN ({', '.join([ph] * len(names))})")
         args += names
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM stat_abandoned a WHERE {where}", args).fetchone()[0]
+    total = _db().execute_sql(f"SELECT COUNT(*) FROM stat_abandoned a WHERE {where}",
+                              args).fetchone()[0] if count else None
+    if after is not None:
+        where += f" AND (a.ts < {ph} OR (a.ts = {ph} AND a.call_uuid < {ph}))"
+        args += [after[0], after[0], after[1]]
+        offset = 0
     rows = _db().execute_sql(
         f"SELECT a.ts, a.call_uuid, a.queue, a.caller, a.waited_ms, a.short, c.status FROM stat_abandoned a "
-        f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} "
-        f"ORDER BY a.ts DESC LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}", args).fetchall()
+        f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} ORDER BY a.ts DESC, a.call_uuid DESC "
+        f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}", args).fetchall()
     return {"total": total, "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
                                       "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]),
-                                      "callback": r[6]} for r in rows]}
+                                      "callback": r[6]} for r in rows],
+            "next": (rows[-1][0], rows[-1][1]) if rows else None}

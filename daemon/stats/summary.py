@@ -15,6 +15,7 @@ import peewee
 
 from ..store.db import proxy
 from ..store.models import Event
+from . import rollup
 from .aggregate import ABANDONED_COLUMNS, KINDS, TABLES, Aggregator
 
 log = logging.getLogger("hotline.stats")
@@ -48,7 +49,12 @@ def write_deltas(agg: Aggregator) -> int:
     db = _db()
     ph = _ph()
     n = 0
+    day_zone = None
     for table, key, sums, maxes in agg.take():
+        if table in rollup.DAY_TABLES:   # the per-day rollup follows its hourly table
+            day_zone = day_zone or rollup.zone() or ""
+            if day_zone:
+                rollup.upsert(table, key, sums, maxes, day_zone)
         keys, _, _ = TABLES[table]
         cols = [*keys, *sums, *maxes]
         values = [*key, *sums.values(), *maxes.values()]
@@ -107,6 +113,7 @@ def clear() -> None:
     db = _db()
     for table in (*TABLES, "stat_abandoned", "stat_cursor"):
         db.execute_sql(f"DELETE FROM {table}")
+    rollup.forget()
 
 
 def table_rows(table: str) -> list[tuple]:

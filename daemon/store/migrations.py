@@ -309,6 +309,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "agent grades", (
         "ALTER TABLE agents ADD COLUMN grade INTEGER NOT NULL DEFAULT 1",
     )),
+    Migration(11, "report summaries per local day for agents; the trunk legs of outbound calls marked in CDRs", (
+        """CREATE TABLE stat_agent_day (
+            day INTEGER NOT NULL, agent INTEGER NOT NULL, calls {num}, talk_ms {num}, hold_ms {num}, missed
+            {num}, logged_in_ms {num}, ready_ms {num}, reserved_ms {num}, on_call_ms {num}, wrap_up_ms {num},
+            not_ready_ms {num}, outbound_ms {num}, survey_count {num}, survey_sum {num}, talk_max_ms {num},
+            PRIMARY KEY (day, agent))""",
+        """CREATE TABLE stat_agent_reason_day (
+            day INTEGER NOT NULL, agent INTEGER NOT NULL, reason VARCHAR(64) NOT NULL, ms {num}, PRIMARY KEY
+            (day, agent, reason))""",
+        "UPDATE cdrs SET direction = 'outbound_leg' WHERE direction = 'outbound' AND parent_uuid IS NOT NULL",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

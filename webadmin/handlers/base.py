@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 import tornado.locale
 import tornado.web
 
-from hotline.daemon import users
+from hotline.daemon import localtime, users
 
 from .. import i18n
 
@@ -17,6 +17,22 @@ SESSION_COOKIE = "hotline_session"
 LANG_COOKIE = "hotline_lang"
 ALL_ROLES = ("admin", "supervisor", "agent", "qa")
 STAFF = ("admin", "supervisor", "agent")
+
+
+async def box_timezone(services: dict) -> str:
+    """The zone every time a person reads is written in (setup's choice, else hotline.yaml); cached until
+    first-run setup changes it (``forget_timezone``)."""
+    tz = services.get("_box_tz")
+    if tz is None:
+        default = services["config"]["locale"]["timezone"] if "config" in services else "UTC"
+        tz = services["_box_tz"] = await services["store"].read(localtime.box_timezone, default)
+    return tz
+
+
+def forget_timezone(services: dict) -> None:
+    """Drop the cached zone (after setup stored a new one)."""
+    services.pop("_box_tz", None)
+    localtime.forget()
 
 
 class AuthMixin:
@@ -27,6 +43,11 @@ class AuthMixin:
     public: bool = False
     via: str | None = None          # "token" | "session"
     session_id: int | None = None
+    tz: str = "UTC"                 # the box's zone, set in prepare()
+
+    def local_time(self, ts: float | None, style: str = "minute") -> str:
+        """A stored moment as the box's local time (daemon/localtime.py); "" for none."""
+        return localtime.fmt(ts, self.tz, style)
 
     async def resolve_user(self) -> Any:
         """Find the user behind the request (runs the lookup off the event loop)."""
@@ -113,6 +134,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
             return
         await self.resolve_user()
         self.authorize()
+        self.tz = await box_timezone(self.services)
 
     def write_json(self, data: Any, status: int = 200) -> None:
         """Send a JSON document."""
@@ -169,6 +191,7 @@ class PageHandler(BaseHandler):
                 return
             raise tornado.web.HTTPError(401, reason="authentication required")
         self.authorize()
+        self.tz = await box_timezone(self.services)
 
     async def setup_done(self) -> bool:
         """Whether an admin exists (cached once true: an admin is never deleted by the panel)."""
@@ -186,7 +209,8 @@ class PageHandler(BaseHandler):
         role = user.role if user is not None else None
         ns.update(url_escape_query=lambda q, page: urlencode({**{k: v for k, v in q.items() if v}, "page": page}),
                   user=user, nav=i18n.nav_for(role), languages=i18n.LANGUAGES, path=self.request.path,
-                  page_title=self.title, js_strings=i18n.js_strings(self.locale), lang=self.locale.code)
+                  page_title=self.title, js_strings=i18n.js_strings(self.locale), lang=self.locale.code,
+                  local_time=self.local_time, box_tz=self.tz, span=lambda s: i18n.span(s, self.locale))
         return ns
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

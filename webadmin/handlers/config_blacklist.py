@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 
 import tornado.web
 
@@ -118,7 +117,7 @@ class BlacklistPage(CalendarPage):
         rows = await self.services["store"].read(list_blocks, search or None)
         self.render("blacklist.html", rows=rows, search=search, form=form, add_errors=add_errors, text=text,
                     import_errors=import_errors, done=self.done_message(),
-                    fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)))
+                    fmt=self.local_time)
 
     async def post(self) -> None:
         """Add one number or prefix."""

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import struct
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -210,11 +209,6 @@ def took_calls(agents: list[AgentRow]) -> peewee.Expression | None:
             c = c | (Cdr.peer == a.extension)
         cond = c if cond is None else cond | c
     return cond
-
-
-def fmt_time(ts: float | None) -> str:
-    """Local date and time for tables."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -489,7 +483,8 @@ class RecordingsPage(PageHandler):
         per = f["per_page"] if f else 25
         self.render("recordings.html", result=result, q=q, page=page, per_page=per, error=error,
                     choices=choices, rules=retention_rules(self.services), policies=policies,
-                    can_delete=user.role in ("admin", "supervisor"), fmt_time=fmt_time, fmt_duration=fmt_duration,
+                    can_delete=user.role in ("admin", "supervisor"), fmt_duration=fmt_duration,
+                    fmt_time=lambda ts: self.local_time(ts, "second"),
                     sort=(f or {}).get("sort") or "-started_at", query=query_string)
 
 
