@@ -6,7 +6,6 @@ columns only; a caller's digits are never spliced into SQL.
 """
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import enum
 import hashlib
@@ -184,7 +183,7 @@ def _warranty(w: Warranty) -> dict[str, Any]:
             "product_name_zh": product.name_zh if product else None,
             "product_name_en": product.name_en if product else None, "purchased_on": w.purchased_on,
             "warranty_until": w.warranty_until,
-            "in_warranty": w.warranty_until >= dt.date.today().isoformat(), "customer_id": w.customer_id}
+            "in_warranty": w.warranty_until >= localtime.fmt(time.time(), localtime.current(), "date"), "customer_id": w.customer_id}
 
 
 def _order(o: Order) -> dict[str, Any]:

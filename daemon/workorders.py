@@ -114,7 +114,7 @@ def order_dict(w: WorkOrder, history: bool = False) -> dict[str, Any]:
            "product_model": w.product_model, "product_name_zh": product.name_zh if product else None,
            "product_name_en": product.name_en if product else None, "serial_no": w.serial_no,
            "warranty_until": warranty.warranty_until if warranty else None,
-           "in_warranty": (warranty.warranty_until >= dt.date.today().isoformat()) if warranty else None,
+           "in_warranty": (warranty.warranty_until >= localtime.fmt(time.time(), localtime.current(), "date")) if warranty else None,
            "fault": w.fault, "repair_center_id": w.repair_center_id, "repair_center": center_dict(rc),
            "dispatch_match": w.dispatch_match, "technician": w.technician, "visit_date": w.visit_date,
            "result": w.result, "parts_used": w.parts_used, "created_by": w.created_by, "created_at": w.created_at,

@@ -170,8 +170,8 @@ class Params:
         return value
 
     def day(self, name: str) -> float | None:
-        """A YYYY-MM-DD date as the timestamp of its start (local time)."""
-        return _parse_day(self.handler.get_query_argument(name, None), name)
+        """A YYYY-MM-DD date as the timestamp of its start (in the box's zone)."""
+        return _parse_day(self.handler.get_query_argument(name, None), name, getattr(self.handler, "tz", "UTC"))
 
     def paging(self) -> tuple[int, int]:
         """(page, per_page)."""
