@@ -123,7 +123,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
                         sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
                         supervisor=Supervisor(calls, engine, devices, journal))
-    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"))
+    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
+                           timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [

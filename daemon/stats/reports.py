@@ -287,16 +287,23 @@ def lines(start: float, end: float, group: str = "day", tz: str = "UTC") -> dict
                                      for (b,), acc in sorted(folded.items())]}
 
 
-def ivr(start: float, end: float, tz: str = "UTC") -> dict:
-    """The IVR funnel (per flow and block: reached, left here) and choices per menu key."""
-    cond, args = _where(start, end, None)
-    nodes = _db().execute_sql(f"SELECT flow, node, SUM(reached), SUM(left_here) FROM stat_ivr_node WHERE {cond} "
-                              f"GROUP BY flow, node", args).fetchall()
-    choices = _db().execute_sql(f"SELECT flow, menu, choice, SUM(count) FROM stat_ivr_choice WHERE {cond} "
-                                f"GROUP BY flow, menu, choice", args).fetchall()
-    return {"funnel": [{"flow": f, "node": n, "reached": int(r), "left_here": int(lh)}
-                       for f, n, r, lh in sorted(nodes, key=lambda x: (x[0], -x[2], x[1]))],
-            "choices": [{"flow": f, "menu": m, "key": k, "count": int(c)} for f, m, k, c in sorted(choices)]}
+def ivr(start: float, end: float, tz: str = "UTC", parts: tuple[str, ...] = ("funnel", "choices")) -> dict:
+    """The IVR funnel (per flow and block: reached, left here) and choices per menu key (``parts``: which)."""
+    out: dict[str, list] = {}
+    if "funnel" in parts:
+        nodes = _grouped_days("stat_ivr_node", start, end, ("flow", "node"), "total", tz)
+        if nodes is None:
+            nodes = _grouped("stat_ivr_node", start, end, ("flow", "node"), "total", ZoneInfo(tz))
+        out["funnel"] = [{"flow": f, "node": n, "reached": v["reached"], "left_here": v["left_here"]}
+                         for (_, f, n), v in sorted(nodes.items(), key=lambda x: (x[0][1], -x[1]["reached"],
+                                                                                     x[0][2]))]
+    if "choices" in parts:
+        keys = _grouped_days("stat_ivr_choice", start, end, ("flow", "menu", "choice"), "total", tz)
+        if keys is None:
+            keys = _grouped("stat_ivr_choice", start, end, ("flow", "menu", "choice"), "total", ZoneInfo(tz))
+        out["choices"] = [{"flow": f, "menu": m, "key": k, "count": v["count"]}
+                          for (_, f, m, k), v in sorted(keys.items())]
+    return out
 
 
 def tickets(start: float, end: float) -> dict:
@@ -313,6 +320,14 @@ def tickets(start: float, end: float) -> dict:
 CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds",
               "caller": "COALESCE(caller_id, '')"}
 MAX_PAGE = 10000   # rows per query: a page of the table, or one chunk of an export
+COUNT_CAP = 100_000   # lists count their rows up to here ("100000+"): a count must not grow with the calls stored
+
+
+def _count(table: str, where: str, args: list) -> tuple[int, bool]:
+    """(rows matching, whether there are more than COUNT_CAP)."""
+    n = _db().execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {COUNT_CAP + 1}) t",
+                          args).fetchone()[0]
+    return min(n, COUNT_CAP), n > COUNT_CAP
 
 
 def calls_list(start: float, end: float, *, caller: str | None = None, disposition: str | None = None,
@@ -324,7 +339,8 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
     if sort not in CALL_SORTS:
         raise ReportError(f"sort must be one of {', '.join(CALL_SORTS)}")
     ph = _ph()
-    cond, args = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction NOT IN ('agent_leg', 'outbound_leg')"], [start, end]
+    cond = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction NOT IN ('agent_leg', 'outbound_leg')"]
+    args: list[Any] = [start, end]
     if caller:
         cond.append(f"caller_id = {ph}")
         args.append(caller)
@@ -335,7 +351,7 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
         cond.append(f"duration >= {ph}")
         args.append(min_duration)
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM cdrs WHERE {where}", args).fetchone()[0] if count else None
+    total, capped = _count("cdrs", where, list(args)) if count else (None, False)
     key = CALL_SORTS[sort]
     if after is not None:
         where += f" AND ({key} {'<' if desc else '>'} {ph} OR ({key} = {ph} AND call_uuid {'<' if desc else '>'} {ph}))"
@@ -347,7 +363,7 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
     sql = (f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order}, call_uuid {order} "
            f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}")
     found = _db().execute_sql(sql, args).fetchall()
-    return {"total": total, "rows": [dict(zip(cols, r)) for r in found],
+    return {"total": total, "total_capped": capped, "rows": [dict(zip(cols, r)) for r in found],
             "next": (found[-1][-1], found[-1][0]) if found else None}
 
 
@@ -362,8 +378,7 @@ def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit:
         cond.append(f"a.queue IN ({', '.join([ph] * len(names))})")
         args += names
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM stat_abandoned a WHERE {where}",
-                              args).fetchone()[0] if count else None
+    total, capped = _count("stat_abandoned a", where, list(args)) if count else (None, False)
     if after is not None:
         where += f" AND (a.ts < {ph} OR (a.ts = {ph} AND a.call_uuid < {ph}))"
         args += [after[0], after[0], after[1]]
@@ -372,7 +387,8 @@ def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit:
         f"SELECT a.ts, a.call_uuid, a.queue, a.caller, a.waited_ms, a.short, c.status FROM stat_abandoned a "
         f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} ORDER BY a.ts DESC, a.call_uuid DESC "
         f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}", args).fetchall()
-    return {"total": total, "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
-                                      "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]),
-                                      "callback": r[6]} for r in rows],
+    return {"total": total, "total_capped": capped,
+            "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
+                      "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]), "callback": r[6]}
+                     for r in rows],
             "next": (rows[-1][0], rows[-1][1]) if rows else None}

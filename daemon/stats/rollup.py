@@ -1,7 +1,8 @@
-"""Per-day rollups of the hourly agent summaries, in the box's zone: the agents report reads one row per agent
-and local day instead of one per agent and hour (a 90-day, 98-agent history: 9 k rows instead of 120 k).
+"""Per-day rollups of the hourly agent and IVR summaries, in the box's zone: the agents report reads one row per
+agent and local day instead of one per agent and hour (a 90-day, 98-agent history: 9 k rows instead of 120 k),
+the IVR funnel and menu choices one row per node (or key) and day.
 
-The day tables (``stat_agent_day``, ``stat_agent_reason_day``) hold the same sums and maxima as their hourly
+The day tables (``stat_*_day``) hold the same sums and maxima as their hourly
 tables, keyed by the local day number (days since 1970-01-01 in the zone named by the ``stat_day_zone``
 setting). They are kept in step by ``write_deltas`` (summary.py) as deltas are folded, and rebuilt from the
 hourly tables when the box's zone is not the one they were made in (``ensure``). Reports read them only for
@@ -18,7 +19,8 @@ from .. import localtime
 from ..store.db import proxy
 from .aggregate import TABLES
 
-DAY_TABLES = {"stat_agent": "stat_agent_day", "stat_agent_reason": "stat_agent_reason_day"}
+DAY_TABLES = {"stat_agent": "stat_agent_day", "stat_agent_reason": "stat_agent_reason_day",
+              "stat_ivr_node": "stat_ivr_node_day", "stat_ivr_choice": "stat_ivr_choice_day"}
 SETTING = "stat_day_zone"
 EPOCH = dt.date(1970, 1, 1)
 

@@ -130,8 +130,9 @@ def table_rows(table: str) -> list[tuple]:
 class StatsComponent:
     """Folds the journal into the summary tables every few seconds while the daemon runs."""
 
-    def __init__(self, store: Any, trunks: Any, interval: float = 2.0):
+    def __init__(self, store: Any, trunks: Any, interval: float = 2.0, timezone: str | None = None):
         self.store = store
+        self.timezone = timezone          # hotline.yaml's zone: the per-day rollup is kept in the box's zone
         self.trunks = trunks              # a number, or a function giving the box's trunk count
         self.interval = interval
         self.task: asyncio.Task | None = None
@@ -139,8 +140,13 @@ class StatsComponent:
         self.last_run = 0.0
 
     async def start(self) -> None:
-        """Catch up with what the journal holds, then keep up."""
+        """Catch up with what the journal holds (and have the per-day rollup in the box's zone), then keep up."""
         await self.catch_up()
+        if self.timezone is not None:
+            from .. import localtime
+            tz = await self.store.read(localtime.box_timezone, self.timezone)
+            if await self.store.write(rollup.ensure, tz):
+                log.info("event=stats_day_rollup_built zone=%s", tz)
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:

@@ -1,5 +1,6 @@
-"""The agents report's per-day rollup: the same figures as the hourly tables, whether the rollup was rebuilt or
-kept in step while events were folded, in a fixed-offset zone and across a daylight-saving change."""
+"""The per-day rollup of the agent and IVR summaries: the same figures as the hourly tables, whether the rollup
+was rebuilt or kept in step while events were folded, in a fixed-offset zone and across a daylight-saving
+change."""
 from __future__ import annotations
 
 import datetime as dt
@@ -41,7 +42,7 @@ def _count(store: Store, table: str) -> int:
 # Shanghai keeps one offset (the database adds up local days); New York changes to winter time on 2026-11-01
 # (the rollup works out each hour's day itself).
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
-def test_agents_from_the_day_rollup_equal_the_hourly_figures(store, tz: str) -> None:
+def test_agents_and_ivr_from_the_day_rollup_equal_the_hourly_figures(store, tz: str) -> None:
     """Half the history is folded before the rollup exists (it is rebuilt from the hourly tables), the other
     half after (each delta is added to its day as it is folded): every grouping of the agents report comes out
     the same as from the hourly tables, with far fewer rows read."""
@@ -70,12 +71,14 @@ def test_agents_from_the_day_rollup_equal_the_hourly_figures(store, tz: str) -> 
     with_rollup = {g: store.write_sync(reports.agents, start, end, g, (), tz)["rows"]
                    for g in ("day", "week", "month", "total")}
     one_agent = store.write_sync(reports.agents, start, end, "day", (2,), tz)["rows"]
+    ivr = store.write_sync(reports.ivr, start, end, tz)
     store.write_sync(rollup.forget)                              # the report falls back to the hourly tables
     assert store.write_sync(rollup.zone) is None
     for group, rows in with_rollup.items():
         hourly = store.write_sync(reports.agents, start, end, group, (), tz)["rows"]
         assert rows and rows == hourly, f"group {group}: the rollup differs from the hourly figures"
     assert one_agent == store.write_sync(reports.agents, start, end, "day", (2,), tz)["rows"]
+    assert ivr["funnel"] and ivr["choices"] and ivr == store.write_sync(reports.ivr, start, end, tz)
     assert {r["agent"] for r in one_agent} == {2}
     days = {r["bucket"] for r in with_rollup["day"]}
     assert days == {(first + dt.timedelta(days=i)).isoformat() for i in range(5)}, days

@@ -136,8 +136,8 @@ def run_report(name: str, p: dict) -> dict:
     if name == "lines":
         return reports.lines(p["start"], p["end"], p["group"], tz)
     if name in ("ivr", "choices"):
-        data = reports.ivr(p["start"], p["end"], tz)
-        return {"rows": data["funnel"] if name == "ivr" else data["choices"]}
+        part = "funnel" if name == "ivr" else "choices"
+        return {"rows": reports.ivr(p["start"], p["end"], tz, (part,))[part]}
     if name == "heatmap":
         return reports.heatmap(p["start"], p["end"], tz)
     if name == "tickets":
@@ -285,11 +285,11 @@ class CsvSink:
 
 
 async def prepare_report(services: dict, name: str, tz: str) -> None:
-    """Fold the newest events in; for the agents report keep the per-day rollup in the box's zone."""
+    """Fold the newest events in; for the agents and IVR reports keep the per-day rollup in the box's zone."""
     stats = services.get("stats")
     if stats is not None:
         await stats.catch_up()
-    if name == "agents":
+    if name in ("agents", "ivr", "choices"):
         await services["store"].write(rollup.ensure, tz)
 
 

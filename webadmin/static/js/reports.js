@@ -167,7 +167,8 @@
     var pages = Math.max(1, Math.ceil((data.total || 0) / 200));
     if (page > 1) { el.appendChild(HL.el("button", { "class": "btn btn-small", type: "button",
       onclick: function () { page -= 1; load(); } }, "‹")); }
-    el.appendChild(HL.el("span", { "class": "muted" }, page + " / " + pages + " (" + (data.total || 0) + ")"));
+    var more = data.total_capped ? "+" : "";   /* lists count up to 100,000 rows, then say "100000+" */
+    el.appendChild(HL.el("span", { "class": "muted" }, page + " / " + pages + more + " (" + (data.total || 0) + more + ")"));
     if (page < pages) { el.appendChild(HL.el("button", { "class": "btn btn-small", type: "button",
       onclick: function () { page += 1; load(); } }, "›")); }
   }
