@@ -165,7 +165,7 @@ def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], gro
         if label is None:
             label = labels[d] = _day_label(d, group)
         key = (label, *r[1:1 + len(by)])
-        vals = dict(zip(cols, (int(v or 0) for v in r[1 + len(by):])))
+        vals = dict(zip(cols, r[1 + len(by):] if group != "total" else (int(v or 0) for v in r[1 + len(by):])))
         acc = out.get(key)
         if acc is None:
             out[key] = vals
@@ -182,6 +182,11 @@ def _ratio(a: float, b: float, digits: int = 4) -> float | None:
 
 
 def _s(ms: float) -> float:
+    """Milliseconds as seconds with one decimal: exactly round(ms / 1000.0, 1), without its slow decimal
+    conversion for whole milliseconds off a tie (99 in 100; a report of 9,000 agent-days calls this 80,000
+    times)."""
+    if type(ms) is int and ms >= 0 and ms % 100 != 50:
+        return ((ms + 50) // 100) / 10
     return round(ms / 1000.0, 1)
 
 

@@ -244,20 +244,24 @@ class ReportApi(BaseHandler):
             from ..xlsx import StreamingSheet
             self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
-            sink = StreamingSheet(self.locale.translate(REPORTS[name][0]), f"{p['first']} – {p['last']} ({p['tz']})",
-                                  header)
+            sink = StreamingSheet(self.locale.translate(REPORTS[name][0]),
+                                  f"{p['first']} – {p['last']} ({p['tz']})", header)
+
         def encode(rows: list[dict]) -> bytes:
             _, lines = flatten(name, rows, self.locale, p["tz"])
             return sink.rows([[export_cell(v) for v in line] for line in lines])
         loop = asyncio.get_running_loop()
         rows = first
-        while rows:   # formatting and compressing run off the event loop, one chunk at a time
-            self.write(await loop.run_in_executor(None, encode, rows))
-            await self.flush()
-            try:
-                rows = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
+        try:
+            while rows:   # formatting and compressing run off the event loop, one chunk at a time
+                self.write(await loop.run_in_executor(None, encode, rows))
+                await self.flush()
+                try:
+                    rows = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+        finally:
+            await chunks.aclose()   # also when the browser went away mid-download
         self.finish(await loop.run_in_executor(None, sink.close))
 
 
