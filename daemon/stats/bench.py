@@ -32,11 +32,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, token: str) -> tuple[float, int]:
+def _get(url: str, token: str, lines: list | None = None) -> tuple[float, int]:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     t0 = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=120) as r:
+    with urllib.request.urlopen(req, timeout=600) as r:
         body = r.read()
+    if lines is not None:
+        lines.append(body.count(b"\n"))
     return time.perf_counter() - t0, len(body)
 
 
@@ -112,11 +114,11 @@ def run(args: argparse.Namespace) -> int:
         lists = []                                        # every row of the whole period: linear in the rows
         if not args.no_full_lists:
             for name in ("calls", "abandoned"):
-                total = json.loads(urllib.request.urlopen(urllib.request.Request(
-                    f"{base}/api/v1/reports/{name}?from={first}&to={today}",
-                    headers={"Authorization": f"Bearer {token}"}), timeout=120).read())["total"]
+                lines: list[int] = []
                 for fmt in ("csv", "xlsx"):
-                    dt, size = _get(f"{base}/api/v1/reports/{name}?from={first}&to={today}&format={fmt}", token)
+                    dt, size = _get(f"{base}/api/v1/reports/{name}?from={first}&to={today}&format={fmt}", token,
+                                    lines if fmt == "csv" else None)
+                    total = lines[0] - 1          # the CSV's lines less its header
                     lists.append({"report": f"{name} {fmt} export (whole period)", "rows": total,
                                   "ms": round(dt * 1000, 1), "rows_per_s": round(total / dt), "bytes": size})
         worst = max(r["max_ms"] for r in rows)

@@ -123,16 +123,27 @@ def _grouped(table: str, start: float, end: float, by: tuple[str, ...], group: s
     return out
 
 
-def _day_label(day: int, group: str) -> str:
-    """The bucket label of a local day number (the same labels as ``bucket``)."""
+def _day_bucket(group: str) -> str:
+    """SQL for the bucket of a local day number: the day, its week (Monday first: day 0, 1970-01-01, was a
+    Thursday), its month as YYYYMM, or 0 for the whole period."""
+    if group == "week":
+        return "((day + 3) / 7)"
+    if group == "month":
+        if isinstance(_db(), peewee.PostgresqlDatabase):
+            return "CAST(to_char(to_timestamp(day * 86400) AT TIME ZONE 'UTC', 'YYYYMM') AS INTEGER)"
+        return "CAST(strftime('%Y%m', day * 86400, 'unixepoch') AS INTEGER)"
+    return "day" if group == "day" else "0"
+
+
+def _day_label(key: int, group: str) -> str:
+    """The label of a bucket from ``_day_bucket`` (the same labels as ``bucket``)."""
     if group == "total":
         return "total"
-    date = rollup.date_of(day)
     if group == "week":
-        return (date - dt.timedelta(days=date.weekday())).isoformat()
+        return rollup.date_of(key * 7 - 3).isoformat()
     if group == "month":
-        return date.strftime("%Y-%m")
-    return date.isoformat()
+        return f"{key // 100:04d}-{key % 100:02d}"
+    return rollup.date_of(key).isoformat()
 
 
 def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], group: str, tz: str,
@@ -152,28 +163,24 @@ def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], gro
             cond.append(f"{col} IN ({', '.join([ph] * len(values))})")
             args += values
     cols = [*sums, *maxes]
-    if group == "total":
-        sql = (f"SELECT 0, {', '.join(by)}, {', '.join([*(f'SUM({c})' for c in sums), *(f'MAX({c})' for c in maxes)])} "
-               f"FROM {day_table} WHERE {' AND '.join(cond)} GROUP BY {', '.join(by)}")
-    else:
-        sql = f"SELECT day, {', '.join(by)}, {', '.join(cols)} FROM {day_table} WHERE {' AND '.join(cond)}"
+    where_sql = " AND ".join(cond)
+    if group == "day":   # one row per day and key already
+        sql = f"SELECT day, {', '.join(by)}, {', '.join(cols)} FROM {day_table} WHERE {where_sql}"
+    else:                # the database adds up the days of each week, month or the whole period
+        b = _day_bucket(group)
+        agg = ", ".join([*(f"SUM({c})" for c in sums), *(f"MAX({c})" for c in maxes)])
+        group_by = ", ".join(by if group == "total" else (b, *by))   # (GROUP BY 0 would name a column)
+        sql = f"SELECT {b}, {', '.join(by)}, {agg} FROM {day_table} WHERE {where_sql} GROUP BY {group_by}"
     out: dict[tuple, dict] = {}
     labels: dict[int, str] = {}
+    n = 1 + len(by)
     for r in _db().execute_sql(sql, args).fetchall():
         d = int(r[0])
         label = labels.get(d)
         if label is None:
             label = labels[d] = _day_label(d, group)
-        key = (label, *r[1:1 + len(by)])
-        vals = dict(zip(cols, r[1 + len(by):] if group != "total" else (int(v or 0) for v in r[1 + len(by):])))
-        acc = out.get(key)
-        if acc is None:
-            out[key] = vals
-        else:   # several days in one week or month
-            for c in sums:
-                acc[c] += vals[c]
-            for c in maxes:
-                acc[c] = max(acc[c], vals[c])
+        # SUM is a Decimal on PostgreSQL: whole numbers either way
+        out[(label, *r[1:n])] = dict(zip(cols, r[n:] if group == "day" else (int(v or 0) for v in r[n:])))
     return out
 
 
