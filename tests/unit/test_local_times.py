@@ -97,3 +97,15 @@ def test_the_helper_writes_the_box_zone_whatever_the_process_zone() -> None:
     assert localtime.parse("2026-03-04 09:15:30", "Asia/Shanghai") == ts
     assert localtime.parse("2026-03-04T09:15", "Asia/Shanghai") == ts - 30
     assert localtime.local_date(ts, "America/New_York") == dt.date(2026, 3, 3)
+
+
+def test_the_export_formatter_writes_what_fmt_writes_around_clock_changes() -> None:
+    """Exports format many rows with ``formatter`` (one offset lookup per quarter hour): the same text as
+    ``fmt`` second by second around daylight-saving changes, also a half-hour one (Lord Howe)."""
+    for tz, day in (("America/New_York", dt.date(2026, 3, 8)), ("America/New_York", dt.date(2026, 11, 1)),
+                    ("Australia/Lord_Howe", dt.date(2026, 4, 5)), ("Asia/Shanghai", dt.date(2026, 3, 4))):
+        one = localtime.formatter(tz, "second")
+        t0 = dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp() - 86400
+        for s in range(0, 3 * 86400, 13):
+            assert one(t0 + s + 0.25) == localtime.fmt(t0 + s + 0.25, tz, "second"), (tz, t0 + s)
+    assert localtime.formatter("Asia/Shanghai")(None) == ""

@@ -176,8 +176,9 @@ def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str
         reasons = sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
         extra = [f"{locale.translate('Not ready (s)')}: {r}" for r in reasons]
     out = []
+    when = localtime.formatter(tz, "second")
     for row in rows:
-        line = [localtime.fmt(row.get(k), tz, "second") if k in TIME_COLUMNS else row.get(k) for k, _ in cols]
+        line = [when(row.get(k)) if k in TIME_COLUMNS else row.get(k) for k, _ in cols]
         if name == "queues":
             line += list(row.get("wait_distribution", []))
         if name == "agents":
