@@ -366,6 +366,10 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
     total, capped = _count("cdrs", where, list(args)) if count else (None, False)
     key = CALL_SORTS[sort]
     if after is not None:
+        if key == "offered_at":   # the index range starts where the previous chunk ended (one bound per side)
+            args[1 if desc else 0] = after[0]
+            cond[1 if desc else 0] = f"offered_at {'<=' if desc else '>='} {ph}"
+            where = " AND ".join(cond)
         where += f" AND ({key} {'<' if desc else '>'} {ph} OR ({key} = {ph} AND call_uuid {'<' if desc else '>'} {ph}))"
         args += [after[0], after[0], after[1]]
         offset = 0
@@ -391,8 +395,9 @@ def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit:
         args += names
     where = " AND ".join(cond)
     total, capped = _count("stat_abandoned a", where, list(args)) if count else (None, False)
-    if after is not None:
-        where += f" AND (a.ts < {ph} OR (a.ts = {ph} AND a.call_uuid < {ph}))"
+    if after is not None:   # the index range starts where the previous chunk ended
+        cond[1], args[1] = f"a.ts <= {ph}", after[0]
+        where = " AND ".join(cond) + f" AND (a.ts < {ph} OR (a.ts = {ph} AND a.call_uuid < {ph}))"
         args += [after[0], after[0], after[1]]
         offset = 0
     rows = _db().execute_sql(
