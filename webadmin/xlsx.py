@@ -152,10 +152,18 @@ class StreamingSheet:
     def rows(self, rows: list[list]) -> bytes:
         """Add rows; the compressed bytes ready to send."""
         out = []
+        width = max((len(row) for row in rows), default=0)
+        letters = self.letters = getattr(self, "letters", [])
+        letters += [_col(i) for i in range(len(letters) + 1, width + 1)]
         for row in rows:
             r = self.row
-            out.append(f'<row r="{r}">' + "".join(_cell(f"{_col(i)}{r}", v) for i, v in enumerate(row, 1))
-                       + "</row>")
+            cells = []
+            for col, v in zip(letters, row):
+                if type(v) is int or type(v) is float:   # most cells: numbers
+                    cells.append(f'<c r="{col}{r}"><v>{v!r}</v></c>')
+                else:
+                    cells.append(_cell(f"{col}{r}", v))
+            out.append(f'<row r="{r}">{"".join(cells)}</row>')
             self.row += 1
         self.part.write("".join(out).encode("utf-8"))
         return self.drain.take()
