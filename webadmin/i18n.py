@@ -127,6 +127,19 @@ def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     return {s: locale.translate(s) for s in JS_STRINGS}
 
 
+def span(seconds: float | None, locale: tornado.locale.Locale) -> str:
+    """How long something lasted (uptime, an age), the one way every page says it: "3 min 47 s", "2 h 5 min",
+    "4 d 3 h"; "–" for unknown."""
+    if seconds is None:
+        return "–"
+    s = max(0, int(seconds))
+    if s >= 86400:
+        return locale.translate("%(d)d d %(h)d h") % {"d": s // 86400, "h": s % 86400 // 3600}
+    if s >= 3600:
+        return locale.translate("%(h)d h %(m)d min") % {"h": s // 3600, "m": s % 3600 // 60}
+    return locale.translate("%(m)d min %(s)d s") % {"m": s // 60, "s": s % 60}
+
+
 def nav_for(role: str | None) -> list[dict[str, Any]]:
     """Navigation groups with the entries this role may open (admin sees everything)."""
     if role is None:

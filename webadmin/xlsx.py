@@ -77,33 +77,115 @@ def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]
     return "".join(out)
 
 
+def _sheet_name(title: str, i: int, names: list[str]) -> str:
+    name = "".join(ch for ch in title if ch not in '[]:*?/\\')[:31] or f"Sheet{i}"
+    while name in names:
+        name = name[:28] + f"_{i}"
+    return name
+
+
+def _package(z: zipfile.ZipFile, names: list[str]) -> None:
+    """The parts around the sheets: content types, relationships, styles, the workbook."""
+    overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                        f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                        for i in range(1, len(names) + 1))
+    z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets=overrides))
+    z.writestr("_rels/.rels", _RELS)
+    z.writestr("xl/styles.xml", _STYLES)
+    z.writestr("xl/workbook.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><workbook '
+               'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.'
+               'openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+               + "".join(f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
+                         for i, n in enumerate(names, 1)) + "</sheets></workbook>")
+    z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+               '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+               + "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/'
+                         f'2006/relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                         for i in range(1, len(names) + 1))
+               + f'<Relationship Id="rId{len(names) + 1}" Type="http://schemas.openxmlformats.org/'
+                 'officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>')
+
+
+class _Drain(io.RawIOBase):
+    """A write-only, unseekable byte sink the zip streams into; ``take()`` hands over what was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[bytes] = []
+        self.pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.parts.append(data)
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts = []
+        return out
+
+
+class StreamingSheet:
+    """A one-sheet workbook written as it goes: ``rows()`` returns the bytes made so far (send them), ``close()``
+    the rest. Column widths come from the header, since the rows are not known in advance."""
+
+    def __init__(self, title: str, subtitle: str, header: list[str]):
+        self.drain = _Drain()
+        self.zip = zipfile.ZipFile(self.drain, "w", zipfile.ZIP_DEFLATED, compresslevel=5)
+        self.name = _sheet_name(title, 1, [])
+        self.part = self.zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
+        self.row = 5
+        widths = [max(12, min(40, len(str(h)) + 2)) for h in header]
+        cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
+        self.part.write(('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                         + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>"
+                         + f'<row r="1">{_cell("A1", title, TITLE)}</row><row r="2">{_cell("A2", subtitle)}</row>'
+                         + '<row r="4">' + "".join(_cell(f"{_col(i)}4", h, BOLD) for i, h in enumerate(header, 1))
+                         + "</row>").encode("utf-8"))
+
+    def rows(self, rows: list[list]) -> bytes:
+        """Add rows; the compressed bytes ready to send."""
+        out = []
+        width = max((len(row) for row in rows), default=0)
+        letters = self.letters = getattr(self, "letters", [])
+        letters += [_col(i) for i in range(len(letters) + 1, width + 1)]
+        for row in rows:
+            r = self.row
+            cells = []
+            for col, v in zip(letters, row):
+                if type(v) is int or type(v) is float:   # most cells: numbers
+                    cells.append(f'<c r="{col}{r}"><v>{v!r}</v></c>')
+                else:
+                    cells.append(_cell(f"{col}{r}", v))
+            out.append(f'<row r="{r}">{"".join(cells)}</row>')
+            self.row += 1
+        self.part.write("".join(out).encode("utf-8"))
+        return self.drain.take()
+
+    def close(self) -> bytes:
+        """End the sheet and the workbook; the last bytes."""
+        self.part.write(b"</sheetData></worksheet>")
+        self.part.close()
+        _package(self.zip, [self.name])
+        self.zip.close()
+        return self.drain.take()
+
+
 def workbook(sheets: list[tuple[str, str, list[str], Iterable[list]]]) -> bytes:
     """A workbook from (sheet title, subtitle, header, rows) tuples; sheet names are cut to Excel's 31 chars."""
     buf = io.BytesIO()
     names: list[str] = []
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=5) as z:
         for i, (title, subtitle, header, rows) in enumerate(sheets, 1):
-            name = "".join(ch for ch in title if ch not in '[]:*?/\\')[:31] or f"Sheet{i}"
-            while name in names:
-                name = name[:28] + f"_{i}"
-            names.append(name)
+            names.append(_sheet_name(title, i, names))
             z.writestr(f"xl/worksheets/sheet{i}.xml", sheet_xml(title, subtitle, header, rows))
-        overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
-                            f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-                            for i in range(1, len(names) + 1))
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets=overrides))
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("xl/styles.xml", _STYLES)
-        z.writestr("xl/workbook.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><workbook '
-                   'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.'
-                   'openxmlformats.org/officeDocument/2006/relationships"><sheets>'
-                   + "".join(f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
-                             for i, n in enumerate(names, 1)) + "</sheets></workbook>")
-        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                   + "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/'
-                             f'2006/relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                             for i in range(1, len(names) + 1))
-                   + f'<Relationship Id="rId{len(names) + 1}" Type="http://schemas.openxmlformats.org/'
-                     'officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>')
+        _package(z, names)
     return buf.getvalue()

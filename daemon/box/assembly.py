@@ -14,6 +14,14 @@ from ..calls.devices import DeviceManager
 from ..calls.flows import BoxServices, FlowStore, FlowVersions, Router
 from ..calls.journal import Journal
 from ..media.engine import MediaEngine
+from ..acd.manager import Acd
+from ..calls.manager import CallManager
+from ..calls.context import CallSession
+from ..calls.devices import DeviceManager
+from ..calls.flows import BoxServices, FlowStore, FlowVersions, Router
+from . import localtime
+from ..calls.journal import Journal
+from ..media.engine import MediaEngine
 from .metrics_collect import MetricsUpdater
 from ..calls.prompts import PromptLibrary
 from ..calls.simctl import SimControl
@@ -85,6 +93,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     """store -> journal -> engine -> devices -> calls -> web."""
     cfg = app.config
     eng = cfg["engine"]
+    localtime.set_default(cfg["locale"]["timezone"])
     engine = MediaEngine(eng["max_channels"] + 8, speed=eng["speed"], overrun_ms=eng["overrun_ms"],
                          metrics=app.metrics)
     journal = Journal(app.store, clock=engine.now, metrics=app.metrics, state_dir=cfg.state_dir)
@@ -122,7 +131,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
                         sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
                         supervisor=Supervisor(calls, engine, devices, journal))
-    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"))
+    stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
+                           timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
     state = StateDir(cfg.state_dir, [cfg.path_for(n) for n in ("recordings", "prompts", "spool")])
     comps: list[tuple[str, Component]] = [

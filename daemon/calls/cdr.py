@@ -31,9 +31,12 @@ def derive(events: list[dict]) -> dict | None:
             open_since = None
     if open_since is not None:
         talk += end["ts"] - open_since
+    direction = sd.get("direction", "inbound")
     if start["kind"] == "leg.offered":
         talk = end["ts"] - answered if answered else 0.0
         peer = sd.get("extension")
+        # a leg is part of its parent's call: a station leg, or the trunk an outbound call was dialled on
+        direction = "agent_leg" if sd.get("direction", "agent_leg") == "agent_leg" else "outbound_leg"
     cause = ed.get("cause", "normal")
     if cause == "interrupted":
         disposition = "interrupted"
@@ -49,7 +52,7 @@ def derive(events: list[dict]) -> dict | None:
                       or (e["kind"] == "recording.failed" and e["data"].get("kept"))), None)
     return _fit({
         "call_uuid": start["call_uuid"], "parent_uuid": sd.get("parent"),
-        "direction": sd.get("direction", "agent_leg" if start["kind"] == "leg.offered" else "inbound"),
+        "direction": direction,
         "line": start["line"], "caller_id": sd.get("caller_id"), "caller_name": sd.get("caller_name"),
         "dialed": sd.get("dialed"), "offered_at": start["ts"], "answered_at": answered,
         "bridged_at": bridged_at, "ended_at": end["ts"], "duration": round(end["ts"] - start["ts"], 3),

@@ -264,7 +264,7 @@ class CallSession:
             self.m.journal.emit("call.follow_me_failed", self.uuid, ts=self.engine.now(), number=number,
                                 reason="no_trunk")
             return None
-        leg = self.m.new_leg(self.call, trunk, "outbound")
+        leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         leg.dialed = number
         self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number,
                             follow_me=True)
@@ -422,7 +422,7 @@ class CallSession:
         trunk = self.m.devices.free_trunk()
         if trunk is None:
             return ConnectResult.UNAVAILABLE
-        leg = self.m.new_leg(self.call, trunk, "outbound")
+        leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number)
         trunk.dial(number)
         return await self._ring_and_bridge(leg, ring_timeout)

@@ -359,15 +359,16 @@ class CallManager(CallRecordings):
                 self.journal.emit("recording.paused", call.uuid, ts=self.engine.now(), by="policy:on_demand",
                                   route=call.dialed, at_seconds=0.0)
 
-    def new_leg(self, call: Call, line: Line, role: str) -> Leg:
-        """Add a station or outbound leg to a call (its own uuid, linked by parent)."""
+    def new_leg(self, call: Call, line: Line, role: str, dialed: str | None = None) -> Leg:
+        """Add a station or outbound leg to a call (its own uuid, linked by parent); ``dialed`` is the number
+        an outbound leg dials."""
         leg = Leg(uuid=str(uuidlib.uuid4()), line=line, role=role, call=call)
         call.legs.append(leg)
         self.owner[line.name] = leg
         self.devices.busy.add(line.name)
         self.journal.emit("leg.offered", leg.uuid, line.name, ts=self.engine.now(), parent=call.uuid,
                           direction="agent_leg" if role == "station" else "outbound",
-                          extension=line.extension, dialed=line.extension)
+                          extension=line.extension, dialed=dialed or line.extension)
         return leg
 
     def end_leg(self, leg: Leg, cause: HangupCause = HangupCause.NORMAL) -> None:

@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any
 
+from ..box import localtime
 from .lookups import AREA_CODES, DUE_HOURS, PROVINCES, ServiceDataError, hash_pin, money, normalize_number
 from ..store.models import Setting
 from ..store.service_models import (
@@ -351,7 +352,7 @@ def _tickets(g: _Gen, stations: dict[str, int], water: list, owners: list) -> in
                      "repair_center": stations[region], "created_at": g.ago(30)})
     per_day: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r["created_at"]):
-        day = time.strftime("%Y%m%d", time.localtime(row["created_at"]))
+        day = localtime.fmt(row["created_at"], localtime.current(), "compact")
         per_day[day] = per_day.get(day, 0) + 1
         row["ticket_no"] = f"T{day}-{per_day[day]:04d}"
         row.setdefault("status", g.rnd.choice(("open", "assigned", "in_progress", "resolved", "closed", "closed")))
@@ -462,7 +463,8 @@ def load_history(args: argparse.Namespace, store: Any, cfg: Any) -> None:
         store.write_sync(insert)
     counts_trunks = [history.trunks_for(args.calls, args.days)]
     counts = history.generate(args.calls, args.days, teams, write, seed=args.seed, trunks=counts_trunks[0],
-                              flows_dir=cfg.etc_path("flows", "flows"), progress=print)
+                              flows_dir=cfg.etc_path("flows", "flows"), progress=print,
+                              tz=store.write_sync(localtime.box_timezone, cfg["locale"]["timezone"]))
     store.write_sync(cdr.mark_checked)
     made = _time.monotonic() - started
     print(f"call history: {counts['calls']} calls over {args.days} days ({counts['answered']} answered, "

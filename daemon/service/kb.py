@@ -21,7 +21,6 @@ write the audit entry in the same transaction.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 import re
@@ -33,6 +32,9 @@ from typing import Any
 import peewee
 
 from ..box import audit
+from ..errors import HotlineError
+from ..store.service_models import FaxJob, KbArticle, KbCategory, KbTerm
+from ..box import audit, localtime
 from ..errors import HotlineError
 from ..store.service_models import FaxJob, KbArticle, KbCategory, KbTerm
 
@@ -177,7 +179,7 @@ def _category_name(name: Any) -> str:
 # ------------------------------------------------------------------ reading
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+    return None if ts is None else localtime.fmt(ts, localtime.current(), "second")
 
 
 def article_dict(a: KbArticle, with_body: bool = True) -> dict[str, Any]:

@@ -6,7 +6,6 @@ columns only; a caller's digits are never spliced into SQL.
 """
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import enum
 import hashlib
@@ -18,6 +17,14 @@ from typing import Any, Callable, Iterable
 import peewee
 from playhouse.shortcuts import model_to_dict
 
+from ..errors import HotlineError
+from ..store.models import Base
+from ..store.service_models import (
+    Callback, CallbackStatus, Customer, CustomerPhone, Dealer, FaxJob, FaxStatus, Faq, Order, Product,
+    RepairCenter, Ticket, TicketHistory, TicketPriority, TicketStatus, TicketType, Voicemail, Warranty,
+    WaterAccount)
+from ..box.users import verify_password
+from ..box import localtime
 from ..errors import HotlineError
 from ..store.models import Base
 from ..store.service_models import (
@@ -148,7 +155,7 @@ def money(cents: int | None) -> str | None:
 
 
 def _date(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts).date().isoformat()
+    return None if ts is None else localtime.fmt(ts, localtime.current(), "date")
 
 
 def customer_dict(c: Customer) -> dict[str, Any]:
@@ -183,7 +190,7 @@ def _warranty(w: Warranty) -> dict[str, Any]:
             "product_name_zh": product.name_zh if product else None,
             "product_name_en": product.name_en if product else None, "purchased_on": w.purchased_on,
             "warranty_until": w.warranty_until,
-            "in_warranty": w.warranty_until >= dt.date.today().isoformat(), "customer_id": w.customer_id}
+            "in_warranty": w.warranty_until >= localtime.fmt(time.time(), localtime.current(), "date"), "customer_id": w.customer_id}
 
 
 def _order(o: Order) -> dict[str, Any]:
@@ -383,7 +390,7 @@ def _enum(kind: type[enum.Enum], value: Any, what: str) -> Any:
 
 def next_ticket_no(now: float) -> str:
     """The next free ticket number of the local day of ``now``: T20261122-0001, -0002, ..."""
-    prefix = "T" + time.strftime("%Y%m%d", time.localtime(now)) + "-"
+    prefix = "T" + localtime.fmt(now, localtime.current(), "compact") + "-"
     last = _first(Ticket.select(Ticket.ticket_no).where(Ticket.ticket_no.startswith(prefix))
                   .order_by(peewee.fn.LENGTH(Ticket.ticket_no).desc(), Ticket.ticket_no.desc()))
     return f"{prefix}{int(last.ticket_no[len(prefix):]) + 1 if last else 1:04d}"

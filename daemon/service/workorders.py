@@ -28,6 +28,8 @@ import peewee
 
 from ..box import audit
 from ..errors import HotlineError
+from ..box import audit, localtime
+from ..errors import HotlineError
 from .lookups import AREA_CODES, PROVINCES, normalize_number
 from ..store.service_models import (
     Customer, CustomerPhone, Product, RepairCenter, Ticket, TicketHistory, Warranty, WorkOrder,
@@ -83,12 +85,12 @@ def _text(value: Any, limit: int, code: str, field: str, required: bool = False)
 
 
 def _date(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts).date().isoformat()
+    return None if ts is None else localtime.fmt(ts, localtime.current(), "date")
 
 
 def next_order_no(now: float) -> str:
     """The next free work-order number of the local day: W20261122-0001, -0002, ..."""
-    prefix = "W" + time.strftime("%Y%m%d", time.localtime(now)) + "-"
+    prefix = "W" + localtime.fmt(now, localtime.current(), "compact") + "-"
     last = (WorkOrder.select(WorkOrder.order_no).where(WorkOrder.order_no.startswith(prefix))
             .order_by(peewee.fn.LENGTH(WorkOrder.order_no).desc(), WorkOrder.order_no.desc()).first())
     return f"{prefix}{int(last.order_no[len(prefix):]) + 1 if last else 1:04d}"
@@ -115,7 +117,7 @@ def order_dict(w: WorkOrder, history: bool = False) -> dict[str, Any]:
            "product_model": w.product_model, "product_name_zh": product.name_zh if product else None,
            "product_name_en": product.name_en if product else None, "serial_no": w.serial_no,
            "warranty_until": warranty.warranty_until if warranty else None,
-           "in_warranty": (warranty.warranty_until >= dt.date.today().isoformat()) if warranty else None,
+           "in_warranty": (warranty.warranty_until >= localtime.fmt(time.time(), localtime.current(), "date")) if warranty else None,
            "fault": w.fault, "repair_center_id": w.repair_center_id, "repair_center": center_dict(rc),
            "dispatch_match": w.dispatch_match, "technician": w.technician, "visit_date": w.visit_date,
            "result": w.result, "parts_used": w.parts_used, "created_by": w.created_by, "created_at": w.created_at,
@@ -395,7 +397,7 @@ def record_result(order_id: int, *, technician: Any, visit_date: Any, result: An
         parsed = dt.date.fromisoformat(day) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else None
     except ValueError:
         parsed = None
-    if parsed is None or parsed > dt.date.fromtimestamp(now):
+    if parsed is None or parsed > localtime.local_date(now, localtime.current()):
         raise WorkOrderError("visit_date", "visit_date")
     result_text = _text(result, RESULT_MAX, "result", "result", required=True)
     parts = _text(parts_used, PARTS_MAX, "parts", "parts_used")

@@ -29,6 +29,8 @@ from ..calls import cdr
 from hotline.dialplan import safe_yaml
 
 from ..calls import cdr
+from ..calls import cdr
+from ..box import localtime
 
 HOUR_PROFILE = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 7.5, 9.0, 8.5, 6.0, 6.5, 8.0, 8.8, 8.0, 6.5, 4.5,
                 3.0, 2.0, 1.2, 0.8, 0.4]
@@ -80,11 +82,12 @@ class Journal:
 
 def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, list], None], *, seed: int = 1,
              trunks: int = 0, flows_dir: Path, end: dt.date | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, int]:
+             progress: Callable[[str], None] | None = None, tz: str | None = None) -> dict[str, int]:
     """Simulate ``calls`` calls over ``days`` days ending yesterday; ``write(events, cdrs)`` stores each day.
-    Returns counts."""
+    Days are the box's local days in zone ``tz`` (the process's zone when None). Returns counts."""
     rng = random.Random(seed)
-    end = end or (dt.date.today() - dt.timedelta(days=1))
+    today = localtime.local_date(time.time(), tz) if tz else dt.date.today()
+    end = end or (today - dt.timedelta(days=1))
     start = end - dt.timedelta(days=days - 1)
     weights = [WEEKDAY_FACTOR[(start + dt.timedelta(days=i)).weekday()] for i in range(days)]
     per_weight = calls / sum(weights)
@@ -101,7 +104,7 @@ def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, li
         n = round(per_weight * sum(weights[: i + 1])) - made
         made += n
         j = Journal()
-        _simulate_day(rng, j, day, n, trunks, menus, by_queue, teams, counts)
+        _simulate_day(rng, j, day, n, trunks, menus, by_queue, teams, counts, tz)
         j.rows.sort(key=lambda r: (r[0], r[1]))
         per_call: dict[str, list[dict]] = {}
         for ts, _, kind, call, line, data in j.rows:
@@ -125,8 +128,8 @@ def trunks_for(calls: int, days: int) -> int:
 
 
 def _simulate_day(rng: random.Random, j: Journal, day: dt.date, n: int, trunks: int, menus: dict,
-                  by_queue: dict[str, Team], teams: list[Team], counts: dict[str, int]) -> None:
-    midnight = time.mktime(day.timetuple())
+                  by_queue: dict[str, Team], teams: list[Team], counts: dict[str, int], tz: str | None = None) -> None:
+    midnight = localtime.day_start(day, tz) if tz else time.mktime(day.timetuple())
     # shifts: every agent 08:00-20:00 (staggered a little), half take lunch 12:00-12:45, the others 12:45-13:30
     breaks: dict[int, tuple[float, float]] = {}
     for team in teams:

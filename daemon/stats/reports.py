@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import peewee
 
 from ..store.db import proxy
+from . import rollup
 from .aggregate import TABLES, WAIT_EDGES
 
 GROUPS = ("hour", "day", "week", "month", "total")
@@ -122,11 +123,77 @@ def _grouped(table: str, start: float, end: float, by: tuple[str, ...], group: s
     return out
 
 
+def _day_bucket(group: str) -> str:
+    """SQL for the bucket of a local day number: the day, its week (Monday first: day 0, 1970-01-01, was a
+    Thursday), its month as YYYYMM, or 0 for the whole period."""
+    if group == "week":
+        return "((day + 3) / 7)"
+    if group == "month":
+        if isinstance(_db(), peewee.PostgresqlDatabase):
+            return "CAST(to_char(to_timestamp(day * 86400) AT TIME ZONE 'UTC', 'YYYYMM') AS INTEGER)"
+        return "CAST(strftime('%Y%m', day * 86400, 'unixepoch') AS INTEGER)"
+    return "day" if group == "day" else "0"
+
+
+def _day_label(key: int, group: str) -> str:
+    """The label of a bucket from ``_day_bucket`` (the same labels as ``bucket``)."""
+    if group == "total":
+        return "total"
+    if group == "week":
+        return rollup.date_of(key * 7 - 3).isoformat()
+    if group == "month":
+        return f"{key // 100:04d}-{key % 100:02d}"
+    return rollup.date_of(key).isoformat()
+
+
+def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], group: str, tz: str,
+                  where: dict[str, Iterable] | None = None) -> dict[tuple, dict] | None:
+    """Like ``_grouped`` from the per-day rollup (one row per local day and key); None when the rollup cannot
+    answer (hour buckets, or it is kept in another zone)."""
+    day_table = rollup.DAY_TABLES.get(table)
+    if day_table is None or group == "hour" or rollup.zone() != tz:
+        return None
+    keys, sums, maxes = TABLES[table]
+    ph = _ph()
+    cond = [f"day >= {ph}", f"day < {ph}"]
+    args: list[Any] = [rollup.day_of(start, tz), rollup.day_of(end, tz)]
+    for col, values in (where or {}).items():
+        values = list(values)
+        if values:
+            cond.append(f"{col} IN ({', '.join([ph] * len(values))})")
+            args += values
+    cols = [*sums, *maxes]
+    where_sql = " AND ".join(cond)
+    if group == "day":   # one row per day and key already
+        sql = f"SELECT day, {', '.join(by)}, {', '.join(cols)} FROM {day_table} WHERE {where_sql}"
+    else:                # the database adds up the days of each week, month or the whole period
+        b = _day_bucket(group)
+        agg = ", ".join([*(f"SUM({c})" for c in sums), *(f"MAX({c})" for c in maxes)])
+        group_by = ", ".join(by if group == "total" else (b, *by))   # (GROUP BY 0 would name a column)
+        sql = f"SELECT {b}, {', '.join(by)}, {agg} FROM {day_table} WHERE {where_sql} GROUP BY {group_by}"
+    out: dict[tuple, dict] = {}
+    labels: dict[int, str] = {}
+    n = 1 + len(by)
+    for r in _db().execute_sql(sql, args).fetchall():
+        d = int(r[0])
+        label = labels.get(d)
+        if label is None:
+            label = labels[d] = _day_label(d, group)
+        # SUM is a Decimal on PostgreSQL: whole numbers either way
+        out[(label, *r[1:n])] = dict(zip(cols, r[n:] if group == "day" else (int(v or 0) for v in r[n:])))
+    return out
+
+
 def _ratio(a: float, b: float, digits: int = 4) -> float | None:
     return round(a / b, digits) if b else None
 
 
 def _s(ms: float) -> float:
+    """Milliseconds as seconds with one decimal: exactly round(ms / 1000.0, 1), without its slow decimal
+    conversion for whole milliseconds off a tie (99 in 100; a report of 9,000 agent-days calls this 80,000
+    times)."""
+    if type(ms) is int and ms >= 0 and ms % 100 != 50:
+        return ((ms + 50) // 100) / 10
     return round(ms / 1000.0, 1)
 
 
@@ -178,8 +245,12 @@ def agents(start: float, end: float, group: str = "total", ids: Iterable[int] = 
     / wrap-up time, occupancy, missed offers, survey."""
     zone = ZoneInfo(tz)
     ids = [int(i) for i in ids]
-    folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
-    reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
+    folded = _grouped_days("stat_agent", start, end, ("agent",), group, tz, {"agent": ids})
+    if folded is None:
+        folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
+    reasons = _grouped_days("stat_agent_reason", start, end, ("agent", "reason"), group, tz, {"agent": ids})
+    if reasons is None:
+        reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
     names = {r[0]: (r[1], r[2]) for r in _db().execute_sql("SELECT id, name, display_name FROM agents").fetchall()}
     by_agent: dict[tuple, dict[str, float]] = {}
     for (b, agent, reason), v in reasons.items():
@@ -228,16 +299,23 @@ def lines(start: float, end: float, group: str = "day", tz: str = "UTC") -> dict
                                      for (b,), acc in sorted(folded.items())]}
 
 
-def ivr(start: float, end: float, tz: str = "UTC") -> dict:
-    """The IVR funnel (per flow and block: reached, left here) and choices per menu key."""
-    cond, args = _where(start, end, None)
-    nodes = _db().execute_sql(f"SELECT flow, node, SUM(reached), SUM(left_here) FROM stat_ivr_node WHERE {cond} "
-                              f"GROUP BY flow, node", args).fetchall()
-    choices = _db().execute_sql(f"SELECT flow, menu, choice, SUM(count) FROM stat_ivr_choice WHERE {cond} "
-                                f"GROUP BY flow, menu, choice", args).fetchall()
-    return {"funnel": [{"flow": f, "node": n, "reached": int(r), "left_here": int(lh)}
-                       for f, n, r, lh in sorted(nodes, key=lambda x: (x[0], -x[2], x[1]))],
-            "choices": [{"flow": f, "menu": m, "key": k, "count": int(c)} for f, m, k, c in sorted(choices)]}
+def ivr(start: float, end: float, tz: str = "UTC", parts: tuple[str, ...] = ("funnel", "choices")) -> dict:
+    """The IVR funnel (per flow and block: reached, left here) and choices per menu key (``parts``: which)."""
+    out: dict[str, list] = {}
+    if "funnel" in parts:
+        nodes = _grouped_days("stat_ivr_node", start, end, ("flow", "node"), "total", tz)
+        if nodes is None:
+            nodes = _grouped("stat_ivr_node", start, end, ("flow", "node"), "total", ZoneInfo(tz))
+        out["funnel"] = [{"flow": f, "node": n, "reached": v["reached"], "left_here": v["left_here"]}
+                         for (_, f, n), v in sorted(nodes.items(), key=lambda x: (x[0][1], -x[1]["reached"],
+                                                                                     x[0][2]))]
+    if "choices" in parts:
+        keys = _grouped_days("stat_ivr_choice", start, end, ("flow", "menu", "choice"), "total", tz)
+        if keys is None:
+            keys = _grouped("stat_ivr_choice", start, end, ("flow", "menu", "choice"), "total", ZoneInfo(tz))
+        out["choices"] = [{"flow": f, "menu": m, "key": k, "count": v["count"]}
+                          for (_, f, m, k), v in sorted(keys.items())]
+    return out
 
 
 def tickets(start: float, end: float) -> dict:
@@ -251,17 +329,30 @@ def tickets(start: float, end: float) -> dict:
 
 
 # ---- lists from the CDRs and the journal ---------------------------------------------------------------
-CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds", "caller": "caller_id"}
+CALL_SORTS = {"offered_at": "offered_at", "duration": "duration", "talk": "talk_seconds",
+              "caller": "COALESCE(caller_id, '')"}
+MAX_PAGE = 10000   # rows per query: a page of the table, or one chunk of an export
+COUNT_CAP = 100_000   # lists count their rows up to here ("100000+"): a count must not grow with the calls stored
+
+
+def _count(table: str, where: str, args: list) -> tuple[int, bool]:
+    """(rows matching, whether there are more than COUNT_CAP)."""
+    n = _db().execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {COUNT_CAP + 1}) t",
+                          args).fetchone()[0]
+    return min(n, COUNT_CAP), n > COUNT_CAP
 
 
 def calls_list(start: float, end: float, *, caller: str | None = None, disposition: str | None = None,
                min_duration: float | None = None, sort: str = "offered_at", desc: bool = True, limit: int = 100,
-               offset: int = 0) -> dict:
-    """Each call with its duration (CDRs), filtered; ``sort`` is allow-listed (CALL_SORTS)."""
+               offset: int = 0, after: tuple | None = None, count: bool = True) -> dict:
+    """Each call with its duration (CDRs), filtered; ``sort`` is allow-listed (CALL_SORTS). ``after`` (the
+    ``next`` of the previous answer) continues after a row without counting rows again (exports read every
+    row in chunks this way: the cost of a chunk does not grow with how far into the list it is)."""
     if sort not in CALL_SORTS:
         raise ReportError(f"sort must be one of {', '.join(CALL_SORTS)}")
     ph = _ph()
-    cond, args = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction <> 'agent_leg'"], [start, end]
+    cond = [f"offered_at >= {ph}", f"offered_at < {ph}", "direction NOT IN ('agent_leg', 'outbound_leg')"]
+    args: list[Any] = [start, end]
     if caller:
         cond.append(f"caller_id = {ph}")
         args.append(caller)
@@ -272,17 +363,30 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
         cond.append(f"duration >= {ph}")
         args.append(min_duration)
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM cdrs WHERE {where}", args).fetchone()[0]
+    total, capped = _count("cdrs", where, list(args)) if count else (None, False)
+    key = CALL_SORTS[sort]
+    if after is not None:
+        if key == "offered_at":   # the index range starts where the previous chunk ended (one bound per side)
+            args[1 if desc else 0] = after[0]
+            cond[1 if desc else 0] = f"offered_at {'<=' if desc else '>='} {ph}"
+            where = " AND ".join(cond)
+        where += f" AND ({key} {'<' if desc else '>'} {ph} OR ({key} = {ph} AND call_uuid {'<' if desc else '>'} {ph}))"
+        args += [after[0], after[0], after[1]]
+        offset = 0
     cols = ("call_uuid", "direction", "caller_id", "dialed", "offered_at", "answered_at", "ended_at", "duration",
             "talk_seconds", "disposition", "peer")
-    sql = (f"SELECT {', '.join(cols)} FROM cdrs WHERE {where} ORDER BY {CALL_SORTS[sort]} "
-           f"{'DESC' if desc else 'ASC'}, call_uuid LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}")
-    return {"total": total, "rows": [dict(zip(cols, r)) for r in _db().execute_sql(sql, args).fetchall()]}
+    order = "DESC" if desc else "ASC"
+    sql = (f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order}, call_uuid {order} "
+           f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}")
+    found = _db().execute_sql(sql, args).fetchall()
+    return {"total": total, "total_capped": capped, "rows": [dict(zip(cols, r)) for r in found],
+            "next": (found[-1][-1], found[-1][0]) if found else None}
 
 
 def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit: int = 200,
-                   offset: int = 0) -> dict:
-    """Abandoned callers in the period (newest first) with the queue, wait, and the callback made, if any."""
+                   offset: int = 0, after: tuple | None = None, count: bool = True) -> dict:
+    """Abandoned callers in the period (newest first) with the queue, wait, and the callback made, if any;
+    ``after`` continues after a row (as in calls_list)."""
     ph = _ph()
     cond, args = [f"a.ts >= {ph}", f"a.ts < {ph}"], [start, end]
     names = list(queues_)
@@ -290,11 +394,18 @@ def abandoned_list(start: float, end: float, queues_: Iterable[str] = (), limit:
         cond.append(f"a.queue IN ({', '.join([ph] * len(names))})")
         args += names
     where = " AND ".join(cond)
-    total = _db().execute_sql(f"SELECT COUNT(*) FROM stat_abandoned a WHERE {where}", args).fetchone()[0]
+    total, capped = _count("stat_abandoned a", where, list(args)) if count else (None, False)
+    if after is not None:   # the index range starts where the previous chunk ended
+        cond[1], args[1] = f"a.ts <= {ph}", after[0]
+        where = " AND ".join(cond) + f" AND (a.ts < {ph} OR (a.ts = {ph} AND a.call_uuid < {ph}))"
+        args += [after[0], after[0], after[1]]
+        offset = 0
     rows = _db().execute_sql(
         f"SELECT a.ts, a.call_uuid, a.queue, a.caller, a.waited_ms, a.short, c.status FROM stat_abandoned a "
-        f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} "
-        f"ORDER BY a.ts DESC LIMIT {int(max(1, min(limit, 1000)))} OFFSET {int(max(0, offset))}", args).fetchall()
-    return {"total": total, "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
-                                      "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]),
-                                      "callback": r[6]} for r in rows]}
+        f"LEFT JOIN callbacks c ON c.call_uuid = a.call_uuid WHERE {where} ORDER BY a.ts DESC, a.call_uuid DESC "
+        f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}", args).fetchall()
+    return {"total": total, "total_capped": capped,
+            "rows": [{"ts": r[0], "call_uuid": r[1], "queue": r[2], "caller": r[3],
+                      "waited_seconds": round(r[4] / 1000.0, 1), "short": bool(r[5]), "callback": r[6]}
+                     for r in rows],
+            "next": (rows[-1][0], rows[-1][1]) if rows else None}

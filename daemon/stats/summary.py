@@ -15,6 +15,7 @@ import peewee
 
 from ..store.db import proxy
 from ..store.models import Event
+from . import rollup
 from .aggregate import ABANDONED_COLUMNS, KINDS, TABLES, Aggregator
 
 log = logging.getLogger("hotline.stats")
@@ -48,7 +49,12 @@ def write_deltas(agg: Aggregator) -> int:
     db = _db()
     ph = _ph()
     n = 0
+    day_zone = None
     for table, key, sums, maxes in agg.take():
+        if table in rollup.DAY_TABLES:   # the per-day rollup follows its hourly table
+            day_zone = day_zone or rollup.zone() or ""
+            if day_zone:
+                rollup.upsert(table, key, sums, maxes, day_zone)
         keys, _, _ = TABLES[table]
         cols = [*keys, *sums, *maxes]
         values = [*key, *sums.values(), *maxes.values()]
@@ -107,6 +113,7 @@ def clear() -> None:
     db = _db()
     for table in (*TABLES, "stat_abandoned", "stat_cursor"):
         db.execute_sql(f"DELETE FROM {table}")
+    rollup.forget()
 
 
 def table_rows(table: str) -> list[tuple]:
@@ -123,8 +130,9 @@ def table_rows(table: str) -> list[tuple]:
 class StatsComponent:
     """Folds the journal into the summary tables every few seconds while the daemon runs."""
 
-    def __init__(self, store: Any, trunks: Any, interval: float = 2.0):
+    def __init__(self, store: Any, trunks: Any, interval: float = 2.0, timezone: str | None = None):
         self.store = store
+        self.timezone = timezone          # hotline.yaml's zone: the per-day rollup is kept in the box's zone
         self.trunks = trunks              # a number, or a function giving the box's trunk count
         self.interval = interval
         self.task: asyncio.Task | None = None
@@ -132,8 +140,13 @@ class StatsComponent:
         self.last_run = 0.0
 
     async def start(self) -> None:
-        """Catch up with what the journal holds, then keep up."""
+        """Catch up with what the journal holds (and have the per-day rollup in the box's zone), then keep up."""
         await self.catch_up()
+        if self.timezone is not None:
+            from ..box import localtime
+            tz = await self.store.read(localtime.box_timezone, self.timezone)
+            if await self.store.write(rollup.ensure, tz):
+                log.info("event=stats_day_rollup_built zone=%s", tz)
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:

@@ -148,16 +148,9 @@ def todays_events(since: float) -> list[dict]:
 
 
 def box_timezone(default: str) -> str:
-    """The timezone chosen at setup (settings table), else the configured one (runs in a database thread)."""
-    from ..store.models import Setting
-    row = Setting.get_or_none(Setting.name == "timezone")
-    if row is not None:
-        try:
-            zoneinfo.ZoneInfo(row.value)
-            return row.value
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            log.warning("event=bad_timezone_setting value=%r", row.value)
-    return default
+    """The box's zone (daemon/box/localtime.py; runs in a database thread)."""
+    from ..box.localtime import box_timezone as box
+    return box(default)
 
 
 async def start(stats: WallStats, journal: Any, store: Any, default_tz: str) -> WallStats:

@@ -314,6 +314,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             subject VARCHAR(200) NOT NULL PRIMARY KEY, failures INTEGER NOT NULL, last_at DOUBLE PRECISION NOT NULL)""",
         "CREATE INDEX login_failures_last ON login_failures (last_at)",
     )),
+    Migration(12, "report summaries per local day for agents and the IVR; the trunk legs of outbound calls marked "
+                  "in CDRs", (
+        """CREATE TABLE stat_agent_day (
+            day INTEGER NOT NULL, agent INTEGER NOT NULL, calls {num}, talk_ms {num}, hold_ms {num}, missed
+            {num}, logged_in_ms {num}, ready_ms {num}, reserved_ms {num}, on_call_ms {num}, wrap_up_ms {num},
+            not_ready_ms {num}, outbound_ms {num}, survey_count {num}, survey_sum {num}, talk_max_ms {num},
+            PRIMARY KEY (day, agent))""",
+        """CREATE TABLE stat_agent_reason_day (
+            day INTEGER NOT NULL, agent INTEGER NOT NULL, reason VARCHAR(64) NOT NULL, ms {num}, PRIMARY KEY
+            (day, agent, reason))""",
+        """CREATE TABLE stat_ivr_node_day (
+            day INTEGER NOT NULL, flow VARCHAR(64) NOT NULL, node VARCHAR(64) NOT NULL, reached {num},
+            left_here {num}, PRIMARY KEY (day, flow, node))""",
+        """CREATE TABLE stat_ivr_choice_day (
+            day INTEGER NOT NULL, flow VARCHAR(64) NOT NULL, menu VARCHAR(128) NOT NULL, choice VARCHAR(16) NOT
+            NULL, count {num}, PRIMARY KEY (day, flow, menu, choice))""",
+        "UPDATE cdrs SET direction = 'outbound_leg' WHERE direction = 'outbound' AND parent_uuid IS NOT NULL",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

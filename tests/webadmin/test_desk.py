@@ -290,6 +290,16 @@ def test_click_to_call_rings_the_agent_then_dials_out(desk_box, client) -> None:
     admin.login("admin")
     dial = admin.api("GET", "/audit?action=desk.dial").json()["entries"][0]
     assert dial["user"] == "agent1" and dial["after"]["number"] == "13900000001" and dial["after"]["call"] == call["call"]
+    # the calls report lists the call once, with its number (the trunk it was dialled on is part of it)
+    deadline, rows = time.monotonic() + 15, []
+    while time.monotonic() < deadline:
+        rows = admin.api("GET", "/reports/calls").json()["rows"]
+        if any(r["call_uuid"] == call["call"] for r in rows):
+            break
+        time.sleep(0.2)
+    mine = [r for r in rows if r["call_uuid"] == call["call"]]
+    assert len(mine) == 1 and mine[0]["direction"] == "outbound" and mine[0]["dialed"] == "13900000001", rows
+    assert [r for r in rows if not r["caller_id"] or not r["dialed"]] == [], "a row without caller or number"
 
 
 def test_messages_are_stored_delivered_live_and_acknowledged(desk_box, client) -> None:

@@ -14,6 +14,7 @@ from .. import i18n
 from ..i18n import N_
 from ..redirects import safe_target
 from .base import LANG_COOKIE, SESSION_COOKIE, PageHandler
+from .base import LANG_COOKIE, SESSION_COOKIE, PageHandler, forget_timezone
 
 HOME = {"admin": "/", "supervisor": "/", "agent": "/", "qa": "/"}
 TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Europe/London",
@@ -109,6 +110,7 @@ class SetupHandler(PageHandler):
                 return user.id
             try:
                 user_id = await self.services["store"].write(create)
+                forget_timezone(self.services)
             except users.UserError as exc:
                 error = str(exc)
             else:

@@ -35,7 +35,7 @@ class BackupPage(PageHandler):
         self.render("backup.html", key_id=kid, result=result, error=error,
                     sqlite=cfg.database_url.startswith("sqlite:///"), max_mb=MAX_UPLOAD // (1024 * 1024),
                     pending=(cfg.state_dir / "restore-pending" / "manifest.json").exists(),
-                    fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)))
+                    fmt=lambda ts: self.local_time(ts, "second"))
 
     def get(self) -> None:
         """Show the page."""
@@ -60,7 +60,7 @@ class BackupDownload(PageHandler):
             await self.audit("backup.created", Path(tmp).name, None,
                              {"files": len(manifest["files"]), "recordings": recordings,
                               "schema": manifest["schema"]})
-            name = time.strftime("hotline-%Y%m%d-%H%M%S.hlbackup")
+            name = f"hotline-{self.local_time(time.time(), 'file')}.hlbackup"
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header("Content-Disposition", f'attachment; filename="{name}"')
             self.set_header("Content-Length", str(os.path.getsize(tmp)))

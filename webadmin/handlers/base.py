@@ -12,6 +12,7 @@ import tornado.web
 
 from hotline.daemon.box import users
 from hotline.daemon.aio import off_loop
+from hotline.daemon.box import localtime, users
 
 from ..limits import SESSION_COOKIE
 from . import inputs
@@ -43,6 +44,22 @@ def security_headers(handler: tornado.web.RequestHandler) -> None:
     handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
+async def box_timezone(services: dict) -> str:
+    """The zone every time a person reads is written in (setup's choice, else hotline.yaml); cached until
+    first-run setup changes it (``forget_timezone``)."""
+    tz = services.get("_box_tz")
+    if tz is None:
+        default = services["config"]["locale"]["timezone"] if "config" in services else "UTC"
+        tz = services["_box_tz"] = await services["store"].read(localtime.box_timezone, default)
+    return tz
+
+
+def forget_timezone(services: dict) -> None:
+    """Drop the cached zone (after setup stored a new one)."""
+    services.pop("_box_tz", None)
+    localtime.forget()
+
+
 class AuthMixin:
     """Bearer tokens (scripts) and signed session cookies (browsers); role checks shared by HTTP and WebSocket
     handlers. Subclasses set ``roles``; ``public = True`` opts a route out deliberately."""
@@ -51,6 +68,11 @@ class AuthMixin:
     public: bool = False
     via: str | None = None          # "token" | "session"
     session_id: int | None = None
+    tz: str = "UTC"                 # the box's zone, set in prepare()
+
+    def local_time(self, ts: float | None, style: str = "minute") -> str:
+        """A stored moment as the box's local time (daemon/box/localtime.py); "" for none."""
+        return localtime.fmt(ts, self.tz, style)
 
     async def resolve_user(self) -> Any:
         """Find the user behind the request (runs the lookup off the event loop)."""
@@ -186,6 +208,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
             return
         await self.resolve_user()
         self.authorize()
+        self.tz = await box_timezone(self.services)
         await self.decode_big_json()
 
     async def decode_big_json(self) -> None:
@@ -245,6 +268,7 @@ class PageHandler(BaseHandler):
                 return
             raise tornado.web.HTTPError(401, reason="authentication required")
         self.authorize()
+        self.tz = await box_timezone(self.services)
 
     async def setup_done(self) -> bool:
         """Whether an admin exists (cached once true: an admin is never deleted by the panel)."""
@@ -262,7 +286,8 @@ class PageHandler(BaseHandler):
         role = user.role if user is not None else None
         ns.update(url_escape_query=lambda q, page: urlencode({**{k: v for k, v in q.items() if v}, "page": page}),
                   user=user, nav=i18n.nav_for(role), languages=i18n.LANGUAGES, path=self.request.path,
-                  page_title=self.title, js_strings=i18n.js_strings(self.locale), lang=self.locale.code)
+                  page_title=self.title, js_strings=i18n.js_strings(self.locale), lang=self.locale.code,
+                  local_time=self.local_time, box_tz=self.tz, span=lambda s: i18n.span(s, self.locale))
         return ns
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

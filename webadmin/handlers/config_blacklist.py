@@ -3,7 +3,6 @@ every change audited before -> after."""
 from __future__ import annotations
 
 import re
-import time
 
 import tornado.web
 
@@ -123,7 +122,7 @@ class BlacklistPage(CalendarPage):
         rows = await self.services["store"].read(list_blocks, search or None)
         self.render("blacklist.html", rows=rows, search=search, form=form, add_errors=add_errors, text=text,
                     import_errors=import_errors, done=self.done_message(),
-                    fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)))
+                    fmt=self.local_time)
 
     async def post(self) -> None:
         """Add one number or prefix."""

@@ -2,7 +2,6 @@
 allow-listed query arguments, changes made and audited in one write transaction."""
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import tornado.web
@@ -85,5 +84,5 @@ class ConfigPage(PageHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         """Dates and times for the templates."""
         ns = super().get_template_namespace()
-        ns["fmt_time"] = lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+        ns["fmt_time"] = self.local_time
         return ns

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from typing import Any
 
 import tornado.web
@@ -283,10 +282,6 @@ def setup_hub(hub: Any, services: dict) -> None:
 
 # ---- handlers -----------------------------------------------------------------------------------------------
 
-def _fmt_time(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
-
-
 class FlowMixin:
     """Shared helpers of the flow pages and API."""
 
@@ -365,7 +360,7 @@ class FlowsPage(FlowMixin, PageHandler):
         """Render the list (with the form's error, if any)."""
         self.set_status(status)
         items = await flow_list(self.services, self.locale.code)
-        self.render("flows.html", flows=items, error=error, form=form, templates=TEMPLATES, fmt=_fmt_time)
+        self.render("flows.html", flows=items, error=error, form=form, templates=TEMPLATES, fmt=self.local_time)
 
     async def post(self) -> None:
         """Create a flow; errors re-render the form with the message."""
@@ -402,7 +397,7 @@ class FlowEditPage(FlowMixin, PageHandler):
         running = self.services["flows"].get(name)
         routes = routes_for(self.services).get(name, [])
         self.render("flows_edit.html", name=name, source=source, loaded_version=number, versions=versions,
-                    title_text=_title(flow or running, self.locale.code), routes=routes, fmt=_fmt_time,
+                    title_text=_title(flow or running, self.locale.code), routes=routes, fmt=self.local_time,
                     flow_languages=(flow or running).languages if (flow or running) else list(LOCALES),
                     initial={"name": name, "version": number, "tree": flow_tree(flow) if flow else None,
                              "problems": problems, "warnings": warnings,

@@ -230,7 +230,7 @@ class PromptsPage(PageHandler):
         stations = sorted(devices.stations) if devices is not None else []
         counts = {s: sum(1 for r in rows if r["source"] == s) for s in SOURCES}
         self.render("prompts.html", rows=rows, f=f, stations=stations, counts=counts, locales=LOCALES,
-                    fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "")
+                    fmt=self.local_time)
 
 
 class PromptsApi(BaseHandler):

@@ -7,6 +7,7 @@ import platform
 import re
 import shutil
 import sqlite3
+from typing import Callable
 import numpy
 import peewee
 import tornado
@@ -71,11 +72,15 @@ def versions(services: dict) -> dict:
             "database": "PostgreSQL" if url.startswith("postgres") else "SQLite", "database_url": describe(url)}
 
 
-def component_rows(health: dict) -> list[dict]:
-    """Each component's state and its simple figures."""
+MOMENTS = re.compile(r"(^|_)(at|last_run|last_used|since|started|ts)$")   # figures that are moments (epoch seconds)
+
+
+def component_rows(health: dict, local_time: Callable[[float], str] = str) -> list[dict]:
+    """Each component's state and its simple figures (moments as the box's local time)."""
     rows = []
     for name, comp in sorted(health.get("components", {}).items()):
-        facts = {k: v for k, v in comp.items() if k != "state" and isinstance(v, (int, float, str)) and v != ""}
+        facts = {k: (local_time(v) if v else "–") if MOMENTS.search(k) and isinstance(v, (int, float)) else v
+                 for k, v in comp.items() if k != "state" and isinstance(v, (int, float, str)) and v != ""}
         rows.append({"name": name, "state": comp.get("state", "unknown"),
                      "detail": ", ".join(f"{k}: {v}" for k, v in facts.items())[:160]})
     return rows
@@ -216,7 +221,7 @@ class SystemPage(ConfigPage):
         """The page."""
         status = system_status(self.services)
         self.render("config_system.html", status=status, versions=versions(self.services),
-                    components=component_rows(status["health"]), lines=line_rows(self.services),
+                    components=component_rows(status["health"], self.local_time), lines=line_rows(self.services),
                     state_dir=str(self.services["config"].state_dir))
 
 
@@ -228,7 +233,7 @@ class SystemApi(ConfigApi):
         status = system_status(self.services)
         self.write_json({"health": status["health"], "load": status["load"], "cpus": status["cpus"],
                          "memory": status["memory"], "disk": status["disk"], "calls_active": status["calls_active"],
-                         "versions": versions(self.services), "components": component_rows(status["health"]),
+                         "versions": versions(self.services), "components": component_rows(status["health"], self.local_time),
                          "lines": line_rows(self.services)})
 
 

@@ -6,7 +6,6 @@ delete) for these and for customers. Customer pages, history and CSV are in crm_
 The data work lives in daemon/service/crm.py and always runs in a store thread; every change is audited there."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import tornado.web
@@ -194,8 +193,8 @@ class CrmPage(PageHandler):
         user = self.current_user
         ns.update(sections=SECTIONS, labels=LABELS, category_labels=CATEGORY_LABELS,
                   phone_kinds=PHONE_KIND_LABELS, can_delete=user is not None and user.role in DELETE_ROLES,
-                  fmt_time=lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "",
-                  fmt_day=lambda ts: time.strftime("%Y-%m-%d", time.localtime(ts)) if ts else "",
+                  fmt_time=self.local_time,
+                  fmt_day=lambda ts: self.local_time(ts, "date"),
                   yuan=lambda cents: "" if cents is None else "¥" + f"{cents // 100:,}.{cents % 100:02d}",
                   province_label=self.province_label, region_label=self.region_label,
                   product_name=self.product_name)

@@ -160,7 +160,7 @@ class CustomerExportPage(CrmPage):
 
 def send_csv(handler: tornado.web.RequestHandler, text: str) -> None:
     """A CSV download named customers-YYYYMMDD-HHMM.csv."""
-    name = time.strftime("customers-%Y%m%d-%H%M.csv")
+    name = f"customers-{handler.local_time(time.time(), 'file')}.csv"
     handler.set_header("Content-Type", "text/csv; charset=utf-8")
     handler.set_header("Content-Disposition", f'attachment; filename="{name}"')
     handler.finish(text.encode("utf-8"))

@@ -5,7 +5,6 @@ a caller; supervisors and admins also write. The logic lives in hotline.daemon.s
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import tornado.web
@@ -35,11 +34,6 @@ MESSAGES = {
 }
 FAX_STATUS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
               "cancelled": N_("cancelled")}
-
-
-def fmt_time(ts: float | None) -> str:
-    """Local date and time for pages."""
-    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def may_write(handler: BaseHandler) -> bool:
@@ -249,7 +243,7 @@ class KbPageBase(PageHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         """Time formatting and the writer flag for every kb template."""
         ns = super().get_template_namespace()
-        ns.update(fmt_time=fmt_time, may_write=may_write(self), fax_status=FAX_STATUS, mark=kb.mark,
+        ns.update(fmt_time=self.local_time, may_write=may_write(self), fax_status=FAX_STATUS, mark=kb.mark,
                   query_terms=kb.query_terms)
         return ns
 

@@ -17,7 +17,7 @@ from hotline.daemon.store.service_models import FaxJob, FaxStatus, Voicemail
 from ..i18n import N_
 from .inputs import id_param
 from .base import PageHandler
-from .media_pages import (MANAGERS, VIEWERS, MediaHandler, Params, agents_of_user, fmt_duration, fmt_time, inside,
+from .media_pages import (MANAGERS, VIEWERS, MediaHandler, Params, agents_of_user, fmt_duration, inside,
                           query_string, send_file, write_peaks)
 
 
@@ -200,7 +200,7 @@ class VoicemailPage(PageHandler):
             error = exc.reason
             self.set_status(400)
         self.render("voicemail.html", result=result, q=q, page=f["page"] if f else 1,
-                    per_page=f["per_page"] if f else 25, error=error, fmt_time=fmt_time, fmt_duration=fmt_duration,
+                    per_page=f["per_page"] if f else 25, error=error, fmt_time=lambda ts: self.local_time(ts, "second"), fmt_duration=fmt_duration,
                     can_delete=user.role in ("admin", "supervisor"), query=query_string,
                     sort=(f or {}).get("sort") or "-created_at")
 
@@ -311,7 +311,7 @@ class FaxesPage(PageHandler):
         for job in result["faxes"]:
             job["has_file"] = fax_document(folder, job["document"]) is not None
         self.render("faxes.html", result=result, q=q, page=f["page"] if f else 1, per_page=f["per_page"] if f else 25,
-                    error=error, fmt_time=fmt_time, statuses=[s.value for s in FaxStatus], query=query_string,
+                    error=error, fmt_time=lambda ts: self.local_time(ts, "second"), statuses=[s.value for s in FaxStatus], query=query_string,
                     sort=(f or {}).get("sort") or "-created_at")
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import struct
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -172,8 +171,8 @@ class Params:
         return value
 
     def day(self, name: str) -> float | None:
-        """A YYYY-MM-DD date as the timestamp of its start (local time)."""
-        return _parse_day(self.handler.get_query_argument(name, None), name)
+        """A YYYY-MM-DD date as the timestamp of its start (in the box's zone)."""
+        return _parse_day(self.handler.get_query_argument(name, None), name, getattr(self.handler, "tz", "UTC"))
 
     def paging(self) -> tuple[int, int]:
         """(page, per_page)."""
@@ -211,11 +210,6 @@ def took_calls(agents: list[AgentRow]) -> peewee.Expression | None:
             c = c | (Cdr.peer == a.extension)
         cond = c if cond is None else cond | c
     return cond
-
-
-def fmt_time(ts: float | None) -> str:
-    """Local date and time for tables."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -490,7 +484,8 @@ class RecordingsPage(PageHandler):
         per = f["per_page"] if f else 25
         self.render("recordings.html", result=result, q=q, page=page, per_page=per, error=error,
                     choices=choices, rules=retention_rules(self.services), policies=policies,
-                    can_delete=user.role in ("admin", "supervisor"), fmt_time=fmt_time, fmt_duration=fmt_duration,
+                    can_delete=user.role in ("admin", "supervisor"), fmt_duration=fmt_duration,
+                    fmt_time=lambda ts: self.local_time(ts, "second"),
                     sort=(f or {}).get("sort") or "-started_at", query=query_string)
 
 

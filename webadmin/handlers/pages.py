@@ -1,15 +1,14 @@
 """The overview page and the audit log (page and API)."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
-import time
 from typing import Any
 
 import tornado.web
 
 from hotline.daemon.box import audit
+from hotline.daemon.box import audit, localtime
 
 from .inputs import page_param
 from .base import ALL_ROLES, BaseHandler, PageHandler
@@ -52,11 +51,11 @@ class OverviewHandler(PageHandler):
         self.render("overview.html", status=system_status(self.services))
 
 
-def _parse_day(value: str | None, field: str) -> float | None:
+def _parse_day(value: str | None, field: str, tz: str) -> float | None:
     if not value:
         return None
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%d").timestamp()
+        return localtime.parse(value, tz, ("%Y-%m-%d",))
     except ValueError:
         raise tornado.web.HTTPError(400, reason=f"{field}: use YYYY-MM-DD") from None
 
@@ -68,8 +67,8 @@ def audit_filters(handler: tornado.web.RequestHandler) -> dict:
     if unknown:
         raise tornado.web.HTTPError(400, reason=f"unknown filter {sorted(unknown)[0]!r}")
     get = handler.get_query_argument
-    since = _parse_day(get("since", None), "since")
-    until = _parse_day(get("until", None), "until")
+    since = _parse_day(get("since", None), "since", getattr(handler, "tz", "UTC"))
+    until = _parse_day(get("until", None), "until", getattr(handler, "tz", "UTC"))
     page = page_param(get("page", None))
     return {"user": (get("user", "") or "").strip()[:64] or None,
             "action": (get("action", "") or "").strip()[:64] or None,
@@ -91,7 +90,7 @@ class AuditPage(PageHandler):
         self.render("audit.html", result=result, page=page, q={k: self.get_query_argument(k, "")
                                                               for k in ("user", "action", "target", "since",
                                                                         "until")},
-                    fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)))
+                    fmt=lambda ts: self.local_time(ts, "second"))
 
 
 class AuditApi(BaseHandler):

@@ -5,6 +5,7 @@ component folds whatever the journal holds, so a report includes the call that e
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -15,7 +16,8 @@ from zoneinfo import ZoneInfo
 import tornado.web
 
 from hotline.daemon.service.crm_csv import safe_cell
-from hotline.daemon.stats import reports
+from hotline.daemon.box import localtime
+from hotline.daemon.stats import reports, rollup
 
 from ..i18n import N_
 from .inputs import id_param, page_param
@@ -70,6 +72,9 @@ VALUES = {"inbound": N_("inbound"), "internal": N_("internal"), "outbound": N_("
           "unanswered": N_("unanswered"), "refused": N_("refused"), "interrupted": N_("interrupted")}
 WEEKDAYS = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
 FORMATS = ("json", "csv", "xlsx")
+LISTS = ("calls", "abandoned")           # lists paged in the table; their exports hold every matching row
+TIME_COLUMNS = {"ts", "offered_at"}      # moments (epoch seconds): exported as the box's local time
+EXPORT_CHUNK = 5000
 ALLOWED = {"from", "to", "group", "queue", "agent", "format", "sort", "desc", "page", "caller", "outcome"}
 
 
@@ -80,12 +85,9 @@ def ticket_types() -> dict[str, str]:
 
 
 async def box_timezone(services: dict) -> str:
-    """The timezone reports use: the one chosen at first-run setup, else the configuration's."""
-    def chosen() -> str | None:
-        from hotline.daemon.store.models import Setting
-        row = Setting.get_or_none(Setting.name == "timezone")
-        return row.value if row else None
-    return await services["store"].read(chosen) or services["config"]["locale"]["timezone"]
+    """The timezone reports use: the box's (base.box_timezone: setup's choice, else the configuration's)."""
+    from .base import box_timezone as box
+    return await box(services)
 
 
 def parse_request(handler: tornado.web.RequestHandler, tz: str) -> dict:
@@ -133,22 +135,34 @@ def run_report(name: str, p: dict) -> dict:
     if name == "lines":
         return reports.lines(p["start"], p["end"], p["group"], tz)
     if name in ("ivr", "choices"):
-        data = reports.ivr(p["start"], p["end"], tz)
-        return {"rows": data["funnel"] if name == "ivr" else data["choices"]}
+        part = "funnel" if name == "ivr" else "choices"
+        return {"rows": reports.ivr(p["start"], p["end"], tz, (part,))[part]}
     if name == "heatmap":
         return reports.heatmap(p["start"], p["end"], tz)
     if name == "tickets":
         return reports.tickets(p["start"], p["end"])
+    limit, after, count = p.get("limit", 200), p.get("after"), p.get("count", True)
     if name == "abandoned":
-        return reports.abandoned_list(p["start"], p["end"], p["queues"], limit=200, offset=(p["page"] - 1) * 200)
+        return reports.abandoned_list(p["start"], p["end"], p["queues"], limit=limit,
+                                      offset=(p["page"] - 1) * limit, after=after, count=count)
     if name == "calls":
         return reports.calls_list(p["start"], p["end"], caller=p["caller"], disposition=p["outcome"],
-                                  sort=p["sort"], desc=p["desc"], limit=200, offset=(p["page"] - 1) * 200)
+                                  sort=p["sort"], desc=p["desc"], limit=limit, offset=(p["page"] - 1) * limit,
+                                  after=after, count=count)
     raise tornado.web.HTTPError(404, reason="no such report")
 
 
-def flatten(name: str, rows: list[dict], locale: Any) -> tuple[list[str], list[list]]:
-    """Header and rows for a table or an export (lists and maps become their own columns)."""
+def export_cell(value: Any) -> Any:
+    """The one door every exported value goes through (CSV and XLSX, downloads and mailed reports): nested
+    values as JSON, text that a spreadsheet would run as a formula (=, +, -, @ ...) neutralised."""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    return safe_cell(value) if isinstance(value, str) else value
+
+
+def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str], list[list]]:
+    """Header and rows for a table or an export (lists and maps become their own columns; moments become the
+    box's local time in zone ``tz``)."""
     if name == "heatmap":
         header = [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
         return header, [[locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)]
@@ -162,8 +176,9 @@ def flatten(name: str, rows: list[dict], locale: Any) -> tuple[list[str], list[l
         reasons = sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
         extra = [f"{locale.translate('Not ready (s)')}: {r}" for r in reasons]
     out = []
+    when = localtime.formatter(tz, "second")
     for row in rows:
-        line = [row.get(k) for k, _ in cols]
+        line = [when(row.get(k)) if k in TIME_COLUMNS else row.get(k) for k, _ in cols]
         if name == "queues":
             line += list(row.get("wait_distribution", []))
         if name == "agents":
@@ -182,38 +197,105 @@ class ReportApi(BaseHandler):
         if name not in REPORTS:
             raise tornado.web.HTTPError(404, reason="no such report")
         p = parse_request(self, await box_timezone(self.services))
-        stats = self.services.get("stats")
-        if stats is not None:
-            await stats.catch_up()
+        await prepare_report(self.services, name, p["tz"])
+        if p["format"] != "json":
+            return await self.export(name, p)
         try:
             data = await self.services["store"].read(run_report, name, p)
         except reports.ReportError as exc:
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
-        if p["format"] == "json":
-            return self.write_json({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
-                                    "timezone": p["tz"], **data})
-        header, rows = flatten(name, data["rows"], self.locale)
+        self.write_json({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
+                         "timezone": p["tz"], **data})
+
+    async def chunks(self, name: str, p: dict) -> Any:
+        """The report's rows in chunks: every row matching the filter (lists are read EXPORT_CHUNK rows at a
+        time, each chunk continuing after the last row of the one before)."""
+        store = self.services["store"]
+        try:
+            if name not in LISTS:
+                yield (await store.read(run_report, name, p))["rows"]
+                return
+            q = {**p, "page": 1, "limit": EXPORT_CHUNK, "count": False, "after": None}
+            while True:
+                data = await store.read(run_report, name, q)
+                if data["rows"]:
+                    yield data["rows"]
+                if len(data["rows"]) < EXPORT_CHUNK:
+                    return
+                q["after"] = data["next"]
+        except reports.ReportError as exc:
+            raise tornado.web.HTTPError(400, reason=str(exc)) from None
+
+    async def export(self, name: str, p: dict) -> None:
+        """Stream a CSV or XLSX download: headers first, then the rows chunk by chunk (memory and the time to
+        the first byte do not grow with the rows)."""
         filename = f"hotline-{name}-{p['first']}-{p['last']}"
-        if p["format"] == "csv":
-            buf = io.StringIO()
-            buf.write("\ufeff")   # Excel opens UTF-8 (Chinese) correctly with a BOM
-            w = csv.writer(buf)
-            w.writerow(header)
-            w.writerows([safe_cell(v) if isinstance(v, str) else v for v in row] for row in rows)
+        csv_out = p["format"] == "csv"
+        chunks = self.chunks(name, p)
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = []
+        header, _ = flatten(name, first, self.locale, p["tz"])
+        if csv_out:
             self.set_header("Content-Type", "text/csv; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
-            return self.finish(buf.getvalue().encode("utf-8"))
-        self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
-        self.finish(xlsx(self.locale.translate(REPORTS[name][0]), header, rows, p))
+            sink = CsvSink(header)
+        else:
+            from ..xlsx import StreamingSheet
+            self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
+            sink = StreamingSheet(self.locale.translate(REPORTS[name][0]),
+                                  f"{p['first']} – {p['last']} ({p['tz']})", header)
+
+        def encode(rows: list[dict]) -> bytes:
+            _, lines = flatten(name, rows, self.locale, p["tz"])
+            return sink.rows([[export_cell(v) for v in line] for line in lines])
+        loop = asyncio.get_running_loop()
+        rows = first
+        try:
+            while rows:   # formatting and compressing run off the event loop, one chunk at a time
+                self.write(await loop.run_in_executor(None, encode, rows))
+                await self.flush()
+                try:
+                    rows = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+        finally:
+            await chunks.aclose()   # also when the browser went away mid-download
+        self.finish(await loop.run_in_executor(None, sink.close))
 
 
-def xlsx(title: str, header: list[str], rows: list[list], p: dict) -> bytes:
-    """A workbook with one sheet: a title line, the period, then the table."""
-    from ..xlsx import workbook
-    return workbook([(title, f"{p['first']} – {p['last']} ({p['tz']})", header,
-                      ([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for v in row]
-                       for row in rows))])
+class CsvSink:
+    """CSV bytes, a chunk of rows at a time (UTF-8 with a BOM: Excel opens Chinese correctly)."""
+
+    def __init__(self, header: list[str]):
+        self.started = False
+        self.header = header
+
+    def rows(self, rows: list[list]) -> bytes:
+        """The CSV lines of these rows (the BOM and the header before the first)."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        if not self.started:
+            buf.write("\ufeff")
+            w.writerow(self.header)
+            self.started = True
+        w.writerows(rows)
+        return buf.getvalue().encode("utf-8")
+
+    def close(self) -> bytes:
+        """Nothing more (the header alone when there were no rows)."""
+        return b"" if self.started else self.rows([])
+
+
+async def prepare_report(services: dict, name: str, tz: str) -> None:
+    """Fold the newest events in; for the agents and IVR reports keep the per-day rollup in the box's zone."""
+    stats = services.get("stats")
+    if stats is not None:
+        await stats.catch_up()
+    if name in ("agents", "ivr", "choices"):
+        await services["store"].write(rollup.ensure, tz)
 
 
 class ReportsPage(PageHandler):

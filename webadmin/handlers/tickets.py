@@ -2,7 +2,6 @@
 click from the agent desk's screen pop), escalation to a supervisor with a memo that pops up on their screen."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from typing import Any
@@ -11,6 +10,7 @@ import peewee
 import tornado.web
 
 from hotline.daemon.box import audit
+from hotline.daemon.box import audit, localtime
 from hotline.daemon.store.models import User
 from hotline.daemon.store.service_models import (AgentMessage, Customer, Ticket, TicketHistory, TicketPriority,
                                                  TicketStatus, TicketType)
@@ -66,8 +66,9 @@ class TicketError(Exception):
 
 # ---- validation (no database) -------------------------------------------------------------------------
 
-def parse_due(value: Any) -> float | None:
-    """Due time from Unix seconds, "YYYY-MM-DDTHH:MM[:SS]" / "YYYY-MM-DD HH:MM" (box local time) or empty."""
+def parse_due(value: Any, tz: str = "UTC") -> float | None:
+    """Due time from Unix seconds, "YYYY-MM-DDTHH:MM[:SS]" / "YYYY-MM-DD HH:MM" (the box's zone ``tz``) or
+    empty."""
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -75,11 +76,10 @@ def parse_due(value: Any) -> float | None:
             raise TicketError(N_("%(field)s: a time between 2000 and 2100"), field="due_at")
         return float(value)
     if isinstance(value, str):
-        for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
-            try:
-                return dt.datetime.strptime(value.strip(), fmt).timestamp()
-            except ValueError:
-                continue
+        try:
+            return localtime.parse(value, tz)
+        except ValueError:
+            pass
     raise TicketError(N_("%(field)s: use YYYY-MM-DD HH:MM"), field="due_at")
 
 
@@ -101,7 +101,7 @@ def _choice(body: dict, field: str, choices: dict) -> str:
     return value
 
 
-def check_fields(body: dict, allowed: tuple[str, ...]) -> dict:
+def check_fields(body: dict, allowed: tuple[str, ...], tz: str = "UTC") -> dict:
     """The allow-listed fields of a request, checked; TicketError (400) names the first bad one."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
@@ -116,7 +116,7 @@ def check_fields(body: dict, allowed: tuple[str, ...]) -> dict:
             raise TicketError(N_("%(field)s: a user name or empty"), field="owner")
         out["owner"] = (owner or "").strip() or None
     if "due_at" in body:
-        out["due_at"] = parse_due(body["due_at"])
+        out["due_at"] = parse_due(body["due_at"], tz)
     for field, limit in (("summary", 2000), ("result", 2000), ("note", 2000)):
         if field in body:
             out[field] = _text(body, field, limit)
@@ -270,7 +270,7 @@ def create_ticket(fields: dict, actor: str, address: str) -> dict:
     return out
 
 
-def update_ticket(ticket_id: int, fields: dict, actor: str, address: str) -> dict:
+def update_ticket(ticket_id: int, fields: dict, actor: str, address: str, tz: str = "UTC") -> dict:
     """Change a ticket: one history line for the changes, one for a note; audited before -> after."""
     t = Ticket.get_or_none(Ticket.id == ticket_id)
     if t is None:
@@ -291,7 +291,7 @@ def update_ticket(ticket_id: int, fields: dict, actor: str, address: str) -> dic
             if value is None or value == "":
                 return "-"
             if field == "due_at":
-                return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+                return localtime.fmt(value, tz)
             return str(value)[:80]
         TicketHistory.create(ticket=t.id, ts=now, actor=actor, action="changed",
                              note="; ".join(f"{k}: {shown(k, before[k])} → {shown(k, after[k])}" for k in after))
@@ -371,7 +371,7 @@ class TicketsApi(TicketApiBase):
     async def post(self) -> None:
         """Open a ticket (201)."""
         try:
-            fields = check_fields(self.json_body(), CREATE_FIELDS)
+            fields = check_fields(self.json_body(), CREATE_FIELDS, self.tz)
             out = await self.services["store"].write(create_ticket, fields, self.current_user.name, self.address)
         except TicketError as exc:
             return self.fail(exc)
@@ -401,9 +401,9 @@ class TicketApi(TicketApiBase):
     async def put(self, ticket_id: str) -> None:
         """Change type, status, priority, owner, due time, summary, result; add a note."""
         try:
-            fields = check_fields(self.json_body(), (*EDITABLE, "note"))
+            fields = check_fields(self.json_body(), (*EDITABLE, "note"), self.tz)
             out = await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
-                                                     self.address)
+                                                     self.address, self.tz)
         except TicketError as exc:
             return self.fail(exc)
         self.write_json(out)
@@ -446,8 +446,7 @@ class TicketPageBase(PageHandler):
         ns = super().get_template_namespace()
         ns.update(TYPES=TYPES, STATUSES=STATUSES, PRIORITIES=PRIORITIES, ACTIONS=ACTIONS, STATUS_BADGE=STATUS_BADGE,
                   PRIORITY_BADGE=PRIORITY_BADGE,
-                  fmt=lambda ts: time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "",
-                  fmt_input=lambda ts: time.strftime("%Y-%m-%dT%H:%M", time.localtime(ts)) if ts else "")
+                  fmt=self.local_time, fmt_input=lambda ts: self.local_time(ts, "input"))
         return ns
 
 
@@ -493,7 +492,7 @@ class TicketNewPage(TicketPageBase):
         form = {k: self.get_body_argument(k, "") for k in ("type", "priority", "owner", "caller_number", "summary",
                                                             "due_at")}
         try:
-            fields = check_fields(form, CREATE_FIELDS)
+            fields = check_fields(form, CREATE_FIELDS, self.tz)
             out = await self.services["store"].write(create_ticket, fields, self.current_user.name, self.address)
         except TicketError as exc:
             self.set_status(400)
@@ -528,9 +527,9 @@ class TicketPage(TicketPageBase):
         form = {k: self.get_body_argument(k, "") for k in ("type", "status", "priority", "owner", "due_at", "summary",
                                                             "result", "note")}
         try:
-            fields = check_fields(form, (*EDITABLE, "note"))
+            fields = check_fields(form, (*EDITABLE, "note"), self.tz)
             await self.services["store"].write(update_ticket, id_param(ticket_id), fields, self.current_user.name,
-                                               self.address)
+                                               self.address, self.tz)
         except TicketError as exc:
             if exc.status == 404:
                 raise tornado.web.HTTPError(404, reason=exc.shown(self.locale)) from None

@@ -54,11 +54,6 @@ HISTORY_LABELS = {"created": N_("Created"), "dispatched": N_("Dispatched"), "sta
                   "changed": N_("Changed")}
 
 
-def fmt_time(ts: float | None) -> str:
-    """Local date and time for pages."""
-    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
 def list_filters(handler: tornado.web.RequestHandler, extra: set[str]) -> dict[str, Any]:
     """status, center, district from the query string (allow-listed; values checked)."""
     allow_only(handler, {"status", "center", "district", *extra})
@@ -202,7 +197,7 @@ class WorkOrderPageBase(PageHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         """Labels and formatting for every work-order template."""
         ns = super().get_template_namespace()
-        ns.update(fmt_time=fmt_time, status_labels=STATUS_LABELS, status_badge=STATUS_BADGE,
+        ns.update(fmt_time=self.local_time, status_labels=STATUS_LABELS, status_badge=STATUS_BADGE,
                   match_labels=MATCH_LABELS, history_labels=HISTORY_LABELS, statuses=wo.STATUSES)
         return ns
 
@@ -293,7 +288,7 @@ class WorkOrderPage(WorkOrderPageBase):
         self.set_status(status)
         self.render("workorder.html", o=order, centers=centers, error=error, done=done,
                     form=form or {"technician": order["technician"] or "",
-                                  "visit_date": order["visit_date"] or time.strftime("%Y-%m-%d"),
+                                  "visit_date": order["visit_date"] or self.local_time(time.time(), "date"),
                                   "result": order["result"], "parts_used": order["parts_used"], "note": ""})
 
     async def post(self, order_id: str) -> None:
@@ -348,7 +343,7 @@ class WorkOrderPrintPage(WorkOrderPageBase):
             order = await self.services["store"].read(wo.get, id_param(order_id))
         except wo.WorkOrderError:
             raise tornado.web.HTTPError(404, reason="no such work order") from None
-        self.render("workorder_print.html", o=order, printed=time.strftime("%Y-%m-%d %H:%M"))
+        self.render("workorder_print.html", o=order, printed=self.local_time(time.time()))
 
 
 PAGE_ROUTES = [

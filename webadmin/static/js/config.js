@@ -282,7 +282,7 @@
         var body = $("#tokens-table tbody");
         $all("tr:not([data-token])", body).forEach(function (r) { r.remove(); });
         body.appendChild(el("tr", { "data-token": res.id },
-          el("td", { class: "data" }, "#" + res.id), el("td", { class: "data" }, new Date().toLocaleString()),
+          el("td", { class: "data" }, "#" + res.id), el("td", { class: "data" }, HL.time(Date.now() / 1000)),
           el("td", { class: "cfg-row-actions" },
             el("button", { type: "button", class: "btn btn-small btn-danger", "data-revoke": res.id }, T("Revoke")))));
       }, failed);

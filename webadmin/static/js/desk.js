@@ -20,10 +20,7 @@
   function show(node, on) { if (node) { node.hidden = !on; } }
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } return node; }
   function fail(what) { return function (err) { HL.toast(what + ": " + (err && err.error ? err.error : T("Failed"))); }; }
-  function clock(ts) {
-    var d = new Date(ts * 1000), p = function (n) { return (n < 10 ? "0" : "") + n; };
-    return p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
-  }
+  function clock(ts) { return HL.time(ts).slice(5); }   /* MM-DD HH:MM in the box's zone */
   function title(t, name) { return (t && (t[lang] || t.en_US || t.zh_CN)) || name || ""; }
   function label(group, key) { return (labels[group] && labels[group][key]) || key; }
   function list(tag, attrs, children) { return el.apply(null, [tag, attrs].concat(children)); }

@@ -11,11 +11,7 @@
     return T(s).replace(/%\((\w+)\)s/g, function (_, k) { return values[k] === undefined ? "" : String(values[k]); });
   }
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
-  function when(ts) {
-    var d = new Date(ts * 1000);
-    function p(n) { return (n < 10 ? "0" : "") + n; }
-    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
-  }
+  function when(ts) { return HL.time(ts); }
 
   /* ---- editor ------------------------------------------------------------------------------------------ */
   var src = document.getElementById("flow-source");

@@ -16,10 +16,7 @@
     return box;
   }
 
-  function when(ts) {
-    var d = new Date(ts * 1000);
-    return (d.getHours() < 10 ? "0" : "") + d.getHours() + ":" + (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
-  }
+  function when(ts) { return HL.time(ts, "clock"); }
 
   function ack(msg) {
     return HL.api("POST", "/messages/" + msg.id + "/ack", {}).then(function (done) {

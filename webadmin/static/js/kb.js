@@ -3,12 +3,7 @@
   "use strict";
   var T = HL.T, el = HL.el;
 
-  function two(n) { return (n < 10 ? "0" : "") + n; }
-  function when(ts) {
-    var d = new Date(ts * 1000);
-    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" +
-      two(d.getMinutes());
-  }
+  function when(ts) { return HL.time(ts); }
 
   /* forms with data-confirm ask first: panel.js does it on every page */
 

@@ -97,5 +97,32 @@
     if (ev.target.closest && ev.target.closest("[data-print]")) { window.print(); }
   });
 
-  window.HL = { T: T, api: api, toast: toast, live: live, el: el, cookie: cookie, duration: duration };
+  /* A stored moment (epoch seconds) as the box's local time, never the browser's: the zone comes from the page
+     (<html data-tz>, the same zone daemon/localtime.py uses on the server). Styles as there: "second",
+     "minute" (default), "date", "clock", "input" (datetime-local). "" for no time. */
+  var zoneParts = {};
+  function time(ts, style) {
+    if (ts === null || ts === undefined || ts === "") { return ""; }
+    var tz = document.documentElement.getAttribute("data-tz") || "UTC";
+    var f = zoneParts[tz];
+    if (!f) {
+      f = zoneParts[tz] = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", year: "numeric",
+        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    }
+    var p = {};
+    f.formatToParts(new Date(Number(ts) * 1000)).forEach(function (x) { p[x.type] = x.value; });
+    var day = p.year + "-" + p.month + "-" + p.day, hm = p.hour + ":" + p.minute;
+    style = style || "minute";
+    if (style === "date") { return day; }
+    if (style === "clock") { return hm; }
+    if (style === "input") { return day + "T" + hm; }
+    if (style === "second") { return day + " " + hm + ":" + p.second; }
+    return day + " " + hm;
+  }
+
+  /* Today's date (YYYY-MM-DD) in the box's zone, shifted by ``days``. */
+  function today(days) { return time(Date.now() / 1000 + (days || 0) * 86400, "date"); }
+
+  window.HL = { T: T, api: api, toast: toast, live: live, el: el, cookie: cookie, duration: duration, time: time,
+                today: today };
 })();

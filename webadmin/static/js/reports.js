@@ -21,7 +21,7 @@
     if (v === null || v === undefined) { return "–"; }
     if (typeof v === "boolean") { return v ? "✓" : ""; }
     if (/^(service_level|abandon_rate|occupancy|containment)$/.test(key)) { return (v * 100).toFixed(1) + " %"; }
-    if (key === "ts" || key === "offered_at") { return new Date(v * 1000).toLocaleString(); }
+    if (key === "ts" || key === "offered_at") { return HL.time(v, "second"); }
     if ((key === "direction" || key === "disposition" || key === "type") && labels.values[v]) { return labels.values[v]; }
     return String(v);
   }
@@ -112,7 +112,10 @@
         borderColor: "#9a6700", backgroundColor: "#9a6700",
         data: off.values.map(function (o, i) {
           var d = o - shortAb.values[i]; return d ? Math.round(1000 * inSl.values[i] / d) / 10 : null; }) });
-      cfg.options.scales = { pct: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false } } };
+      /* add the percent axis beside the counts' axis (replacing the scales object would drop the y axis) */
+      cfg.options.scales = Object.assign({}, cfg.options.scales, {
+        y: { position: "left", beginAtZero: true },
+        pct: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false } } });
       return cfg;
     }
     if (name === "agents") {
@@ -164,7 +167,8 @@
     var pages = Math.max(1, Math.ceil((data.total || 0) / 200));
     if (page > 1) { el.appendChild(HL.el("button", { "class": "btn btn-small", type: "button",
       onclick: function () { page -= 1; load(); } }, "‹")); }
-    el.appendChild(HL.el("span", { "class": "muted" }, page + " / " + pages + " (" + (data.total || 0) + ")"));
+    var more = data.total_capped ? "+" : "";   /* lists count up to 100,000 rows, then say "100000+" */
+    el.appendChild(HL.el("span", { "class": "muted" }, page + " / " + pages + more + " (" + (data.total || 0) + more + ")"));
     if (page < pages) { el.appendChild(HL.el("button", { "class": "btn btn-small", type: "button",
       onclick: function () { page += 1; load(); } }, "›")); }
   }
@@ -191,7 +195,8 @@
 
   function iso(d) { return d.toISOString().slice(0, 10); }
   document.getElementById("preset").addEventListener("change", function (ev) {
-    var v = ev.target.value, now = new Date(), from = new Date(now), to = new Date(now);
+    /* "today" is the box's day (HL.today), not the browser's */
+    var v = ev.target.value, now = new Date(HL.today() + "T12:00:00"), from = new Date(now), to = new Date(now);
     if (!v) { return; }
     if (v === "yesterday") { from.setDate(now.getDate() - 1); to = new Date(from); }
     else if (v === "7" || v === "90") { from.setDate(now.getDate() - Number(v) + 1); }

@@ -52,7 +52,7 @@
       node.textContent = HL.duration((now - Number(node.getAttribute("data-t0"))) / 1000);
     });
     var clock = document.getElementById("wb-clock");
-    if (clock) { clock.textContent = new Date().toLocaleTimeString(LANG === "zh_CN" ? "zh-CN" : "en-GB"); }
+    if (clock) { clock.textContent = HL.time(Date.now() / 1000, "second").slice(11); }
   }
 
   function fill(tbodyParent, rows, emptyText, columns) {
