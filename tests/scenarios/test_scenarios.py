@@ -19,7 +19,12 @@ def run_steps(box, steps: list[dict]) -> dict[str, str]:
     for i, step in enumerate(steps):
         (op, arg), = step.items()
         where = f"step {i + 1} ({op})"
-        if op == "call":
+        if op == "call" and arg.get("refused"):  # admission control says no: 503 with the refused call's id
+            got = box.api("POST", "/sim/calls", {"from": str(arg.get("from", "13800138000")),
+                                                 "to": str(arg.get("to", "8001"))}, expect=503)
+            assert got["reason"] == arg["refused"], (where, got)
+            calls[arg.get("as", "c1")] = got["id"]
+        elif op == "call":
             calls[arg.get("as", "c1")] = box.call(str(arg.get("from", "13800138000")), str(arg.get("to", "8001")),
                                                   str(arg.get("name", "")))
         elif op == "wait":

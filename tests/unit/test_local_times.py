@@ -16,8 +16,8 @@ SCRIPTS = sorted((REPO / "webadmin" / "static" / "js").glob("*.js"))
 
 # Moments formatted in the process's zone on purpose: storage layout, not read as times by anyone.
 ALLOWED = {
-    ("daemon/calls/manager.py", "time.localtime"),        # recordings/<Y/m/d>/ directory of a recording file
-    ("daemon/calls/manager.py", "time.strftime"),
+    ("daemon/calls/call_recording.py", "time.localtime"),  # recordings/<Y/m/d>/ directory of a recording file
+    ("daemon/calls/call_recording.py", "time.strftime"),
     ("daemon/calls/flows.py", "time.strftime"),         # voicemail/<Y/m/d>/ directory of a message
     ("daemon/box/backup.py", "time.strftime"),        # pre-restore-<stamp> directory name
     ("webadmin/handlers/config_prompts.py", "time.strftime"),   # replaced/<id>-<stamp>.wav file name

@@ -37,6 +37,7 @@ PROVIDERS: dict[str, str] = {
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
     "spandsp": "libspandsp2",                    # reference DTMF generator/detector (ctypes)
     "libspandsp.so.2": "libspandsp2",
+    "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
@@ -265,7 +266,7 @@ def _library_path(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 def test_each_provider_really_ships_the_name(name: str) -> None:
     """On this machine (set up by scripts/setup-env) each name is present and owned by its mapped package."""
-    kind_library = name in ("spandsp", "libspandsp.so.2")
+    kind_library = name in ("spandsp", "libspandsp.so.2", "libc.so.6")
     path = _library_path(name) if kind_library else (name if name.startswith("/") else shutil.which(name) or "")
     assert path and Path(path).exists(), f"{name} is not on this machine: run ./scripts/test (scripts/setup-env " \
                                          f"installs Debian's {PROVIDERS[name]})"
