@@ -131,9 +131,9 @@ def test_users_lines_and_the_other_pages(web_box, browser_page, login, shot) -> 
     # a trunk taken out of service
     page.goto(url + "/config/lines")
     page.click("button[data-line-switch='sim0-t2']")
-    page.wait_for_load_state("load")
+    # the switch posts and the page comes back (or is updated): wait for the new state, not for "load"
+    page.wait_for_selector("tr[data-line='sim0-t2'] .badge[data-state='disabled']", timeout=15000)
     badge = page.locator("tr[data-line='sim0-t2'] .badge")
-    badge.wait_for()
     assert badge.get_attribute("data-state") == "disabled" and badge.inner_text() == "disabled"
     page.click("#probe")
     assert "No driver reported hardware" in page.locator("#probe-summary").inner_text()
