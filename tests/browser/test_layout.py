@@ -122,7 +122,7 @@ def visit(page, url: str, shot, label: str, failed: list[str]) -> list[str]:
     failed.clear()
     page.goto(url)
     try:
-        page.wait_for_load_state("networkidle", timeout=4000)
+        page.wait_for_load_state("networkidle", timeout=1500)
     except Exception:  # noqa: BLE001 - pages that poll every second are never idle for long; they are filled
         pass
     shot(page, label)
