@@ -58,6 +58,16 @@ def _cell(ref: str, value: Any, style: int = 0) -> str:
     return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{text}</t></is></c>'
 
 
+def _cell_body(value: Any) -> str:
+    """A cell without its reference (placed in order): a boolean, a number or text."""
+    if isinstance(value, bool):
+        return f'<c t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, (int, float)):
+        return f"<c><v>{value!r}</v></c>"
+    text = escape(_BAD_XML.sub("", safe_cell(value))).replace("\r", "")
+    return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
 def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]) -> str:
     """One worksheet: title (row 1), subtitle (row 2), header (row 4, bold), the rows from row 5."""
     rows = list(rows)
@@ -138,7 +148,8 @@ class StreamingSheet:
 
     def __init__(self, title: str, subtitle: str, header: list[str]):
         self.drain = _Drain()
-        self.zip = zipfile.ZipFile(self.drain, "w", zipfile.ZIP_DEFLATED, compresslevel=5)
+        # level 1: streamed exports are dominated by deflate at higher levels; the file is a little bigger
+        self.zip = zipfile.ZipFile(self.drain, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         self.name = _sheet_name(title, 1, [])
         self.part = self.zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
         self.row = 5
@@ -153,19 +164,19 @@ class StreamingSheet:
 
     def rows(self, rows: list[list]) -> bytes:
         """Add rows; the compressed bytes ready to send."""
+        # Cells and rows without references (r="..."): the format places them in order, and the writer saves
+        # formatting a reference per cell. An empty cell is written as an empty <c/> to keep the columns.
         out = []
-        width = max((len(row) for row in rows), default=0)
-        letters = self.letters = getattr(self, "letters", [])
-        letters += [_col(i) for i in range(len(letters) + 1, width + 1)]
         for row in rows:
-            r = self.row
             cells = []
-            for col, v in zip(letters, row):
+            for v in row:
                 if type(v) is int or type(v) is float:   # most cells: numbers
-                    cells.append(f'<c r="{col}{r}"><v>{v!r}</v></c>')
+                    cells.append(f"<c><v>{v!r}</v></c>")
+                elif v is None or v == "":
+                    cells.append("<c/>")
                 else:
-                    cells.append(_cell(f"{col}{r}", v))
-            out.append(f'<row r="{r}">{"".join(cells)}</row>')
+                    cells.append(_cell_body(v))
+            out.append(f'<row r="{self.row}">{"".join(cells)}</row>')
             self.row += 1
         self.part.write("".join(out).encode("utf-8"))
         return self.drain.take()
