@@ -12,7 +12,7 @@ from hotline.drivers.base import HangupCause, LineKind
 
 from .manager import Call, CallState, Leg, LegGone
 from ..media.engine import ArrayPlayer
-from ..media.tones import ToneGenerator
+from hotline.drivers.common.tones import ToneGenerator
 from ..media.wavio import read_wav_8k
 
 if TYPE_CHECKING:

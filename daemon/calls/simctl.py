@@ -11,7 +11,7 @@ from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard, SimLine
 
 from ..errors import HotlineError
-from ..media.tones import dtmf_freqs, dtmf_tone
+from hotline.drivers.common.tones import dtmf_freqs, dtmf_tone
 from ..media.wavio import parse_wav, to_mono_8k
 
 

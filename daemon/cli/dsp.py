@@ -18,8 +18,8 @@ from typing import TextIO
 
 import numpy as np
 
-from ..media.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
-from ..media.tones import DTMF_KEYS, dtmf_tone
+from hotline.drivers.common.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
+from hotline.drivers.common.tones import DTMF_KEYS, dtmf_tone
 from ..media.wavio import WavError, read_wav_8k
 
 __all__ = ["TimedHit", "detect_batch", "dtmf_file_main", "Burst", "Trial", "Axis", "AxisResult",

@@ -13,7 +13,7 @@ import numpy as np
 from hotline.drivers.base import FRAME_SAMPLES
 
 from ..aio import cancel_and_wait
-from .dtmf import DtmfDetector
+from hotline.drivers.common.dtmf import DtmfDetector
 
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
