@@ -10,6 +10,7 @@ import numpy as np
 from hotline.dialplan.context import ConnectResult
 from hotline.drivers.base import HangupCause
 
+from ..calls.linecaps import HALF_DUPLEX_REASON, bridgeable
 from ..calls.manager import Call, LegGone
 from ..media.engine import ArrayPlayer
 from . import config as acd_config
@@ -158,6 +159,9 @@ class Acd:
         if q is None:
             return "unavailable"
         call: Call = session.call
+        if call.caller is not None and not bridgeable(call.caller.line):  # a half-duplex line can never talk to an agent
+            self.journal.emit("queue.refused", call.uuid, ts=self.engine.now(), queue=name, reason=HALF_DUPLEX_REASON)
+            return "unavailable"
         if not self.logged_in(q) and not q.settings["join_empty"]:
             self.journal.emit("queue.no_agents", call.uuid, ts=self.engine.now(), queue=name)
             return "no_agents"
