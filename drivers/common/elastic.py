@@ -1,0 +1,159 @@
+"""Per-line elastic buffers between a device thread and the media tick: bursts of raw G.711 bytes in, exactly one
+frame out per line per tick, silence on underrun, trimming on drift; counted, bounded, one short lock."""
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base import FRAME_SAMPLES
+from . import g711
+
+
+class Codec(enum.Enum):
+    """The byte format a device moves."""
+
+    ULAW = "ulaw"
+    ALAW = "alaw"
+
+
+_SILENCE = {Codec.ULAW: g711.ULAW_SILENCE, Codec.ALAW: g711.ALAW_SILENCE}
+_DECODE = {Codec.ULAW: g711.ulaw_decode, Codec.ALAW: g711.alaw_decode}
+_ENCODE = {Codec.ULAW: g711.ulaw_encode, Codec.ALAW: g711.alaw_encode}
+
+
+@dataclass
+class ElasticStats:
+    """What the buffers had to do so far (all lines of one device, one direction)."""
+
+    underruns: int = 0         # takes that found less than a frame: silence was played and the line re-primed
+    trims: int = 0             # drift corrections: the line held more than it needs for a whole window
+    trimmed_samples: int = 0   # samples dropped by trims and by overflow
+    overflows: int = 0         # bursts that did not fit (the oldest audio was dropped)
+
+
+class ElasticBuffer:
+    """Ring buffers for every line of a device, in one uint8 matrix.
+
+    The producer (a device thread, or the tick for the sending direction) calls ``push``/``push_block`` with
+    bursts of any size; the consumer calls ``take(n)`` (raw bytes, all lines) or ``take_frame()`` (one
+    decoded frame for every line, one stacked table lookup). A line first fills to ``target`` samples
+    (silence meanwhile, not counted), then plays; a take that finds less than ``n`` samples plays silence,
+    counts an underrun and re-primes. When a line's fill stayed above ``target + slack`` for a whole window
+    (one second of samples taken) the surplus is dropped in one step and counted as a trim: that is clock
+    drift, not jitter. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
+    oldest audio (counted). Only index arithmetic and one fancy-index copy run under the lock.
+    """
+
+    def __init__(self, lines: int, codec: Codec = Codec.ULAW, target: int = 2 * FRAME_SAMPLES,
+                 capacity: int = 16 * FRAME_SAMPLES, slack: int = FRAME_SAMPLES, window: int = 8000):
+        if not 0 < target < capacity:
+            raise ValueError("target must be between 0 and capacity")
+        self.lines, self.codec = lines, codec
+        self.target, self.capacity, self.slack, self.window = target, capacity, slack, window
+        self.silence = _SILENCE[codec]
+        self.buf = np.full((lines, capacity), self.silence, dtype=np.uint8)
+        self.written = np.zeros(lines, dtype=np.int64)  # absolute sample counters
+        self.read = np.zeros(lines, dtype=np.int64)
+        self.playing = np.zeros(lines, dtype=bool)
+        self.active = np.zeros(lines, dtype=bool)       # only open lines accept audio
+        self.low = np.full(lines, np.iinfo(np.int64).max, dtype=np.int64)  # lowest fill seen in this window
+        self.taken_in_window = 0
+        self.stats = ElasticStats()
+        self.lock = threading.Lock()
+        self._all = np.arange(lines)
+
+    # ---- line life ----------------------------------------------------------------------------
+    def open_line(self, row: int) -> None:
+        """Start accepting audio for a line (a call began): empty, priming."""
+        with self.lock:
+            self.read[row] = self.written[row]
+            self.playing[row] = False
+            self.active[row] = True
+            self.low[row] = np.iinfo(np.int64).max
+
+    def close_line(self, row: int) -> None:
+        """Stop accepting audio for a line and forget what it held."""
+        with self.lock:
+            self.active[row] = False
+            self.read[row] = self.written[row]
+            self.playing[row] = False
+
+    # ---- producer ------------------------------------------------------------------------------
+    def push(self, row: int, data: bytes | np.ndarray) -> None:
+        """A burst of raw bytes for one line (dropped when the line is not open)."""
+        codes = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) \
+            else np.asarray(data, dtype=np.uint8)
+        self.push_block(np.array([row]), codes[None, :])
+
+    def push_block(self, rows: np.ndarray, block: np.ndarray) -> None:
+        """Equal bursts for many lines at once: ``block[i]`` (uint8) belongs to line ``rows[i]``."""
+        rows = np.asarray(rows, dtype=np.intp)
+        n = block.shape[1]
+        if n == 0 or len(rows) == 0:
+            return
+        if n > self.capacity:
+            block = block[:, -self.capacity:]
+            n = self.capacity
+        cols = np.arange(n)
+        with self.lock:
+            keep = self.active[rows]
+            if not keep.all():
+                rows, block = rows[keep], block[keep]
+            pos = (self.written[rows, None] + cols) % self.capacity
+            self.buf[rows[:, None], pos] = block
+            self.written[rows] += n
+            over = self.written[rows] - self.read[rows] - self.capacity
+            spill = over > 0
+            if spill.any():
+                self.read[rows[spill]] += over[spill]
+                self.stats.overflows += int(spill.sum())
+                self.stats.trimmed_samples += int(over[spill].sum())
+
+    def push_samples(self, rows: np.ndarray, samples: np.ndarray) -> None:
+        """Encode linear int16 frames (stacked table lookup) and push them."""
+        self.push_block(rows, _ENCODE[self.codec](samples))
+
+    # ---- consumer ------------------------------------------------------------------------------
+    def take(self, n: int = FRAME_SAMPLES) -> np.ndarray:
+        """Exactly ``n`` raw bytes for every line (silence where a line has nothing to play)."""
+        cols = np.arange(n)
+        with self.lock:
+            fill = self.written - self.read
+            self.playing |= self.active & (fill >= self.target)
+            short = self.playing & (fill < n)
+            if short.any():
+                self.stats.underruns += int(short.sum())
+                self.playing &= ~short
+            play = self.playing.copy()
+            out = self.buf[self._all[:, None], (self.read[:, None] + cols) % self.capacity]
+            self.read[play] += n
+            fill = self.written - self.read
+            np.minimum(self.low, np.where(play, fill, self.low), out=self.low)
+            self.taken_in_window += n
+            if self.taken_in_window >= self.window:
+                self._trim_drift()
+        out[~play] = self.silence
+        return out
+
+    def take_frame(self) -> np.ndarray:
+        """One decoded frame (int16, 160 samples) for every line: one stacked G.711 lookup."""
+        return _DECODE[self.codec](self.take(FRAME_SAMPLES))
+
+    def _trim_drift(self) -> None:
+        """Lines that never went below target + slack in the window hold a surplus from clock drift: drop it."""
+        surplus = self.low - self.target
+        trim = self.playing & (self.low != np.iinfo(np.int64).max) & (surplus > self.slack)
+        if trim.any():
+            self.read[trim] += surplus[trim]
+            self.stats.trims += int(trim.sum())
+            self.stats.trimmed_samples += int(surplus[trim].sum())
+        self.low[:] = np.iinfo(np.int64).max
+        self.taken_in_window = 0
+
+    def fill(self) -> np.ndarray:
+        """Samples each line holds now."""
+        with self.lock:
+            return self.written - self.read
