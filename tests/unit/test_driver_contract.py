@@ -397,23 +397,29 @@ def test_flashed_is_a_contract_event_and_busy_tone_ends_the_call(box) -> None:
 
 
 def test_half_duplex_line_is_never_bridged(box) -> None:
-    """A half-duplex trunk (a voice modem) calling a flow that connects to an agent: refused, journaled, the
-    station never rings."""
+    """A half-duplex trunk (a voice modem) calling a flow that connects to an agent, dials out or queues: each is
+    refused and journaled, the station never rings."""
     result: list = []
+    acd: list = []
 
     async def flow(ctx) -> None:
         await ctx.answer()
         result.append(await ctx.connect("1001"))
         result.append(await ctx.dial_out("13800000000"))
+        result.append(await acd[0].enter(ctx, "sales"))
 
     async def main() -> None:
+        from hotline.daemon.acd.manager import Acd
         engine, devices, calls, journal = await box([dict(SIM, duplex="half")], flow)
+        acd.append(Acd(calls.store, journal, calls, devices, engine, None))
+        acd[0].queues["sales"] = object()  # any queue: the refusal comes before the queue is looked at
         card = devices.devices["sim0"].driver
         card.far_call(card.lines["sim0-t1"], "13800138000", "", "8001")
-        await ticks_until(engine, lambda: len(result) == 2)
-        assert result == [ConnectResult.UNAVAILABLE, ConnectResult.UNAVAILABLE]
+        await ticks_until(engine, lambda: len(result) == 3)
+        assert result == [ConnectResult.UNAVAILABLE, ConnectResult.UNAVAILABLE, "unavailable"]
         assert card.by_extension["1001"].far.state.value == "idle", "the agent phone rang"
         call_uuid = next(iter(calls.calls))
-        assert "call.bridge_refused" in await journal_kinds(journal, call_uuid, calls)
+        kinds = await journal_kinds(journal, call_uuid, calls)
+        assert kinds.count("call.bridge_refused") == 2 and "queue.refused" in kinds
         await box.close()
     asyncio.run(main())
