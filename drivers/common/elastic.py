@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ..base import FRAME_SAMPLES
 from . import g711
@@ -63,7 +64,6 @@ class ElasticBuffer:
         self.taken_in_window = 0
         self.stats = ElasticStats()
         self.lock = threading.Lock()
-        self._all = np.arange(lines)
 
     # ---- line life ----------------------------------------------------------------------------
     def open_line(self, row: int) -> None:
@@ -97,13 +97,11 @@ class ElasticBuffer:
         if n > self.capacity:
             block = block[:, -self.capacity:]
             n = self.capacity
-        cols = np.arange(n)
         with self.lock:
             keep = self.active[rows]
             if not keep.all():
                 rows, block = rows[keep], block[keep]
-            pos = (self.written[rows, None] + cols) % self.capacity
-            self.buf[rows[:, None], pos] = block
+            self._scatter(rows, self.written[rows] % self.capacity, block)
             self.written[rows] += n
             over = self.written[rows] - self.read[rows] - self.capacity
             spill = over > 0
@@ -119,7 +117,7 @@ class ElasticBuffer:
     # ---- consumer ------------------------------------------------------------------------------
     def take(self, n: int = FRAME_SAMPLES) -> np.ndarray:
         """Exactly ``n`` raw bytes for every line (silence where a line has nothing to play)."""
-        cols = np.arange(n)
+        out = np.full((self.lines, n), self.silence, dtype=np.uint8)
         with self.lock:
             fill = self.written - self.read
             self.playing |= self.active & (fill >= self.target)
@@ -128,15 +126,47 @@ class ElasticBuffer:
                 self.stats.underruns += int(short.sum())
                 self.playing &= ~short
             play = self.playing.copy()
-            out = self.buf[self._all[:, None], (self.read[:, None] + cols) % self.capacity]
+            rows = np.flatnonzero(play)
+            if len(rows):
+                out[rows] = self._gather(rows, self.read[rows] % self.capacity, n)
             self.read[play] += n
             fill = self.written - self.read
             np.minimum(self.low, np.where(play, fill, self.low), out=self.low)
             self.taken_in_window += n
             if self.taken_in_window >= self.window:
                 self._trim_drift()
-        out[~play] = self.silence
         return out
+
+    def _gather(self, rows: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+        """``n`` bytes of each row from its start: one gather of contiguous windows; rows that wrap around the
+        ring's end (a fraction n/capacity of them) are copied in two pieces."""
+        wrap = starts + n > self.capacity
+        if not wrap.any():
+            return sliding_window_view(self.buf, n, axis=1)[rows, starts]
+        out = np.empty((len(rows), n), dtype=np.uint8)
+        flat = ~wrap
+        out[flat] = sliding_window_view(self.buf, n, axis=1)[rows[flat], starts[flat]]
+        for i in np.flatnonzero(wrap):
+            r, s = rows[i], starts[i]
+            k = self.capacity - s
+            out[i, :k] = self.buf[r, s:]
+            out[i, k:] = self.buf[r, :n - k]
+        return out
+
+    def _scatter(self, rows: np.ndarray, starts: np.ndarray, block: np.ndarray) -> None:
+        """Write ``block[i]`` into row ``rows[i]`` from ``starts[i]`` (the same window trick, wrapping rows apart)."""
+        n = block.shape[1]
+        wrap = starts + n > self.capacity
+        flat = ~wrap
+        if flat.any():
+            windows = as_strided(self.buf, shape=(self.lines, self.capacity - n + 1, n),
+                                 strides=(self.buf.strides[0], 1, 1), writeable=True)
+            windows[rows[flat], starts[flat]] = block[flat]
+        for i in np.flatnonzero(wrap):
+            r, s = rows[i], starts[i]
+            k = self.capacity - s
+            self.buf[r, s:] = block[i, :k]
+            self.buf[r, :n - k] = block[i, k:]
 
     def take_frame(self) -> np.ndarray:
         """One decoded frame (int16, 160 samples) for every line: one stacked G.711 lookup."""
