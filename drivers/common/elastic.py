@@ -43,8 +43,8 @@ class ElasticBuffer:
     decoded frame for every line, one stacked table lookup). A line first fills to ``target`` samples
     (silence meanwhile, not counted), then plays; a take that finds less than ``n`` samples plays silence,
     counts an underrun and re-primes. When a line's fill stayed above ``target + slack`` for a whole window
-    (one second of samples taken) the surplus is dropped in one step and counted as a trim: that is clock
-    drift, not jitter. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
+    (one second of samples taken) the surplus is counted as a trim and dropped a tenth of a take at a time
+    (no audible cut that could swallow a DTMF tone): that is clock drift, not jitter. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
     oldest audio (counted). Only index arithmetic and one fancy-index copy run under the lock.
     """
 
@@ -61,7 +61,9 @@ class ElasticBuffer:
         self.playing = np.zeros(lines, dtype=bool)
         self.active = np.zeros(lines, dtype=bool)       # only open lines accept audio
         self.low = np.full(lines, np.iinfo(np.int64).max, dtype=np.int64)  # lowest fill seen in this window
+        self.excess = np.zeros(lines, dtype=np.int64)  # surplus still to drop, a few samples per take
         self.taken_in_window = 0
+        self.trimming = False
         self.stats = ElasticStats()
         self.lock = threading.Lock()
 
@@ -71,6 +73,7 @@ class ElasticBuffer:
         with self.lock:
             self.read[row] = self.written[row]
             self.playing[row] = False
+            self.excess[row] = 0
             self.active[row] = True
             self.low[row] = np.iinfo(np.int64).max
 
@@ -130,6 +133,11 @@ class ElasticBuffer:
             if len(rows):
                 out[rows] = self._gather(rows, self.read[rows] % self.capacity, n)
             self.read[play] += n
+            if self.trimming:  # drop a decided surplus gradually: a few samples per take, not one audible cut
+                drop = np.minimum(self.excess, max(1, n // 10)) * play
+                self.read += drop
+                self.excess -= drop
+                self.trimming = bool(self.excess.any())
             fill = self.written - self.read
             np.minimum(self.low, np.where(play, fill, self.low), out=self.low)
             self.taken_in_window += n
@@ -174,10 +182,11 @@ class ElasticBuffer:
 
     def _trim_drift(self) -> None:
         """Lines that never went below target + slack in the window hold a surplus from clock drift: drop it."""
-        surplus = self.low - self.target
+        surplus = self.low - self.target - self.excess  # what is already being dropped counts as gone
         trim = self.playing & (self.low != np.iinfo(np.int64).max) & (surplus > self.slack)
         if trim.any():
-            self.read[trim] += surplus[trim]
+            self.excess[trim] += surplus[trim]
+            self.trimming = True
             self.stats.trims += int(trim.sum())
             self.stats.trimmed_samples += int(surplus[trim].sum())
         self.low[:] = np.iinfo(np.int64).max
