@@ -23,6 +23,7 @@ class Codec(enum.Enum):
 _SILENCE = {Codec.ULAW: g711.ULAW_SILENCE, Codec.ALAW: g711.ALAW_SILENCE}
 _DECODE = {Codec.ULAW: g711.ulaw_decode, Codec.ALAW: g711.alaw_decode}
 _ENCODE = {Codec.ULAW: g711.ulaw_encode, Codec.ALAW: g711.alaw_encode}
+QUIET = 100  # peak below this (about -50 dBm0) counts as silence: surplus is dropped there
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ElasticStats:
     trims: int = 0             # drift corrections: the line held more than it needs for a whole window
     trimmed_samples: int = 0   # samples dropped by trims and by overflow
     overflows: int = 0         # bursts that did not fit (the oldest audio was dropped)
+    pads: int = 0              # frames of silence inserted at quiet moments for a line running dry (slow clock)
 
 
 class ElasticBuffer:
@@ -43,8 +45,10 @@ class ElasticBuffer:
     decoded frame for every line, one stacked table lookup). A line first fills to ``target`` samples
     (silence meanwhile, not counted), then plays; a take that finds less than ``n`` samples plays silence,
     counts an underrun and re-primes. When a line's fill stayed above ``target + slack`` for a whole window
-    (one second of samples taken) the surplus is counted as a trim and dropped a tenth of a take at a time
-    (no audible cut that could swallow a DTMF tone): that is clock drift, not jitter. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
+    (one second of samples taken) the surplus is counted as a trim (that is clock drift, not jitter) and
+    dropped at the next quiet moment, so the cut is inaudible and never swallows a DTMF tone. A line whose
+    fill came within ``slack / 2`` of empty in a window (a slow device clock) gets frames of silence at quiet
+    moments (pads) before it would underrun in the middle of a word. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
     oldest audio (counted). Only index arithmetic and one fancy-index copy run under the lock.
     """
 
@@ -61,7 +65,9 @@ class ElasticBuffer:
         self.playing = np.zeros(lines, dtype=bool)
         self.active = np.zeros(lines, dtype=bool)       # only open lines accept audio
         self.low = np.full(lines, np.iinfo(np.int64).max, dtype=np.int64)  # lowest fill seen in this window
-        self.excess = np.zeros(lines, dtype=np.int64)  # surplus still to drop, a few samples per take
+        self.excess = np.zeros(lines, dtype=np.int64)   # surplus still to drop (device clock fast)
+        self.deficit = np.zeros(lines, dtype=np.int64)  # silence still to insert (device clock slow)
+        self.padding = False
         self.taken_in_window = 0
         self.trimming = False
         self.stats = ElasticStats()
@@ -74,6 +80,7 @@ class ElasticBuffer:
             self.read[row] = self.written[row]
             self.playing[row] = False
             self.excess[row] = 0
+            self.deficit[row] = 0
             self.active[row] = True
             self.low[row] = np.iinfo(np.int64).max
 
@@ -129,15 +136,14 @@ class ElasticBuffer:
                 self.stats.underruns += int(short.sum())
                 self.playing &= ~short
             play = self.playing.copy()
+            if self.padding:
+                self._hold_quiet(play, n)
             rows = np.flatnonzero(play)
             if len(rows):
                 out[rows] = self._gather(rows, self.read[rows] % self.capacity, n)
             self.read[play] += n
-            if self.trimming:  # drop a decided surplus gradually: a few samples per take, not one audible cut
-                drop = np.minimum(self.excess, max(1, n // 10)) * play
-                self.read += drop
-                self.excess -= drop
-                self.trimming = bool(self.excess.any())
+            if self.trimming:
+                self._drop_quiet(play, n)
             fill = self.written - self.read
             np.minimum(self.low, np.where(play, fill, self.low), out=self.low)
             self.taken_in_window += n
@@ -180,6 +186,32 @@ class ElasticBuffer:
         """One decoded frame (int16, 160 samples) for every line: one stacked G.711 lookup."""
         return _DECODE[self.codec](self.take(FRAME_SAMPLES))
 
+    def _hold_quiet(self, play: np.ndarray, n: int) -> None:
+        """A line running dry (the device's clock is slower) plays one frame of silence at a quiet moment instead
+        of consuming: counted as a pad, and it spares the hard underrun that would cut a word or a tone."""
+        cand = np.flatnonzero(play & (self.deficit > 0))
+        if len(cand):
+            ahead = _DECODE[self.codec](self._gather(cand, self.read[cand] % self.capacity, n))
+            rows = cand[np.abs(ahead.astype(np.int32)).max(axis=1) < QUIET]
+            play[rows] = False
+            self.deficit[rows] = np.maximum(0, self.deficit[rows] - n)
+            self.stats.pads += len(rows)
+        self.padding = bool(self.deficit.any())
+
+    def _drop_quiet(self, play: np.ndarray, n: int) -> None:
+        """Drop decided surplus where the audio about to play is quiet (a cut in silence is inaudible and cannot
+        swallow a DTMF tone); when no quiet moment came before the line holds half the capacity, the surplus
+        is dropped anyway."""
+        cand = np.flatnonzero(play & (self.excess > 0) & (self.written - self.read >= n))
+        if len(cand):
+            ahead = _DECODE[self.codec](self._gather(cand, self.read[cand] % self.capacity, n))
+            go = (np.abs(ahead.astype(np.int32)).max(axis=1) < QUIET) | (self.written[cand] - self.read[cand] > self.capacity // 2)
+            rows = cand[go]
+            drop = np.minimum(self.excess[rows], n)
+            self.read[rows] += drop
+            self.excess[rows] -= drop
+        self.trimming = bool(self.excess.any())
+
     def _trim_drift(self) -> None:
         """Lines that never went below target + slack in the window hold a surplus from clock drift: drop it."""
         surplus = self.low - self.target - self.excess  # what is already being dropped counts as gone
@@ -189,6 +221,11 @@ class ElasticBuffer:
             self.trimming = True
             self.stats.trims += int(trim.sum())
             self.stats.trimmed_samples += int(surplus[trim].sum())
+        seen = self.playing & (self.low != np.iinfo(np.int64).max)
+        short = seen & (self.low < self.slack // 2) & (self.deficit == 0)  # close to running dry
+        if short.any():
+            self.deficit[short] = self.target - self.low[short]
+            self.padding = True
         self.low[:] = np.iinfo(np.int64).max
         self.taken_in_window = 0
 

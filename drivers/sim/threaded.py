@@ -65,8 +65,8 @@ class DeviceThread:
         rx, tx = self.rx.stats, self.tx.stats
         return {"jitter_ms": self.jitter_ticks * 20, "drift": self.drift,
                 "rx_underruns": rx.underruns, "rx_trims": rx.trims, "rx_trimmed_samples": rx.trimmed_samples,
-                "rx_overflows": rx.overflows, "tx_underruns": tx.underruns, "tx_trims": tx.trims,
-                "tx_trimmed_samples": tx.trimmed_samples, "tx_overflows": tx.overflows}
+                "rx_pads": rx.pads, "rx_overflows": rx.overflows, "tx_underruns": tx.underruns, "tx_trims": tx.trims,
+                "tx_trimmed_samples": tx.trimmed_samples, "tx_pads": tx.pads, "tx_overflows": tx.overflows}
 
     # ---- the box's side (event-loop thread) ---------------------------------------------------------
     def tick(self) -> None:
