@@ -47,7 +47,7 @@ class ElasticBuffer:
     counts an underrun and re-primes. When a line's fill stayed above ``target + slack`` for a whole window
     (one second of samples taken) the surplus is counted as a trim (that is clock drift, not jitter) and
     dropped at the next quiet moment, so the cut is inaudible and never swallows a DTMF tone. A line whose
-    fill came within ``slack / 2`` of empty in a window (a slow device clock) gets frames of silence at quiet
+    fill came within ``slack`` of empty in a window (a slow device clock) gets frames of silence at quiet
     moments (pads) before it would underrun in the middle of a word. Memory is fixed (``lines x capacity`` bytes); a burst that does not fit drops the
     oldest audio (counted). Only index arithmetic and one fancy-index copy run under the lock.
     """
@@ -222,7 +222,7 @@ class ElasticBuffer:
             self.stats.trims += int(trim.sum())
             self.stats.trimmed_samples += int(surplus[trim].sum())
         seen = self.playing & (self.low != np.iinfo(np.int64).max)
-        short = seen & (self.low < self.slack // 2) & (self.deficit == 0)  # close to running dry
+        short = seen & (self.low < self.slack) & (self.deficit == 0)  # close to running dry
         if short.any():
             self.deficit[short] = self.target - self.low[short]
             self.padding = True

@@ -32,7 +32,7 @@ class DeviceThread:
         self.row = {name: i for i, name in enumerate(self.names)}
         self.jitter_ticks = max(1, int(round(jitter_ms / 20.0)))
         self.drift = drift
-        target = (self.jitter_ticks + 1) * FRAME_SAMPLES
+        target = (self.jitter_ticks + 2) * FRAME_SAMPLES  # the largest burst gap plus two frames of headroom
         capacity = max(16 * FRAME_SAMPLES, 4 * target)
         self.rx = ElasticBuffer(len(self.names), target=target, capacity=capacity)
         self.tx = ElasticBuffer(len(self.names), target=target, capacity=capacity)
