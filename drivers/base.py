@@ -16,7 +16,7 @@ RATE = 8000
 
 
 class Capability(enum.Flag):
-    """What a line can do."""
+    """Loose capability flags of contract v1 (informational); the daemon reads ``Line.traits`` instead."""
 
     NONE = 0
     VOICE_FRAMES = enum.auto()     # exchanges 20 ms audio frames with the media engine
@@ -34,6 +34,68 @@ class LineKind(enum.Enum):
 
     TRUNK = "trunk"      # outside callers (FXO port, trunk timeslot)
     STATION = "station"  # an agent phone (FXS port)
+
+
+class Duplex(enum.Enum):
+    """Whether a line carries audio both ways at once."""
+
+    FULL = "full"   # cards, SIP, most FXO/FXS ports
+    HALF = "half"   # many voice modems: play (+VTX) or record (+VRX), never both; never bridged or queued
+
+
+class DtmfMode(enum.Enum):
+    """Where a line's DTMF digits come from (dtmf_in) or go to (dtmf_out)."""
+
+    INBAND = "inband"  # tones in the audio: the media engine detects them / plays them
+    EVENTS = "events"  # out of band: DigitReceived events / Line.send_dtmf
+    BOTH = "both"      # both (dtmf_in: the daemon drops the second report of the same key)
+
+
+class AnswerSupervision(enum.Enum):
+    """How the box learns that its ``answer()`` took effect."""
+
+    IMMEDIATE = "immediate"  # answer() is final when it returns
+    CONFIRMED = "confirmed"  # the line posts AnswerConfirmed (modem VCON, SIP ACK, FXO supervision)
+
+
+class FaxMode(enum.Enum):
+    """How a line carries fax."""
+
+    NONE = "none"
+    AUDIO = "audio"    # fax tones as audio (a soft modem in the box could decode them)
+    CLASS1 = "class1"  # T.31 class 1 modem: the box runs T.30
+    CLASS2 = "class2"  # class 2/2.0 modem: the modem runs T.30
+
+
+@dataclass(frozen=True)
+class LineTraits:
+    """What a line can do; the daemon reads these (bridging, queueing, DTMF, answering, fax)."""
+
+    duplex: Duplex = Duplex.FULL
+    dtmf_in: DtmfMode = DtmfMode.INBAND
+    dtmf_out: DtmfMode = DtmfMode.INBAND
+    answer_supervision: AnswerSupervision = AnswerSupervision.IMMEDIATE
+    fax: FaxMode = FaxMode.AUDIO
+    caller_id_send: bool = False  # the line can send caller id when it rings a phone (FXS) or dials out
+
+
+class ToneKind(enum.Enum):
+    """Call-progress and fax tones a device recognised on a line."""
+
+    BUSY = "busy"
+    DIAL = "dial"
+    CONGESTION = "congestion"
+    SIT = "sit"            # special information tone (number unobtainable, ...)
+    RINGBACK = "ringback"
+    FAX_CNG = "fax_cng"    # calling fax (1100 Hz)
+    FAX_CED = "fax_ced"    # answering fax (2100 Hz)
+
+
+class ProgressKind(enum.Enum):
+    """What an outgoing call reports before it is answered."""
+
+    RINGBACK = "ringback"        # the far end rings (SIP 180, modem RINGING)
+    EARLY_MEDIA = "early_media"  # in-band announcements before answer (SIP 183)
 
 
 class HangupCause(enum.Enum):
@@ -61,8 +123,14 @@ class LineEvent:
 
 
 @dataclass(frozen=True)
+class Seized(LineEvent):
+    """An incoming call started on a trunk (first ring, polarity reversal, SIP INVITE) and caller id is still
+    being collected: the line counts as busy from now on. Ringing follows once caller id is final, or HungUp."""
+
+
+@dataclass(frozen=True)
 class Ringing(LineEvent):
-    """An incoming call rings on a trunk (with caller id) or a station went off hook to dial."""
+    """An incoming call rings on a trunk, posted once when caller id is final (repeats are ignored)."""
 
     caller_id: str = ""
     caller_name: str = ""
@@ -77,6 +145,30 @@ class OffHook(LineEvent):
 @dataclass(frozen=True)
 class Answered(LineEvent):
     """The far end answered a call the box placed (outbound trunk call or ringing station)."""
+
+
+@dataclass(frozen=True)
+class AnswerConfirmed(LineEvent):
+    """The line confirmed the box's answer() (traits.answer_supervision CONFIRMED): audio may flow now."""
+
+
+@dataclass(frozen=True)
+class Progress(LineEvent):
+    """An outgoing call progresses before answer (ringback, early media)."""
+
+    kind: ProgressKind = ProgressKind.RINGBACK
+
+
+@dataclass(frozen=True)
+class ToneDetected(LineEvent):
+    """The device recognised a tone on the line (a busy tone is the only hang-up signal of many analog lines)."""
+
+    kind: ToneKind = ToneKind.BUSY
+
+
+@dataclass(frozen=True)
+class Flashed(LineEvent):
+    """A station pressed hook flash (transfers)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +212,14 @@ class LineUp(LineEvent):
     """The line works again."""
 
 
+@dataclass(frozen=True)
+class DeviceFailed(LineEvent):
+    """The whole device stopped working after it was open (unplugged, I/O error); ``line`` holds the device name.
+    The daemon marks its lines down, closes it and re-opens it with backoff."""
+
+    reason: str = ""
+
+
 EventSink = Callable[[LineEvent], None]
 
 
@@ -151,10 +251,11 @@ class Line:
 
     name: str
     kind: LineKind
-    capabilities: Capability
+    capabilities: Capability = Capability.NONE
     extension: str = ""  # station lines: the extension number
     up: bool = True
     down_reason: str = ""
+    traits: LineTraits = field(default_factory=LineTraits)
 
     def answer(self) -> None:
         """Go off hook on an incoming call."""
@@ -163,6 +264,10 @@ class Line:
     def hangup(self) -> None:
         """Go on hook / end the call on this line."""
         raise NotImplementedError
+
+    def reject(self, cause: HangupCause = HangupCause.REJECTED) -> None:
+        """Refuse a call that was offered and not answered (busy, congestion); by default a plain hangup."""
+        self.hangup()
 
     def dial(self, number: str) -> None:
         """Place an outgoing call (trunks)."""
@@ -186,7 +291,12 @@ class Line:
 
 
 class FrameDevice(Protocol):
-    """A driver whose lines exchange audio frames; the media engine calls it once per tick."""
+    """A driver whose lines exchange audio frames; the media engine calls it once per tick.
+
+    Optionally it also has ``tick() -> None``, called once per tick before ``read_frames`` (even when
+    none of its lines carries a call): the place to pull a tick's audio out of an elastic buffer or to
+    advance a device clock. A device without ``tick`` is fine.
+    """
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Fill ``out[i]`` (int16, 160 samples) with what line ``lines[i]`` received this tick."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from hotline.dialplan.context import ConnectResult
 
+from ..calls.linecaps import HALF_DUPLEX_REASON, bridgeable
 from ..calls.manager import Call, LegGone
 from ..calls.manager import Call
 from ..media.engine import ArrayPlayer
@@ -184,6 +185,9 @@ class Acd:
         if q is None:
             return "unavailable"
         call: Call = session.call
+        if call.caller is not None and not bridgeable(call.caller.line):  # a half-duplex line can never talk to an agent
+            self.journal.emit("queue.refused", call.uuid, ts=self.engine.now(), queue=name, reason=HALF_DUPLEX_REASON)
+            return "unavailable"
         if not self.logged_in(q) and not q.settings["join_empty"]:
             self.journal.emit("queue.no_agents", call.uuid, ts=self.engine.now(), queue=name)
             return "no_agents"

@@ -36,22 +36,21 @@ if TYPE_CHECKING:
 
 
 class DevicesComponent(DeviceManager):
-    """The device manager, registering frame devices with the engine once open."""
+    """The device manager, telling the engine about frame devices as they come up, fail and come back."""
 
     def __init__(self, app: "Hotline", engine: MediaEngine, calls_ref: list):
         super().__init__(app.config["devices"], lambda ev: calls_ref[0].on_line_event(ev), app.metrics)
         self.engine = engine
+        engine.on_device_error = self.driver_raised
         self.store = app.store
 
     async def start(self) -> None:
-        """Lines taken out of service in the panel stay out; open devices, then hand the frame devices to the
-        engine."""
+        """Lines taken out of service in the panel stay out; open devices (each frame device joins the engine's
+        tick when it comes up, also later)."""
         from ..calls.devices import load_disabled_lines
         for name in await self.store.read(load_disabled_lines):
             self.disabled[name] = (True, "")
         await super().start()
-        self.engine.frame_devices = [d.driver for d in self.devices.values()
-                                     if d.state == "up" and hasattr(d.driver, "read_frames")]
 
 
 class FlowsComponent:

@@ -10,9 +10,10 @@ import numpy as np
 from hotline.dialplan.context import ConnectResult
 from hotline.drivers.base import HangupCause, LineKind
 
+from .linecaps import HALF_DUPLEX_REASON, bridgeable
 from .manager import Call, CallState, Leg, LegGone
 from ..media.engine import ArrayPlayer
-from ..media.tones import ToneGenerator
+from hotline.drivers.common.tones import ToneGenerator
 from ..media.wavio import read_wav_8k
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .prompts import PromptLibrary
 
 log = logging.getLogger("hotline.calls")
+ANSWER_CONFIRM_TIMEOUT = 10.0  # seconds a line may take to confirm the box's answer before the call is dropped
 
 
 class ToneSource:
@@ -87,9 +89,25 @@ class CallSession:
         return call.caller
 
     async def answer(self) -> None:
-        """Answer the caller's line."""
+        """Answer the caller's line and wait until the line confirmed it (nothing is played before)."""
         self._alive()
-        self.m.answer(self.call)
+        confirmed = self.m.answer(self.call)
+        try:
+            await self.engine.wait_for(asyncio.shield(confirmed), ANSWER_CONFIRM_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("event=answer_not_confirmed call=%s line=%s", self.uuid, self.call.caller.line.name)
+            self.call.cause = self.call.cause or HangupCause.TIMEOUT
+            raise LegGone(HangupCause.TIMEOUT) from None
+
+    def _refused_half_duplex(self, what: str) -> bool:
+        """True (journaled, logged) when the caller's line is half duplex: never bridged to anyone or queued."""
+        line = self._alive().line
+        if bridgeable(line):
+            return False
+        log.warning("event=bridge_refused call=%s line=%s what=%s reason=half_duplex", self.uuid, line.name, what)
+        self.m.journal.emit("call.bridge_refused", self.uuid, line.name, ts=self.engine.now(), what=what,
+                            reason=HALF_DUPLEX_REASON)
+        return True
 
     async def hangup(self) -> None:
         """End the call now."""
@@ -206,6 +224,8 @@ class CallSession:
         follow: (number, after seconds) pairs dialled through a free trunk once the stations have rung that
         long (follow-me); whichever answers first wins. A station dialling *8 may pick the call up."""
         caller = self._alive()
+        if self._refused_half_duplex("ring_group"):
+            return ConnectResult.UNAVAILABLE, None
         free = [st for st in (self.m.devices.station(e) for e in extensions)
                 if st is not None and st.up and st.name not in self.m.owner]
         if not free and not follow:
@@ -408,7 +428,7 @@ class CallSession:
         """Ring a station (caller hears ringback) and bridge; a hook flash by the agent transfers."""
         self._alive()
         station = self.m.devices.station(extension)
-        if station is None or not station.up:
+        if station is None or not station.up or self._refused_half_duplex("connect"):
             return ConnectResult.UNAVAILABLE
         if station.name in self.m.owner:
             return ConnectResult.BUSY
@@ -419,7 +439,7 @@ class CallSession:
     async def dial_out(self, number: str, ring_timeout: float = 30.0) -> ConnectResult:
         """Dial out through a free trunk and bridge."""
         self._alive()
-        trunk = self.m.devices.free_trunk()
+        trunk = None if self._refused_half_duplex("dial_out") else self.m.devices.free_trunk()
         if trunk is None:
             return ConnectResult.UNAVAILABLE
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)

@@ -1,4 +1,5 @@
-"""Opens the configured devices through their drivers, retries the broken ones, routes line events."""
+"""Opens the configured devices through their drivers (off the event loop), re-opens the ones that fail, routes
+line events, and tells the media engine which frame devices are up."""
 from __future__ import annotations
 
 import asyncio
@@ -9,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hotline.drivers import registry
-from hotline.drivers.base import (Driver, DriverNotReady, Line, LineDown, LineEvent, LineKind, LineUp, OffHook,
-                                  Ringing)
+from hotline.drivers.base import (DeviceFailed, Driver, DriverNotReady, HungUp, Line, LineDown, LineEvent, LineKind,
+                                  LineUp, OffHook, Ringing, Seized)
 
 from ..store.models import Setting
+from .linecaps import bridgeable
 
 log = logging.getLogger("hotline.devices")
 
@@ -32,6 +34,7 @@ class DeviceState:
     reason: str = ""
     attempts: int = 0
     lines: list[Line] = field(default_factory=list)
+    opened: int = 0  # successful opens (more than one: re-opened after a failure)
 
 
 class DeviceManager:
@@ -47,8 +50,11 @@ class DeviceManager:
         self.stations: dict[str, Line] = {}  # by extension: the ACD looks stations up on every dispatch pass
         self.line_device: dict[str, DeviceState] = {}
         self.busy: set[str] = set()
+        self.seized: set[str] = set()  # trunks collecting caller id (Seized before Ringing): busy, no call yet
+        self.engine: Any = None  # the media engine, told when a frame device comes up or goes away
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._stopping = False
         # lines an admin took out of service -> what the hardware last said about them (up, reason)
         self.disabled: dict[str, tuple[bool, str]] = {}
 
@@ -63,6 +69,15 @@ class DeviceManager:
             loop.call_soon_threadsafe(self._dispatch, event)
 
     def _dispatch(self, event: LineEvent) -> None:
+        if isinstance(event, DeviceFailed):
+            dev = self.devices.get(event.line)
+            if dev is not None:
+                self.device_failed(dev, event.reason or "device failed")
+            return
+        if isinstance(event, Seized):
+            self.seized.add(event.line)
+        elif isinstance(event, (Ringing, HungUp, LineDown)):
+            self.seized.discard(event.line)
         line = self.lines.get(event.line)
         if line is not None and event.line in self.disabled and self._while_disabled(line, event):
             return
@@ -134,36 +149,50 @@ class DeviceManager:
         return out
 
     async def start(self) -> None:
-        """Open every device; failures are retried in the background, never fatal."""
+        """Open every device (in threads: probing hardware must not stall the media clock); failures are
+        retried in the background, never fatal."""
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        for dev in self.devices.values():
-            self._open(dev)
+        await asyncio.gather(*(self._open(dev) for dev in self.devices.values()))
 
-    def _open(self, dev: DeviceState) -> None:
+    def _construct_and_open(self, dev: DeviceState) -> tuple[Driver, list[Line]]:
+        """Runs in a worker thread: the driver's environment check and open() may block on hardware."""
+        cls = registry.get(dev.driver_name)
+        if cls is None:
+            raise DriverNotReady(f"driver {dev.driver_name!r} is not installed")
+        driver = cls(dev.name, dev.settings, self.sink)
+        problems = driver.validate_environment()
+        if problems:
+            raise DriverNotReady("; ".join(problems))
+        return driver, list(driver.open())
+
+    def _retry_later(self, dev: DeviceState) -> None:
+        delay = min(self.max_backoff, 2 ** min(dev.attempts - 1, 6))
+        log.warning("event=device_down device=%s reason=%r retry_in=%ss", dev.name, dev.reason, delay)
+        if self.loop is not None and not self._stopping:
+            self._retry[dev.name] = self.loop.call_later(delay, lambda: self.loop.create_task(self._open(dev)))
+
+    async def _open(self, dev: DeviceState) -> None:
         self._retry.pop(dev.name, None)
+        if self._stopping or dev.state == "up":
+            return
         dev.attempts += 1
         try:
-            cls = registry.get(dev.driver_name)
-            if cls is None:
-                raise DriverNotReady(f"driver {dev.driver_name!r} is not installed")
-            dev.driver = cls(dev.name, dev.settings, self.sink)
-            problems = dev.driver.validate_environment()
-            if problems:
-                raise DriverNotReady("; ".join(problems))
-            dev.lines = dev.driver.open()
+            dev.driver, lines = await asyncio.get_running_loop().run_in_executor(None, self._construct_and_open, dev)
         except Exception as exc:  # DriverNotReady or any driver bug: show it, retry later
             dev.state, dev.reason = "down", str(exc) or type(exc).__name__
-            delay = min(self.max_backoff, 2 ** min(dev.attempts - 1, 6))
-            log.warning("event=device_down device=%s reason=%r retry_in=%ss", dev.name, dev.reason, delay)
             if self.metrics is not None:
                 self.metrics.driver_errors.labels(dev.name).inc()
             if not isinstance(exc, DriverNotReady):
-                log.exception("event=driver_failed device=%s", dev.name)
-            if self.loop is not None:
-                self._retry[dev.name] = self.loop.call_later(delay, self._open, dev)
+                log.error("event=driver_failed device=%s", dev.name, exc_info=exc)
+            self._retry_later(dev)
             return
+        if self._stopping:
+            await asyncio.get_running_loop().run_in_executor(None, dev.driver.close)
+            return
+        dev.lines = lines
         dev.state, dev.reason, dev.attempts = "up", "", 0
+        dev.opened += 1
         for line in dev.lines:
             self.lines[line.name] = line
             self.line_device[line.name] = dev
@@ -173,18 +202,59 @@ class DeviceManager:
             if line.name in self.disabled:  # out of service (also across re-opens and restarts)
                 self.disabled[line.name] = (line.up, line.down_reason)
                 line.up, line.down_reason = False, DISABLED_REASON
+            if dev.opened > 1 and line.up and line.name not in self.disabled:
+                self._notify(LineUp(line.name))  # back after a failure
+        if self.engine is not None and hasattr(dev.driver, "read_frames"):
+            self.engine.add_frame_device(dev.driver)
         log.info("event=device_up device=%s driver=%s lines=%d", dev.name, dev.driver_name, len(dev.lines))
+
+    def device_failed(self, dev: DeviceState, reason: str) -> None:
+        """A device that was up stopped working: its lines go down (their calls end), the engine stops ticking
+        it, it is closed and re-opened with backoff."""
+        if dev.state != "up":
+            return
+        dev.state, dev.reason = "down", reason
+        driver = dev.driver
+        if self.engine is not None and driver is not None:
+            self.engine.remove_frame_device(driver)
+        if self.metrics is not None:
+            self.metrics.driver_errors.labels(dev.name).inc()
+        log.error("event=device_failed device=%s reason=%r", dev.name, reason)
+        for line in dev.lines:
+            self.seized.discard(line.name)
+            if line.name in self.disabled:
+                self.disabled[line.name] = (False, reason)
+                continue
+            line.up, line.down_reason = False, reason
+            self._notify(LineDown(line.name, reason=reason))
+        if driver is not None and self.loop is not None:
+            self.loop.run_in_executor(None, self._close_quietly, dev.name, driver)
+        dev.attempts = max(dev.attempts, 1)
+        self._retry_later(dev)
+
+    def driver_raised(self, driver: Any, exc: BaseException) -> None:
+        """The media engine caught the device raising in its tick: treat it as a device failure."""
+        dev = next((d for d in self.devices.values() if d.driver is driver), None)
+        if dev is not None:
+            self.device_failed(dev, f"driver error: {str(exc) or type(exc).__name__}")
+
+    @staticmethod
+    def _close_quietly(name: str, driver: Driver) -> None:
+        try:
+            driver.close()
+        except Exception:
+            log.exception("event=close_failed device=%s", name)
 
     async def stop(self) -> None:
         """Close every device."""
+        self._stopping = True
         for handle in self._retry.values():
             handle.cancel()
         for dev in self.devices.values():
             if dev.driver is not None and dev.state == "up":
-                try:
-                    dev.driver.close()
-                except Exception:
-                    log.exception("event=close_failed device=%s", dev.name)
+                if self.engine is not None:
+                    self.engine.remove_frame_device(dev.driver)
+                await asyncio.get_running_loop().run_in_executor(None, self._close_quietly, dev.name, dev.driver)
             dev.state = "down"
 
     def status(self) -> dict:
@@ -197,7 +267,7 @@ class DeviceManager:
     def line_states(self) -> list[dict]:
         """Every line with up/busy, for the panel and metrics."""
         return [{"device": self.line_device[n].name, "line": n, "kind": ln.kind.value, "extension": ln.extension,
-                 "up": ln.up, "reason": ln.down_reason, "busy": n in self.busy}
+                 "up": ln.up, "reason": ln.down_reason, "busy": n in self.busy or n in self.seized}
                 for n, ln in self.lines.items()]
 
     def device_of(self, line: str) -> Driver | None:
@@ -210,9 +280,10 @@ class DeviceManager:
         return self.stations.get(extension)
 
     def free_trunk(self) -> Line | None:
-        """A trunk that is up and carries no call (for outbound calls)."""
+        """A full-duplex trunk that is up and carries no call (outbound calls are bridged)."""
         for name, line in self.lines.items():
-            if line.kind is LineKind.TRUNK and line.up and name not in self.busy:
+            if line.kind is LineKind.TRUNK and line.up and name not in self.busy and name not in self.seized \
+                    and bridgeable(line):
                 return line
         return None
 

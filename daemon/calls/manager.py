@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from hotline.drivers.base import (Answered, DigitReceived, HangupCause, HungUp, Line, LineDown, LineEvent,
-                                  LineKind, LineUp, OffHook, Ringing)
+from hotline.drivers.base import (Answered, AnswerConfirmed, DigitReceived, Flashed, HangupCause, HungUp, Line,
+                                  LineDown, LineEvent, LineKind, LineUp, OffHook, Progress, Ringing, ToneDetected,
+                                  ToneKind)
 
 from . import cdr
 from .devices import DeviceManager
 from .journal import Journal
+from .linecaps import DigitMerger, confirms_answer, event_digits, inband_digits
 from ..media.engine import Channel, MediaEngine
 from .recording import Recorder, RecordingWriter
 from ..store.models import Recording
@@ -60,6 +62,8 @@ class Leg:
     ended: bool = False
     far_gone: bool = False  # the far end hung up or the line went down (nothing to hang up on our side)
     dialed: str = ""        # outbound legs: the number dialled (follow-me maps it back to the agent)
+    answering: bool = False  # answer() was sent; audio waits for the line's confirmation
+    merger: DigitMerger = field(default_factory=DigitMerger)  # in-band and out-of-band reports of one key
 
     def lost(self, cause: HangupCause) -> None:
         """Mark the far end gone (hang-up, busy, line down)."""
@@ -219,12 +223,31 @@ class CallManager(CallRecordings):
             leg.far_gone = True
             leg.lost(event.cause)
             self._leg_lost(leg, event.cause)
+        elif isinstance(event, AnswerConfirmed):
+            if leg is leg.call.caller and leg.answering:
+                self._answer_confirmed(leg.call)
         elif isinstance(event, DigitReceived):
-            leg.call.key_heard(leg, event.digit)
-            if self.metrics is not None:
-                self.metrics.dtmf_digits.labels("signal").inc()
-        elif type(event).__name__ == "Flashed":
+            if event_digits(leg.line):
+                self._digit(leg, "event", event.digit)
+        elif isinstance(event, Flashed):
             leg.flashes.put_nowait(True)
+        elif isinstance(event, ToneDetected):
+            log.info("event=tone_detected line=%s tone=%s", event.line, event.kind.value)
+            if event.kind in (ToneKind.BUSY, ToneKind.CONGESTION):  # many analog lines signal hang-up only so
+                cause = HangupCause.BUSY if event.kind is ToneKind.BUSY else HangupCause.CONGESTION
+                leg.lost(cause)
+                self._leg_lost(leg, cause)
+        elif isinstance(event, Progress):
+            log.info("event=call_progress line=%s kind=%s", event.line, event.kind.value)
+
+    def _digit(self, leg: Leg, source: str, digit: str) -> None:
+        """A key from in-band detection or an out-of-band event; the second report of one press is dropped."""
+        if source == "event" or inband_digits(leg.line) and event_digits(leg.line):
+            if not leg.merger.accept(source, digit, self.engine.now()):
+                return
+        leg.call.key_heard(leg, digit)
+        if source == "event" and self.metrics is not None:
+            self.metrics.dtmf_digits.labels("signal").inc()
 
     def _leg_lost(self, leg: Leg, cause: HangupCause) -> None:
         call = leg.call
@@ -265,7 +288,7 @@ class CallManager(CallRecordings):
         reason = self._admit()
         if reason is not None:
             call.state, call.cause, call.ended_at = CallState.ENDED, HangupCause.REJECTED, self.engine.now()
-            line.hangup()
+            line.reject(HangupCause.BUSY)
             self.journal.emit("call.refused", call.uuid, line.name, ts=call.ended_at, reason=reason)
             self.journal.emit("call.ended", call.uuid, line.name, ts=call.ended_at, cause="rejected")
             if self.metrics is not None:
@@ -336,14 +359,26 @@ class CallManager(CallRecordings):
         """Give a leg an audio channel (digits from its audio go to its digit queue)."""
         if leg.channel is None:
             dev = self.devices.device_of(leg.line.name)
-            leg.channel = self.engine.open_channel(leg.line.name, dev, lambda d, ms, leg=leg: leg.call.key_heard(leg, d))
+            on_digit = (lambda d, ms, leg=leg: self._digit(leg, "inband", d)) if inband_digits(leg.line) else None
+            leg.channel = self.engine.open_channel(leg.line.name, dev, on_digit)
         return leg.channel
 
-    def answer(self, call: Call) -> None:
-        """Answer the caller's line and start recording when the policy says so."""
+    def answer(self, call: Call) -> asyncio.Future:
+        """Answer the caller's line; audio (and recording, when the policy says so) starts only once the line
+        confirmed the answer (AnswerConfirmed, or at once for lines with immediate answer supervision).
+        Returns the caller leg's ``answered`` future, done at confirmation (LegGone if the caller left first)."""
+        leg = call.caller
+        if call.state is not CallState.RINGING or leg.answering:
+            return leg.answered
+        leg.answering = True
+        leg.line.answer()  # a confirming line may post AnswerConfirmed from inside answer()
+        if not confirms_answer(leg.line):
+            self._answer_confirmed(call)
+        return leg.answered
+
+    def _answer_confirmed(self, call: Call) -> None:
         if call.state is not CallState.RINGING:
             return
-        call.caller.line.answer()
         if not call.caller.answered.done():
             call.caller.answered.set_result(True)
         call.state, call.answered_at = CallState.ANSWERED, self.engine.now()

@@ -11,10 +11,10 @@ from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard, SimLine, check_faults
 
 from ..errors import HotlineError
-from ..media.tones import dtmf_freqs, dtmf_tone
+from hotline.drivers.common.tones import dtmf_freqs, dtmf_tone
 from ..media.wavio import parse_wav, to_mono_8k
 from ..errors import HotlineError
-from ..media.tones import dtmf_freqs, dtmf_tone
+from hotline.drivers.common.tones import dtmf_freqs, dtmf_tone
 from ..media.wavio import parse_wav, to_mono_8k
 from .text import check_text
 

@@ -20,9 +20,12 @@ from typing import TextIO
 
 import numpy as np
 
-from ..media.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
-from ..media.tones import DTMF_KEYS, dtmf_tone
+from hotline.drivers.common.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
+from hotline.drivers.common.tones import DTMF_KEYS, dtmf_tone
 from ..media.wavio import WavAudio, WavError, read_wav, to_mono_8k
+from hotline.drivers.common.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
+from hotline.drivers.common.tones import DTMF_KEYS, dtmf_tone
+from ..media.wavio import WavError, read_wav_8k
 
 __all__ = ["TimedHit", "detect_batch", "DtmfChannel", "dtmf_file_main", "Burst", "Trial", "Axis", "AxisResult",
            "SUITE", "synthesize", "run_suite", "format_table"]

@@ -12,10 +12,15 @@ def register_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     b.add_argument("--seconds", type=float, default=30.0)
     b.add_argument("--no-record", action="store_true", help="leave recording out")
     b.add_argument("--json", action="store_true", help="one JSON object")
+    b.add_argument("--threaded", action="store_true",
+                   help="the sim card moves audio from a device thread through elastic buffers")
+    b.add_argument("--drift", type=float, default=0.0, help="threaded: the card's clock offset (0.02 = 2 %% fast)")
+    b.add_argument("--jitter-ms", type=float, default=40.0, help="threaded: bursts arrive up to this far apart")
 
     def run(args: argparse.Namespace) -> int:
         from ..media.bench import bench_main
-        return bench_main(args.channels, args.seconds, args.json, not args.no_record)
+        threaded = {"threaded": True, "drift": args.drift, "jitter_ms": args.jitter_ms} if args.threaded else None
+        return bench_main(args.channels, args.seconds, args.json, not args.no_record, threaded)
     b.set_defaults(fn=run)
 
 

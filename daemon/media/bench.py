@@ -86,8 +86,9 @@ async def start_stack(journal: Journal, engine: MediaEngine, devices: DeviceMana
     return card
 
 
-async def run_bench(channels: int, seconds: float, workdir: Path, record: bool = True) -> dict:
-    """Run the benchmark and return the figures."""
+async def run_bench(channels: int, seconds: float, workdir: Path, record: bool = True,
+                    threaded: dict | None = None) -> dict:
+    """Run the benchmark and return the figures (``threaded``: the sim card's threaded-audio settings)."""
     store = Store(f"sqlite:///{workdir / 'bench.db'}")
     store.open()
     store.write_sync(migrations.upgrade, store.db)
@@ -98,7 +99,8 @@ async def run_bench(channels: int, seconds: float, workdir: Path, record: bool =
     holder: list = []
     devices = DeviceManager([{"name": "bench", "driver": "sim", "trunks": channels, "stations": [],
                               "seed": 1, "capture_seconds": 0.0, "answer_delay": 1.0,
-                              "station_auto_answer": None, "noise_dbm0": None, "enabled": True}],
+                              "station_auto_answer": None, "noise_dbm0": None, "enabled": True,
+                              **(threaded or {})}],
                             lambda ev: holder[0].on_line_event(ev))
     cfg = {"engine": {"max_channels": channels, "call_timeout": 86400.0}}
     calls = CallManager(devices, engine, journal, store, workdir / "recordings", cfg, metrics)
@@ -148,6 +150,8 @@ async def run_bench(channels: int, seconds: float, workdir: Path, record: bool =
         "digits_sent": sent,
         "digits_detected": int(detected),
     }
+    if card.audio is not None:  # threaded: what the elastic buffers had to do over the whole run
+        result.update({k: v for k, v in card.audio.status().items() if not k.endswith("overflows")})
     engine.tick_hooks.remove(press_keys)
     await calls.stop()
     await devices.stop()
@@ -167,10 +171,11 @@ def print_result(result: dict, as_json: bool) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def bench_main(channels: int, seconds: float, as_json: bool, record: bool = True) -> int:
+def bench_main(channels: int, seconds: float, as_json: bool, record: bool = True,
+               threaded: dict | None = None) -> int:
     """Entry point of ``hotline bench``."""
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
-        result = asyncio.run(run_bench(channels, seconds, Path(tmp), record))
+        result = asyncio.run(run_bench(channels, seconds, Path(tmp), record, threaded))
     print_result(result, as_json)
     ok = result["missed_ticks"] == 0 and result["digits_detected"] == result["digits_sent"]
     return 0 if ok else 1

@@ -13,7 +13,7 @@ import numpy as np
 from hotline.drivers.base import FRAME_SAMPLES
 
 from ..aio import cancel_and_wait
-from .dtmf import DtmfDetector
+from hotline.drivers.common.dtmf import DtmfDetector
 
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
@@ -105,7 +105,10 @@ class MediaEngine:
         self.overruns = 0
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
-        self.frame_devices: list[Any] = []
+        self.frame_devices: list[Any] = []  # devices ticked every frame (the device manager adds and removes them)
+        self.on_device_error: Callable[[Any, BaseException], None] | None = None  # a device raised in the tick
+        self.device_errors = 0
+        self._gone: dict[int, Any] = {}  # removed devices: channels still naming one are skipped
         self.tick_times: list[float] | None = None  # raw tick durations, kept only for benchmarks
         self._captures: list[Capture] = []
         self._taps: list[tuple[Any, int]] = []       # (recorder, slot) in a fixed order
@@ -243,6 +246,29 @@ class MediaEngine:
         self._tap_in, self._tap_out = [], []
         taps[0][0].writer.put_blocks([r for r, _ in taps], ins, outs)
 
+    # ---- frame devices -------------------------------------------------------------------
+    def add_frame_device(self, dev: Any) -> None:
+        """Tick a device from the next frame on (a device that opened late or was re-opened)."""
+        self._gone.pop(id(dev), None)
+        self._by_device = None
+        if not any(d is dev for d in self.frame_devices):
+            self.frame_devices = [*self.frame_devices, dev]
+
+    def remove_frame_device(self, dev: Any) -> None:
+        """Stop ticking a device (it failed or closed); channels still naming it get silence."""
+        self.frame_devices = [d for d in self.frame_devices if d is not dev]
+        self._gone[id(dev)] = dev  # kept so its id is not reused while channels still name it
+        self._by_device = None
+
+    def _device_raised(self, dev: Any, what: str, exc: BaseException) -> None:
+        """One device's failure costs its own audio only; the device manager decides what to do with it."""
+        self.device_errors += 1
+        log.error("event=device_tick_failed device=%s step=%s error=%r", getattr(dev, "device_name", dev), what,
+                  str(exc) or type(exc).__name__)
+        self.remove_frame_device(dev)
+        if self.on_device_error is not None:
+            self.on_device_error(dev, exc)
+
     # ---- the tick ----------------------------------------------------------------------
     async def start(self) -> None:
         """Start the clock."""
@@ -303,6 +329,8 @@ class MediaEngine:
         if self._by_device is None:
             groups: dict[int, tuple[Any, list[str], list[int]]] = {}
             for ch in self.channels.values():
+                if id(ch.device) in self._gone:
+                    continue  # its device failed or closed: silence until the call is ended
                 g = groups.setdefault(id(ch.device), (ch.device, [], []))
                 g[1].append(ch.line)
                 g[2].append(ch.slot)
@@ -328,10 +356,13 @@ class MediaEngine:
         player) is isolated, so one bad channel never silences the others."""
         self.ticks += 1
         for dev in self.frame_devices:
-            try:
-                dev.tick()
-            except Exception:
-                self._failed("device.tick", dev)
+            dev_tick = getattr(dev, "tick", None)  # optional in the contract
+            if dev_tick is not None:
+                try:
+                    dev_tick()
+                except Exception as exc:
+                    self._failed("device.tick", dev)
+                    self._device_raised(dev, "tick", exc)
         for hook in self.tick_hooks:
             try:
                 hook()
@@ -343,8 +374,9 @@ class MediaEngine:
             buf = np.zeros((len(names), FRAME_SAMPLES), dtype=np.int16)
             try:
                 dev.read_frames(names, buf)
-            except Exception:
+            except Exception as exc:
                 self._failed("device.read_frames", dev)
+                self._device_raised(dev, "read_frames", exc)
                 buf[:] = 0
             inp[slots] = buf
         if self.channels:
@@ -398,8 +430,9 @@ class MediaEngine:
         for dev, names, slots in groups.values():
             try:
                 dev.write_frames(names, out[slots])
-            except Exception:
+            except Exception as exc:
                 self._failed("device.write_frames", dev)
+                self._device_raised(dev, "write_frames", exc)
         while self._timers and self._timers[0][0] <= self.ticks:
             _, _, fut = heapq.heappop(self._timers)
             if not fut.done():

@@ -11,15 +11,18 @@ import collections
 import enum
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from hotline.drivers.base import (FRAME_SAMPLES, RATE, Answered, Capability, Driver, DigitReceived,
-                                  DriverNotReady,
-                                  HangupCause, HungUp, Line, LineDown, LineKind, LineUp, OffHook,
-                                  Ringing, LineEvent)
+from hotline.drivers.base import (FRAME_SAMPLES, RATE, AnswerConfirmed, Answered, AnswerSupervision, Capability,
+                                  DeviceFailed, DigitReceived, Driver, DriverNotReady, DtmfMode, Duplex, Flashed,
+                                  HangupCause, HungUp, Line, LineDown, LineEvent, LineKind, LineTraits, LineUp,
+                                  OffHook, Ringing, Seized)
+
+__all__ = ["FarState", "Faults", "FarEnd", "SimLine", "SimCard", "Flashed"]
 
 log = logging.getLogger("hotline.drivers.sim")
 
@@ -29,14 +32,10 @@ class FarState(enum.Enum):
 
     IDLE = "idle"
     CALLING = "calling"        # a caller rings the box (trunk) / the box has not answered yet
+    ANSWERING = "answering"    # the box answered; the line confirms after answer_confirm_delay
     RINGING = "ringing"        # the box rings this station, or dials out on this trunk
     CONNECTED = "connected"    # off hook, audio flows
     DOWN = "down"
-
-
-@dataclass(frozen=True)
-class Flashed(LineEvent):
-    """A station pressed hook flash (for transfers)."""
 
 
 @dataclass
@@ -88,6 +87,9 @@ class FarEnd:
     answer_at_tick: int | None = None
     session: int = 0                     # increments with every new call on the line
     ended_by: str = ""                   # "far" or "box" once the call on this line ended
+    confirm_at_tick: int | None = None   # ANSWERING: when the line confirms the box's answer
+    premature_samples: int = 0           # audio the box sent before the answer was confirmed (must stay 0)
+    reject_cause: HangupCause | None = None  # the box refused the call with this cause
 
     def queued_samples(self) -> int:
         """Samples still waiting to be sent."""
@@ -101,24 +103,31 @@ class SimLine(Line):
         caps = (Capability.VOICE_FRAMES | Capability.CALLER_ID | Capability.DIAL | Capability.FLASH)
         if kind is LineKind.STATION:
             caps |= Capability.RING_STATION
-        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension)
+        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension, traits=card.traits)
         self.card = card
         self.far = FarEnd()
 
     def answer(self) -> None:
-        """The box answers a caller ringing on this trunk."""
+        """The box answers a caller ringing on this trunk; the line confirms at once or after answer_confirm_delay."""
         if self.far.state is FarState.CALLING:
-            self.card._connect(self)
+            self.card._answering(self)
+
+    def reject(self, cause: HangupCause = HangupCause.REJECTED) -> None:
+        """The box refuses the call (the caller hears busy or congestion)."""
+        if self.far.state in (FarState.CALLING, FarState.RINGING):
+            self.far.reject_cause = cause
+        self.hangup()
 
     def hangup(self) -> None:
         """The box ends the call on this line (or rejects a ringing caller)."""
         far = self.far
-        if far.state in (FarState.CALLING, FarState.RINGING, FarState.CONNECTED):
+        if far.state in (FarState.CALLING, FarState.ANSWERING, FarState.RINGING, FarState.CONNECTED):
             far.ended_by = far.ended_by or "box"
             far.state = FarState.IDLE
-            far.answer_at_tick = None
-            far.pending.clear()
-            far.offset = 0
+            far.answer_at_tick = far.confirm_at_tick = None
+            with self.card.far_lock:
+                far.pending.clear()
+                far.offset = 0
 
     def dial(self, number: str) -> None:
         """The box dials out on this trunk; the far end answers after answer_delay unless faulted."""
@@ -154,10 +163,16 @@ class SimCard(Driver):
         self.answer_delay = float(settings.get("answer_delay", 1.0))
         auto = settings.get("station_auto_answer")
         self.station_auto_answer = None if auto is None else float(auto)
+        self.confirm_ticks = int(round(float(settings.get("answer_confirm_delay") or 0.0) * RATE / FRAME_SAMPLES))
+        self.traits = LineTraits(duplex=Duplex(settings.get("duplex") or "full"),
+                                 dtmf_in=DtmfMode(settings.get("dtmf") or "both"), dtmf_out=DtmfMode.BOTH,
+                                 answer_supervision=AnswerSupervision.CONFIRMED, caller_id_send=True)
         self._sending: set[SimLine] = set()
         self._timed: set[SimLine] = set()
         self._noisy: set[SimLine] = set()
         self.opened = False
+        self.far_lock = threading.Lock()  # far ends' queued audio, shared with the device thread (threaded: true)
+        self.audio = None  # DeviceThread when threaded
 
     # ---- Driver contract ------------------------------------------------------------
     def open(self) -> list[Line]:
@@ -173,25 +188,35 @@ class SimCard(Driver):
             line = SimLine(self, f"{self.device_name}-s{ext}", LineKind.STATION, extension=str(ext))
             self.lines[line.name] = line
             self.by_extension[str(ext)] = line
+        if self.settings.get("threaded"):
+            from .threaded import DeviceThread
+            self.audio = DeviceThread(self, float(self.settings.get("jitter_ms", 40.0)),
+                                      float(self.settings.get("drift", 0.0)), int(self.settings.get("seed", 0)))
+            self.audio.start()
         self.opened = True
         return list(self.lines.values())
 
     def close(self) -> None:
-        """Forget every far end."""
+        """Forget every far end (and stop the device thread)."""
         self.opened = False
+        if self.audio is not None:
+            self.audio.close()
 
     def status(self) -> dict:
         """Lines by far-end state."""
         states = collections.Counter(ln.far.state.value for ln in self.lines.values())
-        return {"device": self.device_name, "driver": "sim", "state": "up" if self.opened else "down",
-                "lines": len(self.lines), "far_states": dict(states)}
+        out = {"device": self.device_name, "driver": "sim", "state": "up" if self.opened else "down",
+               "lines": len(self.lines), "far_states": dict(states)}
+        if self.audio is not None:
+            out["buffers"] = self.audio.status()
+        return out
 
     # ---- frames (called by the media engine once per tick) -----------------------------
     def tick(self) -> None:
         """Advance the far ends' clocks: auto-answers, dialled numbers answering, timed hangups."""
         self.tick_count += 1
-        if not self._timed:
-            return
+        if self.audio is not None:
+            self.audio.tick()
         for line in list(self._timed):
             try:
                 self._tick_line(line)
@@ -202,7 +227,11 @@ class SimCard(Driver):
 
     def _tick_line(self, line: SimLine) -> None:
         far = line.far
-        if far.state is FarState.RINGING and far.answer_at_tick is not None \
+        if far.state is FarState.ANSWERING:
+            if far.confirm_at_tick is not None and self.tick_count >= far.confirm_at_tick:
+                self._timed.discard(line)
+                self._confirm(line)
+        elif far.state is FarState.RINGING and far.answer_at_tick is not None \
                 and self.tick_count >= far.answer_at_tick:
             far.answer_at_tick = None
             self._timed.discard(line)
@@ -211,11 +240,14 @@ class SimCard(Driver):
             if self.tick_count >= far.connected_tick + far.faults.hangup_after * 50:
                 self._timed.discard(line)
                 self.far_hangup(line)
-        elif far.state not in (FarState.RINGING, FarState.CONNECTED):
+        elif far.state not in (FarState.RINGING, FarState.CONNECTED, FarState.ANSWERING):
             self._timed.discard(line)
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Fill ``out[i]`` with what the far end of ``lines[i]`` sends this tick."""
+        if self.audio is not None:
+            self.audio.read_frames(lines, out)
+            return
         if self._sending:
             index = {name: i for i, name in enumerate(lines)} if len(self._sending) > 8 else None
             for line in list(self._sending):
@@ -226,11 +258,16 @@ class SimCard(Driver):
                 self._pull(line, out[i])
         for line in self._noisy:
             if line.name in lines and line.far.state is FarState.CONNECTED:
-                level = line.far.faults.noise_dbm0
-                rms = 32767 / np.sqrt(2) * 10 ** ((level - 3.17) / 20)  # 0 dBm0 is 3.17 dB below a full-scale sine
-                i = lines.index(line.name)
-                noise = self.rng.normal(0.0, rms, FRAME_SAMPLES)
-                out[i] = np.clip(out[i] + noise, -32768, 32767).astype(np.int16)
+                self._add_noise(line, out[lines.index(line.name)])
+
+    def _add_noise(self, line: SimLine, dest: np.ndarray) -> None:
+        """White noise at the line's fault level added to what its far end sends."""
+        level = line.far.faults.noise_dbm0
+        if level is None:
+            return
+        rms = 32767 / np.sqrt(2) * 10 ** ((level - 3.17) / 20)  # 0 dBm0 is 3.17 dB below a full-scale sine
+        noise = self.rng.normal(0.0, rms, len(dest))
+        dest[:] = np.clip(dest + noise, -32768, 32767).astype(np.int16)
 
     def set_faults(self, line: SimLine, **changes: object) -> Faults:
         """Change a line's fault switches (never_answer, busy, hangup_after, noise_dbm0); ValueError names a bad
@@ -247,10 +284,10 @@ class SimCard(Driver):
 
     def _pull(self, line: SimLine, dest: np.ndarray) -> None:
         far = line.far
-        pos = 0
-        while pos < FRAME_SAMPLES and far.pending:
+        pos, want = 0, len(dest)
+        while pos < want and far.pending:
             chunk = far.pending[0]
-            take = min(FRAME_SAMPLES - pos, len(chunk) - far.offset)
+            take = min(want - pos, len(chunk) - far.offset)
             dest[pos:pos + take] = chunk[far.offset:far.offset + take]
             pos += take
             far.offset += take
@@ -262,15 +299,26 @@ class SimCard(Driver):
 
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
         """Capture what the box sends to each far end (what the caller hears)."""
+        threaded = self.audio is not None
+        if threaded:
+            self.audio.write_frames(lines, frames)  # heard is captured by the device thread, after transport
         for i, name in enumerate(lines):
             far = self.lines[name].far
             if far.state is not FarState.CONNECTED:
+                if far.state in (FarState.CALLING, FarState.ANSWERING):  # a modem would read it as AT commands
+                    far.premature_samples += int(np.count_nonzero(frames[i]))
                 continue
-            if far.heard_samples < self.capture_samples:
-                far.heard.append(frames[i].copy())
-                far.heard_samples += FRAME_SAMPLES
+            if not threaded:
+                self._capture(self.lines[name], frames[i])
             for listener in far.listeners:
                 listener(frames[i])
+
+    def _capture(self, line: SimLine, samples: np.ndarray) -> None:
+        """Keep what the far end heard (bounded by capture_seconds)."""
+        far = line.far
+        if far.state is FarState.CONNECTED and far.heard_samples < self.capture_samples:
+            far.heard.append(samples.copy())
+            far.heard_samples += len(samples)
 
     # ---- far-end actions (what QA makes the caller or agent do) -------------------------
     def far_call(self, line: SimLine, caller_id: str, caller_name: str, dialed: str) -> int:
@@ -279,6 +327,7 @@ class SimCard(Driver):
         if far.state is FarState.DOWN:
             raise RuntimeError(f"line {line.name} is down")
         self._new_session(line, FarState.CALLING)
+        self.sink(Seized(line.name))  # caller id is known at once on the sim: Ringing follows immediately
         self.sink(Ringing(line.name, caller_id=caller_id, caller_name=caller_name, dialed=dialed))
         return far.session
 
@@ -299,12 +348,13 @@ class SimCard(Driver):
     def far_hangup(self, line: SimLine) -> None:
         """The far end hangs up."""
         far = line.far
-        if far.state in (FarState.CALLING, FarState.RINGING, FarState.CONNECTED):
+        if far.state in (FarState.CALLING, FarState.ANSWERING, FarState.RINGING, FarState.CONNECTED):
             far.ended_by = far.ended_by or "far"
             far.state = FarState.IDLE
-            far.pending.clear()
-            far.offset = 0
-            self._sending.discard(line)
+            with self.far_lock:
+                far.pending.clear()
+                far.offset = 0
+                self._sending.discard(line)
             self.sink(HungUp(line.name, cause=HangupCause.NORMAL))
 
     def far_flash(self, line: SimLine) -> None:
@@ -315,8 +365,9 @@ class SimCard(Driver):
     def far_send(self, line: SimLine, samples: np.ndarray) -> None:
         """Queue audio the far end sends (speech, DTMF tones, silence gaps)."""
         if len(samples):
-            line.far.pending.append(np.asarray(samples, dtype=np.int16))
-            self._sending.add(line)
+            with self.far_lock:
+                line.far.pending.append(np.asarray(samples, dtype=np.int16))
+                self._sending.add(line)
 
     def far_signal_digit(self, line: SimLine, digit: str, duration_ms: float = 80.0) -> None:
         """A digit signalled out of band (as a card with hardware DTMF would report it)."""
@@ -333,10 +384,15 @@ class SimCard(Driver):
             line.up, line.down_reason = True, ""
             self.sink(LineUp(line.name))
 
+    def fail(self, reason: str = "simulated device failure") -> None:
+        """The whole card stops working (QA: a USB box unplugged); the daemon closes it and re-opens it."""
+        self.sink(DeviceFailed(self.device_name, reason=reason))
+
     def heard(self, line: SimLine) -> np.ndarray:
         """Everything the far end heard in the current (or last) call on the line."""
         far = line.far
-        return np.concatenate(far.heard) if far.heard else np.zeros(0, dtype=np.int16)
+        heard = list(far.heard)  # the device thread may be appending
+        return np.concatenate(heard) if heard else np.zeros(0, dtype=np.int16)
 
     # ---- internals -----------------------------------------------------------------------
     def _new_session(self, line: SimLine, state: FarState) -> None:
@@ -345,10 +401,26 @@ class SimCard(Driver):
         far.state = state
         far.heard = []
         far.heard_samples = 0
-        far.pending.clear()
-        far.offset = 0
+        with self.far_lock:
+            far.pending.clear()
+            far.offset = 0
         far.ended_by = ""
-        far.answer_at_tick = None
+        far.answer_at_tick = far.confirm_at_tick = None
+        far.premature_samples = 0
+        far.reject_cause = None
+
+    def _answering(self, line: SimLine) -> None:
+        if self.confirm_ticks <= 0:
+            self._confirm(line)
+            return
+        line.far.state = FarState.ANSWERING
+        line.far.confirm_at_tick = self.tick_count + self.confirm_ticks
+        self._timed.add(line)
+
+    def _confirm(self, line: SimLine) -> None:
+        line.far.confirm_at_tick = None
+        self._connect(line)
+        self.sink(AnswerConfirmed(line.name))
 
     def _connect(self, line: SimLine) -> None:
         far = line.far

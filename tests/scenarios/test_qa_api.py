@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tornado.websocket
 
-from hotline.daemon.media.tones import dtmf_tone
+from hotline.drivers.common.tones import dtmf_tone
 
 
 def test_bad_requests_get_json_errors(make_box) -> None:

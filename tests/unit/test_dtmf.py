@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from hotline.daemon.cli import dsp as dsp_cli
-from hotline.daemon.media import tones, wavio
+from hotline.daemon.media import wavio
+from hotline.drivers.common import tones
 from hotline.daemon.cli.dsp import detect_batch
-from hotline.daemon.media.dtmf import FRAME, DtmfDetector
+from hotline.drivers.common.dtmf import FRAME, DtmfDetector
 
 RATE = 8000
 SUITE_TRIALS = 64  # per axis: 13 axes -> 832 random trials in one batch
@@ -223,8 +224,8 @@ def test_dsp_dtmf_listens_to_the_callers_channel_of_a_stereo_recording(tmp_path:
 COST_PROBE = """
 import json, time
 import numpy as np
-from hotline.daemon.media.dtmf import FRAME, DtmfDetector
-from hotline.daemon.media.tones import dtmf_tone
+from hotline.drivers.common.dtmf import FRAME, DtmfDetector
+from hotline.drivers.common.tones import dtmf_tone
 rng = np.random.default_rng(5)
 slots, ticks = 1000, 60
 audio = rng.normal(0, 1500, (slots, ticks * FRAME))

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotline.daemon.media import tones, wavio
+from hotline.daemon.media import wavio
+from hotline.drivers.common import tones
 from hotline.daemon.cli.dsp import detect_batch
 
 RATE = 8000

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hotline.daemon.media import g711
+from hotline.drivers.common import g711
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from hotline.daemon.media import tones
-from hotline.daemon.media.tones import ToneGenerator, ToneName, ToneSpec
+from hotline.drivers.common import tones
+from hotline.drivers.common.tones import ToneGenerator, ToneName, ToneSpec
 
 RATE = 8000
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotline.daemon.media import g711, wavio
+from hotline.daemon.media import wavio
+from hotline.drivers.common import g711
 from hotline.daemon.media.wavio import WavError
 
 

@@ -114,19 +114,19 @@ def _as_codes(codes: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
 
 def ulaw_encode(samples: np.ndarray) -> np.ndarray:
     """Encode linear int16 samples (any shape) to µ-law code bytes (uint8, same shape)."""
-    return _ULAW_ENC[_as_int16(samples).view(np.uint16)]
+    return np.take(_ULAW_ENC, _as_int16(samples).view(np.uint16))
 
 
 def ulaw_decode(codes: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
     """Decode µ-law code bytes (any shape, or a bytes object) to linear int16 samples."""
-    return _ULAW_DEC[_as_codes(codes)]
+    return np.take(_ULAW_DEC, _as_codes(codes))
 
 
 def alaw_encode(samples: np.ndarray) -> np.ndarray:
     """Encode linear int16 samples (any shape) to A-law code bytes (uint8, same shape)."""
-    return _ALAW_ENC[_as_int16(samples).view(np.uint16)]
+    return np.take(_ALAW_ENC, _as_int16(samples).view(np.uint16))
 
 
 def alaw_decode(codes: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
     """Decode A-law code bytes (any shape, or a bytes object) to linear int16 samples."""
-    return _ALAW_DEC[_as_codes(codes)]
+    return np.take(_ALAW_DEC, _as_codes(codes))
