@@ -81,8 +81,9 @@ def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]
            f"<cols>{cols}</cols>" if cols else "", "<sheetData>",
            f'<row r="1">{_cell("A1", title, TITLE)}</row>', f'<row r="2">{_cell("A2", subtitle)}</row>',
            '<row r="4">' + "".join(_cell(f"{_col(i)}4", h, BOLD) for i, h in enumerate(header, 1)) + "</row>"]
-    for r, row in enumerate(rows, 5):
-        out.append(f'<row r="{r}">' + "".join(_cell(f"{_col(i)}{r}", v) for i, v in enumerate(row, 1)) + "</row>")
+    for r, row in enumerate(rows, 5):   # cells in order, without references (as StreamingSheet writes them)
+        out.append(f'<row r="{r}">' + "".join("<c/>" if v is None or v == "" else _cell_body(v) for v in row)
+                   + "</row>")
     out.append("</sheetData></worksheet>")
     return "".join(out)
 

@@ -21,6 +21,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+BIG_BODY = 1 << 20  # bytes above which a request goes through send_big
+
+
 class Response:
     """Status, headers, body text."""
 
@@ -48,6 +51,13 @@ class Panel:
         headers = dict(headers or {})
         if self.accept_language:
             headers.setdefault("Accept-Language", self.accept_language)
+        if data is not None and len(data) > BIG_BODY:
+            # the box may refuse a big body before reading it (413, then it closes): read that answer instead of
+            # failing on a broken pipe while still sending
+            from hotline.daemon.box.abuse_probes import send_big
+            cookies = "; ".join(f"{c.name}={c.value}" for c in self.jar)
+            status, got, body = send_big(self.base, method, path, {**headers, "Cookie": cookies}, data, timeout=60)
+            return Response(status, got, body)
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with self.opener.open(req, timeout=15) as r:
