@@ -66,6 +66,21 @@ class Box:
             return out
         return payload
 
+    def agent(self, name: str) -> dict:
+        """One agent as the API shows it (state, station, queues)."""
+        return next(a for a in self.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
+
+    def wait_agent(self, name: str, state: str, timeout: float = 20) -> dict:
+        """Wait for an agent state."""
+        deadline = time.monotonic() + timeout
+        a: dict = {}
+        while time.monotonic() < deadline:
+            a = self.agent(name)
+            if a["state"] == state:
+                return a
+            time.sleep(0.05)
+        raise AssertionError(f"{name} not {state}: {a}")
+
     def call(self, frm: str = "13800138000", to: str = "8001", name: str = "") -> str:
         """A caller rings in; returns the call id."""
         return self.api("POST", "/sim/calls", {"from": frm, "to": to, "name": name}, expect=201)["id"]

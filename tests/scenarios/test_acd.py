@@ -43,11 +43,6 @@ def login(box, agent: str, station: str) -> None:
     box.api("POST", f"/agents/{agent}/login", {"station": station}, expect=200)
 
 
-def agent(box, name: str) -> dict:
-    """One agent's state."""
-    return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
-
-
 def user_client(box, hotline_bin: str, name: str, role: str = "agent"):
     """A user created with the CLI, and a client speaking the API with that user's token."""
     import subprocess
@@ -67,18 +62,6 @@ def connected_call(box, frm: str, station: str = "1001") -> str:
     return cid
 
 
-def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
-    """Wait for an agent state."""
-    deadline = time.monotonic() + timeout
-    a: dict = {}
-    while time.monotonic() < deadline:
-        a = agent(box, name)
-        if a["state"] == state:
-            return a
-        time.sleep(0.05)
-    raise AssertionError(f"{name} not {state}: {a}")
-
-
 def test_missed_offers_make_an_agent_not_ready_then_the_next_agent_answers_and_wraps_up(acd_box) -> None:
     """ann (idle longest) does not answer: after 1 missed offer she is not ready (missed_calls); bob gets the
     call, answers, talks; after the call he is in wrap-up, then ready again by himself."""
@@ -89,15 +72,15 @@ def test_missed_offers_make_an_agent_not_ready_then_the_next_agent_answers_and_w
     cid = box.call(frm="13800000001", to="7000")
     box.wait_station("1001", "ringing")
     box.wait_station("1002", "ringing", timeout=30)
-    a = wait_agent(box, "ann", "not_ready")
+    a = box.wait_agent("ann", "not_ready")
     assert a["reason"] == "missed_calls"
     box.api("POST", "/sim/stations/1002/answer", {}, expect=200)
     box.wait(cid, "bridged")
-    assert agent(box, "bob")["state"] == "on_call"
+    assert box.agent("bob")["state"] == "on_call"
     box.api("POST", "/sim/stations/1002/hangup", {}, expect=200)
     box.wait(cid, "ended")
-    wait_agent(box, "bob", "wrap_up")
-    wait_agent(box, "bob", "ready", timeout=20)
+    box.wait_agent("bob", "wrap_up")
+    box.wait_agent("bob", "ready", timeout=20)
     kinds = [e["kind"] for e in box.state(cid)["events"]]
     assert kinds.index("agent.missed") < kinds.index("queue.answered") < kinds.index("call.bridged")
     assert box.cdr(cid)["peer"] == "1002"
@@ -105,7 +88,7 @@ def test_missed_offers_make_an_agent_not_ready_then_the_next_agent_answers_and_w
     bad = box.api("POST", "/agents/ann/state", {"state": "not_ready", "reason": "napping"})
     assert bad["_status"] == 400 and "unknown reason" in bad["error"]
     box.api("POST", "/agents/ann/state", {"state": "ready"}, expect=200)
-    assert agent(box, "ann")["state"] == "ready"
+    assert box.agent("ann")["state"] == "ready"
 
 
 def test_position_and_estimate_announcements_are_heard(acd_box) -> None:
@@ -121,7 +104,7 @@ def test_position_and_estimate_announcements_are_heard(acd_box) -> None:
         time.sleep(0.2)
         box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
         box.wait(cid, "ended")
-        wait_agent(box, "ann", "ready")
+        box.wait_agent("ann", "ready")
     busy = connected_call(box, "13800000200", "1001")
     first = box.call(frm="13800000201", to="7000")
     second = box.call(frm="13800000202", to="7000")
@@ -208,7 +191,6 @@ def test_abandoned_worklist_with_one_step_callback(acd_box) -> None:
     assert box.api("GET", "/abandoned", expect=200)["abandoned"][0]["callback"]["status"] == "pending"
     box.api("POST", "/agents/ann/state", {"state": "ready"}, expect=200)
     box.wait_station("1001", "ringing", timeout=30)                   # the one-step callback rings the agent
-
 
 
 def _tone_wav(freq: float, seconds: float) -> bytes:
@@ -306,21 +288,21 @@ def test_feature_codes_on_the_phone_and_the_post_call_survey(acd_box) -> None:
 
     def dial(code: str, state: str) -> None:
         box.api("POST", "/sim/stations/1001/dial", {"number": code}, expect=200)
-        wait_agent(box, "ann", state)
+        box.wait_agent("ann", state)
         box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
         box.wait_station("1001", "idle")
 
     dial("*11", "ready")
-    assert agent(box, "ann")["station"] == "1001"
+    assert box.agent("ann")["station"] == "1001"
     dial("*14", "not_ready")
-    assert agent(box, "ann")["reason"] == "break"
+    assert box.agent("ann")["reason"] == "break"
     dial("*13", "ready")
     cid = connected_call(box, "13600000000", "1001")
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)     # the agent is done
     box.wait_event(cid, "media.played", prompt="survey")
     box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "4"}, expect=202)
     ev = box.wait_event(cid, "survey.answered")
-    assert ev["data"]["score"] == 4 and ev["data"]["queue"] == "support" and ev["data"]["agent"] == agent(box, "ann")["id"]
+    assert ev["data"]["score"] == 4 and ev["data"]["queue"] == "support" and ev["data"]["agent"] == box.agent("ann")["id"]
     box.wait(cid, "ended")
     dial("*12", "logged_out")
 

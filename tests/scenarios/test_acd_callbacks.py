@@ -52,23 +52,6 @@ def cb_box(make_box, tmp_path):
     return make
 
 
-def agent(box, name: str) -> dict:
-    """One agent's state."""
-    return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
-
-
-def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
-    """Wait for an agent state."""
-    deadline = time.monotonic() + timeout
-    a: dict = {}
-    while time.monotonic() < deadline:
-        a = agent(box, name)
-        if a["state"] == state:
-            return a
-        time.sleep(0.05)
-    raise AssertionError(f"{name} not {state}: {a}")
-
-
 def events(box, prefix: str) -> list[dict]:
     """Journal events whose kind starts with prefix, oldest first (data parsed)."""
     with box.db() as con:
@@ -135,10 +118,10 @@ def test_agent_misses_rejects_then_busy_and_no_answer_are_retried_and_given_up(c
     assert missed["call_uuid"] == src and missed["data"]["attempt"] == 0 and missed["data"]["agent"]
     assert wait_journal(box, "agent.missed", callback=True)[0]["data"]["in_row"] == 1
     box.wait_station("1001", "ringing", timeout=30)                   # free again: rung at once (no stuck state)
-    assert agent(box, "ann")["state"] == "reserved"
+    assert box.agent("ann")["state"] == "reserved"
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)     # 2: ann rejects it
     wait_journal(box, "callback.attempted", outcome="agent_rejected")
-    a = wait_agent(box, "ann", "not_ready")                           # two misses in a row, as for offers
+    a = box.wait_agent("ann", "not_ready")                           # two misses in a row, as for offers
     assert a["reason"] == "missed_calls"
     [cb] = callbacks(box)
     assert cb["caller"] == number and cb["position"] == 1
@@ -153,7 +136,7 @@ def test_agent_misses_rejects_then_busy_and_no_answer_are_retried_and_given_up(c
     retry = wait_journal(box, "callback.retry_scheduled")[0]
     assert retry["data"]["attempt"] == 2
     box.wait_station("1001", "idle")
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
     [cb] = callbacks(box)
     assert row(box, number)["attempts"] == 1 and row(box, number)["status"] == "pending"
     time.sleep(2.0)                                                   # 8 s of the 30 s pause: no new ring
@@ -165,7 +148,7 @@ def test_agent_misses_rejects_then_busy_and_no_answer_are_retried_and_given_up(c
     wait_journal(box, "callback.attempted", outcome="no_answer", timeout=40)
     gave_up = wait_journal(box, "callback.gave_up")[0]
     assert gave_up["data"]["attempts"] == 2 and gave_up["data"]["number"] == number
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
     assert callbacks(box) == []
     deadline = time.monotonic() + 10
     while row(box, number)["status"] != "failed" and time.monotonic() < deadline:
@@ -196,7 +179,7 @@ def test_answered_callbacks_leave_the_list_whoever_hangs_up(cb_box, hotline_bin)
     box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
     done = wait_journal(box, "callback.attempted", outcome="connected")[0]
     assert done["data"]["ended_by"] == "customer" and done["data"]["number"] == first
-    wait_agent(box, "ann", "wrap_up")
+    box.wait_agent("ann", "wrap_up")
     assert [c["caller"] for c in callbacks(box)] == [second]
     assert box.station_state("1001")["state"] == "idle"              # the box hung the agent's phone up
     trunks(box, hangup_after=None)                                    # the agent ends the second call
@@ -205,13 +188,13 @@ def test_answered_callbacks_leave_the_list_whoever_hangs_up(cb_box, hotline_bin)
     deadline = time.monotonic() + 20
     while len(events(box, "call.bridged")) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    wait_agent(box, "ann", "on_call")
+    box.wait_agent("ann", "on_call")
     time.sleep(0.5)
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
     done = wait_journal(box, "callback.attempted", 2, outcome="connected")[1]
     assert done["data"]["ended_by"] == "agent" and done["data"]["number"] == second
-    wait_agent(box, "ann", "wrap_up")
-    wait_agent(box, "ann", "ready", timeout=20)
+    box.wait_agent("ann", "wrap_up")
+    box.wait_agent("ann", "ready", timeout=20)
     assert callbacks(box) == []
     desk = ann.api("GET", "/desk", expect=200)
     assert desk["callbacks"] == [] and [q["waiting"] for q in desk["agent"]["queues"]] == [0]
@@ -246,7 +229,7 @@ def test_ivr_callback_after_hours_waits_for_the_queue_to_open(cb_box, hotline_bi
     board = sue.api("GET", "/wallboard", expect=200)
     assert [q["callbacks_waiting"] for q in board["queues"] if q["name"] == "support"] == [1]
     time.sleep(2.0)                                                   # 8 s of call time with ann ready
-    assert box.station_state("1001")["state"] == "idle" and agent(box, "ann")["state"] == "ready"
+    assert box.station_state("1001")["state"] == "idle" and box.agent("ann")["state"] == "ready"
 
     switch("day")                                                     # the queue opens
     wait_journal(box, "queue.opened", queue="support")
@@ -258,7 +241,7 @@ def test_ivr_callback_after_hours_waits_for_the_queue_to_open(cb_box, hotline_bi
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
     wait_journal(box, "callback.attempted", outcome="connected")
     assert callbacks(box) == []
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
     board = sue.api("GET", "/wallboard", expect=200)
     assert [q["callbacks_waiting"] for q in board["queues"] if q["name"] == "support"] == [0]
 
@@ -282,7 +265,7 @@ def test_a_leave_key_callback_the_agent_misses_does_not_leave_her_reserved(cb_bo
     box.wait_station("1001", "ringing", timeout=30)
     attempt = wait_journal(box, "callback.attempted")[0]
     assert attempt["data"]["outcome"] == "agent_missed" and attempt["call_uuid"] == leaver
-    a = wait_agent(box, "ann", "not_ready")
+    a = box.wait_agent("ann", "not_ready")
     assert a["reason"] == "missed_calls" and box.station_state("1001")["state"] == "idle"
     assert [c["caller"] for c in callbacks(box)] == ["13900000042"]
     box.api("POST", "/agents/bob/login", {"station": "1002"}, expect=200)

@@ -50,23 +50,6 @@ def login(box, name: str, station: str) -> None:
     box.api("POST", f"/agents/{name}/login", {"station": station}, expect=200)
 
 
-def agent(box, name: str) -> dict:
-    """One agent's state."""
-    return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
-
-
-def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
-    """Wait for an agent state."""
-    deadline = time.monotonic() + timeout
-    a: dict = {}
-    while time.monotonic() < deadline:
-        a = agent(box, name)
-        if a["state"] == state:
-            return a
-        time.sleep(0.05)
-    raise AssertionError(f"{name} not {state}: {a}")
-
-
 def user_client(box, hotline_bin: str, name: str, role: str = "agent"):
     """A user created with the CLI, and a client speaking the API with that user's token."""
     out = subprocess.run([hotline_bin, "-c", str(box.d.config), "user", "add", name, "--role", role, "--token"],
@@ -120,10 +103,10 @@ def test_group_pickup_by_a_colleague_of_the_same_queue(phone_box) -> None:
     assert ev["data"]["by"] == "1002" and ev["data"]["from"] == "1001"
     box.wait_station("1001", "idle")
     assert box.station_state("1002")["call"] == cid
-    assert agent(box, "bob")["state"] == "on_call" and agent(box, "bob")["call"] == cid
-    assert agent(box, "ann")["state"] == "ready"
+    assert box.agent("bob")["state"] == "on_call" and box.agent("bob")["call"] == cid
+    assert box.agent("ann")["state"] == "ready"
     answered = box.wait_event(cid, "queue.answered")
-    assert answered["data"]["agent"] == agent(box, "bob")["id"] and answered["data"]["picked_up_by"] == "1002"
+    assert answered["data"]["agent"] == box.agent("bob")["id"] and answered["data"]["picked_up_by"] == "1002"
     box.api("POST", f"/sim/calls/{cid}/audio", raw=tone_wav(500, 3), expect=202)   # the caller speaks
     box.api("POST", "/sim/stations/1002/audio", raw=tone_wav(900, 3), expect=200)  # bob speaks
     time.sleep(0.5)
@@ -131,11 +114,11 @@ def test_group_pickup_by_a_colleague_of_the_same_queue(phone_box) -> None:
     assert hears(tail(box, f"/sim/calls/{cid}/heard.wav"), 900), "the caller does not hear bob"
     box.api("POST", "/sim/stations/1002/hangup", {}, expect=200)
     box.wait(cid, "ended")
-    wait_agent(box, "bob", "ready")
+    box.wait_agent("bob", "ready")
     k = kinds(box, cid)
     assert "agent.missed" not in k and k.index("call.picked_up") < k.index("call.bridged")
     assert box.cdr(cid)["peer"] == "1002"
-    assert agent(box, "ann")["state"] == "ready"
+    assert box.agent("ann")["state"] == "ready"
 
 
 def test_directed_pickup_from_a_station_outside_the_queue(phone_box) -> None:
@@ -153,12 +136,12 @@ def test_directed_pickup_from_a_station_outside_the_queue(phone_box) -> None:
     ev = box.wait_event(cid, "call.picked_up")
     assert ev["data"]["by"] == "1003" and ev["data"]["from"] == "1001"
     box.wait_station("1001", "idle")
-    assert agent(box, "ann")["state"] == "ready"
+    assert box.agent("ann")["state"] == "ready"
     assert box.wait_event(cid, "queue.answered")["data"]["agent"] is None
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
     box.wait(cid, "ended")
     assert box.cdr(cid)["peer"] == "1003" and "agent.missed" not in kinds(box, cid)
-    assert agent(box, "ann")["state"] == "ready"
+    assert box.agent("ann")["state"] == "ready"
     box.wait_station("1003", "idle")
 
     # station to station: 1004 calls 1001 (connect), 1003 picks it up
@@ -201,12 +184,12 @@ def test_follow_me_dials_the_agents_mobile_after_the_delay(phone_box) -> None:
     assert bridged["data"]["peer"].startswith("sim0-t"), bridged
     box.wait_station("1001", "idle")
     answered = box.wait_event(cid, "queue.answered")
-    assert answered["data"]["agent"] == agent(box, "ann")["id"] and answered["data"]["follow_me"] == "13911112222"
-    a = agent(box, "ann")
+    assert answered["data"]["agent"] == box.agent("ann")["id"] and answered["data"]["follow_me"] == "13911112222"
+    a = box.agent("ann")
     assert a["state"] == "on_call" and a["call"] == cid
     box.api("DELETE", f"/sim/calls/{cid}", expect=200)
     box.wait(cid, "ended")
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
     assert "agent.missed" not in kinds(box, cid)
 
 
@@ -291,7 +274,7 @@ def test_recording_policy_per_route(phone_box, hotline_bin) -> None:
     with box.db() as con:
         assert con.execute("SELECT COUNT(*) FROM recordings WHERE call_uuid = ?", (never,)).fetchone()[0] == 0
     assert "recording.started" not in kinds(box, never)
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
 
     demand = talk("7200")
     paused = box.wait_event(demand, "recording.paused")
@@ -304,7 +287,7 @@ def test_recording_policy_per_route(phone_box, hotline_bin) -> None:
     k = kinds(box, demand)
     assert k.index("recording.started") < k.index("recording.paused") < k.index("recording.resumed")
     assert box.cdr(demand)["recording"]
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
 
     plain = talk("7000")
     box.wait_event(plain, "recording.started")

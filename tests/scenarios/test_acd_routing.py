@@ -83,23 +83,6 @@ def set_state(box, name: str, state: str, reason: str | None = None) -> None:
     box.api("POST", f"/agents/{name}/state", body, expect=200)
 
 
-def agent(box, name: str) -> dict:
-    """One agent as the API shows it."""
-    return next(a for a in box.api("GET", "/agents", expect=200)["agents"] if a["name"] == name)
-
-
-def wait_agent(box, name: str, state: str, timeout: float = 20) -> dict:
-    """Wait for an agent state."""
-    deadline = time.monotonic() + timeout
-    a: dict = {}
-    while time.monotonic() < deadline:
-        a = agent(box, name)
-        if a["state"] == state:
-            return a
-        time.sleep(0.05)
-    raise AssertionError(f"{name} not {state}: {a}")
-
-
 def ringing(box) -> dict[str, str | None]:
     """Stations ringing right now, with the call that rings them."""
     return {s["extension"]: s["call"] for s in box.api("GET", "/sim/stations", expect=200)["stations"]
@@ -148,7 +131,7 @@ def hang_up(box, name: str, cid: str, ready: bool = True) -> None:
     box.api("POST", f"/sim/stations/{STATIONS[name]}/hangup", {}, expect=200)
     box.wait(cid, "ended")
     if ready:
-        wait_agent(box, name, "ready")
+        box.wait_agent(name, "ready")
         box.wait_station(STATIONS[name], "idle")
 
 
@@ -206,8 +189,8 @@ def test_ring_all_rings_every_free_member_and_the_first_to_answer_wins(routing_b
     box.wait_station("1001", "idle")
     box.wait_station("1003", "idle")
     assert event(box, cid, "queue.answered")["data"]["agent"] == box.ids["bob"]
-    assert wait_agent(box, "ann", "ready") and wait_agent(box, "cat", "ready")
-    assert agent(box, "bob")["state"] == "on_call"
+    assert box.wait_agent("ann", "ready") and box.wait_agent("cat", "ready")
+    assert box.agent("bob")["state"] == "on_call"
     hang_up(box, "bob", cid)
     assert "agent.missed" not in kinds(box, cid)
     assert box.cdr(cid)["peer"] == "1002"
@@ -265,7 +248,7 @@ def test_fewest_calls_prefers_the_agent_with_the_fewest_answered_calls(routing_b
     assert [serve(box, f"1380000030{i}") for i in range(2)] == ["ann", "ann"]
     login(box, "bob")
     assert [serve(box, f"1380000031{i}") for i in range(3)] == ["bob", "bob", "ann"]
-    assert agent(box, "ann")["calls_today"] == 3 and agent(box, "bob")["calls_today"] == 2
+    assert box.agent("ann")["calls_today"] == 3 and box.agent("bob")["calls_today"] == 2
 
 
 def test_least_talk_time_prefers_the_agent_who_talked_least(routing_box) -> None:
@@ -276,7 +259,7 @@ def test_least_talk_time_prefers_the_agent_who_talked_least(routing_box) -> None
     assert serve(box, "13800000400", talk=1.0) == "ann"
     login(box, "bob")
     assert serve(box, "13800000401") == "bob"
-    assert agent(box, "bob")["talk_today_s"] < agent(box, "ann")["talk_today_s"]
+    assert box.agent("bob")["talk_today_s"] < box.agent("ann")["talk_today_s"]
     assert serve(box, "13800000402") == "bob"
 
 
@@ -306,7 +289,7 @@ def test_random_picks_only_free_members_and_not_always_the_same(routing_box) -> 
     set_state(box, "cat", "not_ready", "break")
     picked = [serve(box, f"1380000060{i}") for i in range(8)]
     assert set(picked) == {"ann", "bob"}, picked
-    assert agent(box, "dan")["state"] == "ready" and agent(box, "cat")["state"] == "not_ready"
+    assert box.agent("dan")["state"] == "ready" and box.agent("cat")["state"] == "not_ready"
 
 
 def test_skills_offers_the_most_skilled_agent_and_never_one_without_the_skill(routing_box) -> None:
@@ -550,7 +533,7 @@ def test_leave_key_callback_while_the_agent_frees_up_keeps_the_agent_available(r
     box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "*"}, expect=202)
     box.wait_event(cid, "queue.leave_key")
     hang_up(box, "ann", busy, ready=False)
-    wait_agent(box, "ann", "reserved")                              # offered while the caller is in the menu
+    box.wait_agent("ann", "reserved")                              # offered while the caller is in the menu
     box.api("POST", f"/sim/calls/{cid}/dtmf", {"digits": "11"}, expect=202)
     box.wait_event(cid, "queue.callback_requested")
     box.wait_station("1001", "ringing", timeout=10)                 # the callback rings ann first
@@ -563,9 +546,9 @@ def test_leave_key_callback_while_the_agent_frees_up_keeps_the_agent_available(r
     while time.monotonic() < deadline and not any(
             c["direction"] == "callback" and c["state"] == "bridged" for c in box.api("GET", "/calls")["calls"]):
         time.sleep(0.05)
-    assert agent(box, "ann")["state"] == "on_call"
+    assert box.agent("ann")["state"] == "on_call"
     box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
-    wait_agent(box, "ann", "ready")
+    box.wait_agent("ann", "ready")
 
 
 # ---- 9. hot desk ------------------------------------------------------------------------------------
@@ -576,14 +559,14 @@ def test_hot_desk_an_agent_moves_to_another_station_and_calls_follow(routing_box
     box = routing_box({"support": {"strategy": "linear", "members": ["ann"]}})
     login(box, "ann")
     box.api("POST", "/agents/ann/login", {"station": "1003"}, expect=200)
-    assert agent(box, "ann")["station"] == "1003"
+    assert box.agent("ann")["station"] == "1003"
     refused = box.api("POST", "/agents/bob/login", {"station": "1003"})
     assert refused["_status"] == 400 and "in use by agent ann" in refused["error"]
     cid = box.call(frm="13900000999", to=box.dial["support"])
     assert rings_for(box, cid) == {"1003"}
     box.api("POST", "/sim/stations/1003/answer", {}, expect=200)
     box.wait_event(cid, "call.bridged", peer="1003")
-    assert agent(box, "ann")["state"] == "on_call"
+    assert box.agent("ann")["state"] == "on_call"
     moved = box.api("POST", "/agents/ann/login", {"station": "1001"})   # not in the middle of a call
     assert moved["_status"] == 400 and "finish the call first" in moved["error"]
     box.api("POST", "/sim/stations/1003/hangup", {}, expect=200)
