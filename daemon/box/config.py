@@ -81,15 +81,14 @@ def _driver_section(name: str) -> Section | None:
     return Section(fields, required=tuple(o.name for o in cls.schema if o.required))
 
 
-NUMBER_PATTERN = r"\+?[0-9][0-9*#]{0,30}"
+NUMBER_PATTERN = r"\+?[0-9][0-9*#]{0,30}"  # a device's number: the route for it takes calls with no dialled number
 
 DEVICE_COMMON: dict[str, Spec] = {
     "name": Scalar(str, pattern=r"[a-z][a-z0-9_-]{0,31}", help="lower-case letters, digits, - and _"),
     "driver": Scalar(str),
     "enabled": Scalar(bool, default=True),
     "number": Scalar(str, default=None, nullable=True, pattern=NUMBER_PATTERN,
-                     help="the number this device's lines answer for, like \"8001\": a call that arrives without "
-                          "a dialled number (analog lines deliver none) takes the route for it"),
+                     help="digits (also * and #, a leading + allowed), like \"8001\""),
 }
 
 CORE = Section({

@@ -110,7 +110,10 @@ class FlowStore:
             try:
                 source = path.read_text(encoding="utf-8")
                 flow = self.validate(source, str(path))
-                if any(v.digest == flow.digest for v in self.versions.get(flow.name, [])):
+                stored = [v for v in self.versions.get(flow.name, []) if v.digest == flow.digest]
+                for v in stored:
+                    v.filename = str(path)  # the same text: problems found later name the file, not "name vN"
+                if stored:
                     continue  # this file's version is stored already (maybe not active: the panel's choice)
                 flow = self.publish(source, str(path), author="file")
                 for w in flow.warnings:
