@@ -30,6 +30,7 @@ class Step:
     app: str
     args: dict[str, Any]
     line: int
+    column: int = 0  # 1-based, where the step's list item starts (0: unknown)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Flow:
     blocks: dict[str, list[Step]]
     source: str
     warnings: list[Problem] = field(default_factory=list)
+    filename: str = ""  # where the source was read from (problems found later name it)
 
     @property
     def digest(self) -> str:
@@ -110,7 +112,7 @@ def _parse_step(node: yaml.Node, ctx: Ctx, key: str) -> Step | None:
         return None
     if spec.validate is not None:
         spec.validate(args, args_node, ctx, key)
-    return Step(name, args, node.start_mark.line + 1)
+    return Step(name, args, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def parse_flow(text: str, filename: str, prompt_exists: PromptCheck | None = None,
@@ -156,7 +158,7 @@ def _check_flow(root: yaml.Node, ctx: Ctx, text: str, prompt_exists: PromptCheck
     if ctx.problems:
         raise FlowError(ctx.problems, ctx.warnings)
     return Flow(header["flow"], header.get("title", {}), list(languages), header["start"], header.get("error"),
-                dict(header.get("vars", {})), blocks, text, ctx.warnings)
+                dict(header.get("vars", {})), blocks, text, ctx.warnings, ctx.filename)
 
 
 def _check_refs(ctx: Ctx, header: dict, blocks: dict, block_nodes: dict, root: yaml.Node,

@@ -54,17 +54,20 @@ class AppSpec:
     validate: Validator | None = None
     doc: str = ""
     summary: str = field(default="")
+    full_duplex: bool = False  # bridges or queues the caller: a half-duplex line (a voice modem) cannot run it
 
 
 APPS: dict[str, AppSpec] = {}
 
 
 def app(name: str, args: dict[str, Spec] | None = None, required: tuple[str, ...] = (),
-        shorthand: str | None = None, validate: Validator | None = None) -> Callable[[AppFn], AppFn]:
-    """Register an app; ``shorthand`` names the argument a bare value fills (``goto: main``)."""
+        shorthand: str | None = None, validate: Validator | None = None,
+        full_duplex: bool = False) -> Callable[[AppFn], AppFn]:
+    """Register an app; ``shorthand`` names the argument a bare value fills (``goto: main``); ``full_duplex``
+    marks apps that bridge or queue the caller (never run on a half-duplex line)."""
     def deco(fn: AppFn) -> AppFn:
         doc = inspect.getdoc(fn) or ""
         APPS[name] = AppSpec(name, fn, Section(args or {}, required=required), shorthand, validate, doc,
-                             doc.splitlines()[0] if doc else "")
+                             doc.splitlines()[0] if doc else "", full_duplex)
         return fn
     return deco

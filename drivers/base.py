@@ -321,6 +321,12 @@ class Driver:
         """Ports of this kind found on this box (for the panel's "add device")."""
         return []
 
+    @classmethod
+    def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
+        """The traits the device's trunk lines will have, known from its settings alone (flow validation reads
+        them before anything is opened); None when only the opened device can tell (full duplex is assumed)."""
+        return None
+
     def validate_environment(self) -> list[str]:
         """Problems with the environment (missing device node, permissions); empty when fine."""
         return []

@@ -107,16 +107,31 @@ class Hotline:
             # read and checked off the event loop: the media clock keeps ticking while a big file is parsed
             new = await off_loop(functools.partial(load_config, self.config.path, base=self.config.base,
                                                    allow_empty=False))
+            # the components' own checks (flows against the lines reaching them) before anything is applied
+            problems = await off_loop(self._check_reload, new)
+            if problems:
+                raise ConfigError(problems)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("event=reload_rejected problem=%r", str(problem))
             log.error("event=reload_failed keeping=previous problems=%d", len(exc.problems))
             self.notifier.ready("reload failed: kept the previous configuration")
             return False
+        for warning in new.warnings:
+            log.warning("event=config_warning problem=%r", str(warning))
         changed = self.apply_config(new)
         log.info("event=reloaded changed=%s", ",".join(changed) or "nothing")
         self.notifier.ready()
         return True
+
+    def _check_reload(self, new: Config) -> list:
+        """Problems the started components find with a new configuration (their ``check_reload``; a thread)."""
+        problems: list = []
+        for _, comp in self.started:
+            hook = getattr(comp, "check_reload", None)
+            if hook is not None:
+                problems += hook(new)
+        return problems
 
     def apply_config(self, new: Config) -> list[str]:
         """Apply what can change without a restart; report what changed."""

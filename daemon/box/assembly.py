@@ -1,6 +1,7 @@
 """Wires the components together in start order; the one place that knows them all."""
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from hotline.dialplan import builtin
@@ -13,6 +14,8 @@ from ..calls.context import CallSession
 from ..calls.devices import DeviceManager
 from ..calls.flows import BoxServices, FlowStore, FlowVersions, Router
 from ..calls.journal import Journal
+from ..calls.linebind import check_flows, flow_files, half_duplex_routes
+from ..errors import ConfigError, Problem
 from ..media.engine import MediaEngine
 from ..acd.manager import Acd
 from ..calls.manager import CallManager
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from .app import Hotline
     from .component import Component
 
+log = logging.getLogger("hotline.app")
+
 
 class DevicesComponent(DeviceManager):
     """The device manager, telling the engine about frame devices as they come up, fail and come back."""
@@ -52,6 +57,10 @@ class DevicesComponent(DeviceManager):
             self.disabled[name] = (True, "")
         await super().start()
 
+    def reconfigure(self, config) -> None:
+        """SIGHUP: devices keep running; the numbers their lines answer for may change."""
+        self.set_numbers(config["devices"])
+
 
 class FlowsComponent:
     """Publishes the flow files at start; invalid ones are logged and never published."""
@@ -62,13 +71,32 @@ class FlowsComponent:
         self.problems: list[str] = []
 
     async def start(self) -> None:
-        """Load the stored versions, then publish flow files whose content is new."""
+        """Load the stored versions, then publish flow files whose content is new; refuse to start (ConfigError)
+        when a flow has a step the lines reaching it cannot run (a half-duplex line and a queue)."""
         self.problems = self.store.load_stored()
         if self.directory.exists():
             self.problems += self.store.load_dir(self.directory)
+        errors = self.store.line_errors + self.store.active_line_problems()
+        if errors:
+            raise ConfigError(errors)
+
+    def check_reload(self, config) -> list[Problem]:
+        """Before a reload is applied (in a thread): the errors the new configuration would cause with the active
+        flows and the flow files a reload would publish; any error keeps the previous configuration."""
+        routes = half_duplex_routes(config.data)
+        if not routes:
+            return []
+        candidates = {name: self.store.get(name) for name in self.store.versions}
+        for flow in flow_files(self.directory):
+            known = self.store.versions.get(flow.name, [])
+            if not any(v.digest == flow.digest for v in known):
+                candidates[flow.name] = flow  # load_dir would publish it
+        return check_flows([f for f in candidates.values() if f is not None], routes)[0]
 
     def reconfigure(self, config) -> None:
-        """SIGHUP: pick up versions published meanwhile (CLI, panel) and new flow files."""
+        """SIGHUP: the routes half-duplex lines reach may have changed; pick up versions published meanwhile
+        (CLI, panel) and new flow files."""
+        self.store.half_duplex = half_duplex_routes(config.data)
         self.problems = self.store.load_stored()
         if self.directory.exists():
             self.problems += self.store.load_dir(self.directory)
@@ -107,6 +135,9 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     stations = [s for d in cfg["devices"] for s in d.get("stations", [])]
     operator = eng["operator"] or (stations[0] if stations else "")
     flows = FlowStore(prompts, lookup_check=validate_lookup, persist=FlowVersions(app.store))
+    flows.half_duplex = half_duplex_routes(cfg.data)
+    for warning in cfg.warnings:
+        log.warning("event=config_warning problem=%r", str(warning))
     router = Router(cfg["routes"], flows)
     services = BoxServices(app.store, journal, prompts, cfg["locale"]["timezone"], stations, clock=engine.now,
                            spool=cfg.path_for("spool"))

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import os
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hotline.drivers import registry
-from hotline.drivers.base import Option
+from hotline.drivers.base import Duplex, Option
 
-from ..errors import ConfigError, Problem
-from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, load_node
+from ..calls.linebind import device_duplex
 from ..errors import ConfigError, Problem
 from hotline.dialplan import safe_yaml
 from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, TooManyProblems, load_node
@@ -82,10 +81,14 @@ def _driver_section(name: str) -> Section | None:
     return Section(fields, required=tuple(o.name for o in cls.schema if o.required))
 
 
+NUMBER_PATTERN = r"\+?[0-9][0-9*#]{0,30}"  # a device's number: the route for it takes calls with no dialled number
+
 DEVICE_COMMON: dict[str, Spec] = {
     "name": Scalar(str, pattern=r"[a-z][a-z0-9_-]{0,31}", help="lower-case letters, digits, - and _"),
     "driver": Scalar(str),
     "enabled": Scalar(bool, default=True),
+    "number": Scalar(str, default=None, nullable=True, pattern=NUMBER_PATTERN,
+                     help="digits (also * and #, a leading + allowed), like \"8001\""),
 }
 
 CORE = Section({
@@ -180,6 +183,7 @@ class Config:
     path: str
     data: dict[str, Any]
     base: str = ""  # the directory relative paths were resolved against (reloads use it again)
+    warnings: list[Problem] = field(default_factory=list)  # the file works, but a technician should look
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -250,6 +254,7 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 
 def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
     _check_devices(node, ctx)
+    _check_numbers(data, node, ctx)
     web = data.get("web", {})
     if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
         present, missing = ("tls_cert", "tls_key") if web.get("tls_cert") else ("tls_key", "tls_cert")
@@ -297,6 +302,43 @@ def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
                 owners[ext] = label
 
 
+def _check_numbers(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
+    """Device numbers: not a station's extension, one duplex per number, and a route for each (else a warning)."""
+    dnodes = _child(node, "devices")
+    items = dnodes.value if isinstance(dnodes, yaml.SequenceNode) else []
+    devices = data.get("devices") or []
+    if len(items) != len(devices):
+        return  # an invalid device was dropped: the indexes would not match (its problem is reported already)
+    stations = {str(ext): dev.get("name") for dev in devices for ext in dev.get("stations") or []}
+    routed = {r["dialed"] for r in data.get("routes") or []}
+    fallback = "the route for *" if "*" in routed else "the built-in reception"
+    seen: dict[str, tuple[str, str]] = {}  # number -> (device, duplex)
+    for i, (dev, dnode) in enumerate(zip(devices, items)):
+        number = dev.get("number")
+        unrouted = number not in routed and "*" not in routed
+        if device_duplex(dev) is Duplex.HALF and unrouted:
+            ctx.warn(_child(dnode, "number") or _child(dnode, "name") or dnode, f"devices[{i}]",
+                     f"half-duplex device {dev.get('name')}: its calls reach the built-in reception, which connects "
+                     "them to the operator, and a half-duplex line is never bridged: "
+                     + (f"add a route for dialed: \"{number}\"" if number else "give it a number: with a route"))
+            unrouted = False  # said already
+        if not number:
+            continue
+        where, key = _child(dnode, "number"), f"devices[{i}].number"
+        duplex = device_duplex(dev).value
+        if number in stations:
+            ctx.error(where, key, f"number {number} is also the extension of a station on device "
+                                  f"{stations[number]}: an internal call to it would be ambiguous")
+        elif number in seen and seen[number][1] != duplex:
+            other, other_duplex = seen[number]
+            ctx.error(where, key, f"number {number} is also answered by device {other} ({other_duplex} duplex, this "
+                                  f"one is {duplex}): a caller could land on either kind of line; give each its "
+                                  "own number")
+        seen.setdefault(number, (dev.get("name", f"devices[{i}]"), duplex))
+        if number not in routed and (unrouted or "*" in routed):
+            ctx.warn(where, key, f"no route has dialed: \"{number}\": calls on this device take {fallback}")
+
+
 def parse_config(text: str, filename: str, env: dict[str, str] | None = None, base: str | None = None,
                  allow_empty: bool = True) -> Config:
     """Validate YAML text; raise ConfigError listing every problem. Relative paths are taken from ``base``
@@ -325,7 +367,8 @@ def parse_config(text: str, filename: str, env: dict[str, str] | None = None, ba
         raise ConfigError(ctx.problems)
     base = base or os.getcwd()
     _make_absolute(data, base)
-    return Config(filename, data, base)
+    ctx.warnings.sort(key=lambda p: (p.line, p.column))
+    return Config(filename, data, base, ctx.warnings)
 
 
 def _make_absolute(data: dict, base: str) -> None:

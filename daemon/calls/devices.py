@@ -43,6 +43,8 @@ class DeviceManager:
     def __init__(self, devices: list[dict], on_event: Callable[[LineEvent], None], metrics: Any = None,
                  max_backoff: float = 60.0):
         self.devices = {d["name"]: DeviceState(d["name"], d["driver"], d) for d in devices if d.get("enabled", True)}
+        self.numbers: dict[str, str] = {}  # device name -> the number its lines answer for (devices: number)
+        self.set_numbers(devices)
         self.on_event = on_event
         self.metrics = metrics
         self.max_backoff = max_backoff
@@ -269,6 +271,15 @@ class DeviceManager:
         return [{"device": self.line_device[n].name, "line": n, "kind": ln.kind.value, "extension": ln.extension,
                  "up": ln.up, "reason": ln.down_reason, "busy": n in self.busy or n in self.seized}
                 for n, ln in self.lines.items()]
+
+    def set_numbers(self, devices: list[dict]) -> None:
+        """Take the devices' ``number:`` settings (at start and on reload: numbers change without a restart)."""
+        self.numbers = {d["name"]: d["number"] for d in devices if d.get("number")}
+
+    def number_of(self, line: str) -> str:
+        """The number a trunk answers for (its device's ``number:``), or "" when it has none."""
+        dev = self.line_device.get(line)
+        return self.numbers.get(dev.name, "") if dev is not None else ""
 
     def device_of(self, line: str) -> Driver | None:
         """The driver object a line belongs to."""

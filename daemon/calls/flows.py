@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hotline.dialplan.flow import Flow, FlowError, parse_flow
+from hotline.dialplan.schema import Problem
 
+from .linebind import HalfDuplexRoute, check_flows, line_problems
 from .prompts import PromptLibrary
 
 log = logging.getLogger("hotline.flows")
+
+
+class LineTraitError(FlowError):
+    """A valid flow that a line reaching it cannot run (a half-duplex line and a step that queues or bridges)."""
 
 
 class FlowStore:
@@ -26,10 +32,25 @@ class FlowStore:
         self.persist = persist  # the database side (flow_versions table), when available
         self.versions: dict[str, list[Flow]] = {}
         self.active: dict[str, int] = {}
+        self.half_duplex: list[HalfDuplexRoute] = []  # routes half-duplex lines reach (linebind; set from config)
+        self.line_errors: list[Problem] = []  # flow files refused by load_dir for a step their lines cannot run
 
-    def validate(self, source: str, filename: str) -> Flow:
+    def parse(self, source: str, filename: str) -> Flow:
         """Parse and check a flow against the prompts and data tables of this box (raises FlowError)."""
         return parse_flow(source, filename, self.prompts.exists, self.lookup_check)
+
+    def validate(self, source: str, filename: str) -> Flow:
+        """parse(), and the lines that reach the flow can run each step (raises FlowError, LineTraitError)."""
+        flow = self.parse(source, filename)
+        errors, warnings = line_problems(flow, self.half_duplex)
+        if errors:
+            raise LineTraitError(errors, flow.warnings + warnings)
+        flow.warnings = flow.warnings + warnings
+        return flow
+
+    def active_line_problems(self) -> list[Problem]:
+        """Errors of the active flows against the lines that reach them (a changed configuration finds these)."""
+        return check_flows([self.get(name) for name in self.versions], self.half_duplex)[0]
 
     def publish(self, source: str, filename: str, author: str = "system") -> Flow:
         """Validate and make a new version active at once; an invalid flow is never published."""
@@ -72,7 +93,7 @@ class FlowStore:
         self.active.clear()
         for name, version, source, author, active in self.persist.load():
             try:
-                flow = self.validate(source, f"{name} v{version}")
+                flow = self.parse(source, f"{name} v{version}")  # the lines are checked on the active ones
             except FlowError as exc:
                 problems.extend(str(p) for p in exc.problems)
                 continue
@@ -84,17 +105,23 @@ class FlowStore:
     def load_dir(self, directory: Path) -> list[str]:
         """Publish flow files whose content is not stored yet; returns the problems of files that failed."""
         problems: list[str] = []
+        self.line_errors = []
         for path in sorted(directory.glob("*.yaml")):
             try:
                 source = path.read_text(encoding="utf-8")
                 flow = self.validate(source, str(path))
-                if any(v.digest == flow.digest for v in self.versions.get(flow.name, [])):
+                stored = [v for v in self.versions.get(flow.name, []) if v.digest == flow.digest]
+                for v in stored:
+                    v.filename = str(path)  # the same text: problems found later name the file, not "name vN"
+                if stored:
                     continue  # this file's version is stored already (maybe not active: the panel's choice)
                 flow = self.publish(source, str(path), author="file")
                 for w in flow.warnings:
                     log.warning("event=flow_warning %s", _kv(str(w)))
             except FlowError as exc:
                 problems.extend(str(p) for p in exc.problems)
+                if isinstance(exc, LineTraitError):
+                    self.line_errors.extend(exc.problems)
             except OSError as exc:
                 problems.append(f"{path}: {exc.strerror}")
         for p in problems:

@@ -279,11 +279,14 @@ class CallManager(CallRecordings):
 
     def offer(self, line: Line, event: Ringing) -> Call:
         """A caller rings on a trunk: admit and run its flow, or refuse with busy. Text from the line that is
-        not valid Unicode (a garbled caller ID) is replaced, never stored raw."""
+        not valid Unicode (a garbled caller ID) is replaced, never stored raw. A call without a dialled number
+        takes the number of its line's device (``number:``)."""
         given = (event.caller_id, event.caller_name, event.dialed)
         caller_id, caller_name, dialed = (clean_text(v) for v in given)
         if (caller_id, caller_name, dialed) != given:
             log.warning("event=line_text_replaced line=%s caller_id=%r", line.name, caller_id)
+        if not dialed:  # analog lines deliver no dialled number: the line's own number routes the call
+            dialed = self.devices.number_of(line.name)
         call = self._new_call(line, "inbound", caller_id, caller_name, dialed)
         reason = self._admit()
         if reason is not None:

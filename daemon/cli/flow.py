@@ -14,6 +14,7 @@ def _box(args: argparse.Namespace):
     """Configuration, store (opened) and a flow store loaded like the daemon does."""
     from .common import _open_store
     from ..calls.flows import FlowStore, FlowVersions
+    from ..calls.linebind import half_duplex_routes
     from ..service.lookups import validate_lookup
     from ..calls.prompts import PromptLibrary
     cfg = load_config(config_path(args.config))
@@ -21,6 +22,7 @@ def _box(args: argparse.Namespace):
     prompts = PromptLibrary(cfg.path_for("prompts"), cfg["locale"]["language"],
                             cfg.etc_path("prompt_manifest", "prompts/manifest.yaml"))
     flows = FlowStore(prompts, lookup_check=validate_lookup, persist=FlowVersions(store))
+    flows.half_duplex = half_duplex_routes(cfg.data)  # a flow its lines cannot run is refused, as in the daemon
     return cfg, store, flows
 
 

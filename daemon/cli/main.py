@@ -25,8 +25,14 @@ from .common import EX_CONFIG, _err, _load, _open_store
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate the configuration offline."""
+    """Validate the configuration offline, and the flow files beside it against the lines that reach them."""
+    from ..calls.linebind import check_config_flows
     cfg = _load(args)
+    errors, warnings = check_config_flows(cfg)  # flow files against the lines that reach them
+    for w in [*cfg.warnings, *warnings]:
+        print(f"{w} (warning)")
+    if errors:
+        raise ConfigError(errors)
     print(f"{cfg.path}: OK ({len(cfg['devices'])} device(s))")
     return 0
 

@@ -14,7 +14,7 @@ def _one_target(args, node, ctx, path):
 
 @app("transfer", {"extension": Scalar(str, default=None, nullable=True),
                   "number": Scalar(str, default=None, nullable=True), "ring_timeout": seconds(30.0, 5, 300),
-                  "failed": block(None)}, validate=_one_target)
+                  "failed": block(None)}, validate=_one_target, full_duplex=True)
 async def transfer(run, args):
     """Connect the caller to a station (extension) or an outside number through a trunk.
     When nobody answers or the line is busy the flow goes on (or to `failed`)."""
@@ -34,7 +34,7 @@ async def transfer(run, args):
 @app("queue", {"name": Scalar(str), "ring_timeout": seconds(30.0, 5, 600), "no_agent": block(None),
                "voicemail": block(None), "sticky": Scalar(bool, default=False),
                "sticky_timeout": seconds(15.0, 5, 60)},
-     shorthand="name", required=("name",))
+     shorthand="name", required=("name",), full_duplex=True)
 async def queue(run, args):
     """Hand the caller to a queue (the ACD): music, position and wait announcements, the right agent by the
     queue's strategy, a key to leave for a callback that keeps the caller's place or for voicemail.

@@ -164,9 +164,7 @@ class SimCard(Driver):
         auto = settings.get("station_auto_answer")
         self.station_auto_answer = None if auto is None else float(auto)
         self.confirm_ticks = int(round(float(settings.get("answer_confirm_delay") or 0.0) * RATE / FRAME_SAMPLES))
-        self.traits = LineTraits(duplex=Duplex(settings.get("duplex") or "full"),
-                                 dtmf_in=DtmfMode(settings.get("dtmf") or "both"), dtmf_out=DtmfMode.BOTH,
-                                 answer_supervision=AnswerSupervision.CONFIRMED, caller_id_send=True)
+        self.traits = self.configured_traits(settings)
         self._sending: set[SimLine] = set()
         self._timed: set[SimLine] = set()
         self._noisy: set[SimLine] = set()
@@ -175,6 +173,13 @@ class SimCard(Driver):
         self.audio = None  # DeviceThread when threaded
 
     # ---- Driver contract ------------------------------------------------------------
+    @classmethod
+    def configured_traits(cls, settings: dict) -> LineTraits:
+        """Every line of the card has the same traits, set by ``duplex:`` and ``dtmf:``."""
+        return LineTraits(duplex=Duplex(settings.get("duplex") or "full"),
+                          dtmf_in=DtmfMode(settings.get("dtmf") or "both"), dtmf_out=DtmfMode.BOTH,
+                          answer_supervision=AnswerSupervision.CONFIRMED, caller_id_send=True)
+
     def open(self) -> list[Line]:
         """Create the trunk and station lines (DriverNotReady while QA has it unplugged)."""
         if self.settings.get("unplugged"):

@@ -152,7 +152,7 @@ async def refresh(services: dict, name: str) -> None:
         flow = known.get(_digest(source))
         if flow is None or flow.source != source:
             try:
-                flow = await loop.run_in_executor(None, flows.validate, source, f"{name} v{number}")
+                flow = await loop.run_in_executor(None, flows.parse, source, f"{name} v{number}")
             except FlowError:
                 continue
         versions.append(flow)
