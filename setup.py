@@ -46,6 +46,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
-        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
+        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
+                             "sip = hotline.drivers.sip.driver:SipDriver"],
     },
 )

@@ -40,6 +40,7 @@ PROVIDERS: dict[str, str] = {
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
+    "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",
