@@ -11,7 +11,7 @@ from .message import Request
 from .rtp import RtpStream
 from .timers import Retransmit
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER"
 REJECT_STATUS = {HangupCause.BUSY: (486, "Busy Here"), HangupCause.CONGESTION: (503, "Service Unavailable"),
                  HangupCause.REJECTED: (603, "Decline"), HangupCause.NO_ANSWER: (480, "Temporarily Unavailable")}
 FAIL_CAUSE = {486: HangupCause.BUSY, 600: HangupCause.BUSY, 408: HangupCause.NO_ANSWER,
@@ -49,6 +49,7 @@ class SipCall:
     retransmit: Retransmit | None = None
     last_response: bytes = b""
     branch: str = ""
+    station: bool = False                # the box rings a registered phone (OffHook on answer)
 
 
 def new_tag() -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
-from hotline.drivers.base import Answered, HangupCause, HungUp, Progress, ProgressKind
+from hotline.drivers.base import Answered, HangupCause, HungUp, OffHook, Progress, ProgressKind
 
 from . import sdp
 from .calls import ALLOW, FAIL_CAUSE, CallState, SipCall, new_branch, new_tag
@@ -37,7 +37,7 @@ class DialOut:
         if call.retransmit and resp.status >= 100:
             call.retransmit.stop()
         if resp.status < 200:
-            if resp.status in (180, 183) and call.state is CallState.DIALLING:
+            if resp.status in (180, 183) and call.state is CallState.DIALLING and not call.station:
                 kind = ProgressKind.EARLY_MEDIA if resp.status == 183 else ProgressKind.RINGBACK
                 self.sink(Progress(call.line, kind))
             return
@@ -56,7 +56,7 @@ class DialOut:
                 except SipParseError:
                     pass
                 call.state = CallState.UP
-                self.sink(Answered(call.line))
+                self.sink(OffHook(call.line) if call.station else Answered(call.line))
             return
         # A final failure: ACK it (same branch) and end the leg.
         call.remote_tag = resp.to.tag
@@ -105,40 +105,48 @@ class DialOut:
             name = trunk if trunk in self.peers else next(iter(self.peers))
             host, port = self.peers[name]
             peer = (host, port or 5060)
-            try:
-                sock = self.rtp.open()
-            except OSError:
-                self.sink(HungUp(line, HangupCause.CONGESTION))
-                return
-            stream = RtpStream(sock, codec="PCMU", payload_type=0, dtmf_payload_type=101, remote=None)
-            branch, tag, call_id = new_branch(), new_tag(), f"{new_tag()}@{self.media_host}"
-            local_uri = f"<sip:hotline@{self.media_host}:{self.port}>"
-            remote_uri = f"<sip:{number}@{host}:{peer[1]}>"
-            headers = Headers()
-            headers.add("via", self._via(branch))
-            headers.add("max-forwards", "70")
-            headers.add("from", f"{local_uri};tag={tag}")
-            headers.add("to", remote_uri)
-            headers.add("call-id", call_id)
-            headers.add("cseq", "1 INVITE")
-            headers.add("contact", self._contact())
-            headers.add("allow", ALLOW)
-            headers.add("content-type", "application/sdp")
-            body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")])
-            invite = Request(headers, body, method="INVITE", uri=parse_uri(f"sip:{number}@{host}:{peer[1]}"))
-            call = SipCall(line=line, call_id=call_id, local_tag=tag, peer=peer, stream=stream,
-                           state=CallState.DIALLING, invite=invite, remote_target=str(invite.uri),
-                           local_uri=f"{local_uri};tag={tag}", remote_uri=remote_uri, outbound=True,
-                           branch=branch)
-            self.calls[line] = call
-            self.stats.calls_out += 1
-            data = invite.to_bytes()
-            self._send(data, peer)
-
-            def no_answer() -> None:
-                if call.state is CallState.DIALLING:
-                    self._release(call)
-                    self.sink(HungUp(line, HangupCause.NO_ANSWER))
-            call.retransmit = Retransmit(self.timers, lambda: self._send(data, peer), no_answer, cap=T1 * 64)
+            if self._invite_out(line, f"sip:{number}@{host}:{peer[1]}", peer, from_user="hotline", from_display=""):
+                self.stats.calls_out += 1
         self._wake()
 
+
+    def _invite_out(self, line: str, target: str, peer: tuple[str, int], *, from_user: str, from_display: str,
+                    station: bool = False) -> bool:
+        """Send an INVITE with our offer to ``target`` via ``peer`` for ``line`` (lock held); False when no RTP port."""
+        try:
+            sock = self.rtp.open()
+        except OSError:
+            self.sink(HungUp(line, HangupCause.CONGESTION))
+            return False
+        stream = RtpStream(sock, codec="PCMU", payload_type=0, dtmf_payload_type=101, remote=None)
+        branch, tag, call_id = new_branch(), new_tag(), f"{new_tag()}@{self.media_host}"
+        user = from_user if re.fullmatch(r"[A-Za-z0-9+*#._-]{1,32}", from_user or "") else "anonymous"
+        display = f'"{from_display}" ' if from_display and '"' not in from_display and "\\" not in from_display else ""
+        local_uri = f"{display}<sip:{user}@{self.media_host}:{self.port}>"
+        remote_uri = f"<{target}>"
+        headers = Headers()
+        headers.add("via", self._via(branch))
+        headers.add("max-forwards", "70")
+        headers.add("from", f"{local_uri};tag={tag}")
+        headers.add("to", remote_uri)
+        headers.add("call-id", call_id)
+        headers.add("cseq", "1 INVITE")
+        headers.add("contact", self._contact())
+        headers.add("allow", ALLOW)
+        headers.add("content-type", "application/sdp")
+        body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")])
+        invite = Request(headers, body, method="INVITE", uri=parse_uri(target))
+        call = SipCall(line=line, call_id=call_id, local_tag=tag, peer=peer, stream=stream,
+                       state=CallState.DIALLING, invite=invite, remote_target=target,
+                       local_uri=f"{local_uri};tag={tag}", remote_uri=remote_uri, outbound=True,
+                       branch=branch, station=station)
+        self.calls[line] = call
+        data = invite.to_bytes()
+        self._send(data, peer)
+
+        def no_answer() -> None:
+            if call.state is CallState.DIALLING:
+                self._release(call)
+                self.sink(HungUp(line, HangupCause.NO_ANSWER))
+        call.retransmit = Retransmit(self.timers, lambda: self._send(data, peer), no_answer, cap=T1 * 64)
+        return True

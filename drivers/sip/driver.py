@@ -9,6 +9,7 @@ import numpy as np
 from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, DriverNotReady, DtmfMode, Duplex,
                                   HangupCause, Line, LineKind, LineTraits, Option)
 
+from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
 from .rtp import PortPool, decode_frames, encode_frames, event_packets
 
@@ -47,8 +48,10 @@ def parse_trunks(items: list[str]) -> dict[str, tuple[str, int]]:
 class SipLine(Line):
     """One channel of the SIP device: commands go to the endpoint, which answers in SIP."""
 
-    def __init__(self, name: str, device: "SipDriver") -> None:
-        super().__init__(name=name, kind=LineKind.TRUNK, traits=TRAITS)
+    def __init__(self, name: str, device: "SipDriver", extension: str = "") -> None:
+        kind = LineKind.STATION if extension else LineKind.TRUNK
+        super().__init__(name=name, kind=kind, traits=TRAITS, extension=extension,
+                         up=not extension, down_reason="not registered" if extension else "")
         self._device = device
 
     def answer(self) -> None:
@@ -66,6 +69,14 @@ class SipLine(Line):
     def dial(self, number: str) -> None:
         """INVITE through a trunk peer (only with allow_outbound)."""
         self._device.endpoint.dial(self.name, number)
+
+    def ring(self, caller_id: str = "", caller_name: str = "") -> None:
+        """INVITE the phone registered for this extension."""
+        self._device.endpoint.ring(self.name, caller_id, caller_name)
+
+    def stop_ring(self) -> None:
+        """CANCEL the ringing phone."""
+        self._device.endpoint.stop_ring(self.name)
 
     def send_dtmf(self, digits: str) -> None:
         """RFC 4733 events when the call negotiated them."""
@@ -88,6 +99,11 @@ class SipDriver(Driver):
         Option("channels", int, 30, min=1, max=2000, help="how many calls at once (lines <device>-1 ...)"),
         Option("trunks", list, [], help="IP-authenticated peers as NAME=HOST[:PORT]; INVITEs from others get 403"),
         Option("allow_outbound", bool, False, help="let the box place calls through the trunks (off: no toll fraud)"),
+        Option("extensions", list, [], help="extension numbers IP phones register as (station lines <device>-<ext>)"),
+        Option("secrets_file", str, None, help="USER:HA1 lines, one per extension (hotline sip password EXT)"),
+        Option("realm", str, "hotline", help="the digest realm phones authenticate in"),
+        Option("ban_after", int, 10, min=1, max=1000, help="authentication failures in a minute before a ban"),
+        Option("ban_seconds", float, 600.0, min=1, max=86400, help="how long a banned address is refused"),
     )
 
     def __init__(self, device_name: str, settings: dict[str, Any], sink) -> None:
@@ -126,10 +142,24 @@ class SipDriver(Driver):
             raise DriverNotReady(str(exc)) from None
         channels = int(self.settings.get("channels") or 30)
         self._lines = [SipLine(f"{self.device_name}-{i}", self) for i in range(1, channels + 1)]
+        extensions = {str(ext): f"{self.device_name}-{ext}" for ext in self.settings.get("extensions") or []}
+        auth = None
+        if extensions:
+            path = self.settings.get("secrets_file")
+            try:
+                stored = load_secrets(path) if path else {}
+            except (OSError, ValueError) as exc:
+                raise DriverNotReady(f"secrets_file: {exc}") from None
+            auth = DigestAuth(str(self.settings.get("realm") or "hotline"), stored,
+                              ban_after=int(self.settings.get("ban_after") or 10),
+                              ban_seconds=float(self.settings.get("ban_seconds") or 600))
+            self._lines += [SipLine(name, self, extension=ext) for ext, name in extensions.items()]
         self.endpoint = Endpoint(host=host, port=port, rtp=PortPool(media if host in ("0.0.0.0", "::") else host,
                                                                     first, last),
-                                 media_host=media, lines=[ln.name for ln in self._lines], peers=peers,
-                                 sink=self.sink, allow_outbound=bool(self.settings.get("allow_outbound")))
+                                 media_host=media, lines=[ln.name for ln in self._lines if not ln.extension],
+                                 peers=peers,
+                                 sink=self.sink, allow_outbound=bool(self.settings.get("allow_outbound")),
+                                 auth=auth, extensions=extensions)
         try:
             self.endpoint.start()
         except OSError as exc:

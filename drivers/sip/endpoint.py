@@ -19,10 +19,12 @@ from hotline.drivers.base import AnswerConfirmed, DigitReceived, HangupCause, Hu
 from . import message as sipmsg
 from . import sdp
 from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
+from .auth import DigestAuth
 from .dialout import DialOut
 from .errors import SipParseError
 from .message import Headers, Request
 from .rtp import PortPool, RtpStream
+from .stations import Binding, Stations
 from .timers import Retransmit, Timers
 from .uri import parse_name_addr, parse_uri
 
@@ -45,12 +47,13 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut):
+class Endpoint(DialOut, Stations):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
                  peers: dict[str, tuple[str, int]], sink: Callable[[LineEvent], None],
-                 allow_outbound: bool = False) -> None:
+                 allow_outbound: bool = False, auth: DigestAuth | None = None,
+                 extensions: dict[str, str] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -58,6 +61,9 @@ class Endpoint(DialOut):
         self.peers = peers
         self.sink = sink
         self.allow_outbound = allow_outbound
+        self.auth = auth
+        self.extensions = extensions or {}
+        self.bindings: dict[str, Binding] = {}
         self.stats = EndpointStats()
         self.timers = Timers()
         self.calls: dict[str, SipCall] = {}          # line -> call
@@ -96,6 +102,10 @@ class Endpoint(DialOut):
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
+
+    @staticmethod
+    def _new_tag() -> str:
+        return new_tag()
 
     def _wake(self) -> None:
         try:
@@ -452,4 +462,6 @@ class Endpoint(DialOut):
             s = self.stats
             return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
-                    "calls_out": s.calls_out, "keepalives": s.keepalives, "rejections": dict(s.rejections)}
+                    "calls_out": s.calls_out, "keepalives": s.keepalives, "rejections": dict(s.rejections),
+                    "registered": sorted(self.bindings), "banned": sorted(
+                        src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}

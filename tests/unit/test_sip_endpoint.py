@@ -221,3 +221,84 @@ def test_outbound_calls_are_refused_unless_enabled(sip) -> None:
     sip.line_map["sip0-1"].dial("0085212345678")
     assert wait_for(sip.events, HungUp).cause is HangupCause.REJECTED
     assert sip.endpoint.stats.calls_out == 0
+
+
+def _register(far: Far, ext: str, *, auth: str = "", expires: int = 600, cseq: int = 1) -> sipmsg.Response:
+    far.send(f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{far.port};branch=z9hG4bKr{cseq}\r\n"
+             f"From: <sip:{ext}@127.0.0.1>;tag=p{ext}\r\nTo: <sip:{ext}@127.0.0.1>\r\nCall-ID: reg-{ext}\r\n"
+             f"CSeq: {cseq} REGISTER\r\nContact: <sip:{ext}@127.0.0.1:{far.port}>\r\nExpires: {expires}\r\n"
+             f"{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    return far.recv(b"SIP/2.0")
+
+
+def _digest(challenge: str, ext: str, password: str, realm: str = "hotline") -> str:
+    from hotline.drivers.sip.auth import md5, parse_authorization
+    params = parse_authorization(challenge)
+    assert params is not None
+    ha1 = md5(f"{ext}:{realm}:{password}")
+    ha2 = md5("REGISTER:sip:127.0.0.1")
+    resp = md5(f"{ha1}:{params['nonce']}:00000001:abc:auth:{ha2}")
+    return (f'Authorization: Digest username="{ext}", realm="{realm}", nonce="{params["nonce"]}", '
+            f'uri="sip:127.0.0.1", response="{resp}", qop=auth, nc=00000001, cnonce="abc"\r\n')
+
+
+@pytest.fixture
+def sip_phones(tmp_path):
+    """A SIP device with extensions 1001 and 1002 (1001's password known), bans after 3 failures."""
+    from hotline.drivers.sip.auth import ha1, save_secret
+    secrets_file = tmp_path / "sip-secrets"
+    save_secret(secrets_file, "1001", ha1("1001", "hotline", "right-password"))
+    events: list[LineEvent] = []
+    drv = SipDriver("sip0", {"listen": "127.0.0.1:0", "rtp_ports": _free_rtp_range(), "channels": 1,
+                             "trunks": [], "extensions": ["1001", "1002"], "secrets_file": str(secrets_file),
+                             "ban_after": 3}, events.append)
+    lines = {ln.name: ln for ln in drv.open()}
+    drv.events, drv.line_map = events, lines
+    yield drv
+    drv.close()
+
+
+def test_a_phone_registers_with_digest_and_its_station_rings_and_answers(sip_phones) -> None:
+    from hotline.drivers.base import LineKind, LineUp, OffHook
+    sip = sip_phones
+    station = sip.line_map["sip0-1001"]
+    assert station.kind is LineKind.STATION and station.extension == "1001" and not station.up
+    phone = Far(sip.endpoint.port)
+    challenge = _register(phone, "1001")
+    assert challenge.status == 401
+    ok = _register(phone, "1001", auth=_digest(challenge.headers.get("www-authenticate"), "1001", "right-password"),
+                   cseq=2)
+    assert ok.status == 200 and "expires=" in ok.headers.get("contact")
+    assert wait_for(sip.events, LineUp).line == "sip0-1001"
+    station.ring("13700000021", "Li Lei")
+    invite = phone.recv(b"INVITE ")
+    assert invite.from_.uri.user == "13700000021" and invite.from_.display == "Li Lei"
+    assert invite.uri.user == "1001" and invite.uri.port == phone.port
+    body = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            b"m=audio %d RTP/AVP 0\r\n" % phone.media.getsockname()[1])
+    resp = sipmsg.response_to(invite, 200, "OK", to_tag="ph1", body=body, content_type="application/sdp",
+                              extra=[("contact", f"<sip:1001@127.0.0.1:{phone.port}>")])
+    phone.sig.sendto(resp.to_bytes(), ("127.0.0.1", sip.endpoint.port))
+    ack = phone.recv(b"ACK ")
+    assert ack.call_id == invite.call_id
+    assert wait_for(sip.events, OffHook).line == "sip0-1001"
+    phone.close()
+
+
+def test_wrong_and_unknown_users_get_the_same_answer_and_repeated_failures_ban(sip_phones) -> None:
+    sip = sip_phones
+    phone = Far(sip.endpoint.port)
+    answers = []
+    for n, (ext, password) in enumerate([("1001", "wrong"), ("9999", "anything"), ("1002", "no-secret")]):
+        challenge = _register(phone, ext, cseq=10 * n + 1)
+        answer = _register(phone, ext, auth=_digest(challenge.headers.get("www-authenticate"), ext, password),
+                           cseq=10 * n + 2)
+        answers.append((answer.status, answer.reason, sorted(k for k, _ in answer.headers.fields)))
+    assert answers[0][0] == 401 and answers[0][0:2] == answers[1][0:2]
+    assert answers[0][2] == answers[1][2]
+    # The third failure banned the address: now even the right password is refused.
+    challenge = _register(phone, "1001", cseq=50)
+    assert challenge.status == 403
+    assert sip.endpoint.status()["banned"] == ["127.0.0.1"]
+    assert not sip.line_map["sip0-1001"].up
+    phone.close()
