@@ -41,6 +41,7 @@ PROVIDERS: dict[str, str] = {
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
     "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
+    "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",
