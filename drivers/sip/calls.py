@@ -49,7 +49,8 @@ class SipCall:
     retransmit: Retransmit | None = None
     last_response: bytes = b""
     branch: str = ""
-    station: bool = False                # the box rings a registered phone (OffHook on answer)
+    station: bool = False                # a registered phone's call (rung by the box, or placed by the phone)
+    dialled: str = ""                    # what a phone dialled (its own INVITE's Request-URI user)
 
 
 def new_tag() -> str:

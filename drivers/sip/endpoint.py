@@ -253,6 +253,8 @@ class Endpoint(DialOut, Stations):
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
         if self._peer_name(source) is None:
+            if self._phone_invite(req, source):
+                return
             self.stats.forbidden += 1
             log.warning("SIP INVITE from %s:%s refused: not a configured trunk peer", *source[:2])
             self._final(req, source, 403, "Forbidden")
@@ -262,20 +264,31 @@ class Endpoint(DialOut, Stations):
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
             return
+        if self._accept_offer(req, source, line) is None:
+            return
+        self.stats.calls_in += 1
+        self._reply(req, source, 100, "Trying")
+        frm = req.from_
+        self.sink(Seized(line))
+        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display,
+                          dialed=req.uri.user_plain))
+
+    def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
+        """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""
         try:
             offer = sdp.parse(req.body) if req.body else None
             neg = sdp.negotiate(offer) if offer else None
         except SipParseError as err:
             self._final(req, source, err.status if err.status != 400 else 488, "Not Acceptable Here")
-            return
+            return None
         if neg is None:
             self._final(req, source, 488, "Not Acceptable Here")   # no offer in the INVITE: not supported yet
-            return
+            return None
         try:
             sock = self.rtp.open()
         except OSError:
             self._final(req, source, 503, "Service Unavailable")
-            return
+            return None
         stream = RtpStream(sock, codec=neg.codec, payload_type=neg.payload_type,
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
@@ -283,14 +296,10 @@ class Endpoint(DialOut, Stations):
         target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
                        state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
-                       local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"), branch=branch)
+                       local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
+                       branch=req.vias[0].branch)
         self.calls[line] = call
-        self.stats.calls_in += 1
-        self._reply(req, source, 100, "Trying")
-        frm = req.from_
-        self.sink(Seized(line))
-        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display,
-                          dialed=req.uri.user_plain))
+        return call
 
     def _final(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> None:
         """A final non-2xx answer to an INVITE, remembered for retransmissions and resent until ACK."""
@@ -332,7 +341,10 @@ class Endpoint(DialOut, Stations):
         if call.retransmit:
             call.retransmit.stop()
         call.state = CallState.UP
-        self.sink(AnswerConfirmed(call.line))
+        if call.station and not call.outbound:
+            self._phone_dialled(call)   # a phone's own call: its handset is off hook, then its digits
+        else:
+            self.sink(AnswerConfirmed(call.line))
 
     def _on_bye(self, req: Request, source: tuple[str, int]) -> None:
         call = self._find_dialog(req)
@@ -377,6 +389,12 @@ class Endpoint(DialOut, Stations):
             call = self.calls.get(line)
             if call is None or call.state is not CallState.OFFERED or call.invite is None:
                 return
+            self._answer_locked(call)
+        self._wake()
+
+    def _answer_locked(self, call: SipCall) -> None:
+        line = call.line
+        if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
                              dtmf_payload_type=call.stream.dtmf_payload_type)
@@ -392,7 +410,6 @@ class Endpoint(DialOut, Stations):
                 self._release(call)
                 self.sink(HungUp(line, HangupCause.TIMEOUT))
             call.retransmit = Retransmit(self.timers, lambda: self._send(data, call.peer), no_ack)
-        self._wake()
 
     def reject(self, line: str, cause: HangupCause) -> None:
         """Refuse an offered call with the status that says why."""

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from hotline.drivers.base import HangupCause, HungUp, LineDown, LineUp
+from hotline.drivers.base import DigitReceived, HangupCause, HungUp, LineDown, LineUp, OffHook
 
 from .auth import DigestAuth
 from .message import Request
@@ -91,6 +91,51 @@ class Stations:
         if binding is not None and binding.expires_at <= time.monotonic():
             del self.bindings[ext]
             self.sink(LineDown(self.extensions[ext], reason="registration expired"))
+
+    def _phone_invite(self, req: Request, source: tuple[str, int]) -> bool:
+        """An INVITE from an IP phone (an extension placing a call); True when handled here.
+
+        The phone proves who it is (407 challenge, digest), gets 200 OK at once, and after its ACK the
+        station goes off hook and the number it dialled arrives as keys, as from an analog phone."""
+        if self.auth is None or not self.extensions:
+            return False
+        if self.auth.banned(source[0]):
+            self.stats.forbidden += 1
+            self._final(req, source, 403, "Forbidden")
+            return True
+        header = req.headers.get("proxy-authorization") or req.headers.get("authorization")
+        user, stale = self.auth.check("INVITE", header, source[0])
+        if user is None:
+            self._final(req, source, 407, "Proxy Authentication Required",
+                        extra=[("proxy-authenticate", self.auth.challenge(stale=stale))])
+            return True
+        line = self.extensions.get(user)
+        if line is None or req.from_.uri.user_plain != user:
+            self._final(req, source, 403, "Forbidden")
+            return True
+        if line in self.calls:
+            self._final(req, source, 486, "Busy Here")
+            return True
+        dialled = req.uri.user_plain
+        if not dialled or any(ch not in "0123456789*#+" for ch in dialled) or len(dialled) > 32:
+            self._final(req, source, 404, "Not Found")
+            return True
+        call = self._accept_offer(req, source, line)
+        if call is None:
+            return True
+        call.station, call.dialled = True, dialled
+        self._answer_locked(call)
+        return True
+
+    def _phone_dialled(self, call) -> None:
+        """The phone's call is confirmed: off hook now, the dialled number as keys a moment later."""
+        self.sink(OffHook(call.line))
+
+        def keys() -> None:
+            if self.calls.get(call.line) is call:
+                for key in call.dialled.lstrip("+") + "#":
+                    self.sink(DigitReceived(call.line, digit=key))
+        self.timers.call_later(0.5, keys)
 
     def ring(self, line: str, caller_id: str, caller_name: str) -> None:
         """INVITE the phone registered for this station; OffHook when it answers."""

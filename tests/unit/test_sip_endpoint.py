@@ -302,3 +302,39 @@ def test_wrong_and_unknown_users_get_the_same_answer_and_repeated_failures_ban(s
     assert sip.endpoint.status()["banned"] == ["127.0.0.1"]
     assert not sip.line_map["sip0-1001"].up
     phone.close()
+
+
+def test_a_phone_places_a_call_after_proving_who_it_is(sip_phones) -> None:
+    """A phone's INVITE is challenged (407); with the right digest the box answers, and after the ACK the station
+    goes off hook and the dialled number arrives as keys ending in #, as from an analog phone."""
+    from hotline.drivers.base import OffHook
+    from hotline.drivers.sip.auth import md5, parse_authorization
+    sip = sip_phones
+    phone = Far(sip.endpoint.port)
+
+    def invite(auth: str, branch: str) -> sipmsg.Response:
+        body = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                b"m=audio %d RTP/AVP 0\r\n" % phone.media.getsockname()[1])
+        phone.send(f"INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{phone.port};branch={branch}\r\n"
+                   f"From: <sip:1001@127.0.0.1>;tag=ph\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: out-1\r\n"
+                   f"CSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:{phone.port}>\r\n{auth}Max-Forwards: 70\r\n"
+                   f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n", body)
+        return phone.recv(b"SIP/2.0")
+
+    challenge = invite("", "z9hG4bKi1")
+    assert challenge.status == 407
+    assert not any(isinstance(e, OffHook) for e in sip.events)
+    params = parse_authorization(challenge.headers.get("proxy-authenticate"))
+    ha1 = md5("1001:hotline:right-password")
+    response = md5(f"{ha1}:{params['nonce']}:00000001:c1:auth:{md5('INVITE:sip:1002@127.0.0.1')}")
+    auth = (f'Proxy-Authorization: Digest username="1001", realm="hotline", nonce="{params["nonce"]}", '
+            f'uri="sip:1002@127.0.0.1", response="{response}", qop=auth, nc=00000001, cnonce="c1"\r\n')
+    ok = invite(auth, "z9hG4bKi2")
+    assert ok.status == 200 and b"m=audio" in ok.body
+    phone.in_dialog("ACK", "out-1", 1, ok.headers.get("to"), "z9hG4bKa9")
+    assert wait_for(sip.events, OffHook).line == "sip0-1001"
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len([e for e in sip.events if isinstance(e, DigitReceived)]) < 5:
+        time.sleep(0.02)
+    assert "".join(e.digit for e in sip.events if isinstance(e, DigitReceived)) == "1002#"
+    phone.close()
