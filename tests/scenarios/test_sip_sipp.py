@@ -217,3 +217,47 @@ def struct_pack_rtp(seq: int, payload: bytes) -> bytes:
     """A PCMU RTP packet (payload type 0) from the test caller."""
     import struct
     return struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, 0x1234) + payload
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["allowed", "not-allowed"])
+def test_the_box_calls_out_through_the_sip_trunk_to_a_sipp_uas(make_box, allowed: bool) -> None:
+    """An agent phone dials an outside number: with allow_outbound the box sends the INVITE to the trunk peer
+    (SIPp's built-in UAS answers), bridges it, and ends it with BYE when the agent hangs up; without it nothing
+    leaves the box."""
+    uas_port = udp_port()
+    port = udp_port()
+    box = make_box({"engine": {"speed": 1.0},
+                    "devices": [{"name": "sim0", "driver": "sim", "trunks": 0, "stations": ["1001"]},
+                                {"name": "sip0", "driver": "sip", "listen": f"127.0.0.1:{port}",
+                                 "rtp_ports": rtp_range(), "channels": 2, "allow_outbound": allowed,
+                                 "trunks": [f"carrier=127.0.0.1:{uas_port}"]}]})
+    uas = subprocess.Popen([SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-mp", str(udp_port()),
+                            "-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        box.api("POST", "/sim/stations/1001/dial", {"number": "13900000000"}, expect=200)
+        if allowed:
+            deadline = time.monotonic() + 20
+            answered: list = []
+            while time.monotonic() < deadline and not answered:
+                with box.db() as con:
+                    answered = con.execute("SELECT kind, line, data FROM events WHERE line LIKE 'sip0-%' AND "
+                                           "kind IN ('leg.answered', 'call.bridged')").fetchall()
+                time.sleep(0.2)
+            with box.db() as con:
+                seen = [tuple(r) for r in con.execute("SELECT kind, line, data FROM events ORDER BY id")]
+            assert answered, seen
+            time.sleep(1.0)
+            box.api("POST", "/sim/stations/1001/hangup", {}, expect=200)
+            out, err = uas.communicate(timeout=30)
+            assert uas.returncode == 0, out[-1500:] + err[-1500:]   # SIPp saw INVITE, ACK and our BYE
+            cdr = wait_cdr(box)[-1]
+            assert cdr["dialed"] == "13900000000" and cdr["answered_at"] is not None
+        else:
+            time.sleep(4)
+            assert uas.poll() is None            # SIPp never got an INVITE
+            assert not any(r["answered_at"] for r in sip_calls(box))
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.communicate()
