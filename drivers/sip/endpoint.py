@@ -44,6 +44,7 @@ class EndpointStats:
     calls_in: int = 0
     calls_out: int = 0
     keepalives: int = 0
+    internal_errors: int = 0   # a message our code failed on (a bug): logged with its traceback
     rejections: dict[str, int] = field(default_factory=dict)
 
 
@@ -137,6 +138,7 @@ class Endpoint(DialOut, Stations):
                 try:
                     self.timers.run_due()
                 except Exception:   # a timer callback's bug must not stop signalling
+                    self.stats.internal_errors += 1
                     log.exception("SIP timer failed")
         sel.close()
 
@@ -179,7 +181,7 @@ class Endpoint(DialOut, Stations):
             except SipParseError as err:
                 self._refuse_malformed(data, source, err)
             except Exception:
-                self.stats.malformed += 1
+                self.stats.internal_errors += 1
                 log.exception("SIP message from %s:%s could not be handled", *source[:2])
 
     def _refuse_malformed(self, data: bytes, source: tuple[str, int], err: SipParseError) -> None:
@@ -479,6 +481,7 @@ class Endpoint(DialOut, Stations):
             s = self.stats
             return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
-                    "calls_out": s.calls_out, "keepalives": s.keepalives, "rejections": dict(s.rejections),
+                    "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections),
                     "registered": sorted(self.bindings), "banned": sorted(
                         src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}

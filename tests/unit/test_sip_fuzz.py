@@ -113,3 +113,48 @@ def test_protos_style_classes_are_all_refused_or_read() -> None:
     assert len(cases) > 400
     # The unchanged message and harmless payloads still parse; the others are refused, none crash.
     assert outcomes.count("ok") >= 10 and outcomes.count("refused") >= 300, (outcomes.count("ok"), outcomes.count("refused"))
+
+
+def test_the_live_endpoint_survives_hostile_dialogs_with_bounded_state() -> None:
+    """Mutated INVITE/ACK/BYE/CANCEL/REGISTER/OPTIONS/INFO from many sources into a running endpoint: no handler
+    fails (internal_errors stays 0), calls never exceed the channels, remembered answers and timers stay bounded."""
+    import random
+    import socket
+
+    from hotline.drivers.sip.driver import SipDriver
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1] // 2 * 2
+    base = base if base < 64000 else 30000
+    events: list = []
+    drv = SipDriver("sip0", {"listen": "127.0.0.1:0", "rtp_ports": f"{base}-{base + 40}", "channels": 4,
+                             "trunks": ["lab=127.0.0.1"], "extensions": ["1001"]}, events.append)
+    drv.open()
+    ep = drv.endpoint
+    rng = random.Random(7)
+    methods = ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "REFER"]
+    try:
+        for n in range(3000):
+            method = rng.choice(methods)
+            call_id = f"f{rng.randrange(40)}"
+            msg = (VALID.replace("INVITE sip:", f"{method} sip:", 1).replace("CSeq: 1 INVITE", f"CSeq: {n} {method}")
+                   .replace("1-2@127.0.0.1", call_id).replace("z9hG4bK-1", f"z9hG4bK-{rng.randrange(60)}"))
+            if rng.random() < 0.3:
+                msg = msg.replace("To: <sip:8001@127.0.0.1>", f"To: <sip:8001@127.0.0.1>;tag=t{rng.randrange(5)}")
+            data = bytearray(msg.encode())
+            for _ in range(rng.randrange(3)):
+                pos = rng.randrange(len(data))
+                data[pos:pos + rng.randrange(1, 6)] = bytes(rng.randrange(256) for _ in range(rng.randrange(6)))
+            source = ("127.0.0.1" if rng.random() < 0.7 else f"10.0.0.{rng.randrange(1, 9)}", 5070 + rng.randrange(3))
+            ep._datagram(bytes(data), source)
+            if n % 500 == 0:
+                for name in list(ep.calls):
+                    rng.choice([drv.endpoint.answer, drv.endpoint.hangup])(name)
+        assert ep.stats.internal_errors == 0
+        assert len(ep.calls) <= 4
+        assert len(ep._answered) <= 4096 and len(ep._acks) <= 4096
+        assert len(ep.timers) < 20000
+        assert ep.stats.malformed > 100 and ep.stats.datagrams == 3000
+    finally:
+        drv.close()
