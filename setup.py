@@ -14,6 +14,7 @@ PACKAGES = {
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
+    "hotline.drivers.sip": "drivers/sip",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",
@@ -45,6 +46,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
-        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
+        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
+                             "sip = hotline.drivers.sip.driver:SipDriver"],
     },
 )

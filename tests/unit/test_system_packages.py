@@ -40,6 +40,9 @@ PROVIDERS: dict[str, str] = {
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
+    "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
+    "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
+    "taskset": "util-linux",                     # scripts/sip-bench pins the daemon and SIPp to cores
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",
@@ -47,7 +50,7 @@ PROVIDERS: dict[str, str] = {
     "/sbin/ldconfig": "libc-bin",
 }
 # Debian's Essential packages are on every system and need no line in setup-env (checked below).
-ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils"}
+ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils", "util-linux"}   # Essential: yes in Debian
 SHELL_BUILTINS = {"export", "cd", "echo", "set", "test", "true", "false", "exit", "read", "trap", "sudo"}
 LIBRARY_CALLS = {"CDLL", "LoadLibrary", "find_library", "PyDLL"}
 PROGRAM_CALLS = {"which", "create_subprocess_exec"}

@@ -1,0 +1,198 @@
+"""The ``sip`` driver: a SIP endpoint whose calls are trunk lines of the box, RTP drained inside the media tick."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, DriverNotReady, DtmfMode, Duplex,
+                                  HangupCause, Line, LineKind, LineTraits, Option)
+
+from .auth import DigestAuth, load_secrets
+from .endpoint import Endpoint
+from .rtp import PortPool, decode_frames, encode_frames, event_packets
+
+log = logging.getLogger("hotline.drivers.sip")
+
+TRAITS = LineTraits(duplex=Duplex.FULL, dtmf_in=DtmfMode.BOTH, dtmf_out=DtmfMode.INBAND,
+                    answer_supervision=AnswerSupervision.CONFIRMED)
+
+
+def parse_hostport(text: str, what: str, default_port: int = 5060) -> tuple[str, int]:
+    """``host[:port]`` (IPv6 in brackets) -> (host, port); ValueError naming ``what``."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not host:
+        raise ValueError(f"{what}: expected HOST[:PORT], got {text!r}")
+    if port_text and (not port_text.isdigit() or not 0 <= int(port_text) < 65536):
+        raise ValueError(f"{what}: bad port {port_text!r}")
+    return host, int(port_text) if port_text else default_port
+
+
+def parse_trunks(items: list[str]) -> dict[str, tuple[str, int]]:
+    """``NAME=HOST[:PORT]`` trunk peers (IP-authenticated; port 0 or none = any source port)."""
+    peers: dict[str, tuple[str, int]] = {}
+    for i, item in enumerate(items):
+        name, eq, addr = str(item).partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"trunks[{i}]: expected NAME=HOST[:PORT], got {item!r}")
+        peers[name.strip()] = parse_hostport(addr, f"trunks[{i}]", default_port=0)
+    return peers
+
+
+class SipLine(Line):
+    """One channel of the SIP device: commands go to the endpoint, which answers in SIP."""
+
+    def __init__(self, name: str, device: "SipDriver", extension: str = "") -> None:
+        kind = LineKind.STATION if extension else LineKind.TRUNK
+        super().__init__(name=name, kind=kind, traits=TRAITS, extension=extension,
+                         up=not extension, down_reason="not registered" if extension else "")
+        self._device = device
+
+    def answer(self) -> None:
+        """Send 200 OK; AnswerConfirmed follows the caller's ACK."""
+        self._device.endpoint.answer(self.name)
+
+    def hangup(self) -> None:
+        """BYE (or CANCEL / a refusal before answer)."""
+        self._device.endpoint.hangup(self.name)
+
+    def reject(self, cause: HangupCause = HangupCause.REJECTED) -> None:
+        """Refuse an offered call: 486 busy, 503 congestion, 603 decline."""
+        self._device.endpoint.reject(self.name, cause)
+
+    def dial(self, number: str) -> None:
+        """INVITE through a trunk peer (only with allow_outbound)."""
+        self._device.endpoint.dial(self.name, number)
+
+    def ring(self, caller_id: str = "", caller_name: str = "") -> None:
+        """INVITE the phone registered for this extension."""
+        self._device.endpoint.ring(self.name, caller_id, caller_name)
+
+    def stop_ring(self) -> None:
+        """CANCEL the ringing phone."""
+        self._device.endpoint.stop_ring(self.name)
+
+    def send_dtmf(self, digits: str) -> None:
+        """RFC 4733 events when the call negotiated them."""
+        call = self._device.endpoint.calls.get(self.name)
+        if call is None:
+            return
+        for key in digits:
+            for packet in event_packets(call.stream, key):
+                call.stream.send(packet)
+
+
+class SipDriver(Driver):
+    """Registered as ``driver: sip``: ``channels`` trunk lines named ``<device>-1`` ... fed by one UDP endpoint."""
+
+    name = "sip"
+    schema = (
+        Option("listen", str, "127.0.0.1:5060", help="HOST:PORT where SIP arrives (UDP)"),
+        Option("media_address", str, None, help="the address written into SDP and Contact (default: listen host)"),
+        Option("rtp_ports", str, "10000-20000", help="FIRST-LAST local UDP ports for RTP"),
+        Option("channels", int, 30, min=1, max=2000, help="how many calls at once (lines <device>-1 ...)"),
+        Option("trunks", list, [], help="IP-authenticated peers as NAME=HOST[:PORT]; INVITEs from others get 403"),
+        Option("allow_outbound", bool, False, help="let the box place calls through the trunks (off: no toll fraud)"),
+        Option("extensions", list, [], help="extension numbers IP phones register as (station lines <device>-<ext>)"),
+        Option("secrets_file", str, None, help="USER:HA1 lines, one per extension (hotline sip password EXT)"),
+        Option("realm", str, "hotline", help="the digest realm phones authenticate in"),
+        Option("ban_after", int, 10, min=1, max=1000, help="authentication failures in a minute before a ban"),
+        Option("ban_seconds", float, 600.0, min=1, max=86400, help="how long a banned address is refused"),
+    )
+
+    def __init__(self, device_name: str, settings: dict[str, Any], sink) -> None:
+        super().__init__(device_name, settings, sink)
+        self.endpoint: Endpoint | None = None  # type: ignore[assignment]
+        self._lines: list[SipLine] = []
+        self._streams_cache: tuple[list[str] | None, list] = (None, [])
+
+    @classmethod
+    def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
+        """Every SIP line is full duplex with confirmed answers."""
+        return TRAITS
+
+    def _config(self) -> tuple[tuple[str, int], tuple[int, int], dict[str, tuple[str, int]], str]:
+        host, port = parse_hostport(str(self.settings.get("listen") or "127.0.0.1:5060"), "listen")
+        first, _, last = str(self.settings.get("rtp_ports") or "10000-20000").partition("-")
+        if not (first.isdigit() and last.isdigit() and 1024 <= int(first) < int(last) < 65536):
+            raise ValueError(f"rtp_ports: expected FIRST-LAST between 1024 and 65535, got {self.settings.get('rtp_ports')!r}")
+        peers = parse_trunks(list(self.settings.get("trunks") or []))
+        media = str(self.settings.get("media_address") or ("127.0.0.1" if host in ("0.0.0.0", "::") else host))
+        return (host, port), (int(first), int(last)), peers, media
+
+    def validate_environment(self) -> list[str]:
+        """Settings that cannot work (bad trunk or port range) as problems."""
+        try:
+            self._config()
+        except ValueError as exc:
+            return [str(exc)]
+        return []
+
+    def open(self) -> list[Line]:
+        """Bind the SIP socket and start signalling; DriverNotReady when the port is taken."""
+        try:
+            (host, port), (first, last), peers, media = self._config()
+        except ValueError as exc:
+            raise DriverNotReady(str(exc)) from None
+        channels = int(self.settings.get("channels") or 30)
+        self._lines = [SipLine(f"{self.device_name}-{i}", self) for i in range(1, channels + 1)]
+        extensions = {str(ext): f"{self.device_name}-{ext}" for ext in self.settings.get("extensions") or []}
+        auth = None
+        if extensions:
+            path = self.settings.get("secrets_file")
+            try:
+                stored = load_secrets(path) if path else {}
+            except (OSError, ValueError) as exc:
+                raise DriverNotReady(f"secrets_file: {exc}") from None
+            auth = DigestAuth(str(self.settings.get("realm") or "hotline"), stored,
+                              ban_after=int(self.settings.get("ban_after") or 10),
+                              ban_seconds=float(self.settings.get("ban_seconds") or 600))
+            self._lines += [SipLine(name, self, extension=ext) for ext, name in extensions.items()]
+        self.endpoint = Endpoint(host=host, port=port, rtp=PortPool(media if host in ("0.0.0.0", "::") else host,
+                                                                    first, last),
+                                 media_host=media, lines=[ln.name for ln in self._lines if not ln.extension],
+                                 peers=peers,
+                                 sink=self.sink, allow_outbound=bool(self.settings.get("allow_outbound")),
+                                 auth=auth, extensions=extensions)
+        try:
+            self.endpoint.start()
+        except OSError as exc:
+            raise DriverNotReady(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        log.info("SIP device %s listening on %s:%s (%d channels, peers: %s)", self.device_name, host,
+                 self.endpoint.port, channels, ", ".join(peers) or "none")
+        return list(self._lines)
+
+    def close(self) -> None:
+        """End calls and stop the endpoint."""
+        if self.endpoint is not None:
+            self.endpoint.stop()
+
+    def status(self) -> dict:
+        """Endpoint counters for the panel."""
+        base = super().status()
+        if self.endpoint is not None:
+            base.update(self.endpoint.status())
+        return base
+
+    def _streams(self, lines: list[str]) -> list:
+        calls = self.endpoint.calls if self.endpoint else {}
+        return [calls[name].stream if name in calls else None for name in lines]
+
+    def read_frames(self, lines: list[str], out: np.ndarray) -> None:
+        """Drain each call's RTP socket, post RFC 4733 keys, and decode this tick's frames for all calls."""
+        streams = self._streams(lines)
+        for name, stream in zip(lines, streams):
+            if stream is not None:
+                for key in stream.drain():
+                    self.sink(DigitReceived(name, digit=key))
+        decode_frames(streams, out)
+
+    def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
+        """Encode and send one RTP packet per call."""
+        encode_frames(self._streams(lines), frames)

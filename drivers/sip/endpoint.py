@@ -1,0 +1,487 @@
+"""The SIP user agent of one device: a UDP socket served by one signalling thread, calls and their dialogs.
+
+Every datagram is size-bounded and parsed inside one ``try``: anything malformed becomes a counted
+rejection (answered 4xx when the message says where to answer), never an exception in the thread.
+An INVITE from an address that is not a configured trunk peer is refused (403) and counted.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import selectors
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hotline.drivers.base import AnswerConfirmed, DigitReceived, HangupCause, HungUp, LineEvent, Ringing, Seized
+
+from . import message as sipmsg
+from . import sdp
+from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
+from .auth import DigestAuth
+from .dialout import DialOut
+from .errors import SipParseError
+from .message import Headers, Request
+from .rtp import PortPool, RtpStream
+from .stations import Binding, Stations
+from .timers import Retransmit, Timers
+from .uri import parse_name_addr, parse_uri
+
+log = logging.getLogger("hotline.drivers.sip")
+
+_RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
+
+
+@dataclass
+class EndpointStats:
+    """What the endpoint counted; read by status() and tests."""
+
+    datagrams: int = 0
+    malformed: int = 0
+    forbidden: int = 0         # INVITEs from addresses that are not trunk peers
+    busy: int = 0              # INVITEs refused because every line was in use
+    calls_in: int = 0
+    calls_out: int = 0
+    keepalives: int = 0
+    internal_errors: int = 0   # a message our code failed on (a bug): logged with its traceback
+    rejections: dict[str, int] = field(default_factory=dict)
+
+
+class Endpoint(DialOut, Stations):
+    """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
+
+    def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
+                 peers: dict[str, tuple[str, int]], sink: Callable[[LineEvent], None],
+                 allow_outbound: bool = False, auth: DigestAuth | None = None,
+                 extensions: dict[str, str] | None = None) -> None:
+        self.host, self.port = host, port
+        self.rtp = rtp
+        self.media_host = media_host
+        self.lines = lines
+        self.peers = peers
+        self.sink = sink
+        self.allow_outbound = allow_outbound
+        self.auth = auth
+        self.extensions = extensions or {}
+        self.bindings: dict[str, Binding] = {}
+        self.stats = EndpointStats()
+        self.timers = Timers()
+        self.calls: dict[str, SipCall] = {}          # line -> call
+        self._lock = threading.RLock()
+        self._sock: socket.socket | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._answered: dict[str, bytes] = {}        # INVITE branch -> final response (retransmissions)
+        self._acks: dict[str, Retransmit] = {}       # INVITE branch -> final non-2xx resent until its ACK
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the socket (OSError when the address is taken) and start the signalling thread."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((self.host, self.port))
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._signalling_thread, name=f"sip-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End every call (BYE sent once), stop the thread, close the sockets."""
+        with self._lock:
+            for call in list(self.calls.values()):
+                if call.state in (CallState.UP, CallState.ANSWERING):
+                    self._send_bye(call, retransmit=False)
+                self._release(call)
+        self._stop.set()
+        self._wake()
+        if self._thread:
+            self._thread.join(timeout=2)
+        for s in (self._sock, self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+
+    @staticmethod
+    def _new_tag() -> str:
+        return new_tag()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _signalling_thread(self) -> None:
+        sel = selectors.DefaultSelector()
+        assert self._sock is not None
+        sel.register(self._sock, selectors.EVENT_READ)
+        sel.register(self._wake_r, selectors.EVENT_READ)
+        while not self._stop.is_set():
+            with self._lock:
+                timeout = self.timers.next_delay(0.5)
+            for key, _ in sel.select(timeout):
+                if key.fileobj is self._wake_r:
+                    self._wake_r.recv(4096)
+                    continue
+                for _ in range(64):
+                    try:
+                        data, source = self._sock.recvfrom(sipmsg.MAX_MESSAGE + 1)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    self._datagram(data, source)
+            with self._lock:
+                try:
+                    self.timers.run_due()
+                except Exception:   # a timer callback's bug must not stop signalling
+                    self.stats.internal_errors += 1
+                    log.exception("SIP timer failed")
+        sel.close()
+
+    # ---- sending ------------------------------------------------------------------------
+
+    def _send(self, data: bytes, dest: tuple[str, int]) -> None:
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(data, dest)
+        except OSError as exc:
+            log.debug("SIP send to %s failed: %s", dest, exc)
+
+    def _contact(self) -> str:
+        return f"<sip:hotline@{self.media_host}:{self.port}>"
+
+    def _via(self, branch: str) -> str:
+        return f"SIP/2.0/UDP {self.media_host}:{self.port};branch={branch};rport"
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def _datagram(self, data: bytes, source: tuple[str, int]) -> None:
+        self.stats.datagrams += 1
+        if sipmsg.is_keepalive(data):
+            self.stats.keepalives += 1
+            if data.startswith(b"\r\n\r\n"):
+                self._send(b"\r\n", source)   # RFC 5626 pong
+            return
+        try:
+            msg = sipmsg.parse(data)
+        except SipParseError as err:
+            self._refuse_malformed(data, source, err)
+            return
+        with self._lock:
+            try:
+                if isinstance(msg, Request):
+                    self._request(msg, source)
+                else:
+                    self._response(msg, source)
+            except SipParseError as err:
+                self._refuse_malformed(data, source, err)
+            except Exception:
+                self.stats.internal_errors += 1
+                log.exception("SIP message from %s:%s could not be handled", *source[:2])
+
+    def _refuse_malformed(self, data: bytes, source: tuple[str, int], err: SipParseError) -> None:
+        """Count it; answer a malformed request with its status when its head names where to answer."""
+        self.stats.malformed += 1
+        key = str(err.status)
+        self.stats.rejections[key] = self.stats.rejections.get(key, 0) + 1
+        log.info("SIP message from %s:%s refused (%s): %s", source[0], source[1], err.status, err.reason)
+        if data.lstrip(b"\r\n")[:4].upper() == b"SIP/" or data.lstrip(b"\r\n")[:3].upper() == b"ACK":
+            return
+        found = {}
+        for m in _RAW_HEADER.finditer(data[:sipmsg.MAX_MESSAGE]):
+            name = m.group(1).lower().decode()
+            name = sipmsg.COMPACT.get(name, name)
+            found.setdefault(name, m.group(0))
+        if {"via", "from", "to", "call-id", "cseq"} - found.keys():
+            return
+        reason = re.sub(r"[^\x20-\x7e]", "?", err.reason)[:100]
+        head = f"SIP/2.0 {err.status} {reason}\r\n".encode()
+        lines = [found[n] for n in ("via", "from", "to", "call-id", "cseq")]
+        self._send(head + b"\r\n".join(lines) + b"\r\nContent-Length: 0\r\n\r\n", source)
+
+    def _peer_name(self, source: tuple[str, int]) -> str | None:
+        for name, (host, port) in self.peers.items():
+            if host == source[0] and (port == 0 or port == source[1]):
+                return name
+        return None
+
+    def _reply(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> bytes:
+        resp = sipmsg.response_to(req, status, reason, **kw)
+        top = req.vias[0]
+        if "rport" in top.params or top.host != source[0]:   # RFC 3581 / RFC 3261 §18.2.1
+            top.params["received"] = source[0]
+            if "rport" in top.params:
+                top.params["rport"] = str(source[1])
+            resp.headers.fields[0] = ("via", str(top))
+        data = resp.to_bytes()
+        self._send(data, source)
+        return data
+
+    def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
+        for call in self.calls.values():
+            if call.call_id == msg.call_id:
+                return call
+        return None
+
+    def _request(self, req: Request, source: tuple[str, int]) -> None:
+        handler = getattr(self, f"_on_{req.method.lower()}", None)
+        if handler is None or req.method not in ALLOW.replace(",", "").split():
+            self._reply(req, source, 405, "Method Not Allowed", extra=[("allow", ALLOW)])
+            return
+        handler(req, source)
+
+    def _on_options(self, req: Request, source: tuple[str, int]) -> None:
+        self._reply(req, source, 200, "OK", to_tag=new_tag(),
+                    extra=[("allow", ALLOW), ("accept", "application/sdp")])
+
+    def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
+        branch = req.vias[0].branch
+        if branch in self._answered:     # a retransmission: repeat what we said
+            self._send(self._answered[branch], source)
+            return
+        call = self._find_dialog(req)
+        if call is not None:
+            if req.to.tag:
+                self._reinvite(call, req, source)
+            else:
+                self._reply(req, source, 100, "Trying")   # retransmitted initial INVITE, still offered
+            return
+        if req.to.tag:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        if self._peer_name(source) is None:
+            if self._phone_invite(req, source):
+                return
+            self.stats.forbidden += 1
+            log.warning("SIP INVITE from %s:%s refused: not a configured trunk peer", *source[:2])
+            self._final(req, source, 403, "Forbidden")
+            return
+        line = next((name for name in self.lines if name not in self.calls), None)
+        if line is None:
+            self.stats.busy += 1
+            self._final(req, source, 486, "Busy Here")
+            return
+        if self._accept_offer(req, source, line) is None:
+            return
+        self.stats.calls_in += 1
+        self._reply(req, source, 100, "Trying")
+        frm = req.from_
+        self.sink(Seized(line))
+        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display,
+                          dialed=req.uri.user_plain))
+
+    def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
+        """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""
+        try:
+            offer = sdp.parse(req.body) if req.body else None
+            neg = sdp.negotiate(offer) if offer else None
+        except SipParseError as err:
+            self._final(req, source, err.status if err.status != 400 else 488, "Not Acceptable Here")
+            return None
+        if neg is None:
+            self._final(req, source, 488, "Not Acceptable Here")   # no offer in the INVITE: not supported yet
+            return None
+        try:
+            sock = self.rtp.open()
+        except OSError:
+            self._final(req, source, 503, "Service Unavailable")
+            return None
+        stream = RtpStream(sock, codec=neg.codec, payload_type=neg.payload_type,
+                           dtmf_payload_type=neg.dtmf_payload_type,
+                           remote=(neg.remote_address, neg.remote_port))
+        contact = req.headers.get("contact")
+        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
+        call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
+                       state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
+                       local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
+                       branch=req.vias[0].branch)
+        self.calls[line] = call
+        return call
+
+    def _final(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> None:
+        """A final non-2xx answer to an INVITE, remembered for retransmissions and resent until ACK."""
+        data = self._reply(req, source, status, reason, to_tag=kw.pop("to_tag", new_tag()), **kw)
+        branch = req.vias[0].branch
+        self._answered[branch] = data
+        if len(self._answered) > 4096:          # bounded: the oldest is forgotten first
+            self._answered.pop(next(iter(self._answered)))
+
+        def forget() -> None:
+            self._answered.pop(branch, None)
+            self._acks.pop(branch, None)
+        self._acks[branch] = Retransmit(self.timers, lambda: self._send(data, source), forget)
+
+    def _reinvite(self, call: SipCall, req: Request, source: tuple[str, int]) -> None:
+        """Hold/resume or a new address: take the new offer, answer with ours mirrored."""
+        try:
+            neg = sdp.negotiate(sdp.parse(req.body)) if req.body else None
+        except SipParseError:
+            self._reply(req, source, 488, "Not Acceptable Here", to_tag=call.local_tag)
+            return
+        direction = sdp.Direction.SENDRECV
+        if neg is not None:
+            call.stream.remote = (neg.remote_address, neg.remote_port)
+            direction = neg.direction
+        body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
+                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction)
+        self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
+                    extra=[("contact", self._contact())])
+
+    def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
+        waiting = self._acks.pop(req.vias[0].branch, None)
+        if waiting is not None:        # ACK of a non-2xx final answer
+            waiting.stop()
+            return
+        call = self._find_dialog(req)
+        if call is None or call.state is not CallState.ANSWERING:
+            return
+        if call.retransmit:
+            call.retransmit.stop()
+        call.state = CallState.UP
+        if call.station and not call.outbound:
+            self._phone_dialled(call)   # a phone's own call: its handset is off hook, then its digits
+        else:
+            self.sink(AnswerConfirmed(call.line))
+
+    def _on_bye(self, req: Request, source: tuple[str, int]) -> None:
+        call = self._find_dialog(req)
+        if call is None:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        self._release(call)
+        self.sink(HungUp(call.line, HangupCause.NORMAL))
+
+    def _on_cancel(self, req: Request, source: tuple[str, int]) -> None:
+        branch = req.vias[0].branch
+        call = next((c for c in self.calls.values() if c.branch == branch and c.invite is not None), None)
+        if call is None:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        if call.state is not CallState.OFFERED:   # too late: the call was answered, BYE will end it
+            self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+            return
+        self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        assert call.invite is not None
+        self._final(call.invite, call.peer, 487, "Request Terminated", to_tag=call.local_tag)
+        self._release(call)
+        self.sink(HungUp(call.line, HangupCause.NORMAL))
+
+    def _on_info(self, req: Request, source: tuple[str, int]) -> None:
+        call = self._find_dialog(req)
+        if call is None:
+            self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        if req.headers.get("content-type").lower().startswith("application/dtmf-relay"):
+            m = re.search(rb"(?im)^signal\s*=\s*([0-9*#A-D])", req.body)
+            if m:
+                self.sink(DigitReceived(call.line, digit=m.group(1).decode().upper()))
+
+    # ---- commands from the daemon (any thread) ------------------------------------------
+
+    def answer(self, line: str) -> None:
+        """Send 200 OK with our SDP; retransmitted until the ACK confirms the answer."""
+        with self._lock:
+            call = self.calls.get(line)
+            if call is None or call.state is not CallState.OFFERED or call.invite is None:
+                return
+            self._answer_locked(call)
+        self._wake()
+
+    def _answer_locked(self, call: SipCall) -> None:
+        line = call.line
+        if call.invite is not None:
+            body = sdp.build(self.media_host, call.stream.port,
+                             codecs=[(call.stream.payload_type, call.stream.codec)],
+                             dtmf_payload_type=call.stream.dtmf_payload_type)
+            data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
+                               content_type="application/sdp", extra=[("contact", self._contact()),
+                                                                      ("allow", ALLOW)])
+            call.state = CallState.ANSWERING
+            call.last_response = data
+
+            def no_ack() -> None:
+                log.warning("SIP call on %s: no ACK for our 200 OK within 32 s, ending it", line)
+                self._send_bye(call, retransmit=False)
+                self._release(call)
+                self.sink(HungUp(line, HangupCause.TIMEOUT))
+            call.retransmit = Retransmit(self.timers, lambda: self._send(data, call.peer), no_ack)
+
+    def reject(self, line: str, cause: HangupCause) -> None:
+        """Refuse an offered call with the status that says why."""
+        with self._lock:
+            call = self.calls.get(line)
+            if call is None:
+                return
+            if call.state is CallState.OFFERED and call.invite is not None:
+                status, reason = REJECT_STATUS.get(cause, (480, "Temporarily Unavailable"))
+                self._final(call.invite, call.peer, status, reason, to_tag=call.local_tag)
+                self._release(call)
+            else:
+                self._hangup_locked(call)
+        self._wake()
+
+    def hangup(self, line: str) -> None:
+        """End the call on ``line`` the way its state needs (BYE, CANCEL, or a refusal)."""
+        with self._lock:
+            call = self.calls.get(line)
+            if call is not None:
+                self._hangup_locked(call)
+        self._wake()
+
+    def _hangup_locked(self, call: SipCall) -> None:
+        if call.state is CallState.OFFERED and call.invite is not None:
+            self._final(call.invite, call.peer, 480, "Temporarily Unavailable", to_tag=call.local_tag)
+        elif call.state is CallState.DIALLING:
+            self._send_cancel(call)
+        elif call.state in (CallState.UP, CallState.ANSWERING):
+            if call.retransmit:
+                call.retransmit.stop()
+            self._send_bye(call)
+        self._release(call)
+
+    def _in_dialog(self, call: SipCall, method: str) -> Request:
+        call.cseq += 1
+        headers = Headers()
+        headers.add("via", self._via(new_branch()))
+        headers.add("max-forwards", "70")
+        if call.outbound:
+            headers.add("from", call.local_uri)
+            headers.add("to", f"{call.remote_uri};tag={call.remote_tag}" if call.remote_tag else call.remote_uri)
+        else:
+            headers.add("from", f"{call.local_uri};tag={call.local_tag}")
+            headers.add("to", call.remote_uri)
+        headers.add("call-id", call.call_id)
+        headers.add("cseq", f"{call.cseq} {method}")
+        return Request(headers, b"", method=method, uri=parse_uri(call.remote_target))
+
+    def _send_bye(self, call: SipCall, *, retransmit: bool = True) -> None:
+        data = self._in_dialog(call, "BYE").to_bytes()
+        self._send(data, call.peer)
+        call.state = CallState.ENDED
+        if retransmit:
+            call.retransmit = Retransmit(self.timers, lambda: self._send(data, call.peer), lambda: None)
+
+    def _release(self, call: SipCall) -> None:
+        if call.state is not CallState.ENDED:
+            call.state = CallState.ENDED
+        if self.calls.get(call.line) is call:
+            del self.calls[call.line]
+        call.stream.close()
+
+    def status(self) -> dict:
+        """Counters and calls for the panel."""
+        with self._lock:
+            s = self.stats
+            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
+                    "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
+                    "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections),
+                    "registered": sorted(self.bindings), "banned": sorted(
+                        src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}

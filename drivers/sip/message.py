@@ -1,0 +1,343 @@
+"""SIP messages (RFC 3261 §7): bounded parsing of requests and responses from bytes, and serialising them.
+
+Every malformed input raises ``SipParseError`` (with the status a request should get back), never
+anything else: the parser is fuzzed for that. Sizes and counts are bounded before any work grows
+with the input.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import SipParseError
+from .uri import (NameAddr, SipUri, Via, is_token, parse_cseq, parse_name_addr, parse_uri, parse_via,
+                  split_list)
+
+MAX_MESSAGE = 16384   # bytes in one datagram / one framed TCP message
+MAX_HEADERS = 96      # header fields, after unfolding
+MAX_HEADER = 4096     # bytes in one (unfolded) header field
+MAX_BODY = 8192       # bytes of body (SDP is a few hundred)
+MAX_VIAS = 16
+VERSION = "SIP/2.0"
+
+COMPACT = {"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
+           "c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to",
+           "v": "via", "o": "event", "r": "refer-to", "b": "referred-by", "u": "allow-events",
+           "x": "session-expires"}
+
+# How a lower-case header name is written back (anything else: capitalised words).
+CANONICAL = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate",
+             "mime-version": "MIME-Version", "rseq": "RSeq", "rack": "RAck"}
+
+# Headers whose value is a comma-separated list (RFC 3261 §7.3.1): split into items.
+LIST_HEADERS = frozenset({"via", "contact", "route", "record-route", "allow", "supported", "require",
+                          "proxy-require", "unsupported", "accept", "accept-encoding",
+                          "accept-language", "allow-events", "content-encoding", "in-reply-to"})
+
+REQUIRED = ("via", "from", "to", "call-id", "cseq")
+_METHOD = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]{1,32}$")
+_CRLF2 = re.compile(rb"\r?\n\r?\n")
+
+
+def canonical_name(name: str) -> str:
+    """How a lower-case header name is written in messages we send."""
+    return CANONICAL.get(name) or "-".join(part.capitalize() for part in name.split("-"))
+
+
+@dataclass
+class Headers:
+    """Ordered header fields, names stored lower-case and long-form; list headers split into items."""
+
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, name: str, default: str = "") -> str:
+        """The first value of a header (or ``default``)."""
+        name = name.lower()
+        for key, value in self.fields:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a header, in order (one item per list element)."""
+        name = name.lower()
+        return [value for key, value in self.fields if key == name]
+
+    def add(self, name: str, value: str) -> None:
+        """Append a header field."""
+        self.fields.append((name.lower(), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of ``name`` with one value."""
+        self.remove(name)
+        self.add(name, value)
+
+    def remove(self, name: str) -> None:
+        """Drop every field of ``name``."""
+        name = name.lower()
+        self.fields = [(k, v) for k, v in self.fields if k != name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(k == name.lower() for k, _ in self.fields)
+
+    def copy(self) -> "Headers":
+        """A shallow copy."""
+        return Headers(list(self.fields))
+
+
+@dataclass
+class Message:
+    """What requests and responses share: headers, body and typed accessors for the core headers."""
+
+    headers: Headers
+    body: bytes = b""
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID."""
+        return self.headers.get("call-id")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        """(number, method) of the CSeq header."""
+        return parse_cseq(self.headers.get("cseq"))
+
+    @property
+    def vias(self) -> list[Via]:
+        """The Via hops, topmost first."""
+        return [parse_via(v) for v in self.headers.get_all("via")]
+
+    @property
+    def from_(self) -> NameAddr:
+        """The From address."""
+        return parse_name_addr(self.headers.get("from"))
+
+    @property
+    def to(self) -> NameAddr:
+        """The To address."""
+        return parse_name_addr(self.headers.get("to"))
+
+    def _head_lines(self) -> list[str]:
+        out: list[str] = []
+        for name, value in self.headers.fields:
+            if name != "content-length":
+                out.append(f"{canonical_name(name)}: {value}")
+        out.append(f"Content-Length: {len(self.body)}")
+        return out
+
+
+@dataclass
+class Request(Message):
+    """A SIP request."""
+
+    method: str = ""
+    uri: SipUri | None = None
+
+    def to_bytes(self) -> bytes:
+        """The request as sent on the wire (Content-Length computed)."""
+        lines = [f"{self.method} {self.uri} {VERSION}", *self._head_lines(), "", ""]
+        return "\r\n".join(lines).encode("utf-8") + self.body
+
+
+@dataclass
+class Response(Message):
+    """A SIP response."""
+
+    status: int = 0
+    reason: str = ""
+
+    def to_bytes(self) -> bytes:
+        """The response as sent on the wire (Content-Length computed)."""
+        lines = [f"{VERSION} {self.status} {self.reason}", *self._head_lines(), "", ""]
+        return "\r\n".join(lines).encode("utf-8") + self.body
+
+
+def is_keepalive(data: bytes) -> bool:
+    """True for a CRLF keep-alive (RFC 5626 ping ``\\r\\n\\r\\n`` or pong ``\\r\\n``) or empty datagram."""
+    return not data.strip(b"\r\n")
+
+
+def _unfold(head: str) -> list[str]:
+    """Header lines with continuation lines (leading SP/HT) joined to the previous one."""
+    lines: list[str] = []
+    for raw in re.split(r"\r?\n", head):
+        if raw[:1] in (" ", "\t"):
+            if not lines:
+                raise SipParseError("continuation line before any header")
+            lines[-1] += " " + raw.strip()
+        else:
+            lines.append(raw)
+        if len(lines) > MAX_HEADERS + 1:
+            raise SipParseError(f"more than {MAX_HEADERS} header fields", status=413)
+    return lines
+
+
+def _parse_header_line(line: str) -> tuple[str, str]:
+    name, colon, value = line.partition(":")
+    name = name.strip().lower()
+    if not colon or not is_token(name):
+        raise SipParseError(f"bad header line {line[:60]!r}")
+    if len(line) > MAX_HEADER:
+        raise SipParseError(f"header {name!r} longer than {MAX_HEADER} bytes", status=413)
+    return COMPACT.get(name, name), value.strip()
+
+
+def _start_line(line: str) -> tuple[str, str, str]:
+    parts = line.split(" ")
+    if parts[0] == VERSION or parts[0].upper().startswith("SIP/"):
+        if len(parts) < 2:
+            raise SipParseError(f"bad status line {line[:80]!r}")
+        return parts[0], parts[1], " ".join(parts[2:])
+    if len(parts) != 3:
+        raise SipParseError(f"bad request line {line[:80]!r} (method, URI and version separated by one space)")
+    return parts[0], parts[1], parts[2]
+
+
+def _decode_head(raw: bytes) -> str:
+    if b"\x00" in raw:
+        raise SipParseError("NUL byte in the message head")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError(f"message head is not UTF-8 (byte {exc.start})") from None
+
+
+def _content_length(headers: Headers) -> int | None:
+    values = headers.get_all("content-length")
+    if not values:
+        return None
+    if len(set(values)) != 1:
+        raise SipParseError("conflicting Content-Length headers")
+    text = values[0]
+    if not text.isdigit() or len(text) > 9:
+        raise SipParseError(f"bad Content-Length {text[:20]!r}")
+    length = int(text)
+    if length > MAX_BODY:
+        raise SipParseError(f"body of {length} bytes is over the {MAX_BODY}-byte limit", status=413)
+    return length
+
+
+def _check(msg: Message) -> None:
+    """Required headers present and well-formed; for requests, CSeq's method matches."""
+    missing = [name for name in REQUIRED if name not in msg.headers]
+    if missing:
+        raise SipParseError("missing header(s): " + ", ".join(canonical_name(n) for n in missing))
+    for name in ("from", "to", "call-id", "cseq"):
+        if len(msg.headers.get_all(name)) != 1:
+            raise SipParseError(f"{canonical_name(name)} appears more than once")
+    if len(msg.headers.get_all("via")) > MAX_VIAS:
+        raise SipParseError(f"more than {MAX_VIAS} Via hops", status=483)
+    for via in msg.headers.get_all("via"):
+        parse_via(via)
+    _, method = msg.cseq
+    parse_name_addr(msg.headers.get("from"))
+    parse_name_addr(msg.headers.get("to"))
+    call_id = msg.call_id
+    if not call_id or any(ch.isspace() for ch in call_id):
+        raise SipParseError(f"bad Call-ID {call_id[:60]!r}")
+    if isinstance(msg, Request) and method != msg.method:
+        raise SipParseError(f"CSeq method {method} does not match the request's {msg.method}")
+    max_forwards = msg.headers.get("max-forwards")
+    if max_forwards and (not max_forwards.isdigit() or len(max_forwards) > 9 or int(max_forwards) > 255):
+        raise SipParseError(f"bad Max-Forwards {max_forwards[:20]!r}")
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """(head, rest) at the first blank line, or None when the head has not ended yet."""
+    m = _CRLF2.search(data)
+    if not m:
+        return None
+    return data[:m.start()], data[m.end():]
+
+
+def parse(data: bytes, *, stream: bool = False) -> Request | Response:
+    """Parse one complete message; for UDP (``stream=False``) bytes past Content-Length are dropped."""
+    if len(data) > MAX_MESSAGE:
+        raise SipParseError(f"message of {len(data)} bytes is over the {MAX_MESSAGE}-byte limit", status=413)
+    data = data.lstrip(b"\r\n")
+    parts = split_head(data)
+    if parts is None:
+        raise SipParseError("the message head does not end with an empty line")
+    head_raw, body = parts
+    lines = _unfold(_decode_head(head_raw))
+    first, header_lines = lines[0], lines[1:]
+    headers = Headers()
+    for line in header_lines:
+        name, value = _parse_header_line(line)
+        if name in LIST_HEADERS and not (name == "contact" and value == "*"):
+            for item in split_list(value):
+                headers.add(name, item)
+        else:
+            headers.add(name, value)
+        if len(headers.fields) > MAX_HEADERS:
+            raise SipParseError(f"more than {MAX_HEADERS} header fields", status=413)
+    length = _content_length(headers)
+    if length is None:
+        if stream:
+            raise SipParseError("a message on a stream transport needs Content-Length")
+        length = len(body)
+    if length > len(body):
+        raise SipParseError(f"Content-Length {length} but only {len(body)} bytes of body")
+    body = body[:length]
+    a, b, c = _start_line(first)
+    msg: Request | Response
+    if a.upper().startswith("SIP/"):
+        if a != VERSION:
+            raise SipParseError(f"unsupported version {a[:20]!r}", status=505)
+        if not (b.isdigit() and len(b) == 3 and 100 <= int(b) <= 699):
+            raise SipParseError(f"bad status code {b[:10]!r}")
+        msg = Response(headers, body, status=int(b), reason=c)
+    else:
+        if not _METHOD.match(a):
+            raise SipParseError(f"bad method {a[:40]!r}")
+        if c != VERSION:
+            raise SipParseError(f"unsupported version {c[:20]!r}", status=505)
+        msg = Request(headers, body, method=a, uri=parse_uri(b))
+    _check(msg)
+    return msg
+
+
+def frame_stream(buffer: bytes) -> tuple[bytes | None, bytes]:
+    """Cut the first whole message off a TCP/TLS byte stream: (message or None, the rest).
+
+    Raises ``SipParseError`` when the stream cannot be framed any more (head too long, bad
+    Content-Length): the connection must then be closed.
+    """
+    buffer = buffer.lstrip(b"\r\n")
+    parts = split_head(buffer)
+    if parts is None:
+        if len(buffer) > MAX_MESSAGE:
+            raise SipParseError("message head over the size limit", status=413)
+        return None, buffer
+    head, rest = parts
+    m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\S*)[ \t]*$", head)
+    if not m or not m.group(1).isdigit() or len(m.group(1)) > 9:
+        raise SipParseError("a message on a stream transport needs a valid Content-Length")
+    length = int(m.group(1))
+    if length > MAX_BODY:
+        raise SipParseError(f"body of {length} bytes is over the {MAX_BODY}-byte limit", status=413)
+    if len(rest) < length:
+        return None, buffer
+    end = len(buffer) - len(rest) + length
+    return buffer[:end], buffer[end:]
+
+
+def response_to(req: Request, status: int, reason: str, *, to_tag: str = "",
+                extra: list[tuple[str, str]] | None = None, body: bytes = b"",
+                content_type: str = "") -> Response:
+    """A response to ``req`` (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID and CSeq copied."""
+    headers = Headers()
+    for via in req.headers.get_all("via"):
+        headers.add("via", via)
+    headers.add("from", req.headers.get("from"))
+    to = req.headers.get("to")
+    if to_tag and ";tag=" not in to.replace(" ", "").lower():
+        to = f"{to};tag={to_tag}"
+    headers.add("to", to)
+    headers.add("call-id", req.call_id)
+    headers.add("cseq", req.headers.get("cseq"))
+    for name, value in extra or []:
+        headers.add(name, value)
+    if content_type:
+        headers.add("content-type", content_type)
+    return Response(headers, body, status=status, reason=reason)

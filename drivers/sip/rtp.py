@@ -1,0 +1,291 @@
+"""RTP for SIP calls inside the media tick: non-blocking sockets drained per tick, a jitter buffer per call,
+RFC 4733 DTMF events, and G.711 both ways decoded and encoded for all calls at once."""
+from __future__ import annotations
+
+import random
+import socket
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hotline.drivers.base import FRAME_SAMPLES
+from hotline.drivers.common import g711
+
+RTP_VERSION = 2
+MAX_PACKET = 1500
+MAX_PACKETS_PER_TICK = 16        # per call: a flood beyond this waits (and is then dropped as late)
+JITTER_MIN, JITTER_MAX = 2, 8    # frames of playout delay, adapted per call
+MAX_BUFFER = 8000                # samples (1 s) a buffer may hold ahead of playout
+_HEADER = struct.Struct("!BBHII")
+EVENT_KEYS = "0123456789*#ABCD"
+
+# One table decodes µ-law (codes 0-255) and A-law (codes 256-511): a call's offset picks its law.
+_DECODE = np.concatenate([g711.ulaw_decode(np.arange(256, dtype=np.uint8)),
+                          g711.alaw_decode(np.arange(256, dtype=np.uint8))]).astype(np.int16)
+SILENCE = {"PCMU": g711.ULAW_SILENCE, "PCMA": g711.ALAW_SILENCE}
+
+
+@dataclass
+class RtpStats:
+    """Counters of one stream, for status() and the benchmark."""
+
+    received: int = 0
+    sent: int = 0
+    lost: int = 0           # frames dropped because the sender's clock runs ahead
+    late: int = 0           # packets that came after their frame was played
+    malformed: int = 0
+    events: int = 0         # DTMF keys received as RFC 4733 events
+
+
+def parse_header(data: bytes) -> tuple[int, int, int, int, bool, memoryview] | None:
+    """(payload type, sequence, timestamp, ssrc, marker, payload) of an RTP packet, or None when malformed."""
+    if len(data) < 12 or len(data) > MAX_PACKET:
+        return None
+    b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
+    if b0 >> 6 != RTP_VERSION:
+        return None
+    offset = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:  # header extension
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    end = len(data)
+    if b0 & 0x20:  # padding
+        pad = data[-1]
+        if pad == 0 or pad > end - offset:
+            return None
+        end -= pad
+    if offset > end:
+        return None
+    return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), memoryview(data)[offset:end]
+
+
+@dataclass
+class RtpStream:
+    """One call's media: its socket, the negotiated codec, the far end's address and the jitter buffer."""
+
+    sock: socket.socket
+    codec: str = "PCMU"
+    payload_type: int = 0
+    dtmf_payload_type: int | None = None
+    remote: tuple[str, int] | None = None
+    ssrc: int = field(default_factory=lambda: random.getrandbits(32))
+    seq: int = field(default_factory=lambda: random.getrandbits(16))
+    timestamp: int = field(default_factory=lambda: random.getrandbits(32))
+    stats: RtpStats = field(default_factory=RtpStats)
+    underruns: int = 0
+    _play: bytearray = field(default_factory=bytearray)   # codes from _play_ts on (silence where none came)
+    _play_ts: int | None = None    # RTP timestamp of _play[0]; None until a packet anchors the buffer
+    _filled: int = 0               # offset just past the latest sample received
+    _primed: bool = False
+    _depth: int = JITTER_MIN       # frames buffered before playing, grown by late packets
+    _event_ts: int | None = None   # timestamp of the last DTMF event reported
+    _remote_ssrc: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The local RTP port."""
+        return self.sock.getsockname()[1]
+
+    @property
+    def law_offset(self) -> int:
+        """0 for µ-law, 256 for A-law (the index offset into the shared decode table)."""
+        return 256 if self.codec == "PCMA" else 0
+
+    def receive(self, data: bytes, source: tuple[str, int]) -> str | None:
+        """Take one datagram; returns a DTMF key when an RFC 4733 event for a new key began."""
+        parsed = parse_header(data)
+        if parsed is None:
+            self.stats.malformed += 1
+            return None
+        pt, _seq, ts, ssrc, _marker, payload = parsed
+        if self.remote != source:
+            self.remote = source   # symmetric RTP: answer where the packets come from (NAT)
+        self.stats.received += 1
+        if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
+            return self._event(ts, payload)
+        if pt != self.payload_type or not payload:
+            return None
+        if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
+            self._reset()          # a new source (re-INVITE, transfer upstream): start over
+        self._remote_ssrc = ssrc
+        self._store(ts, bytes(payload[:MAX_PACKET]))
+        return None
+
+    def _reset(self) -> None:
+        self._play = bytearray()
+        self._play_ts = None
+        self._filled = 0
+        self._primed = False
+
+    def _store(self, ts: int, payload: bytes) -> None:
+        """Place a packet's samples by timestamp, so any packet time (10, 20, 30 ms) and reordering work."""
+        if self._play_ts is None:
+            self._play_ts = ts
+        offset = ((ts - self._play_ts + 2 ** 31) % 2 ** 32) - 2 ** 31
+        if offset < 0:
+            self.stats.late += 1
+            self._depth = min(JITTER_MAX, self._depth + 1)
+            payload, offset = payload[-offset:], 0
+            if not payload:
+                return
+        if offset > MAX_BUFFER:    # a jump in time (a long pause in sending): anchor afresh
+            self._reset()
+            self._play_ts, offset = ts, 0
+        end = offset + len(payload)
+        if len(self._play) < end:
+            self._play.extend(bytes([SILENCE.get(self.codec, 0xFF)]) * (end - len(self._play)))
+        self._play[offset:end] = payload
+        self._filled = max(self._filled, end)
+
+    def _event(self, ts: int, payload: memoryview) -> str | None:
+        if len(payload) < 4:
+            self.stats.malformed += 1
+            return None
+        event = payload[0]
+        if event >= len(EVENT_KEYS) or ts == self._event_ts:
+            return None
+        self._event_ts = ts   # one key per event timestamp: retransmitted end packets are ignored
+        self.stats.events += 1
+        return EVENT_KEYS[event]
+
+    def next_frame(self) -> bytes | None:
+        """The 160 codes to play this tick (None: silence, while buffering or after running dry)."""
+        if self._play_ts is None:
+            return None
+        if not self._primed:
+            if self._filled < self._depth * FRAME_SAMPLES:
+                return None
+            self._primed = True
+        if self._filled < FRAME_SAMPLES:
+            self.underruns += 1
+            self._reset()          # ran dry: the next packet anchors and primes again
+            return None
+        frame = bytes(self._play[:FRAME_SAMPLES])
+        del self._play[:FRAME_SAMPLES]
+        self._filled -= FRAME_SAMPLES
+        self._play_ts = (self._play_ts + FRAME_SAMPLES) % 2 ** 32
+        if self._filled > (self._depth + 4) * FRAME_SAMPLES:   # the sender's clock runs fast: drop a frame
+            del self._play[:FRAME_SAMPLES]
+            self._filled -= FRAME_SAMPLES
+            self._play_ts = (self._play_ts + FRAME_SAMPLES) % 2 ** 32
+            self.stats.lost += 1
+        return frame
+
+    def packet(self, payload: bytes, *, payload_type: int | None = None, marker: bool = False,
+               advance: bool = True) -> bytes:
+        """An RTP packet carrying ``payload`` from us; the timestamp moves on by one frame when ``advance``."""
+        pt = self.payload_type if payload_type is None else payload_type
+        header = _HEADER.pack(0x80, (0x80 if marker else 0) | pt, self.seq, self.timestamp, self.ssrc)
+        self.seq = (self.seq + 1) & 0xFFFF
+        if advance:
+            self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+        return header + payload
+
+    def send(self, data: bytes) -> None:
+        """Send one packet to the far end (dropped when the socket is full or the peer unknown)."""
+        if self.remote is None:
+            return
+        try:
+            self.sock.sendto(data, self.remote)
+            self.stats.sent += 1
+        except (BlockingIOError, OSError):
+            pass
+
+    def drain(self) -> list[str]:
+        """Read every datagram waiting on the socket (bounded per tick); DTMF keys received."""
+        keys: list[str] = []
+        for _ in range(MAX_PACKETS_PER_TICK):
+            try:
+                data, source = self.sock.recvfrom(MAX_PACKET + 1)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            key = self.receive(data, source)
+            if key:
+                keys.append(key)
+        return keys
+
+    def close(self) -> None:
+        """Release the socket."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
+    """Fill ``out[i]`` with stream i's frame this tick, all calls decoded with one table lookup."""
+    codes = np.empty((len(streams), FRAME_SAMPLES), dtype=np.uint16)
+    for i, stream in enumerate(streams):
+        frame = stream.next_frame() if stream is not None else None
+        if frame is None or len(frame) < FRAME_SAMPLES:
+            law = stream.codec if stream is not None else "PCMU"
+            codes[i] = SILENCE.get(law, g711.ULAW_SILENCE)
+            if frame:
+                codes[i, :len(frame)] = np.frombuffer(frame, dtype=np.uint8)
+        else:
+            codes[i] = np.frombuffer(frame, dtype=np.uint8)
+        codes[i] += stream.law_offset if stream is not None else 0
+    out[:] = np.take(_DECODE, codes)
+
+
+def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
+    """Encode ``frames[i]`` for stream i (µ-law and A-law rows at once) and send one packet each."""
+    if not streams:
+        return
+    ulaw = g711.ulaw_encode(frames)
+    alaw = g711.alaw_encode(frames)
+    for i, stream in enumerate(streams):
+        if stream is None or stream.remote is None:
+            continue
+        payload = (alaw[i] if stream.codec == "PCMA" else ulaw[i]).tobytes()
+        stream.send(stream.packet(payload))
+
+
+def event_packets(stream: RtpStream, key: str, duration_ms: int = 100) -> list[bytes]:
+    """RFC 4733 packets for one key press (start, updates every 20 ms, three end packets)."""
+    if stream.dtmf_payload_type is None:
+        return []
+    code = EVENT_KEYS.index(key.upper())
+    start_ts = stream.timestamp
+    packets = []
+    steps = max(1, duration_ms // 20)
+    for n in range(1, steps + 1):
+        stream.timestamp = start_ts
+        payload = struct.pack("!BBH", code, 10, min(n * FRAME_SAMPLES, 0xFFFF))
+        packets.append(stream.packet(payload, payload_type=stream.dtmf_payload_type, marker=n == 1, advance=False))
+    for _ in range(3):
+        stream.timestamp = start_ts
+        payload = struct.pack("!BBH", code, 0x80 | 10, min(steps * FRAME_SAMPLES, 0xFFFF))
+        packets.append(stream.packet(payload, payload_type=stream.dtmf_payload_type, advance=False))
+    stream.timestamp = (start_ts + steps * FRAME_SAMPLES) & 0xFFFFFFFF
+    return packets
+
+
+class PortPool:
+    """Even local ports for RTP (RTCP would take the odd one above) within a configured range."""
+
+    def __init__(self, host: str, first: int, last: int) -> None:
+        self.host = host
+        self.first = first + (first % 2)
+        self.last = last
+        self._next = self.first
+
+    def open(self) -> socket.socket:
+        """A bound non-blocking UDP socket on the next free even port; OSError when the range is exhausted."""
+        span = (self.last - self.first) // 2 + 1
+        for _ in range(span):
+            port = self._next
+            self._next = port + 2 if port + 2 <= self.last else self.first
+            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.host, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            return sock
+        raise OSError(f"no free RTP port in {self.first}-{self.last}")
