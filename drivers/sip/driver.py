@@ -89,11 +89,11 @@ class SipLine(Line):
 
 
 class SipDriver(Driver):
-    """Registered as ``driver: sip``: ``channels`` trunk lines named ``<device>-1`` ... fed by one UDP endpoint."""
+    """Registered as ``driver: sip``: ``channels`` trunk lines named ``<device>-1`` ... fed by one UDP/TCP endpoint."""
 
     name = "sip"
     schema = (
-        Option("listen", str, "127.0.0.1:5060", help="HOST:PORT where SIP arrives (UDP)"),
+        Option("listen", str, "127.0.0.1:5060", help="HOST:PORT where SIP arrives (UDP and TCP)"),
         Option("media_address", str, None, help="the address written into SDP and Contact (default: listen host)"),
         Option("rtp_ports", str, "10000-20000", help="FIRST-LAST local UDP ports for RTP"),
         Option("channels", int, 30, min=1, max=2000, help="how many calls at once (lines <device>-1 ...)"),

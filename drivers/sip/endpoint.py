@@ -25,6 +25,7 @@ from .errors import SipParseError
 from .message import Headers, Request
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
+from .tcp import TcpTransport
 from .timers import Retransmit, Timers
 from .uri import parse_name_addr, parse_uri
 
@@ -70,6 +71,7 @@ class Endpoint(DialOut, Stations):
         self.calls: dict[str, SipCall] = {}          # line -> call
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
+        self.tcp: TcpTransport | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,6 +88,11 @@ class Endpoint(DialOut, Stations):
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
+        try:
+            self.tcp = TcpTransport(self.host, self.port, self._datagram)
+        except OSError as exc:
+            sock.close()
+            raise exc
         self._thread = threading.Thread(target=self._signalling_thread, name=f"sip-{self.port}", daemon=True)
         self._thread.start()
 
@@ -100,6 +107,8 @@ class Endpoint(DialOut, Stations):
         self._wake()
         if self._thread:
             self._thread.join(timeout=2)
+        if self.tcp is not None:
+            self.tcp.close()
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
@@ -119,12 +128,17 @@ class Endpoint(DialOut, Stations):
         assert self._sock is not None
         sel.register(self._sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
+        if self.tcp is not None:
+            self.tcp.register(sel)
         while not self._stop.is_set():
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
             for key, _ in sel.select(timeout):
                 if key.fileobj is self._wake_r:
                     self._wake_r.recv(4096)
+                    continue
+                if key.data is not None:
+                    self.tcp.handle(key)
                     continue
                 for _ in range(64):
                     try:
@@ -146,6 +160,8 @@ class Endpoint(DialOut, Stations):
 
     def _send(self, data: bytes, dest: tuple[str, int]) -> None:
         if self._sock is None:
+            return
+        if self.tcp is not None and self.tcp.send(dest, data):
             return
         try:
             self._sock.sendto(data, dest)

@@ -338,3 +338,38 @@ def test_a_phone_places_a_call_after_proving_who_it_is(sip_phones) -> None:
         time.sleep(0.02)
     assert "".join(e.digit for e in sip.events if isinstance(e, DigitReceived)) == "1002#"
     phone.close()
+
+
+def test_sip_over_tcp_is_framed_and_answered_on_the_same_connection(sip) -> None:
+    """A trunk speaking TCP: OPTIONS and an INVITE arrive in one segment, answers come back on the connection,
+    and a message without Content-Length closes it."""
+    with socket.create_connection(("127.0.0.1", sip.endpoint.port), timeout=3) as conn:
+        me = conn.getsockname()[1]
+        options = (f"OPTIONS sip:8001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{me};branch=z9hG4bKt1\r\n"
+                   f"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: tcp-o\r\n"
+                   f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+        body = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 0\r\n"
+        invite = (f"INVITE sip:8001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{me};branch=z9hG4bKt2\r\n"
+                  f"From: <sip:13700000021@127.0.0.1>;tag=2\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: tcp-i\r\n"
+                  f"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        conn.sendall(options + invite)
+        got = b""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and got.count(b"SIP/2.0 ") < 2:
+            got += conn.recv(8192)
+        assert got.startswith(b"SIP/2.0 200 OK") and b"SIP/2.0 100 Trying" in got
+        ring = wait_for(sip.events, Ringing)
+        assert ring.dialed == "8001"
+        sip.line_map[ring.line].hangup()       # refused before answer: 480 on the same connection
+        got = b""
+        while b"SIP/2.0 480" not in got:
+            got += conn.recv(8192)
+        conn.sendall(b"GARBAGE sip:x SIP/2.0\r\n\r\n")
+        conn.settimeout(3)
+        rest = b""
+        try:
+            while chunk := conn.recv(8192):
+                rest += chunk
+        except socket.timeout:
+            raise AssertionError("the connection stayed open after a message without Content-Length")
