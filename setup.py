@@ -14,6 +14,7 @@ PACKAGES = {
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
+    "hotline.drivers.usb": "drivers/usb",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",
