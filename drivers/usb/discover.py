@@ -45,6 +45,13 @@ def probe_devices(include_unknown: bool = True, sys_dir: str | None = None,
     return [device_entry(d) for d in found]
 
 
+def probe() -> list[dict[str, Any]]:
+    """For the modem driver's ``Driver.probe``: usable USB modems as short device sections (driver, port,
+    profile) with what they are (modem, usb_id)."""
+    return [{"driver": "modem", "port": e["port"], "profile": e["profile"], "modem": e["name"], "usb_id": e["usb_id"]}
+            for e in probe_devices(include_unknown=True) if e["usable"]]
+
+
 def serial_ports() -> list[dict[str, Any]]:
     """Every serial port pyserial sees (on-board ttyS*, USB, ...), with what the port says about itself."""
     from serial.tools import list_ports

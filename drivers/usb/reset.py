@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import enum
 import errno
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from .sysfs import TtyKind, UsbSerialDevice, dev_root, device_for_tty, scan, sys_root
+
+log = logging.getLogger("hotline.drivers.usb")
 
 
 class ResetOutcome(enum.Enum):
@@ -96,6 +99,8 @@ def reset_device(device: UsbSerialDevice, backend: Any = None) -> tuple[ResetOut
 def reset_for_tty(tty_path: str, backend: Any = None, settle_s: float = 0.0, sys_dir: str | None = None,
                   dev_dir: str | None = None) -> ResetResult:
     """Reset the USB device behind a serial node (a /dev path or a by-id link); blocking: call it off the loop."""
+    if "://" in tty_path:
+        return ResetResult(ResetOutcome.NOT_USB, tty_path, f"{tty_path} is a pyserial URL, not a device node")
     root, dev = sys_dir or sys_root(), dev_dir or dev_root()
     owner = device_for_tty(tty_path, root, dev)
     if owner.kind is TtyKind.MISSING:
@@ -109,3 +114,20 @@ def reset_for_tty(tty_path: str, backend: Any = None, settle_s: float = 0.0, sys
         if after is None:
             reason += f"; no serial node in USB port {owner.device.port_path} within {settle_s:g} s"
     return ResetResult(outcome, tty_path, reason, owner.device, after)
+
+
+def reset_for_port(port: str, settle_s: float = 5.0, backend: Any = None) -> bool:
+    """The modem driver's USB recovery: reset the USB device behind ``port`` (a /dev path or by-id link) and wait
+    up to ``settle_s`` for its serial node to come back; logs the outcome; True only when the reset was done.
+    Blocking (libusb, sysfs): call it from the modem's thread, never on the event loop."""
+    try:
+        result = reset_for_tty(port, backend=backend, settle_s=settle_s)
+    except Exception as exc:   # pyusb itself missing or broken: recovery must not kill the modem's thread
+        log.error("event=usb_reset port=%s outcome=failed reason=%r", port, f"{type(exc).__name__}: {exc}")
+        return False
+    dev = result.device
+    where = f" usb={dev.id} bus={dev.bus} address={dev.address} usb_port={dev.port_path}" if dev else ""
+    (log.warning if result.ok else log.error)(
+        "event=usb_reset port=%s outcome=%s%s tty_after=%s reason=%r", port, result.outcome.value, where,
+        result.tty_after or "-", result.reason)
+    return result.ok

@@ -104,3 +104,19 @@ def test_the_table_is_documented_in_the_technicians_guide():
     text = (REPO / "docs" / "modems.md").read_text(encoding="utf-8")
     missing = [d.id for d in ids.KNOWN if not re.search(rf"\b{d.id}\b", text)]
     assert missing == []
+
+
+def test_probe_for_the_modem_driver_offers_only_usable_modems_as_device_sections(usb_tree, monkeypatch):
+    """discover.probe() (the modem driver's Driver.probe): the USR by its by-id name with profile usr, an unknown
+    adapter with profile auto; the soft modem is left out."""
+    from hotline.drivers.usb.discover import probe
+    usr = usb_tree.add(0x0BAF, 0x0303, "1-4", address=7, manufacturer="USR", product="Modem", serial="01")
+    usb_tree.add(0x047E, 0x2892, "1-6", address=9, tty="ttyACM2")
+    usb_tree.add(0x0403, 0x6001, "2-1", address=2, tty="ttyUSB0", kind="usbserial")
+    monkeypatch.setenv("HOTLINE_SYS_ROOT", str(usb_tree.sys))
+    monkeypatch.setenv("HOTLINE_DEV_ROOT", str(usb_tree.dev))
+    assert probe() == [
+        {"driver": "modem", "port": str(usr.by_id), "profile": "usr", "modem": "U.S. Robotics USR5637 56K Faxmodem",
+         "usb_id": "0baf:0303"},
+        {"driver": "modem", "port": str(usb_tree.dev / "ttyUSB0"), "profile": "auto", "modem": "USB device 0403:6001",
+         "usb_id": "0403:6001"}]

@@ -5,7 +5,7 @@ import errno
 
 import pytest
 
-from hotline.drivers.usb.reset import ResetOutcome, reset_for_tty
+from hotline.drivers.usb.reset import ResetOutcome, reset_for_port, reset_for_tty
 
 
 def roots(tree) -> dict:
@@ -103,3 +103,59 @@ def test_the_real_libusb_backend_loads_and_finds_no_such_device_here(usb_tree):
     usb_tree.add(0x0BAF, 0x0303, "1-4", address=7)
     result = reset_for_tty(str(usb_tree.dev / "ttyACM0"), backend=backend, **roots(usb_tree))
     assert result.outcome in (ResetOutcome.GONE, ResetOutcome.FAILED) and not result.ok, result
+
+
+def talk(backend, bus: int, address: int) -> bytes:
+    """Send AT on the modem's bulk OUT endpoint and read its answer from bulk IN, through pyusb."""
+    import usb.core
+    import usb.util
+    dev = usb.core.find(bus=bus, address=address, backend=backend)
+    try:
+        dev.write(0x02, b"AT\r", timeout=100)
+        return bytes(dev.read(0x81, 64, timeout=100))
+    finally:
+        usb.util.dispose_resources(dev)
+
+
+def test_reset_for_port_brings_a_wedged_modem_back_and_logs_it(usb_tree, fake_usb, usb_device, monkeypatch, caplog):
+    """What the modem driver calls: the modem's bulk endpoints time out (AT goes unanswered through pyusb);
+    reset_for_port(by-id name) resets that device, the same AT then gets OK, and the log says what was done."""
+    import usb.core
+    plugged = usb_tree.add(0x0BAF, 0x0303, "1-4", address=7, serial="0001", manufacturer="USR", product="Modem")
+    monkeypatch.setenv("HOTLINE_SYS_ROOT", str(usb_tree.sys))
+    monkeypatch.setenv("HOTLINE_DEV_ROOT", str(usb_tree.dev))
+    modem = usb_device(0x0BAF, 0x0303, bus=1, address=7, wedged=True)
+    backend = fake_usb(modem)
+    with pytest.raises(usb.core.USBTimeoutError):
+        talk(backend, 1, 7)
+    assert "claim 1" in modem.log and "bulk OUT timeout" in modem.log
+    caplog.set_level("WARNING", logger="hotline.drivers.usb")
+    assert reset_for_port(str(plugged.by_id), settle_s=1.0, backend=backend) is True
+    assert talk(backend, 1, 7) == b"AT\r\r\nOK\r\n"
+    line = next(r.getMessage() for r in caplog.records if "event=usb_reset" in r.getMessage())
+    assert f"port={plugged.by_id} outcome=reset usb=0baf:0303 bus=1 address=7 usb_port=1-4" in line
+    assert f"tty_after={usb_tree.dev / 'ttyACM0'}" in line
+
+
+def test_reset_for_port_is_false_with_the_reason_logged_when_it_cannot_reset(usb_tree, fake_usb, usb_device,
+                                                                              monkeypatch, caplog):
+    """No permission on the USB node, the emulator's URL, a backend that blows up: False every time (the driver
+    then reports the line down), never an exception, and an error line with the reason."""
+    usb_tree.add(0x0BAF, 0x0303, "1-4", address=7)
+    monkeypatch.setenv("HOTLINE_SYS_ROOT", str(usb_tree.sys))
+    monkeypatch.setenv("HOTLINE_DEV_ROOT", str(usb_tree.dev))
+    caplog.set_level("ERROR", logger="hotline.drivers.usb")
+    denied = usb_device(0x0BAF, 0x0303, bus=1, address=7, open_error=errno.EACCES, wedged=True)
+    assert reset_for_port(str(usb_tree.dev / "ttyACM0"), backend=fake_usb(denied)) is False
+    assert denied.wedged and "reset" not in denied.log
+    assert reset_for_port("virtualmodem://usr", backend=fake_usb(denied)) is False
+
+    class Broken(type(fake_usb())):
+        def enumerate_devices(self):
+            raise RuntimeError("libusb exploded")
+    assert reset_for_port(str(usb_tree.dev / "ttyACM0"), backend=Broken()) is False
+    lines = [r.getMessage() for r in caplog.records if "event=usb_reset" in r.getMessage()]
+    assert len(lines) == 3
+    assert "outcome=denied" in lines[0] and "70-hotline-modems.rules" in lines[0]
+    assert "outcome=not_usb" in lines[1] and "pyserial URL" in lines[1]
+    assert "outcome=failed" in lines[2] and "libusb exploded" in lines[2]
