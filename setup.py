@@ -15,6 +15,7 @@ PACKAGES = {
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
     "hotline.drivers.sip": "drivers/sip",
+    "hotline.drivers.usb": "drivers/usb",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",

@@ -265,3 +265,17 @@ def database_for(tmp_path: Path, request):
         with request.getfixturevalue("fresh_pg_database")() as url:
             yield url
     return make
+
+
+@pytest.fixture
+def usb_tree(tmp_path: Path):
+    """A fake /sys and /dev as the kernel lays out USB modems (tests/usb_tree.py): .add(vid, pid, ...) plugs one
+    in, .remove(port_path) pulls it; .sys and .dev are the roots to hand to hotline.drivers.usb."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("hotline_tests_usb_tree", Path(__file__).parent / "usb_tree.py")
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module   # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return module.UsbTree(tmp_path / "usbtree")

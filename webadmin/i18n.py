@@ -28,7 +28,8 @@ JS_STRINGS = [
 ]
 
 # Configuration pages (static/js/config.js).
-JS_STRINGS += [N_("Deleted"), N_("Revoke")]
+JS_STRINGS += [N_("Deleted"), N_("Revoke"), N_("Copied"),
+               N_("Name: a lowercase letter, then lowercase letters, digits, - or _ (at most 32).")]
 
 # Supervisor wallboard (static/js/wallboard.js): agent and call states, reasons, actions, dialogs.
 JS_STRINGS += [

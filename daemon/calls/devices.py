@@ -150,6 +150,12 @@ class DeviceManager:
                 out.append({"driver": name, "found": [], "error": str(exc) or type(exc).__name__})
         return out
 
+    def discover(self) -> dict:
+        """USB voice modems plugged into this box as ready device entries (driver, port, profile) for the panel's
+        "add device", and whether the modem driver is installed; reads sysfs, so call it off the event loop."""
+        from hotline.drivers.usb.discover import probe_devices
+        return {"devices": probe_devices(include_unknown=True), "driver_installed": "modem" in registry.names()}
+
     async def start(self) -> None:
         """Open every device (in threads: probing hardware must not stall the media clock); failures are
         retried in the background, never fatal."""

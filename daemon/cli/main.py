@@ -20,7 +20,7 @@ from ..box.config import DEFAULT_PATH, config_path, load_config
 from ..errors import ConfigError, HotlineError, SchemaTooNew
 from ..version import VERSION
 
-from . import acd, demo, dsp, flow, sim, sip, tools
+from . import acd, demo, devices, dsp, flow, sim, sip, tools
 from .common import EX_CONFIG, _err, _load, _open_store
 
 
@@ -185,7 +185,7 @@ def _abuse_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 # The one registry of subcommand groups: each module adds its own; none imports another.
 REGISTER: list[Callable] = [tools.register_stats, _report_bench, _abuse_bench, dsp.register, demo.register_setup,
                             tools.register_bench, sim.register, demo.register, flow.register, acd.register,
-                            _acd_bench, tools.register_backup, sip.register]
+                            _acd_bench, tools.register_backup, sip.register, devices.register]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,7 +182,8 @@ def test_sysusers_and_tmpfiles_create_the_user_and_directories(tmp_path):
 
 WATCHED = ["/opt/hotline", "/etc/hotline", "/var/lib/hotline", "/var/cache/hotline",
            "/etc/systemd/system/hotline.service", "/usr/lib/sysusers.d/hotline.conf",
-           "/usr/lib/tmpfiles.d/hotline.conf", "/srv/hotline-test-prefix"]
+           "/usr/lib/tmpfiles.d/hotline.conf", "/etc/udev/rules.d/70-hotline-modems.rules",
+           "/srv/hotline-test-prefix"]
 
 
 def system_state() -> dict:
@@ -240,6 +241,7 @@ INSTALL_STEPS = (
     r"|    keeping /etc/hotline/hotline\.yaml)$",
     r"^\+ write \S+ with ExecStart={venv}/bin/hotline$",
     r"^\+ install -D -m 0644 \S+ /etc/systemd/system/hotline\.service$",
+    r"^\+ install -D -m 0644 \S+/etc/udev/70-hotline-modems\.rules /etc/udev/rules\.d/70-hotline-modems\.rules$",
     r"^\+ runuser -u hotline -- .* {venv}/bin/hotline -c /etc/hotline/hotline\.yaml check-config$",
     r"^\+ runuser -u hotline -- .*HOTLINE_STATE_DIR=/var/lib/hotline {venv}/bin/hotline "
     r"-c /etc/hotline/hotline\.yaml db upgrade$",
@@ -293,7 +295,8 @@ def test_uninstall_dry_run_prints_every_step_and_changes_nothing(purge):
     steps = [r"dry run: nothing will be changed", r"^==> stop the service$",
              r"^(\+ systemctl disable --now hotline|    hotline\.service is not installed)$",
              gone("/etc/systemd/system/hotline.service"), gone("/usr/lib/sysusers.d/hotline.conf"),
-             gone("/usr/lib/tmpfiles.d/hotline.conf"), r"^\+ systemctl daemon-reload$",
+             gone("/usr/lib/tmpfiles.d/hotline.conf"), gone("/etc/udev/rules.d/70-hotline-modems.rules"),
+             r"^\+ systemctl daemon-reload$",
              gone("/opt/hotline", "-rf")]
     if purge:
         assert_in_order(out, *steps, r"^==> purge", gone("/etc/hotline", "-rf"), gone("/var/lib/hotline", "-rf"),

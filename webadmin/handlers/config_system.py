@@ -18,6 +18,7 @@ from hotline.daemon.store.db import describe
 
 from ..i18n import N_
 from .config_common import ConfigApi, ConfigPage
+from .config_hardware import discovered, yaml_entry
 from .pages import system_status
 
 LINE = r"([A-Za-z0-9_.-]{1,64})"
@@ -93,12 +94,14 @@ class LinesPage(ConfigPage):
     query = {"probe": ("1",)}
 
     async def get(self) -> None:
-        """The page; with ?probe=1 also what each installed driver finds on this box."""
-        probe = None
+        """The page; with ?probe=1 also what each installed driver finds on this box and the USB modems to add."""
+        probe = modems = None
         if self.q.get("probe"):
-            probe = await asyncio.get_running_loop().run_in_executor(None, self.services["devices"].probe)
+            loop = asyncio.get_running_loop()
+            probe = await loop.run_in_executor(None, self.services["devices"].probe)
+            modems = await loop.run_in_executor(None, discovered, self.services)
         self.render("config_lines.html", devices=device_rows(self.services), lines=line_rows(self.services),
-                    config_path=self.services["config"].path, probe=probe)
+                    config_path=self.services["config"].path, probe=probe, modems=modems, yaml_entry=yaml_entry)
 
 
 class LineSwitchApi(ConfigApi):

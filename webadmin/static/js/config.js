@@ -309,6 +309,46 @@
       });
     });
   }
+  /* ---- a discovered USB modem offered as a device entry for hotline.yaml (the file is edited by hand) ------- */
+  (function () {
+    var box = $("#modem-add");
+    if (!box) { return; }
+    var name = $("#modem-name"), number = $("#modem-number"), out = $("#modem-yaml"), current = null;
+    function render() {
+      if (!current) { return; }
+      var ok = /^[a-z][a-z0-9_-]{0,31}$/.test(name.value);
+      name.classList.toggle("cfg-invalid", !ok);
+      $("#modem-name-error").textContent = ok ? "" : T("Name: a lowercase letter, then lowercase letters, digits, - or _ (at most 32).");
+      out.textContent = current.getAttribute("data-yaml")
+        .replace(/^( {2}- name: ).*$/m, "$1" + name.value)
+        .replace(/^( {4}number: ).*$/m, "$1\"" + number.value.replace(/[^0-9*#+]/g, "") + "\"");
+    }
+    $all("[data-modem-add]").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        current = btn;
+        name.value = btn.getAttribute("data-name");
+        $("#modem-add-which").textContent = btn.getAttribute("data-label");
+        box.hidden = false;
+        render();
+        number.focus();
+      });
+    });
+    name.addEventListener("input", render);
+    number.addEventListener("input", render);
+    $("#modem-copy").addEventListener("click", function () {
+      var done = function () { HL.toast(T("Copied")); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(out.textContent).then(done, failed);
+      } else {
+        var range = document.createRange();
+        range.selectNodeContents(out);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        if (document.execCommand("copy")) { done(); }
+      }
+    });
+  })();
+
   switcher("data-line-switch", "/config/lines/");
   switcher("data-device-switch", "/config/devices/");
 

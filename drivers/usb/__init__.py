@@ -1,0 +1,1 @@
+"""USB voice modems and telephony adapters: the ID table, discovery through sysfs, reset through pyusb."""
