@@ -134,7 +134,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
                         supervisor=Supervisor(calls, engine, devices, journal))
     from ..fax.library import FaxLibrary, shipped_dir
     from ..fax.queue import FaxQueue
-    from ..fax.sender import make_sender
+    from ..fax.registry import make_sender
     fax_settings = dict(cfg["fax"])
     library = FaxLibrary(shipped_dir(cfg.etc_path("flows", "flows")), cfg.path_for("spool") / "fax" / "library")
     fax = FaxQueue(app.store, journal, calls, devices, engine, make_sender(fax_settings.pop("sender"), fax_settings),

@@ -95,14 +95,12 @@ def create_out(document: str, number: str | None, *, call_uuid: str | None = Non
                requested_by: str | None = None, status: FaxStatus = FaxStatus.QUEUED,
                reason: FaxReason | None = None, detail: str = "",
                now: float | None = None) -> dict[str, Any]:
-    """A new outgoing job: to ``number`` (normalised), or back on call ``call_uuid`` when number is None.
-    ``status`` may be FAILED with a reason when it is known at once that it cannot go (the caller was told)."""
-    from ..service.lookups import normalize_number
+    """A new outgoing job: to ``number`` (already normalised by the caller: lookups.normalize_number), or back
+    on call ``call_uuid`` when number is None. ``status`` may be FAILED with a reason when it is known at once
+    that it cannot go (the caller was told)."""
     check_document(document)
-    key = normalize_number(number) if number else None
-    if number and not key:
-        raise FaxError(f"fax: number {number!r} has no digits")
-    if key is not None and not 3 <= len(key) <= 20:
+    key = number or None
+    if key is not None and not re.fullmatch(r"[0-9]{3,20}", key):
         raise FaxError(f"fax: number {number!r}: 3 to 20 digits")
     if key is None and not call_uuid:
         raise FaxError("fax: give a fax number or the call to send the fax back on")

@@ -17,7 +17,7 @@ import numpy as np
 from hotline.daemon.media.engine import ArrayPlayer
 
 from .jobs import FaxReason
-from .sender import FaxDocument, FaxLine, Transmission, register_sender
+from .sender import FaxDocument, FaxLine, Transmission
 
 PAGE_TONE_HZ = 1800.0
 
@@ -74,5 +74,3 @@ class QaToneSender:
             on_page(sent, total)
         return Transmission(sent, total)
 
-
-register_sender("qa-tones", QaToneSender)

@@ -30,8 +30,14 @@ async def request(fax: Any, store: Any, journal: Any, clock: Any, document: str,
                   keep_if_no_engine: bool = False) -> dict:
     """Create the job (queued, or failed with the reason), journal ``fax.created`` and wake the queue.
     ``keep_if_no_engine``: a panel request without an engine stays queued (an engine added later sends it)."""
+    from ..service.lookups import normalize_number
     jobs.check_document(document)
     same_call = not number
+    if number:
+        key = normalize_number(number)
+        if not key:
+            raise jobs.FaxError(f"fax: number {number!r} has no digits")
+        number = key
     reason = await store.read(why_not, fax, document, same_call)
     if reason is FaxReason.NO_ENGINE and keep_if_no_engine and not same_call:
         reason_kept, status = FaxReason.NO_ENGINE, FaxStatus.QUEUED

@@ -3,8 +3,8 @@
 The queue dials, and once the far end answered it hands the call's audio (a FaxLine) and the document to the
 configured sender's ``transmit``. The sender reports what it really did (a Transmission): pages confirmed by
 the far machine, and if it did not finish, why. A sender never says "sent" for a page the far end did not
-confirm. Until a real engine registers (``register_sender("spandsp", factory)``, h15-engine's FaxSession),
-the configured sender is ``none``: the queue dials nothing and every queued job says "no fax engine".
+confirm. Senders are found by name in registry.py (``fax.sender`` in the configuration); until a real engine
+is configured the sender is ``none`` (NoEngine): the queue dials nothing and every queued job says "no fax engine".
 """
 from __future__ import annotations
 
@@ -119,22 +119,3 @@ class NoEngine:
                        on_page: Callable[[int, int | None], None]) -> Transmission:
         """Sends nothing (the queue never calls this)."""
         return Transmission(0, document.pages, FaxReason.NO_ENGINE, self.reason, retry=False)
-
-
-SenderFactory = Callable[[dict], FaxSender]
-SENDERS: dict[str, SenderFactory] = {"none": lambda settings: NoEngine()}
-
-
-def register_sender(name: str, factory: SenderFactory) -> None:
-    """Make a sender selectable as ``fax.sender: <name>`` (the T.30 engine registers "spandsp")."""
-    SENDERS[name] = factory
-
-
-def make_sender(name: str, settings: dict) -> FaxSender:
-    """The configured sender; an unknown name gives NoEngine saying so (the box runs, nothing is sent)."""
-    if name == "qa-tones":
-        from .qa_sender import QaToneSender  # noqa: F401 - registers itself
-    factory = SENDERS.get(name)
-    if factory is None:
-        return NoEngine(f"no fax engine: sender {name!r} is not installed")
-    return factory(settings)

@@ -464,8 +464,11 @@ def create_fax_job(document: str, number: str | None = None, *, call_uuid: str |
     """Queue a fax of ``document`` to ``number``, or back on the same call when number is None (status queued:
     the fax queue sends it, or marks it "no fax engine" while none is plugged in)."""
     from ..fax.jobs import FaxError, create_out
+    key = normalize_number(number) if number else None
+    if number and not key:
+        raise ServiceDataError(f"fax: number {number!r} has no digits")
     try:
-        return create_out(document, number, call_uuid=call_uuid, requested_by=requested_by, now=now)
+        return create_out(document, key, call_uuid=call_uuid, requested_by=requested_by, now=now)
     except FaxError as exc:
         raise ServiceDataError(str(exc)) from None
 

@@ -32,8 +32,8 @@ MESSAGES = {
     "no_category": N_("No category %(id)s."),
     "fax_number": N_("Fax number: enter 5 to 20 digits."),
 }
-FAX_STATUS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
-              "cancelled": N_("cancelled")}
+FAX_STATUS = {"queued": N_("queued"), "dialling": N_("dialling"), "sending": N_("sending"), "sent": N_("sent"),
+              "failed": N_("failed")}
 
 
 def may_write(handler: BaseHandler) -> bool:
