@@ -16,12 +16,12 @@ from .jobs import FaxReason
 
 def why_not(fax: Any, document: str, same_call: bool) -> FaxReason | None:
     """Why a fax of ``document`` cannot be sent now (None: it can be queued), file work: off the event loop."""
+    if fax is not None and fax.library.get(document) is None:
+        return FaxReason.DOCUMENT_MISSING
     if fax is None or fax.sender.unavailable() is not None:
         return FaxReason.NO_ENGINE
     if same_call and getattr(fax, "same_call", None) is None:
         return FaxReason.NO_ENGINE   # sending back on the caller's own call needs the engine's same-call mode
-    if fax.library.get(document) is None:
-        return FaxReason.DOCUMENT_MISSING
     return None
 
 
@@ -39,6 +39,8 @@ async def request(fax: Any, store: Any, journal: Any, clock: Any, document: str,
             raise jobs.FaxError(f"fax: number {number!r} has no digits")
         number = key
     reason = await store.read(why_not, fax, document, same_call)
+    if reason is FaxReason.DOCUMENT_MISSING and keep_if_no_engine:  # a person asked: tell them, keep no row
+        raise jobs.FaxError(f"document: {document!r} is not in the fax library")
     if reason is FaxReason.NO_ENGINE and keep_if_no_engine and not same_call:
         reason_kept, status = FaxReason.NO_ENGINE, FaxStatus.QUEUED
     elif reason is None:
