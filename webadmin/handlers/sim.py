@@ -212,6 +212,8 @@ class SimNumberMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         """Authenticate and claim the number before the upgrade (409 when another client has it)."""
         await self.resolve_user()
         self.authorize()
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":  # before claiming anything
+            raise tornado.web.HTTPError(400, reason='Can "Upgrade" only to "WebSocket".')
         self.number = number
         self.auto = self.get_query_argument("answer", "") == "auto"
         try:
