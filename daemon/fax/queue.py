@@ -267,7 +267,9 @@ class FaxQueue:
 
     async def _after(self, job: dict, result: Transmission, call_uuid: str) -> dict | None:
         """Sent; or back to the queue with a backoff; or failed (no more attempts, past kill time, not retryable)."""
-        fields = {"pages": result.pages_sent, "pages_total": result.pages_total, "call_uuid": call_uuid}
+        fields = {"pages": result.pages_sent, "pages_total": result.pages_total}
+        if not job.get("call_uuid"):  # a fax asked for on a call keeps that call (the fax call has fax_job=<id>)
+            fields["call_uuid"] = call_uuid
         if result.ok:
             return await self._move(job, FaxStatus.SENT, None, **fields)
         reason = result.reason or FaxReason.TRANSMISSION

@@ -19,7 +19,7 @@ from hotline.daemon.store.db import Store
 from hotline.daemon.store.models import Event
 from hotline.drivers.common.tones import dtmf_tone
 
-from .test_media_pages import wait_for
+from tests.webadmin.test_media_pages import wait_for
 
 TWO_PAGE_PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
                 b"2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >> endobj\n"
@@ -297,3 +297,80 @@ def test_the_queue_dials_sends_confirmed_pages_retries_and_tells_the_agent(fax_b
     assert metric(fax_box, "hotline_fax_failures_total", direction="out", reason="not_a_fax") == 2.0
     page = sup.get("/faxes").text
     assert 'id="fax-engine"' not in page and "every attempt failed" in page
+
+
+FAX_KEYED = """
+flow: fax_keyed
+title: {zh_CN: 传真回传, en_US: Fax back}
+languages: [zh_CN, en_US]
+start: main
+vars: {fax_doc: catalog}
+blocks:
+  main:
+    - answer
+    - collect: {var: fax_number, prompt: fax_enter_number, min_digits: 0, max_digits: 16}
+    - fax: {document: "${fax_doc}", number: "${fax_number}", done_prompt: fax_queued}
+    - hangup
+"""
+
+
+def test_ivr_fax_back_to_a_keyed_number_and_a_knowledge_base_article_are_really_sent(prepared_box, client) -> None:
+    """With a sender that can send, the caller hears "queued to the number" and the fax reaches the number they
+    keyed; an article an agent faxes from the knowledge base goes out the same way."""
+    box = prepared_box(flows={"fax_keyed": FAX_KEYED}, routes={"8105": "fax_keyed"},
+                       config={"fax": {"sender": "qa-tones", "qa_answer_seconds": 3, "qa_ack_seconds": 4}})
+    admin, sup, agent = client(box.url), client(box.url), client(box.url)
+    admin.login("admin")
+    sup.login("sup")
+    agent.login("agent1")
+    far = FarFax(box, "02166665555")
+
+    def call_events(cid: str) -> list[dict]:
+        return admin.api("GET", f"/sim/calls/{cid}").json()["events"]
+
+    async def scenario() -> str:
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(far.run(connected))
+        await asyncio.wait_for(connected.wait(), 10)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: admin.api("POST", "/sim/calls", {"from": "13600001111",
+                                                                                      "to": "8105"}))
+        assert r.status == 201, r.text
+        cid = r.json()["id"]
+        await loop.run_in_executor(None, lambda: wait_for("the prompt", lambda: any(
+            e["kind"] == "media.played" and e["data"].get("prompt") == "fax_enter_number" for e in call_events(cid))))
+        r = await loop.run_in_executor(None, lambda: admin.api("POST", f"/sim/calls/{cid}/dtmf",
+                                                               {"digits": "02166665555#"}))
+        assert r.status == 202, r.text
+        await asyncio.wait_for(task, 90)
+        return cid
+    cid = asyncio.run(scenario())
+    assert far.bursts == 2 and far.log[-1] == {"event": "ended", "by": "box"}   # the catalog has two pages
+    played = [e["data"].get("prompt") for e in call_events(cid) if e["kind"] == "media.played"]
+    assert "fax_queued" in played and "fax_unavailable" not in played
+    job = wait_for("sent", lambda: [f for f in sup.api("GET", "/faxes").json()["faxes"] if f["status"] == "sent"])[0]
+    assert (job["document"], job["number"], job["caller_id"], job["call_uuid"], job["pages"]) == \
+        ("catalog", "02166665555", "13600001111", cid, 2)   # linked to the caller's call, not the fax call
+
+    # the knowledge base's "fax this": the article as it is now, to a number the far end answers
+    art = sup.api("POST", "/kb/articles", {"title": "Paper jam", "body": "Open the rear cover.", "tags": "jam"})
+    assert art.status == 201, art.text
+    far2 = FarFax(box, "02155554444")
+
+    async def kb_fax() -> dict:
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(far2.run(connected))
+        await asyncio.wait_for(connected.wait(), 10)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: agent.api("POST", f"/kb/articles/{art.json()['id']}/fax",
+                                                               {"number": "021-5555 4444"}))
+        assert r.status == 201, r.text
+        await asyncio.wait_for(task, 90)
+        return r.json()
+    made = asyncio.run(kb_fax())
+    assert far2.bursts == 1
+    sent = wait_for("kb sent", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
+                                        if f["id"] == made["id"] and f["status"] == "sent"])[0]
+    assert sent["document"] == f"kb-{art.json()['id']}" and sent["requested_by"] == "agent1"
+    assert any(f"Fax #{made['id']}" in m["text"] and "sent" in m["text"]
+               for m in agent.api("GET", "/messages").json()["unread"])
