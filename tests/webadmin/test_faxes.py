@@ -374,3 +374,21 @@ def test_ivr_fax_back_to_a_keyed_number_and_a_knowledge_base_article_are_really_
     assert sent["document"] == f"kb-{art.json()['id']}" and sent["requested_by"] == "agent1"
     assert any(f"Fax #{made['id']}" in m["text"] and "sent" in m["text"]
                for m in agent.api("GET", "/messages").json()["unread"])
+
+
+def test_a_fax_not_sent_before_its_kill_time_fails_and_the_agent_is_told(prepared_box, client) -> None:
+    box = prepared_box(config={"fax": {"kill_hours": 0.0003}})   # about 1 s; no engine, so it cannot go
+    agent = client(box.url)
+    agent.login("agent1")
+    r = agent.api("POST", "/faxes", {"document": "faq-100", "number": "02133334444"})
+    assert r.status == 201 and r.json()["status"] == "queued"
+    jid = r.json()["id"]
+    failed = wait_for("killed", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
+                                         if f["id"] == jid and f["status"] == "failed"], timeout=20)[0]
+    assert failed["reason"] == "kill_time" and failed["attempts"] == 0 and "no_engine" in failed["detail"]
+    assert failed["finished_at"] - failed["created_at"] >= 1.0
+    inbox = agent.api("GET", "/messages").json()["unread"]
+    assert any(f"Fax #{jid} (faq-100) to 02133334444: failed" in m["text"] and "kill time" in m["text"]
+               for m in inbox), inbox
+    assert metric(box, "hotline_fax_failures_total", direction="out", reason="kill_time") == 1.0
+    assert [e["kind"] for e in events(box, "fax.") if e.get("id") == jid] == ["fax.created", "fax.failed"]
