@@ -265,8 +265,8 @@ def test_the_queue_dials_sends_confirmed_pages_retries_and_tells_the_agent(fax_b
     assert (done["pages"], done["pages_total"], done["attempts"], done["reason"]) == (2, 2, 1, None)
     assert done["call_uuid"] and done["finished_at"] >= done["started_at"] >= done["created_at"]
     # journaled, step by step, with the pages
-    kinds = [e["kind"] for e in events(fax_box, "fax.") if e.get("id") == job["id"]]
-    assert kinds == ["fax.created", "fax.dialling", "fax.sending", "fax.page", "fax.page", "fax.sent"]
+    wait_for("journaled", lambda: [e["kind"] for e in events(fax_box, "fax.") if e.get("id") == job["id"]]
+             == ["fax.created", "fax.dialling", "fax.sending", "fax.page", "fax.page", "fax.sent"])
     assert [e["kind"] for e in events(fax_box, "call.") if e["call"] == done["call_uuid"]][:3] == \
         ["call.offered", "call.dialing", "call.answered"]
     # the agent who asked hears about it
@@ -288,9 +288,9 @@ def test_the_queue_dials_sends_confirmed_pages_retries_and_tells_the_agent(fax_b
                                          if f["id"] == jid and f["status"] == "failed"], timeout=30)[0]
     assert failed["attempts"] == 2 and failed["reason"] == "attempts" and "not_a_fax" in failed["detail"]
     assert failed["pages"] == 0
-    kinds = [e["kind"] for e in events(fax_box, "fax.") if e.get("id") == jid]
-    assert kinds == ["fax.created", "fax.dialling", "fax.sending", "fax.queued", "fax.dialling", "fax.sending",
-                     "fax.failed"]
+    wait_for("journaled", lambda: [e["kind"] for e in events(fax_box, "fax.") if e.get("id") == jid]
+             == ["fax.created", "fax.dialling", "fax.sending", "fax.queued", "fax.dialling", "fax.sending",
+                 "fax.failed"])
     inbox = agent.api("GET", "/messages").json()["unread"]
     assert any(f"Fax #{jid} (spec-1020) to 02177776666: failed after 2 attempt(s): every attempt failed" in m["text"]
                for m in inbox), inbox
@@ -380,9 +380,26 @@ def test_a_fax_not_sent_before_its_kill_time_fails_and_the_agent_is_told(prepare
     box = prepared_box(config={"fax": {"kill_hours": 0.0003}})   # about 1 s; no engine, so it cannot go
     agent = client(box.url)
     agent.login("agent1")
-    r = agent.api("POST", "/faxes", {"document": "faq-100", "number": "02133334444"})
-    assert r.status == 201 and r.json()["status"] == "queued"
-    jid = r.json()["id"]
+
+    async def pushed() -> tuple[dict, dict]:
+        """The agent's open panel gets the message the moment the fax fails."""
+        cookie = "; ".join(f"{c.name}={c.value}" for c in agent.jar)
+        conn = await tornado.websocket.websocket_connect(tornado.httpclient.HTTPRequest(
+            box.url.replace("http://", "ws://") + "/ws", request_timeout=10,
+            headers={"Cookie": cookie, "Origin": box.url}))
+        made = await asyncio.get_running_loop().run_in_executor(None, lambda: agent.api(
+            "POST", "/faxes", {"document": "faq-100", "number": "02133334444"}))
+        assert made.status == 201 and made.json()["status"] == "queued"
+        while True:
+            raw = await asyncio.wait_for(conn.read_message(), 20)
+            assert raw is not None, "the live channel closed"
+            msg = json.loads(raw)
+            if msg.get("type") == "message" and msg["message"].get("kind") == "fax":
+                conn.close()
+                return made.json(), msg["message"]
+    job, live = asyncio.run(pushed())
+    jid = job["id"]
+    assert live["to"] == "agent1" and f"Fax #{jid}" in live["text"] and "kill time" in live["text"]
     failed = wait_for("killed", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
                                          if f["id"] == jid and f["status"] == "failed"], timeout=20)[0]
     assert failed["reason"] == "kill_time" and failed["attempts"] == 0 and "no_engine" in failed["detail"]
@@ -391,4 +408,5 @@ def test_a_fax_not_sent_before_its_kill_time_fails_and_the_agent_is_told(prepare
     assert any(f"Fax #{jid} (faq-100) to 02133334444: failed" in m["text"] and "kill time" in m["text"]
                for m in inbox), inbox
     assert metric(box, "hotline_fax_failures_total", direction="out", reason="kill_time") == 1.0
-    assert [e["kind"] for e in events(box, "fax.") if e.get("id") == jid] == ["fax.created", "fax.failed"]
+    wait_for("journaled", lambda: [e["kind"] for e in events(box, "fax.") if e.get("id") == jid]
+             == ["fax.created", "fax.failed"])
