@@ -73,7 +73,7 @@ class FaxDocumentApi(LibraryMixin, BaseHandler):
             raise tornado.web.HTTPError(404, reason="no such document")
         self.set_header("Content-Disposition", f'inline; filename="{path.name}"')
         await send_file(self, path, TYPES[path.suffix.lower()][0], path.name)
-        
+
     async def put(self, name: str) -> None:
         """Store an upload (supervisors and admins); audited."""
         if self.current_user.role not in WRITERS and self.current_user.role != "admin":
