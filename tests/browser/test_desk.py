@@ -4,6 +4,7 @@ caller; escalating it pops a memo up on a supervisor's screen."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -87,6 +88,7 @@ def desk_box(daemon_factory, tmp_path, hotline_bin):
     flows.mkdir()
     (flows / "desk_browser.yaml").write_text(FLOW)
     (flows / "desk_direct.yaml").write_text(DIRECT)
+    shutil.copytree(REPO / "etc" / "flows" / "documents", flows / "documents")   # the shipped fax documents
     cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
     cfg["routes"] = [{"dialed": "7000", "flow": "desk_browser"}, {"dialed": "7001", "flow": "desk_direct"}]
     cfg["paths"].update(flows=str(flows), prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
@@ -150,6 +152,10 @@ def test_screen_pop_shows_the_ivr_digits_and_one_click_makes_the_ticket(desk_box
     page.locator("#desk-kb-results li", has_text="Paper jam").locator("button").click()
     assert page.locator("#desk-kb-fax").input_value() == "13800138000"
     page.wait_for_function("document.getElementById('toast').textContent.indexOf('Fax queued') === 0")
+    # and a fax-library document to the same number: a real job in the fax list
+    page.select_option("#desk-doc-fax select", "spec-1020")
+    page.click("#desk-doc-fax button")
+    page.wait_for_function("document.getElementById('toast').textContent.indexOf('spec-1020 → 13800138000') > 0")
 
     assert "No open tickets" in page.locator("#desk-pop-body").inner_text()
     page.click("#desk-create-ticket")                                                 # one click

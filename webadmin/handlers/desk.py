@@ -444,9 +444,11 @@ class DeskPage(PageHandler):
         reasons = [r for r in (acd.agents.reasons if acd else []) if r != "missed_calls"]
         labels = {k: self.locale.translate(v) for k, v in reason_labels().items()}
         from .ticket_terms import PRIORITIES, STATUSES, TYPES
+        library = self.services.get("fax_library")
+        documents = sorted(await asyncio.get_running_loop().run_in_executor(None, library.names)) if library else []
         self.render("desk.html", agent=agent, stations=stations, reasons=reasons, reason_labels=labels,
                     recipients=[u for u in users if u["name"] != self.current_user.name],
-                    TYPE_LABELS=TYPES, STATUS_LABELS=STATUSES, PRIORITY_LABELS=PRIORITIES)
+                    TYPE_LABELS=TYPES, STATUS_LABELS=STATUSES, PRIORITY_LABELS=PRIORITIES, fax_documents=documents)
 
 
 class DeskApi(DeskHandler):

@@ -315,6 +315,16 @@
       HL.toast(T("Fax queued") + ": " + a.title + " → " + number);
     }, function (err) { button.disabled = false; fail(T("Failed"))(err); });
   }
+  $("desk-doc-fax").addEventListener("submit", function (ev) {   // a fax-library document to the number above
+    ev.preventDefault();
+    var number = $("desk-kb-fax").value.trim(), doc = this.elements.document.value, button = this.querySelector("button");
+    if (!number) { HL.toast(T("Enter a number")); $("desk-kb-fax").focus(); return; }
+    button.disabled = true;
+    HL.api("POST", "/faxes", { document: doc, number: number }).then(function () {
+      button.disabled = false;
+      HL.toast(T("Fax queued") + ": " + doc + " → " + number);
+    }, function (err) { button.disabled = false; fail(T("Failed"))(err); });
+  });
   $("desk-kb-search").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var q = this.elements.q.value.trim();
