@@ -10,12 +10,13 @@ import csv
 import datetime as dt
 import io
 import json
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import tornado.web
 
-from hotline.daemon.service.crm_csv import safe_cell
+from hotline.daemon.service.crm_csv import FORMULA_STARTS, safe_cell
 from hotline.daemon.box import localtime
 from hotline.daemon.stats import reports, rollup
 
@@ -160,31 +161,79 @@ def export_cell(value: Any) -> Any:
     return safe_cell(value) if isinstance(value, str) else value
 
 
-def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str], list[list]]:
-    """Header and rows for a table or an export (lists and maps become their own columns; moments become the
-    box's local time in zone ``tz``)."""
+_NUMBERS = {int, float, type(None)}
+_TEXTS = {str, type(None)}
+
+
+def export_lines(lines: list) -> list:
+    """``export_cell`` of every value, a column at a time: columns of numbers pass as they are, columns of text
+    are checked in one pass (an export of 9,000 rows x 24 columns without a call per cell)."""
+    if not lines:
+        return []
+    width = len(lines[0])
+    if any(len(line) != width for line in lines):
+        return [[export_cell(v) for v in line] for line in lines]
+    columns = list(zip(*lines))
+    changed = False
+    for i, column in enumerate(columns):
+        kinds = set(map(type, column))
+        if kinds <= _NUMBERS:
+            continue
+        if kinds <= _TEXTS:   # safe_cell of each text (None stays None, as export_cell leaves it)
+            columns[i] = [t if t is None or not t.startswith(FORMULA_STARTS) else "'" + t for t in column]
+        else:
+            columns[i] = list(map(export_cell, column))
+        changed = True
+    return list(zip(*columns)) if changed else lines
+
+
+def _reasons(rows: list[dict]) -> list[str]:
+    """The not-ready reasons found in agent rows (one export column each)."""
+    return sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
+
+
+def header(name: str, rows: list[dict], locale: Any) -> list[str]:
+    """Column titles of a table or an export (the agents' not-ready reasons found in ``rows`` among them)."""
     if name == "heatmap":
-        header = [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
-        return header, [[locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)]
-    cols = REPORTS[name][1]
-    header = [locale.translate(label) for _, label in cols]
-    extra: list[str] = []
+        return [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
+    titles = [locale.translate(label) for _, label in REPORTS[name][1]]
     if name == "queues":
-        extra = [f"{locale.translate('Wait')} {b}" for b in reports.WAIT_LABELS]
-    reasons: list[str] = []
+        titles += [f"{locale.translate('Wait')} {b}" for b in reports.WAIT_LABELS]
     if name == "agents":
-        reasons = sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
-        extra = [f"{locale.translate('Not ready (s)')}: {r}" for r in reasons]
-    out = []
-    when = localtime.formatter(tz, "second")
-    for row in rows:
-        line = [when(row.get(k)) if k in TIME_COLUMNS else row.get(k) for k, _ in cols]
-        if name == "queues":
-            line += list(row.get("wait_distribution", []))
-        if name == "agents":
-            line += [row.get("not_ready_by_reason", {}).get(r, 0) for r in reasons]
-        out.append(line)
-    return header + extra, out
+        titles += [f"{locale.translate('Not ready (s)')}: {r}" for r in _reasons(rows)]
+    return titles
+
+
+def flat_rows(name: str, rows: list[dict], locale: Any, tz: str) -> list:
+    """The rows of a table or an export as lines of values in ``header``'s order (lists and maps become their
+    own columns; moments become the box's local time in zone ``tz``)."""
+    if name == "heatmap":
+        return [[locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)]
+    keys = [k for k, _ in REPORTS[name][1]]
+    try:   # every row has every column (the report functions make them so): fetched a row at a time in C
+        out = [(v,) for v in map(itemgetter(keys[0]), rows)] if len(keys) == 1 else list(map(itemgetter(*keys), rows))
+    except KeyError:
+        out = [tuple(row.get(k) for k in keys) for row in rows]
+    times = [i for i, k in enumerate(keys) if k in TIME_COLUMNS]
+    if times and out:
+        when = localtime.formatter(tz, "second")
+        columns = list(zip(*out))
+        for i in times:
+            columns[i] = tuple(map(when, columns[i]))
+        out = list(zip(*columns))
+    if name == "queues":
+        out = [line + tuple(row.get("wait_distribution", [])) for line, row in zip(out, rows)]
+    if name == "agents":
+        reasons = _reasons(rows)
+        zeros = (0,) * len(reasons)
+        out = [line + tuple(map(row.get("not_ready_by_reason", {}).get, reasons, zeros))
+               for line, row in zip(out, rows)]
+    return out
+
+
+def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str], list]:
+    """Header and rows for a table or an export (``header`` and ``flat_rows``)."""
+    return header(name, rows, locale), flat_rows(name, rows, locale, tz)
 
 
 class ReportApi(BaseHandler):
@@ -204,8 +253,8 @@ class ReportApi(BaseHandler):
             data = await self.services["store"].read(run_report, name, p)
         except reports.ReportError as exc:
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
-        self.write_json({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
-                         "timezone": p["tz"], **data})
+        await self.write_json_off_loop({"report": name, "from": p["first"].isoformat(),   # 4 MB for 9,000 rows
+                                        "to": p["last"].isoformat(), "timezone": p["tz"], **data})
 
     async def chunks(self, name: str, p: dict) -> Any:
         """The report's rows in chunks: every row matching the filter (lists are read EXPORT_CHUNK rows at a
@@ -236,21 +285,20 @@ class ReportApi(BaseHandler):
             first = await chunks.__anext__()
         except StopAsyncIteration:
             first = []
-        header, _ = flatten(name, first, self.locale, p["tz"])
+        titles = header(name, first, self.locale)
         if csv_out:
             self.set_header("Content-Type", "text/csv; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
-            sink = CsvSink(header)
+            sink = CsvSink(titles)
         else:
             from ..xlsx import StreamingSheet
             self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
             sink = StreamingSheet(self.locale.translate(REPORTS[name][0]),
-                                  f"{p['first']} – {p['last']} ({p['tz']})", header)
+                                  f"{p['first']} – {p['last']} ({p['tz']})", titles)
 
         def encode(rows: list[dict]) -> bytes:
-            _, lines = flatten(name, rows, self.locale, p["tz"])
-            return sink.rows([[export_cell(v) for v in line] for line in lines])
+            return sink.rows(export_lines(flat_rows(name, rows, self.locale, p["tz"])))
         loop = asyncio.get_running_loop()
         rows = first
         try:
@@ -273,7 +321,7 @@ class CsvSink:
         self.started = False
         self.header = header
 
-    def rows(self, rows: list[list]) -> bytes:
+    def rows(self, rows: list) -> bytes:
         """The CSV lines of these rows (the BOM and the header before the first)."""
         buf = io.StringIO()
         w = csv.writer(buf)
