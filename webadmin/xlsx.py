@@ -89,31 +89,38 @@ def _text_cells(column: tuple) -> list[str] | None:
     return [f"{_TEXT}{t}</t></is></c>" if t else "<c/>" for t in texts]
 
 
-def rows_xml(rows: list, first: int) -> str:
-    """The <row> elements of ``rows`` numbered from ``first``: column by column (one format per row, texts
-    escaped a column at a time), the same XML as a cell at a time (``_cell_body``; empty cells as <c/>)."""
-    if not rows:
+def columns_xml(columns: list, first: int) -> str:
+    """The <row> elements of the rows given column by column (all as long), numbered from ``first``: one format
+    per row, texts escaped a column at a time; the same XML as ``_cell_body`` a cell at a time (empty: <c/>)."""
+    if not columns or not len(columns[0]):
         return ""
-    width = len(rows[0])
-    if any(len(row) != width for row in rows):   # ragged rows: one cell at a time
-        return "".join(f'<row r="{r}">' + "".join("<c/>" if v is None or v == "" else _cell_body(v) for v in row)
-                       + "</row>" for r, row in enumerate(rows, first))
     template = ['<row r="{}">']
-    columns = []
-    for column in zip(*rows):
+    cells = []
+    for column in columns:
         kinds = set(map(type, column))
         if kinds <= _MAYBE_NUMBERS:   # numbers (None: an empty cell), formatted by the row's template
             template.append(_NUMBER)
-            columns.append(column)
+            cells.append(column)
             continue
-        cells = _text_cells(column) if kinds <= _TEXTS else None
-        if cells is None:
-            cells = ["<c/>" if v is None or v == "" else _cell_body(v) for v in column]
+        made = _text_cells(column) if kinds <= _TEXTS else None
+        if made is None:
+            made = ["<c/>" if v is None or v == "" else _cell_body(v) for v in column]
         template.append("{}")
-        columns.append(cells)
+        cells.append(made)
     template.append("</row>")
-    xml = "".join(map("".join(template).format, range(first, first + len(rows)), *columns))
+    xml = "".join(map("".join(template).format, range(first, first + len(columns[0])), *cells))
     return xml.replace(_NO_NUMBER, "<c/>") if _NO_NUMBER in xml else xml
+
+
+def rows_xml(rows: list, first: int) -> str:
+    """The <row> elements of ``rows`` numbered from ``first`` (``columns_xml``; ragged rows a cell at a time)."""
+    if not rows:
+        return ""
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        return "".join(f'<row r="{r}">' + "".join("<c/>" if v is None or v == "" else _cell_body(v) for v in row)
+                       + "</row>" for r, row in enumerate(rows, first))
+    return columns_xml(list(zip(*rows)), first)
 
 
 def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]) -> str:
@@ -211,8 +218,15 @@ class StreamingSheet:
 
     def rows(self, rows: list) -> bytes:
         """Add rows; the compressed bytes ready to send."""
-        self.part.write(rows_xml(rows, self.row).encode("utf-8"))
-        self.row += len(rows)
+        return self._add(rows_xml(rows, self.row), len(rows))
+
+    def columns(self, columns: list) -> bytes:
+        """Add the rows given column by column (all as long); the compressed bytes ready to send."""
+        return self._add(columns_xml(columns, self.row), len(columns[0]) if columns else 0)
+
+    def _add(self, xml: str, count: int) -> bytes:
+        self.part.write(xml.encode("utf-8"))
+        self.row += count
         return self.drain.take()
 
     def close(self) -> bytes:
