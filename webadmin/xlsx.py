@@ -68,7 +68,7 @@ def _cell_body(value: Any) -> str:
     return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
-_NUMBER = "<c><v>{!r}</v></c>"
+_NUMBER = "<c><v>%r</v></c>"
 _NO_NUMBER = "<c><v>None</v></c>"   # what _NUMBER makes of None: an empty cell (text never holds a raw "<")
 _TEXT = '<c t="inlineStr"><is><t xml:space="preserve">'
 _MAYBE_NUMBERS = {int, float, type(None)}
@@ -90,11 +90,11 @@ def _text_cells(column: tuple) -> list[str] | None:
 
 
 def columns_xml(columns: list, first: int) -> str:
-    """The <row> elements of the rows given column by column (all as long), numbered from ``first``: one format
+    """The <row> elements of the rows given column by column (all as long), numbered from ``first``: one %-format
     per row, texts escaped a column at a time; the same XML as ``_cell_body`` a cell at a time (empty: <c/>)."""
     if not columns or not len(columns[0]):
         return ""
-    template = ['<row r="{}">']
+    template = ['<row r="%d">']
     cells = []
     for column in columns:
         kinds = set(map(type, column))
@@ -105,10 +105,11 @@ def columns_xml(columns: list, first: int) -> str:
         made = _text_cells(column) if kinds <= _TEXTS else None
         if made is None:
             made = ["<c/>" if v is None or v == "" else _cell_body(v) for v in column]
-        template.append("{}")
+        template.append("%s")
         cells.append(made)
     template.append("</row>")
-    xml = "".join(map("".join(template).format, range(first, first + len(columns[0])), *cells))
+    row = "".join(template)
+    xml = "".join([row % line for line in zip(range(first, first + len(columns[0])), *cells)])
     return xml.replace(_NO_NUMBER, "<c/>") if _NO_NUMBER in xml else xml
 
 

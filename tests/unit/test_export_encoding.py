@@ -11,7 +11,7 @@ from hotline.webadmin.handlers.reports import CsvSink, export_cell, export_colum
 from hotline.webadmin.xlsx import StreamingSheet, _cell_body, columns_xml, rows_xml
 
 TEXTS = ["plain", "=SUM(A1:A2)", "+1", "-3", "@x", "\tindent", "\rcr", "a\r\nb", "<b> & 'q' \"d\"", "中文", "",
-         None, " lead", "x\x01y", "\x00", "'=quoted", "None"]
+         None, " lead", "x\x01y", "\x00", "'=quoted", "None", "100%", "%s %d %r"]
 NUMBERS = [0, -1, 12, 2 ** 40, 0.1, -0.0, 1e-7, 65.5, None]
 COLUMNS = {
     "texts": TEXTS,
