@@ -252,12 +252,17 @@ class ReportApi(BaseHandler):
         await prepare_report(self.services, name, p["tz"])
         if p["format"] != "json":
             return await self.export(name, p)
+
+        def answer() -> bytes:   # read and encoded in one database thread (4 MB for 9,000 agent-days)
+            data = run_report(name, p)
+            return json.dumps({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
+                               "timezone": p["tz"], **data}, ensure_ascii=False, default=str).encode("utf-8")
         try:
-            data = await self.services["store"].read(run_report, name, p)
+            body = await self.services["store"].read(answer)
         except reports.ReportError as exc:
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
-        await self.write_json_off_loop({"report": name, "from": p["first"].isoformat(),   # 4 MB for 9,000 rows
-                                        "to": p["last"].isoformat(), "timezone": p["tz"], **data})
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(body)
 
     async def export(self, name: str, p: dict) -> None:
         """Stream a CSV or XLSX download: every row matching the filter, a chunk at a time (lists are read
