@@ -41,7 +41,7 @@ def period_for(every: str, now: dt.datetime) -> tuple[dt.date, dt.date, str]:
 
 def workbook(schedule: dict, first: dt.date, last: dt.date, tz: str, locale: tornado.locale.Locale) -> bytes:
     """One sheet per report of the schedule (runs in a store read)."""
-    from .handlers.reports import REPORTS, export_cell, flatten, run_report
+    from .handlers.reports import REPORTS, export_lines, flatten, run_report
     from .xlsx import workbook as make
     zone = ZoneInfo(tz)
     start = dt.datetime.combine(first, dt.time(), zone).timestamp()
@@ -53,7 +53,7 @@ def workbook(schedule: dict, first: dt.date, last: dt.date, tz: str, locale: tor
     for name in schedule["reports"]:
         header, rows = flatten(name, run_report(name, p)["rows"], locale, tz)
         sheets.append((locale.translate(REPORTS[name][0]), f"{first} – {last} ({tz})", header,
-                       [[export_cell(v) for v in row] for row in rows]))
+                       export_lines(rows)))
     return make(sheets)
 
 

@@ -10,7 +10,7 @@ import zipfile
 from typing import Any, Iterable
 from xml.sax.saxutils import escape
 
-from hotline.daemon.service.crm_csv import safe_cell
+from hotline.daemon.service.crm_csv import FORMULA_STARTS, safe_cell
 
 _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
@@ -68,6 +68,62 @@ def _cell_body(value: Any) -> str:
     return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
+_NUMBER = "<c><v>%r</v></c>"
+_NO_NUMBER = "<c><v>None</v></c>"   # what _NUMBER makes of None: an empty cell (text never holds a raw "<")
+_TEXT = '<c t="inlineStr"><is><t xml:space="preserve">'
+_MAYBE_NUMBERS = {int, float, type(None)}
+_TEXTS = {str, type(None)}
+_SEP = "\x00"                       # joins a column's texts: a character no sheet may hold (_BAD_XML)
+_FORMULA_START = re.compile(_SEP + "(?=[" + re.escape("".join(FORMULA_STARTS)) + "])")
+_BAD_BUT_SEP = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _text_cells(column: tuple) -> list[str] | None:
+    """The cells of a column of texts (or None: empty), escaped all at once: exactly ``_cell_body`` of each, or
+    None when a text holds a character the sheet drops (then each cell is made on its own)."""
+    joined = _SEP + _SEP.join(map({None: ""}.get, column, column))
+    if joined.count(_SEP) != len(column) or _BAD_BUT_SEP.search(joined):
+        return None
+    joined = _FORMULA_START.sub(_SEP + "'", joined)    # safe_cell: no text may start a formula
+    texts = escape(joined).replace("\r", "").split(_SEP)[1:]
+    return [f"{_TEXT}{t}</t></is></c>" if t else "<c/>" for t in texts]
+
+
+def columns_xml(columns: list, first: int) -> str:
+    """The <row> elements of the rows given column by column (all as long), numbered from ``first``: one %-format
+    per row, texts escaped a column at a time; the same XML as ``_cell_body`` a cell at a time (empty: <c/>)."""
+    if not columns or not len(columns[0]):
+        return ""
+    template = ['<row r="%d">']
+    cells = []
+    for column in columns:
+        kinds = set(map(type, column))
+        if kinds <= _MAYBE_NUMBERS:   # numbers (None: an empty cell), formatted by the row's template
+            template.append(_NUMBER)
+            cells.append(column)
+            continue
+        made = _text_cells(column) if kinds <= _TEXTS else None
+        if made is None:
+            made = ["<c/>" if v is None or v == "" else _cell_body(v) for v in column]
+        template.append("%s")
+        cells.append(made)
+    template.append("</row>")
+    row = "".join(template)
+    xml = "".join([row % line for line in zip(range(first, first + len(columns[0])), *cells)])
+    return xml.replace(_NO_NUMBER, "<c/>") if _NO_NUMBER in xml else xml
+
+
+def rows_xml(rows: list, first: int) -> str:
+    """The <row> elements of ``rows`` numbered from ``first`` (``columns_xml``; ragged rows a cell at a time)."""
+    if not rows:
+        return ""
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        return "".join(f'<row r="{r}">' + "".join("<c/>" if v is None or v == "" else _cell_body(v) for v in row)
+                       + "</row>" for r, row in enumerate(rows, first))
+    return columns_xml(list(zip(*rows)), first)
+
+
 def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]) -> str:
     """One worksheet: title (row 1), subtitle (row 2), header (row 4, bold), the rows from row 5."""
     rows = list(rows)
@@ -81,9 +137,7 @@ def sheet_xml(title: str, subtitle: str, header: list[str], rows: Iterable[list]
            f"<cols>{cols}</cols>" if cols else "", "<sheetData>",
            f'<row r="1">{_cell("A1", title, TITLE)}</row>', f'<row r="2">{_cell("A2", subtitle)}</row>',
            '<row r="4">' + "".join(_cell(f"{_col(i)}4", h, BOLD) for i, h in enumerate(header, 1)) + "</row>"]
-    for r, row in enumerate(rows, 5):   # cells in order, without references (as StreamingSheet writes them)
-        out.append(f'<row r="{r}">' + "".join("<c/>" if v is None or v == "" else _cell_body(v) for v in row)
-                   + "</row>")
+    out.append(rows_xml(rows, 5))   # cells in order, without references (as StreamingSheet writes them)
     out.append("</sheetData></worksheet>")
     return "".join(out)
 
@@ -163,23 +217,17 @@ class StreamingSheet:
                          + '<row r="4">' + "".join(_cell(f"{_col(i)}4", h, BOLD) for i, h in enumerate(header, 1))
                          + "</row>").encode("utf-8"))
 
-    def rows(self, rows: list[list]) -> bytes:
+    def rows(self, rows: list) -> bytes:
         """Add rows; the compressed bytes ready to send."""
-        # Cells and rows without references (r="..."): the format places them in order, and the writer saves
-        # formatting a reference per cell. An empty cell is written as an empty <c/> to keep the columns.
-        out = []
-        for row in rows:
-            cells = []
-            for v in row:
-                if type(v) is int or type(v) is float:   # most cells: numbers
-                    cells.append(f"<c><v>{v!r}</v></c>")
-                elif v is None or v == "":
-                    cells.append("<c/>")
-                else:
-                    cells.append(_cell_body(v))
-            out.append(f'<row r="{self.row}">{"".join(cells)}</row>')
-            self.row += 1
-        self.part.write("".join(out).encode("utf-8"))
+        return self._add(rows_xml(rows, self.row), len(rows))
+
+    def columns(self, columns: list) -> bytes:
+        """Add the rows given column by column (all as long); the compressed bytes ready to send."""
+        return self._add(columns_xml(columns, self.row), len(columns[0]) if columns else 0)
+
+    def _add(self, xml: str, count: int) -> bytes:
+        self.part.write(xml.encode("utf-8"))
+        self.row += count
         return self.drain.take()
 
     def close(self) -> bytes:

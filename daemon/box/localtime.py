@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import zoneinfo
 from functools import lru_cache
 from typing import Callable
@@ -79,19 +80,40 @@ _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 
 def formatter(tz: str, style: str = "minute") -> Callable[[float | None], str]:
     """``fmt`` for many moments in one zone (an export's rows): the zone's offset is looked up once per quarter
-    of an hour (every zone changes its offset on a quarter hour), the same text as ``fmt``."""
+    of an hour (every zone changes its offset on a quarter hour) and the text once per minute (the seconds
+    added to it), the same text as ``fmt``."""
     z, pattern = zone(tz), STYLES[style]
     offsets: dict[int, dt.timedelta] = {}
+    seconds = pattern.endswith(":%S")
+    head = pattern[:-3] if seconds else pattern
+    by_minute = "%S" not in head and "%f" not in head   # the text is the minute's (plus the seconds)
+    minutes: dict[int, str] = {}
+
+    def offset(ts: float) -> dt.timedelta:
+        q = int(ts // 900)
+        off = offsets.get(q)
+        if off is None:
+            off = offsets[q] = dt.datetime.fromtimestamp(q * 900, z).utcoffset() or dt.timedelta(0)
+        return off
+
+    def slow(ts: float) -> str:
+        return (_NAIVE_EPOCH + dt.timedelta(seconds=ts) + offset(ts)).strftime(pattern)
 
     def one(ts: float | None) -> str:
         if ts is None or ts == "":
             return ""
         ts = float(ts)
-        q = int(ts // 900)
-        off = offsets.get(q)
-        if off is None:
-            off = offsets[q] = dt.datetime.fromtimestamp(q * 900, z).utcoffset() or dt.timedelta(0)
-        return (_NAIVE_EPOCH + dt.timedelta(seconds=ts) + off).strftime(pattern)
+        whole = math.floor(ts)
+        if not by_minute or ts - whole >= 0.9999995:   # (a fraction this close rounds up to the next second)
+            return slow(ts)
+        m, s = divmod(whole, 60)
+        text = minutes.get(m)
+        if text is None:
+            off = offset(ts)
+            if off.microseconds or off.seconds % 60:   # an offset in seconds (old local mean times)
+                return slow(ts)
+            text = minutes[m] = (_NAIVE_EPOCH + dt.timedelta(minutes=m) + off).strftime(head)
+        return f"{text}:{s:02d}" if seconds else text
     return one
 
 

@@ -23,7 +23,7 @@ _HEADER_ALIASES = {**{v: k for k, v in CSV_HEADERS_ZH.items()}, **{c: c for c in
                    "电话": "phones", "会员编号": "member_no", "客户名称": "name", "邮箱": "email"}
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20000
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class CsvImportError(CrmError):
@@ -43,12 +43,12 @@ def safe_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA) else text  # no formulas when a spreadsheet opens it
+    return "'" + text if text.startswith(FORMULA_STARTS) else text  # no formulas when a spreadsheet opens it
 
 
 def _cell_in(value: str) -> str:
     value = value.strip()
-    return value[1:] if value.startswith("'") and value[1:2] in _FORMULA else value
+    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_STARTS else value
 
 
 def export_csv(query: Query, header_lang: str = "en_US", limit: int = 100000) -> str:

@@ -16,6 +16,7 @@ import peewee
 from ..store.db import proxy
 from . import rollup
 from .aggregate import TABLES, WAIT_EDGES
+from .memo import Memo
 
 GROUPS = ("hour", "day", "week", "month", "total")
 WAIT_LABELS = [f"<{WAIT_EDGES[0]}s"] + [f"{a}-{b}s" for a, b in zip(WAIT_EDGES, WAIT_EDGES[1:])] + \
@@ -147,9 +148,10 @@ def _day_label(key: int, group: str) -> str:
 
 
 def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], group: str, tz: str,
-                  where: dict[str, Iterable] | None = None) -> dict[tuple, dict] | None:
+                  where: dict[str, Iterable] | None = None, raw: bool = False) -> dict[tuple, Any] | None:
     """Like ``_grouped`` from the per-day rollup (one row per local day and key); None when the rollup cannot
-    answer (hour buckets, or it is kept in another zone)."""
+    answer (hour buckets, or it is kept in another zone). ``raw``: each bucket's sums and maxima as a tuple in
+    the table's column order instead of a dict."""
     day_table = rollup.DAY_TABLES.get(table)
     if day_table is None or group == "hour" or rollup.zone() != tz:
         return None
@@ -180,7 +182,8 @@ def _grouped_days(table: str, start: float, end: float, by: tuple[str, ...], gro
         if label is None:
             label = labels[d] = _day_label(d, group)
         # SUM is a Decimal on PostgreSQL: whole numbers either way
-        out[(label, *r[1:n])] = dict(zip(cols, r[n:] if group == "day" else (int(v or 0) for v in r[n:])))
+        vals = r[n:] if group == "day" else tuple(int(v or 0) for v in r[n:])
+        out[(label, *r[1:n])] = tuple(vals) if raw else dict(zip(cols, vals))
     return out
 
 
@@ -240,27 +243,41 @@ def agent_figures(acc: dict) -> dict:
     }
 
 
+AGENT_SUMS = (*TABLES["stat_agent"][1], *TABLES["stat_agent"][2])
+AGENT_ROWS = Memo(12_000)   # finished agent rows (about 1 kB each): 90 days of 130 agents, 25 MB at most
+
+
 def agents(start: float, end: float, group: str = "total", ids: Iterable[int] = (), tz: str = "UTC") -> dict:
     """Per agent and bucket: calls, talk (average, longest), AHT, logged-in / ready / not-ready (by reason)
-    / wrap-up time, occupancy, missed offers, survey."""
+    / wrap-up time, occupancy, missed offers, survey. Each row is made once for its sums and names (``Memo``):
+    a period's closed days cost a look-up each. The rows are shared with later answers: read only."""
     zone = ZoneInfo(tz)
     ids = [int(i) for i in ids]
-    folded = _grouped_days("stat_agent", start, end, ("agent",), group, tz, {"agent": ids})
+    folded = _grouped_days("stat_agent", start, end, ("agent",), group, tz, {"agent": ids}, raw=True)
     if folded is None:
-        folded = _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids})
-    reasons = _grouped_days("stat_agent_reason", start, end, ("agent", "reason"), group, tz, {"agent": ids})
+        folded = {k: tuple(acc[c] for c in AGENT_SUMS)
+                  for k, acc in _grouped("stat_agent", start, end, ("agent",), group, zone, {"agent": ids}).items()}
+    reasons = _grouped_days("stat_agent_reason", start, end, ("agent", "reason"), group, tz, {"agent": ids},
+                            raw=True)
     if reasons is None:
-        reasons = _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids})
+        reasons = {k: (v["ms"],) for k, v in
+                   _grouped("stat_agent_reason", start, end, ("agent", "reason"), group, zone, {"agent": ids}).items()}
     names = {r[0]: (r[1], r[2]) for r in _db().execute_sql("SELECT id, name, display_name FROM agents").fetchall()}
-    by_agent: dict[tuple, dict[str, float]] = {}
-    for (b, agent, reason), v in reasons.items():
-        by_agent.setdefault((b, agent), {})[reason] = _s(v["ms"])
+    by_agent: dict[tuple, list] = {}
+    for (b, agent, reason), (ms_,) in reasons.items():
+        by_agent.setdefault((b, agent), []).append((reason, ms_))
     rows = []
-    for (b, agent), acc in sorted(folded.items()):
-        by_reason = by_agent.get((b, agent), {})
+    no_reasons: list = []
+    for (b, agent), sums in sorted(folded.items()):
+        by_reason = tuple(by_agent.get((b, agent), no_reasons))
         name, display = names.get(agent, (f"#{agent}", ""))
-        rows.append({"bucket": b, "agent": agent, "name": name, "display_name": display,
-                     **agent_figures(acc), "not_ready_by_reason": by_reason})
+        key = (b, agent, name, display, sums, by_reason)
+        row = AGENT_ROWS.find(key)
+        if row is None:
+            row = {"bucket": b, "agent": agent, "name": name, "display_name": display,
+                   **agent_figures(dict(zip(AGENT_SUMS, sums))), "not_ready_by_reason": {r: _s(v) for r, v in by_reason}}
+            AGENT_ROWS.keep(key, row)
+        rows.append(row)
     return {"group": group, "rows": rows}
 
 
@@ -376,9 +393,19 @@ def calls_list(start: float, end: float, *, caller: str | None = None, dispositi
     cols = ("call_uuid", "direction", "caller_id", "dialed", "offered_at", "answered_at", "ended_at", "duration",
             "talk_seconds", "disposition", "peer")
     order = "DESC" if desc else "ASC"
-    sql = (f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order}, call_uuid {order} "
-           f"LIMIT {int(max(1, min(limit, MAX_PAGE)))} OFFSET {int(max(0, offset))}")
-    found = _db().execute_sql(sql, args).fetchall()
+    size = int(max(1, min(limit, MAX_PAGE)))
+    found = None
+    if key == "offered_at" and offset <= 0:
+        # The index alone orders by time; the tie-break on call_uuid costs a sort of every row read. When the
+        # rows read (and the one after them) are all at different moments, they are the same rows in the same
+        # order as with the tie-break; otherwise ask again with it.
+        found = _db().execute_sql(f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order} "
+                                  f"LIMIT {size + 1}", args).fetchall()
+        found = found[:size] if len({r[-1] for r in found}) == len(found) else None
+    if found is None:
+        sql = (f"SELECT {', '.join(cols)}, {key} FROM cdrs WHERE {where} ORDER BY {key} {order}, call_uuid {order} "
+               f"LIMIT {size} OFFSET {int(max(0, offset))}")
+        found = _db().execute_sql(sql, args).fetchall()
     return {"total": total, "total_capped": capped, "rows": [dict(zip(cols, r)) for r in found],
             "next": (found[-1][-1], found[-1][0]) if found else None}
 

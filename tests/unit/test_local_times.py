@@ -109,3 +109,16 @@ def test_the_export_formatter_writes_what_fmt_writes_around_clock_changes() -> N
         for s in range(0, 3 * 86400, 13):
             assert one(t0 + s + 0.25) == localtime.fmt(t0 + s + 0.25, tz, "second"), (tz, t0 + s)
     assert localtime.formatter("Asia/Shanghai")(None) == ""
+
+
+def test_the_export_formatter_agrees_with_fmt_at_the_edges_of_a_second() -> None:
+    """The formatter makes each minute's text once: still ``fmt``'s text for moments a hair before a whole
+    second (they round up), before 1970, in zones whose old offsets were not whole minutes, and in every
+    style."""
+    moments = [1772587530.0, 1772587530.9999996, 1772587589.9999999, 1772587530.4999999, -86400.25, -1.5,
+               -2208988800.0 + 17.75, 1772587559.999999]
+    for tz in ("Asia/Shanghai", "America/New_York", "Europe/Amsterdam", "UTC"):
+        for style in localtime.STYLES:
+            one = localtime.formatter(tz, style)
+            for ts in moments:
+                assert one(ts) == localtime.fmt(ts, tz, style), (tz, style, ts)

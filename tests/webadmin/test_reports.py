@@ -149,6 +149,10 @@ def test_report_parameters_are_checked_and_roles_enforced(panel_box, client) -> 
         r = sup.api("GET", "/reports/queues" + query)
         assert r.status == 400 and needle in r.json()["error"], (query, r.text)
     assert sup.api("GET", "/reports/calls?sort=password").status == 400
+    for fmt in ("csv", "xlsx"):   # an export refused before its first byte: a plain error, not half a file
+        r = sup.api("GET", f"/reports/calls?sort=password&format={fmt}")
+        assert r.status == 400 and "sort" in r.json()["error"] and "attachment" not in r.headers.get(
+            "Content-Disposition", ""), r.text
     assert sup.api("GET", "/reports/nosuch").status == 404
     agent = client(panel_box.url)
     agent.login("agent1")

@@ -5,17 +5,18 @@ component folds whatever the journal holds, so a report includes the call that e
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
 import json
+import re
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import tornado.web
 
-from hotline.daemon.service.crm_csv import safe_cell
+from hotline.daemon.service.crm_csv import FORMULA_STARTS, safe_cell
 from hotline.daemon.box import localtime
 from hotline.daemon.stats import reports, rollup
 
@@ -160,31 +161,82 @@ def export_cell(value: Any) -> Any:
     return safe_cell(value) if isinstance(value, str) else value
 
 
-def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str], list[list]]:
-    """Header and rows for a table or an export (lists and maps become their own columns; moments become the
-    box's local time in zone ``tz``)."""
-    if name == "heatmap":
-        header = [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
-        return header, [[locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)]
-    cols = REPORTS[name][1]
-    header = [locale.translate(label) for _, label in cols]
-    extra: list[str] = []
-    if name == "queues":
-        extra = [f"{locale.translate('Wait')} {b}" for b in reports.WAIT_LABELS]
-    reasons: list[str] = []
-    if name == "agents":
-        reasons = sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
-        extra = [f"{locale.translate('Not ready (s)')}: {r}" for r in reasons]
+_NUMBERS = {int, float, type(None)}
+_TEXTS = {str, type(None)}
+_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(FORMULA_STARTS)) + "]")
+
+
+def export_columns(columns: list) -> list:
+    """``export_cell`` of every value, a column at a time: columns of numbers pass as they are, columns of text
+    are checked in one pass (an export of 9,000 rows x 24 columns without a call per cell)."""
     out = []
-    when = localtime.formatter(tz, "second")
-    for row in rows:
-        line = [when(row.get(k)) if k in TIME_COLUMNS else row.get(k) for k, _ in cols]
-        if name == "queues":
-            line += list(row.get("wait_distribution", []))
-        if name == "agents":
-            line += [row.get("not_ready_by_reason", {}).get(r, 0) for r in reasons]
-        out.append(line)
-    return header + extra, out
+    for column in columns:
+        kinds = set(map(type, column))
+        if kinds <= _NUMBERS:
+            out.append(column)
+        elif kinds <= _TEXTS and not _FORMULA_AFTER_NUL.search("\x00" + "\x00".join(map(str, column))):
+            out.append(column)   # no text starts a formula (one search of the whole column)
+        elif kinds <= _TEXTS:   # safe_cell of each text (None stays None, as export_cell leaves it)
+            out.append([t if t is None or not t.startswith(FORMULA_STARTS) else "'" + t for t in column])
+        else:
+            out.append(list(map(export_cell, column)))
+    return out
+
+
+def export_lines(lines: list) -> list:
+    """``export_cell`` of every value of these lines (``export_columns`` when they are all as wide)."""
+    if not lines:
+        return []
+    width = len(lines[0])
+    if any(len(line) != width for line in lines):
+        return [[export_cell(v) for v in line] for line in lines]
+    return list(zip(*export_columns(list(zip(*lines)))))
+
+
+def _reasons(rows: list[dict]) -> list[str]:
+    """The not-ready reasons found in agent rows (one export column each)."""
+    return sorted({r for row in rows for r in row.get("not_ready_by_reason", {})})
+
+
+def header(name: str, rows: list[dict], locale: Any) -> list[str]:
+    """Column titles of a table or an export (the agents' not-ready reasons found in ``rows`` among them)."""
+    if name == "heatmap":
+        return [locale.translate("Day")] + [f"{h:02d}" for h in range(24)]
+    titles = [locale.translate(label) for _, label in REPORTS[name][1]]
+    if name == "queues":
+        titles += [f"{locale.translate('Wait')} {b}" for b in reports.WAIT_LABELS]
+    if name == "agents":
+        titles += [f"{locale.translate('Not ready (s)')}: {r}" for r in _reasons(rows)]
+    return titles
+
+
+def flat_columns(name: str, rows: list[dict], locale: Any, tz: str) -> list[list]:
+    """The values of a table or an export column by column in ``header``'s order, each as long as ``rows``
+    (lists and maps become their own columns; moments become the box's local time in zone ``tz``)."""
+    if not rows:
+        return []
+    if name == "heatmap":
+        return [list(c) for c in zip(*([locale.translate(WEEKDAYS[i])] + row for i, row in enumerate(rows)))]
+    keys = [k for k, _ in REPORTS[name][1]]
+    try:   # every row has every column (the report functions make them so): fetched in C
+        columns = [list(map(itemgetter(k), rows)) for k in keys]
+    except KeyError:
+        columns = [[row.get(k) for row in rows] for k in keys]
+    for i, k in enumerate(keys):
+        if k in TIME_COLUMNS:
+            columns[i] = list(map(localtime.formatter(tz, "second"), columns[i]))
+    if name == "queues":
+        waits = [row.get("wait_distribution") or [] for row in rows]
+        columns += [[w[j] if j < len(w) else None for w in waits] for j in range(len(reports.WAIT_LABELS))]
+    if name == "agents":
+        by_reason = [row.get("not_ready_by_reason", {}) for row in rows]
+        columns += [[d.get(r, 0) for d in by_reason] for r in _reasons(rows)]
+    return columns
+
+
+def flatten(name: str, rows: list[dict], locale: Any, tz: str) -> tuple[list[str], list]:
+    """Header and rows (lines of values) for a table or an export (``header`` and ``flat_columns``)."""
+    return header(name, rows, locale), list(zip(*flat_columns(name, rows, locale, tz)))
 
 
 class ReportApi(BaseHandler):
@@ -200,70 +252,62 @@ class ReportApi(BaseHandler):
         await prepare_report(self.services, name, p["tz"])
         if p["format"] != "json":
             return await self.export(name, p)
-        try:
-            data = await self.services["store"].read(run_report, name, p)
-        except reports.ReportError as exc:
-            raise tornado.web.HTTPError(400, reason=str(exc)) from None
-        self.write_json({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
-                         "timezone": p["tz"], **data})
 
-    async def chunks(self, name: str, p: dict) -> Any:
-        """The report's rows in chunks: every row matching the filter (lists are read EXPORT_CHUNK rows at a
-        time, each chunk continuing after the last row of the one before)."""
-        store = self.services["store"]
+        def answer() -> bytes:   # read and encoded in one database thread (4 MB for 9,000 agent-days)
+            data = run_report(name, p)
+            return json.dumps({"report": name, "from": p["first"].isoformat(), "to": p["last"].isoformat(),
+                               "timezone": p["tz"], **data}, ensure_ascii=False, default=str).encode("utf-8")
         try:
-            if name not in LISTS:
-                yield (await store.read(run_report, name, p))["rows"]
-                return
-            q = {**p, "page": 1, "limit": EXPORT_CHUNK, "count": False, "after": None}
-            while True:
-                data = await store.read(run_report, name, q)
-                if data["rows"]:
-                    yield data["rows"]
-                if len(data["rows"]) < EXPORT_CHUNK:
-                    return
-                q["after"] = data["next"]
+            body = await self.services["store"].read(answer)
         except reports.ReportError as exc:
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(body)
 
     async def export(self, name: str, p: dict) -> None:
-        """Stream a CSV or XLSX download: headers first, then the rows chunk by chunk (memory and the time to
-        the first byte do not grow with the rows)."""
+        """Stream a CSV or XLSX download: every row matching the filter, a chunk at a time (lists are read
+        EXPORT_CHUNK rows at a time, each chunk continuing after the last row of the one before), so memory and
+        the time to the first byte do not grow with the rows. Each chunk is read, formatted and compressed in
+        one database thread (one hand-over per chunk: on a busy machine each one waits for a core)."""
         filename = f"hotline-{name}-{p['first']}-{p['last']}"
         csv_out = p["format"] == "csv"
-        chunks = self.chunks(name, p)
-        try:
-            first = await chunks.__anext__()
-        except StopAsyncIteration:
-            first = []
-        header, _ = flatten(name, first, self.locale, p["tz"])
         if csv_out:
             self.set_header("Content-Type", "text/csv; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
-            sink = CsvSink(header)
         else:
-            from ..xlsx import StreamingSheet
             self.set_header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
             self.set_header("Content-Disposition", f'attachment; filename="{filename}.xlsx"')
-            sink = StreamingSheet(self.locale.translate(REPORTS[name][0]),
-                                  f"{p['first']} – {p['last']} ({p['tz']})", header)
+        sinks: list[Any] = []
 
-        def encode(rows: list[dict]) -> bytes:
-            _, lines = flatten(name, rows, self.locale, p["tz"])
-            return sink.rows([[export_cell(v) for v in line] for line in lines])
-        loop = asyncio.get_running_loop()
-        rows = first
-        try:
-            while rows:   # formatting and compressing run off the event loop, one chunk at a time
-                self.write(await loop.run_in_executor(None, encode, rows))
-                await self.flush()
-                try:
-                    rows = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-        finally:
-            await chunks.aclose()   # also when the browser went away mid-download
-        self.finish(await loop.run_in_executor(None, sink.close))
+        def chunk(q: dict) -> tuple[bytes, Any, bool]:
+            """One chunk's bytes, where the next starts, and whether it was the last (the sink's end added)."""
+            data = run_report(name, q)
+            rows = data["rows"]
+            if not sinks:   # the first chunk names the columns (the agents' not-ready reasons among them)
+                titles = header(name, rows, self.locale)
+                if csv_out:
+                    sinks.append(CsvSink(titles))
+                else:
+                    from ..xlsx import StreamingSheet
+                    sinks.append(StreamingSheet(self.locale.translate(REPORTS[name][0]),
+                                                f"{p['first']} – {p['last']} ({p['tz']})", titles))
+            sink = sinks[0]
+            body = sink.columns(export_columns(flat_columns(name, rows, self.locale, p["tz"]))) if rows else b""
+            last = name not in LISTS or len(rows) < EXPORT_CHUNK
+            return (body + sink.close() if last else body), data.get("next"), last
+        q = {**p, "page": 1, "limit": EXPORT_CHUNK, "count": False, "after": None} if name in LISTS else p
+        store = self.services["store"]
+        while True:
+            try:
+                body, after, last = await store.read(chunk, q)
+            except reports.ReportError as exc:
+                raise tornado.web.HTTPError(400, reason=str(exc)) from None
+            if last:
+                self.finish(body)
+                return
+            self.write(body)
+            await self.flush()   # raises when the browser went away mid-download: nothing more is read
+            q = {**q, "after": after}
 
 
 class CsvSink:
@@ -273,7 +317,7 @@ class CsvSink:
         self.started = False
         self.header = header
 
-    def rows(self, rows: list[list]) -> bytes:
+    def rows(self, rows: list) -> bytes:
         """The CSV lines of these rows (the BOM and the header before the first)."""
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -283,6 +327,10 @@ class CsvSink:
             self.started = True
         w.writerows(rows)
         return buf.getvalue().encode("utf-8")
+
+    def columns(self, columns: list) -> bytes:
+        """``rows`` of the rows given column by column."""
+        return self.rows(zip(*columns))
 
     def close(self) -> bytes:
         """Nothing more (the header alone when there were no rows)."""
