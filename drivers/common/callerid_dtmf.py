@@ -1,4 +1,4 @@
-"""DTMF caller ID: ``A<number>C`` / ``D<number>C`` digit strings (ETSI EN 300 659-1 annex, China, Taiwan), audio and detection.
+"""DTMF caller ID: ``A<number>C`` / ``D<number>C`` digit strings (ETSI, China, Taiwan), their audio and detection.
 
 Framing A (ETSI variant 1, much of China): ``A<number>[D<redirecting number>][B<code>]C``; the code
 ``00`` says the number is unavailable, ``10`` that it is private; ``A<number>#`` ends some lines too.

@@ -1,4 +1,4 @@
-"""FSK caller ID: the audio of a message (seizure, marks, framed bytes) and the detector that finds messages in audio."""
+"""FSK caller ID: the audio of a message (seizure, marks, framed bytes) and the detector that finds messages."""
 from __future__ import annotations
 
 from dataclasses import dataclass
