@@ -297,7 +297,7 @@ def format_table(results: Sequence[AxisResult]) -> str:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``hotline dsp dtmf FILE [--channel caller|other|mixed]``."""
+    """Add ``hotline dsp dtmf FILE [--channel caller|other|mixed]``, ``dsp callerid`` and ``dsp tones``."""
     dsp = sub.add_parser("dsp", help="signal analysis tools", parents=[common])
     dsub = dsp.add_subparsers(dest="dsp_cmd", required=True, metavar="TOOL")
     dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit channel' (a stereo "
@@ -310,3 +310,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     def run(args: argparse.Namespace) -> int:
         return dtmf_file_main(args.file, channel=args.channel)
     dt.set_defaults(fn=run)
+    from . import dsp_lines  # callerid, tones (imported here: it builds on this module)
+    dsp_lines.register(dsub, common)
