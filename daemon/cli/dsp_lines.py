@@ -20,7 +20,7 @@ from hotline.drivers.common.callprogress import COUNTRIES, detect_tones
 from ..box.config import ConfigError
 from ..media.wavio import WavError, read_wav
 from .common import _load
-from .dsp import DtmfChannel, _channel_audio
+from .channels import DtmfChannel, _channel_audio
 
 __all__ = ["callerid_file_main", "tones_file_main", "register"]
 
