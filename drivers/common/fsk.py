@@ -68,9 +68,12 @@ def async_bits(data: bytes, stop_bits: int = 1) -> np.ndarray:
 
 
 def modulate(bits: np.ndarray, mode: FskMode, level_dbm0: float = -13.5, phase: float = 0.0,
-             rate: int = RATE) -> np.ndarray:
-    """Continuous-phase FSK of ``bits`` (float64, int16 scale); bit edges fall on the exact 1/1200 s grid."""
-    spec = SPECS[mode]
+             rate: int = RATE, spec: FskSpec | None = None) -> np.ndarray:
+    """Continuous-phase FSK of ``bits`` (float64, int16 scale); bit edges on the exact bit grid.
+
+    ``spec`` replaces the mode's nominal frequencies and bit rate (a sender off its tolerances, in tests).
+    """
+    spec = spec or SPECS[mode]
     bits = np.asarray(bits, dtype=np.uint8)
     edges = np.round(np.arange(bits.size + 1) * rate / spec.baud).astype(np.int64)
     per_sample = np.repeat(bits, np.diff(edges))

@@ -9,7 +9,7 @@ from hotline.drivers.common.callerid import (MDMF, SDMF, Absence, CallerId, Mess
                                              decode_name, encode_message)
 from hotline.drivers.common.callerid_audio import CidStandard, detect_callerid, generate_callerid
 from hotline.drivers.common.callerid_dtmf import dtmf_callerid_digits, parse_dtmf_callerid
-from hotline.drivers.common.fsk import FskMode, async_bits, modulate
+from hotline.drivers.common.fsk import SPECS, FskMode, FskSpec, async_bits, modulate
 
 RATE = 8000
 LEVELS = (-3.0, -13.5, -25.0, -40.0)
@@ -158,3 +158,16 @@ def test_nothing_in_silence_noise_and_broken_messages() -> None:
                                np.ones(4)])
         audio = np.concatenate([np.zeros(800), modulate(bits, FskMode.BELL202)])
         assert [f.format for f in detect_callerid(audio)] == expected
+
+
+@pytest.mark.parametrize("mode", list(FskMode))
+@pytest.mark.parametrize("error", [-0.015, 0.015])
+def test_fsk_senders_off_their_tolerances(mode: FskMode, error: float) -> None:
+    """Both frequencies and the bit rate 1.5 % off (GR-30 allows 1 %): still decoded, still the right modem."""
+    nominal = SPECS[mode]
+    skewed = FskSpec(nominal.mark_hz * (1 + error), nominal.space_hz * (1 + error), nominal.baud * (1 + error))
+    cid = CallerId("13812345678", "ZHANG SAN", "12071130")
+    message = encode_message(cid, MDMF)
+    bits = np.concatenate([np.arange(300) % 2, np.ones(180), async_bits(message), np.ones(4)])
+    audio = np.concatenate([np.zeros(1000), modulate(bits, mode, -20.0, spec=skewed), np.zeros(1000)])
+    assert [(f.format, f.callerid) for f in detect_callerid(audio)] == [(f"{mode.value}-mdmf", cid)]
