@@ -103,7 +103,7 @@ def register(dsub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     cid.add_argument("--json", action="store_true", help="one JSON object per line")
     cid.set_defaults(fn=lambda args: callerid_file_main(args.file, channel=args.channel, as_json=args.json))
     tn = dsub.add_parser("tones", help="print the call-progress tones in a WAV file as 'start_s end_s kind' "
-                         "(dial, ringback, busy, congestion, sit, fax-cng, fax-ced)", parents=[common])
+                         "(dial, ringback, busy, congestion, sit, fax_cng, fax_ced)", parents=[common])
     tn.add_argument("file")
     tn.add_argument("--country", default=None, help=f"tone profile: {', '.join(sorted(COUNTRIES))} "
                     "(default: locale.tone_profile of the configuration)")

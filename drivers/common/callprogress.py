@@ -1,5 +1,7 @@
 """Call-progress tone detection with country profiles (cn, us): dial, ringback, busy, congestion, SIT, fax CNG and CED.
 
+The kinds are the driver contract's ``ToneKind``; a found tone becomes ``ToneDetected`` (``ToneEvent.detected``).
+
 One ``process`` call per 20 ms tick classifies every slot at once: a 40 ms window (the last two
 frames) is measured at each profile frequency (three bins each, +-1.5 %) by one matrix product, and
 a frame belongs to a tone when that tone's frequencies hold most of its power. A 3-frame majority
@@ -11,11 +13,11 @@ which speech and music on hold are not.
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..base import ToneDetected, ToneKind
 from .tones import dbm0_to_amplitude
 
 __all__ = ["ToneKind", "Rule", "Country", "COUNTRIES", "get_country", "ToneEvent", "CallProgressDetector",
@@ -31,18 +33,6 @@ _MAX_TWIST = 0.1  # weaker of two tones over the stronger (10 dB)
 _MIN_LEVEL_DBM0 = -42.0  # per frequency
 _QUIET_DB = 10.0  # pauses of a cadence at least this far below the bursts (median power)
 _RING = 64  # frames of power history per slot
-
-
-class ToneKind(enum.Enum):
-    """What a tone means."""
-
-    DIAL = "dial"
-    RINGBACK = "ringback"
-    BUSY = "busy"
-    CONGESTION = "congestion"
-    SIT = "sit"
-    FAX_CNG = "fax-cng"
-    FAX_CED = "fax-ced"
 
 
 @dataclass(frozen=True)
@@ -111,6 +101,10 @@ class ToneEvent:
     kind: ToneKind
     start_sample: int  # first sample of the pattern's first burst, counted from the slot's start
     end_sample: int | None = None
+
+    def detected(self, line: str) -> ToneDetected:
+        """The driver contract's event for this tone on ``line`` (post it when ``end_sample`` is None)."""
+        return ToneDetected(line, kind=self.kind)
 
 
 @dataclass

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hotline.drivers.common import tones
-from hotline.drivers.common.callprogress import FRAME, CallProgressDetector, ToneKind, detect_tones, get_country
+from hotline.drivers.base import ToneDetected, ToneKind
+from hotline.drivers.common.callprogress import FRAME, CallProgressDetector, ToneEvent, detect_tones, get_country
 from hotline.drivers.common.tones import ToneSpec, render_tone
 
 RATE = 8000
@@ -119,6 +120,7 @@ def test_slots_are_independent_and_reset() -> None:
             if event.end_sample is None:
                 kinds[event.slot].append(event.kind.value)
     assert kinds == {0: ["busy"], 1: ["dial"], 2: []}
+    assert ToneEvent(0, ToneKind.BUSY, 0).detected("fxo1") == ToneDetected("fxo1", kind=ToneKind.BUSY)
     detector.reset(0)
     with pytest.raises(ValueError, match="shape"):
         detector.process(np.zeros((2, FRAME)))
