@@ -18,10 +18,11 @@ from .dtmf import FRAME, DtmfDetector, DtmfParams
 from .tones import dtmf_tone
 
 __all__ = ["FRAMINGS", "dtmf_callerid_digits", "dtmf_callerid", "parse_dtmf_callerid", "detect_dtmf_callerid",
-           "dtmf_digits"]
+           "dtmf_digits", "DtmfCidAssembler", "CID_DTMF_PARAMS"]
 
 FRAMINGS = ("A", "D")
 _MAX_PAUSE_MS = 400.0  # a longer silence between digits ends a message
+CID_DTMF_PARAMS = DtmfParams(min_level_dbm0=-48.0)  # the line is quiet on hook: a lower floor than in calls
 _A_FRAME = re.compile(r"A(?P<number>[0-9]*)(?:D(?P<redirect>[0-9]*))?(?:B(?P<code>[0-9]{2}))?[C#]")
 _B_FRAME = re.compile(r"B(?P<code>[0-9]{2})C")
 _D_FRAME = re.compile(r"D(?P<number>[0-9]*)[C#]")
@@ -80,7 +81,7 @@ def dtmf_digits(samples: np.ndarray) -> list[tuple[int, str]]:
     padded = np.zeros(frames * FRAME, dtype=np.int16)
     padded[:x.size] = x
     ticks = padded.reshape(frames, 1, FRAME)
-    detector = DtmfDetector(1, params=DtmfParams(min_level_dbm0=-48.0))
+    detector = DtmfDetector(1, params=CID_DTMF_PARAMS)
     found = []
     for tick in ticks:
         if tick.any() or detector.status()["tracking"]:
@@ -90,28 +91,38 @@ def dtmf_digits(samples: np.ndarray) -> list[tuple[int, str]]:
     return found
 
 
+class DtmfCidAssembler:
+    """Turns one line's digits, as they are detected, into caller-ID messages."""
+
+    def __init__(self) -> None:
+        self._digits: list[tuple[int, str]] = []  # since the start letter
+
+    def reset(self) -> None:
+        """Forget a message in progress."""
+        self._digits = []
+
+    def push(self, sample: int, key: str) -> Finding | None:
+        """One more digit (its start sample); the message it completes, if any."""
+        pending = self._digits
+        if pending and sample - pending[-1][0] > (_MAX_PAUSE_MS + 200) * 8:
+            pending = []  # too long since the previous digit: a new attempt
+        if not pending or key == "A" or (key == "D" and pending[0][1] == "D"):
+            self._digits = [(sample, key)] if key in "ABD" else []  # a new message (the one before was cut short)
+            return None
+        pending.append((sample, key))
+        self._digits = pending
+        if key not in "C#":
+            return None
+        self._digits = []
+        try:
+            framing, cid = parse_dtmf_callerid("".join(d for _, d in pending))
+        except MessageError:
+            return None
+        return Finding(pending[0][0], f"dtmf-{framing.lower()}", cid)
+
+
 def detect_dtmf_callerid(samples: np.ndarray) -> list[Finding]:
     """Every complete DTMF caller-ID string in the audio."""
-    digits = dtmf_digits(samples)
-    pause = int(_MAX_PAUSE_MS * 8)
-    found: list[Finding] = []
-    start = None
-    for k, (sample, key) in enumerate(digits):
-        if start is not None and sample - digits[k - 1][0] > pause + 200 * 8:
-            start = None  # too long since the previous digit: a new attempt
-        if start is None:
-            start = k if key in "ABD" else None
-            continue
-        if key == "A" or (key == "D" and digits[start][1] == "D"):
-            start = k  # a new message begins: the one before was cut short
-            continue
-        if key in "C#":
-            text = "".join(d for _, d in digits[start:k + 1])
-            try:
-                framing, cid = parse_dtmf_callerid(text)
-            except MessageError:
-                start = None
-                continue
-            found.append(Finding(digits[start][0], f"dtmf-{framing.lower()}", cid))
-            start = None
-    return found
+    assembler = DtmfCidAssembler()
+    found = [assembler.push(sample, key) for sample, key in dtmf_digits(samples)]
+    return [f for f in found if f is not None]
