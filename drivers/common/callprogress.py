@@ -152,7 +152,7 @@ class CallProgressDetector:
         self._cls = np.zeros(slots, dtype=np.int64)  # filtered class: 0 none, k = signature k-1
         self._run = np.zeros(slots, dtype=np.int64)  # frames in the current class
         self._sum = np.zeros(slots)  # total power summed over the current class run
-        self._quiet_max = np.zeros(slots)  # loudest frame of the current pause
+        self._origin = np.zeros(slots, dtype=np.int64)  # frame at which the slot was last reset
         self._deadline = np.full(slots, np.iinfo(np.int64).max)  # frame at which an active cadence lapses
         self._active_cls = np.full(slots, -1, dtype=np.int64)  # class of the cadenced tone being followed
         self._powers = np.zeros((slots, _RING))  # total power of recent frames, for pause medians
@@ -164,7 +164,8 @@ class CallProgressDetector:
         self._prev[slot] = 0
         self._votes[slot] = 0
         self._cls[slot] = self._run[slot] = 0
-        self._sum[slot] = self._quiet_max[slot] = 0
+        self._sum[slot] = 0
+        self._origin[slot] = self._tick
         self._deadline[slot] = np.iinfo(np.int64).max
         self._active_cls[slot] = -1
         self._state[slot] = _SlotState()
@@ -209,8 +210,6 @@ class CallProgressDetector:
         same = filtered == self._cls
         self._run = np.where(same, self._run + 1, 1)
         self._sum = np.where(same, self._sum + total, total)
-        self._quiet_max = np.where(same & (filtered == 0), np.maximum(self._quiet_max, total),
-                                   np.where(filtered == 0, total, 0.0))
         self._cls = filtered
         steady = np.flatnonzero((self._continuous[filtered] > 0) & (self._run == self._continuous[filtered]))
         for slot in steady:
@@ -233,19 +232,20 @@ class CallProgressDetector:
                 self._finish(slot, events)
             start = frame - int(self._run[slot]) + 1
             state.active, state.active_start, state.active_end = rule, start, frame + 1
-            events.append(ToneEvent(slot, rule.kind, self._sample(start, True)))
+            events.append(ToneEvent(slot, rule.kind, self._sample(slot, start, True)))
             return
 
-    def _sample(self, frame: int, start: bool) -> int:
-        """Sample index of a burst edge at ``frame`` (the window straddles two frames)."""
+    def _sample(self, slot: int, frame: int, start: bool) -> int:
+        """Sample index (since the slot's reset) of a burst edge at ``frame`` (the window straddles two frames)."""
+        frame -= int(self._origin[slot])
         return max(0, frame * FRAME - FRAME // 2) if start else frame * FRAME + FRAME // 2
 
     def _finish(self, slot: int, events: list[ToneEvent]) -> None:
         """The active tone is over."""
         state = self._state[slot]
         if state.active is not None:
-            events.append(ToneEvent(slot, state.active.kind, self._sample(state.active_start, True),
-                                    self._sample(state.active_end - 1, False)))
+            events.append(ToneEvent(slot, state.active.kind, self._sample(slot, state.active_start, True),
+                                    self._sample(slot, state.active_end - 1, False)))
         state.active = None
         state.counts.clear()
         self._deadline[slot] = np.iinfo(np.int64).max
@@ -286,7 +286,7 @@ class CallProgressDetector:
                     first = state.bursts[-min(rule.bursts, len(state.bursts))] if rule.bursts > 1 else burst
                     state.active, state.active_start, state.active_end = rule, first.start, burst.end
                     state.counts[i] = rule.bursts
-                    events.append(ToneEvent(slot, rule.kind, self._sample(first.start, True)))
+                    events.append(ToneEvent(slot, rule.kind, self._sample(slot, first.start, True)))
                 self._deadline[slot] = burst.end + int(np.ceil(rule.off_ms[1] / _FRAME_MS)) + 1
                 self._active_cls[slot] = burst.sig + 1
             elif state.active is rule:
@@ -303,9 +303,9 @@ class CallProgressDetector:
                 return
         if any((b.start - a.end) * _FRAME_MS > 100 for a, b in zip(last, last[1:])):
             return
-        events.append(ToneEvent(slot, ToneKind.SIT, self._sample(last[0].start, True)))
-        events.append(ToneEvent(slot, ToneKind.SIT, self._sample(last[0].start, True),
-                                self._sample(last[-1].end - 1, False)))
+        events.append(ToneEvent(slot, ToneKind.SIT, self._sample(slot, last[0].start, True)))
+        events.append(ToneEvent(slot, ToneKind.SIT, self._sample(slot, last[0].start, True),
+                                self._sample(slot, last[-1].end - 1, False)))
 
     def flush(self) -> list[ToneEvent]:
         """End every tone still active (the end of a recording)."""

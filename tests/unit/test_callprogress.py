@@ -121,7 +121,13 @@ def test_slots_are_independent_and_reset() -> None:
                 kinds[event.slot].append(event.kind.value)
     assert kinds == {0: ["busy"], 1: ["dial"], 2: []}
     assert ToneEvent(0, ToneKind.BUSY, 0).detected("fxo1") == ToneDetected("fxo1", kind=ToneKind.BUSY)
-    detector.reset(0)
+    detector.reset(0)  # a new call on slot 0: busy again, timed from the reset
+    late = np.concatenate([np.zeros(800), busy])
+    starts = []
+    for tick in range(late.size // FRAME):
+        frames = np.stack([late[tick * FRAME:(tick + 1) * FRAME], np.zeros(FRAME), np.zeros(FRAME)])
+        starts += [e.start_sample for e in detector.process(frames) if e.slot == 0 and e.end_sample is None]
+    assert len(starts) == 1 and abs(starts[0] - 800) <= 160
     with pytest.raises(ValueError, match="shape"):
         detector.process(np.zeros((2, FRAME)))
 
