@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hotline.daemon.media import wavio
 from hotline.drivers.common import tones
 from hotline.drivers.base import ToneDetected, ToneKind
 from hotline.drivers.common.callprogress import FRAME, CallProgressDetector, ToneEvent, detect_tones, get_country
@@ -173,3 +176,31 @@ def test_positive_control_busy_after_speech(speech: dict[str, list[np.ndarray]])
     found = detect_tones(line, "cn")
     assert [k.value for _, _, k in found] == ["busy"]
     assert abs(found[0][0] - talk.size) <= 480
+
+
+SOX_TONES = [  # (country, sox synth effects, kind): tones made by another program than ours
+    ("cn", ["synth", "0.35", "sine", "450", "vol", "0.2", "pad", "0", "0.35", "repeat", "5"], "busy"),
+    ("cn", ["synth", "0.7", "sine", "450", "vol", "0.05", "pad", "0", "0.7", "repeat", "3"], "congestion"),
+    ("cn", ["synth", "1", "sine", "450", "vol", "0.2", "pad", "0", "4", "repeat", "2"], "ringback"),
+    ("us", ["synth", "2", "sine", "440", "sine", "480", "remix", "-", "vol", "0.1", "pad", "0", "4",
+            "repeat", "1"], "ringback"),
+    ("us", ["synth", "0.25", "sine", "480", "sine", "620", "remix", "-", "vol", "0.1", "pad", "0", "0.25",
+            "repeat", "7"], "congestion"),
+    ("us", ["synth", "3", "sine", "350", "sine", "440", "remix", "-", "vol", "0.1"], "dial"),
+    ("us", ["synth", "0.5", "sine", "1100", "vol", "0.1", "pad", "0", "3", "repeat", "1"], "fax_cng"),
+    ("cn", ["synth", "3", "sine", "2100", "vol", "0.1"], "fax_ced"),
+]
+
+
+@pytest.mark.parametrize("country, effects, kind", SOX_TONES, ids=[f"{c}-{k}" for c, _, k in SOX_TONES])
+def test_tones_made_by_sox(tmp_path: Path, country: str, effects: list[str], kind: str) -> None:
+    """sox synthesizes each tone (an independent generator): found once, the right kind, from its start."""
+    sox = shutil.which("sox")
+    if sox is None:
+        pytest.fail("sox is required (apt-get install sox)")
+    path = tmp_path / f"{kind}.wav"
+    subprocess.run([sox, "-n", "-r", "8000", "-b", "16", "-c", "1", str(path), *effects, "pad", "0.5", "0.5"],
+                   check=True, capture_output=True, timeout=30)
+    found = detect_tones(wavio.read_wav_8k(path), country)
+    assert [k.value for _, _, k in found] == [kind]
+    assert abs(found[0][0] - 4000) <= 480
