@@ -12,7 +12,6 @@ slots of one detector and reports pass rates; the unit tests assert on it and
 from __future__ import annotations
 
 import argparse
-import enum
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import numpy as np
 
 from hotline.drivers.common.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
 from hotline.drivers.common.tones import DTMF_KEYS, dtmf_tone
-from ..media.wavio import WavAudio, WavError, read_wav, to_mono_8k
+from ..media.wavio import WavError, read_wav
+from . import dsp_lines
+from .channels import DtmfChannel, _channel_audio
 from hotline.drivers.common.dtmf import FRAME, DtmfDetector, DtmfHit, DtmfParams
 from hotline.drivers.common.tones import DTMF_KEYS, dtmf_tone
 from ..media.wavio import WavError, read_wav_8k
@@ -63,23 +64,6 @@ def detect_batch(signals: Sequence[np.ndarray], params: DtmfParams | None = None
         for hit in detector.process(ticks[index]):
             found[hit.slot].append(TimedHit(hit, index))
     return found
-
-
-class DtmfChannel(enum.Enum):
-    """Which audio of a recording ``hotline dsp dtmf`` listens to."""
-
-    CALLER = "caller"  # left channel of a stereo recording: the caller's own voice and keys
-    OTHER = "other"    # right channel: what the caller heard (prompts, the agent)
-    MIXED = "mixed"    # a mono recording (caller and prompts mixed), or both channels mixed
-
-
-def _channel_audio(audio: WavAudio, channel: DtmfChannel) -> np.ndarray:
-    """The chosen channel at 8 kHz, int16."""
-    if channel is DtmfChannel.MIXED:
-        return to_mono_8k(audio)
-    column = 0 if channel is DtmfChannel.CALLER else 1
-    one = WavAudio(audio.rate, 1, audio.sample_width, audio.format, audio.samples[:, column:column + 1])
-    return to_mono_8k(one)
 
 
 def dtmf_file_main(path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
@@ -297,7 +281,7 @@ def format_table(results: Sequence[AxisResult]) -> str:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``hotline dsp dtmf FILE [--channel caller|other|mixed]``."""
+    """Add ``hotline dsp dtmf FILE [--channel caller|other|mixed]``, ``dsp callerid`` and ``dsp tones``."""
     dsp = sub.add_parser("dsp", help="signal analysis tools", parents=[common])
     dsub = dsp.add_subparsers(dest="dsp_cmd", required=True, metavar="TOOL")
     dt = dsub.add_parser("dtmf", help="print the DTMF digits in a WAV file as 'time_s digit channel' (a stereo "
@@ -310,3 +294,4 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     def run(args: argparse.Namespace) -> int:
         return dtmf_file_main(args.file, channel=args.channel)
     dt.set_defaults(fn=run)
+    dsp_lines.register(dsub, common)

@@ -35,7 +35,7 @@ PROVIDERS: dict[str, str] = {
     "systemd-sysusers": "systemd",
     "systemd-tmpfiles": "systemd",
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
-    "spandsp": "libspandsp2",                    # reference DTMF generator/detector (ctypes)
+    "spandsp": "libspandsp2",                    # ADSI caller-ID peer; reference DTMF generator/detector (ctypes)
     "libspandsp.so.2": "libspandsp2",
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
