@@ -14,6 +14,8 @@ PACKAGES = {
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
+    "hotline.drivers.modem": "drivers/modem",
+    "hotline.drivers.modem.virtual": "drivers/modem/virtual",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",
