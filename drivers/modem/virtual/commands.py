@@ -58,10 +58,11 @@ def execute(modem: VirtualModem, body: str) -> Result:
             m = _EXTENDED.match(upper)
             if not m:
                 return Result.ERROR
-            end = text.find(";", m.end())
+            start = i + m.end()
+            end = text.find(";", start)
             end = len(text) if end < 0 else end
             name, op = m.group(1), Op(m.group(2) or "")
-            arg = text[m.end():end].strip()
+            arg = text[start:end].strip()
             i = end
         elif upper[0] == "D":
             name, op, arg = "D", Op.ACTION, text[i + 1:]
