@@ -8,14 +8,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import Enum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from hotline.drivers.common.tones import dtmf_tone
 from hotline.drivers.modem.profiles import Quirk
 from hotline.drivers.modem.virtual.far_end import CallState, IncomingCall
-from hotline.drivers.modem.virtual.modem import DialPlan, ModemState, Result, VirtualModem
+from hotline.drivers.modem.virtual.results import DialPlan, ModemState, Result
+
+if TYPE_CHECKING:
+    from hotline.drivers.modem.virtual.modem import VirtualModem
 
 
 class Op(Enum):
@@ -27,7 +30,7 @@ class Op(Enum):
     TEST = "=?"     # AT+VLS=?
 
 
-Handler = Callable[[VirtualModem, Op, str], Result]
+Handler = Callable[["VirtualModem", Op, str], Result]
 COMMANDS: dict[str, Handler] = {}
 
 
