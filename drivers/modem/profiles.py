@@ -93,6 +93,8 @@ class ChipsetProfile:
     hangup_signal: HangupSignal
     quirks: Quirk = Quirk.NONE
     notes: str = field(default="", compare=False)
+    vls_line: tuple[int, ...] = (1,)    # +VLS values that connect the phone line (take it off hook)
+    vls_other: tuple[int, ...] = ()     # further +VLS values accepted (handset, speaker, microphone)
 
     def format(self, code: int) -> VoiceFormat:
         """Return the offered format with this +VSM code (KeyError if the chipset lacks it)."""
@@ -169,7 +171,9 @@ AGERE = ChipsetProfile(
     full_duplex=False, dtmf_shielded=True, hangup_command="ATH0",
     hangup_signal=HangupSignal.LOOP_BREAK,
     quirks=Quirk.SILENCE_ONLY | Quirk.VLS0_BEFORE_HANGUP | Quirk.NO_VTR,
-    notes="+VSM 128..132 and the lone DLE s from mgetty Lucent.c; A-law/µ-law order there is 130/131.",
+    notes="+VSM 128..132 and the lone DLE s from mgetty Lucent.c; A-law/µ-law order there is 130/131. "
+          "+VLS 1 is the line, 5/7 the line with speaker/microphone, and vgetty's IS-101 answer sends +VLS=2.",
+    vls_line=(1, 2, 5, 7), vls_other=(4, 6),
 )
 
 ZOOM = ChipsetProfile(
@@ -182,6 +186,7 @@ ZOOM = ChipsetProfile(
     full_duplex=False, dtmf_shielded=True, hangup_command="ATH0",
     hangup_signal=HangupSignal.LOOP_BREAK, quirks=Quirk.SILENCE_ONLY | Quirk.NO_VTR,
     notes="ATI strings from mgetty detect.c (Debian patches); the chip inside is Lucent.",
+    vls_line=(1, 2, 5, 7), vls_other=(4, 6),
 )
 
 DEFAULT = ChipsetProfile(

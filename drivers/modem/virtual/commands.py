@@ -313,21 +313,22 @@ def _at_VSM(modem: VirtualModem, op: Op, arg: str) -> Result:
 
 @command("+VLS")
 def _at_VLS(modem: VirtualModem, op: Op, arg: str) -> Result:
-    """+VLS: analog source/destination; 0 = on hook, 1 = the phone line (takes it, answering a ring)."""
+    """+VLS: analog source/destination; 0 = on hook; the profile's line values take the line (answering a ring)."""
+    p = modem.profile
     if op is Op.TEST:
-        modem.info("0,1")
+        modem.info(",".join(str(v) for v in sorted({0, *p.vls_line, *p.vls_other})))
         return Result.OK
     if op is Op.READ:
         modem.info(str(modem.settings.vls))
         return Result.OK
     value = _int(arg, -1)
-    if value not in (0, 1) or not _voice_mode(modem):
+    if value not in (0, *p.vls_line, *p.vls_other) or not _voice_mode(modem):
         return Result.ERROR
-    if value == 0:
-        modem.go_on_hook()
-    else:
-        modem.settings.vls = 1
+    if value in p.vls_line:
         modem.go_off_hook()
+    else:
+        modem.go_on_hook()   # no device, or a local one only (speaker, microphone): the line is released
+    modem.settings.vls = value
     return Result.OK
 
 
