@@ -187,7 +187,11 @@ class VirtualModem:
             log.debug("%s: ignored line %r", self.far.name, text)
             return
         self.counters["commands"] += 1
-        result = Result.ERROR if len(line) > MAX_LINE else execute(self, text[2:])
+        try:
+            result = Result.ERROR if len(line) > MAX_LINE else execute(self, text[2:])
+        except Exception:  # noqa: BLE001 - a command the handlers did not foresee is an ERROR, never a dead modem
+            log.exception("%s: command %r failed", self.far.name, text)
+            result = Result.ERROR
         self.result(result)
 
     # -- voice data states ----------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 
 import numpy as np
 import pytest
 import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from serial.serialutil import SerialException
 
 from hotline.drivers.common.tones import dtmf_tone
@@ -438,3 +441,57 @@ def test_url_parsing_and_clear_errors() -> None:
     serial.serial_for_url("virtualmodem://usr?name=same")
     with pytest.raises(SerialException, match="is a usr modem"):
         serial.serial_for_url("virtualmodem://zoom?name=same")
+
+
+# -- hostile input ----------------------------------------------------------------------------------------
+_TOKENS = [b"AT", b"+VTX", b"+VRX", b"+VTR", b"+FCLASS=8", b"\r", b"\x10", b"\x10\x03", b"+VLS=1", b"D12,3",
+           b"+VTS=[", b"+VTS=1,2", b"=?", b"?", b";", b"+VSM=", b"129,7200", b"#CID=", b"E0", b"V0", b"Q1", b"H",
+           b"&F", b"I9", b"+VSD=,,", b"\x00", b"\xff\xfe", b"\x08"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=24), st.sampled_from(_TOKENS)), max_size=30))
+def test_any_dte_bytes_leave_a_modem_that_still_answers(chunks: list[bytes]) -> None:
+    """Whatever the DTE writes (junk, half commands, voice data), nothing raises and the modem then answers AT."""
+    errors: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.ERROR)
+    catcher.emit = errors.append
+    logging.getLogger("hotline.virtualmodem").addHandler(catcher)
+    try:
+        _hostile(chunks)
+    finally:
+        logging.getLogger("hotline.virtualmodem").removeHandler(catcher)
+    assert not errors, [r.getMessage() for r in errors]
+
+
+def _hostile(chunks: list[bytes]) -> None:
+    dte = Dte("conexant")
+    dte.far.ring(rings=50, period=0.5)
+    for chunk in chunks:
+        dte.port.write(chunk)
+    for _ in range(4):
+        dte.port.write(b"\x10!\r")
+        time.sleep(0.05)
+        dte.port.write(b"ATZ\r")
+        time.sleep(0.05)
+        dte.collect(0.05)
+        dte.port.write(b"AT\r")
+        if b"OK\r\n" in dte.collect(0.3):
+            break
+    else:
+        raise AssertionError(f"modem no longer answers after {chunks!r}")
+    virtual.forget(dte.name)
+
+
+def test_a_failing_handler_answers_error(monkeypatch) -> None:
+    """A command whose handler raises gives ERROR and the modem carries on."""
+    from hotline.drivers.modem.virtual import commands
+
+    def broken(modem, op, arg):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(commands.COMMANDS, "+GMI", broken)
+    dte = Dte()
+    dte.at("ATE0")
+    assert dte.at("AT+GMI") == "\r\nERROR\r\n"
+    assert dte.at("AT") == "\r\nOK\r\n"
