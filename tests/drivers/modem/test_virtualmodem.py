@@ -495,3 +495,40 @@ def test_a_failing_handler_answers_error(monkeypatch) -> None:
     dte.at("ATE0")
     assert dte.at("AT+GMI") == "\r\nERROR\r\n"
     assert dte.at("AT") == "\r\nOK\r\n"
+
+
+# -- the far end's scripting ------------------------------------------------------------------------------
+def test_speak_a_wav_any_rate_and_go_silent(tmp_path, correlate) -> None:
+    """speak() takes a stereo 16 kHz WAV (resampled to 8 kHz mono); silence() cuts it off at once."""
+    import wave
+
+    t = np.arange(16000 * 3) / 16000.0
+    tone = (7000 * np.sin(2 * np.pi * 600 * t) * np.sin(2 * np.pi * 1.5 * t)).astype("<i2")
+    path = tmp_path / "caller.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(np.repeat(tone, 2).tobytes())
+    dte = Dte("emu-half")
+    dte.voice_off_hook()
+    assert dte.far.speak(path) == pytest.approx(3.0, abs=0.01)
+    dte.at("AT+VRX")
+    audio, _ = _decode(dte.collect(1.0))
+    pcm = VoiceCodec(Encoding.ULAW).decode(audio)
+    expected = tone[::2][2000:6000]
+    assert correlate(pcm, expected) > 0.95
+    dte.far.silence()
+    assert not dte.far.speaking
+    dte.collect(0.1)
+    audio, _ = _decode(dte.collect(0.5))
+    assert np.abs(VoiceCodec(Encoding.ULAW).decode(audio).astype(np.int32)).max() < 100
+
+
+def test_speak_refuses_a_file_that_is_not_a_wav(tmp_path) -> None:
+    """A bad prompt file is a clear ValueError naming the file, not noise on the line."""
+    bad = tmp_path / "prompt.wav"
+    bad.write_bytes(b"this is not RIFF")
+    far = virtual.far_end("nowav")
+    with pytest.raises(ValueError, match="prompt.wav: not a PCM WAV"):
+        far.speak(bad)
