@@ -16,6 +16,8 @@ PACKAGES = {
     "hotline.drivers.sim": "drivers/sim",
     "hotline.drivers.sip": "drivers/sip",
     "hotline.drivers.usb": "drivers/usb",
+    "hotline.drivers.modem": "drivers/modem",
+    "hotline.drivers.modem.virtual": "drivers/modem/virtual",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.webadmin": "webadmin",
