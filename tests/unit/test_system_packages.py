@@ -43,6 +43,7 @@ PROVIDERS: dict[str, str] = {
     "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
     "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
     "taskset": "util-linux",                     # scripts/sip-bench pins the daemon and SIPp to cores
+    "unshare": "util-linux",                     # vgetty in its own mount namespace (test_vgetty.py)
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",
