@@ -47,6 +47,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
-        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
+        "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
+                            "modem = hotline.drivers.modem.driver:ModemDriver"],
     },
 )
