@@ -2,6 +2,7 @@
 crosses the modem's thread through elastic buffers into the media engine."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -23,15 +24,22 @@ _NUMBER = re.compile(r"[0-9*#+]{1,32}")
 _DIAL = re.compile(r"[0-9*#+ABCDTPW,!@;]{1,64}")
 
 
-def _usb_reset() -> Callable[[str], bool] | None:
-    """The USB reset of drivers/usb when it is installed (it resets the USB device behind a tty), else None:
-    the driver never pretends a reset happened."""
-    try:
-        from hotline.drivers.usb import reset  # type: ignore[attr-defined]
-    except ImportError:
+def _usb_reset(port: str) -> Callable[[str], Any] | None:
+    """The USB reset of drivers/usb (``reset_for_tty``: a pyusb port reset of the device behind a serial node) for
+    a device path, None for a pyserial URL or when drivers/usb is not installed: the driver never pretends a reset
+    happened."""
+    if is_url(port):
         return None
-    fn = getattr(reset, "reset_for_port", None) or getattr(reset, "reset_tty", None)
-    return fn if callable(fn) else None
+    reset_for_tty = _optional("hotline.drivers.usb.reset", "reset_for_tty")
+    return None if reset_for_tty is None else (lambda path: reset_for_tty(path, settle_s=5.0))
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name`` from an optional package (drivers/usb), None when it is not installed."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
 
 
 class ModemLine(Line):
@@ -94,7 +102,7 @@ class ModemDriver(Driver):
         self.port_name = str(settings.get("port") or "")
         self.session = ModemSession(device_name, device_name, self.port_name, str(settings.get("profile") or "auto"),
                                     str(settings.get("number") or ""), sink, opener=opener,
-                                    usb_reset=usb_reset if usb_reset is not None else _usb_reset())
+                                    usb_reset=usb_reset if usb_reset is not None else _usb_reset(self.port_name))
         self.line: ModemLine | None = None
         self._lines_seen: list[str] | None = None
         self._live = False
@@ -117,13 +125,11 @@ class ModemDriver(Driver):
     # ---- contract ----------------------------------------------------------------------------------------
     @classmethod
     def probe(cls) -> list[dict]:
-        """Serial modems found by drivers/usb (when installed) as ready-made device sections."""
-        try:
-            from hotline.drivers.usb import discover  # type: ignore[attr-defined]
-        except ImportError:
+        """USB voice modems found by drivers/usb (when installed) as ready-made device entries (port, profile)."""
+        probe_devices = _optional("hotline.drivers.usb.discover", "probe_devices")
+        if probe_devices is None:
             return []
-        found = getattr(discover, "probe", None)
-        return list(found()) if callable(found) else []
+        return [d for d in probe_devices(include_unknown=False) if d.get("driver") == "modem"]
 
     def validate_environment(self) -> list[str]:
         """Bad settings, or a device node that is missing or not readable and writable."""

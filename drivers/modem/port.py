@@ -3,6 +3,7 @@
 PortGone."""
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from typing import Any, Callable
@@ -39,6 +40,12 @@ class Port:
 
     def open(self) -> None:
         """Open the port (raises PortGone naming it)."""
+        if self.name.startswith("virtualmodem://"):
+            try:  # the emulator ships with the driver, like the sim card (looked up by name: it is optional)
+                register = importlib.import_module("hotline.drivers.modem.virtual").register
+            except (ImportError, AttributeError) as exc:
+                raise PortGone(f"cannot open {self.name}: the modem emulator is not installed ({exc})") from exc
+            register()
         try:
             self._ser = self._opener(self.name, baudrate=115200, timeout=READ_TIMEOUT, write_timeout=2.0)
         except (serial.SerialException, OSError, ValueError) as exc:

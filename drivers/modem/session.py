@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from hotline.drivers.base import (FRAME_SAMPLES, DeviceFailed, EventSink, LineDown, LineEvent, LineUp)
 from hotline.drivers.common.elastic import ElasticBuffer
@@ -59,7 +59,7 @@ class ModemSession:
     """One modem line's thread and everything that runs on it."""
 
     def __init__(self, device: str, line: str, port: str, profile: str, number: str, sink: EventSink,
-                 opener: Callable | None = None, usb_reset: Callable[[str], bool] | None = None,
+                 opener: Callable | None = None, usb_reset: Callable[[str], Any] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.device, self.line, self.profile_setting, self.number = device, line, profile, number
         self.sink, self.clock = sink, clock
@@ -318,9 +318,13 @@ class ModemSession:
             self.health.usb_resets += 1
             done = False
             try:
-                done = bool(self.usb_reset(self.port.name))
+                res = self.usb_reset(self.port.name)  # drivers/usb's ResetResult, or a plain bool
+                outcome = getattr(getattr(res, "outcome", None), "value", "")
+                done = bool(getattr(res, "ok", res)) or outcome == "reenumerated"
+                if not done:
+                    self.health.last_error += f"; USB reset: {getattr(res, 'reason', '') or 'not done'}"
             except Exception as exc:
-                self.health.last_error = f"USB reset failed: {exc}"
+                self.health.last_error += f"; USB reset failed: {exc}"
             if done:
                 log.warning("event=modem_usb_reset device=%s", self.device)
                 self.up = True

@@ -69,7 +69,7 @@ class Dialect:
     stop_record: bytes = DLE + b"!"    # stops +VRX (the modem answers DLE ETX, then OK/VCON)
     stop_duplex: bytes = DLE + b"^"    # ends +VTR
     hangup: tuple[str, ...] = ("ATH0",)
-    flash: str = "AT+VTS=!"            # V.253 hook flash as a tone; profiles may use AT! or ATH1...
+    flash: str = "ATD!;"               # V.250 dial modifier ! (hook flash), ; back to command mode
     dtmf_shielded: bool = False        # digits come as DLE / DLE 4 DLE ~ (else plain DLE 4)
 
 
