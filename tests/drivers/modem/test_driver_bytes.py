@@ -12,129 +12,7 @@ import serial
 from hotline.drivers.base import (AnswerConfirmed, DeviceFailed, DigitReceived, DriverNotReady, Duplex, HangupCause,
                                   HungUp, LineDown, LineUp, Ringing, Seized)
 from hotline.drivers.common import g711
-from hotline.drivers.modem import profiles
 from hotline.drivers.modem.driver import ModemDriver
-
-
-def answers_for(p: profiles.ChipsetProfile) -> dict[str, str]:
-    """What a modem of this profile answers (information lines; OK is added)."""
-    prefix = "+VSM: " if p.quirks & profiles.Quirk.VSM_PREFIX else ""
-    table = {"ATI": p.ati, "ATI3": p.ati3, "ATI9": p.ati9, "AT+FCLASS=?": ",".join(p.fclass),
-             "AT+VSM=?": "\r\n".join(prefix + f.vsm_line() for f in p.formats),
-             "AT+VTX": "CONNECT", "AT+VRX": "CONNECT", "AT+VLS=1": "VCON"}
-    table["AT+VTR"] = "CONNECT" if p.full_duplex else "ERROR"
-    if p.caller_id_command == "AT#CID=1":
-        table["AT+VCID=1"] = "ERROR"
-    return table
-
-
-class ScriptedModem:
-    """A pyserial-like object: AT commands answered from a table, bytes for the host queued by the test, data mode
-    after CONNECT (DLE-shielded audio in; DLE ETX / DLE ! end it), and fault switches."""
-
-    def __init__(self, answers: dict[str, str]):
-        self.answers = answers
-        self.cond = threading.Condition()
-        self.inbox = bytearray()
-        self.commands: list[str] = []
-        self.audio = bytearray()
-        self.written = bytearray()
-        self.audio_times: list[tuple[float, int]] = []
-        self.line = bytearray()
-        self.data_mode = False
-        self.dle = False
-        self.unplugged = self.stalled = self.echo = False
-        self.timeout = 0.01
-        self.events: list[tuple[float, str]] = []  # commands and data-mode switches with their times
-
-    # the pyserial surface the Port uses
-    @property
-    def in_waiting(self) -> int:
-        self._check()
-        return len(self.inbox)
-
-    def read(self, n: int = 1) -> bytes:
-        self._check()
-        with self.cond:
-            if not self.inbox:
-                self.cond.wait(self.timeout)
-            out = bytes(self.inbox[:n])
-            del self.inbox[:n]
-            return out
-
-    def write(self, data: bytes) -> int:
-        self._check()
-        self.written += data
-        for b in data:
-            self._byte(b)
-        return len(data)
-
-    def close(self) -> None:
-        pass
-
-    def _check(self) -> None:
-        if self.unplugged:
-            raise serial.SerialException("device reports readiness to read but returned no data (unplugged)")
-
-    # the test's side
-    def send(self, data: bytes | str) -> None:
-        """Bytes from the modem to the host."""
-        with self.cond:
-            self.inbox += data.encode() if isinstance(data, str) else data
-            self.cond.notify_all()
-
-    def result(self, text: str) -> None:
-        self.send(f"\r\n{text}\r\n")
-
-    def _byte(self, b: int) -> None:
-        if self.data_mode:
-            if self.dle:
-                self.dle = False
-                if b == 0x10:
-                    self._audio(0x10)
-                elif b in (0x03, ord("!"), ord("^")):
-                    self.data_mode = False
-                    self.events.append((time.monotonic(), f"end {chr(b) if b != 3 else 'ETX'}"))
-                    if b == 0x03:
-                        self.result("VCON")
-                    else:
-                        self.send(b"\x10\x03")
-                        self.result("OK")
-                return
-            if b == 0x10:
-                self.dle = True
-                return
-            self._audio(b)
-            return
-        if self.stalled:
-            return
-        if b in (0x0D, 0x0A):
-            cmd = self.line.decode("ascii", "replace").strip()
-            self.line.clear()
-            if cmd:
-                self._command(cmd)
-        else:
-            self.line.append(b)
-
-    def _audio(self, b: int) -> None:
-        self.audio.append(b)
-        self.audio_times.append((time.monotonic(), len(self.audio)))
-
-    def _command(self, cmd: str) -> None:
-        self.commands.append(cmd)
-        self.events.append((time.monotonic(), cmd))
-        if self.echo:
-            self.send(cmd + "\r")
-        reply = self.answers.get(cmd.upper(), "OK")
-        if cmd == "+++":
-            reply = "OK"
-        lines = reply.split("\r\n")
-        if lines[-1] not in ("OK", "ERROR", "CONNECT", "VCON", "NO CARRIER", "BUSY"):
-            lines.append("OK")
-        for ln in lines:
-            self.result(ln)
-        if lines[-1] == "CONNECT" and cmd.upper() in ("AT+VTX", "AT+VRX", "AT+VTR"):
-            self.data_mode = True
 
 
 class Events:
@@ -174,12 +52,11 @@ def wait_until(pred, timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def rig():
+def rig(scripted_modem):
     made = []
 
     def build(profile="conexant", settings=None, usb_reset=None):
-        p = profiles.PROFILES[profile]
-        fake = ScriptedModem(answers_for(p))
+        fake = scripted_modem(profile)
         events = Events()
         state = {"plugged": True}
 
@@ -197,7 +74,7 @@ def rig():
         d.close()
 
 
-def ring_in(fake: ScriptedModem, events: Events, number="5551234", name="ZHANG WEI"):
+def ring_in(fake, events: Events, number="5551234", name="ZHANG WEI"):
     fake.result("RING")
     events.wait(Seized)
     fake.send(f"\r\nDATE = 1207\r\nTIME = 0712\r\nNMBR = {number}\r\nNAME = {name}\r\n")
