@@ -117,7 +117,7 @@ _R3 = (7200, 8000, 11025)
 
 CONEXANT = ChipsetProfile(
     name="conexant", vendor="Rockwell/Conexant (HCF, CX93001 and kin)",
-    ati="56000", ati3="CX93001-EIS_V0.2002-V92", ati9="(1.0CXT0200\\\\MODEM\\\\V92 guessed)",
+    ati="56000", ati3="CX93001-EIS_V0.2002-V92", ati9="(1.0CXT0200\\MODEM\\V92 guessed)",
     recognise=(r"^CX9\d{3}", r"\bRCV\d{3}", r"\bConexant\b", r"\bRockwell\b"),
     fclass=("0", "1", "1.0", "2", "8"),
     formats=_formats(
@@ -135,7 +135,7 @@ CONEXANT = ChipsetProfile(
 
 USR = ChipsetProfile(
     name="usr", vendor="U.S. Robotics (Sportster/Courier 56K, 5686 family)",
-    ati="5601", ati3="U.S. Robotics 56K FAX EXT V1.0", ati9="(1.0USR9100\\\\Modem\\\\PNPC107\\\\U.S. Robotics 56K Message)FF",
+    ati="5601", ati3="U.S. Robotics 56K FAX EXT V1.0", ati9="(1.0USR9100\\Modem\\PNPC107\\U.S. Robotics 56K Message)FF",
     recognise=(r"U\.?S\.? ?Robotics", r"^(5601|3361|3362|3366|2886|1445)$", r"USR\d{4}"),
     fclass=("0", "1", "2.0", "8"),
     formats=_formats(
@@ -155,7 +155,7 @@ USR = ChipsetProfile(
 
 AGERE = ChipsetProfile(
     name="agere", vendor="Agere/LSI (Lucent Venus, SV92 soft modems)",
-    ati="AEIGPM560LKTF1", ati3="Agere SoftModem Version 2.1.80", ati9="(1.0LSI0001\\\\MODEM\\\\Agere guessed)",
+    ati="AEIGPM560LKTF1", ati3="Agere SoftModem Version 2.1.80", ati9="(1.0LSI0001\\MODEM\\Agere guessed)",
     recognise=(r"\bAgere\b", r"\bLucent\b", r"AEIGPM\d+", r"Venus V\.9\d", r"\bLSI\b"),
     fclass=("0", "1", "8"),
     formats=_formats(
@@ -174,7 +174,7 @@ AGERE = ChipsetProfile(
 
 ZOOM = ChipsetProfile(
     name="zoom", vendor="Zoom (Lucent/Agere based serial and PCI models)",
-    ati="Zoom V.90 Serial s052099g -I Z207", ati3="Zoom V.90 Serial", ati9="(1.0ZOOM\\\\MODEM\\\\Z207 guessed)",
+    ati="Zoom V.90 Serial s052099g -I Z207", ati3="Zoom V.90 Serial", ati9="(1.0ZOOM\\MODEM\\Z207 guessed)",
     recognise=(r"^Zoom\b", r"\bZ207\b"),
     fclass=("0", "1", "8"),
     formats=AGERE.formats,
@@ -186,7 +186,7 @@ ZOOM = ChipsetProfile(
 
 DEFAULT = ChipsetProfile(
     name="default", vendor="unknown V.253 voice modem (conservative)",
-    ati="V.253 voice modem", ati3="Generic V.253", ati9="(1.0GEN0000\\\\MODEM\\\\V.253 guessed)",
+    ati="V.253 voice modem", ati3="Generic V.253", ati9="(1.0GEN0000\\MODEM\\V.253 guessed)",
     recognise=(),
     fclass=("0", "1", "8"),
     formats=_formats((1, "UNSIGNED PCM", 8, (8000,), E.UNSIGNED_PCM8)),
@@ -198,7 +198,7 @@ DEFAULT = ChipsetProfile(
 
 EMU_HALF = ChipsetProfile(
     name="emu-half", vendor="Hotline virtual modem, half duplex",
-    ati="Hotline virtual modem", ati3="Hotline virtual modem emu-half", ati9="(1.0HTL0001\\\\MODEM\\\\emu-half)",
+    ati="Hotline virtual modem", ati3="Hotline virtual modem emu-half", ati9="(1.0HTL0001\\MODEM\\emu-half)",
     recognise=(r"Hotline virtual modem emu-half",),
     fclass=("0", "8"),
     formats=_formats(
@@ -213,7 +213,7 @@ EMU_HALF = ChipsetProfile(
 
 EMU_ADPCM = ChipsetProfile(
     name="emu-adpcm7200", vendor="Hotline virtual modem, 7,200 Hz IMA ADPCM only",
-    ati="Hotline virtual modem", ati3="Hotline virtual modem emu-adpcm7200", ati9="(1.0HTL0002\\\\MODEM\\\\emu-adpcm7200)",
+    ati="Hotline virtual modem", ati3="Hotline virtual modem emu-adpcm7200", ati9="(1.0HTL0002\\MODEM\\emu-adpcm7200)",
     recognise=(r"Hotline virtual modem emu-adpcm7200",),
     fclass=("0", "8"),
     formats=_formats((129, "IMA ADPCM", 4, (7200,), E.IMA_ADPCM4)),
