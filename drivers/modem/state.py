@@ -180,6 +180,7 @@ class LineMachine:
         self.waiting: _Step | None = None
         self.then: Callable[[float], list] | None = None
         self.dtmf_open: tuple[str, float] | None = None  # DLE / seen at this time (digit inside)
+        self.early_digits: list[str] = []  # digits heard between AT+VLS=1 and its VCON
         self.counters: dict[str, int] = {"silence": 0, "quiet": 0, "garbage": 0, "dial_tone": 0}
         self.out: list = []
 
@@ -292,14 +293,19 @@ class LineMachine:
         kind = ev.kind
         if kind is DleKind.DTMF:
             self._flush_digit(now)
-            if not in_call:
+            if self.state is LineState.ANSWERING and not self.dialect.dtmf_shielded:
+                self.early_digits.append(ev.digit or "")  # off hook before VCON: posted after AnswerConfirmed
+                return
+            if not in_call and self.state is not LineState.ANSWERING:
                 return
             if self.dialect.dtmf_shielded:  # DLE / DLE 4 DLE ~: the digit counts when the tone ends
                 self.dtmf_open = (ev.digit or "", now)
             else:
                 self._post(DigitReceived(self.line, ev.digit or "", 0.0))
         elif kind is DleKind.DTMF_END:
-            if self.dtmf_open is not None and in_call:
+            if self.dtmf_open is not None and self.state is LineState.ANSWERING:
+                self.early_digits.append(ev.digit or self.dtmf_open[0])
+            elif self.dtmf_open is not None and in_call:
                 digit = ev.digit or self.dtmf_open[0]
                 if digit:
                     self._post(DigitReceived(self.line, digit, round((now - self.dtmf_open[1]) * 1000.0, 1)))
@@ -370,6 +376,10 @@ class LineMachine:
     def _answered(self, now: float) -> None:
         self.state = LineState.VOICE
         self._post(AnswerConfirmed(self.line))
+        for digit in self.early_digits:  # keys pressed while the modem was still confirming the answer
+            if digit:
+                self._post(DigitReceived(self.line, digit, 0.0))
+        self.early_digits = []
         self._resume_audio(now)
 
     def _dialled(self, now: float) -> None:
@@ -420,6 +430,7 @@ class LineMachine:
     def _on_hook(self, now: float) -> None:
         self.state = LineState.IDLE
         self.cid, self.rings, self.listening, self.dtmf_open = CallerId(), 0, False, None
+        self.early_digits = []
         self.waiting, self.steps, self.then = None, deque(), None
 
     def _far_gone(self, cause: HangupCause, now: float, stop: bool) -> None:

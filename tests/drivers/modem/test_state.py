@@ -108,6 +108,17 @@ def test_dtmf_bracketed_counts_at_the_end_with_duration_and_plain_digits_at_once
     assert events(plain.feed(Dle(dle(DleKind.DTMF, "#"), 3.0))) == [DigitReceived("m0", "#", 0.0)]
 
 
+def test_digits_pressed_while_the_answer_is_being_confirmed_come_after_answer_confirmed():
+    for dialect in (FULL, HALF):
+        m = LineMachine("m0", dialect)
+        ring_with_cid(m)
+        m.feed(Command("answer", now=2.0))
+        m.feed(Code(Result.OK, 2.0))  # AT+FCLASS=8; AT+VLS=1 is out: the line is off hook
+        assert events(m.feed(Dle(dle(DleKind.DTMF, "4"), 2.05))) == []
+        m.feed(Dle(dle(DleKind.DTMF_END, "4"), 2.15))
+        assert events(m.feed(Code(Result.VCON, 2.2))) == [AnswerConfirmed("m0"), DigitReceived("m0", "4", 0.0)]
+
+
 def test_digit_outside_a_call_is_ignored():
     m = LineMachine("m0", HALF)
     assert m.feed(Dle(dle(DleKind.DTMF, "1"), 1.0)) == []
