@@ -159,3 +159,55 @@ def test_menu_lookup_and_say_over_a_modem_line(modem_box, profile) -> None:
     cdr = rows(box, "SELECT * FROM cdrs")[0]
     assert (cdr["caller_id"], cdr["dialed"], cdr["line"]) == (CALLER, "8001", "modem0")
     assert hears_speech(far, at, 2.0)  # the price was said to the caller
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(float)))
+    return float(np.argmax(spectrum[1:]) + 1) * 8000 / pcm.size
+
+
+@PROFILES
+def test_voicemail_records_the_caller_over_a_modem_line(modem_box, profile) -> None:
+    """The caller leaves a message: the box listens (a half-duplex modem switches to +VRX), the caller's
+    700 Hz lands in the voicemail file, # ends it and the caller hears the saved prompt."""
+    box, far = modem_box(profile)
+    ring_and_connect(far)
+    wait_until(lambda: hears_speech(far, 0.0), 15, "the menu prompt")
+    press(far, "2")
+    wait_until(lambda: any('"voicemail_greeting"' in e["data"] for e in events(box, "media.played")), 20,
+               "the voicemail greeting")
+    time.sleep(5.0)  # "Please leave a message after the tone, then press the hash key." and the beep
+    if profile == "emu-half":
+        assert box.far.modem.status()["state"] == "voice_rx"  # the modem records instead of playing
+    far.speak(tone(700, 3.0))
+    wait_until(lambda: not far.speaking, 10, "the caller's message")
+    press(far, "#")
+    wait_until(lambda: rows(box, "SELECT * FROM voicemails"), 30, "the voicemail")
+    [vm] = rows(box, "SELECT * FROM voicemails")
+    assert (vm["mailbox"], vm["caller_number"]) == ("printers", CALLER)
+    with wave.open(vm["path"]) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        rate = w.getframerate()
+    loud = pcm[np.abs(pcm.astype(np.int32)) > 3000]
+    assert loud.size >= 2.0 * rate, f"{loud.size / rate:.2f} s of the caller's tone recorded"
+    voiced = pcm[np.convolve(np.abs(pcm.astype(float)) > 3000, np.ones(80), "same") > 40]
+    assert abs(dominant_hz(voiced[: 2 * rate]) * 8000 / rate - 700) < 15
+    wait_until(lambda: any('"voicemail_saved"' in e["data"] for e in events(box, "media.played")), 20,
+               "the saved prompt")
+
+
+@PROFILES
+def test_callback_request_on_the_caller_id_of_a_modem_line(modem_box, profile) -> None:
+    """3 asks for a callback; 1 takes the number the modem's caller ID gave."""
+    box, far = modem_box(profile)
+    ring_and_connect(far)
+    wait_until(lambda: hears_speech(far, 0.0), 15, "the menu prompt")
+    press(far, "3")
+    wait_until(lambda: any('"callback_offer"' in e["data"] for e in events(box, "media.played")), 20,
+               "the callback offer")
+    press(far, "1")
+    wait_until(lambda: rows(box, "SELECT * FROM callbacks"), 30, "the callback request")
+    [cb] = rows(box, "SELECT * FROM callbacks")
+    assert (cb["number"], cb["queue"]) == (CALLER, "printers")
+    wait_until(lambda: any('"callback_done"' in e["data"] for e in events(box, "media.played")), 20,
+               "the confirmation")
