@@ -26,7 +26,7 @@ log = logging.getLogger("hotline.drivers.modem")
 
 RATE = 8000
 TICK_EVERY = 0.1        # seconds between Tick inputs to the state machine
-LEAD = 2 * FRAME_SAMPLES  # bytes written ahead of the 8,000 bytes/s schedule (the modem's own buffer)
+LEAD = 4 * FRAME_SAMPLES  # bytes written ahead of the 8,000 bytes/s schedule (the modem's own buffer)
 REOPEN_EVERY = 0.5      # seconds between attempts to re-open an unplugged port
 DRAIN_LIMIT = 1.0       # seconds to wait for the modem's DLE ETX after the box stopped a recording
 ECHO_LIMIT = 3          # echoed commands after ATE0 before the modem counts as echoing
