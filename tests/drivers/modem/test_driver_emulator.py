@@ -1,0 +1,168 @@
+"""The modem driver against the virtual modem (virtualmodem://, the emulator checked against vgetty): faults
+(unplug/replug timing, garbage, stall, stuck echo), dialling out and the far end's busy tone."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from hotline.drivers.base import (Answered, AnswerConfirmed, DeviceFailed, DriverNotReady, HangupCause, HungUp, LineDown, LineUp,
+                                  Ringing)
+from hotline.drivers.modem import virtual
+from hotline.drivers.modem.driver import ModemDriver
+
+
+class Sink:
+    """The driver's events, with waiting."""
+
+    def __init__(self):
+        self.items: list[tuple[float, object]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event) -> None:
+        with self.cond:
+            self.items.append((time.monotonic(), event))
+            self.cond.notify_all()
+
+    def wait(self, kind, timeout: float = 10.0, after: float = 0.0, **match):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for t, e in self.items:
+                    if t >= after and isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items()):
+                        return e, t
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {kind.__name__} {match} in {timeout} s; got {self.items}")
+                self.cond.wait(left)
+
+
+class Ticker:
+    """The media engine's 20 ms calls into the frame device, on a thread."""
+
+    def __init__(self, drv: ModemDriver, line: str):
+        self.drv, self.lines, self.stop = drv, [line], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        out = np.zeros((1, 160), np.int16)
+        voice = (6000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16)[None, :]
+        while not self.stop.wait(0.02):
+            self.drv.tick()
+            self.drv.read_frames(self.lines, out)
+            self.drv.write_frames(self.lines, voice)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+
+
+@pytest.fixture
+def emulated():
+    made: list = []
+
+    def make(profile: str = "emu-half"):
+        name = f"drv-{profile}-{os.getpid()}-{len(made)}"
+        sink = Sink()
+        drv = ModemDriver("modem0", {"port": f"virtualmodem://{profile}?name={name}", "number": "8001"}, sink)
+        far = virtual.far_end(name)
+        made.append((drv, name))
+        return drv, far, sink
+    yield make
+    for drv, name in made:
+        drv.close()
+        virtual.forget(name)
+
+
+def in_call(drv, far, sink, after: float = 0.0):
+    line = drv.line
+    far.ring("13800138000", "LI NA", rings=8, period=1.0)
+    sink.wait(Ringing, after=after)
+    line.answer()
+    sink.wait(AnswerConfirmed, after=after)
+    assert far.wait_for(virtual.CallState.CONNECTED, 5)
+    return line
+
+
+def test_unplugged_mid_call_down_within_2_s_and_back_within_10_s_of_the_replug(emulated) -> None:
+    drv, far, sink = emulated()
+    [line] = drv.open()
+    ticker = Ticker(drv, line.name)
+    try:
+        in_call(drv, far, sink)
+        t_unplug = time.monotonic()
+        far.unplug()
+        _, t_down = sink.wait(LineDown, timeout=5)
+        assert t_down - t_unplug < 2.0
+        assert sink.wait(HungUp)[0].cause is HangupCause.LINE_DOWN
+        time.sleep(1.0)
+        t_replug = time.monotonic()
+        far.replug()
+        _, t_up = sink.wait(LineUp, timeout=12)
+        assert t_up - t_replug < 10.0
+        assert drv.status()["faults"] == [] and drv.status()["reopens"] == 1
+        in_call(drv, far, sink, after=t_up)  # the same driver answers the next call: no restart
+    finally:
+        ticker.close()
+
+
+def test_garbage_from_the_modem_is_counted_and_the_line_works_on(emulated) -> None:
+    drv, far, sink = emulated()
+    drv.open()
+    far.garbage(bytes(range(1, 16)) + b"\r\n\xff\xfe\x80GARBAGE\r\n" + bytes(np.random.default_rng(3).integers(
+        17, 256, 500, dtype=np.uint8)) + b"\r\n")
+    deadline = time.monotonic() + 5
+    while drv.status()["garbage_lines"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert drv.status()["garbage_lines"] >= 1
+    in_call(drv, far, sink)
+
+
+def test_a_modem_that_stalls_is_reset_in_band_then_reported_failed_and_reopens(emulated) -> None:
+    """Deaf for 7 s: the answer gets no reply within 5 s, the in-band reset (DLE !, +++, ATZ) fails too, a
+    URL has no USB device to reset, so the device is reported failed with the reason; the device manager then
+    opens a new driver, which works once the modem answers again."""
+    drv, far, sink = emulated()
+    [line] = drv.open()
+    far.ring("13800138000", "LI NA", rings=20, period=1.0)
+    sink.wait(Ringing)
+    t_stall = time.monotonic()
+    far.stall(7.0)
+    line.answer()
+    assert sink.wait(HungUp, timeout=12)[0].cause is HangupCause.LINE_DOWN
+    failed, _ = sink.wait(DeviceFailed, timeout=20)
+    assert "stopped answering (AT+FCLASS=8)" in failed.reason and "reset failed" in failed.reason
+    st = drv.status()
+    assert "stalled" in st["faults"] and st["resets"] == 1 and st["usb_resets"] == 0
+    drv.close()
+    time.sleep(max(0.0, t_stall + 7.2 - time.monotonic()))  # the modem answers again
+    again = ModemDriver("modem0", dict(drv.settings), Sink())
+    try:
+        [line2] = again.open()
+        assert again.status()["state"] == "idle" and again.status()["faults"] == []
+    finally:
+        again.close()
+
+
+def test_a_modem_stuck_echoing_is_refused_with_the_reason(emulated) -> None:
+    drv, far, sink = emulated()
+    modem_name = drv.session.port.name.split("name=")[1]
+    from hotline.drivers.modem.profiles import PROFILES
+    virtual.lines.modem_for(modem_name, PROFILES["emu-half"]).stuck_echo = True
+    with pytest.raises(DriverNotReady, match="does not answer"):
+        drv.open()
+
+
+def test_dial_out_answer_and_busy_tone(emulated) -> None:
+    drv, far, sink = emulated("conexant")
+    [line] = drv.open()
+    line.dial("T5551234")
+    assert far.wait_dialled(10) == "5551234"
+    far.answer()
+    sink.wait(Answered, timeout=10)
+    far.busy_tone()  # the far end hung up and the exchange sends busy tone
+    assert sink.wait(HungUp, timeout=10)[0].cause is HangupCause.BUSY
