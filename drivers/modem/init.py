@@ -78,12 +78,14 @@ class Chat:
         self.port.write(text.encode("ascii") + b"\r")
         deadline = self.clock() + timeout
         lines: list[str] = []
+        echoed = False
         while self.clock() < deadline:
             data = self.port.read()
             if not data:
                 continue
             for line in self.reader.feed(data.replace(b"\x10", b"")):
-                if line.upper() == text.upper():
+                if line.upper().endswith(text.upper()):  # an echo (after any bytes typed before the command)
+                    echoed = True
                     if self.echo_off:
                         self.echoes += 1
                     continue
@@ -96,6 +98,9 @@ class Chat:
                     self.unsolicited.append(line)
                     continue
                 lines.append(line)
+        if echoed:
+            raise NoAnswer(f"no answer to {text} within {timeout:g} s: the modem only echoes commands back "
+                           "(stuck echo)")
         raise NoAnswer(f"no answer to {text} within {timeout:g} s")
 
     def try_command(self, text: str, timeout: float = COMMAND_TIMEOUT) -> list[str] | None:
