@@ -177,7 +177,7 @@ def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = Fa
     chat.command("AT+FCLASS=8")
     offered = at.parse_vsm(chat.try_command("AT+VSM=?") or [])
     try:
-        fmt, rate = at.choose_format(offered or list(profile.formats), decodable=())
+        fmt, rate = at.choose_format(offered or list(profile.formats))
     except at.FormatRefused as exc:
         raise NotVoice(str(exc)) from None
     chat.command(f"AT+VSM={fmt.code},{rate}")

@@ -222,6 +222,8 @@ class ModemSession:
 
     def _set_audio(self, mode: AudioMode) -> None:
         was, self.mode = self.mode, mode
+        if mode is not AudioMode.NONE and self.bridge is not None:
+            self.bridge.restart()
         if mode in (AudioMode.TX, AudioMode.DUPLEX) and was not in (AudioMode.TX, AudioMode.DUPLEX):
             self.tx_t0, self.tx_sent = self.clock(), 0
         if was in (AudioMode.RX, AudioMode.DUPLEX) and mode is AudioMode.NONE:

@@ -275,7 +275,8 @@ def test_unplugged_at_open_is_not_ready_naming_the_port(rig):
         drv.open()
 
 
-def test_adpcm_only_modem_is_refused_clearly(rig):
-    drv, *_ = rig("emu-adpcm7200")
-    with pytest.raises(DriverNotReady, match="no usable voice format: the modem offers 129 IMA ADPCM"):
+def test_a_modem_without_a_format_the_driver_carries_is_refused_clearly(rig):
+    drv, fake, *_ = rig("conexant")
+    fake.answers["AT+VSM=?"] = '129,"ADPCM",2,0,(7200),(0),(0)'  # 2-bit vendor ADPCM only
+    with pytest.raises(DriverNotReady, match="no usable voice format: the modem offers 129 ADPCM"):
         drv.open()

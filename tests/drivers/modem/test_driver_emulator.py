@@ -166,3 +166,37 @@ def test_dial_out_answer_and_busy_tone(emulated) -> None:
     sink.wait(Answered, timeout=10)
     far.busy_tone()  # the far end hung up and the exchange sends busy tone
     assert sink.wait(HungUp, timeout=10)[0].cause is HangupCause.BUSY
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(float)))
+    return float(np.argmax(spectrum[1:]) + 1) * 8000 / pcm.size
+
+
+def test_a_7200_hz_adpcm_only_modem_carries_audio_both_ways_resampled(emulated) -> None:
+    """IMA ADPCM at 7,200 Hz (3,600 bytes/s on the line): the caller's 500 Hz reaches the box at 8 kHz and the
+    box's 440 Hz reaches the caller."""
+    drv, far, sink = emulated("emu-adpcm7200")
+    [line] = drv.open()
+    assert drv.status()["modem"]["format"] == "IMA ADPCM (129) at 7200 Hz"
+    got: list[np.ndarray] = []
+    lines = [line.name]
+    in_call(drv, far, sink)
+    far.speak((8000 * np.sin(2 * np.pi * 500 * np.arange(24000) / 8000)).astype(np.int16))
+    out = np.zeros((1, 160), np.int16)
+    voice = (6000 * np.sin(2 * np.pi * 400 * np.arange(160) / 8000)).astype(np.int16)[None, :]  # 8 whole cycles
+    t0, n = time.monotonic(), 0
+    bytes0 = drv.status()["bytes_out"]
+    while time.monotonic() - t0 < 2.5:
+        drv.tick()
+        drv.read_frames(lines, out)
+        drv.write_frames(lines, voice)
+        got.append(out[0].copy())
+        n += 1
+        time.sleep(max(0.0, t0 + n * 0.02 - time.monotonic()))
+    rate = (drv.status()["bytes_out"] - bytes0) / (time.monotonic() - t0)
+    assert 3000 < rate < 4200, rate  # 4-bit samples at 7,200 Hz, not 8,000 bytes/s
+    heard_by_box = np.concatenate(got)[-8000:]
+    assert np.abs(heard_by_box).max() > 3000 and abs(dominant_hz(heard_by_box) - 500) < 10
+    heard_by_caller = far.heard()[-8000:]
+    assert np.abs(heard_by_caller).max() > 2000 and abs(dominant_hz(heard_by_caller) - 400) < 5
