@@ -29,6 +29,7 @@ class ImaAdpcm:
     def __init__(self) -> None:
         self.predictor = 0
         self.index = 0
+        self._held: list[int] = []   # an odd sample waiting for its partner nibble
 
     def _step(self, nibble: int) -> int:
         step = _STEPS[self.index]
@@ -54,10 +55,11 @@ class ImaAdpcm:
         return np.array(out, dtype=np.int16)
 
     def encode(self, samples: np.ndarray) -> bytes:
-        """Encode int16 samples (an even count keeps bytes whole; an odd tail is padded with the last value)."""
-        values = [int(v) for v in np.asarray(samples, dtype=np.int16)]
-        if len(values) % 2:
-            values.append(values[-1])
+        """Encode int16 samples, two per byte; an odd last sample waits for the next call (streams stay aligned)."""
+        values = self._held + [int(v) for v in np.asarray(samples, dtype=np.int16)]
+        self._held = values[-1:] if len(values) % 2 else []
+        if self._held:
+            values.pop()
         out = bytearray(len(values) // 2)
         for i, value in enumerate(values):
             diff = value - self.predictor

@@ -8,14 +8,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import Enum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from hotline.drivers.common.tones import dtmf_tone
 from hotline.drivers.modem.profiles import Quirk
 from hotline.drivers.modem.virtual.far_end import CallState, IncomingCall
-from hotline.drivers.modem.virtual.modem import DialPlan, ModemState, Result, VirtualModem
+from hotline.drivers.modem.virtual.results import DialPlan, ModemState, Result
+
+if TYPE_CHECKING:
+    from hotline.drivers.modem.virtual.modem import VirtualModem
 
 
 class Op(Enum):
@@ -27,7 +30,7 @@ class Op(Enum):
     TEST = "=?"     # AT+VLS=?
 
 
-Handler = Callable[[VirtualModem, Op, str], Result]
+Handler = Callable[["VirtualModem", Op, str], Result]
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -58,10 +61,11 @@ def execute(modem: VirtualModem, body: str) -> Result:
             m = _EXTENDED.match(upper)
             if not m:
                 return Result.ERROR
-            end = text.find(";", m.end())
+            start = i + m.end()
+            end = text.find(";", start)
             end = len(text) if end < 0 else end
             name, op = m.group(1), Op(m.group(2) or "")
-            arg = text[m.end():end].strip()
+            arg = text[start:end].strip()
             i = end
         elif upper[0] == "D":
             name, op, arg = "D", Op.ACTION, text[i + 1:]

@@ -8,15 +8,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 
 from hotline.drivers.modem import dle
 from hotline.drivers.modem.codec import VoiceCodec
 from hotline.drivers.modem.profiles import ChipsetProfile, HangupSignal, Quirk
+from hotline.drivers.modem.virtual.commands import execute, send_caller_id, step_dial
 from hotline.drivers.modem.virtual.far_end import CallState, FarEnd, FarEvent, LineTone
+from hotline.drivers.modem.virtual.results import DialPlan, ModemState, Result, Settings
+
+__all__ = ["DialPlan", "ModemState", "Result", "Settings", "VirtualModem"]
 
 log = logging.getLogger("hotline.virtualmodem")
 
@@ -26,67 +28,10 @@ TX_LIMIT_SECONDS = 2.0    # the DTE's audio is flow-controlled beyond this much 
 MAX_LINE = 256            # a longer command line is an ERROR (V.250 allows at least 40)
 
 
-class ModemState(Enum):
-    """What the modem does with bytes from the DTE."""
-
-    COMMAND = "command"        # AT commands (on or off hook)
-    VOICE_TX = "voice_tx"      # +VTX: DLE-shielded audio to the line
-    VOICE_RX = "voice_rx"      # +VRX: line audio to the DTE
-    VOICE_DUPLEX = "voice_duplex"  # +VTR
-    DIALING = "dialing"        # ATD in progress: any byte aborts
-
-
-class Result(Enum):
-    """V.250 final result codes (verbose text, numeric code)."""
-
-    OK = ("OK", 0)
-    CONNECT = ("CONNECT", 1)
-    RING = ("RING", 2)
-    NO_CARRIER = ("NO CARRIER", 3)
-    ERROR = ("ERROR", 4)
-    NO_DIALTONE = ("NO DIALTONE", 6)
-    BUSY = ("BUSY", 7)
-    NO_ANSWER = ("NO ANSWER", 8)
-    VCON = ("VCON", 9)
-    NONE = ("", -1)            # the command answers later (ATD, +VTS)
-
-
-@dataclass
-class Settings:
-    """Registers the DTE can set; &F / Z restore these defaults."""
-
-    echo: bool = True
-    verbose: bool = True
-    quiet: bool = False
-    fclass: str = "0"
-    vsm: tuple[int, int] = (0, 0)     # (code, rate); (0, 0) = profile's preferred
-    vls: int = 0
-    caller_id: int = 0
-    vsd: tuple[int, int] = (128, 50)  # sensitivity, silence interval in 0.1 s
-    vit: int = 0
-    vgt: int = 128
-    vgr: int = 128
-    vra: int = 50
-    vrn: int = 10
-    s: dict[int, int] = field(default_factory=lambda: {0: 0, 3: 13, 4: 10, 5: 8, 7: 50, 8: 2})
-
-
-@dataclass
-class DialPlan:
-    """An ATD in progress: steps (kind, seconds, text) consumed by the clock."""
-
-    steps: list[tuple[str, float, str]]
-    digits: str = ""
-    started: float = 0.0
-    step_started: float = 0.0
-
-
 class VirtualModem:
     """One emulated voice modem on one line; thread-safe; owns a clock thread until shutdown()."""
 
     def __init__(self, profile: ChipsetProfile, far: FarEnd) -> None:
-        from hotline.drivers.modem.virtual import commands  # the table imports this module
-        self._commands = commands
         self.profile = profile
         self.far = far
         far.modem = self
@@ -228,7 +173,7 @@ class VirtualModem:
             else:
                 if self.settings.echo and not self.stuck_echo:
                     self.send(bytes((byte,)))
-                if len(self._line) < MAX_LINE:
+                if len(self._line) <= MAX_LINE:   # one byte more marks the overflow
                     self._line.append(byte)
 
     def _execute_line(self, line: str) -> None:
@@ -242,7 +187,7 @@ class VirtualModem:
             log.debug("%s: ignored line %r", self.far.name, text)
             return
         self.counters["commands"] += 1
-        result = self._commands.execute(self, text[2:])
+        result = Result.ERROR if len(line) > MAX_LINE else execute(self, text[2:])
         self.result(result)
 
     # -- voice data states ----------------------------------------------------------------------------
@@ -400,7 +345,7 @@ class VirtualModem:
             return
         self._step_ringing(now)
         if self._dial is not None:
-            self._commands.step_dial(self, now)
+            step_dial(self, now)
         pcm, events = self.far.pull(n)
         connected = self.far.state in (CallState.CONNECTED, CallState.HUNG_UP) and self.off_hook
         if connected:
@@ -438,7 +383,7 @@ class VirtualModem:
         elif self._cid_at and now >= self._cid_at:
             self._cid_at = 0.0
             if self.settings.caller_id:
-                self._commands.send_caller_id(self, call)
+                send_caller_id(self, call)
 
     def _step_tx(self, n: int) -> None:
         played = np.zeros(n, dtype=np.int16)
