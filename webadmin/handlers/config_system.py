@@ -23,6 +23,7 @@ from .pages import system_status
 LINE = r"([A-Za-z0-9_.-]{1,64})"
 DEVICE = r"([a-z][a-z0-9_-]{0,31})"
 STATES = [N_("disabled"), N_("off")]  # line and device states shown through _(value)
+MODEM_FAULTS = [N_("echo"), N_("stalled"), N_("unplugged")]  # a modem driver's status()["faults"], shown through _()
 
 
 def line_rows(services: dict) -> list[dict]:

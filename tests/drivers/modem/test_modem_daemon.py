@@ -58,3 +58,20 @@ def test_a_modem_that_is_not_there_leaves_the_device_down_with_the_reason(prepar
     modem0 = health["components"]["devices"]["devices"]["modem0"]
     assert modem0["state"] != "up" and f"cannot open {served.url}" in modem0["reason"], modem0
     assert health["components"]["devices"]["devices"]["sim0"]["state"] == "up"  # the box serves on
+
+
+def test_an_echoing_modem_is_reported_on_the_panel(prepared_box, served_modem) -> None:
+    served = served_modem("conexant")
+    served.modem.echo = True  # commands come back after ATE0: a wrong or damaged modem
+    box = prepared_box(people={"admin": "admin"}, config=devices_config(served.url))
+    web = admin_session(box.url)
+    deadline = time.monotonic() + 20
+    while True:
+        page = web.open(box.url + "/config/lines", timeout=10).read().decode()
+        row = re.search(r'<tr data-device="modem0">.*?</tr>', page, re.S)
+        if row and "modem fault: echo" in row.group(0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert row and "modem fault: echo" in row.group(0), row.group(0) if row else page[:2000]
+    health = json.loads(web.open(box.url + "/healthz", timeout=10).read())
+    assert health["components"]["devices"]["devices"]["modem0"]["faults"] == ["echo"]
