@@ -168,9 +168,9 @@ class ModemSession:
         """Split bytes in stream order: audio runs, DLE events, and text lines in command mode."""
         for item in self.decoder.feed(data):
             if isinstance(item, DleEvent):
-                if item.kind is DleKind.END_OF_STREAM:
-                    self.draining_until = 0.0
                 self._feed(Dle(item, now))
+                if item.kind is DleKind.END_OF_STREAM:  # the data ended: what follows is text (OK, NO CARRIER)
+                    self.draining_until = 0.0
             elif self.mode in (AudioMode.RX, AudioMode.DUPLEX):
                 self.rx.push(0, self.bridge.from_device(item))
             elif now < self.draining_until:

@@ -333,7 +333,8 @@ class LineMachine:
         elif kind is DleKind.QUIET:
             self.counters["quiet"] += 1
         elif kind is DleKind.END_OF_STREAM:  # the modem ended its data (after DLE ! or on its own)
-            if self.state is LineState.RECORDING and self.waiting is None:
+            # on its own while receiving: back to command mode, so that what follows (NO CARRIER) is read as text
+            if self.state in (LineState.RECORDING, LineState.DUPLEX) and self.waiting is None:
                 self.state = LineState.VOICE
                 self.out.append(SetAudio(AudioMode.NONE))
         elif kind is DleKind.UNKNOWN:

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from hotline.drivers.base import (Answered, AnswerConfirmed, DeviceFailed, DriverNotReady, HangupCause, HungUp, LineDown, LineUp,
-                                  Ringing)
+from hotline.drivers.base import (Answered, AnswerConfirmed, DeviceFailed, DigitReceived, DriverNotReady, HangupCause,
+                                  HungUp, LineDown, LineUp, Ringing, ToneDetected, ToneKind)
 from hotline.drivers.modem import virtual
 from hotline.drivers.modem.driver import ModemDriver
 
@@ -200,3 +200,54 @@ def test_a_7200_hz_adpcm_only_modem_carries_audio_both_ways_resampled(emulated) 
     assert np.abs(heard_by_box).max() > 3000 and abs(dominant_hz(heard_by_box) - 500) < 10
     heard_by_caller = far.heard()[-8000:]
     assert np.abs(heard_by_caller).max() > 2000 and abs(dominant_hz(heard_by_caller) - 400) < 5
+
+
+@pytest.mark.parametrize("profile", ["conexant", "usr", "agere", "zoom", "default", "emu-half", "emu-adpcm7200"])
+def test_every_chipset_answers_with_caller_id_takes_a_key_and_learns_the_hang_up(emulated, profile) -> None:
+    """Each profile's spelling (caller ID command, format, DTMF bracketing, how the far end's hang-up shows:
+    NO CARRIER, DLE l loop break, or only busy tone) works against the emulator's chipset of that name."""
+    drv, far, sink = emulated(profile)
+    [line] = drv.open()
+    assert drv.status()["modem"]["profile"] == profile
+    far.ring("13800138000", "LI NA", rings=8, period=1.0)
+    ring, _ = sink.wait(Ringing)
+    assert (ring.caller_id, ring.caller_name, ring.dialed) == ("13800138000", "LI NA", "8001")
+    line.answer()
+    sink.wait(AnswerConfirmed)
+    assert far.wait_for(virtual.CallState.CONNECTED, 5)
+    time.sleep(0.3)  # the modem entered +VTX/+VTR
+    far.send_dtmf("7")
+    assert sink.wait(DigitReceived, timeout=5)[0].digit == "7"
+    far.hangup()
+    hung, _ = sink.wait(HungUp, timeout=10)
+    assert hung.cause in (HangupCause.NORMAL, HangupCause.BUSY)
+    deadline = time.monotonic() + 10
+    while drv.status()["state"] != "idle" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert drv.status()["state"] == "idle"
+
+
+@pytest.mark.parametrize("withheld, reason", [("P", "private"), ("O", "unavailable")])
+def test_caller_id_reasons_for_no_number(emulated, withheld, reason) -> None:
+    drv, far, sink = emulated("conexant")
+    drv.open()
+    far.ring(withheld, None, rings=8, period=1.0)
+    ring, _ = sink.wait(Ringing)
+    assert ring.caller_id in ("", None) and reason in (ring.caller_name or "").lower(), ring
+
+
+def test_fax_calling_tone_and_hook_flash(emulated) -> None:
+    drv, far, sink = emulated("conexant")
+    drv.open()
+    line = in_call(drv, far, sink)
+    far.cng()
+    assert sink.wait(ToneDetected, timeout=8)[0].kind is ToneKind.FAX_CNG
+    far.silence()
+    line.flash()
+    deadline = time.monotonic() + 8
+    while far.flashes == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert far.flashes == 1
+    while drv.status()["state"] != "duplex" and time.monotonic() < deadline:  # audio resumes after the flash
+        time.sleep(0.05)
+    assert drv.status()["state"] == "duplex"

@@ -119,6 +119,20 @@ def test_digits_pressed_while_the_answer_is_being_confirmed_come_after_answer_co
         assert events(m.feed(Code(Result.VCON, 2.2))) == [AnswerConfirmed("m0"), DigitReceived("m0", "4", 0.0)]
 
 
+def test_full_duplex_stream_ended_by_the_modem_then_no_carrier_hangs_up():
+    m = LineMachine("m0", FULL)
+    ring_with_cid(m)
+    m.feed(Command("answer", now=2.0))
+    m.feed(Code(Result.OK, 2.0))
+    m.feed(Code(Result.VCON, 2.0))
+    m.feed(Code(Result.CONNECT, 2.1))
+    assert m.state is LineState.DUPLEX
+    out = m.feed(Dle(dle(DleKind.END_OF_STREAM), 5.0))  # DLE ETX: the far end is gone
+    assert SetAudio(AudioMode.NONE) in out and m.state is LineState.VOICE
+    out = m.feed(Code(Result.NO_CARRIER, 5.01))
+    assert [type(e) for e in events(out)] == [HungUp]
+
+
 def test_digit_outside_a_call_is_ignored():
     m = LineMachine("m0", HALF)
     assert m.feed(Dle(dle(DleKind.DTMF, "1"), 1.0)) == []
