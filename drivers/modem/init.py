@@ -141,11 +141,13 @@ class ModemInfo:
 
 def in_band_reset(chat: Chat) -> None:
     """Bring a modem back to command mode without DTR (a pty has none): end any voice stream (DLE ! DLE ETX),
-    the +++ escape with guard times, then ATZ. Raises NoAnswer when it stays silent."""
+    the +++ escape with guard times, a CR to flush the command line, then ATZ. Raises NoAnswer when it stays silent."""
     chat.port.write(b"\x10!\x10\x03")
     chat.drain(0.3)
     chat.port.write(b"+++")
     chat.drain(1.1)
+    chat.port.write(b"\r")  # ends whatever the modem collected as a command line (the bytes above, in command mode)
+    chat.drain(0.2)
     chat.command("ATZ", timeout=3.0)
 
 

@@ -21,6 +21,7 @@ DLE, ETX = b"\x10", b"\x03"
 RING_GONE = 8.0        # seconds without RING: the caller gave up before the box answered
 CID_SETTLE = 0.7       # seconds after the last caller-ID line: the block is complete
 COMMAND_TIMEOUT = 5.0  # seconds a command may take before the modem counts as stalled
+KEEPALIVE = 30.0       # seconds of quiet on an idle line before an AT checks that the modem still answers
 DIAL_TIMEOUT = 60.0    # ATD waits for dial tone, the digits, and (where detected) the answer
 
 
@@ -181,6 +182,9 @@ class LineMachine:
         self.then: Callable[[float], list] | None = None
         self.dtmf_open: tuple[str, float] | None = None  # DLE / seen at this time (digit inside)
         self.early_digits: list[str] = []  # digits heard between AT+VLS=1 and its VCON
+        self.last_heard = 0.0     # when the modem last said anything (result code, caller ID, DLE)
+        self.keepalive = False    # an idle-line AT is waiting for its OK
+        self.deferred: Command | None = None  # answer/dial that came while the keepalive AT was out
         self.counters: dict[str, int] = {"silence": 0, "quiet": 0, "garbage": 0, "dial_tone": 0}
         self.out: list = []
 
@@ -213,6 +217,8 @@ class LineMachine:
     def feed(self, item: Code | CidLine | Dle | Command | Tick) -> list:
         """Feed one input; returns the actions to carry out, in order."""
         self.out = []
+        if isinstance(item, (Code, CidLine, Dle)):
+            self.last_heard = item.now
         if isinstance(item, Code):
             self._on_code(item.result, item.now)
         elif isinstance(item, CidLine):
@@ -237,6 +243,9 @@ class LineMachine:
                 self._next(now)
                 return
             self.waiting, self.steps, self.then = None, deque(), None
+            if self.keepalive:  # ERROR to a plain AT: the modem answers, which is all the keepalive asks
+                self._keepalive_done(now)
+                return
             self._failed(step.text, result, now)
             return
         if result in (Result.NO_CARRIER, Result.BUSY) and self.state in CALL_STATES | {LineState.HANGING_UP}:
@@ -351,6 +360,9 @@ class LineMachine:
     # ---- the box's commands --------------------------------------------------------------------------------
     def _on_command(self, cmd: Command) -> None:
         now, d = cmd.now, self.dialect
+        if self.keepalive and cmd.kind in ("answer", "dial"):
+            self.deferred = cmd  # after the keepalive's OK, so that OK is not taken for this command's
+            return
         if cmd.kind == "answer":
             if self.state in (LineState.RINGING, LineState.SEIZED):
                 self.state = LineState.ANSWERING
@@ -432,6 +444,7 @@ class LineMachine:
         self.state = LineState.IDLE
         self.cid, self.rings, self.listening, self.dtmf_open = CallerId(), 0, False, None
         self.early_digits = []
+        self.keepalive, self.deferred = False, None
         self.waiting, self.steps, self.then = None, deque(), None
 
     def _far_gone(self, cause: HangupCause, now: float, stop: bool) -> None:
@@ -446,6 +459,12 @@ class LineMachine:
             self.waiting, self.steps = None, deque()
             self._run(self.dialect.hangup, self._on_hook, now)
 
+    def _keepalive_done(self, now: float) -> None:
+        self.keepalive = False
+        cmd, self.deferred = self.deferred, None
+        if cmd is not None:
+            self._on_command(Command(cmd.kind, cmd.arg, now))
+
     # ---- time -------------------------------------------------------------------------------------------------
     def _on_tick(self, now: float) -> None:
         if self.dtmf_open is not None and now - self.dtmf_open[1] > 1.0:
@@ -455,11 +474,18 @@ class LineMachine:
         elif self.state in (LineState.SEIZED, LineState.RINGING) and now - self.last_ring > RING_GONE:
             self._post(HungUp(self.line, HangupCause.NORMAL))  # the caller gave up before the box answered
             self._on_hook(now)
+        if self.last_heard == 0.0:  # just opened: count the quiet from now
+            self.last_heard = now
+        if self.state is LineState.IDLE and self.waiting is None and not self.keepalive \
+                and now - max(self.last_heard, self.sent_at) > KEEPALIVE:
+            self.keepalive = True  # a modem that stopped answering while idle is found before the next call
+            self._run(("AT",), self._keepalive_done, now)
         if self.waiting is not None:
             limit = DIAL_TIMEOUT if self.waiting.text.startswith("ATD") else COMMAND_TIMEOUT
             if now - self.sent_at > limit:
                 text = self.waiting.text
                 self.waiting, self.steps, self.then = None, deque(), None
+                self.keepalive, self.deferred = False, None
                 self.out.append(Stalled(text))
 
     # ---- faults -----------------------------------------------------------------------------------------------
@@ -475,6 +501,7 @@ class LineMachine:
     def port_back(self) -> None:
         """The port is back and initialised: idle again."""
         self._on_hook(0.0)
+        self.last_heard = 0.0
 
     @property
     def busy(self) -> bool:

@@ -123,7 +123,7 @@ def test_garbage_from_the_modem_is_counted_and_the_line_works_on(emulated) -> No
 
 
 def test_a_modem_that_stalls_is_reset_in_band_then_reported_failed_and_reopens(emulated) -> None:
-    """Deaf for 7 s: the answer gets no reply within 5 s, the in-band reset (DLE !, +++, ATZ) fails too, a
+    """Deaf for 10 s: the answer gets no reply within 5 s, the in-band reset (DLE !, +++, ATZ) fails too, a
     URL has no USB device to reset, so the device is reported failed with the reason; the device manager then
     opens a new driver, which works once the modem answers again."""
     drv, far, sink = emulated()
@@ -131,15 +131,15 @@ def test_a_modem_that_stalls_is_reset_in_band_then_reported_failed_and_reopens(e
     far.ring("13800138000", "LI NA", rings=20, period=1.0)
     sink.wait(Ringing)
     t_stall = time.monotonic()
-    far.stall(7.0)
+    far.stall(10.0)
     line.answer()
     assert sink.wait(HungUp, timeout=12)[0].cause is HangupCause.LINE_DOWN
-    failed, _ = sink.wait(DeviceFailed, timeout=20)
+    failed, _ = sink.wait(DeviceFailed, timeout=25)
     assert "stopped answering (AT+FCLASS=8)" in failed.reason and "reset failed" in failed.reason
     st = drv.status()
     assert "stalled" in st["faults"] and st["resets"] == 1 and st["usb_resets"] == 0
     drv.close()
-    time.sleep(max(0.0, t_stall + 7.2 - time.monotonic()))  # the modem answers again
+    time.sleep(max(0.0, t_stall + 10.2 - time.monotonic()))  # the modem answers again
     again = ModemDriver("modem0", dict(drv.settings), Sink())
     try:
         [line2] = again.open()
@@ -251,3 +251,22 @@ def test_fax_calling_tone_and_hook_flash(emulated) -> None:
     while drv.status()["state"] != "duplex" and time.monotonic() < deadline:  # audio resumes after the flash
         time.sleep(0.05)
     assert drv.status()["state"] == "duplex"
+
+
+def test_a_modem_that_stops_answering_while_idle_is_found_and_reset(emulated, monkeypatch) -> None:
+    """No call, no command: the idle check (AT after KEEPALIVE seconds of quiet; 1 s here) finds the deaf
+    modem and the in-band reset brings it back before the next caller."""
+    from hotline.drivers.modem import state
+    monkeypatch.setattr(state, "KEEPALIVE", 1.0)
+    drv, far, sink = emulated()
+    drv.open()
+    far.stall(4.0)
+    deadline = time.monotonic() + 15
+    while drv.status()["resets"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert drv.status()["resets"] == 1
+    while (drv.status()["state"] != "idle" or drv.status()["faults"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert drv.status()["state"] == "idle" and drv.status()["faults"] == [], (drv.status(), sink.items)
+    assert not [e for _, e in sink.items if isinstance(e, DeviceFailed)]
+    in_call(drv, far, sink)

@@ -133,6 +133,29 @@ def test_full_duplex_stream_ended_by_the_modem_then_no_carrier_hangs_up():
     assert [type(e) for e in events(out)] == [HungUp]
 
 
+def test_an_idle_modem_is_checked_with_at_and_a_silent_one_stalls():
+    m = LineMachine("m0", HALF)
+    assert sends(m.feed(Tick(100.0))) == []
+    assert sends(m.feed(Tick(129.0))) == []
+    assert sends(m.feed(Tick(131.0))) == ["AT"]  # 30 s of quiet on an idle line
+    m.feed(Code(Result.OK, 131.1))
+    assert sends(m.feed(Tick(150.0))) == [] and not m.busy
+    assert sends(m.feed(Tick(162.0))) == ["AT"]
+    out = m.feed(Tick(167.5))  # no answer within 5 s: the modem stalls
+    assert [a for a in out if isinstance(a, Stalled)] == [Stalled("AT")]
+
+
+def test_a_call_answered_while_the_idle_check_is_out_waits_for_its_ok():
+    m = LineMachine("m0", HALF, number="8001")
+    m.feed(Tick(100.0))
+    assert sends(m.feed(Tick(131.0))) == ["AT"]
+    ring_with_cid(m, t=131.01)  # RING and caller ID arrive before the OK
+    assert sends(m.feed(Command("answer", now=132.5))) == []  # not yet: the next OK belongs to the AT
+    assert sends(m.feed(Code(Result.OK, 132.6))) == ["AT+FCLASS=8"]
+    assert sends(m.feed(Code(Result.OK, 132.7))) == ["AT+VLS=1"]
+    assert events(m.feed(Code(Result.VCON, 132.8))) == [AnswerConfirmed("m0")]
+
+
 def test_digit_outside_a_call_is_ignored():
     m = LineMachine("m0", HALF)
     assert m.feed(Dle(dle(DleKind.DTMF, "1"), 1.0)) == []
