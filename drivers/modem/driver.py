@@ -126,10 +126,8 @@ class ModemDriver(Driver):
     @classmethod
     def probe(cls) -> list[dict]:
         """USB voice modems found by drivers/usb (when installed) as ready-made device entries (port, profile)."""
-        probe_devices = _optional("hotline.drivers.usb.discover", "probe_devices")
-        if probe_devices is None:
-            return []
-        return [d for d in probe_devices(include_unknown=False) if d.get("driver") == "modem"]
+        found = _optional("hotline.drivers.usb.discover", "probe")  # usable modems as short device sections
+        return [] if found is None else [d for d in found() if d.get("driver") == "modem"]
 
     def validate_environment(self) -> list[str]:
         """Bad settings, or a device node that is missing or not readable and writable."""

@@ -280,3 +280,34 @@ def test_a_modem_without_a_format_the_driver_carries_is_refused_clearly(rig):
     fake.answers["AT+VSM=?"] = '129,"ADPCM",2,0,(7200),(0),(0)'  # 2-bit vendor ADPCM only
     with pytest.raises(DriverNotReady, match="no usable voice format: the modem offers 129 ADPCM"):
         drv.open()
+
+
+def test_drivers_usb_gives_probe_and_the_usb_reset_when_installed(monkeypatch, rig):
+    """With drivers/usb installed (its two entry points, stood in for here), probe() lists its modems and a
+    stalled modem on a device node gets reset_for_tty; an outcome of re-enumeration re-opens the port."""
+    import sys
+    import types
+    from hotline.drivers.modem import driver as modem_driver
+    calls = []
+    reset_mod = types.ModuleType("hotline.drivers.usb.reset")
+    reset_mod.reset_for_tty = lambda path, settle_s=0.0: calls.append((path, settle_s)) or types.SimpleNamespace(
+        ok=False, outcome=types.SimpleNamespace(value="reenumerated"), reason="the device re-enumerated")
+    discover_mod = types.ModuleType("hotline.drivers.usb.discover")
+    discover_mod.probe = lambda: [{"driver": "modem", "port": "usb-Conexant_USB_Modem-if00", "profile": "conexant"},
+                                  {"driver": "other", "port": "/dev/ttyUSB9"}]
+    monkeypatch.setitem(sys.modules, "hotline.drivers.usb", types.ModuleType("hotline.drivers.usb"))
+    monkeypatch.setitem(sys.modules, "hotline.drivers.usb.reset", reset_mod)
+    monkeypatch.setitem(sys.modules, "hotline.drivers.usb.discover", discover_mod)
+    assert ModemDriver.probe() == [{"driver": "modem", "port": "usb-Conexant_USB_Modem-if00", "profile": "conexant"}]
+    assert modem_driver._usb_reset("virtualmodem://conexant") is None  # a URL has no USB device behind it
+    drv, fake, events, _ = rig("emu-half", usb_reset=modem_driver._usb_reset("/dev/ttyACM0"))
+    [line] = drv.open()
+    ring_in(fake, events)
+    fake.stalled = True
+    line.answer()
+    wait_until(lambda: calls, timeout=20)
+    assert calls == [("/dev/ttyACM0", 5.0)]
+    fake.stalled = False  # the USB reset brought it back
+    events.wait(LineUp, timeout=10)
+    st = drv.status()
+    assert st["usb_resets"] == 1 and st["faults"] == [] and st["state"] == "idle"
