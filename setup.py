@@ -51,5 +51,6 @@ setup(
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
                              "sip = hotline.drivers.sip.driver:SipDriver"],
+                            "modem = hotline.drivers.modem.driver:ModemDriver"],
     },
 )

@@ -267,10 +267,23 @@ class DeviceManager:
 
     def status(self) -> dict:
         """Each device's state and reason."""
-        devs = {d.name: {"driver": d.driver_name, "state": d.state, "reason": d.reason, "lines": len(d.lines)}
-                for d in self.devices.values()}
+        devs = {d.name: {"driver": d.driver_name, "state": d.state, "reason": d.reason, "lines": len(d.lines),
+                         **self.hardware(d)} for d in self.devices.values()}
         up = all(d["state"] == "up" for d in devs.values())
         return {"state": "up" if up else "degraded", "devices": devs}
+
+    @staticmethod
+    def hardware(dev: DeviceState) -> dict:
+        """What an open driver says about its hardware (a modem: manufacturer, model, profile, format) and its
+        faults, for the panel and /healthz; empty for drivers that say nothing of the kind."""
+        if dev.driver is None or dev.state != "up":
+            return {}
+        try:
+            st = dev.driver.status()
+        except Exception as exc:  # a broken status() must not break the page
+            return {"faults": [f"status failed: {exc}"]}
+        out = {k: st[k] for k in ("modem", "faults") if st.get(k)}
+        return out
 
     def line_states(self) -> list[dict]:
         """Every line with up/busy, for the panel and metrics."""

@@ -67,6 +67,7 @@ class Capture:
 
     slot: int
     frames: list = field(default_factory=list)
+    channel: Any = None
 
 
 @dataclass(frozen=True)
@@ -215,15 +216,28 @@ class MediaEngine:
 
     # ---- captures (voicemail, prompts recorded by phone) ------------------------------
     def start_capture(self, ch: Channel) -> "Capture":
-        """Keep every frame a channel receives until stop_capture."""
-        cap = Capture(ch.slot)
+        """Keep every frame a channel receives until stop_capture; a device with ``capturing(line, on)`` is told
+        (a half-duplex modem stops playing and listens)."""
+        cap = Capture(ch.slot, channel=ch)
         self._captures.append(cap)
+        self._tell_capturing(ch, True)
         return cap
 
+    def _tell_capturing(self, ch: Channel, on: bool) -> None:
+        hook = getattr(ch.device, "capturing", None)
+        if hook is None:
+            return
+        try:
+            hook(ch.line, on)
+        except Exception as exc:  # the recording goes on with whatever audio the device delivers
+            log.error("event=capturing_hook_failed line=%s error=%r", ch.line, str(exc) or type(exc).__name__)
+
     def stop_capture(self, cap: "Capture") -> None:
-        """Stop keeping frames."""
+        """Stop keeping frames (and tell the device, as start_capture did)."""
         if cap in self._captures:
             self._captures.remove(cap)
+            if cap.channel is not None and not any(c.slot == cap.slot for c in self._captures):
+                self._tell_capturing(cap.channel, False)
 
     # ---- recording taps ----------------------------------------------------------------
     def add_tap(self, recorder: Any, ch: Channel) -> None:

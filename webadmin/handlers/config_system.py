@@ -24,6 +24,7 @@ from .pages import system_status
 LINE = r"([A-Za-z0-9_.-]{1,64})"
 DEVICE = r"([a-z][a-z0-9_-]{0,31})"
 STATES = [N_("disabled"), N_("off")]  # line and device states shown through _(value)
+MODEM_FAULTS = [N_("echo"), N_("stalled"), N_("unplugged")]  # a modem driver's status()["faults"], shown through _()
 
 
 def line_rows(services: dict) -> list[dict]:
@@ -54,11 +55,16 @@ def device_rows(services: dict) -> list[dict]:
         live = devices.devices.get(d["name"]) if devices is not None else None
         if live is None:
             out.append({"name": d["name"], "driver": d["driver"], "state": "off", "reason": "enabled: false",
-                        "lines": 0, "disabled_lines": 0})
+                        "lines": 0, "disabled_lines": 0, "hardware": "", "faults": []})
             continue
         names = [ln.name for ln in live.lines]
+        hw = devices.hardware(live)
+        modem = hw.get("modem") or {}
+        hardware = " · ".join(str(v) for v in (modem.get("manufacturer"), modem.get("model"), modem.get("profile"),
+                                                modem.get("format")) if v)
         out.append({"name": live.name, "driver": live.driver_name, "state": live.state, "reason": live.reason,
-                    "lines": len(names), "disabled_lines": sum(1 for n in names if n in devices.disabled)})
+                    "lines": len(names), "disabled_lines": sum(1 for n in names if n in devices.disabled),
+                    "hardware": hardware, "faults": hw.get("faults", [])})
     return out
 
 
