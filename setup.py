@@ -50,7 +50,7 @@ setup(
     entry_points={
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
-                             "sip = hotline.drivers.sip.driver:SipDriver"],
-                            "modem = hotline.drivers.modem.driver:ModemDriver"],
+                             "sip = hotline.drivers.sip.driver:SipDriver",
+                             "modem = hotline.drivers.modem.driver:ModemDriver"],
     },
 )
