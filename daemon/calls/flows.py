@@ -6,14 +6,27 @@ import datetime as dt
 import logging
 import time
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from hotline.dialplan.flow import Flow, FlowError, parse_flow
 
-from .prompts import PromptLibrary
+from .prompts import PromptIndex, PromptLibrary
 
 log = logging.getLogger("hotline.flows")
+
+
+@dataclass(frozen=True)
+class FlowChecker:
+    """Checks a flow against a box's prompts and data tables."""
+
+    prompts: PromptIndex
+    lookup_check: Callable[[str, str], str | None] | None = None
+
+    def validate(self, source: str, filename: str) -> Flow:
+        """Parse and check a flow (raises FlowError)."""
+        return parse_flow(source, filename, self.prompts.exists, self.lookup_check)
 
 
 class FlowStore:
@@ -29,7 +42,12 @@ class FlowStore:
 
     def validate(self, source: str, filename: str) -> Flow:
         """Parse and check a flow against the prompts and data tables of this box (raises FlowError)."""
-        return parse_flow(source, filename, self.prompts.exists, self.lookup_check)
+        return self.checker().validate(source, filename)
+
+    def checker(self) -> "FlowChecker":
+        """What validate() needs, without the running flows and audio (picklable when lookup_check is a
+        module-level function, as the box's is: flows can be checked in a worker process)."""
+        return FlowChecker(self.prompts.index(), self.lookup_check)
 
     def publish(self, source: str, filename: str, author: str = "system") -> Flow:
         """Validate and make a new version active at once; an invalid flow is never published."""

@@ -12,6 +12,7 @@ import tornado.web
 
 from hotline.daemon.box import users
 from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.box import localtime, users
 
 from ..limits import SESSION_COOKIE
@@ -217,7 +218,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         body = self.request.body
         if len(body) > BIG_JSON and body[:1] in (b"{", b"[", b" ", b"\n", b"\r", b"\t"):
             try:
-                self._big_json = await off_loop(inputs.parse_json_object, body)
+                self._big_json = await off_loop_sized(len(body), inputs.parse_json_object, body)
             except inputs.BadInput as exc:  # json_body reports it the usual way
                 self._big_json = exc
 
