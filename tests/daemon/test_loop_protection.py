@@ -34,7 +34,7 @@ def holding_box(prepared_box, hotline_bin):
     return d
 
 
-MISSED_BUDGET = 25  # ticks (0.5 s of audio) over the whole attack; the goal is 0
+MISSED_BUDGET = 0  # ticks over the whole attack (a solo test: scripts/test runs it alone on the machine)
 
 
 @pytest.mark.solo
@@ -42,9 +42,8 @@ def test_hostile_inputs_with_50_calls_up_miss_no_tick(holding_box) -> None:
     """Alias bombs (as keys and values), a recursive alias, a bare scalar flow, !!python tags, 10 MB imports, a
     1 Hz WAV, a minute of 44.1 kHz stereo, and fault values like {"$gt": ""}: each is answered with a clear 4xx
     (or done, for the valid big ones), no tick part fails, all 50 calls are still up and every one gets its CDR,
-    and the media clock misses at most MISSED_BUDGET ticks over the whole attack (before this work one flow
-    missed 625; the target is 0, not yet met: the checking thread still holds the GIL for a few ticks' worth
-    of a 250 KB flow, see docs/security.md)."""
+    and the media clock misses no tick over the whole attack (before this work one flow missed 625; big
+    documents are now checked in a worker process, daemon/box/procwork.py, and none falls back to a thread)."""
     d, client = holding_box, holding_box.client
     ids, placed = place_calls(client, CALLS)
     assert ids == placed and len(ids) == CALLS, f"{len(ids)} of {len(placed)} calls held (admission control)"
@@ -52,15 +51,17 @@ def test_hostile_inputs_with_50_calls_up_miss_no_tick(holding_box) -> None:
     quiet0 = client.metric(MISSED)
     time.sleep(5.0)
     missed0 = client.metric(MISSED)
-    answers = run_probes(client, ids[0], f"sim0-t{CALLS + 5}", chosen=loop_probes(), workers=3)
+    answers = run_probes(client, ids[0], f"sim0-t{CALLS + 5}", chosen=loop_probes(), workers=1)
     time.sleep(1.0)
     missed = client.metric(MISSED) - missed0
     bad = [(a.probe.name, a.status, a.head[:200]) for a in answers if a.verdict != "ok"]
     assert not bad, bad
     print(f"missed ticks: {missed:.0f} during the attack, {missed0 - quiet0:.0f} in 5 s before it")
-    assert missed <= MISSED_BUDGET, (f"{missed:.0f} ticks missed during the hostile requests (this machine missed "
-                                     f"{missed0 - quiet0:.0f} in 5 s with no requests: load from elsewhere)")
+    by_probe = {a.probe.name: a.missed_ticks for a in answers if a.missed_ticks}
+    assert missed <= MISSED_BUDGET, (f"{missed:.0f} ticks missed during the hostile requests {by_probe} (this "
+                                     f"machine missed {missed0 - quiet0:.0f} in 5 s with no requests)")
     assert client.metric("hotline_media_tick_errors_total") == 0
+    assert "event=work_in_thread" not in d.output()  # every big document went to the worker process
     by_name = {a.probe.name: a for a in answers}
     assert "expected a mapping" in by_name["flow: a bare scalar"].head
     assert "values once aliases are expanded" in by_name["flow: alias bomb as a key"].head
