@@ -13,12 +13,13 @@ import tornado.web
 
 from hotline.daemon.box import audit
 from hotline.daemon.box import audit
+from hotline.daemon.aio import off_loop
 from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import LOCALES, Flow, FlowError
 
 from ..i18n import N_
-from .base import BaseHandler, PageHandler
+from .base import BaseHandler, PageHandler, dumps_with_raw
 from .flow_versions import (FlowSummary, _digest, activate_version, check_flow, list_versions, save_version,
                             version_source)
 
@@ -391,9 +392,9 @@ class FlowEditPage(FlowMixin, PageHandler):
         self.render("flows_edit.html", name=name, source=source, loaded_version=number, versions=versions,
                     title_text=_title(flow or running, self.locale.code), routes=routes, fmt=self.local_time,
                     flow_languages=(flow or running).languages if (flow or running) else list(LOCALES),
-                    initial={"name": name, "version": number, "tree": flow.tree if flow else None,
-                             "problems": problems, "warnings": warnings,
-                             "versions": versions, "routes": routes})
+                    initial_json=await off_loop(dumps_with_raw, {
+                        "name": name, "version": number, "tree": flow.tree if flow else None,
+                        "problems": problems, "warnings": warnings, "versions": versions, "routes": routes}, True))
 
 
 class FlowsApi(FlowMixin, BaseHandler):

@@ -3,6 +3,7 @@ publish, roll back; audited in the same transaction). No Tornado here: the stora
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import Flow, FlowError
 from hotline.dialplan.registry import APPS
 from hotline.dialplan.schema import ListOf, MapOf, Problem, Ref, Section
+
+from .base import RawJson
 
 def _digest(source: str) -> str:
     """The version identity used by FlowStore (Flow.digest)."""
@@ -47,7 +50,7 @@ class FlowSummary:
     digest: str
     languages: list[str]
     title: dict[str, str]
-    tree: dict
+    tree: RawJson   # the menu tree, JSON-encoded where it was built
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ def check_flow(source: str, name: str, checker: FlowChecker) -> FlowCheck:
     if bad_name is not None or flow.name != name:
         bad_name = bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}
         return FlowCheck(None, [bad_name], warnings)
-    return FlowCheck(FlowSummary(flow.name, flow.digest, list(flow.languages), dict(flow.title), flow_tree(flow)),
-                     [], warnings)
+    tree = RawJson(json.dumps(flow_tree(flow), ensure_ascii=False, default=str))
+    return FlowCheck(FlowSummary(flow.name, flow.digest, list(flow.languages), dict(flow.title), tree), [], warnings)
 
 
 # ---- the menu tree --------------------------------------------------------------------------------------------
