@@ -91,40 +91,23 @@ def _worker_start() -> None:
         log.warning("event=worker_memory_limit_failed error=%r", str(exc))
 
 
-def _run_pickled(blob: bytes, timeout: float) -> bytes:
-    """In the worker: unpickle (fn, args), run it within ``timeout`` seconds, pickle ("ok", result) or
-    ("raise", exception). Pickled here so that the daemon unpickles the answer in a thread of its choice."""
+def _run_job(fn: Callable[..., T], args: tuple, timeout: float) -> T:
+    """In the worker: ``fn(*args)`` within ``timeout`` seconds of wall time (an alarm) and about as much CPU
+    time (a limit the kernel enforces where no alarm can interrupt, such as C code). The pool carries the
+    arguments, the answer and any exception across (each pickled once: a 10 MB body is not copied again)."""
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(used.ru_utime + used.ru_stime + timeout) + 2
     _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        fn, args = pickle.loads(blob)
-        outcome: tuple[str, Any] = ("ok", fn(*args))
+        return fn(*args)
     except _Alarm:
-        outcome = ("raise", WorkFailed(WorkFailure.TIMEOUT, f"the document could not be checked in {timeout:g} s"))
+        raise WorkFailed(WorkFailure.TIMEOUT, f"the document could not be checked in {timeout:g} s") from None
     except MemoryError:
-        outcome = ("raise", WorkFailed(WorkFailure.DIED, "the document is too big to check"))
-    except Exception as exc:  # noqa: BLE001 - handed back to the daemon, raised there
-        outcome = ("raise", exc)
+        raise WorkFailed(WorkFailure.DIED, "the document is too big to check") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    try:
-        answer = pickle.dumps(outcome)
-        pickle.loads(answer)
-    except Exception as exc:  # noqa: BLE001 - an exception that does not survive pickling
-        answer = pickle.dumps(("raise", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}"
-                                                     f" (not picklable: {exc})")))
-    return answer
-
-
-def _unpickle_and_trim(answer: bytes) -> Any:
-    """The worker's answer; then the memory the request's copies took goes back to the system."""
-    try:
-        return pickle.loads(answer)
-    finally:
-        trim()
 
 
 class ProcessWork:
@@ -161,9 +144,10 @@ class ProcessWork:
                 proc.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, blob: bytes) -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.Future]:
+    def _submit(self, fn: Callable, args: tuple) -> tuple[concurrent.futures.ProcessPoolExecutor,
+                                                           concurrent.futures.Future]:
         pool = self._get_pool()
-        return pool, pool.submit(_run_pickled, blob, self.timeout)
+        return pool, pool.submit(_run_job, fn, args, self.timeout)
 
     def warm(self) -> None:
         """Start the forkserver and the worker now (in a thread), so the first big document does not wait."""
@@ -179,14 +163,14 @@ class ProcessWork:
         self.waiting += 1
         self.jobs += 1
         try:
-            try:
-                blob = await loop.run_in_executor(self._thread, pickle.dumps, (fn, args))
-            except (pickle.PicklingError, AttributeError, TypeError) as exc:  # a lambda: a test's own checker
+            try:  # the function only (the arguments are plain data): a lambda cannot go to the worker
+                pickle.dumps(fn)
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:  # a test's own checker
                 log.warning("event=work_in_thread fn=%s reason=%r", getattr(fn, "__name__", fn), str(exc))
                 return await off_loop(fn, *args)
-            pool, future = await loop.run_in_executor(self._thread, self._submit, blob)
+            pool, future = await loop.run_in_executor(self._thread, self._submit, fn, args)
             try:
-                answer = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout * 2 + 10)
+                value = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout * 2 + 10)
             except asyncio.TimeoutError:
                 self.failures += 1
                 log.error("event=worker_stuck fn=%s timeout=%s", getattr(fn, "__name__", fn), self.timeout)
@@ -199,13 +183,12 @@ class ProcessWork:
                 await loop.run_in_executor(self._thread, self._drop_pool, pool, False)
                 raise WorkFailed(WorkFailure.DIED, "checking the document ended its worker process (too big or "
                                                    "too slow to check)") from None
-            kind, value = await loop.run_in_executor(self._thread, _unpickle_and_trim, answer)
+            except WorkFailed:
+                self.failures += 1
+                raise
         finally:
             self.waiting -= 1
-        if kind == "raise":
-            if isinstance(value, WorkFailed):
-                self.failures += 1
-            raise value
+            self._thread.submit(trim)  # the memory of the request's copies goes back to the system
         return value
 
     def status(self) -> dict:
