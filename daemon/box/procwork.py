@@ -39,9 +39,10 @@ TIMEOUT_S = 20.0         # wall and CPU seconds a job may take
 TASKS_PER_CHILD = 10     # a worker is replaced after this many jobs
 MEMORY_BYTES = 1 << 30   # address space a worker may add to what it has at start
 NICE = 10                # the worker's CPU priority below the daemon's: on a busy machine the clock goes first
-PRELOAD = ["hotline.daemon.box.procwork", "hotline.dialplan.flow", "hotline.dialplan.apps", "hotline.webadmin.handlers.flow_versions",
-           "hotline.daemon.acd.config", "hotline.webadmin.handlers.config_calendar",
-           "hotline.daemon.calls.simctl", "hotline.webadmin.handlers.inputs"]
+PRELOAD = ["hotline.daemon.box.procwork", "hotline.dialplan.flow", "hotline.dialplan.apps",
+           "hotline.webadmin.handlers.flow_versions", "hotline.daemon.acd.config",
+           "hotline.webadmin.handlers.config_calendar", "hotline.daemon.calls.simctl",
+           "hotline.webadmin.handlers.inputs"]
 
 
 class WorkFailure(enum.Enum):
