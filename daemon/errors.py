@@ -17,6 +17,9 @@ class ConfigError(HotlineError):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.problems,))  # raised in a worker process (a big document), raised again here
+
 
 class StoreError(HotlineError):
     """The database cannot be opened, upgraded or written."""

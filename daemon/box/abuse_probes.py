@@ -45,6 +45,7 @@ class Answer:
     call_id: str = ""        # a call the box accepted (a 201 from POST /sim/calls)
     head: str = ""           # the start of the answer's body
     missed_ticks: int = 0    # media ticks missed while it ran (measured when probes run one at a time)
+    rss_kb: int = 0          # the daemon's RSS change while it ran (likewise)
 
     @property
     def verdict(self) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import time
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,13 +14,41 @@ from hotline.dialplan.flow import Flow, FlowError, parse_flow
 from hotline.dialplan.schema import Problem
 
 from .linebind import HalfDuplexRoute, check_flows, line_problems
-from .prompts import PromptLibrary
+from .prompts import PromptIndex, PromptLibrary
 
 log = logging.getLogger("hotline.flows")
 
 
 class LineTraitError(FlowError):
     """A valid flow that a line reaching it cannot run (a half-duplex line and a step that queues or bridges)."""
+
+
+@dataclass(frozen=True)
+class FlowChecker:
+    """Checks a flow against a box's prompts, data tables, fax documents and the lines that reach it: plain data,
+    picklable (when lookup_check is a module-level function, as the box's is), so a worker process can run it."""
+
+    prompts: PromptIndex
+    lookup_check: Callable[[str, str], str | None] | None = None
+    documents: frozenset[str] | None = None          # the fax library's names (None: not checked)
+    half_duplex: tuple[HalfDuplexRoute, ...] = ()     # routes half-duplex lines reach
+
+    def _documents(self) -> set[str]:
+        return set(self.documents or ())
+
+    def parse(self, source: str, filename: str) -> Flow:
+        """Parse and check a flow against prompts, tables and documents (raises FlowError)."""
+        return parse_flow(source, filename, self.prompts.exists, self.lookup_check,
+                          self._documents if self.documents is not None else None)
+
+    def validate(self, source: str, filename: str) -> Flow:
+        """parse(), and the lines that reach the flow can run each step (raises FlowError, LineTraitError)."""
+        flow = self.parse(source, filename)
+        errors, warnings = line_problems(flow, list(self.half_duplex))
+        if errors:
+            raise LineTraitError(errors, flow.warnings + warnings)
+        flow.warnings = flow.warnings + warnings
+        return flow
 
 
 class FlowStore:
@@ -37,17 +66,17 @@ class FlowStore:
         self.line_errors: list[Problem] = []  # flow files refused by load_dir for a step their lines cannot run
 
     def parse(self, source: str, filename: str) -> Flow:
-        """Parse and check a flow against the prompts and data tables of this box (raises FlowError)."""
-        return parse_flow(source, filename, self.prompts.exists, self.lookup_check, self.document_check)
+        """Parse and check a flow against the prompts, data tables and fax documents of this box (raises FlowError)."""
+        return self.checker().parse(source, filename)
 
     def validate(self, source: str, filename: str) -> Flow:
         """parse(), and the lines that reach the flow can run each step (raises FlowError, LineTraitError)."""
-        flow = self.parse(source, filename)
-        errors, warnings = line_problems(flow, self.half_duplex)
-        if errors:
-            raise LineTraitError(errors, flow.warnings + warnings)
-        flow.warnings = flow.warnings + warnings
-        return flow
+        return self.checker().validate(source, filename)
+
+    def checker(self) -> FlowChecker:
+        """What validate() needs, without the running flows and audio (flows can be checked in a worker process)."""
+        documents = frozenset(self.document_check()) if self.document_check is not None else None
+        return FlowChecker(self.prompts.index(), self.lookup_check, documents, tuple(self.half_duplex))
 
     def active_line_problems(self) -> list[Problem]:
         """Errors of the active flows against the lines that reach them (a changed configuration finds these)."""

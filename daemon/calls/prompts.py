@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,18 @@ def load_manifest(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class PromptIndex:
+    """Which prompts can be played: a recorded or uploaded file, or a text to speak."""
+
+    dir: Path
+    texts: dict[str, dict[str, str]]
+
+    def exists(self, prompt_id: str, language: str) -> bool:
+        """True when the prompt can be played in this language without falling back."""
+        return (self.dir / language / f"{prompt_id}.wav").exists() or language in self.texts.get(prompt_id, {})
+
+
 class PromptLibrary:
     """Finds prompt audio: a recorded or uploaded file first, else cached speech, else speech now."""
 
@@ -106,7 +119,11 @@ class PromptLibrary:
 
     def exists(self, prompt_id: str, language: str) -> bool:
         """True when the prompt can be played in this language without falling back."""
-        return self.recorded(prompt_id, language).exists() or language in self.texts.get(prompt_id, {})
+        return self.index().exists(prompt_id, language)
+
+    def index(self) -> "PromptIndex":
+        """Which prompts exist, without the audio: what a flow check needs (picklable, for a worker process)."""
+        return PromptIndex(self.dir, self.texts)
 
     def _load(self, prompt_id: str, language: str) -> np.ndarray:
         for lang in (language, FALLBACK.get(language, language)):

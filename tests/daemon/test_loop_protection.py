@@ -2,6 +2,7 @@
 to a real daemon while 50 calls are up; and a reload with an empty hotline.yaml keeps the old configuration."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -34,7 +35,17 @@ def holding_box(prepared_box, hotline_bin):
     return d
 
 
-MISSED_BUDGET = 25  # ticks (0.5 s of audio) over the whole attack; the goal is 0
+MISSED_BUDGET = 0  # ticks over the whole attack (a solo test: scripts/test runs it alone on the machine)
+# When other work saturates the machine's cores (load average above twice the core count, before and after the
+# attack: the test's own daemon, client and worker count for about 2), the clock also waits for
+# the CPU itself: on the shared 2-core development box at load 10 to 40 the attack cost 0 to 7 ticks, spread
+# over probes whose daemon side is a few ms of work (the 60 s WAV, the 20,000-number import).
+LOADED_BUDGET = 8
+
+
+def busy_machine() -> bool:
+    """True when the 1-minute load average is above twice the number of cores."""
+    return os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
 
 
 @pytest.mark.solo
@@ -42,25 +53,31 @@ def test_hostile_inputs_with_50_calls_up_miss_no_tick(holding_box) -> None:
     """Alias bombs (as keys and values), a recursive alias, a bare scalar flow, !!python tags, 10 MB imports, a
     1 Hz WAV, a minute of 44.1 kHz stereo, and fault values like {"$gt": ""}: each is answered with a clear 4xx
     (or done, for the valid big ones), no tick part fails, all 50 calls are still up and every one gets its CDR,
-    and the media clock misses at most MISSED_BUDGET ticks over the whole attack (before this work one flow
-    missed 625; the target is 0, not yet met: the checking thread still holds the GIL for a few ticks' worth
-    of a 250 KB flow, see docs/security.md)."""
+    and the media clock misses no tick over the whole attack (before this work one flow missed 625; big
+    documents are now checked in a worker process, daemon/box/procwork.py, and none falls back to a thread).
+    On a machine other work keeps saturated throughout the attack, LOADED_BUDGET."""
     d, client = holding_box, holding_box.client
     ids, placed = place_calls(client, CALLS)
     assert ids == placed and len(ids) == CALLS, f"{len(ids)} of {len(placed)} calls held (admission control)"
     time.sleep(1.0)
     quiet0 = client.metric(MISSED)
     time.sleep(5.0)
-    missed0 = client.metric(MISSED)
-    answers = run_probes(client, ids[0], f"sim0-t{CALLS + 5}", chosen=loop_probes(), workers=3)
+    missed0, busy = client.metric(MISSED), busy_machine()
+    answers = run_probes(client, ids[0], f"sim0-t{CALLS + 5}", chosen=loop_probes(), workers=1)
     time.sleep(1.0)
     missed = client.metric(MISSED) - missed0
     bad = [(a.probe.name, a.status, a.head[:200]) for a in answers if a.verdict != "ok"]
     assert not bad, bad
     print(f"missed ticks: {missed:.0f} during the attack, {missed0 - quiet0:.0f} in 5 s before it")
-    assert missed <= MISSED_BUDGET, (f"{missed:.0f} ticks missed during the hostile requests (this machine missed "
-                                     f"{missed0 - quiet0:.0f} in 5 s with no requests: load from elsewhere)")
+    by_probe = {a.probe.name: a.missed_ticks for a in answers if a.missed_ticks}
+    busy = busy and busy_machine()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: budget "
+          f"{LOADED_BUDGET if busy else MISSED_BUDGET}")
+    assert missed <= (LOADED_BUDGET if busy else MISSED_BUDGET), (
+        f"{missed:.0f} ticks missed during the hostile requests {by_probe} (this machine missed "
+        f"{missed0 - quiet0:.0f} in 5 s with no requests; load average {os.getloadavg()[0]:.1f})")
     assert client.metric("hotline_media_tick_errors_total") == 0
+    assert "event=work_in_thread" not in d.output()  # every big document went to the worker process
     by_name = {a.probe.name: a for a in answers}
     assert "expected a mapping" in by_name["flow: a bare scalar"].head
     assert "values once aliases are expanded" in by_name["flow: alias bomb as a key"].head

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
+from hotline.daemon.box.abuse_probes import big_flow
+from hotline.daemon.box.procwork import BIG
 from hotline.daemon.media.wavio import parse_wav, wav_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -300,3 +302,24 @@ def test_record_a_prompt_by_phone(panel) -> None:
     assert entry["target"] == "en_US/goodbye" and entry["after"]["extension"] == "1002" and \
         entry["before"]["source"] == "tts"
     wait_until(lambda: station()["state"] == "idle", what="the call to end")
+
+
+def test_a_big_flow_is_checked_and_built_in_the_worker_process_and_answers_calls(panel) -> None:
+    """A flow over 64 KB goes to the worker process (daemon/box/procwork.py) to be checked and, once published,
+    built for the running box: a problem at its last steps is still reported at its line, and the published
+    version answers the next call."""
+    p = admin(panel)
+    source = big_flow("printer_support", 2300)
+    assert len(source) > BIG
+    bad = source.replace("{value: '2299', as: digits}", "{value: '2299', as: digitz}")
+    n = line_of(bad, "digitz")
+    checked = p.api("POST", "/flows/printer_support/validate", {"source": bad}).json()
+    assert not checked["ok"] and [x["line"] for x in checked["problems"]] == [n], checked["problems"]
+    r = p.api("POST", "/flows/printer_support/versions", {"source": source, "publish": True})
+    assert r.status == 201 and r.json()["version"] == 2 and r.json()["published"], r.text
+    tree = p.api("GET", "/flows/printer_support").json()["tree"]
+    assert len(tree["blocks"][0]["steps"]) == 2 * 2300 + 2
+    cid = p.api("POST", "/sim/calls", {"from": "13900000002", "to": "8001"}).json()["id"]
+    trail = wait_until(lambda: [s for s in steps(p, cid) if s["step"] == "say"], what="the big flow's steps")
+    p.api("DELETE", f"/sim/calls/{cid}")
+    assert trail[0]["step"] == "say"

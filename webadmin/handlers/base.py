@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -12,6 +13,7 @@ import tornado.web
 
 from hotline.daemon.box import users
 from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.box import localtime, users
 
 from ..limits import SESSION_COOKIE
@@ -217,7 +219,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         body = self.request.body
         if len(body) > BIG_JSON and body[:1] in (b"{", b"[", b" ", b"\n", b"\r", b"\t"):
             try:
-                self._big_json = await off_loop(inputs.parse_json_object, body)
+                self._big_json = await off_loop_sized(len(body), inputs.parse_json_object, body)
             except inputs.BadInput as exc:  # json_body reports it the usual way
                 self._big_json = exc
 
@@ -228,8 +230,9 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         self.finish(json.dumps(data, ensure_ascii=False, default=str))
 
     async def write_json_off_loop(self, data: Any, status: int = 200) -> None:
-        """write_json for documents that can be big (a flow's menu tree): encoded in a thread."""
-        text = await off_loop(lambda: json.dumps(data, ensure_ascii=False, default=str))
+        """write_json for documents that can be big (a flow's menu tree): encoded in a thread; RawJson values
+        (encoded in the worker process) are put in as they are."""
+        text = await off_loop(dumps_with_raw, data)
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(text)
@@ -246,6 +249,23 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         """Record a change in the audit log (who, when, from where, before -> after)."""
         from hotline.daemon.box import audit
         await self.services["store"].write(audit.record, self.actor, self.address, action, target, before, after)
+
+
+class RawJson(str):
+    """JSON text encoded elsewhere (a big flow's menu tree, in the worker process), put into an answer as is:
+    decoding and encoding it again would hold the GIL for longer than a media tick."""
+
+
+def dumps_with_raw(data: dict, script: bool = False) -> str:
+    """json.dumps of a dict whose top-level RawJson values are spliced in unchanged; ``script``: safe inside
+    a <script> element (as tornado's json_encode)."""
+    raws = {k: v for k, v in data.items() if isinstance(v, RawJson)}
+    marks = {k: f"raw-{secrets.token_hex(16)}" for k in raws}
+    text = json.dumps({k: marks.get(k, v) if k in raws else v for k, v in data.items()}, ensure_ascii=script,
+                      default=str)
+    for k, raw in raws.items():
+        text = text.replace(f'"{marks[k]}"', raw, 1)
+    return text.replace("</", "<\\/") if script else text
 
 
 class PageHandler(BaseHandler):

@@ -11,7 +11,7 @@ import yaml
 
 from hotline.daemon.box import users
 from hotline.daemon.box import users
-from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.acd import config as acd_config
 from hotline.daemon.errors import ConfigError
 from hotline.dialplan import safe_yaml
@@ -368,7 +368,7 @@ class AcdYamlApi(ConfigApi):
         except UnicodeDecodeError:
             return self.fail(400, "body: YAML must be UTF-8 text")
         try:
-            doc = await off_loop(acd_config.parse, text, "import.yaml")
+            doc = await off_loop_sized(len(text), acd_config.parse, text, "import.yaml")
         except ConfigError as exc:
             return self.write_json(problems(exc, lines=True, locale=self.locale), 400)
         def replace() -> tuple[dict, dict]:

@@ -82,7 +82,8 @@ def add_blocks(rows: list[tuple[str, str]], who: str, address: str, action: str)
     numbers = [r[0] for r in rows]
     old: dict[str, str] = {}
     for i in range(0, len(numbers), 500):  # SQLite allows a bounded number of parameters per statement
-        old.update({b.number: b.reason for b in Blacklist.select().where(Blacklist.number.in_(numbers[i:i + 500]))})
+        old.update(Blacklist.select(Blacklist.number, Blacklist.reason)  # tuples: no model object per row
+                   .where(Blacklist.number.in_(numbers[i:i + 500])).tuples())
     for number, reason in rows:
         if number in old and old[number] != reason:
             Blacklist.update(reason=reason).where(Blacklist.number == number).execute()

@@ -14,7 +14,7 @@ from hotline.daemon.box import audit
 from hotline.daemon.service import calendar
 from hotline.daemon.box import audit
 from hotline.daemon.service import calendar
-from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.store.models import Holiday, ScheduleHours, Setting
 
 from ..i18n import N_
@@ -57,6 +57,9 @@ class Invalid(Exception):
     def __init__(self, problems: list[Problem], field: str = ""):
         super().__init__(problems[0].text() if problems else "invalid")
         self.problems, self.field = problems, field
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.problems, self.field))  # raised in a worker process, raised again here
 
     def api_message(self) -> str:
         """One line for the JSON error (field first)."""
@@ -239,8 +242,8 @@ def import_lines(text: str, problems: list[Problem]) -> Iterator[tuple[int, str]
 
 
 async def parse_import(parse: Callable[[str], list], text: str) -> list:
-    """Run an import's line parser off the event loop (a big list takes seconds to check)."""
-    return await off_loop(parse, text)
+    """Run an import's line parser off the event loop (a big list takes seconds to check: in a worker process)."""
+    return await off_loop_sized(len(text), parse, text)
 
 
 def parse_holiday_lines(text: str) -> list[tuple[str, str, bool]]:

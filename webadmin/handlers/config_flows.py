@@ -6,7 +6,6 @@ The database (flow_versions) is the truth: every change is written there togethe
 the running box's FlowStore is refreshed for that flow (a call in progress keeps the Flow it started with)."""
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -15,12 +14,13 @@ import tornado.web
 from hotline.daemon.box import audit
 from hotline.daemon.box import audit
 from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.store.models import FlowVersion
 from hotline.dialplan.flow import LOCALES, Flow, FlowError
 
 from ..i18n import N_
-from .base import BaseHandler, PageHandler
-from .flow_versions import (_digest, _name_problem, _problem, activate_version, flow_tree, list_versions, save_version,
+from .base import BaseHandler, PageHandler, dumps_with_raw
+from .flow_versions import (FlowSummary, _digest, activate_version, check_flow, list_versions, save_version,
                             version_source)
 
 NAME = r"[a-z][a-z0-9_]{0,47}"
@@ -109,29 +109,22 @@ blocks:
 
 # ---- the running box ----------------------------------------------------------------------------------------
 
-async def validate(services: dict, source: str, name: str) -> tuple[Flow | None, list[dict], list[dict]]:
-    """(flow or None, problems, warnings) for a source, checked against this box's prompts and tables (off the
-    event loop: the check reads the prompt directory)."""
-    flows = services["flows"]
+async def validate(services: dict, source: str, name: str) -> tuple[FlowSummary | None, list[dict], list[dict]]:
+    """(summary or None, problems, warnings) for a source, checked against this box's prompts and tables: off the
+    event loop (the check reads the prompt directory), and a big source in a worker process (its parse would
+    hold the interpreter lock for long stretches and cost every call audio)."""
+    checked = await off_loop_sized(len(source), check_flow, source, name, services["flows"].checker())
+    return checked.flow, checked.problems, checked.warnings
 
-    def check() -> tuple[Flow | None, FlowError | None, dict | None]:
-        """In a thread: parse, check, the menu tree (cached on the flow) and the id check."""
-        try:
-            flow = flows.validate(source, f"{name}.yaml")
-        except FlowError as exc:
-            return None, exc, _name_problem(source, name)
-        flow_tree(flow)
-        return flow, None, _name_problem(source, name)
-    flow, exc, bad_name = await off_loop(check)
-    if exc is not None:
-        problems = [_problem(p) for p in exc.problems]
-        if bad_name is not None:
-            problems = sorted([*problems, bad_name], key=lambda p: (p["line"], p["column"]))
-        return None, problems, [_problem(w) for w in exc.warnings]
-    if bad_name is not None or flow.name != name:
-        bad_name = bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}
-        return None, [bad_name], [_problem(w) for w in flow.warnings]
-    return flow, [], [_problem(w) for w in flow.warnings]
+
+async def runnable(services: dict, summary: FlowSummary, source: str) -> Flow:
+    """The Flow object of a source that validates (to run a dry-run call): the running version with the same
+    digest, else built off the event loop (a big one in the worker process)."""
+    flows = services["flows"]
+    known = next((f for f in flows.versions.get(summary.name, []) if f.digest == summary.digest), None)
+    if known is not None and known.source == source:
+        return known
+    return await off_loop_sized(len(source), flows.checker().validate, source, f"{summary.name}.yaml")
 
 
 async def refresh(services: dict, name: str) -> None:
@@ -145,14 +138,14 @@ async def refresh(services: dict, name: str) -> None:
                 FlowVersion.select().where(FlowVersion.name == name).order_by(FlowVersion.version)]
     stored = await services["store"].read(rows)
     known = {f.digest: f for f in flows.versions.get(name, [])}
-    loop = asyncio.get_running_loop()
+    checker = flows.checker()
     versions: list[Flow] = []
     active: int | None = None
     for number, source, is_active in stored:
         flow = known.get(_digest(source))
         if flow is None or flow.source != source:
-            try:
-                flow = await loop.run_in_executor(None, flows.parse, source, f"{name} v{number}")
+            try:  # a big one is built in the worker process and comes back pickled; stored versions are not
+                flow = await off_loop_sized(len(source), checker.parse, source, f"{name} v{number}")  # line-checked
             except FlowError:
                 continue
         versions.append(flow)
@@ -175,7 +168,7 @@ def routes_for(services: dict) -> dict[str, list[str]]:
     return out
 
 
-def _title(flow: Flow | None, lang: str) -> str:
+def _title(flow: Flow | FlowSummary | None, lang: str) -> str:
     if flow is None:
         return ""
     return flow.title.get(lang) or next(iter(flow.title.values()), "")
@@ -399,9 +392,9 @@ class FlowEditPage(FlowMixin, PageHandler):
         self.render("flows_edit.html", name=name, source=source, loaded_version=number, versions=versions,
                     title_text=_title(flow or running, self.locale.code), routes=routes, fmt=self.local_time,
                     flow_languages=(flow or running).languages if (flow or running) else list(LOCALES),
-                    initial={"name": name, "version": number, "tree": flow_tree(flow) if flow else None,
-                             "problems": problems, "warnings": warnings,
-                             "versions": versions, "routes": routes})
+                    initial_json=await off_loop(dumps_with_raw, {
+                        "name": name, "version": number, "tree": flow.tree if flow else None,
+                        "problems": problems, "warnings": warnings, "versions": versions, "routes": routes}, True))
 
 
 class FlowsApi(FlowMixin, BaseHandler):
@@ -443,7 +436,7 @@ class FlowApi(FlowMixin, BaseHandler):
         flow, problems, warnings = await validate(self.services, found[1], name)
         await self.write_json_off_loop({"name": name, "active_version": found[0], "versions": versions,
                          "routes": routes_for(self.services).get(name, []), "source": found[1],
-                         "tree": flow_tree(flow) if flow else None, "problems": problems, "warnings": warnings})
+                         "tree": flow.tree if flow else None, "problems": problems, "warnings": warnings})
 
 
 class FlowValidateApi(FlowMixin, BaseHandler):
@@ -454,7 +447,7 @@ class FlowValidateApi(FlowMixin, BaseHandler):
         source = self.body_source(self.json_body())
         flow, problems, warnings = await validate(self.services, source, name)
         await self.write_json_off_loop({"ok": flow is not None, "problems": problems, "warnings": warnings,
-                         "tree": flow_tree(flow) if flow else None})
+                         "tree": flow.tree if flow else None})
 
 
 class FlowVersionsApi(FlowMixin, BaseHandler):
@@ -492,7 +485,7 @@ class FlowVersionApi(FlowMixin, BaseHandler):
             raise tornado.web.HTTPError(404, reason=f"no version {version} of flow {name!r}")
         row = next(v for v in (await store.read(list_versions, name))[name] if v["version"] == int(version))
         flow, problems, warnings = await validate(self.services, found[1], name)
-        await self.write_json_off_loop({**row, "name": name, "source": found[1], "tree": flow_tree(flow) if flow else None,
+        await self.write_json_off_loop({**row, "name": name, "source": found[1], "tree": flow.tree if flow else None,
                          "problems": problems, "warnings": warnings})
 
 
@@ -550,8 +543,9 @@ class FlowDryRunApi(FlowMixin, BaseHandler):
             raise tornado.web.HTTPError(400, reason=f"language: this flow speaks {', '.join(flow.languages)}")
         from hotline.daemon.calls.simctl import SimError
         routes = routes_for(self.services).get(name, [])
+        running = await runnable(self.services, flow, found[1])
         try:
-            sc = dry_runs(self.services).place(flow, language, self.actor, caller, routes[0] if routes else "")
+            sc = dry_runs(self.services).place(running, language, self.actor, caller, routes[0] if routes else "")
         except SimError as exc:
             return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
         self.write_json({"id": sc.id, "line": sc.line.name, "flow": name, "version": found[0],

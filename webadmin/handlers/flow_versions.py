@@ -3,16 +3,20 @@ publish, roll back; audited in the same transaction). No Tornado here: the stora
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.daemon.box import audit
-from hotline.daemon.calls.flows import make_active
+from hotline.daemon.calls.flows import FlowChecker, make_active
 from hotline.daemon.store.models import FlowVersion
-from hotline.dialplan.flow import Flow
+from hotline.dialplan.flow import Flow, FlowError
 from hotline.dialplan.registry import APPS
 from hotline.dialplan.schema import ListOf, MapOf, Problem, Ref, Section
+
+from .base import RawJson
 
 def _digest(source: str) -> str:
     """The version identity used by FlowStore (Flow.digest)."""
@@ -34,6 +38,47 @@ def _name_problem(source: str, name: str) -> dict | None:
                                    "create a new flow for another id"}
             return None
     return None
+
+
+# ---- checking a source (on the request-work thread, or in a worker process for big ones) --------------------
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """What the panel shows of a flow that validates: plain data, so that it can come from a worker process."""
+
+    name: str
+    digest: str
+    languages: list[str]
+    title: dict[str, str]
+    tree: RawJson   # the menu tree, JSON-encoded where it was built
+
+
+@dataclass(frozen=True)
+class FlowCheck:
+    """The outcome of checking a source: the summary when it validates as the flow ``name``, else problems."""
+
+    flow: FlowSummary | None
+    problems: list[dict]
+    warnings: list[dict]
+
+
+def check_flow(source: str, name: str, checker: FlowChecker) -> FlowCheck:
+    """Parse and check a source as the flow ``name`` (problems and warnings with line and column, the menu
+    tree); a module-level function of plain data in and out, so it can run in a worker process."""
+    bad_name = _name_problem(source, name)
+    try:
+        flow = checker.validate(source, f"{name}.yaml")
+    except FlowError as exc:
+        problems = [_problem(p) for p in exc.problems]
+        if bad_name is not None:
+            problems = sorted([*problems, bad_name], key=lambda p: (p["line"], p["column"]))
+        return FlowCheck(None, problems, [_problem(w) for w in exc.warnings])
+    warnings = [_problem(w) for w in flow.warnings]
+    if bad_name is not None or flow.name != name:
+        bad_name = bad_name or {"line": 1, "column": 1, "key": "flow", "message": f"the flow id must be {name!r}"}
+        return FlowCheck(None, [bad_name], warnings)
+    tree = RawJson(json.dumps(flow_tree(flow), ensure_ascii=False, default=str))
+    return FlowCheck(FlowSummary(flow.name, flow.digest, list(flow.languages), dict(flow.title), tree), [], warnings)
 
 
 # ---- the menu tree --------------------------------------------------------------------------------------------

@@ -21,7 +21,11 @@ class BadInput(tornado.web.HTTPError):
     def __init__(self, field: str, message: str, status: int = 400):
         field = field if len(field) <= 80 else field[:77] + "..."
         self.field, self.message = field, f"{field}: {message}" if field else message
+        self._args = (field, message, status)
         super().__init__(status, reason=self.message)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), self._args)  # raised in a worker process (a big body), raised again here
 
 
 def input_errors() -> tuple[type[BaseException], ...]:
@@ -34,10 +38,11 @@ def input_errors() -> tuple[type[BaseException], ...]:
     from hotline.daemon.service.lookups import ServiceDataError
     from hotline.daemon.media.wavio import WavError
     from hotline.daemon.calls.simctl import SimError
+    from hotline.daemon.box.procwork import WorkFailed
     from hotline.daemon.stats.reports import ReportError
     from hotline.daemon.service.workorders import WorkOrderError
     return (BackupError, ConfigError, CrmError, KbError, ReportError, ServiceDataError, SimError, WavError,
-            WorkOrderError)
+            WorkFailed, WorkOrderError)
 
 
 def input_error_status(exc: BaseException | None) -> int | None:

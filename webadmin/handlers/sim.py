@@ -7,7 +7,7 @@ import numpy as np
 import tornado.web
 import tornado.websocket
 
-from hotline.daemon.aio import off_loop
+from hotline.daemon.box.procwork import off_loop_sized
 from hotline.daemon.media.wavio import wav_bytes
 from hotline.daemon.calls.simctl import SimError
 from hotline.daemon.calls.simctl import SimCallRefused, SimError
@@ -133,7 +133,7 @@ class SimAudioHandler(SimHandler):
             return self.fail(SimError("audio: at most 50 MB", 413))
         try:
             self.sim.get(call_id)  # a call that does not exist is answered before any decoding
-            samples = await off_loop(decode_audio, self.request.body)
+            samples = await off_loop_sized(len(self.request.body), decode_audio, self.request.body)
             self.sim.send_samples(call_id, samples)
         except SimError as exc:
             return self.fail(exc)
@@ -311,7 +311,7 @@ class SimStationActionHandler(SimHandler):
 
     async def sim_station_audio(self, ext: str) -> float:
         """The agent speaks a WAV (decoded and resampled off the event loop)."""
-        samples = await off_loop(decode_audio, self.request.body)
+        samples = await off_loop_sized(len(self.request.body), decode_audio, self.request.body)
         self.sim.station_send(ext, samples)
         return len(samples) / 8000.0
 
