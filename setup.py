@@ -16,6 +16,7 @@ PACKAGES = {
     "hotline.drivers.sim": "drivers/sim",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
+    "hotline.fax": "fax",
     "hotline.webadmin": "webadmin",
     "hotline.webadmin.handlers": "webadmin/handlers",
 }
