@@ -297,6 +297,8 @@ class FaxSession:
                 self._part.unlink(missing_ok=True)
                 tiff = None
         self.rx.close_line(0)
+        if outcome in (FaxOutcome.CANCELLED, FaxOutcome.TIMED_OUT):
+            self.tx.close_line(0)   # stopped mid-call: the queued tones go too (a normal end lets the last frame out)
         result = FaxResult(outcome=outcome, direction=self.settings.direction, pages=pages,
                            bit_rate=stats.bit_rate if pages else 0, ecm=bool(stats.error_correcting_mode),
                            remote_ident=remote, reason=reason, code=-1 if self._code is None else self._code,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ("daemon", "drivers", "dialplan", "webadmin")
+PRODUCT = ("daemon", "drivers", "dialplan", "fax", "webadmin")
 SCANNED = (*PRODUCT, "scripts", "tests")
 
 # What each loaded name is, and which Debian package provides it.
@@ -35,7 +35,14 @@ PROVIDERS: dict[str, str] = {
     "systemd-sysusers": "systemd",
     "systemd-tmpfiles": "systemd",
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
-    "spandsp": "libspandsp2",                    # reference DTMF generator/detector (ctypes)
+    "spandsp": "libspandsp2",                    # the fax engine (T.30, ctypes); reference DTMF generator/detector
+    "gs": "ghostscript",                         # fax documents -> TIFF-F, received faxes -> PNG pages
+    "tiff2pdf": "libtiff-tools",                 # received faxes -> PDF
+    "tiffsplit": "libtiff-tools",                # fax pages one by one
+    "tifftopnm": "netpbm",                       # fax pages -> bitmaps
+    "pngtopnm": "netpbm",                        # PNG documents to fax
+    "jpegtopnm": "netpbm",                       # JPEG documents to fax
+    "prlimit": "util-linux",                     # bounds on every document tool run
     "libspandsp.so.2": "libspandsp2",
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
@@ -47,7 +54,7 @@ PROVIDERS: dict[str, str] = {
     "/sbin/ldconfig": "libc-bin",
 }
 # Debian's Essential packages are on every system and need no line in setup-env (checked below).
-ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils"}
+ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils", "util-linux"}
 SHELL_BUILTINS = {"export", "cd", "echo", "set", "test", "true", "false", "exit", "read", "trap", "sudo"}
 LIBRARY_CALLS = {"CDLL", "LoadLibrary", "find_library", "PyDLL"}
 PROGRAM_CALLS = {"which", "create_subprocess_exec"}
