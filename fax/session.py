@@ -34,6 +34,9 @@ __all__ = ["FaxDirection", "FaxOutcome", "FaxSettings", "FaxResult", "FaxSession
 ALL_MODEMS = Modems.V27TER | Modems.V29 | Modems.V17
 DRAIN_FRAMES = 25          # audio kept flowing after T.30 finished (0.5 s) so the last DCN/MCF leaves the line
 RX_CAPACITY = 50 * FRAME_SAMPLES   # one second of heard audio may wait for a busy fax thread before it is trimmed
+# what the fax thread answered is played only once this much is queued: a thread up to 160 ms behind the tick (load,
+# a late tick catching up) never leaves a hole in a modem signal; T.30 tolerates seconds of delay (satellite links)
+TX_LATENCY = 8 * FRAME_SAMPLES
 LOG_LINES = 400
 
 
@@ -121,7 +124,7 @@ class FaxSession:
         # heard audio: the fax thread drains it as it comes (no clock on this side, so no drift trimming or padding:
         # a window that never closes); only a thread more than a second behind loses audio (counted as overflow)
         self.rx = ElasticBuffer(1, settings.codec, target=FRAME_SAMPLES, capacity=RX_CAPACITY, window=1 << 62)
-        self.tx = ElasticBuffer(1, settings.codec)
+        self.tx = ElasticBuffer(1, settings.codec, target=TX_LATENCY, capacity=RX_CAPACITY, window=1 << 62)
         self.rx.open_line(0)
         self.tx.open_line(0)
         self._row = np.zeros(1, dtype=np.intp)
