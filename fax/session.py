@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..drivers.base import FRAME_SAMPLES
-from ..drivers.common import spandsp
+from ..drivers.common import g711, spandsp
 from ..drivers.common.elastic import Codec, ElasticBuffer
 from ..drivers.common.spandsp import Modems
 
@@ -37,6 +37,8 @@ RX_CAPACITY = 50 * FRAME_SAMPLES   # one second of heard audio may wait for a bu
 # what the fax thread answered is played only once this much is queued: a thread up to 160 ms behind the tick (load,
 # a late tick catching up) never leaves a hole in a modem signal; T.30 tolerates seconds of delay (satellite links)
 TX_LATENCY = 8 * FRAME_SAMPLES
+MAX_BATCH = 5              # frames a fax thread hands spandsp in one call when it has fallen behind (100 ms)
+_DECODE = {Codec.ULAW: g711.ulaw_decode, Codec.ALAW: g711.alaw_decode}
 LOG_LINES = 400
 
 
@@ -116,10 +118,12 @@ class FaxSession:
     """A T.30 terminal attached to one call's audio; create it, hand it to a ``FaxPool``, feed it frames."""
 
     def __init__(self, settings: FaxSettings, on_finished: Callable[[FaxResult], None] | None = None,
-                 name: str = "fax"):
+                 name: str = "fax", on_page: Callable[[int], None] | None = None):
         self.settings = settings
         self.name = name
         self.on_finished = on_finished
+        self.on_page = on_page       # called on the fax thread with the pages done so far, after each page
+        self.pages = 0               # pages sent and confirmed by the far end, or received, so far
         self.future: concurrent.futures.Future[FaxResult] = concurrent.futures.Future()
         # heard audio: the fax thread drains it as it comes (no clock on this side, so no drift trimming or padding:
         # a window that never closes); only a thread more than a second behind loses audio (counted as overflow)
@@ -128,7 +132,7 @@ class FaxSession:
         self.rx.open_line(0)
         self.tx.open_line(0)
         self._row = np.zeros(1, dtype=np.intp)
-        self._out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._out = np.zeros(MAX_BATCH * FRAME_SAMPLES, dtype=np.int16)
         self._wake: threading.Event | None = None
         self._cond = threading.Condition()
         self.frames = 0              # heard frames processed by spandsp
@@ -214,18 +218,22 @@ class FaxSession:
             self._finish(FaxOutcome.TIMED_OUT, f"no fax result within the session's limit of "
                                                f"{self.settings.time_limit:g} s")
             return True
-        out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16))
         processed = 0
-        while self.rx.fill()[0] >= FRAME_SAMPLES:
-            heard = np.ascontiguousarray(self.rx.take_frame()[0])
-            lib.fax_rx(self._fax, heard.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), FRAME_SAMPLES)
-            n = lib.fax_tx(self._fax, out_ptr, FRAME_SAMPLES)
-            if n < FRAME_SAMPLES:
-                self._out[max(n, 0):] = 0
-            self.tx.push_samples(self._row, self._out.reshape(1, -1))
-            processed += 1
+        while True:   # what waits is taken in batches of up to MAX_BATCH frames: a thread that fell behind catches up
+            k = min(MAX_BATCH, int(self.rx.fill()[0]) // FRAME_SAMPLES)
+            if k <= 0:
+                break
+            n = k * FRAME_SAMPLES
+            heard = np.ascontiguousarray(_DECODE[self.settings.codec](self.rx.take(n))[0], dtype=np.int16)
+            out = self._out[:n]
+            lib.fax_rx(self._fax, heard.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), n)
+            got = lib.fax_tx(self._fax, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), n)
+            if got < n:
+                out[max(got, 0):] = 0
+            self.tx.push_samples(self._row, out.reshape(1, -1))
+            processed += k
             if self._code is not None:
-                self._drain -= 1
+                self._drain -= k
                 if self._drain <= 0:
                     break
         if processed:
@@ -250,8 +258,9 @@ class FaxSession:
         t30 = lib.fax_get_t30_state(fax)
         self._t30 = t30
         handler = spandsp.PhaseEHandler(self._on_phase_e)
+        page_handler = spandsp.PhaseDHandler(self._on_phase_d)
         logger = spandsp.MessageHandler(self._on_log)
-        self._callbacks += [handler, logger]
+        self._callbacks += [handler, page_handler, logger]
         logging_state = lib.t30_get_logging_state(t30)
         lib.span_log_set_message_handler(logging_state, logger)
         lib.span_log_set_level(logging_state, int(s.log_level) | spandsp.LogLevel.SHOW_SEVERITY
@@ -267,6 +276,21 @@ class FaxSession:
             self._part.unlink(missing_ok=True)
             lib.t30_set_rx_file(t30, os.fsencode(self._part), -1)
         lib.t30_set_phase_e_handler(t30, handler, None)
+        lib.t30_set_phase_d_handler(t30, page_handler, None)
+
+    def _on_phase_d(self, t30: int, _user: int, _result: int) -> int:
+        """spandsp's phase D callback (fax thread): a page's post-page exchange is over; count confirmed pages."""
+        try:
+            stats = spandsp.T30Stats()
+            spandsp.library().t30_get_transfer_statistics(t30, ctypes.byref(stats))
+            pages = stats.pages_tx if self.settings.direction is FaxDirection.SEND else stats.pages_rx
+            if pages > self.pages:
+                self.pages = pages
+                if self.on_page is not None:
+                    self.on_page(pages)
+        except Exception:   # never let an exception cross into C
+            log.exception("%s: page callback failed", self.name)
+        return 0
 
     def _on_phase_e(self, _t30: int, _user: int, code: int) -> None:
         """spandsp's phase E callback (on the fax thread, inside fax_rx/fax_tx): T.30 is over."""

@@ -12,7 +12,7 @@ import ctypes.util
 import enum
 import threading
 
-__all__ = ["SpandspError", "T30Stats", "PhaseEHandler", "MessageHandler", "Modems", "Compressions", "LogLevel",
+__all__ = ["SpandspError", "T30Stats", "PhaseEHandler", "PhaseDHandler", "MessageHandler", "Modems", "Compressions", "LogLevel",
            "library", "completion_text", "T30_ERR_OK", "T30_ERR_CALLDROPPED"]
 
 LIBRARY_NAME = "libspandsp.so.2"
@@ -62,6 +62,8 @@ class T30Stats(ctypes.Structure):
 
 #: void handler(t30_state_t *s, void *user_data, int completion_code)
 PhaseEHandler = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+#: int handler(t30_state_t *s, void *user_data, int result): after each page's post-page exchange (0.0.6)
+PhaseDHandler = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
 #: void handler(int level, const char *text)
 MessageHandler = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p)
 
@@ -83,6 +85,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "t30_set_supported_modems": (ctypes.c_int, [_P, ctypes.c_int]),
     "t30_set_supported_compressions": (ctypes.c_int, [_P, ctypes.c_int]),
     "t30_set_phase_e_handler": (None, [_P, PhaseEHandler, _P]),
+    "t30_set_phase_d_handler": (None, [_P, PhaseDHandler, _P]),
     "t30_get_transfer_statistics": (None, [_P, ctypes.POINTER(T30Stats)]),
     "t30_completion_code_to_str": (ctypes.c_char_p, [ctypes.c_int]),
     "t30_set_tx_page_header_info": (ctypes.c_int, [_P, ctypes.c_char_p]),

@@ -58,7 +58,8 @@ def make_document(folder: Path, resolution: Resolution = Resolution.FINE) -> Pat
 
 
 def back_to_back(pool: FaxPool, sender: FaxSettings, receiver: FaxSettings, noise_dbm0: float | None,
-                 seed: int = 7, max_seconds: float = 300.0) -> tuple[FaxResult, FaxResult]:
+                 seed: int = 7, max_seconds: float = 300.0,
+                 pages: dict[str, list[int]] | None = None) -> tuple[FaxResult, FaxResult]:
     """Connect two sessions through audio and be their media clock: each 20 ms step takes one frame from each,
     adds noise, passes it through G.711 (the elastic buffers carry G.711) to the other side, then waits until both
     fax threads have processed it (so the test runs faster than real time yet the threads never starve)."""
@@ -71,8 +72,9 @@ def back_to_back(pool: FaxPool, sender: FaxSettings, receiver: FaxSettings, nois
         noisy = frame.astype(np.float64) + rng.normal(0.0, sigma, FRAME_SAMPLES)
         return np.clip(np.rint(noisy), -32768, 32767).astype(np.int16)
 
-    a = pool.start(FaxSession(sender, name="sender"))
-    b = pool.start(FaxSession(receiver, name="receiver"))
+    pages = pages if pages is not None else {}
+    a = pool.start(FaxSession(sender, name="sender", on_page=pages.setdefault("sender", []).append))
+    b = pool.start(FaxSession(receiver, name="receiver", on_page=pages.setdefault("receiver", []).append))
     for step in range(1, int(max_seconds * 8000 / FRAME_SAMPLES)):
         to_b, to_a = a.frame(), b.frame()
         a.feed(line(to_a))
@@ -104,11 +106,13 @@ def test_two_sessions_fax_a_document_through_audio(pool: FaxPool, tmp_path: Path
     received pages are the sent pages, pixel for pixel (within the stated tolerance on a noisy line without ECM)."""
     doc = make_document(tmp_path, resolution)
     received = tmp_path / "received.tif"
+    pages: dict[str, list[int]] = {}
     tx, rx = back_to_back(
         pool,
         FaxSettings(FaxDirection.SEND, doc, calling=True, modems=modems, ecm=ecm, ident="+86 10 8001"),
         FaxSettings(FaxDirection.RECEIVE, received, calling=False, modems=modems, ecm=ecm, ident="555 0100"),
-        noise)
+        noise, pages=pages)
+    assert pages == {"sender": [1, 2], "receiver": [1, 2]}   # each page reported as it was confirmed
     for r in (tx, rx):
         assert r.outcome is FaxOutcome.SUCCESS, (r.reason, r.log[-30:])
         assert (r.pages, r.bit_rate, r.ecm, r.code, r.reason) == (2, rate, ecm, spandsp.T30_ERR_OK, "OK")
