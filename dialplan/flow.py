@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -72,6 +73,8 @@ HEADER = Section({
 
 PromptCheck = Callable[[str, str], bool]        # (prompt id, locale) -> exists
 LookupCheck = Callable[[str, str], str | None]  # (table, field) -> error message or None
+DocumentNames = Callable[[], set[str]]          # the fax library's document names
+VAR_ONLY = re.compile(r"\$\{([a-z_][a-z0-9_.]*)\}")
 
 
 def _parse_step(node: yaml.Node, ctx: Ctx, key: str) -> Step | None:
@@ -114,11 +117,12 @@ def _parse_step(node: yaml.Node, ctx: Ctx, key: str) -> Step | None:
 
 
 def parse_flow(text: str, filename: str, prompt_exists: PromptCheck | None = None,
-               lookup_check: LookupCheck | None = None) -> Flow:
+               lookup_check: LookupCheck | None = None, document_names: DocumentNames | None = None) -> Flow:
     """Validate a flow document; raise FlowError listing every problem."""
     from . import apps  # noqa: F401 - registers the built-in apps
     ctx = Ctx(filename)
     ctx.lookup_check = lookup_check  # type: ignore[attr-defined]
+    ctx.document_names = document_names  # type: ignore[attr-defined]
     root = load_node(text, ctx)
     if root is None:
         if not ctx.problems:
@@ -184,6 +188,9 @@ def _check_refs(ctx: Ctx, header: dict, blocks: dict, block_nodes: dict, root: y
                 for lang in languages:
                     if lang not in have:
                         ctx.warn(node, key, f"prompt {value!r} has no {lang} version; {have[0]} will be played")
+    names_of = getattr(ctx, "document_names", None)
+    if names_of is not None:
+        _check_documents(ctx, header, blocks, names_of())
     reachable: set[str] = set()
     todo = [b for b in (header.get("start"), header.get("error")) if b]
     while todo:
@@ -195,3 +202,37 @@ def _check_refs(ctx: Ctx, header: dict, blocks: dict, block_nodes: dict, root: y
     for b in names:
         if b not in reachable and b in blocks:
             ctx.warn(block_nodes[b], f"blocks.{b}", "unreachable block (nothing jumps here)")
+
+
+def _check_documents(ctx: Ctx, header: dict, blocks: dict, names: set[str]) -> None:
+    """Every fax step's document is in the fax library. A document given as ``${var}`` is checked against each
+    value the flow gives that variable (its vars: default and set: steps); a value that is itself a template
+    (``spec-${product.model}``) needs at least one document starting with its fixed part (``spec-``)."""
+    values: dict[str, list[str]] = {}
+    for name, value in (header.get("vars") or {}).items():
+        if value:
+            values.setdefault(name, []).append(str(value))
+    for steps in blocks.values():
+        for step in steps:
+            if step.app == "set":
+                for name, value in step.args.get("vars", {}).items():
+                    if value:
+                        values.setdefault(name, []).append(str(value))
+    for kind, value, node, key in ctx.refs:
+        if kind != "document":
+            continue
+        m = VAR_ONLY.fullmatch(value)
+        candidates = values.get(m.group(1), []) if m else [value]
+        if m and not candidates:
+            ctx.error(node, key, f"document {value!r}: the flow never sets {m.group(1)!r}, so the fax library "
+                                 "document cannot be checked")
+        for doc in candidates:
+            fixed = doc.split("${", 1)[0]
+            if "${" in doc:
+                if not any(n.startswith(fixed) for n in names):
+                    ctx.error(node, key, f"document {doc!r}: no document in the fax library starts with "
+                                         f"{fixed!r}" + (f" (via {value})" if m else ""))
+            elif doc not in names:
+                close = difflib.get_close_matches(doc, sorted(names), 1)
+                ctx.error(node, key, f"document {doc!r} is not in the fax library" + (f" (via {value})" if m else "")
+                          + (f" (did you mean {close[0]!r}?)" if close else ""))

@@ -204,6 +204,8 @@ def prepared_box(daemon_factory, tmp_path: Path):
         flows_dir.mkdir(exist_ok=True)
         for name, text in (flows or {}).items():
             (flows_dir / f"{name}.yaml").write_text(text)
+        if flows and not (flows_dir / "documents").exists():  # the fax library's shipped documents, as on a fresh box
+            shutil.copytree(REPO / "etc" / "flows" / "documents", flows_dir / "documents")
         cfg["paths"].update(flows=str(flows_dir if flows else REPO / "etc" / "flows"),
                             prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
         if routes is not None:

@@ -27,6 +27,7 @@ NAV: list[tuple[str, list[dict]]] = [
         page("/recordings", N_("Recordings"), "supervisor", "agent"),
         page("/voicemail", N_("Voicemail"), "supervisor", "agent"),
         page("/faxes", N_("Faxes"), "supervisor", "agent"),
+        page("/fax-documents", N_("Fax documents"), "supervisor", "agent"),
     ]),
     (N_("Configuration"), [
         page("/config/lines", N_("Lines")),

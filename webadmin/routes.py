@@ -12,13 +12,14 @@ from .handlers import backup, report_mail, reports, simconsole
 from .handlers import wallboard
 from .handlers import desk, tickets
 from .handlers import kb, workorders
+from .handlers import faxes, fax_library
 from .handlers import crm, crm_customers
 from .handlers import config_blacklist, config_calendar, media_messages, media_pages
 from .handlers import config_flows, config_prompts
 from .handlers import config_acd, config_system, config_users
 
 MODULES = [auth, pages, calls, sim, acd, openapi, backup, report_mail, reports, simconsole, wallboard, desk, tickets, kb, workorders, crm,
-           crm_customers, media_pages, media_messages, config_acd, config_system, config_users,
+           crm_customers, media_pages, media_messages, faxes, fax_library, config_acd, config_system, config_users,
            config_calendar, config_blacklist, config_flows, config_prompts]
 
 

@@ -127,9 +127,21 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
                                                         cfg["locale"]["language"], operator)
     acd = Acd(app.store, journal, calls, devices, engine, prompts)
     acd.services, services.acd, calls.acd = services, acd, acd
+    from ..calls.simnumbers import SimNumbers
+    sim = SimControl(devices, calls, engine)
     app.services.update(engine=engine, journal=journal, devices=devices, calls=calls, prompts=prompts,
-                        sim=SimControl(devices, calls, engine), flows=flows, router=router, box=services, acd=acd,
+                        sim=sim, sim_numbers=SimNumbers(sim, calls), flows=flows, router=router, box=services, acd=acd,
                         supervisor=Supervisor(calls, engine, devices, journal))
+    from ..fax.library import FaxLibrary, shipped_dir
+    from ..fax.queue import FaxQueue
+    from ..fax.registry import make_sender
+    fax_settings = dict(cfg["fax"])
+    library = FaxLibrary(shipped_dir(cfg.etc_path("flows", "flows")), cfg.path_for("spool") / "fax" / "library")
+    fax = FaxQueue(app.store, journal, calls, devices, engine, make_sender(fax_settings.pop("sender"), fax_settings),
+                   library, cfg.path_for("spool"), fax_settings, app.metrics)
+    services.fax = fax
+    flows.document_check = library.names
+    app.services.update(fax=fax, fax_library=library)
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
@@ -143,6 +155,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("flows", FlowsComponent(flows, cfg.etc_path("flows", "flows"))),
         ("calls", calls),
         ("acd", acd),
+        ("fax", fax),
         ("stats", stats),
         ("metrics", MetricsUpdater(app.metrics, app.store, lambda: list(acd.queues), cfg["locale"]["timezone"],
                                    {"state": cfg.state_dir, "recordings": cfg.path_for("recordings")},

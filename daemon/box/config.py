@@ -152,6 +152,22 @@ CORE = Section({
         "timezone": Scalar(str, default="Asia/Shanghai", convert=_timezone),
         "tone_profile": Scalar(str, default="CN", choices=("CN", "US")),
     }),
+    "fax": Section({
+        "sender": Scalar(str, default="none", pattern=r"[a-z][a-z0-9_-]{0,31}",
+                         help="what speaks T.30: none (no fax engine: nothing is dialled, queued jobs say so), "
+                              "spandsp (the software fax engine, when installed), qa-tones (QA, simulated lines only)"),
+        "max_attempts": Scalar(int, default=4, min=1, max=20),
+        "retry_seconds": Scalar(float, default=120.0, min=1, max=86400, help="wait before the first retry; doubles "
+                                "after each failed attempt"),
+        "retry_max_seconds": Scalar(float, default=1800.0, min=1, max=86400),
+        "kill_hours": Scalar(float, default=24.0, min=0.0003, max=720, help="a job not sent this long after it "
+                             "was queued fails (kill time)"),
+        "dial_timeout": Scalar(float, default=60.0, min=5, max=300),
+        "transmit_timeout": Scalar(float, default=900.0, min=10, max=7200),
+        "concurrent": Scalar(int, default=2, min=1, max=64, help="faxes dialled at once (never more than free trunks)"),
+        "qa_answer_seconds": Scalar(float, default=10.0, min=0.5, max=120),
+        "qa_ack_seconds": Scalar(float, default=10.0, min=0.5, max=120),
+    }),
     "engine": Section({
         "max_channels": Scalar(int, default=1000, min=1, max=5000),
         "drain_timeout": Scalar(float, default=30.0, min=0, max=3600),

@@ -40,7 +40,8 @@ AGENT_STATES = ("logged_out", "ready", "reserved", "on_call", "wrap_up", "not_re
 DIRECTIONS = ("inbound", "internal", "outbound", "callback")
 REFUSAL_REASONS = ("draining", "channel_limit", "overload")
 DTMF_SOURCES = ("inband", "signal")
-FAX_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+FAX_STATUSES = ("queued", "dialling", "sending", "sent", "failed", "receiving", "received")
+FAX_DIRECTIONS = ("in", "out")
 LINE_KINDS = ("trunk", "station")
 WINDOWS = ("today", "last_hour")
 VOLUMES = ("state", "recordings")
@@ -104,12 +105,23 @@ class Metrics:
         self.recording_errors = Counter("hotline_recording_errors_total", "Recording write errors", registry=r)
         self.driver_errors = Counter("hotline_driver_errors_total", "Driver errors by device",
                                      ["device"], registry=r)
+        self.fax_transitions = Counter("hotline_fax_transitions_total", "Fax jobs entering a status since the "
+                                       "daemon started (each change is also journaled as fax.<status>)",
+                                       ["direction", "status"], registry=r)
+        self.fax_failures = Counter("hotline_fax_failures_total", "Fax attempts that did not finish, and jobs "
+                                    "failed before any attempt (kill time, document missing), by reason", ["direction", "reason"], registry=r)
+        self.fax_pages = Counter("hotline_fax_pages_total", "Fax pages the far end confirmed (out) or that were "
+                                 "received (in)", ["direction"], registry=r)
         self.uptime = Gauge("hotline_uptime_seconds", "Seconds since the daemon started", registry=r)
         self.uptime.set_function(lambda: time.time() - self.started)
         for source in DTMF_SOURCES:   # series exist from the start (rate() needs the zero)
             self.dtmf_digits.labels(source)
         for reason in REFUSAL_REASONS:
             self.calls_refused.labels(reason)
+        for direction in FAX_DIRECTIONS:
+            self.fax_pages.labels(direction)
+            for status in FAX_STATUSES:
+                self.fax_transitions.labels(direction, status)
 
     def attach(self, app: "Hotline") -> None:
         """Register the collectors that read live state from the running daemon (and the process's own)."""
@@ -272,7 +284,7 @@ class _StatusCollector(Collector):
         for direction in DIRECTIONS:
             by_dir.add_metric([direction], snap.calls_offered.get(direction, 0))
         yield by_dir
-        fax = _gauge("hotline_fax_jobs", "Fax-back jobs by status (fax_jobs table)", ["status"])
+        fax = _gauge("hotline_fax_jobs", "Fax jobs by status, both directions (fax_jobs table)", ["status"])
         for status in FAX_STATUSES:
             fax.add_metric([status], float(snap.fax_jobs.get(status, 0)))
         yield fax

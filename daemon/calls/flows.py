@@ -23,13 +23,14 @@ class FlowStore:
                  persist: Any = None):
         self.prompts = prompts
         self.lookup_check = lookup_check
+        self.document_check: Callable[[], set[str]] | None = None  # the fax library's names (set by the assembly)
         self.persist = persist  # the database side (flow_versions table), when available
         self.versions: dict[str, list[Flow]] = {}
         self.active: dict[str, int] = {}
 
     def validate(self, source: str, filename: str) -> Flow:
         """Parse and check a flow against the prompts and data tables of this box (raises FlowError)."""
-        return parse_flow(source, filename, self.prompts.exists, self.lookup_check)
+        return parse_flow(source, filename, self.prompts.exists, self.lookup_check, self.document_check)
 
     def publish(self, source: str, filename: str, author: str = "system") -> Flow:
         """Validate and make a new version active at once; an invalid flow is never published."""
@@ -181,6 +182,7 @@ class BoxServices:
         self.spool = spool
         self.override: str | None = None  # "day", "night" or None (the day/night switch)
         self.acd: Any = None              # set by the assembly once the ACD exists
+        self.fax: Any = None              # the fax queue (daemon/fax/queue.py), set by the assembly
 
     async def lookup(self, table: str, by: str, value: str) -> dict | None:
         """A row of an allow-listed table."""
@@ -209,7 +211,8 @@ class BoxServices:
         return await self.store.read(calendar.state_at, schedule, now)
 
     async def create(self, kind: str, **fields: Any) -> dict:
-        """Create a ticket, callback, fax job, voicemail or survey answer."""
+        """Create a ticket, callback, fax job (queued, or failed with the reason when it cannot be sent),
+        voicemail or survey answer."""
         from ..service import lookups
         if kind == "survey":
             self.journal.emit("survey.answered", fields.get("call_uuid"), ts=self.clock(), score=fields["score"])
@@ -219,10 +222,14 @@ class BoxServices:
             path = self._voicemail_path(fields["call_uuid"])
             await asyncio.get_running_loop().run_in_executor(None, _write_wav, path, audio)
             fields.update(path=str(path), seconds=round(len(audio) / 8000.0, 2))
-        if kind == "fax" and fields.get("number") in ("same_call", ""):
-            fields["number"] = None  # sent back on this call
+        if kind == "fax":
+            from ..fax.requests import request
+            number = fields.get("number")
+            return await request(self.fax, self.store, self.journal, self.clock, fields["document"],
+                                 None if number in ("same_call", "", None) else number,
+                                 call_uuid=fields.get("call_uuid"), caller_id=fields.get("caller_id"))
         makers = {"ticket": lookups.create_ticket, "callback": lookups.create_callback,
-                  "fax": lookups.create_fax_job, "voicemail": lookups.create_voicemail}
+                  "voicemail": lookups.create_voicemail}
         row = await self.store.write(lambda: makers[kind](**fields))
         self.journal.emit(f"{kind}.created", fields.get("call_uuid"), ts=self.clock(),
                           **{k: v for k, v in row.items() if k in ("id", "ticket_no", "number", "mailbox",

@@ -25,6 +25,7 @@ import hashlib
 import math
 import re
 import time
+from pathlib import Path
 import unicodedata
 from collections import Counter
 from typing import Any
@@ -398,9 +399,11 @@ def delete_category(category_id: int, actor: str, address: str = "") -> dict:
 
 
 def fax_article(article_id: int, number: Any, actor: str, address: str = "", call_uuid: str | None = None,
-                now: float | None = None) -> dict:
+                now: float | None = None, snapshot_dir: Path | None = None) -> dict:
     """Queue a fax of the article to a number, the way the IVR's fax-back does (a fax_jobs row, status
-    queued, document "kb-<id>"); the detail names the article's title and version and who asked."""
+    queued, document "kb-<id>", requested_by the actor, who gets a message when it ends); the detail names the
+    article's title and version and who asked. With ``snapshot_dir`` the article as it is now is written there
+    as the text document kb-<id>.txt the fax queue sends."""
     from .lookups import create_fax_job, normalize_number
     a = KbArticle.get_or_none(KbArticle.id == article_id)
     if a is None:
@@ -409,7 +412,14 @@ def fax_article(article_id: int, number: Any, actor: str, address: str = "", cal
     if not (5 <= len(key) <= 20 and key.isdigit()):
         raise KbError("fax_number", "number")
     now = time.time() if now is None else now
-    job = create_fax_job(FAX_DOCUMENT.format(id=article_id), key, call_uuid=call_uuid, now=now)
+    if snapshot_dir is not None:
+        snapshot_dir.mkdir(parents=True, exist_ok=True)
+        text = f"{a.title}\n\n{a.body}\n"
+        tmp = snapshot_dir / f".kb-{article_id}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(snapshot_dir / f"{FAX_DOCUMENT.format(id=article_id)}.txt")
+    job = create_fax_job(FAX_DOCUMENT.format(id=article_id), key, call_uuid=call_uuid, now=now,
+                         requested_by=actor)
     detail = f"knowledge base article {article_id} \"{a.title}\" as of {_iso(a.updated_at)}, requested by {actor}"
     FaxJob.update(detail=detail).where(FaxJob.id == job["id"]).execute()
     job["detail"] = detail

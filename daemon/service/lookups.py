@@ -460,19 +460,17 @@ def create_callback(number: str, queue: str, *, call_uuid: str | None = None, jo
 
 
 def create_fax_job(document: str, number: str | None = None, *, call_uuid: str | None = None,
-                   now: float | None = None) -> dict[str, Any]:
-    """Queue a fax-back of ``document`` to ``number``, or back on the same call when number is None."""
-    if not re.fullmatch(r"[\w.\-]{1,64}", document or ""):
-        raise ServiceDataError(f"fax: document id {document!r}: use 1-64 letters, digits, '.', '-' or '_'")
+                   now: float | None = None, requested_by: str | None = None) -> dict[str, Any]:
+    """Queue a fax of ``document`` to ``number``, or back on the same call when number is None (status queued:
+    the fax queue sends it, or marks it "no fax engine" while none is plugged in)."""
+    from ..fax.jobs import FaxError, create_out
     key = normalize_number(number) if number else None
     if number and not key:
         raise ServiceDataError(f"fax: number {number!r} has no digits")
-    if key is None and not call_uuid:
-        raise ServiceDataError("fax: give a fax number or the call to send the fax back on")
-    now = time.time() if now is None else now
-    row = FaxJob.create(call_uuid=call_uuid, document=document, number=key, status=FaxStatus.QUEUED.value,
-                        attempts=0, created_at=now, updated_at=now)
-    return model_to_dict(row)
+    try:
+        return create_out(document, key, call_uuid=call_uuid, requested_by=requested_by, now=now)
+    except FaxError as exc:
+        raise ServiceDataError(str(exc)) from None
 
 
 def create_voicemail(mailbox: str, path: str, *, call_uuid: str | None = None, caller_number: str | None = None,

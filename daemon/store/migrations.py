@@ -332,6 +332,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             NULL, count {num}, PRIMARY KEY (day, flow, menu, choice))""",
         "UPDATE cdrs SET direction = 'outbound_leg' WHERE direction = 'outbound' AND parent_uuid IS NOT NULL",
     )),
+    Migration(13, "faxes both directions: direction, reason, caller id, pages total, who asked, times; the fax-back "
+                  "rows no earlier version could send become failed (never sent)", (
+        "ALTER TABLE fax_jobs ADD COLUMN direction VARCHAR(8) NOT NULL DEFAULT 'out'",
+        "ALTER TABLE fax_jobs ADD COLUMN caller_id VARCHAR(64)",
+        "ALTER TABLE fax_jobs ADD COLUMN reason VARCHAR(32)",
+        "ALTER TABLE fax_jobs ADD COLUMN pages_total INTEGER",
+        "ALTER TABLE fax_jobs ADD COLUMN requested_by VARCHAR(64)",
+        "ALTER TABLE fax_jobs ADD COLUMN started_at DOUBLE PRECISION",
+        "ALTER TABLE fax_jobs ADD COLUMN finished_at DOUBLE PRECISION",
+        "ALTER TABLE fax_jobs ADD COLUMN next_attempt_at DOUBLE PRECISION",
+        # Nothing before this version sent a fax: a row that says queued/sending/sent was never sent, and a
+        # sender arriving now must not surprise a caller with a document asked for days ago.
+        "UPDATE fax_jobs SET status = 'failed', reason = 'never_sent', finished_at = updated_at, "
+        "detail = 'never sent: no fax sender in this version' WHERE status IN ('queued', 'sending', 'sent')",
+        "UPDATE fax_jobs SET status = 'failed', reason = 'cancelled', finished_at = updated_at "
+        "WHERE status = 'cancelled'",
+        "CREATE INDEX fax_jobs_direction ON fax_jobs (direction, created_at)",
+        "CREATE INDEX fax_jobs_due ON fax_jobs (status, next_attempt_at)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

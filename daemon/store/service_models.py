@@ -76,13 +76,23 @@ class CallbackStatus(enum.Enum):
 
 
 class FaxStatus(enum.Enum):
-    """Life of a fax-back job."""
+    """Life of a fax, either direction (migration 13): out queued -> dialling -> sending -> sent | failed;
+    in receiving -> received | failed. ``failed`` always carries a reason (FaxReason)."""
 
     QUEUED = "queued"
+    DIALLING = "dialling"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
-    CANCELLED = "cancelled"
+    RECEIVING = "receiving"
+    RECEIVED = "received"
+
+
+class FaxDirection(enum.Enum):
+    """Which way a fax goes."""
+
+    IN = "in"
+    OUT = "out"
 
 
 class Customer(Base):
@@ -294,16 +304,25 @@ class Voicemail(Base):
 
 
 class FaxJob(Base):
-    """A fax-back request: a document to a number (or back on the same call when number is None)."""
+    """One fax, either direction: out, a document to a number (or back on the same call when number is None);
+    in, a fax received from caller_id. ``reason`` says why it failed or why a queued job waits."""
 
+    direction = peewee.CharField(default="out")   # FaxDirection
     call_uuid = peewee.CharField(null=True)
-    document = peewee.CharField()
+    document = peewee.CharField(default="")
     number = peewee.CharField(null=True)
-    status = peewee.CharField()
+    caller_id = peewee.CharField(null=True)
+    status = peewee.CharField()                   # FaxStatus
+    reason = peewee.CharField(null=True)          # FaxReason code (see daemon/fax/jobs.py)
     attempts = peewee.IntegerField(default=0)
-    pages = peewee.IntegerField(null=True)
+    pages = peewee.IntegerField(null=True)        # pages sent or received
+    pages_total = peewee.IntegerField(null=True)  # pages of the document (out) or announced (in)
+    requested_by = peewee.CharField(null=True)    # the panel user who asked (desk, knowledge base)
     created_at = peewee.DoubleField()
     updated_at = peewee.DoubleField()
+    started_at = peewee.DoubleField(null=True)
+    finished_at = peewee.DoubleField(null=True)
+    next_attempt_at = peewee.DoubleField(null=True)
     detail = peewee.TextField(default="")
 
     class Meta:

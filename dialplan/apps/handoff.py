@@ -115,14 +115,28 @@ async def callback_request(run, args):
     await play_all(run, args["done_prompt"], barge_in=False)
 
 
-@app("fax", {"document": Scalar(str), "number": Scalar(str, default="same_call"), "done_prompt": prompt(None)},
-     required=("document",))
+def _document_ref(args, node, ctx, path):
+    """The document must be in the fax library (a ${var} is checked by flow.py against every value given to it)."""
+    ctx.refs.append(("document", args["document"], node, f"{path}.document"))
+
+
+@app("fax", {"document": Scalar(str), "number": Scalar(str, default="same_call"), "done_prompt": prompt(None),
+             "unavailable_prompt": prompt("fax_unavailable")}, required=("document",), validate=_document_ref)
 async def fax(run, args):
-    """Create a fax-back job for a document, to a number (or `same_call`: sent on this call)."""
-    row = await run.services.create("fax", document=run.expand(args["document"]), number=run.expand(args["number"]),
-                                    call_uuid=run.ctx.uuid)
-    run.trail("fax", document=run.expand(args["document"]), number=run.expand(args["number"]), id=row.get("id"))
+    """Ask for a fax of a library document to a number (or `same_call`: sent on this call). The caller hears
+    what really happens: `done_prompt` and the number when the fax is queued, `unavailable_prompt` when it
+    cannot be sent (no fax engine on this box, or the document is not in the library)."""
+    document, number = run.expand(args["document"]), run.expand(args["number"])
+    row = await run.services.create("fax", document=document, number=number, call_uuid=run.ctx.uuid,
+                                    caller_id=run.ctx.caller_id)
+    run.trail("fax", document=document, number=number, id=row.get("id"), status=row.get("status"),
+              reason=row.get("reason"))
+    if row.get("status") != "queued":
+        await play_all(run, args["unavailable_prompt"], barge_in=False)
+        return
     await play_all(run, args["done_prompt"], barge_in=False)
+    if row.get("number") and args["done_prompt"]:
+        await run.ctx.say_value(row["number"], "digits")
 
 
 @app("survey", {"prompt": prompt(), "thanks_prompt": prompt(None), "var": var("survey_score"),

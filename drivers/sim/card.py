@@ -173,6 +173,9 @@ class SimCard(Driver):
         self.opened = False
         self.far_lock = threading.Lock()  # far ends' queued audio, shared with the device thread (threaded: true)
         self.audio = None  # DeviceThread when threaded
+        # numbers answered by a QA client (GET /api/v1/sim/numbers/{number}/media): dialled, they ring until the
+        # client answers, instead of answering by themselves after answer_delay
+        self.answerers: dict[str, Callable[[SimLine, str], None]] = {}
 
     # ---- Driver contract ------------------------------------------------------------
     def open(self) -> list[Line]:
@@ -437,6 +440,10 @@ class SimCard(Driver):
             self.sink(HungUp(line.name, cause=HangupCause.BUSY))
             return
         self._new_session(line, FarState.RINGING)
+        answerer = self.answerers.get(dialed) if line.kind is LineKind.TRUNK else None
+        if answerer is not None:
+            answerer(line, dialed)
+            return
         delay = self.answer_delay if line.kind is LineKind.TRUNK else self.station_auto_answer
         if delay is not None and not far.faults.never_answer:
             far.answer_at_tick = self.tick_count + max(1, int(round(delay * RATE / FRAME_SAMPLES)))

@@ -17,7 +17,9 @@ def played(run, lang):
 
 @BOTH
 def test_product_info_price_and_fax_on_the_same_call(walk, path_is, lang, correlate, box_config) -> None:
-    """Model 1020: name, specs and price are read; 6 then # faxes the data sheet back on this call."""
+    """Model 1020: name, specs and price are read; 6 then # asks for the data sheet on this call. The shipped box
+    has no fax engine: the caller hears that fax is not available, never that it is on its way, and the job is
+    recorded as failed with the reason."""
     run = walk("printer_support", [LANG[lang], "1", "2", "1020#", "6", "#", "9"])
     path_is(run, ("language", {"language": lang}), ("menu.key", {"key": "1", "target": "products"}),
             ("menu.key", {"key": "2", "target": "product_model"}), ("collect", {"var": "model", "value": "1020"}),
@@ -25,10 +27,12 @@ def test_product_info_price_and_fax_on_the_same_call(walk, path_is, lang, correl
             ("menu.key", {"key": "6", "target": "fax_back"}), ("fax", {"document": "spec-1020"}),
             ("menu.key", {"key": "9", "target": "bye"}), ("hangup", {}))
     prompts = played(run, lang)
-    assert prompts[-1] == "goodbye" and "product_price" in prompts and "fax_queued" in prompts
+    assert prompts[-1] == "goodbye" and "product_price" in prompts and "fax_unavailable" in prompts
+    assert "fax_queued" not in prompts and "fax_same_call_queued" not in prompts
     assert run.vars["product.name_en"] == "HL LaserPro 1020"
     fax = [e for e in run.events if e["kind"] == "fax.created"]
     assert fax and fax[0]["data"]["document"] == "spec-1020"
+    assert (fax[0]["data"]["status"], fax[0]["data"]["reason"]) == ("failed", "no_engine")
     assert run.ended["cause"] == "normal"
     # the caller really heard the price prompt: find its audio in what the far end received
     from hotline.daemon.calls.prompts import PromptLibrary
@@ -88,12 +92,16 @@ def test_warranty_unknown_serial(walk, path_is) -> None:
 
 @BOTH
 def test_faq_answer_then_fax_to_a_number(walk, path_is, lang) -> None:
-    """FAQ by the model digits is read out; 6 and a fax number queue a fax-back job to that number."""
+    """FAQ by the model digits is read out; 6 and a fax number ask for a fax to that number: without a fax engine
+    the caller hears "not available" and the job to that number is failed with reason no_engine."""
     run = walk("printer_support", [LANG[lang], "5", "1020#", "6", "02012345678#", "9"])
     path_is(run, ("lookup", {"table": "faq", "value": "1020", "found": True}), ("tts", {}),
             ("collect", {"var": "fax_number", "value": "02012345678"}),
             ("fax", {"number": "02012345678"}))
-    assert [e["data"]["number"] for e in run.events if e["kind"] == "fax.created"] == ["02012345678"]
+    created = [e["data"] for e in run.events if e["kind"] == "fax.created"]
+    assert [(d["number"], d["document"], d["status"], d["reason"]) for d in created] == \
+        [("02012345678", "faq-1020", "failed", "no_engine")]
+    assert "fax_unavailable" in played(run, lang) and "fax_queued" not in played(run, lang)
 
 
 def test_agent_with_serial_nobody_free_callback_to_another_number(walk, path_is) -> None:

@@ -245,6 +245,6 @@ def test_an_agent_faxes_an_article_and_a_fax_job_appears(panel_box, client) -> N
             if events or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert events and events[-1]["id"] == job["id"] and events[-1]["by"] == "agent1"
+        assert events and events[-1]["id"] == job["id"] and events[-1]["requested_by"] == "agent1"
     finally:
         store.close()

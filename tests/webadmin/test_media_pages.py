@@ -45,8 +45,8 @@ start: main
 blocks:
   main:
     - answer
-    - fax: {document: catalog, number: "021-1234 5678"}
     - voicemail: {mailbox: printers, max_seconds: 8, silence_seconds: 2}
+    - fax: {document: catalog, number: "021-1234 5678"}
     - hangup
 """,
 }
@@ -281,13 +281,16 @@ def test_every_file_route_refuses_traversal_with_404(panel_box, client) -> None:
                          "('general', ?, 0.5, ?, 1)", str(vm_dir / "msg.wav"), time.time())
     vm_bad = sqlite_run(panel_box, "INSERT INTO voicemails (mailbox, path, seconds, created_at, unread) VALUES "
                         "('general', ?, 0.5, ?, 1)", str(state / "outside.wav"), time.time())
-    fax_dir = state / "spool" / "fax"
+    fax_dir = state / "spool" / "fax" / "library"   # the fax library's uploads
     fax_dir.mkdir(parents=True)
     (fax_dir / "catalog.pdf").write_bytes(b"%PDF-1.4\n% catalog\n")
     (fax_dir / "evil.pdf").symlink_to("/etc/passwd")
+    job_dir = state / "spool" / "fax" / "jobs"
+    job_dir.mkdir(parents=True)
     fax = {doc: sqlite_run(panel_box, "INSERT INTO fax_jobs (document, number, status, attempts, created_at, "
                            "updated_at) VALUES (?, '02112345678', 'queued', 0, ?, ?)", doc, time.time(), time.time())
            for doc in ("catalog", "evil", "../hotline", "..", "nofile")}
+    (job_dir / str(fax["evil"])).symlink_to("/etc")   # a job folder that leads outside
 
     # the genuine files are served
     assert sup.get(f"/api/v1/recordings/{rows['good']}/audio").body == good.read_bytes()
@@ -307,12 +310,16 @@ def test_every_file_route_refuses_traversal_with_404(panel_box, client) -> None:
     assert sup.get(f"/api/v1/voicemail/{vm_bad}/peaks").status == 404
     for doc in ("evil", "../hotline", "..", "nofile"):
         assert sup.get(f"/api/v1/faxes/{fax[doc]}/document").status == 404, doc
+        assert sup.get(f"/api/v1/faxes/{fax[doc]}/document.pdf").status == 404, doc
+        assert sup.get(f"/api/v1/faxes/{fax[doc]}/pages/1.png").status == 404, doc
+    assert sup.get("/api/v1/fax-documents/evil").status == 404
     r = sup.api("DELETE", f"/recordings/{rows['symlink']}")
     assert r.status == 409 and (state / "hotline.db").exists()  # never deletes through a symlink
 
     # vectors in the URL, on every file route
     routes = [("/api/v1/recordings/", "/audio"), ("/api/v1/recordings/", "/peaks"), ("/api/v1/voicemail/", "/audio"),
-              ("/api/v1/voicemail/", "/peaks"), ("/api/v1/faxes/", "/document")]
+              ("/api/v1/voicemail/", "/peaks"), ("/api/v1/faxes/", "/document"), ("/api/v1/faxes/", "/document.pdf"),
+              ("/api/v1/faxes/", "/pages/1.png"), ("/api/v1/fax-documents/", "")]
     checked = 0
     for prefix, suffix in routes:
         for vector in TRAVERSAL:
@@ -362,23 +369,30 @@ def test_voicemail_and_faxes(media_box, client) -> None:
     page = agent.get("/voicemail").text
     assert "13600003333" in page and "标为未读" in page               # agent1 reads Chinese (the box default)
 
-    # the fax job the flow queued
+    # the fax the flow asked for: no fax engine on this box, so it failed at once with that reason (the caller
+    # heard "fax is not available"), never "queued" for nothing to send
     faxes = sup.api("GET", "/faxes").json()
-    assert faxes["total"] == 1
+    assert faxes["total"] == 1 and faxes["engine"]["state"] == "no_engine"
     job = faxes["faxes"][0]
-    assert job["document"] == "catalog" and job["number"] == "02112345678" and job["status"] == "queued"
-    assert job["caller_id"] == "13600003333" and job["document_url"] is None
-    assert sup.get(f"/api/v1/faxes/{job['id']}/document").status == 404
-    spool = media_box.state / "spool" / "fax"
+    assert job["document"] == "catalog" and job["number"] == "02112345678" and job["direction"] == "out"
+    assert job["status"] == "failed" and job["reason"] == "no_engine" and job["finished_at"]
+    assert job["caller_id"] == "13600003333" and job["call_uuid"] == call_id
+    shipped = sup.get(job["document_url"])   # the shipped catalog (text)
+    assert shipped.status == 200 and shipped.headers["Content-Type"].startswith("text/plain")
+    assert sup.get(job["pdf_url"]).status == 404   # nothing converted: nothing was sent
+    spool = media_box.state / "spool" / "fax" / "library"
     spool.mkdir(parents=True, exist_ok=True)
-    (spool / "catalog.tif").write_bytes(b"II*\x00" + bytes(100))
-    job = sup.api("GET", "/faxes?status=queued&number=021").json()["faxes"][0]
+    (spool / "catalog.tif").write_bytes(b"II*\x00" + bytes(100))  # an upload replaces the shipped one
+    job = sup.api("GET", "/faxes?status=failed&number=021&direction=out").json()["faxes"][0]
     doc = sup.get(job["document_url"])
     assert doc.status == 200 and doc.headers["Content-Type"] == "image/tiff" and doc.body[:4] == b"II*\x00"
     assert sup.api("GET", "/faxes?status=lost").status == 400
-    assert sup.api("GET", "/faxes?status=sent").json()["total"] == 0
+    assert sup.api("GET", "/faxes?direction=sideways").status == 400
+    assert sup.api("GET", "/faxes?status=queued").json()["total"] == 0
+    assert sup.api("GET", "/faxes?direction=in").json()["total"] == 0
     html = sup.get("/faxes").text
     assert "02112345678" in html and "catalog" in html and f"/api/v1/faxes/{job['id']}/document" in html
+    assert "没有传真引擎" in html   # sup reads Chinese: the page says no engine sends faxes
 
     # delete the message: file and row gone, audited
     path = Path(sqlite_one(media_box, "SELECT path FROM voicemails WHERE id = ?", vm["id"]))

@@ -32,8 +32,8 @@ MESSAGES = {
     "no_category": N_("No category %(id)s."),
     "fax_number": N_("Fax number: enter 5 to 20 digits."),
 }
-FAX_STATUS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
-              "cancelled": N_("cancelled")}
+FAX_STATUS = {"queued": N_("queued"), "dialling": N_("dialling"), "sending": N_("sending"), "sent": N_("sent"),
+              "failed": N_("failed")}
 
 
 def may_write(handler: BaseHandler) -> bool:
@@ -153,11 +153,15 @@ class ArticleFaxApi(KbApiBase):
         number = body.get("number")
         if not isinstance(number, str):
             raise tornado.web.HTTPError(400, reason=kb.MESSAGES["fax_number"])
-        job = await self.run(kb.fax_article, id_param(article_id), number, self.actor, self.address, write=True)
+        library, fax = self.services.get("fax_library"), self.services.get("fax")
+        job = await self.run(kb.fax_article, id_param(article_id), number, self.actor, self.address, None, None,
+                             library.generated_dir if library is not None else None, write=True)
         journal = self.services.get("journal")
         if journal is not None:
-            journal.emit("fax.created", None, id=job["id"], document=job["document"], number=job["number"],
-                         by=self.actor)
+            journal.emit("fax.created", None, id=job["id"], direction="out", document=job["document"],
+                         number=job["number"], status=job["status"], requested_by=self.actor)
+        if fax is not None:
+            fax.poke()
         self.write_json(job, 201)
 
 

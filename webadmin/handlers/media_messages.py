@@ -1,18 +1,16 @@
-"""Voicemail and faxes: pages and JSON API to search, play, mark read, download and delete (role-checked,
-audited), on the file helpers of media_pages.py."""
+"""Voicemail: pages and JSON API to search, play, mark read, download and delete (role-checked,
+audited), on the file helpers of media_pages.py (faxes: faxes.py)."""
 from __future__ import annotations
 
 import asyncio
-import re
-from pathlib import Path
 
 import peewee
 import tornado.iostream
 import tornado.web
 
 from hotline.daemon.box import audit
-from hotline.daemon.store.models import Cdr, QueueMember, QueueRow
-from hotline.daemon.store.service_models import FaxJob, FaxStatus, Voicemail
+from hotline.daemon.store.models import QueueMember, QueueRow
+from hotline.daemon.store.service_models import Voicemail
 
 from ..i18n import N_
 from .inputs import id_param
@@ -205,119 +203,8 @@ class VoicemailPage(PageHandler):
                     sort=(f or {}).get("sort") or "-created_at")
 
 
-# ---- faxes ---------------------------------------------------------------------------------------------------
-
-FAX_SORTS = {"-created_at": (FaxJob.created_at.desc(), FaxJob.id.desc()),
-             "created_at": (FaxJob.created_at.asc(), FaxJob.id.asc()),
-             "status": (FaxJob.status.asc(), FaxJob.created_at.desc()),
-             "number": (FaxJob.number.asc(nulls="LAST"), FaxJob.created_at.desc())}
-FAX_PARAMS = {"status", "number", "document", "since", "until", "sort", "page", "per_page"}
-FAX_TYPES = {".pdf": "application/pdf", ".tif": "image/tiff", ".tiff": "image/tiff"}
-
-
-def fax_filters(handler: tornado.web.RequestHandler) -> dict:
-    """Checked search parameters of the fax list."""
-    p = Params(handler, FAX_PARAMS)
-    page, per = p.paging()
-    return {"status": p.choice("status", [s.value for s in FaxStatus]),
-            "number": p.text("number", r"\+?[0-9]{1,32}", "digits only (part of the fax number)"),
-            "document": p.text("document", r"[\w.\-]{1,64}", "a document id"),
-            "since": p.day("since"), "until": p.day("until"), "sort": p.choice("sort", FAX_SORTS, "-created_at"),
-            "page": page, "per_page": per}
-
-
-def fax_document(spool_fax: Path, document: str) -> Path | None:
-    """The document's file (PDF or TIFF) in the spool's fax folder, if one exists there."""
-    if not re.fullmatch(r"[\w.\-]{1,64}", document or "") or document.startswith("."):
-        return None
-    for ext in FAX_TYPES:
-        found = inside(spool_fax, spool_fax / f"{document}{ext}")
-        if found is not None:
-            return found
-    return None
-
-
-def search_faxes(f: dict) -> dict:
-    """Matching fax jobs, newest first by default (DB thread)."""
-    q = FaxJob.select()
-    if f["status"]:
-        q = q.where(FaxJob.status == f["status"])
-    if f["number"]:
-        q = q.where(FaxJob.number.contains(f["number"]))
-    if f["document"]:
-        q = q.where(FaxJob.document == f["document"])
-    if f["since"] is not None:
-        q = q.where(FaxJob.created_at >= f["since"])
-    if f["until"] is not None:
-        q = q.where(FaxJob.created_at < f["until"] + 86400)
-    total = q.count()
-    rows = list(q.order_by(*FAX_SORTS[f["sort"]]).limit(f["per_page"]).offset((f["page"] - 1) * f["per_page"]))
-    callers = {c.call_uuid: c.caller_id for c in Cdr.select(Cdr.call_uuid, Cdr.caller_id)
-               .where(Cdr.call_uuid.in_([r.call_uuid for r in rows if r.call_uuid]))} if rows else {}
-    return {"total": total, "faxes": [
-        {"id": r.id, "direction": "out", "document": r.document, "number": r.number,
-         "same_call": r.number is None, "call_uuid": r.call_uuid, "caller_id": callers.get(r.call_uuid),
-         "status": r.status, "pages": r.pages, "attempts": r.attempts, "created_at": r.created_at,
-         "updated_at": r.updated_at, "detail": r.detail} for r in rows]}
-
-
-class FaxesApi(MediaHandler):
-    """GET /api/v1/faxes: fax jobs with status, pages, number, document."""
-
-    roles = VIEWERS
-
-    async def get(self) -> None:
-        """Filtered, sorted, paginated; each job says whether its document file exists."""
-        f = fax_filters(self)
-        result = await self.read(search_faxes, f)
-        folder = self.spool_dir("fax")
-        for job in result["faxes"]:
-            job["document_url"] = f"/api/v1/faxes/{job['id']}/document" \
-                if fax_document(folder, job["document"]) else None
-        self.write_json({**result, "page": f["page"], "per_page": f["per_page"]})
-
-
-class FaxDocumentApi(MediaHandler):
-    """GET /api/v1/faxes/{id}/document: the job's PDF or TIFF, only from the spool's fax folder."""
-
-    roles = VIEWERS
-
-    async def get(self, fax_id: str) -> None:
-        """Send the document (404 when no file exists)."""
-        row = await self.read(lambda: FaxJob.get_or_none(FaxJob.id == id_param(fax_id)))
-        path = fax_document(self.spool_dir("fax"), row.document) if row else None
-        if path is None:
-            raise tornado.web.HTTPError(404, reason="no document file for this fax")
-        await send_file(self, path, FAX_TYPES[path.suffix.lower()], path.name)
-
-
-class FaxesPage(PageHandler):
-    """Fax jobs: status, pages, number, document (download when the file exists)."""
-
-    roles = VIEWERS
-    title = N_("Faxes")
-
-    async def get(self) -> None:
-        """The list with filters."""
-        q = {k: self.get_query_argument(k, "") for k in FAX_PARAMS if k != "page"}
-        error, result, f = None, {"total": 0, "faxes": []}, None
-        try:
-            f = fax_filters(self)
-            result = await self.services["store"].read(search_faxes, f)
-        except tornado.web.HTTPError as exc:
-            error = exc.reason
-            self.set_status(400)
-        folder = self.services["config"].path_for("spool") / "fax"
-        for job in result["faxes"]:
-            job["has_file"] = fax_document(folder, job["document"]) is not None
-        self.render("faxes.html", result=result, q=q, page=f["page"] if f else 1, per_page=f["per_page"] if f else 25,
-                    error=error, fmt_time=lambda ts: self.local_time(ts, "second"), statuses=[s.value for s in FaxStatus], query=query_string,
-                    sort=(f or {}).get("sort") or "-created_at")
-
-
 PAGE_ROUTES = [
     (r"/voicemail", VoicemailPage),
-    (r"/faxes", FaxesPage),
 ]
 ROUTES = [
     (r"/api/v1/voicemail", VoicemailApi),
@@ -325,6 +212,4 @@ ROUTES = [
     (r"/api/v1/voicemail/([0-9]{1,12})/audio", VoicemailAudioApi),
     (r"/api/v1/voicemail/([0-9]{1,12})/peaks", VoicemailPeaksApi),
     (r"/api/v1/voicemail/([0-9]{1,12})/read", VoicemailReadApi),
-    (r"/api/v1/faxes", FaxesApi),
-    (r"/api/v1/faxes/([0-9]{1,12})/document", FaxDocumentApi),
 ]

@@ -1,6 +1,8 @@
 """The QA API: drive the simulated card's callers and agent phones from outside the process."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import tornado.web
 import tornado.websocket
@@ -191,6 +193,104 @@ class SimMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         self.services["sim"].remove_listener(self.call_id, self._heard)
 
 
+class SimNumberMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
+    """GET /api/v1/sim/numbers/{number}/media as a WebSocket: this client answers ``number`` when the box dials it
+    through a simulated trunk. Text messages out: {"event": "claimed"}, {"event": "ringing", "line", "call"},
+    {"event": "answered"}, {"event": "ended", "by": "box"|"far"}; in: {"action": "answer"|"hangup"}. Once
+    answered, binary 320-byte frames (20 ms, s16le, 8 kHz) flow both ways, as on .../calls/{id}/media.
+    ``?answer=auto`` answers as soon as it rings."""
+
+    roles = QA
+
+    def initialize(self, services: dict) -> None:  # noqa: D401 - tornado hook
+        """Receive the daemon's services."""
+        self.services = services
+        self.number = ""
+        self.claimed = False
+
+    async def get(self, number: str) -> None:  # type: ignore[override]
+        """Authenticate and claim the number before the upgrade (409 when another client has it)."""
+        await self.resolve_user()
+        self.authorize()
+        self.number = number
+        self.auto = self.get_query_argument("answer", "") == "auto"
+        try:
+            self.services["sim_numbers"].claim(number, self)
+        except SimError as exc:
+            raise tornado.web.HTTPError(exc.status, reason=str(exc)) from None
+        self.claimed = True
+        await super().get(number)
+        if self.get_status() != 101 and self.claimed:  # the upgrade was refused: give the number back
+            self.services["sim_numbers"].release(number, self)
+            self.claimed = False
+
+    def open(self, number: str) -> None:  # type: ignore[override]
+        """Say the number is ours."""
+        self._send({"event": "claimed", "number": number})
+
+    def _send(self, doc: dict) -> None:
+        try:
+            self.write_message(json.dumps(doc))
+        except tornado.websocket.WebSocketClosedError:
+            pass
+
+    def on_ring(self, line: str, call_uuid: str | None) -> None:
+        """The box dialled the number."""
+        self._send({"event": "ringing", "line": line, "call": call_uuid})
+        if self.auto:
+            self._answer()
+
+    def on_end(self, by: str) -> None:
+        """The call at the number ended."""
+        self._send({"event": "ended", "by": by})
+
+    def _heard(self, frame: np.ndarray) -> None:
+        try:
+            self.write_message(frame.astype("<i2").tobytes(), binary=True)
+        except tornado.websocket.WebSocketClosedError:
+            pass
+
+    def _answer(self) -> None:
+        try:
+            line = self.services["sim_numbers"].answer(self.number, self._heard)
+        except SimError as exc:
+            self._send({"error": str(exc)})
+            return
+        self._send({"event": "answered", "line": line})
+
+    def on_message(self, message: bytes | str) -> None:
+        """Text: an action; binary: what the far end sends."""
+        numbers = self.services["sim_numbers"]
+        if isinstance(message, str):
+            try:
+                action = json.loads(message).get("action")
+            except (ValueError, AttributeError):
+                action = None
+            if action == "answer":
+                self._answer()
+            elif action == "hangup":
+                try:
+                    numbers.hangup(self.number)
+                except SimError as exc:
+                    self._send({"error": str(exc)})
+            else:
+                self._send({"error": 'send {"action": "answer"} or {"action": "hangup"}, or binary s16le frames'})
+            return
+        if len(message) % 2:
+            self.close(1003, "send binary s16le frames")
+            return
+        try:
+            numbers.send(self.number, np.frombuffer(message, dtype="<i2"))
+        except SimError as exc:
+            self._send({"error": str(exc)})
+
+    def on_close(self) -> None:
+        """Give the number back (a call in progress at it is hung up)."""
+        if self.claimed:
+            self.claimed = False
+            self.services["sim_numbers"].release(self.number, self)
+
+
 class SimStationsHandler(SimHandler):
     """GET /api/v1/sim/stations."""
 
@@ -265,6 +365,7 @@ ROUTES = [
     (r"/api/v1/sim/calls/([0-9a-f-]{36})/audio", SimAudioHandler),
     (r"/api/v1/sim/calls/([0-9a-f-]{36})/heard\.wav", SimHeardHandler),
     (r"/api/v1/sim/calls/([0-9a-f-]{36})/media", SimMediaSocket),
+    (r"/api/v1/sim/numbers/([0-9*#+]{1,32})/media", SimNumberMediaSocket),
     (r"/api/v1/sim/stations", SimStationsHandler),
     (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/(answer|hangup|dtmf|dial|flash|audio)", SimStationActionHandler),
     (r"/api/v1/sim/stations/([0-9A-Za-z*#]{1,16})/heard\.wav", SimStationHeardHandler),
