@@ -11,6 +11,7 @@ PACKAGES = {
     "hotline.daemon.calls": "daemon/calls",
     "hotline.daemon.service": "daemon/service",
     "hotline.daemon.cli": "daemon/cli",
+    "hotline.daemon.fax": "daemon/fax",
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
@@ -47,5 +48,6 @@ setup(
     entry_points={
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver"],
+        "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender"],
     },
 )

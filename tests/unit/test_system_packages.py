@@ -38,6 +38,7 @@ PROVIDERS: dict[str, str] = {
     "spandsp": "libspandsp2",                    # the fax engine (T.30, ctypes); reference DTMF generator/detector
     "gs": "ghostscript",                         # fax documents -> TIFF-F, received faxes -> PNG pages
     "tiff2pdf": "libtiff-tools",                 # received faxes -> PDF
+    "tiffinfo": "libtiff-tools",                 # fax document tests: the TIFF-F's compression
     "tiffsplit": "libtiff-tools",                # fax pages one by one
     "tifftopnm": "netpbm",                       # fax pages -> bitmaps
     "pngtopnm": "netpbm",                        # PNG documents to fax

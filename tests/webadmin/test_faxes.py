@@ -19,7 +19,7 @@ from hotline.daemon.store.db import Store
 from hotline.daemon.store.models import Event
 from hotline.drivers.common.tones import dtmf_tone
 
-from .test_media_pages import wait_for
+from tests.webadmin.test_media_pages import wait_for
 
 TWO_PAGE_PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
                 b"2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >> endobj\n"
