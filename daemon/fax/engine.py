@@ -37,8 +37,8 @@ log = logging.getLogger("hotline.fax")
 
 __all__ = ["SpandspSender", "SessionPlayer", "make_sender"]
 
-# spandsp completion texts that mean "no fax machine answered" (nothing of T.30 came back) rather than a broken call
-_NOT_A_FAX_WORDS = ("T0 expired", "T1 expired", "no response", "not a fax")
+# T.30 results that mean "no fax machine answered" (nothing of T.30 came back) rather than a broken call
+_NOT_A_FAX = (spandsp.T30_ERR_T0_EXPIRED, spandsp.T30_ERR_T1_EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def transmission(result: FaxResult, total: int) -> Transmission:
         return Transmission(result.pages, total)
     if result.outcome is FaxOutcome.CANCELLED:
         return Transmission(result.pages, total, FaxReason.TRANSMISSION, result.reason)
-    if result.pages == 0 and not result.remote_ident and any(w in result.reason for w in _NOT_A_FAX_WORDS):
+    if result.pages == 0 and not result.remote_ident and result.code in _NOT_A_FAX:
         return Transmission(0, total, FaxReason.NOT_A_FAX, result.reason)
     detail = result.reason if not result.ok else f"{result.pages} of {total} pages confirmed"
     return Transmission(result.pages, total, FaxReason.TRANSMISSION, detail)

@@ -13,10 +13,13 @@ import enum
 import threading
 
 __all__ = ["SpandspError", "T30Stats", "PhaseEHandler", "PhaseDHandler", "MessageHandler", "Modems", "Compressions", "LogLevel",
-           "library", "completion_text", "T30_ERR_OK", "T30_ERR_CALLDROPPED"]
+           "library", "completion_text", "T30_ERR_OK", "T30_ERR_T0_EXPIRED", "T30_ERR_T1_EXPIRED",
+           "T30_ERR_CALLDROPPED"]
 
 LIBRARY_NAME = "libspandsp.so.2"
 T30_ERR_OK = 0
+T30_ERR_T0_EXPIRED = 2    # "Timed out waiting for initial communication": no fax machine answered (calling side)
+T30_ERR_T1_EXPIRED = 3    # "Timed out waiting for the first message"
 T30_ERR_CALLDROPPED = 49  # the enum position of T30_ERR_CALLDROPPED in spandsp 0.0.6 (checked in the tests)
 
 
