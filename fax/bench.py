@@ -68,6 +68,7 @@ class _Pair:
     tx: FaxSession
     rx: FaxSession
     received: Path
+    gaps: list[int]
 
 
 @dataclass
@@ -78,7 +79,7 @@ class _Tally:
     lateness: list[float] = field(default_factory=list)
     missed: int = 0             # ticks skipped because the clock thread ran more than a tick late
     overflows: int = 0          # heard audio a fax thread was too far behind to keep (lost)
-    underruns: int = 0          # a fax thread had not answered in time: silence was played in its place
+    underruns: int = 0          # a fax thread had not answered in time: silence played in the middle of a fax
 
 
 def _line(rng: np.random.Generator, sigma: float):
@@ -93,13 +94,16 @@ def _line(rng: np.random.Generator, sigma: float):
 
 def _start_pair(pool: FaxPool, s: BenchSettings, doc: Path, folder: Path, index: int, run: int) -> _Pair:
     received = folder / f"rx-{index:03d}-{run:03d}.tif"
+    gaps: list[int] = []
     tx = FaxSession(FaxSettings(FaxDirection.SEND, doc, calling=True, modems=Modems.V17, ecm=s.ecm,
                                 ident="+86 10 8001", time_limit=300), name=f"tx{index}")
     rx = FaxSession(FaxSettings(FaxDirection.RECEIVE, received, calling=False, modems=Modems.V17, ecm=s.ecm,
                                 ident="555 0100", time_limit=300), name=f"rx{index}")
+    for session in (tx, rx):   # gaps while the fax ran (the one after a side finished is not a gap in a signal)
+        session.on_finished = lambda _r, session=session: gaps.append(session.tx.stats.underruns)
     pool.start(tx)
     pool.start(rx)
-    return _Pair(index, run, tx, rx, received)
+    return _Pair(index, run, tx, rx, received, gaps)
 
 
 def _clock(pool: FaxPool, s: BenchSettings, doc: Path, folder: Path) -> tuple[_Tally, float]:
@@ -136,7 +140,7 @@ def _clock(pool: FaxPool, s: BenchSettings, doc: Path, folder: Path) -> tuple[_T
             if p.tx.done and p.rx.done:
                 tally.results.append((p.tx.result, p.rx.result, p.received))
                 tally.overflows += p.tx.rx.stats.overflows + p.rx.rx.stats.overflows
-                tally.underruns += p.tx.tx.stats.underruns + p.rx.tx.stats.underruns
+                tally.underruns += sum(p.gaps)
                 del pairs[i]
         tick += 1
         if elapsed >= s.seconds and not pairs:
