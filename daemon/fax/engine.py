@@ -168,9 +168,9 @@ class SpandspSender:
         except asyncio.CancelledError:
             session.cancel("the fax was stopped (time limit or the box stopping)")
             raise
-        log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r",
+        log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r gaps=%s lost=%s",
                  line.call_uuid, result.outcome.value, result.pages, total, result.bit_rate, result.ecm,
-                 result.remote_ident, result.reason)
+                 result.remote_ident, result.reason, session.tx.stats.underruns, session.rx.stats.overflows)
         return transmission(result, total)
 
 

@@ -42,6 +42,12 @@ DOC_PS = b"""%!PS
 """
 
 
+def journaled(box, job_id: int, last: str) -> list[str]:
+    """The job's fax.* journal events once ``last`` is among them (the journal is written behind the job row)."""
+    return wait_for(last, lambda: (lambda kinds: kinds if last in kinds else None)(
+        [e["kind"] for e in events(box, "fax.") if e.get("id") == job_id]), timeout=30)
+
+
 class FarTerminal:
     """An answering spandsp fax terminal driven directly through libspandsp (not Hotline's FaxSession or pool):
     every 20 ms frame the box sends is handed to fax_rx and answered with one frame of fax_tx, in step with the box's
@@ -57,8 +63,11 @@ class FarTerminal:
         self.lib.t30_set_supported_modems(t30, int(spandsp.Modems.V27TER | spandsp.Modems.V29 | spandsp.Modems.V17))
         self.lib.t30_set_rx_file(t30, os.fsencode(rx_file), -1)
         self.code: int | None = None
+        self.pages = 0                  # pages received so far (phase D)
         self._handler = spandsp.PhaseEHandler(self._phase_e)
+        self._page_handler = spandsp.PhaseDHandler(self._phase_d)
         self.lib.t30_set_phase_e_handler(t30, self._handler, None)
+        self.lib.t30_set_phase_d_handler(t30, self._page_handler, None)
         self.rng = np.random.default_rng(seed)
         self.sigma = dbm0_to_amplitude(NOISE_DBM0) / np.sqrt(2)
         self.out = np.zeros(160, dtype=np.int16)
@@ -70,6 +79,12 @@ class FarTerminal:
         self.lib.t30_get_transfer_statistics(self.t30, ctypes.byref(self.stats))
         raw = self.lib.t30_get_rx_ident(self.t30)
         self.remote = raw.decode() if raw else ""
+
+    def _phase_d(self, _t30: int, _user: int, _result: int) -> int:
+        stats = spandsp.T30Stats()
+        self.lib.t30_get_transfer_statistics(self.t30, ctypes.byref(stats))
+        self.pages = stats.pages_rx
+        return 0
 
     def _noisy(self, frame: np.ndarray) -> np.ndarray:
         noisy = frame.astype(np.float64) + self.rng.normal(0.0, self.sigma, len(frame))
@@ -91,8 +106,10 @@ class FarTerminal:
 
 
 async def far_end(box, terminal: FarTerminal, connected: asyncio.Event, log: list[dict],
-                  timeout: float = 240.0) -> None:
-    """Claim NUMBER, answer when the box dials it, and run the terminal on the call's audio until it ends."""
+                  timeout: float = 240.0, hang_up_after: int | None = None) -> None:
+    """Claim NUMBER, answer when the box dials it, and run the terminal on the call's audio until it ends (or hang
+    up 3 s after ``hang_up_after`` pages arrived: the box has had time to hear the page confirmed)."""
+    frames_after = 0
     url = box.url.replace("http", "ws") + f"/api/v1/sim/numbers/{NUMBER}/media?answer=auto"
     req = tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {box.qa_token}"})
     ws = await tornado.websocket.websocket_connect(req)
@@ -109,6 +126,10 @@ async def far_end(box, terminal: FarTerminal, connected: asyncio.Event, log: lis
                     break
                 continue
             await ws.write_message(terminal.step(np.frombuffer(msg, "<i2")), binary=True)
+            if hang_up_after is not None and terminal.pages >= hang_up_after:
+                frames_after += 1
+                if frames_after == 150:
+                    await ws.write_message(json.dumps({"action": "hangup"}))
     finally:
         ws.close()
 
@@ -152,8 +173,8 @@ def test_the_box_faxes_a_library_document_to_a_spandsp_terminal(prepared_box, cl
     done = wait_for("sent", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
                                      if f["id"] == job["id"] and f["status"] in ("sent", "failed")], timeout=30)[0]
     assert (done["status"], done["pages"], done["pages_total"], done["reason"]) == ("sent", 2, 2, None), done
-    kinds = [e["kind"] for e in events(box, "fax.") if e.get("id") == job["id"]]
-    assert kinds == ["fax.created", "fax.dialling", "fax.sending", "fax.page", "fax.page", "fax.sent"]
+    assert journaled(box, job["id"], "fax.sent") == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
+                                                     "fax.page", "fax.sent"]
     assert metric(box, "hotline_fax_pages_total", direction="out") == 2.0
 
     # the pages: what the far machine printed is what the box made, and that is the document
@@ -176,3 +197,38 @@ def test_the_box_faxes_a_library_document_to_a_spandsp_terminal(prepared_box, cl
     assert pdf.status == 200 and pdf.body.startswith(b"%PDF-")
     png = agent.request("GET", f"/api/v1/faxes/{job['id']}/pages/2.png")
     assert png.status == 200 and png.body.startswith(b"\x89PNG")
+
+
+def test_a_far_end_that_hangs_up_after_page_one_leaves_one_page_sent(prepared_box, client, tmp_path: Path) -> None:
+    """The far machine takes page 1, then the line drops in page 2: the job fails with 1 of 2 pages (never "sent"),
+    the reason says the far end hung up, and only one fax.page is journaled."""
+    box = prepared_box(config={"fax": {"sender": "spandsp", "max_attempts": 1}})
+    agent = client(box.url)
+    agent.login("agent1")
+    sup = client(box.url)
+    sup.login("sup")
+    assert put(sup, "/fax-documents/two-pages", DOC_PS).status == 201
+    terminal = FarTerminal(tmp_path / "far.tif", ecm=True)
+    log: list[dict] = []
+
+    async def scenario() -> dict:
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(far_end(box, terminal, connected, log, hang_up_after=1))
+        await asyncio.wait_for(connected.wait(), 10)
+        made = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: agent.api("POST", "/faxes", {"document": "two-pages", "number": NUMBER}))
+        assert made.status == 201, made.text
+        await asyncio.wait_for(task, 260)
+        return made.json()
+    try:
+        job = asyncio.run(scenario())
+    finally:
+        terminal.close()
+    assert terminal.pages == 1 and log[-1] == {"event": "ended", "by": "far"}, log
+    done = wait_for("failed", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
+                                       if f["id"] == job["id"] and f["status"] in ("sent", "failed")], timeout=60)[0]
+    # (pages_total is the library's own guess here, which counts "showpage" in PostScript: not asserted)
+    assert (done["status"], done["pages"], done["reason"]) == ("failed", 1, "attempts"), done
+    assert "transmission" in done["detail"] and "hung up" in done["detail"], done["detail"]
+    assert journaled(box, job["id"], "fax.failed") == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
+                                                       "fax.failed"]
