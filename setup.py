@@ -11,6 +11,7 @@ PACKAGES = {
     "hotline.daemon.calls": "daemon/calls",
     "hotline.daemon.service": "daemon/service",
     "hotline.daemon.cli": "daemon/cli",
+    "hotline.daemon.fax": "daemon/fax",
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",
@@ -20,6 +21,7 @@ PACKAGES = {
     "hotline.drivers.modem.virtual": "drivers/modem/virtual",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
+    "hotline.fax": "fax",
     "hotline.webadmin": "webadmin",
     "hotline.webadmin.handlers": "webadmin/handlers",
 }
@@ -52,5 +54,6 @@ setup(
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
                              "sip = hotline.drivers.sip.driver:SipDriver",
                              "modem = hotline.drivers.modem.driver:ModemDriver"],
+        "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender"],
     },
 )

@@ -168,6 +168,12 @@ CORE = Section({
         "dial_timeout": Scalar(float, default=60.0, min=5, max=300),
         "transmit_timeout": Scalar(float, default=900.0, min=10, max=7200),
         "concurrent": Scalar(int, default=2, min=1, max=64, help="faxes dialled at once (never more than free trunks)"),
+        "ecm": Scalar(bool, default=True, help="spandsp sender: error correction (ECM) when the far machine has it"),
+        "ident": Scalar(str, default="", pattern=r"[0-9+ ]{0,20}", help="spandsp sender: the box's fax number "
+                        "sent to the far machine (TSI) and printed on the header line; digits, + and spaces"),
+        "header_name": Scalar(str, default="Hotline", pattern=r"[ -~]{1,40}", help="spandsp sender: the box's name "
+                              "on every sent page's header line (printable ASCII)"),
+        "resolution": Scalar(str, default="fine", choices=("fine", "normal"), help="spandsp sender: page resolution"),
         "qa_answer_seconds": Scalar(float, default=10.0, min=0.5, max=120),
         "qa_ack_seconds": Scalar(float, default=10.0, min=0.5, max=120),
     }),

@@ -177,6 +177,11 @@ def _report_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     register(sub, common)
 
 
+def _fax_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from ...fax.bench import register
+    register(sub, common)
+
+
 def _abuse_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from ..box.abuse_bench import register
     register(sub, common)
@@ -185,7 +190,7 @@ def _abuse_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 # The one registry of subcommand groups: each module adds its own; none imports another.
 REGISTER: list[Callable] = [tools.register_stats, _report_bench, _abuse_bench, dsp.register, demo.register_setup,
                             tools.register_bench, sim.register, demo.register, flow.register, acd.register,
-                            _acd_bench, tools.register_backup, sip.register, devices.register]
+                            _acd_bench, tools.register_backup, sip.register, devices.register, _fax_bench]
 
 
 def main(argv: list[str] | None = None) -> int:

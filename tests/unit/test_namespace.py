@@ -157,6 +157,14 @@ def test_layering_dialplan_imports_only_dialplan_and_drivers_base() -> None:
     assert bad == []
 
 
+def test_layering_fax_imports_only_fax_and_shared_dsp() -> None:
+    """The fax engine is library code: it sees itself, the driver contract's constants and drivers/common (elastic
+    buffers, spandsp bindings), never the daemon, a driver, the dialplan or the web layer."""
+    allowed = ("hotline.fax", "hotline.drivers.base", "hotline.drivers.common")
+    bad = [x for x in _hotline_imports("fax") if not _prefix(x[2], allowed) and x[2] != "hotline.drivers"]
+    assert bad == []
+
+
 def test_layering_webadmin_never_imports_drivers() -> None:
     """The web layer gets services injected; it never touches drivers or hardware."""
     bad = [x for x in _hotline_imports("webadmin") if _prefix(x[2], ("hotline.drivers",))]
@@ -177,7 +185,7 @@ def test_layering_checker_sees_every_kind_of_import() -> None:
 
 # ---- folders by concept, no import circles ---------------------------------------------------
 
-FOLDERS = ("daemon", "drivers", "dialplan", "webadmin")
+FOLDERS = ("daemon", "drivers", "dialplan", "fax", "webadmin")
 
 
 def _all_modules() -> dict[str, Path]:

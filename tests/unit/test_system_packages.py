@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ("daemon", "drivers", "dialplan", "webadmin")
+PRODUCT = ("daemon", "drivers", "dialplan", "fax", "webadmin")
 SCANNED = (*PRODUCT, "scripts", "tests")
 
 # What each loaded name is, and which Debian package provides it.
@@ -35,7 +35,15 @@ PROVIDERS: dict[str, str] = {
     "systemd-sysusers": "systemd",
     "systemd-tmpfiles": "systemd",
     "/usr/lib/chromium/chromium": "chromium",    # browser tests (Playwright drives Debian's Chromium)
-    "spandsp": "libspandsp2",                    # ADSI caller-ID peer; reference DTMF generator/detector (ctypes)
+    "spandsp": "libspandsp2",                    # the fax engine (T.30), ADSI caller ID; reference DTMF generator (ctypes)
+    "gs": "ghostscript",                         # fax documents -> TIFF-F, received faxes -> PNG pages
+    "tiff2pdf": "libtiff-tools",                 # received faxes -> PDF
+    "tiffinfo": "libtiff-tools",                 # fax document tests: the TIFF-F's compression
+    "tiffsplit": "libtiff-tools",                # fax pages one by one
+    "tifftopnm": "netpbm",                       # fax pages -> bitmaps
+    "pngtopnm": "netpbm",                        # PNG documents to fax
+    "jpegtopnm": "netpbm",                       # JPEG documents to fax
+    "prlimit": "util-linux",                     # bounds on every document tool run
     "libspandsp.so.2": "libspandsp2",
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
