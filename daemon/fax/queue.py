@@ -238,6 +238,8 @@ class FaxQueue:
 
             def on_page(sent: int, total: int | None) -> None:
                 progress[0] = sent
+                if total:   # the sender's count of the converted document beats the library's guess
+                    progress[1] = total
                 self.store.submit_write(lambda: jobs.transition(job["id"], FaxStatus.SENDING, pages=sent))
                 self.journal.emit("fax.page", call.uuid, ts=self.engine.now(), id=job["id"], page=sent, pages=total)
                 if self.metrics is not None:
