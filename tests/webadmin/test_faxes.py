@@ -132,7 +132,8 @@ def test_the_fax_library_ships_the_flows_documents_and_takes_checked_uploads(pan
     assert r.status == 400 and "not a PDF" in r.text
 
 
-def test_every_fax_in_one_list_with_its_files_and_a_panel_request_waits_for_an_engine(panel_box, client) -> None:
+def test_every_fax_in_one_list_with_its_files_and_a_panel_request_waits_for_an_engine(prepared_box, client) -> None:
+    panel_box = prepared_box(config={"fax": {"sender": "none"}})   # a box without a fax engine
     sup, agent = client(panel_box.url), client(panel_box.url)
     sup.login("sup")
     agent.login("agent1")
@@ -377,7 +378,7 @@ def test_ivr_fax_back_to_a_keyed_number_and_a_knowledge_base_article_are_really_
 
 
 def test_a_fax_not_sent_before_its_kill_time_fails_and_the_agent_is_told(prepared_box, client) -> None:
-    box = prepared_box(config={"fax": {"kill_hours": 0.0003}})   # about 1 s; no engine, so it cannot go
+    box = prepared_box(config={"fax": {"kill_hours": 0.0003, "sender": "none"}})   # about 1 s; no engine: it cannot go
     agent = client(box.url)
     agent.login("agent1")
 

@@ -84,7 +84,7 @@ def media_box(prepared_box):
     """A daemon with three test flows (queue, direct extension, voicemail), agent1 linked to panel user agent1,
     and users admin, sup, agent1, qa1."""
     return prepared_box(flows=FLOWS, routes={"8101": "rec_queue", "8102": "rec_direct", "8103": "rec_vm"}, acd=ACD,
-                        language="zh_CN")
+                        language="zh_CN", config={"fax": {"sender": "none"}})   # the box without a fax engine
 
 
 def wait_for(what, check, timeout: float = 20.0, every: float = 0.1):
