@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from hotline.fax.session import ALL_MODEMS, FaxDirection, FaxError, FaxOutcome, 
 from hotline.fax.tiff import read_pages
 from hotline.fax.tools import DocumentError
 
+from ..box import localtime
 from .jobs import FaxReason
 from .sender import FaxDocument, FaxLine, Transmission
 
@@ -131,7 +133,8 @@ class SpandspSender:
                 raise DocumentError(f"{document.source}: a TIFF to fax must have pages {FAX_WIDTH} pixels wide")
             shutil.copyfile(document.source, tiff)
         else:
-            header = PageHeader(self.settings.header_name, self.settings.ident, datetime.now())
+            now = datetime.fromtimestamp(time.time(), localtime.zone(localtime.current()))   # the box's zone
+            header = PageHeader(self.settings.header_name, self.settings.ident, now)
             to_fax_tiff(document.source, tiff, self.settings.resolution, header)
         with tempfile.TemporaryDirectory(prefix=".render-", dir=job_dir) as tmp:
             shown = render_received(tiff, Path(tmp), "document")

@@ -81,18 +81,24 @@ class Endpoint(DialOut, Stations):
     # ---- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind the socket (OSError when the address is taken) and start the signalling thread."""
+        """Bind UDP and TCP on one port (OSError when it is taken) and start the signalling thread. With port 0
+        the system picks a UDP port; when TCP has that number taken another pick is tried."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.bind((self.host, self.port))
-        sock.setblocking(False)
+        for attempt in range(20 if self.port == 0 else 1):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.bind((self.host, self.port))
+            sock.setblocking(False)
+            port = sock.getsockname()[1]
+            try:
+                self.tcp = TcpTransport(self.host, port, self._datagram)
+            except OSError:
+                sock.close()
+                if attempt == (19 if self.port == 0 else 0):
+                    raise
+                continue
+            break
         self._sock = sock
-        self.port = sock.getsockname()[1]
-        try:
-            self.tcp = TcpTransport(self.host, self.port, self._datagram)
-        except OSError as exc:
-            sock.close()
-            raise exc
+        self.port = port
         self._thread = threading.Thread(target=self._signalling_thread, name=f"sip-{self.port}", daemon=True)
         self._thread.start()
 

@@ -41,7 +41,7 @@ def test_discovered_modems_come_as_ready_device_entries_for_admins_only(prepared
     entry = yaml.safe_load(usr["yaml"])[0]
     assert entry == {"name": "modem0", "driver": "modem", "port": str(plugged["usr"].by_id), "number": "",
                      "profile": "usr"}
-    assert doc["driver_installed"] is False and doc["config_path"].endswith("hotline.yaml")
+    assert doc["driver_installed"] is True and doc["config_path"].endswith("hotline.yaml")   # driver: modem ships
     sup = client(box.url)
     sup.login("sup")
     assert sup.api("GET", "/config/hardware/modems").status == 403
@@ -72,5 +72,5 @@ def test_the_lines_page_lists_the_modems_when_probing(prepared_box, usb_tree, cl
     p.login("admin")
     page = p.get("/config/lines?probe=1").text
     assert 'id="modems-table"' in page and page.count("data-modem-add=") == 3   # USR, Conexant, FTDI
-    assert "The modem driver is not installed on this box" in page
+    assert "The modem driver is not installed on this box" not in page   # it ships with the box
     assert p.get("/config/lines").text.count("data-modem-add=") == 0          # only when probing
