@@ -104,23 +104,28 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 
 
+def load(signatures: dict[str, tuple[object, list[object]]], error: type[Exception]) -> ctypes.CDLL:
+    """libspandsp (one handle for the process) with these functions declared; ``error`` when the library or a
+    function is missing (callers: the fax bindings here, the ADSI caller-ID bindings in spandsp_adsi.py)."""
+    name = ctypes.util.find_library("spandsp") or LIBRARY_NAME
+    try:
+        lib = ctypes.CDLL(name)   # dlopen: the same handle every time
+    except OSError as exc:
+        raise error(f"cannot load {name}: {exc} (install the Debian package libspandsp2)") from exc
+    for fn, (restype, argtypes) in signatures.items():
+        func = getattr(lib, fn, None)
+        if func is None:
+            raise error(f"{name} has no {fn}: spandsp 0.0.6 or newer is needed")
+        func.restype, func.argtypes = restype, argtypes
+    return lib
+
+
 def library() -> ctypes.CDLL:
     """libspandsp with every function Hotline uses declared (loaded once; a clear error when it is missing)."""
     global _lib
     with _lock:
         if _lib is None:
-            name = ctypes.util.find_library("spandsp") or LIBRARY_NAME
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError as exc:
-                raise SpandspError(f"cannot load {name}: {exc} (install the Debian package libspandsp2)") from exc
-            for fn, (restype, argtypes) in _SIGNATURES.items():
-                try:
-                    func = getattr(lib, fn)
-                except AttributeError as exc:
-                    raise SpandspError(f"{name} has no {fn}: spandsp 0.0.6 or newer is needed") from exc
-                func.restype, func.argtypes = restype, argtypes
-            _lib = lib
+            _lib = load(_SIGNATURES, SpandspError)
         return _lib
 
 

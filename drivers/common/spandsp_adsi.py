@@ -9,15 +9,15 @@ message without it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
 import threading
 
 import numpy as np
 
+from .spandsp import load
+
 __all__ = ["AdsiStandard", "SpandspAdsiError", "library", "AdsiTransmitter", "AdsiReceiver"]
 
-LIBRARY_NAME = "libspandsp.so.2"
 _CHUNK = 160
 
 
@@ -58,17 +58,7 @@ def library() -> ctypes.CDLL:
     global _lib
     with _lock:
         if _lib is None:
-            name = ctypes.util.find_library("spandsp") or LIBRARY_NAME
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError as exc:
-                raise SpandspAdsiError(f"cannot load {name}: {exc} (install the Debian package libspandsp2)") from exc
-            for fn, (restype, argtypes) in _SIGNATURES.items():
-                func = getattr(lib, fn, None)
-                if func is None:
-                    raise SpandspAdsiError(f"{name} has no {fn}: spandsp 0.0.6 or newer is needed")
-                func.restype, func.argtypes = restype, argtypes
-            _lib = lib
+            _lib = load(_SIGNATURES, SpandspAdsiError)
         return _lib
 
 
