@@ -119,10 +119,6 @@ class Endpoint(DialOut, Stations):
             if s is not None:
                 s.close()
 
-    @staticmethod
-    def _new_tag() -> str:
-        return new_tag()
-
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"x")

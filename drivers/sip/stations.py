@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hotline.drivers.base import DigitReceived, HangupCause, HungUp, LineDown, LineUp, OffHook
 
 from .auth import DigestAuth
+from .calls import new_tag
 from .message import Request
 from .uri import parse_name_addr
 
@@ -48,12 +49,12 @@ class Stations:
         if user is None:
             if self.auth.banned(source[0]):
                 log.warning("SIP: %s banned after repeated authentication failures", source[0])
-            self._reply(req, source, 401, "Unauthorized", to_tag=self._new_tag(),
+            self._reply(req, source, 401, "Unauthorized", to_tag=new_tag(),
                         extra=[("www-authenticate", self.auth.challenge(stale=stale))])
             return
         ext = req.to.uri.user_plain
         if user != ext or ext not in self.extensions:
-            self._reply(req, source, 403, "Forbidden", to_tag=self._new_tag())
+            self._reply(req, source, 403, "Forbidden", to_tag=new_tag())
             return
         contacts = req.headers.get_all("contact")
         line = self.extensions[ext]
@@ -84,7 +85,7 @@ class Stations:
         if binding is not None:
             left = max(0, int(binding.expires_at - time.monotonic()))
             extra.append(("contact", f"<{binding.contact}>;expires={left}"))
-        self._reply(req, source, 200, "OK", to_tag=self._new_tag(), extra=extra)
+        self._reply(req, source, 200, "OK", to_tag=new_tag(), extra=extra)
 
     def _expire(self, ext: str) -> None:
         binding = self.bindings.get(ext)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import socket
 import sqlite3
 import subprocess
 import time
@@ -25,6 +26,17 @@ def deep_merge(base: dict, extra: dict) -> dict:
     for k, v in extra.items():
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def udp_port() -> int:
+    """An even UDP port free on 127.0.0.1 right now (RTP takes even ports; the odd one above stays free too)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port % 2 == 0 and port < 64000:
+            return port
+    raise RuntimeError("no free UDP port")
 
 
 def read_wav(data: bytes) -> np.ndarray:

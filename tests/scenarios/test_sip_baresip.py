@@ -3,7 +3,6 @@ caller on the simulated card dials 1001, the phone rings and answers, and the ca
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import wave
@@ -12,20 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.scenarios.conftest import udp_port
+
 from hotline.drivers.sip.auth import ha1, save_secret
 
 BARESIP = shutil.which("baresip")
 TONE_HZ = 1000
-
-
-def udp_port() -> int:
-    """A free UDP port on 127.0.0.1 (even)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port % 2 == 0 and port < 64000:
-            return port
 
 
 @pytest.fixture

@@ -11,20 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.scenarios.conftest import udp_port
+
 HERE = Path(__file__).parent / "sip"
 SIPP = shutil.which("sipp")
 PCAPS = Path("/usr/share/sip-tester")
-
-
-def udp_port() -> int:
-    """A UDP port free on 127.0.0.1 right now (even, so RTP+1 stays free too)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port % 2 == 0 and port < 65000:
-            return port
-    raise RuntimeError("no free UDP port")
 
 
 def rtp_range() -> str:

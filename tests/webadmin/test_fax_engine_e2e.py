@@ -134,6 +134,24 @@ async def far_end(box, terminal: FarTerminal, connected: asyncio.Event, log: lis
         ws.close()
 
 
+def fax_to_terminal(box, agent, terminal: FarTerminal, log: list[dict], hang_up_after: int | None = None) -> dict:
+    """The far terminal claims NUMBER, the agent faxes the library's two-pages there; returns the job once the call
+    ended (the terminal is closed either way)."""
+    async def scenario() -> dict:
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(far_end(box, terminal, connected, log, hang_up_after=hang_up_after))
+        await asyncio.wait_for(connected.wait(), 10)
+        made = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: agent.api("POST", "/faxes", {"document": "two-pages", "number": NUMBER}))
+        assert made.status == 201, made.text
+        await asyncio.wait_for(task, 260)
+        return made.json()
+    try:
+        return asyncio.run(scenario())
+    finally:
+        terminal.close()
+
+
 @pytest.mark.parametrize("ecm", [True, False], ids=["ECM", "no-ECM"])
 def test_the_box_faxes_a_library_document_to_a_spandsp_terminal(prepared_box, client, tmp_path: Path,
                                                                  ecm: bool) -> None:
@@ -153,19 +171,7 @@ def test_the_box_faxes_a_library_document_to_a_spandsp_terminal(prepared_box, cl
     terminal = FarTerminal(received, ecm)
     log: list[dict] = []
 
-    async def scenario() -> dict:
-        connected = asyncio.Event()
-        task = asyncio.ensure_future(far_end(box, terminal, connected, log))
-        await asyncio.wait_for(connected.wait(), 10)
-        made = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: agent.api("POST", "/faxes", {"document": "two-pages", "number": NUMBER}))
-        assert made.status == 201, made.text
-        await asyncio.wait_for(task, 260)
-        return made.json()
-    try:
-        job = asyncio.run(scenario())
-    finally:
-        terminal.close()
+    job = fax_to_terminal(box, agent, terminal, log)
     assert [e.get("event") for e in log][:3] == ["claimed", "ringing", "answered"], log
     assert terminal.code == spandsp.T30_ERR_OK, spandsp.completion_text(terminal.code or -1)
     assert (terminal.stats.pages_rx, bool(terminal.stats.error_correcting_mode)) == (2, ecm)
@@ -211,19 +217,7 @@ def test_a_far_end_that_hangs_up_after_page_one_leaves_one_page_sent(prepared_bo
     terminal = FarTerminal(tmp_path / "far.tif", ecm=True)
     log: list[dict] = []
 
-    async def scenario() -> dict:
-        connected = asyncio.Event()
-        task = asyncio.ensure_future(far_end(box, terminal, connected, log, hang_up_after=1))
-        await asyncio.wait_for(connected.wait(), 10)
-        made = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: agent.api("POST", "/faxes", {"document": "two-pages", "number": NUMBER}))
-        assert made.status == 201, made.text
-        await asyncio.wait_for(task, 260)
-        return made.json()
-    try:
-        job = asyncio.run(scenario())
-    finally:
-        terminal.close()
+    job = fax_to_terminal(box, agent, terminal, log, hang_up_after=1)
     assert terminal.pages == 1 and log[-1] == {"event": "ended", "by": "far"}, log
     done = wait_for("failed", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
                                        if f["id"] == job["id"] and f["status"] in ("sent", "failed")], timeout=60)[0]
