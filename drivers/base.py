@@ -77,6 +77,7 @@ class LineTraits:
     answer_supervision: AnswerSupervision = AnswerSupervision.IMMEDIATE
     fax: FaxMode = FaxMode.AUDIO
     caller_id_send: bool = False  # the line can send caller id when it rings a phone (FXS) or dials out
+    dial_out: bool = True         # the box may place calls on it (a SIP trunk only with allow_outbound and a peer)
 
 
 class ToneKind(enum.Enum):

@@ -310,10 +310,10 @@ class DeviceManager:
         return self.stations.get(extension)
 
     def free_trunk(self) -> Line | None:
-        """A full-duplex trunk that is up and carries no call (outbound calls are bridged)."""
+        """A full-duplex trunk that is up, may dial out and carries no call (outbound calls are bridged)."""
         for name, line in self.lines.items():
             if line.kind is LineKind.TRUNK and line.up and name not in self.busy and name not in self.seized \
-                    and bridgeable(line):
+                    and bridgeable(line) and line.traits.dial_out:
                 return line
         return None
 

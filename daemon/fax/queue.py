@@ -152,7 +152,8 @@ class FaxQueue:
         """A free trunk that can dial, carries fax as audio, and that the sender takes."""
         for name, line in self.devices.lines.items():
             if line.kind is not LineKind.TRUNK or not line.up or name in self.devices.busy \
-                    or name in self.devices.seized or not bridgeable(line) or line.traits.fax is not FaxMode.AUDIO:
+                    or name in self.devices.seized or not bridgeable(line) or line.traits.fax is not FaxMode.AUDIO \
+                    or not line.traits.dial_out:
                 continue
             if self.sender.accepts(self._probe(line)):
                 return line

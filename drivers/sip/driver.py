@@ -1,6 +1,7 @@
 """The ``sip`` driver: a SIP endpoint whose calls are trunk lines of the box, RTP drained inside the media tick."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -48,9 +49,9 @@ def parse_trunks(items: list[str]) -> dict[str, tuple[str, int]]:
 class SipLine(Line):
     """One channel of the SIP device: commands go to the endpoint, which answers in SIP."""
 
-    def __init__(self, name: str, device: "SipDriver", extension: str = "") -> None:
+    def __init__(self, name: str, device: "SipDriver", extension: str = "", traits: LineTraits = TRAITS) -> None:
         kind = LineKind.STATION if extension else LineKind.TRUNK
-        super().__init__(name=name, kind=kind, traits=TRAITS, extension=extension,
+        super().__init__(name=name, kind=kind, traits=traits, extension=extension,
                          up=not extension, down_reason="not registered" if extension else "")
         self._device = device
 
@@ -114,8 +115,11 @@ class SipDriver(Driver):
 
     @classmethod
     def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
-        """Every SIP line is full duplex with confirmed answers."""
-        return TRAITS
+        """Every SIP line is full duplex with confirmed answers; trunks dial out only with allow_outbound and a
+        peer (so the box picks another trunk for callbacks and faxes instead of one that refuses)."""
+        if settings.get("allow_outbound") and settings.get("trunks"):
+            return TRAITS
+        return dataclasses.replace(TRAITS, dial_out=False)
 
     def _config(self) -> tuple[tuple[str, int], tuple[int, int], dict[str, tuple[str, int]], str]:
         host, port = parse_hostport(str(self.settings.get("listen") or "127.0.0.1:5060"), "listen")
@@ -141,7 +145,8 @@ class SipDriver(Driver):
         except ValueError as exc:
             raise DriverNotReady(str(exc)) from None
         channels = int(self.settings.get("channels") or 30)
-        self._lines = [SipLine(f"{self.device_name}-{i}", self) for i in range(1, channels + 1)]
+        traits = self.configured_traits(self.settings) or TRAITS
+        self._lines = [SipLine(f"{self.device_name}-{i}", self, traits=traits) for i in range(1, channels + 1)]
         extensions = {str(ext): f"{self.device_name}-{ext}" for ext in self.settings.get("extensions") or []}
         auth = None
         if extensions:

@@ -356,6 +356,23 @@ def test_seized_line_counts_as_busy_until_ringing(box) -> None:
     asyncio.run(main())
 
 
+def test_dial_out_skips_a_sip_trunk_that_may_not_dial(box) -> None:
+    """A SIP device without allow_outbound (listed first) is passed over for a callback or fax: the sim trunk after
+    it is picked; with allow_outbound and a peer its channel is picked."""
+    from tests.conftest import free_port
+
+    async def main() -> None:
+        sip = {"name": "sip0", "driver": "sip", "listen": f"127.0.0.1:{free_port()}", "rtp_ports": "40000-40100",
+               "channels": 1, "trunks": ["carrier=127.0.0.1:5999"]}
+        engine, devices, calls, journal = await box([sip, dict(SIM, trunks=1)], lambda ctx: asyncio.sleep(60))
+        assert devices.lines["sip0-1"].up and not devices.lines["sip0-1"].traits.dial_out
+        assert devices.free_trunk().name == "sim0-t1"
+        await box.close()
+    asyncio.run(main())
+    allowed = registry.get("sip").configured_traits({"allow_outbound": True, "trunks": ["c=127.0.0.1:5999"]})
+    assert allowed.dial_out
+
+
 def test_ringing_twice_makes_one_call_and_refusal_uses_reject(box) -> None:
     """A repeated Ringing is ignored; a caller refused over the limit is rejected with busy, not just hung up."""
     async def main() -> None:
