@@ -33,11 +33,12 @@ blocks:
 """
 
 
-def api(box, method: str, path: str, body=None, expect: int | None = None):
-    """Call /api/v1 with the box's QA token: parsed JSON, or the bytes of a WAV."""
-    data = json.dumps(body).encode() if body is not None else None
+def api(box, method: str, path: str, body=None, expect: int | None = None, raw: bytes | None = None):
+    """Call /api/v1 with the box's QA token (a JSON body, or a raw WAV): parsed JSON, or the bytes of a WAV."""
+    data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
+    ctype = "audio/wav" if raw is not None else "application/json"
     req = urllib.request.Request(box.url + "/api/v1" + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {box.qa_token}", "Content-Type": "application/json"})
+                                 headers={"Authorization": f"Bearer {box.qa_token}", "Content-Type": ctype})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, payload, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
@@ -45,6 +46,16 @@ def api(box, method: str, path: str, body=None, expect: int | None = None):
         status, payload, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
     assert expect is None or status == expect, f"{method} {path}: {status} {payload[:300]!r}"
     return json.loads(payload) if "json" in ctype else payload
+
+
+def wav_of(samples: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return out.getvalue()
 
 
 def pcm(wav_bytes: bytes) -> np.ndarray:
@@ -94,6 +105,15 @@ def test_an_ivr_call_over_a_virtual_modem_line_through_the_qa_api(prepared_box, 
     # the answer to the key, through the modem's 8-bit PCM (0.74 measured); before the key it was not there
     assert correlate(heard[pressed_at:], answer) > 0.6 > 0.4 > correlate(heard[:pressed_at], answer)
     assert api(box, "DELETE", f"/sim/calls/{cid}")["status"] == 409        # the call is over
+
+    # a second caller speaks over the menu and hangs up: the modem learns it (NO CARRIER on this chipset)
+    cid2 = api(box, "POST", "/sim/calls", {"from": "13900139000", "line": "modem0"}, expect=201)["id"]
+    wait_for(lambda: api(box, "GET", f"/sim/calls/{cid2}")["far_end"] == "connected", 15, "the second answer")
+    assert api(box, "POST", f"/sim/calls/{cid2}/audio", raw=wav_of(np.full(4000, 3000, np.int16)),
+               expect=202)["seconds"] == 0.5
+    assert api(box, "DELETE", f"/sim/calls/{cid2}", expect=200)["hung_up"] is True
+    ended = wait_for(lambda: (s := api(box, "GET", f"/sim/calls/{cid2}"))["state"] == "ended" and s, 10, "the end")
+    assert ended["far_end"] == "ended" and ended["cause"] != "line_down", ended
 
     refused = api(box, "POST", "/sim/calls", {"from": CALLER, "line": "modem1"}, expect=409)
     assert "real modem" in refused["error"] and "virtualmodem://" in refused["error"]
