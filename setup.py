@@ -44,6 +44,7 @@ setup(
         "prometheus-client>=0.19,<1",
         "numpy>=1.26,<3",
         "pypinyin>=0.50,<1",
+        "audioop-lts>=0.2; python_version>='3.13'",   # IMA ADPCM of voice modems (audioop left the stdlib)
     ],
     extras_require={
         "postgresql": ["psycopg2-binary>=2.9,<3"],

@@ -74,6 +74,15 @@ def check_digits(digits: Any) -> str:
     return digits.upper()
 
 
+def check_key_timing(tone_ms: Any, gap_ms: Any, level_dbm0: Any, twist_db: Any, freq_offset: Any) -> None:
+    """Validate the tone parameters of a DTMF request."""
+    for name, value, lo, hi in (("tone_ms", tone_ms, 10, 2000), ("gap_ms", gap_ms, 0, 5000),
+                                ("level_dbm0", level_dbm0, -60, 3), ("twist_db", twist_db, -20, 20),
+                                ("freq_offset", freq_offset, -0.1, 0.1)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+            raise SimError(f"{name}: expected a number from {lo} to {hi}")
+
+
 class SimControl:
     """The far end of every simulated line, driven by the QA API and CLI."""
 
@@ -83,6 +92,8 @@ class SimControl:
         self.engine = engine
         self.sim_calls: dict[str, SimCall] = {}
         calls.on_call_ended.append(self._call_ended)
+        from .modemqa import ModemQa
+        self.modems = ModemQa(devices, calls)  # virtual modem lines answer the same per-call requests
 
     def _cards(self) -> list[SimCard]:
         return [d.driver for d in self.devices.devices.values()
@@ -105,8 +116,15 @@ class SimControl:
         raise SimError(f"no simulated station with extension {ext!r}", 404)
 
     # ---- callers -------------------------------------------------------------------------------
-    def place_call(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
-        """A caller rings in on a free trunk (or the named one)."""
+    async def ring(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> Any:
+        """POST /sim/calls: a caller rings in on a free simulated trunk, or on the named line, which may be a
+        virtual modem line (then once the box has taken the call: caller ID comes after the first RING)."""
+        if line and self.modems.is_modem_line(line):
+            self._check_call_fields(caller, name, to, line)
+            return await self.modems.place_call(caller, name, to, line)
+        return self.place_call(caller, name, to, line)
+
+    def _check_call_fields(self, caller: Any, name: str, to: str, line: str | None) -> None:
         if not isinstance(caller, str) or not caller or len(caller) > 32:
             raise SimError("from: a caller number of 1-32 characters is required")
         try:  # what the box journals must be storable: refuse invalid Unicode here, naming the field
@@ -116,6 +134,10 @@ class SimControl:
             raise SimError(str(exc)) from None
         if len(name or "") > 64 or len(to or "") > 32:
             raise SimError("name: at most 64 characters" if len(name or "") > 64 else "to: at most 32 characters")
+
+    def place_call(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
+        """A caller rings in on a free simulated trunk (or the named one)."""
+        self._check_call_fields(caller, name, to, line)
         if line:
             card, ln = self._line(line)
             if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:
@@ -143,9 +165,9 @@ class SimControl:
                 return uuid
         raise SimError("the box did not take the call", 503)
 
-    def get(self, call_id: str) -> SimCall:
-        """A QA call by id."""
-        sc = self.sim_calls.get(call_id)
+    def get(self, call_id: str) -> Any:
+        """A QA call by id (a SimCall, or a ModemCall on a virtual modem line)."""
+        sc = self.sim_calls.get(call_id) or self.modems.modem_calls.get(call_id)
         if sc is None:
             raise SimError(f"no simulated call {call_id!r}", 404)
         return sc
@@ -158,6 +180,8 @@ class SimControl:
     def state(self, call_id: str) -> dict:
         """The box's view of the call plus the far end's."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            return self.modems.state(sc)
         call = self.calls.calls.get(call_id)
         summary = call.summary() if call is not None else self.calls.finished.get(call_id, {})
         return {"id": call_id, "line": sc.line.name, "state": summary.get("state", "ended"),
@@ -169,17 +193,17 @@ class SimControl:
                   freq_offset: float = 0.0) -> float:
         """The caller presses keys: real audio (inband) or signalled; returns seconds it takes."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            check_key_timing(tone_ms, gap_ms, level_dbm0, twist_db, freq_offset)
+            return self.modems.send_dtmf(sc, check_digits(digits), mode, tone_ms, gap_ms, level_dbm0, twist_db,
+                                         freq_offset)
         self._live(sc)
         return self._keys(sc.card, sc.line, digits, mode, tone_ms, gap_ms, level_dbm0, twist_db, freq_offset)
 
     def _keys(self, card: SimCard, line: SimLine, digits: Any, mode: str, tone_ms: float, gap_ms: float,
               level_dbm0: float, twist_db: float, freq_offset: float) -> float:
         digits = check_digits(digits)
-        for name, value, lo, hi in (("tone_ms", tone_ms, 10, 2000), ("gap_ms", gap_ms, 0, 5000),
-                                    ("level_dbm0", level_dbm0, -60, 3), ("twist_db", twist_db, -20, 20),
-                                    ("freq_offset", freq_offset, -0.1, 0.1)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-                raise SimError(f"{name}: expected a number from {lo} to {hi}")
+        check_key_timing(tone_ms, gap_ms, level_dbm0, twist_db, freq_offset)
         if mode == "inband":
             card.far_send(line, digits_audio(digits, tone_ms, gap_ms, level_dbm0, twist_db, freq_offset))
         elif mode == "signal":
@@ -192,21 +216,24 @@ class SimControl:
     def send_audio(self, call_id: str, wav: bytes) -> float:
         """The caller speaks a WAV (any rate and channels); returns its length in seconds (blocking: from the
         event loop, decode with decode_audio in a thread and send with send_samples)."""
-        sc = self.get(call_id)
-        self._live(sc)
+        self.get(call_id)
         samples = decode_audio(wav)
-        sc.card.far_send(sc.line, samples)
+        self.send_samples(call_id, samples)
         return len(samples) / 8000.0
 
     def send_samples(self, call_id: str, samples: np.ndarray) -> None:
-        """Raw 8 kHz samples from a live media connection."""
+        """Raw 8 kHz samples from a live media connection (or a decoded WAV)."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            return self.modems.send_samples(sc, samples)
         self._live(sc)
         sc.card.far_send(sc.line, samples)
 
     def heard(self, call_id: str) -> np.ndarray:
         """Everything the caller has heard so far (or in the whole call, once ended)."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            return self.modems.heard(sc)
         if sc.heard is not None:
             return sc.heard
         return sc.card.heard(sc.line)
@@ -214,12 +241,16 @@ class SimControl:
     def hangup(self, call_id: str) -> None:
         """The caller hangs up."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            return self.modems.hangup(sc)
         self._live(sc)
         sc.card.far_hangup(sc.line)
 
     def add_listener(self, call_id: str, fn: Any) -> None:
-        """Receive every frame the caller hears (live media)."""
+        """Receive every frame the caller hears (live media; not on modem lines)."""
         sc = self.get(call_id)
+        if call_id in self.modems.modem_calls:
+            raise SimError("live media is not available on a modem line: use heard.wav and audio", 409)
         sc.line.far.listeners.append(fn)
 
     def remove_listener(self, call_id: str, fn: Any) -> None:
@@ -302,7 +333,10 @@ class SimControl:
         card.far_flash(ln)
 
     def set_faults(self, line: str, changes: dict) -> dict:
-        """Flip a line's fault switches: down, never_answer, busy, hangup_after, noise_dbm0."""
+        """Flip a line's fault switches: down, never_answer, busy, hangup_after, noise_dbm0 (a virtual modem line:
+        its emulator's switches)."""
+        if self.modems.is_modem_line(line):
+            return self.modems.set_faults(line, changes)
         card, ln = self._line(line)
         changes = dict(changes)
         down = changes.pop("down", None)

@@ -104,7 +104,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         return p
 
     def call(a: argparse.Namespace) -> int:
-        status, payload = _request(a, "POST", "/sim/calls", {"from": a.caller, "name": a.name, "to": a.to})
+        body = {"from": a.caller, "name": a.name, "to": a.to, **({"line": a.line} if a.line else {})}
+        status, payload = _request(a, "POST", "/sim/calls", body)
         if a.quiet and status < 400:
             print(json.loads(payload)["id"])  # for scripts: id=$(hotline sim call ... -q)
             return 0
@@ -113,6 +114,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--from", dest="caller", required=True)
     p.add_argument("--name", default="")
     p.add_argument("--to", default="")
+    p.add_argument("--line", default="", help="ring this line: a sim trunk, or a virtual modem line (modem0)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the call id")
     p = add("wait", "wait until a call is in a state (ringing, answered, bridged, ended) or its journal has an "
             "event (e.g. queue.joined, call.bridged, recording.closed); prints it", _wait_call)

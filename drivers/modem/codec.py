@@ -2,84 +2,56 @@
 
 Pure code, no I/O. IMA/DVI ADPCM follows the IMA Digital Audio Focus and
 Technical Working Groups' recommendation (step table of 89 entries, index
-table -1,-1,-1,-1,2,4,6,8), two samples per byte, low nibble first. Rates
-other than 8,000 Hz (7,200 Hz ADPCM) go through a streaming linear
-interpolator: voice band speech stays below both Nyquist limits.
+table -1,-1,-1,-1,2,4,6,8), two samples per byte, low nibble first; the
+sample loop runs in C (``audioop.lin2adpcm/adpcm2lin``, which packs the high
+nibble first, so bytes are nibble-swapped), bit-exact with the reference in
+tests/drivers/modem/test_codec.py. Rates other than 8,000 Hz (7,200 Hz
+ADPCM) go through a streaming linear interpolator: voice band speech stays
+below both Nyquist limits.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from hotline.drivers.common import g711
 from hotline.drivers.modem.profiles import Encoding
 
-_STEPS = np.array([
-    7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 21, 23, 25, 28, 31, 34, 37, 41, 45, 50, 55, 60, 66, 73, 80, 88,
-    97, 107, 118, 130, 143, 157, 173, 190, 209, 230, 253, 279, 307, 337, 371, 408, 449, 494, 544, 598, 658,
-    724, 796, 876, 963, 1060, 1166, 1282, 1411, 1552, 1707, 1878, 2066, 2272, 2499, 2749, 3024, 3327, 3660,
-    4026, 4428, 4871, 5358, 5894, 6484, 7132, 7845, 8630, 9493, 10442, 11487, 12635, 13899, 15289, 16818,
-    18500, 20350, 22385, 24623, 27086, 29794, 32767,
-]).tolist()
-_INDEX = [-1, -1, -1, -1, 2, 4, 6, 8, -1, -1, -1, -1, 2, 4, 6, 8]
+with warnings.catch_warnings():
+    # audioop is deprecated in 3.11-3.12 (removed in 3.13, where setup.py pulls audioop-lts); only its IMA ADPCM is used
+    warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
+    import audioop
+
+_SWAP_NIBBLES = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
 
 
 class ImaAdpcm:
-    """IMA ADPCM state for one direction (predictor and step index survive across chunks)."""
+    """IMA ADPCM state for one direction (predictor and step index survive across chunks), coded in C by audioop."""
 
     def __init__(self) -> None:
         self.predictor = 0
         self.index = 0
-        self._held: list[int] = []   # an odd sample waiting for its partner nibble
-
-    def _step(self, nibble: int) -> int:
-        step = _STEPS[self.index]
-        diff = step >> 3
-        if nibble & 4:
-            diff += step
-        if nibble & 2:
-            diff += step >> 1
-        if nibble & 1:
-            diff += step >> 2
-        pred = self.predictor - diff if nibble & 8 else self.predictor + diff
-        self.predictor = -32768 if pred < -32768 else 32767 if pred > 32767 else pred
-        self.index = min(88, max(0, self.index + _INDEX[nibble]))
-        return self.predictor
+        self._held = np.zeros(0, dtype=np.int16)   # an odd sample waiting for its partner nibble
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode bytes (two samples each, low nibble first) to int16 samples."""
-        out = [0] * (2 * len(data))
-        step = self._step
-        for i, byte in enumerate(data):
-            out[2 * i] = step(byte & 0x0F)
-            out[2 * i + 1] = step(byte >> 4)
-        return np.array(out, dtype=np.int16)
+        if not data:
+            return np.zeros(0, dtype=np.int16)
+        # audioop takes the high nibble first: swap, and carry (predictor, index) between calls
+        pcm, (self.predictor, self.index) = audioop.adpcm2lin(bytes(data).translate(_SWAP_NIBBLES), 2, (self.predictor, self.index))
+        return np.frombuffer(pcm, dtype=np.int16).copy()
 
     def encode(self, samples: np.ndarray) -> bytes:
         """Encode int16 samples, two per byte; an odd last sample waits for the next call (streams stay aligned)."""
-        values = self._held + [int(v) for v in np.asarray(samples, dtype=np.int16)]
-        self._held = values[-1:] if len(values) % 2 else []
-        if self._held:
-            values.pop()
-        out = bytearray(len(values) // 2)
-        for i, value in enumerate(values):
-            diff = value - self.predictor
-            nibble = 8 if diff < 0 else 0
-            diff = abs(diff)
-            step = _STEPS[self.index]
-            if diff >= step:
-                nibble |= 4
-                diff -= step
-            if diff >= step >> 1:
-                nibble |= 2
-                diff -= step >> 1
-            if diff >= step >> 2:
-                nibble |= 1
-            self._step(nibble)  # track the decoder's reconstruction exactly
-            if i % 2:
-                out[i // 2] |= nibble << 4
-            else:
-                out[i // 2] = nibble
-        return bytes(out)
+        values = np.concatenate((self._held, np.asarray(samples, dtype=np.int16)))
+        whole = values.size // 2 * 2
+        self._held = values[whole:]
+        if whole == 0:
+            return b""
+        data, (self.predictor, self.index) = audioop.lin2adpcm(values[:whole].astype("=i2").tobytes(), 2,
+                                                               (self.predictor, self.index))
+        return data.translate(_SWAP_NIBBLES)
 
 
 class LinearResampler:

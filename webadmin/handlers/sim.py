@@ -75,14 +75,14 @@ class SimCallsHandler(SimHandler):
         body = self.json_body()
         name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
-            sc = self.sim.place_call(body.get("from"), name, to, text_field(body, "line", max_len=64))
+            sc = await self.sim.ring(body.get("from"), name, to, text_field(body, "line", max_len=64))
         except SimError as exc:
             return self.fail(exc)
         try:
             await self.services["journal"].flush()
         except Exception:  # the journal keeps the events and says it is failing (/healthz): the call goes on
             pass
-        self.write_json({"id": sc.id, "line": sc.line.name}, 201)
+        self.write_json({"id": sc.id, "line": getattr(sc.line, "name", sc.line)}, 201)
 
 
 class SimCallHandler(SimHandler):
@@ -164,6 +164,8 @@ class SimMediaSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         self.call_id = call_id
         try:
             self.services["sim"].get(call_id)
+            if call_id in self.services["sim"].modems.modem_calls:
+                raise SimError("live media is not available on a modem line: use heard.wav and audio", 409)
         except SimError as exc:
             raise tornado.web.HTTPError(exc.status, reason=str(exc)) from None
         await super().get(call_id)

@@ -81,6 +81,7 @@ class FarEnd:
         self._tone = LineTone.NONE
         self._tone_pos = 0
         self._next_report = 0
+        self._audio_started = False        # keys and speech wait until the modem carries the call's audio
         self._heard: list[np.ndarray] = []
         self._heard_len = 0
         self.busy_on_dial = False          # answer the modem's next ATD with busy tone
@@ -107,7 +108,10 @@ class FarEnd:
                 self._set_connected()
 
     def send_dtmf(self, digits: str, on_ms: int = DTMF_ON_MS, off_ms: int = DTMF_OFF_MS) -> None:
-        """Press keys: real DTMF tones in the audio, reported by the modem as DLE events at the tone edges."""
+        """Press keys: real DTMF tones in the audio, reported by the modem as DLE events at the tone edges.
+
+        Keys (and speech) queued before the call's audio flows (ringing, or answered but the modem not yet
+        in +VRX/+VTX/+VTR) wait for it, then all are sent in order; a call that ends drops them."""
         with self._lock:
             for digit in digits:
                 self._dtmf.append((digit, on_ms * RATE // 1000, off_ms * RATE // 1000))
@@ -149,12 +153,14 @@ class FarEnd:
         tell_modem = False
         with self._lock:
             if self.state is CallState.RINGING:
+                self._drop_queued()
                 self.incoming = None
                 self.state = CallState.IDLE
             elif self.state in (CallState.CONNECTED, CallState.CALLED):
                 self.state = CallState.HUNG_UP
                 self._speech.clear()
                 self._dtmf.clear()
+                self._dtmf_pos = 0
                 tell_modem = self.modem is not None
             self._changed.notify_all()
         if tell_modem:  # outside our lock: the modem's clock takes its lock, then ours
@@ -241,6 +247,7 @@ class FarEnd:
         self.state = CallState.CONNECTED
         self.answered_at = time.monotonic()
         self.incoming = None
+        self._audio_started = False
         self._heard, self._heard_len = [], 0
         if self._tone is not LineTone.CNG:
             self._tone = LineTone.NONE
@@ -275,6 +282,7 @@ class FarEnd:
     def on_missed(self) -> None:
         """The caller gave up after its rings."""
         with self._lock:
+            self._drop_queued()
             self.incoming = None
             self.missed += 1
             self.state = CallState.IDLE
@@ -284,6 +292,7 @@ class FarEnd:
         """The modem hung up: the call is over for the far end too."""
         with self._lock:
             if self.state in (CallState.CONNECTED, CallState.CALLED, CallState.HUNG_UP):
+                self._drop_queued()
                 self.state = CallState.IDLE
                 if self._tone is not LineTone.DIAL:
                     self._tone = LineTone.NONE
@@ -296,13 +305,25 @@ class FarEnd:
                 self._heard.append(pcm)
                 self._heard_len += pcm.size
 
-    def pull(self, n: int) -> tuple[np.ndarray, list[FarEvent]]:
-        """The next n samples the far end sends (speech + keys + line tone), and the events they carry."""
+    def _drop_queued(self) -> None:
+        self._speech.clear()
+        self._dtmf.clear()
+        self._dtmf_pos = 0
+        self._audio_started = False
+
+    def pull(self, n: int, voice: bool = True) -> tuple[np.ndarray, list[FarEvent]]:
+        """The next n samples the far end sends (speech + keys + line tone), and the events they carry.
+
+        `voice`: the modem carries the call's audio now; until it first does in a call, queued speech and keys
+        wait (a key pressed before the answer is sent once audio flows, never lost)."""
         with self._lock:
             out = np.zeros(n, dtype=np.float64)
             events: list[FarEvent] = []
-            self._pull_speech(out)
-            self._pull_dtmf(out, events)
+            if voice and self.state is CallState.CONNECTED:
+                self._audio_started = True
+            if self._audio_started:
+                self._pull_speech(out)
+                self._pull_dtmf(out, events)
             self._pull_tone(out, events)
             return np.clip(np.rint(out), -32768, 32767).astype(np.int16), events
 

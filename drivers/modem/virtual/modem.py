@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class VirtualModem:
         self.stuck_echo = False
         self._stalled_until = 0.0
         self.counters = {"underruns": 0, "commands": 0, "tx_bytes": 0, "rx_bytes": 0}
+        self.plug_listeners: list[Callable[[bool], None]] = []   # transports told about unplug (False) / replug
         self._reset_state()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._clock_thread, name=f"virtualmodem-{far.name}", daemon=True)
@@ -183,9 +185,13 @@ class VirtualModem:
         text = line.strip()
         if not text:
             return
-        if not text[:2].upper() == "AT":
+        at = text.upper().find("AT")   # like a real modem, look for the prefix: line noise before it is dropped
+        if at < 0:
             log.debug("%s: ignored line %r", self.far.name, text)
             return
+        if at:
+            log.debug("%s: dropped %r before AT", self.far.name, text[:at])
+            text = text[at:]
         self.counters["commands"] += 1
         try:
             result = Result.ERROR if len(line) > MAX_LINE else execute(self, text[2:])
@@ -305,13 +311,14 @@ class VirtualModem:
         self.send(bytes(data))
 
     def fault_unplug(self) -> None:
-        """Vanish: the transport raises on every read and write until replug()."""
+        """Vanish: the transport raises on every read and write until replug() (a pty runner closes its pty)."""
         with self.lock:
             self.plugged = False
             self.go_on_hook()
             self._out.clear()
             self._readable.notify_all()
             self._room.notify_all()
+        self._tell_transports(False)
 
     def fault_replug(self) -> None:
         """Come back reset to power-on state; ports opened before the unplug stay dead."""
@@ -319,6 +326,14 @@ class VirtualModem:
             self._reset_state()
             self.generation += 1
             self.plugged = True
+        self._tell_transports(True)
+
+    def _tell_transports(self, plugged: bool) -> None:
+        for listener in list(self.plug_listeners):  # outside our lock: a transport takes its own locks
+            try:
+                listener(plugged)
+            except Exception:  # noqa: BLE001 - a transport's failure must not stop the fault switch
+                log.exception("%s: transport failed on %s", self.far.name, "replug" if plugged else "unplug")
 
     def fault_stall(self, seconds: float) -> None:
         """Answer nothing for `seconds`."""
@@ -350,8 +365,9 @@ class VirtualModem:
         self._step_ringing(now)
         if self._dial is not None:
             step_dial(self, now)
-        pcm, events = self.far.pull(n)
         connected = self.far.state in (CallState.CONNECTED, CallState.HUNG_UP) and self.off_hook
+        pcm, events = self.far.pull(n, voice=connected and self.state in (
+            ModemState.VOICE_RX, ModemState.VOICE_TX, ModemState.VOICE_DUPLEX))
         if connected:
             self._step_tx(n)
             if self.state in (ModemState.VOICE_RX, ModemState.VOICE_DUPLEX):

@@ -30,26 +30,76 @@ from hotline.drivers.modem.virtual.far_end import CallState
 
 
 class PtyModem:
-    """A VirtualModem whose DTE side is the slave end of a pty (optionally symlinked to `link`)."""
+    """A VirtualModem whose DTE side is the slave end of a pty (optionally symlinked to `link`).
+
+    Unplugging the modem (far end unplug(), or the control op) closes the pty as a USB unplug removes the
+    device: the program on it reads EIO, the slave path and the link vanish; replug() makes a new pty and
+    points the link at it (a stable name, as /dev/serial/by-id gives a real modem).
+    """
 
     def __init__(self, profile: str, name: str | None = None, link: str | None = None) -> None:
         self.name = name or profile
         self.modem = lines.modem_for(self.name, PROFILES[profile])
         self.far = lines.far_end(self.name)
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
         self.link = link
-        if link:
-            if os.path.islink(link):
-                os.unlink(link)
-            os.symlink(self.path, link)
+        self._fd_lock = threading.Lock()      # guards master/slave: never read or write a closed (reused) fd
+        self.master = self.slave = -1
+        self.path = ""
+        self._open_pty()
+        self.modem.plug_listeners.append(self._plugged)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._from_dte_thread, daemon=True, name=f"pty-in-{self.name}"),
                          threading.Thread(target=self._to_dte_thread, daemon=True, name=f"pty-out-{self.name}")]
         for t in self._threads:
             t.start()
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        with self._fd_lock:
+            self.master, self.slave = master, slave
+            self.path = os.ttyname(slave)
+        if self.link:
+            if os.path.islink(self.link):
+                os.unlink(self.link)
+            os.symlink(self.path, self.link)
+
+    def _close_pty(self) -> None:
+        with self._fd_lock:
+            fds, self.master, self.slave = (self.master, self.slave), -1, -1
+            for fd in fds:
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    def _plugged(self, plugged: bool) -> None:
+        """The modem was unplugged or plugged back in: the pty goes away or comes back."""
+        if self._stop.is_set():
+            return
+        if not plugged:
+            self._close_pty()
+        elif self.master < 0:
+            self._open_pty()
+
+    def unplug(self) -> None:
+        """Unplug the modem: the pty closes and its path (and link) vanish."""
+        self.far.unplug()
+
+    def replug(self) -> None:
+        """Plug it back: a new pty (the link follows it), the modem reset to power-on state."""
+        self.far.replug()
+
+    def _io(self, fn, fd: int, *args):
+        """Run os.read/os.write on `fd` unless the pty was closed (or replaced) meanwhile; None then."""
+        with self._fd_lock:
+            if fd < 0 or fd != self.master:
+                return None
+            return fn(fd, *args)
 
     def _from_dte_thread(self) -> None:
         while not self._stop.is_set():
@@ -57,14 +107,18 @@ class PtyModem:
             if room == 0:
                 self.modem.wait_room(0.2)
                 continue
-            ready, _, _ = select.select([self.master], [], [], 0.2)
-            if not ready:
+            fd = self.master
+            if fd < 0:
+                self._stop.wait(0.05)
                 continue
             try:
-                data = os.read(self.master, min(room, 4096))
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if not ready:
+                    continue
+                data = self._io(os.read, fd, min(room, 4096))
             except BlockingIOError:
                 continue
-            except OSError:
+            except (OSError, ValueError):
                 if self._stop.wait(0.1):
                     return
                 continue
@@ -78,31 +132,31 @@ class PtyModem:
                 pending = self.modem.read_to_dte(4096, 0.2)
                 if not pending:
                     continue
-            _, ready, _ = select.select([], [self.master], [], 0.2)
-            if not ready:
+            fd = self.master
+            if fd < 0:
+                pending = b""   # nobody is there to read it
                 continue
             try:
-                sent = os.write(self.master, pending)
+                _, ready, _ = select.select([], [fd], [], 0.2)
+                if not ready:
+                    continue
+                sent = self._io(os.write, fd, pending)
             except BlockingIOError:
                 continue
-            except OSError:
+            except (OSError, ValueError):
                 if self._stop.wait(0.1):
                     return
                 continue
-            pending = pending[sent:]
+            pending = b"" if sent is None else pending[sent:]
 
     def close(self) -> None:
         """Stop the threads, close the pty, remove the link and forget the line."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=2)
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        if self.link and os.path.islink(self.link):
-            os.unlink(self.link)
+        if self._plugged in self.modem.plug_listeners:
+            self.modem.plug_listeners.remove(self._plugged)
+        self._close_pty()
         lines.forget(self.name)
 
 
@@ -119,6 +173,7 @@ def control(pty_modem: PtyModem, request: dict) -> object:
     far, op = pty_modem.far, request.get("op")
     args = {k: v for k, v in request.items() if k != "op"}
     simple = {"answer", "silence", "busy_tone", "dial_tone", "cng", "hangup", "no_carrier", "unplug", "replug"}
+    # unplug/replug go through the modem, which closes and re-creates the pty (see PtyModem)
     if op in simple:
         getattr(far, op)()
         return None

@@ -7,6 +7,47 @@ import pytest
 from hotline.drivers.modem.codec import ImaAdpcm, LinearResampler, VoiceCodec
 from hotline.drivers.modem.profiles import Encoding
 
+_STEPS = [
+    7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 21, 23, 25, 28, 31, 34, 37, 41, 45, 50, 55, 60, 66, 73, 80, 88,
+    97, 107, 118, 130, 143, 157, 173, 190, 209, 230, 253, 279, 307, 337, 371, 408, 449, 494, 544, 598, 658,
+    724, 796, 876, 963, 1060, 1166, 1282, 1411, 1552, 1707, 1878, 2066, 2272, 2499, 2749, 3024, 3327, 3660,
+    4026, 4428, 4871, 5358, 5894, 6484, 7132, 7845, 8630, 9493, 10442, 11487, 12635, 13899, 15289, 16818,
+    18500, 20350, 22385, 24623, 27086, 29794, 32767,
+]
+_INDEX = [-1, -1, -1, -1, 2, 4, 6, 8, -1, -1, -1, -1, 2, 4, 6, 8]
+
+
+class _ReferenceAdpcm:
+    """The IMA/DVI recommendation written out sample by sample (the former product code): the reference."""
+
+    def __init__(self) -> None:
+        self.predictor, self.index = 0, 0
+
+    def _step(self, nibble: int) -> int:
+        step = _STEPS[self.index]
+        diff = (step >> 3) + (step if nibble & 4 else 0) + (step >> 1 if nibble & 2 else 0) \
+            + (step >> 2 if nibble & 1 else 0)
+        pred = self.predictor - diff if nibble & 8 else self.predictor + diff
+        self.predictor = min(32767, max(-32768, pred))
+        self.index = min(88, max(0, self.index + _INDEX[nibble]))
+        return self.predictor
+
+    def decode(self, data: bytes) -> list[int]:
+        return [self._step(n) for b in data for n in (b & 0x0F, b >> 4)]
+
+    def encode(self, values: list[int]) -> bytes:
+        nibbles = []
+        for value in values:
+            diff = value - self.predictor
+            nibble, diff, step = (8 if diff < 0 else 0), abs(diff), _STEPS[self.index]
+            for bit, part in ((4, step), (2, step >> 1), (1, step >> 2)):
+                if diff >= part:
+                    nibble |= bit
+                    diff -= part
+            self._step(nibble)
+            nibbles.append(nibble)
+        return bytes(lo | hi << 4 for lo, hi in zip(nibbles[::2], nibbles[1::2]))
+
 
 def _speechlike(n: int = 16000) -> np.ndarray:
     t = np.arange(n) / 8000.0
@@ -66,6 +107,24 @@ def test_ima_adpcm_known_vector() -> None:
     out = dec.decode(bytes([0x07]))
     assert out.tolist() == [11, 13]
     assert dec.index == 7
+
+
+@pytest.mark.parametrize("seed,kind", [(1, "noise"), (2, "noise"), (3, "loud"), (4, "speech"), (5, "clipping")])
+def test_ima_adpcm_bit_exact_with_reference(seed: int, kind: str) -> None:
+    """The C codec gives the reference's bytes and samples exactly, chunk after odd chunk (state carried)."""
+    rng = np.random.default_rng(seed)
+    x = {"noise": lambda: rng.integers(-32768, 32768, 4001),
+         "loud": lambda: rng.integers(-2000, 2000, 4001) * 16,
+         "speech": lambda: _speechlike(4001).astype(np.int64) + rng.integers(-300, 300, 4001),
+         "clipping": lambda: np.clip(_speechlike(4001).astype(np.int64) * 8, -32768, 32767)}[kind]().astype(np.int16)
+    enc, dec, ref_enc, ref_dec = ImaAdpcm(), ImaAdpcm(), _ReferenceAdpcm(), _ReferenceAdpcm()
+    chunks = np.split(x, np.cumsum(rng.integers(1, 400, 40)))
+    data = b"".join(enc.encode(c) for c in chunks)
+    expected = ref_enc.encode(x.tolist())
+    assert data == expected
+    parts = [expected[a:b] for a, b in zip([0, 1, 2, 333], [1, 2, 333, None])]
+    assert np.concatenate([dec.decode(p) for p in parts]).tolist() == ref_dec.decode(expected)
+    assert (dec.predictor, dec.index) == (ref_dec.predictor, ref_dec.index)
 
 
 def test_resampler_keeps_rate_over_chunks() -> None:

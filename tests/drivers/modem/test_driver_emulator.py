@@ -271,3 +271,33 @@ def test_a_modem_that_stops_answering_while_idle_is_found_and_reset(emulated, mo
     assert drv.status()["state"] == "idle" and drv.status()["faults"] == [], (drv.status(), sink.items)
     assert not [e for _, e in sink.items if isinstance(e, DeviceFailed)]
     in_call(drv, far, sink)
+
+
+def test_pty_unplug_looks_like_usb_to_the_driver_on_the_pty_path(tmp_path) -> None:
+    """The pty runner's unplug closes the pty (the driver reads EIO; the pty and its stable link vanish) and replug
+    makes a new one behind the same link: the real driver, opened on the link path, is down within 2 s and up
+    within 10 s of the replug, and answers the next call without a restart."""
+    from hotline.drivers.modem.virtual.ptyrun import PtyModem
+    link = str(tmp_path / "ttyVM0")   # the stable name, as /dev/serial/by-id gives a USB modem
+    pty = PtyModem("emu-half", name=f"pty-unplug-{os.getpid()}", link=link)
+    sink = Sink()
+    drv = ModemDriver("modem0", {"port": link, "number": "8001"}, sink)
+    try:
+        [line] = drv.open()
+        t_unplug = time.monotonic()
+        pty.unplug()   # (the /dev/pts number itself may be reused at once by another program)
+        assert not os.path.exists(link) and pty.master < 0
+        _, t_down = sink.wait(LineDown, timeout=5)
+        assert t_down - t_unplug < 2.0
+        time.sleep(0.6)   # at least one re-open attempt finds nothing there
+        assert "cannot open" in drv.status()["last_error"]
+        t_replug = time.monotonic()
+        pty.replug()
+        assert os.path.realpath(link) == pty.path
+        _, t_up = sink.wait(LineUp, timeout=12)
+        assert t_up - t_replug < 10.0
+        assert drv.status()["reopens"] == 1
+        in_call(drv, pty.far, sink, after=t_up)
+    finally:
+        drv.close()
+        pty.close()

@@ -531,3 +531,45 @@ def test_speak_refuses_a_file_that_is_not_a_wav(tmp_path) -> None:
     far = virtual.far_end("nowav")
     with pytest.raises(ValueError, match="prompt.wav: not a PCM WAV"):
         far.speak(bad)
+
+
+# -- keys before the answer, AT after line noise -----------------------------------------------------------
+@pytest.mark.parametrize("profile,when", [
+    ("default", "ringing"),          # pressed while it still rings
+    ("emu-half", "ringing"),
+    ("default", "answered"),         # off hook (+VLS=1) but no audio state yet
+])
+def test_keys_queued_before_audio_flows_all_arrive_in_order(profile: str, when: str) -> None:
+    """Keys the caller presses before the modem carries audio wait for +VRX and then all arrive, none dropped."""
+    dte = Dte(profile)
+    assert dte.at("ATE0").endswith("OK\r\n") and dte.at("AT+FCLASS=8") == "\r\nOK\r\n"
+    dte.far.ring("5551234", rings=5, period=2.0)
+    dte.read_until(b"RING\r\n")
+    if when == "ringing":
+        dte.far.send_dtmf("19#", on_ms=60, off_ms=60)
+        time.sleep(0.5)                     # the keys' time passes while it rings
+    assert dte.at("AT+VLS=1") == "\r\nOK\r\n"
+    if when == "answered":
+        dte.far.send_dtmf("19#", on_ms=60, off_ms=60)
+        time.sleep(0.5)
+    assert dte.at("AT+VRX") == "\r\nCONNECT\r\n"
+    data = dte.collect(0.6)
+    digits = [e.digit for e in _decode(data)[1] if e.kind is DleKind.DTMF]
+    assert digits == ["1", "9", "#"]
+
+
+@pytest.mark.parametrize("noise", [b"\xff\xfe\x80", b"~~~ +++", b"x", b"a", b"NO CARRIER"])
+def test_at_found_after_line_noise(noise: bytes) -> None:
+    """Garbage before the AT prefix on the same line is dropped, as a real modem does; the command still runs."""
+    dte = Dte("default")
+    assert dte.at("ATE0").endswith("OK\r\n")
+    dte.port.write(noise + b"ATI3\r")
+    assert dte.read_until(b"OK\r\n") == f"\r\n{PROFILES['default'].ati3}\r\n\r\nOK\r\n".encode()
+
+
+def test_a_line_without_at_is_ignored() -> None:
+    """Noise alone gets no answer (no ERROR either); the next command is answered normally."""
+    dte = Dte("default")
+    assert dte.at("ATE0").endswith("OK\r\n")
+    dte.port.write(b"\xff\xfe garbage\r")
+    assert dte.at("AT") == "\r\nOK\r\n"
