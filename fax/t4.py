@@ -20,6 +20,8 @@ __all__ = ["T4Page", "read_t4_pages", "write_t4_tiff", "count_rows", "reverse", 
 _REV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 EOL_BITS = np.array([0] * 11 + [1], dtype=np.uint8)
 RTC = np.packbits(np.tile(EOL_BITS, 6), bitorder="little").tobytes()   # six EOLs: return to control
+# the EOL that ends the last line (libtiff's G3 strips put an EOL before each line, T.4 one after each), then RTC
+END_OF_PAGE = np.packbits(np.concatenate([np.zeros(4, np.uint8), np.tile(EOL_BITS, 7)]), bitorder="little").tobytes()
 FINE_DPI = 196.0
 
 
@@ -43,7 +45,8 @@ class T4Page:
 
 
 def count_rows(data: bytes) -> int:
-    """Scan lines in MH data (wire order): segments between EOLs that carry any code; fill and RTC count nothing."""
+    """Scan lines in MH data (wire order): segments between EOLs that carry any code, up to RTC (six EOLs in a
+    row; anything after it, such as a sender's flush byte, is not page data); fill counts nothing."""
     bits = np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8), bitorder="little")
     ones = np.flatnonzero(bits)
     if ones.size == 0:
@@ -52,10 +55,14 @@ def count_rows(data: bytes) -> int:
     eol = np.flatnonzero(zeros_before >= 11)           # indices (into ones) of the 1 that ends an EOL
     if eol.size == 0:
         return 1
-    rows = int(np.count_nonzero(np.diff(eol) > 1))     # another 1 between two EOLs: a coded line
-    rows += int(eol[-1] < ones.size - 1)               # a line after the last EOL (no RTC)
-    rows += int(eol[0] > 0)                            # a line before the first EOL
-    return rows
+    empty = np.diff(eol) == 1                          # two EOLs with no code between them
+    run = np.convolve(empty.astype(np.int8), np.ones(5, dtype=np.int8), "valid") if empty.size >= 5 else []
+    rtc = np.flatnonzero(np.asarray(run) == 5)
+    if rtc.size:
+        rows = int(np.count_nonzero(~empty[:rtc[0]]))  # a coded line between each pair of EOLs before RTC
+    else:
+        rows = int(np.count_nonzero(~empty)) + int(eol[-1] < ones.size - 1)   # no RTC: a last line may follow
+    return rows + int(eol[0] > 0)                      # a line before the first EOL
 
 
 def _ifds(data: bytes) -> list[dict[int, list[float]]]:
@@ -101,7 +108,7 @@ def read_t4_pages(path: Path, limits: Limits = Limits()) -> list[T4Page]:
         strips = b"".join(data[int(o):int(o) + int(n)] for o, n in zip(tags.get(273, []), tags.get(279, [])))
         if int(tags.get(266, [1])[0]) != 2:
             strips = reverse(strips)
-        pages.append(T4Page(strips + RTC, int(tags.get(256, [1728])[0]), tags.get(283, [FINE_DPI])[0] > 150))
+        pages.append(T4Page(strips + END_OF_PAGE, int(tags.get(256, [1728])[0]), tags.get(283, [FINE_DPI])[0] > 150))
     if not pages:
         raise DocumentError(f"{path}: no pages")
     return pages

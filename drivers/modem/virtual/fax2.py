@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hotline.drivers.modem import dle
+from hotline.drivers.modem.profiles import Quirk
 from hotline.drivers.modem.virtual.commands import Op, command
 from hotline.drivers.modem.virtual.results import ModemState, Result
 from hotline.fax.t4 import T4Page, reverse
@@ -205,7 +206,8 @@ def _send_page(modem: VirtualModem) -> None:
     page = fax.to_send[st.rx_next]
     st.rx_next += 1
     data = page.data + bytes(4)    # fill after RTC: a DTE's decoder reads ahead before it sees the last EOL
-    modem.send(dle.shield(reverse(data) if st.bor else data) + bytes((DLE, ETX)))
+    msb = not _c20(modem) and bool(modem.profile.quirks & Quirk.CLASS2_RX_MSB)
+    modem.send(dle.shield(reverse(data) if st.bor != msb else data) + bytes((DLE, ETX)))
     modem.state = ModemState.COMMAND
     last = st.rx_next >= len(fax.to_send)
     if _c20(modem):

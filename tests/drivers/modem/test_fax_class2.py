@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,13 +79,13 @@ def test_efax_sends_two_pages_through_the_emulator(profile: str, option: str, do
         assert not (sent[:overlap] & ~page[EFAX_HEADER_ROWS:EFAX_HEADER_END]).any()
 
 
-@pytest.mark.parametrize("profile,option", [("conexant", "2r"), ("usr", "0")], ids=["class2", "class2.0"])
+@pytest.mark.parametrize("profile,option", [("conexant", "2"), ("usr", "0")], ids=["class2", "class2.0"])
 def test_efax_receives_two_pages_from_the_emulator(profile: str, option: str, document, efax: str,
                                                    tmp_path: Path) -> None:
     """efax -r answers a ringing fax call: +FCON/+FTSI/+FDCS, two +FDR pages with DLE shielding, +FHNG:0.
 
-    Class 2 runs with efax's -o r: this emulator follows +FBOR=0 both ways (efax's default expects the bit
-    reversal of old Rockwell class 2 receivers)."""
+    The Rockwell profile sends class 2 page data MSB first as those chipsets do (efax's default expects it);
+    class 2.0 follows +FBO=0."""
     tiff, _singles, source = document
     runner = PtyModem(profile, f"efax-recv-{profile}")
     try:
@@ -150,3 +151,96 @@ def test_class2_and_class20_spellings_are_kept_apart() -> None:
     finally:
         virtual.forget("spell2")
         virtual.forget("spell20")
+
+
+# -- HylaFAX's faxgetty receives (class 2) ----------------------------------------------------------------------
+FAXGETTY_CONFIG = """\
+ModemType: Class2
+Class2Cmd: AT+FCLASS=2
+Class2BORCmd: AT+FBOR=0
+Class2AbortCmd: AT+FK
+Class2DCCQueryCmd: AT+FDCC=?
+Class2TBCCmd: AT+FTBC=0
+Class2CRCmd: AT+FCR=1
+Class2PHCTOCmd: AT+FPHCTO=30
+Class2BUGCmd: AT+FBUG=1
+Class2LIDCmd: AT+FLID
+Class2DCCCmd: AT+FDCC
+Class2DISCmd: AT+FDIS
+Class2CIGCmd: AT+FCIG
+Class2PTSCmd: AT+FPTS
+Class2SPLCmd: AT+FSPL
+CountryCode: 86
+AreaCode: 10
+FAXNumber: +86.10.5555.0123
+LongDistancePrefix: 0
+InternationalPrefix: 00
+LocalIdentifier: "+86 10 5555 0123"
+ServerTracing: 0xFFF
+SessionTracing: 0xFFF
+RingsBeforeAnswer: 1
+ModemRate: 38400
+ModemFlowControl: xonxoff
+ModemResetDelay: 100
+ModemSoftResetCmdDelay: 100
+FaxRcvdCmd: /bin/true
+"""
+
+
+def test_faxgetty_receives_two_pages_from_the_emulator(document, tmp_path: Path) -> None:
+    """HylaFAX's faxgetty (run directly on a throwaway spool, as TEST-PEERS.md says) initialises the class 2
+    modem with its stock class 2 commands, answers the ringing fax call, takes 2 pages (MCF each) and files
+    them in recvq as one TIFF equal to the document, pixel for pixel."""
+    import os
+    import pwd
+
+    faxgetty = shutil.which("faxgetty") or os.path.join("/usr/sbin", "faxgetty")
+    assert os.path.exists(faxgetty), "faxgetty missing: run scripts/setup-env test (it installs hylafax-server)"
+    assert os.geteuid() == 0, "faxgetty needs root (a /dev link, /var/lock, a spool owned by uucp)"
+    tiff, _singles, source = document
+    dev = f"ttyVMfg{os.getpid()}"
+    top = Path(tempfile.mkdtemp(prefix="hotline-faxgetty-"))   # faxgetty runs as uucp: a path it can walk
+    top.chmod(0o755)
+    spool = top / "spool"
+    for sub in ("etc", "recvq", "log", "status", "tmp", "info", "client", "bin"):
+        (spool / sub).mkdir(parents=True)
+    (spool / "etc" / f"config.{dev}").write_text(FAXGETTY_CONFIG)
+    uucp = pwd.getpwnam("uucp")
+    for path in [spool, *spool.rglob("*")]:
+        os.chown(path, uucp.pw_uid, uucp.pw_gid)
+    lock = Path(f"/var/lock/LCK..{dev}")
+    lock.unlink(missing_ok=True)
+    runner = PtyModem("conexant", f"faxgetty-{dev}", link=f"/dev/{dev}")
+    proc = subprocess.Popen([faxgetty, "-q", str(spool), f"/dev/{dev}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    status = spool / "status" / dev
+    try:
+        runner.far.fax = FarFax(ident="+86 10 5555 0199")
+        runner.far.fax.load(tiff)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            if status.exists() and "idle" in status.read_text(errors="replace").lower():
+                break
+            time.sleep(0.05)
+        assert "idle" in status.read_text().lower(), f"faxgetty never got the modem ready: {status.read_text()!r}"
+        runner.far.ring(caller_id="5551234", rings=20)
+        assert runner.far.fax.wait_finished(1, 20), "the far machine never got +FHNG:0 after EOP"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list((spool / "recvq").glob("fax*.tif")):
+            time.sleep(0.05)
+        received = [tmp_path / "received.tif"]
+        for path in (spool / "recvq").glob("fax*.tif"):
+            shutil.copyfile(path, received[0])
+        log = "\n".join(p.read_text(errors="replace") for p in (spool / "log").glob("c*"))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            proc.wait(10)
+        runner.close()
+        lock.unlink(missing_ok=True)
+        shutil.rmtree(top, ignore_errors=True)
+    assert received[0].exists(), log[-3000:]
+    assert log.count("RECV send MCF") == 2 and 'REMOTE TSI "+86 10 5555 0199"' in log
+    assert "RECV: 2292 total lines, 0 bad lines" in log
+    got = page_bitmaps(received[0])
+    assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(source, got))
