@@ -194,7 +194,7 @@ def test_faxgetty_receives_two_pages_from_the_emulator(document, tmp_path: Path)
     import os
     import pwd
 
-    faxgetty = shutil.which("faxgetty") or os.path.join("/usr/sbin", "faxgetty")
+    faxgetty = shutil.which("faxgetty") or "/usr/sbin/faxgetty"
     assert os.path.exists(faxgetty), "faxgetty missing: run scripts/setup-env test (it installs hylafax-server)"
     assert os.geteuid() == 0, "faxgetty needs root (a /dev link, /var/lock, a spool owned by uucp)"
     tiff, _singles, source = document
