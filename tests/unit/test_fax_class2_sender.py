@@ -53,27 +53,6 @@ def _send(sender: Class2Sender, tmp_path: Path, number: str = "5550100") -> tupl
     return asyncio.run(go()), pages, connected
 
 
-@pytest.mark.parametrize("profile,fclass", [("usr", "auto")])   # auto: 2.0 on this chipset (class 2: the queue test)
-def test_the_queue_sender_sends_two_pages_through_a_class2_modem(profile: str, fclass: str, line: str,
-                                                                tmp_path: Path) -> None:
-    """``fax.sender: class2`` (the entry point) on virtualmodem://: dials, the far machine confirms 2 of 2 pages,
-    and they are the prepared document's pages exactly."""
-    virtual.register()
-    far = virtual.far_end(line)
-    far.fax = FarFax(ident="+86 10 5555 0100")
-    sender = make_sender("class2", {"modem_port": f"virtualmodem://{profile}?name={line}", "modem_class": fclass,
-                                    "ident": "+86 10 8001", "header_name": "Hotline QA"})
-    assert isinstance(sender, Class2Sender) and sender.unavailable() is None
-    t, pages, connected = _send(sender, tmp_path)
-    assert f"AT+FCLASS={'2' if profile == 'conexant' else '2.0'}" in "\n".join(sender.last_transcript)
-    assert t.ok and (t.pages_sent, t.pages_total, t.reason) == (2, 2, None)
-    assert pages == [(1, 2), (2, 2)] and connected == [2]
-    assert far.dialled == ["5550100"] and far.fax.sessions == 1
-    assert far.fax.save_received(tmp_path / "got.tif") == 2
-    for sent, got in zip(page_bitmaps(tmp_path / "job" / "document.tif"), page_bitmaps(tmp_path / "got.tif")):
-        assert got[:20].any() and np.array_equal(sent, got)     # header line included, every pixel
-
-
 def test_failures_are_told_in_the_queue_s_words(line: str, tmp_path: Path) -> None:
     """Busy -> busy; a person answers -> +FHNG:11, not a fax; the far machine refuses a page -> transmission with
     the hang-up code's meaning; no modem configured -> no engine."""
@@ -127,8 +106,9 @@ class _Journal:
 
 
 def test_the_queue_sends_a_job_through_the_modem_without_a_trunk(line: str, tmp_path: Path) -> None:
-    """A queued job with ``fax.sender: class2``: the queue needs no trunk, the job goes dialling -> sending ->
-    sent with 2 of 2 pages, each page journaled; the far fax machine has both pages."""
+    """A queued job with ``fax.sender: class2`` (the entry point) on a class 2.0 modem (``auto`` picks 2.0): the
+    queue needs no trunk, the job goes dialling -> sending -> sent with 2 of 2 pages confirmed, each journaled;
+    the far fax machine has both pages of the prepared document, pixel for pixel, header line included."""
     virtual.register()
     far = virtual.far_end(line)
     far.fax = FarFax()
@@ -141,7 +121,9 @@ def test_the_queue_sends_a_job_through_the_modem_without_a_trunk(line: str, tmp_
         store.write_sync(migrations.upgrade, store.db)
         job = store.write_sync(jobs.create_out, "two", "5550100")
         journal = _Journal()
-        sender = Class2Sender({"modem_port": f"virtualmodem://conexant?name={line}", "modem_class": "2"})
+        sender = make_sender("class2", {"modem_port": f"virtualmodem://usr?name={line}", "modem_class": "auto",
+                                        "ident": "+86 10 8001", "header_name": "Hotline QA"})
+        assert isinstance(sender, Class2Sender) and sender.unavailable() is None
         queue = FaxQueue(store, journal, None, None, _Engine(), sender, FaxLibrary(shipped, tmp_path / "up"),
                          tmp_path / "spool")
 
@@ -155,5 +137,10 @@ def test_the_queue_sends_a_job_through_the_modem_without_a_trunk(line: str, tmp_
     assert (row["status"], row["pages"], row["pages_total"], row["reason"]) == ("sent", 2, 2, None)
     kinds = [k for k, _ in journal.events]
     assert kinds == ["fax.dialling", "fax.sending", "fax.page", "fax.page", "fax.sent"], kinds
-    assert far.dialled == ["5550100"] and len(far.fax.received) == 2
-    assert (tmp_path / "spool" / "fax" / "jobs" / str(job["id"]) / "page-2.png").is_file()
+    assert far.dialled == ["5550100"] and far.fax.sessions == 1
+    assert "> AT+FCLASS=2.0" in sender.last_transcript
+    job_dir = tmp_path / "spool" / "fax" / "jobs" / str(job["id"])
+    assert (job_dir / "page-2.png").is_file()
+    assert far.fax.save_received(tmp_path / "got.tif") == 2
+    for sent, got in zip(page_bitmaps(job_dir / "document.tif"), page_bitmaps(tmp_path / "got.tif")):
+        assert got[:20].any() and np.array_equal(sent, got)
