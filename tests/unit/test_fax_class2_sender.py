@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hotline.daemon.box import localtime
+from hotline.daemon.box.config import ConfigError, parse_config
 from hotline.daemon.fax.class2 import Class2Sender, transmission
 from hotline.daemon.fax import jobs
 from hotline.daemon.fax.jobs import FaxReason
@@ -144,3 +145,16 @@ def test_the_queue_sends_a_job_through_the_modem_without_a_trunk(line: str, tmp_
     assert far.fax.save_received(tmp_path / "got.tif") == 2
     for sent, got in zip(page_bitmaps(job_dir / "document.tif"), page_bitmaps(tmp_path / "got.tif")):
         assert got[:20].any() and np.array_equal(sent, got)
+
+
+def test_the_class2_settings_are_part_of_the_configuration() -> None:
+    """hotline.yaml takes ``sender: class2`` with its modem settings (and refuses a class it does not know); the
+    daemon's sender is made from them."""
+    text = (Path(__file__).parents[2] / "etc" / "hotline.yaml").read_text()
+    assert "  sender: spandsp\n" in text
+    mine = text.replace("  sender: spandsp\n", '  sender: class2\n  modem_port: /dev/ttyACM0\n  modem_class: "2.0"\n')
+    fax = dict(parse_config(mine, "hotline.yaml")["fax"])
+    sender = make_sender(fax.pop("sender"), fax)
+    assert isinstance(sender, Class2Sender) and (sender.port, sender.fclass) == ("/dev/ttyACM0", "2.0")
+    with pytest.raises(ConfigError, match="fax.modem_class: expected one of auto, 2, 2.0"):
+        parse_config(mine.replace('modem_class: "2.0"', "modem_class: 1"), "hotline.yaml")
