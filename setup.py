@@ -55,6 +55,7 @@ setup(
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
                              "sip = hotline.drivers.sip.driver:SipDriver",
                              "modem = hotline.drivers.modem.driver:ModemDriver"],
-        "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender"],
+        "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender",
+                                 "class2 = hotline.daemon.fax.class2:make_sender"],
     },
 )

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid as uuidlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hotline.drivers.base import FaxMode, HangupCause, Line, LineKind
 
@@ -137,6 +137,12 @@ class FaxQueue:
                 await self._move(job, FaxStatus.FAILED, FaxReason.DOCUMENT_MISSING)
                 self._count_failure(FaxReason.DOCUMENT_MISSING)
                 continue
+            if getattr(self.sender, "dials", False):   # a fax modem dials on its own line: no trunk
+                if len(self.active) >= getattr(self.sender, "lines", 1):
+                    break
+                self._start(job, None, doc.path)
+                started += 1
+                continue
             trunk = self.free_trunk()
             if trunk is None:
                 waiting.setdefault(FaxReason.NO_TRUNK, []).append(job["id"])
@@ -168,21 +174,28 @@ class FaxQueue:
         from hotline.drivers.sim.card import SimCard
         return isinstance(self.devices.device_of(line.name), SimCard)
 
-    def _start(self, job: dict, trunk: Line, source: Path) -> None:
+    def _start(self, job: dict, trunk: Line | None, source: Path) -> None:
         task = asyncio.get_running_loop().create_task(self.attempt(job, trunk, source), name=f"fax-{job['id']}")
         self.active[job["id"]] = task
         task.add_done_callback(lambda t, jid=job["id"]: self.active.pop(jid, None))
 
     # ---- one attempt ------------------------------------------------------------------------------------
-    async def attempt(self, job: dict, trunk: Line, source: Path) -> dict | None:
-        """Dial, hand the answered call to the sender, then sent / retry later / failed."""
+    async def attempt(self, job: dict, trunk: Line | None, source: Path) -> dict | None:
+        """Dial (or, with no trunk, let a dialling sender dial), hand over the call, then sent / retry later /
+        failed."""
         attempt = job["attempts"] + 1
         job = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
         if job is None:
             return None
-        call = self._new_call(job, trunk)
-        task = asyncio.get_running_loop().create_task(self._call(call, job, source), name=f"fax-call-{call.uuid}")
-        call.task = task
+        if trunk is None:
+            call_uuid = str(uuidlib.uuid4())
+            work = self._modem_call(job, source, call_uuid)
+        else:
+            call = self._new_call(job, trunk)
+            call_uuid, work = call.uuid, self._call(call, job, source)
+        task = asyncio.get_running_loop().create_task(work, name=f"fax-call-{call_uuid}")
+        if trunk is not None:
+            call.task = task
         try:
             result: Transmission = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -194,7 +207,7 @@ class FaxQueue:
         except Exception as exc:
             log.exception("event=fax_attempt_failed job=%s", job["id"])
             result = Transmission(0, None, FaxReason.ERROR, str(exc)[:200])
-        return await self._after(job, result, call.uuid)
+        return await self._after(job, result, call_uuid)
 
     def _new_call(self, job: dict, trunk: Line) -> Call:
         m = self.calls
@@ -236,15 +249,7 @@ class FaxQueue:
             line = FaxLine(call.uuid, leg.line.name, job["number"], self._simulated(leg.line), self.engine,
                            channel, leg.digits, leg.gone)
             document = FaxDocument(job["document"], source, jobs.job_dir(self.spool, job["id"]), pages)
-
-            def on_page(sent: int, total: int | None) -> None:
-                progress[0] = sent
-                if total:   # the sender's count of the converted document beats the library's guess
-                    progress[1] = total
-                self.store.submit_write(lambda: jobs.transition(job["id"], FaxStatus.SENDING, pages=sent))
-                self.journal.emit("fax.page", call.uuid, ts=self.engine.now(), id=job["id"], page=sent, pages=total)
-                if self.metrics is not None:
-                    self.metrics.fax_pages.labels("out").inc()
+            on_page = self._on_page(job, call.uuid, progress)
             try:
                 result = await self.engine.wait_for(self.sender.transmit(line, document, on_page),
                                                     self.settings["transmit_timeout"])
@@ -267,6 +272,36 @@ class FaxQueue:
                                 "far end hung up" if leg.gone.done() and call.answered_at else cause.value)
         finally:
             await m.finish(call, cause)
+
+    def _on_page(self, job: dict, call_uuid: str, progress: list) -> Callable[[int, int | None], None]:
+        """The sender's page callback: progress kept, the job's pages written, journaled and counted."""
+        def on_page(sent: int, total: int | None) -> None:
+            progress[0] = sent
+            if total:   # the sender's count of the converted document beats the library's guess
+                progress[1] = total
+            self.store.submit_write(lambda: jobs.transition(job["id"], FaxStatus.SENDING, pages=sent))
+            self.journal.emit("fax.page", call_uuid, ts=self.engine.now(), id=job["id"], page=sent, pages=total)
+            if self.metrics is not None:
+                self.metrics.fax_pages.labels("out").inc()
+        return on_page
+
+    async def _modem_call(self, job: dict, source: Path, call_uuid: str) -> Transmission:
+        """An attempt through a sender that dials on its own line (a class 2 fax modem): the job is sending once
+        a fax machine answered; bounded by transmit_timeout like a trunk's call."""
+        pages = await asyncio.get_running_loop().run_in_executor(None, page_count, source)
+        progress: list = [0, pages]
+        document = FaxDocument(job["document"], source, jobs.job_dir(self.spool, job["id"]), pages)
+
+        def on_connected(total: int) -> None:
+            progress[1] = total
+            asyncio.get_running_loop().create_task(self._move(job, FaxStatus.SENDING, None, pages=0,
+                                                              pages_total=total))
+        try:
+            return await self.engine.wait_for(self.sender.send(job["number"], document,
+                                                               self._on_page(job, call_uuid, progress), on_connected),
+                                              self.settings["transmit_timeout"] + self.settings["dial_timeout"])
+        except asyncio.TimeoutError:
+            return Transmission(progress[0], progress[1], FaxReason.TRANSMISSION, "transmission took too long")
 
     async def _after(self, job: dict, result: Transmission, call_uuid: str) -> dict | None:
         """Sent; or back to the queue with a backoff; or failed (no more attempts, past kill time, not retryable)."""

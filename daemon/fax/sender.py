@@ -99,6 +99,19 @@ class FaxSender(Protocol):
         time by the sender; cancelled when the far end hangs up or the box stops."""
 
 
+class DialingSender(FaxSender, Protocol):
+    """A sender with its own line (a class 2 fax modem): the queue hands it the number instead of a trunk's call.
+
+    It sets ``dials = True`` and ``lines`` (jobs it takes at once); ``accepts`` is False for every trunk."""
+
+    dials: bool
+    lines: int
+
+    async def send(self, number: str, document: FaxDocument, on_page: Callable[[int, int | None], None],
+                   on_connected: Callable[[int], None]) -> Transmission:
+        """Dial and send; ``on_connected(pages_total)`` once a fax machine answered, ``on_page`` as transmit's."""
+
+
 class NoEngine:
     """The sender when no fax engine is plugged in: it never dials and never claims anything."""
 

@@ -66,6 +66,8 @@ class Quirk(Flag):
     ABORT_CARET = auto()         # receive is stopped with DLE ^ rather than DLE !
     VLS0_BEFORE_HANGUP = auto()  # drop the line with AT+VLS=0 before ATH or the relay stays closed
     NO_VTR = auto()              # AT+VTR answers ERROR: half duplex only
+    CLASS2_RX_MSB = auto()       # class 2 (not 2.0) +FDR data comes MSB first whatever +FBOR says (Rockwell;
+                                 # efax and HylaFAX expect it: ModemRecvFillOrder)
 
 
 def _formats(*rows: tuple[int, str, int, tuple[int, ...], Encoding]) -> tuple[VoiceFormat, ...]:
@@ -131,7 +133,7 @@ CONEXANT = ChipsetProfile(
     ),
     preferred=1, preferred_rate=8000, caller_id_command="AT+VCID=1",
     full_duplex=True, dtmf_shielded=False, hangup_command="ATH0",
-    hangup_signal=HangupSignal.LOOP_BREAK,
+    hangup_signal=HangupSignal.LOOP_BREAK, quirks=Quirk.CLASS2_RX_MSB,
     notes="ATI '56000' is shared by many Rockwell parts (mgetty detect.c); ATI3 names the chip.",
 )
 

@@ -52,6 +52,10 @@ PROVIDERS: dict[str, str] = {
     "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
     "taskset": "util-linux",                     # scripts/sip-bench pins the daemon and SIPp to cores
     "unshare": "util-linux",                     # vgetty in its own mount namespace (test_vgetty.py)
+    "efax": "efax",                              # class 2/2.0 fax software against the virtual modem
+    "faxgetty": "hylafax-server",                # HylaFAX receives from the virtual modem (class 2)
+    "/usr/sbin/faxgetty": "hylafax-server",
+    "tiffcp": "libtiff-tools",                   # fax pages -> MH data for fax modems (fax/t4.py)
     "curl": "curl",                              # the README's commands (run by tests/docs/test_readme.py)
     "bash": "bash",                              # runs them
     "cat": "coreutils",

@@ -88,6 +88,7 @@ class FarEnd:
         self.dial_tone_present = True      # ATDW waits for this
         self.answered_at: float | None = None
         self.modem = None                  # set by VirtualModem (faults are switched on it)
+        self.fax = None                    # a FarFax (far_fax.py): a fax machine answers, or calls with pages
 
     # -- scripting API --------------------------------------------------------------------------------
     def ring(self, caller_id: str | None = "5551234", name: str | None = None, rings: int = 10,
@@ -272,6 +273,8 @@ class FarEnd:
         with self._lock:
             self.dialled.append(number)
             self.state = CallState.CALLED
+            if self.fax is not None and not self.busy_on_dial:   # a fax machine answers at once
+                self._set_connected()
             self._changed.notify_all()
 
     def on_flash(self) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from hotline.drivers.modem import dle
 from hotline.drivers.modem.codec import VoiceCodec
 from hotline.drivers.modem.profiles import ChipsetProfile, HangupSignal, Quirk
+from hotline.drivers.modem.virtual import fax2
 from hotline.drivers.modem.virtual.commands import execute, send_caller_id, step_dial
 from hotline.drivers.modem.virtual.far_end import CallState, FarEnd, FarEvent, LineTone
 from hotline.drivers.modem.virtual.results import DialPlan, ModemState, Result, Settings
@@ -55,6 +56,7 @@ class VirtualModem:
     # -- lifecycle ------------------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self.settings = Settings()
+        self.fax2 = fax2.Fax2State()
         self.state = ModemState.COMMAND
         self.off_hook = False
         self._decoder = dle.DleDecoder()
@@ -97,6 +99,8 @@ class VirtualModem:
                 self._command_bytes(data)
             elif self.state is ModemState.DIALING:
                 self._end_dial(Result.NO_CARRIER)
+            elif self.state in (ModemState.FAX_TX, ModemState.FAX_RX):
+                fax2.from_dte(self, data)
             else:
                 self._voice_bytes(data)
 
@@ -263,6 +267,7 @@ class VirtualModem:
             self.state = ModemState.COMMAND
         self._dial = None
         self.off_hook = False
+        self.fax2.end_call()
         self.settings.vls = 0
         self._tx.clear()
         self._vts.clear()
@@ -363,6 +368,8 @@ class VirtualModem:
         if not self.plugged:
             return
         self._step_ringing(now)
+        if self.fax2.due:
+            fax2.step(self, now)
         if self._dial is not None:
             step_dial(self, now)
         connected = self.far.state in (CallState.CONNECTED, CallState.HUNG_UP) and self.off_hook
@@ -398,8 +405,11 @@ class VirtualModem:
             self.result(Result.RING)
             auto = self.settings.s.get(0, 0)
             if auto and self._ring_count >= auto:
-                self.go_off_hook()
-                self.result(Result.VCON if self.settings.fclass == "8" else Result.CONNECT)
+                if fax2.is_fax(self):
+                    self.result(fax2.answer(self))
+                else:
+                    self.go_off_hook()
+                    self.result(Result.VCON if self.settings.fclass == "8" else Result.CONNECT)
         elif self._cid_at and now >= self._cid_at:
             self._cid_at = 0.0
             if self.settings.caller_id:

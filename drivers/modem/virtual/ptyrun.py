@@ -204,6 +204,12 @@ def control(pty_modem: PtyModem, request: dict) -> object:
         return far.wait_for(CallState(args["state"]), float(args.get("timeout", 10)))
     if op == "wait_dialled":
         return far.wait_dialled(float(args.get("timeout", 10)))
+    if op == "fax":     # a fax machine at the far end (class 2/2.0): answers the modem's calls, or sends pages
+        from hotline.drivers.modem.virtual.far_fax import FarFax
+        far.fax = FarFax(ident=str(args.get("ident", "+86 10 5555 0100")))
+        return far.fax.load(Path(str(args["send"]))) if "send" in args else 0
+    if op == "fax_received":
+        return far.fax.save_received(Path(str(args["path"]))) if far.fax is not None else 0
     if op == "status":
         return {**pty_modem.modem.status(), "pty": pty_modem.path, "dialled": far.dialled}
     raise ValueError(f"unknown op {op!r}")
@@ -237,7 +243,7 @@ def serve_control(pty_modem: PtyModem, path: str, stop: threading.Event) -> None
             os.unlink(path)
 
 
-def ctl(path: str, op: str, **args: object) -> object:
+def ctl(path: str, op: str, /, **args: object) -> object:
     """Send one request to a running ptyrun's control socket and return its result (RuntimeError on failure)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(120)

@@ -13,6 +13,8 @@ class ModemState(Enum):
     VOICE_RX = "voice_rx"      # +VRX: line audio to the DTE
     VOICE_DUPLEX = "voice_duplex"  # +VTR
     DIALING = "dialing"        # ATD in progress: any byte aborts
+    FAX_TX = "fax_tx"          # class 2/2.0 +FDT: DLE-shielded page data from the DTE
+    FAX_RX = "fax_rx"          # class 2/2.0 +FDR: waiting for the DTE's DC2, then page data to it
 
 
 class Result(Enum):
