@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hotline.daemon.box import localtime
 from hotline.daemon.fax.engine import SessionPlayer, SpandspSender, transmission
 from hotline.daemon.fax.jobs import FaxReason
 from hotline.daemon.fax.sender import FaxDocument
@@ -20,6 +21,12 @@ from hotline.fax.tiff import page_bitmaps, read_pages
 
 TWO_PAGES = b"%!PS\n/Helvetica findfont 30 scalefont setfont\n1 1 2 { /n exch def 72 600 moveto (Page ) show " \
             b"n 3 string cvs show showpage } for\n"
+
+
+@pytest.fixture(autouse=True)
+def box_zone(monkeypatch) -> None:
+    """The header line's date needs the box's zone, which the daemon reads from its database: none here."""
+    monkeypatch.setitem(localtime._known, "box", "Asia/Shanghai")
 
 
 def result(outcome: FaxOutcome, pages: int, reason: str, remote: str = "", code: int = 5) -> FaxResult:
