@@ -64,6 +64,7 @@ class FxoPort(AnalogPort):
         self._ring_on = False
         self._last_ring = 0.0  # last ring edge, or the seizure
         self._cid_deadline: float | None = None
+        self._offered = False
         self._deadline = 0.0  # SEIZING: dial; AWAITING_ANSWER: give up
         self._offhook_at = 0.0
         self._guard_until = 0.0
@@ -203,8 +204,8 @@ class FxoPort(AnalogPort):
 
     # ---- commands from the driver's Line -------------------------------------------------------
     def answer(self, now: float) -> None:
-        """Answer the incoming call (off hook); the answer is confirmed at once."""
-        if self.state in (FxoState.SEIZED, FxoState.RINGING):
+        """Answer the incoming call once it rang (off hook); the answer is confirmed at once."""
+        if self.state is FxoState.RINGING:
             self.hw.offhook()
             self.state = FxoState.CONNECTED
             self._offhook_at = now
@@ -250,7 +251,7 @@ class FxoPort(AnalogPort):
             if self._ring_on and now - self._last_ring > _RING_STUCK:
                 self._ring_on = False
             if not self._ring_on and now - self._last_ring > self.settings.ring_timeout_s:
-                if state is not FxoState.REFUSED:
+                if state is not FxoState.REFUSED or not self._offered:
                     self.sink(HungUp(self.name, cause=HangupCause.NORMAL))
                 self._reset(FxoState.IDLE, now)
             elif state is FxoState.SEIZED and self._cid_deadline is not None and now >= self._cid_deadline:
@@ -276,6 +277,7 @@ class FxoPort(AnalogPort):
         self.state = state
         self.caller, self.caller_format = None, ""
         self._rings, self._ring_on, self._cid_deadline = 0, False, None
+        self._offered = False  # Ringing was posted for this call
         self._voice, self._ringback = 0, False
         self._flash_until = 0.0
         self._fresh_detectors()
@@ -288,6 +290,7 @@ class FxoPort(AnalogPort):
 
     def _ringing(self) -> None:
         self.state = FxoState.RINGING
+        self._offered = True
         cid = self.caller or CallerId()
         self.sink(Ringing(self.name, caller_id=cid.number, caller_name=cid.name))
 
