@@ -75,7 +75,7 @@ class SimCallsHandler(SimHandler):
         body = self.json_body()
         name, to = text_field(body, "name", max_len=200, default=""), text_field(body, "to", max_len=64, default="")
         try:
-            sc = self.sim.place_call(body.get("from"), name, to, text_field(body, "line", max_len=64))
+            sc = await self.sim.place_call_async(body.get("from"), name, to, text_field(body, "line", max_len=64))
         except SimError as exc:
             return self.fail(exc)
         try:
