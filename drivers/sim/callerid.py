@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 import numpy as np
 
-from hotline.drivers.base import FRAME_SAMPLES, Ringing
+from hotline.drivers.base import FRAME_SAMPLES
 from hotline.drivers.common.callerid import Absence, CallerId, MessageError
 from hotline.drivers.common.callerid_audio import CidStandard, generate_callerid
 from hotline.drivers.common.callerid_receiver import CallerIdReceiver
-
-from .card import FarState
-
-if TYPE_CHECKING:
-    from .card import SimCard, SimLine
 
 __all__ = ["SimCallerId", "callerid_audio"]
 
@@ -38,7 +33,7 @@ def callerid_audio(number: str, name: str, standard: CidStandard) -> np.ndarray:
 
 @dataclass
 class _Sending:
-    line: "SimLine"
+    line: Any  # the SimLine
     session: int
     dialed: str
     audio: np.ndarray
@@ -48,8 +43,8 @@ class _Sending:
 class SimCallerId:
     """Sends each ringing call's caller-ID audio, 20 ms per tick, through one vectorised caller-ID receiver."""
 
-    def __init__(self, card: "SimCard", standard: CidStandard) -> None:
-        self.card = card
+    def __init__(self, decoded: Callable[[Any, int, str, CallerId | None], None], standard: CidStandard) -> None:
+        self._decoded = decoded  # (line, session, dialed, caller or None): the card rings the box if still calling
         self.standard = standard
         self.receiver = CallerIdReceiver(_SLOTS)
         self.free = list(range(_SLOTS))
@@ -58,7 +53,7 @@ class SimCallerId:
         self.decoded = 0
         self.missed = 0
 
-    def start(self, line: "SimLine", number: str, name: str, dialed: str) -> None:
+    def start(self, line: Any, number: str, name: str, dialed: str) -> None:
         """A call rings in on ``line``: send its caller ID (ValueError when the standard cannot carry it)."""
         audio = np.concatenate([np.zeros(_LEAD_FRAMES * FRAME_SAMPLES, np.int16),
                                 callerid_audio(number, name, self.standard)])
@@ -102,7 +97,7 @@ class SimCallerId:
         cid = cid or CallerId()
         self.card.sink(Ringing(s.line.name, caller_id=cid.number, caller_name=cid.name, dialed=s.dialed))
 
-    def pending(self, line: "SimLine") -> bool:
+    def pending(self, line: Any) -> bool:
         """The line's caller ID is still being sent (the call has not rung yet)."""
         return any(s.line is line for s in list(self.active.values()) + list(self.waiting))
 

@@ -21,6 +21,10 @@ from hotline.drivers.base import (FRAME_SAMPLES, RATE, AnswerConfirmed, Answered
                                   DeviceFailed, DigitReceived, Driver, DriverNotReady, DtmfMode, Duplex, Flashed,
                                   HangupCause, HungUp, Line, LineDown, LineEvent, LineKind, LineTraits, LineUp,
                                   OffHook, Ringing, Seized)
+from hotline.drivers.common.callerid import CallerId
+from hotline.drivers.common.callerid_audio import CidStandard
+
+from .callerid import SimCallerId, callerid_audio
 
 __all__ = ["FarState", "Faults", "FarEnd", "SimLine", "SimCard", "Flashed"]
 
@@ -167,9 +171,7 @@ class SimCard(Driver):
         self.traits = self.configured_traits(settings)
         self.callerid = None  # SimCallerId when calls send caller-ID audio (callerid_audio: true)
         if settings.get("callerid_audio"):
-            from hotline.drivers.common.callerid_audio import CidStandard
-            from .callerid import SimCallerId
-            self.callerid = SimCallerId(self, CidStandard(settings.get("callerid") or "cn"))
+            self.callerid = SimCallerId(self._callerid_decoded, CidStandard(settings.get("callerid") or "cn"))
         self._sending: set[SimLine] = set()
         self._timed: set[SimLine] = set()
         self._noisy: set[SimLine] = set()
@@ -346,7 +348,6 @@ class SimCard(Driver):
         if far.state is FarState.DOWN:
             raise RuntimeError(f"line {line.name} is down")
         if self.callerid is not None:
-            from .callerid import callerid_audio
             callerid_audio(caller_id, caller_name, self.callerid.standard)  # refuse before the line is touched
         self._new_session(line, FarState.CALLING)
         self.sink(Seized(line.name))
@@ -355,6 +356,13 @@ class SimCard(Driver):
         else:
             self.sink(Ringing(line.name, caller_id=caller_id, caller_name=caller_name, dialed=dialed))
         return far.session
+
+    def _callerid_decoded(self, line: SimLine, session: int, dialed: str, cid: CallerId | None) -> None:
+        """The receiver read a call's caller ID (or gave up on it): the box sees the call ring, if it still does."""
+        if line.far.session != session or line.far.state is not FarState.CALLING:
+            return  # the caller gave up while the caller ID was on the line (HungUp was posted)
+        cid = cid or CallerId()
+        self.sink(Ringing(line.name, caller_id=cid.number, caller_name=cid.name, dialed=dialed))
 
     def far_offhook(self, line: SimLine) -> int:
         """A station lifts the handset to dial (an internal or outbound call)."""

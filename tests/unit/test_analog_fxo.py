@@ -160,8 +160,9 @@ def test_busy_tone_hangup_under_two_seconds_on_the_china_cadence() -> None:
     talk = _load("test_dtmf_talkoff").music_corpus(8, seed=3)
     starts = []
     for i in range(20):
-        lead = int(rng.integers(0, 8000))
-        starts.append(rig.play(i, talk[lead:lead + 24000]) - rig.now)
+        lead, gap = int(rng.integers(0, 8000)), int(rng.integers(0, 800))  # gaps off the 20 ms frame grid
+        rig.play(i, talk[lead:lead + 24000])
+        starts.append(rig.play(i, np.zeros(gap, dtype=np.int16)) - rig.now)
         rig.play(i, render_tone(("CN", "busy"), 6000))
     t0 = rig.now
     rig.run(9)
