@@ -88,14 +88,11 @@ class SimCallerId:
         self.free.append(slot)
         if self.waiting:
             self._assign(self.waiting.popleft())
-        if s.line.far.session != s.session or s.line.far.state is not FarState.CALLING:
-            return  # the caller gave up while the caller ID was on the line (HungUp was posted)
         if cid is None:
             self.missed += 1
         else:
             self.decoded += 1
-        cid = cid or CallerId()
-        self.card.sink(Ringing(s.line.name, caller_id=cid.number, caller_name=cid.name, dialed=s.dialed))
+        self._decoded(s.line, s.session, s.dialed, cid)
 
     def pending(self, line: Any) -> bool:
         """The line's caller ID is still being sent (the call has not rung yet)."""
