@@ -50,6 +50,10 @@ class AnalogPort:
         """True while the port sends its own signalling audio (the driver sends it instead of the engine's)."""
         return bool(self._audio) or self._tone is not None
 
+    def status(self) -> dict:
+        """State for the panel (subclasses add theirs)."""
+        return {"port": self.name}
+
     def poll(self, now: float) -> None:
         """Once per 20 ms tick: timers, then one frame of signalling audio to the hardware if there is any."""
         self._timers(now)

@@ -268,3 +268,26 @@ def test_bad_number_is_refused_with_its_characters() -> None:
     with pytest.raises(ValueError, match=r"p0: cannot dial '12x': 'x'"):
         rig.ports[0].dial("12x", 0.0)
     assert rig.ports[0].state is FxoState.IDLE and not rig.hw[0].hook
+
+
+def test_own_hook_flash_is_not_the_far_end_hanging_up() -> None:
+    """flash() flashes the hardware; the loop-current drop it causes is not a hang-up, one after it is."""
+    rig = _answered_rig()
+    rig.run(1.0)
+    rig.ports[0].flash(rig.now)
+    assert rig.hw[0].actions[-1][1] == "flash"
+    rig.signal(0, S.ONHOOK)
+    rig.run(0.5)
+    assert not rig.of(HungUp) and rig.ports[0].state is FxoState.CONNECTED
+    rig.run(0.5)
+    rig.signal(0, S.ONHOOK)
+    rig.run(0.1)
+    assert [e.cause for _, e in rig.of(HungUp)] == [HangupCause.NORMAL]
+
+
+def test_polarity_without_caller_id_or_ring_is_released() -> None:
+    """A polarity reversal seizes the line; when neither caller ID nor a ring follows, HungUp frees it."""
+    rig = Rig(["fxo"])
+    rig.signal(0, S.POLARITY)
+    rig.run(rig.ports[0].settings.ring_timeout_s + 0.2)
+    assert rig.kinds(0) == ["Seized", "HungUp"] and rig.ports[0].state is FxoState.IDLE
