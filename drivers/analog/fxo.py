@@ -92,15 +92,15 @@ class FxoPort(AnalogPort):
                 **self.counts}
 
     # ---- hardware signals ------------------------------------------------------------------
-    def on_signal(self, signal: S, now: float) -> None:
-        """One signal from the hardware."""
+    def on_signal(self, signal: S, now: float, detail: str = "") -> None:
+        """One signal from the hardware; ``detail`` says more about an alarm (it becomes LineDown's reason)."""
         if signal is S.ALARM:
             if self.state is not FxoState.DOWN:
                 if self.state in _OFFHOOK:
                     self.hw.onhook()
                 self._stop_audio()
                 self._reset(FxoState.DOWN, now)
-                self.sink(LineDown(self.name, reason="alarm"))
+                self.sink(LineDown(self.name, reason=detail or "alarm"))
             return
         if signal is S.NOALARM:
             if self.state is FxoState.DOWN:

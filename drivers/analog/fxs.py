@@ -127,13 +127,13 @@ class FxsPort(AnalogPort):
             self._mwi = on
 
     # ---- hardware signals -------------------------------------------------------------------
-    def on_signal(self, signal: S, now: float) -> None:
-        """One signal from the hardware."""
+    def on_signal(self, signal: S, now: float, detail: str = "") -> None:
+        """One signal from the hardware; ``detail`` says more about an alarm (it becomes LineDown's reason)."""
         if signal is S.ALARM:
             if self.state is not FxsState.DOWN:
                 self._ring_stop()
                 self._reset(FxsState.DOWN)
-                self.sink(LineDown(self.name, reason="alarm"))
+                self.sink(LineDown(self.name, reason=detail or "alarm"))
             return
         if signal is S.NOALARM:
             if self.state is FxsState.DOWN:

@@ -251,7 +251,7 @@ def test_wait_for_dial_tone_and_no_answer() -> None:
 def test_alarm_takes_the_line_down_and_back() -> None:
     """A span alarm mid-call: LineDown, on hook, nothing else until NOALARM brings LineUp."""
     rig = _answered_rig()
-    rig.signal(0, S.ALARM)
+    rig.ports[0].on_signal(S.ALARM, rig.now, "span 1: red alarm (loss of signal)")
     rig.run(0.1)
     rig.signal(0, S.RING_BEGIN)
     rig.run(0.1)
@@ -260,7 +260,8 @@ def test_alarm_takes_the_line_down_and_back() -> None:
     rig.signal(0, S.NOALARM)
     rig.run(0.1)
     assert rig.kinds(0)[-2:] == ["HungUp", "LineUp"] and isinstance(rig.events[-1][1], LineUp)
-    assert isinstance(rig.of(LineDown)[0][1], LineDown) and rig.ports[0].state is FxoState.IDLE
+    assert rig.of(LineDown)[0][1].reason == "span 1: red alarm (loss of signal)"
+    assert rig.ports[0].state is FxoState.IDLE
 
 
 def test_bad_number_is_refused_with_its_characters() -> None:
