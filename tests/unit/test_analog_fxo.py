@@ -12,7 +12,7 @@ from hotline.drivers.analog.fxo import FxoState
 from hotline.drivers.analog.profiles import AnalogSettings, AnswerMode, CidMode
 from hotline.drivers.analog.signals import LineSignal as S
 from hotline.drivers.base import (Answered, AnswerConfirmed, HangupCause, HungUp, LineDown, LineUp, Progress,
-                                  Ringing, Seized, ToneDetected, ToneKind)
+                                  Ringing, Seized, ToneDetected)
 from hotline.drivers.common.callerid import CallerId
 from hotline.drivers.common.callerid_audio import generate_callerid
 from hotline.drivers.common.callerid_dtmf import dtmf_digits
