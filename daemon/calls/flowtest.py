@@ -138,7 +138,7 @@ async def _run_call(app: Any, flow_name: str, caller: str, presses: list[str], a
             await fr.run()
         return run
     calls.context_factory, calls.flow_for = context, flow_for
-    sc = sim.place_call(caller, "", "dry-run")
+    sc = await sim.place_call_async(caller, "", "dry-run")
     deadline = engine.ticks + int(limit_seconds / 0.02)
     while sc.id in calls.calls and engine.ticks < deadline:
         await asyncio.sleep(0.01)

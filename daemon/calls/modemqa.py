@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .simctl import SimCallRefused, SimError
+from .simerrors import SimCallRefused, SimError
 
 RING_PERIOD = 1.0    # seconds between RINGs (a real exchange: about 5 s); caller ID comes after the first
 RINGS = 10           # the caller gives up after this many

@@ -10,32 +10,11 @@ import numpy as np
 from hotline.drivers.base import LineKind
 from hotline.drivers.sim.card import FarState, SimCard, SimLine, check_faults
 
-from ..errors import HotlineError
 from hotline.drivers.common.tones import dtmf_freqs, dtmf_tone
+
 from ..media.wavio import parse_wav, to_mono_8k
-from ..errors import HotlineError
-from hotline.drivers.common.tones import dtmf_freqs, dtmf_tone
-from ..media.wavio import parse_wav, to_mono_8k
+from .simerrors import SimCallRefused, SimError
 from .text import check_text
-
-
-class SimError(HotlineError):
-    """A QA request cannot be carried out; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-class SimCallRefused(SimError):
-    """The box refused the call QA placed (admission control): 503 with Retry-After, the call's id and why."""
-
-    RETRY_AFTER = {"overload": 1, "channel_limit": 5, "draining": 30}
-
-    def __init__(self, call_id: str, line: str, reason: str):
-        super().__init__(f"the box refused the call: {reason}", 503)
-        self.call_id, self.line, self.reason = call_id, line, reason
-        self.retry_after = self.RETRY_AFTER.get(reason, 5)
 
 
 @dataclass
@@ -120,11 +99,48 @@ class SimControl:
         """POST /sim/calls: a caller rings in on a free simulated trunk, or on the named line, which may be a
         virtual modem line (then once the box has taken the call: caller ID comes after the first RING)."""
         if line and self.modems.is_modem_line(line):
-            self._check_call_fields(caller, name, to, line)
+            self._check_caller(caller, name, to, line)
             return await self.modems.place_call(caller, name, to, line)
-        return self.place_call(caller, name, to, line)
+        return await self.place_call_async(caller, name, to, line)
 
-    def _check_call_fields(self, caller: Any, name: str, to: str, line: str | None) -> None:
+    def place_call(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
+        """A caller rings in on a free trunk (or the named one); the box takes or refuses the call at once. Cards
+        that send caller-ID audio ring only once it is decoded: use ``place_call_async`` for them."""
+        self._check_caller(caller, name, to, line)
+        card, ln = self._free_trunk(line)
+        if card.callerid is not None:
+            raise SimError(f"{card.device_name} sends caller-ID audio (callerid_audio: true): its calls ring only "
+                           "once the box decoded it; place them with POST /api/v1/sim/calls", 409)
+        return self._placed(card, ln, self._ring_in(card, ln, caller, name, to))
+
+    async def place_call_async(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
+        """``place_call`` for every card: with caller-ID audio, waits (at most 10 s of media time) until the box
+        decoded the caller and took or refused the call."""
+        self._check_caller(caller, name, to, line)
+        card, ln = self._free_trunk(line)
+        session = self._ring_in(card, ln, caller, name, to)
+        if card.callerid is not None:
+            deadline = self.engine.ticks + 500
+            while card.callerid.pending(ln) and ln.name not in self.calls.owner and self.engine.ticks < deadline:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0)  # Ringing crosses into the loop with call_soon when posted from a device thread
+        return self._placed(card, ln, session)
+
+    def _free_trunk(self, line: str | None) -> tuple[SimCard, SimLine]:
+        if line:
+            card, ln = self._line(line)
+            if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:
+                raise SimError(f"line {line} is not a free trunk", 409)
+            return card, ln
+        free = [(c, ln) for c in self._cards() for ln in c.lines.values()
+                if ln.kind is LineKind.TRUNK and ln.far.state is FarState.IDLE and ln.name not in self.devices.busy]
+        if not free:
+            raise SimError("every simulated trunk is busy", 409)
+        return free[0]
+
+    @staticmethod
+    def _check_caller(caller: Any, name: str, to: str, line: str | None) -> None:
+        """What QA gave for a new call, checked before any line is touched."""
         if not isinstance(caller, str) or not caller or len(caller) > 32:
             raise SimError("from: a caller number of 1-32 characters is required")
         try:  # what the box journals must be storable: refuse invalid Unicode here, naming the field
@@ -135,20 +151,15 @@ class SimControl:
         if len(name or "") > 64 or len(to or "") > 32:
             raise SimError("name: at most 64 characters" if len(name or "") > 64 else "to: at most 32 characters")
 
-    def place_call(self, caller: str, name: str = "", to: str = "", line: str | None = None) -> SimCall:
-        """A caller rings in on a free simulated trunk (or the named one)."""
-        self._check_call_fields(caller, name, to, line)
-        if line:
-            card, ln = self._line(line)
-            if ln.kind is not LineKind.TRUNK or ln.far.state is not FarState.IDLE or ln.name in self.devices.busy:
-                raise SimError(f"line {line} is not a free trunk", 409)
-        else:
-            free = [(c, ln) for c in self._cards() for ln in c.lines.values()
-                    if ln.kind is LineKind.TRUNK and ln.far.state is FarState.IDLE and ln.name not in self.devices.busy]
-            if not free:
-                raise SimError("every simulated trunk is busy", 409)
-            card, ln = free[0]
-        session = card.far_call(ln, caller, name or "", to or "")
+    def _ring_in(self, card: SimCard, ln: SimLine, caller: str, name: str, to: str) -> int:
+        """Ring the box from the far end of ``ln``; the far end's session number."""
+        try:
+            return card.far_call(ln, caller, name or "", to or "")
+        except ValueError as exc:  # a caller the card's caller-ID standard cannot carry
+            raise SimError(f"from: {exc}") from None
+
+    def _placed(self, card: SimCard, ln: SimLine, session: int) -> SimCall:
+        """The QA call for a caller that rang: the box's call, or SimCallRefused."""
         leg = self.calls.owner.get(ln.name)
         call_id = leg.call.uuid if leg is not None else self._refused_uuid(ln.name)
         sc = SimCall(call_id, ln, card, session)

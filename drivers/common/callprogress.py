@@ -170,6 +170,10 @@ class CallProgressDetector:
         self._active_cls[slot] = -1
         self._state[slot] = _SlotState()
 
+    def tone_present(self) -> np.ndarray:
+        """Per slot, whether the last classified frame (one tick behind) held a tone of the profile (voice does not)."""
+        return self._cls > 0
+
     def _classify(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class of each slot's window and its total power."""
         out = window @ self._basis

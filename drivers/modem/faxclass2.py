@@ -13,7 +13,7 @@ from typing import Callable
 
 from hotline.drivers.modem import dle
 from hotline.drivers.modem.port import Port, PortGone
-from hotline.fax.t4 import T4Page
+from hotline.drivers.common.t4 import T4Page
 
 __all__ = ["Class2Fax", "Class2Result", "Class2Error", "HANGUP_TEXT", "hangup_text", "Phase", "hangup_phase"]
 

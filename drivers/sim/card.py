@@ -21,6 +21,10 @@ from hotline.drivers.base import (FRAME_SAMPLES, RATE, AnswerConfirmed, Answered
                                   DeviceFailed, DigitReceived, Driver, DriverNotReady, DtmfMode, Duplex, Flashed,
                                   HangupCause, HungUp, Line, LineDown, LineEvent, LineKind, LineTraits, LineUp,
                                   OffHook, Ringing, Seized)
+from hotline.drivers.common.callerid import CallerId
+from hotline.drivers.common.callerid_audio import CidStandard
+
+from .callerid import SimCallerId, callerid_audio
 
 __all__ = ["FarState", "Faults", "FarEnd", "SimLine", "SimCard", "Flashed"]
 
@@ -165,6 +169,9 @@ class SimCard(Driver):
         self.station_auto_answer = None if auto is None else float(auto)
         self.confirm_ticks = int(round(float(settings.get("answer_confirm_delay") or 0.0) * RATE / FRAME_SAMPLES))
         self.traits = self.configured_traits(settings)
+        self.callerid = None  # SimCallerId when calls send caller-ID audio (callerid_audio: true)
+        if settings.get("callerid_audio"):
+            self.callerid = SimCallerId(self._callerid_decoded, CidStandard(settings.get("callerid") or "cn"))
         self._sending: set[SimLine] = set()
         self._timed: set[SimLine] = set()
         self._noisy: set[SimLine] = set()
@@ -217,6 +224,8 @@ class SimCard(Driver):
                "lines": len(self.lines), "far_states": dict(states)}
         if self.audio is not None:
             out["buffers"] = self.audio.status()
+        if self.callerid is not None:
+            out["callerid"] = self.callerid.status()
         return out
 
     # ---- frames (called by the media engine once per tick) -----------------------------
@@ -225,6 +234,8 @@ class SimCard(Driver):
         self.tick_count += 1
         if self.audio is not None:
             self.audio.tick()
+        if self.callerid is not None:
+            self.callerid.tick()
         for line in list(self._timed):
             try:
                 self._tick_line(line)
@@ -330,14 +341,28 @@ class SimCard(Driver):
 
     # ---- far-end actions (what QA makes the caller or agent do) -------------------------
     def far_call(self, line: SimLine, caller_id: str, caller_name: str, dialed: str) -> int:
-        """A caller rings the box on this trunk; returns the session number of the call."""
+        """A caller rings the box on this trunk; returns the session number of the call. With caller-ID audio,
+        Ringing follows once the receiver decoded it (ValueError, before anything happens, for a caller the
+        standard cannot carry); otherwise at once."""
         far = line.far
         if far.state is FarState.DOWN:
             raise RuntimeError(f"line {line.name} is down")
+        if self.callerid is not None:
+            callerid_audio(caller_id, caller_name, self.callerid.standard)  # refuse before the line is touched
         self._new_session(line, FarState.CALLING)
-        self.sink(Seized(line.name))  # caller id is known at once on the sim: Ringing follows immediately
-        self.sink(Ringing(line.name, caller_id=caller_id, caller_name=caller_name, dialed=dialed))
+        self.sink(Seized(line.name))
+        if self.callerid is not None:
+            self.callerid.start(line, caller_id, caller_name, dialed)
+        else:
+            self.sink(Ringing(line.name, caller_id=caller_id, caller_name=caller_name, dialed=dialed))
         return far.session
+
+    def _callerid_decoded(self, line: SimLine, session: int, dialed: str, cid: CallerId | None) -> None:
+        """The receiver read a call's caller ID (or gave up on it): the box sees the call ring, if it still does."""
+        if line.far.session != session or line.far.state is not FarState.CALLING:
+            return  # the caller gave up while the caller ID was on the line (HungUp was posted)
+        cid = cid or CallerId()
+        self.sink(Ringing(line.name, caller_id=cid.number, caller_name=cid.name, dialed=dialed))
 
     def far_offhook(self, line: SimLine) -> int:
         """A station lifts the handset to dial (an internal or outbound call)."""

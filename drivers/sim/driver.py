@@ -30,6 +30,11 @@ class SimDriver(SimCard):
         Option("jitter_ms", float, 40.0, min=20, max=200, help="threaded: bursts arrive every 20 ms up to this"),
         Option("drift", float, 0.0, min=-0.1, max=0.1,
                help="threaded: the card's clock runs this much faster (0.02 = 2 %) or slower than the box"),
+        Option("callerid_audio", bool, False,
+               help="incoming calls send their caller ID as real audio before they ring; the box rings with what "
+                    "its caller-ID receiver decodes"),
+        Option("callerid", str, "cn", choices=("cn", "bell", "etsi", "dtmf-a", "dtmf-d"),
+               help="callerid_audio: the caller-ID standard of the simulated exchange"),
         Option("duplex", str, "full", choices=("full", "half"),
                help="half: lines behave like a half-duplex voice modem (never bridged or queued)"),
     )

@@ -238,11 +238,12 @@ class DryRuns:
             await FlowRun(flow, ctx, box).run()
         return run
 
-    def place(self, flow: Flow, language: str | None, user: str, caller: str, dialed: str) -> Any:
-        """Ring the box from the simulated card; the call runs ``flow``."""
+    async def place(self, flow: Flow, language: str | None, user: str, caller: str, dialed: str) -> Any:
+        """Ring the box from the simulated card; the call runs ``flow``. Without caller-ID audio nothing is awaited
+        (no other call can ring in between); with it, another inbound call in those 0.75 s would take the flow."""
         self.pending = (flow, language, user)
         try:
-            return self.services["sim"].place_call(caller, "", dialed)
+            return await self.services["sim"].place_call_async(caller, "", dialed)
         finally:
             self.pending = None
 
@@ -545,7 +546,8 @@ class FlowDryRunApi(FlowMixin, BaseHandler):
         routes = routes_for(self.services).get(name, [])
         running = await runnable(self.services, flow, found[1])
         try:
-            sc = dry_runs(self.services).place(running, language, self.actor, caller, routes[0] if routes else "")
+            sc = await dry_runs(self.services).place(running, language, self.actor, caller,
+                                                     routes[0] if routes else "")
         except SimError as exc:
             return self.write_json({"error": str(exc), "status": exc.status}, exc.status)
         self.write_json({"id": sc.id, "line": sc.line.name, "flow": name, "version": found[0],

@@ -202,8 +202,7 @@ def _at_A(modem: VirtualModem, op: Op, arg: str) -> Result:
     if modem.far.state is not CallState.RINGING:
         return Result.NO_CARRIER
     if modem.settings.fclass in ("2", "2.0"):
-        from hotline.drivers.modem.virtual import fax2   # fax2 registers its handlers here: imported late
-        return fax2.answer(modem)
+        return modem.fax2_answer()
     modem.go_off_hook()
     if _voice_mode(modem):
         modem.settings.vls = 1
@@ -266,10 +265,9 @@ def step_dial(modem: VirtualModem, now: float) -> None:
     if modem.far.state is CallState.CONNECTED:
         modem.settings.vls = 1
         if modem.settings.fclass in ("2", "2.0"):
-            from hotline.drivers.modem.virtual import fax2
             modem._dial = None
             modem.state = ModemState.COMMAND
-            modem.result(fax2.dialled(modem))
+            modem.result(modem.fax2_dialled())
             return
         modem._end_dial(Result.VCON if _voice_mode(modem) else Result.CONNECT)
     elif modem.far.busy_on_dial:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline.fax.t4 import T4Page, read_t4_pages, write_t4_tiff
+from hotline.drivers.common.t4 import T4Page, read_t4_pages, write_t4_tiff
 
 # T.32 / SP-2388 session parameters, in their order: VR, BR, WD, LN, DF, EC, BF, ST
 CAP_NAMES = ("VR", "BR", "WD", "LN", "DF", "EC", "BF", "ST")

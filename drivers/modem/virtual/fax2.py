@@ -19,7 +19,7 @@ from hotline.drivers.modem import dle
 from hotline.drivers.modem.profiles import Quirk
 from hotline.drivers.modem.virtual.commands import Op, command
 from hotline.drivers.modem.virtual.results import ModemState, Result
-from hotline.fax.t4 import T4Page, reverse
+from hotline.drivers.common.t4 import T4Page, reverse
 
 if TYPE_CHECKING:
     from hotline.drivers.modem.virtual.modem import VirtualModem

@@ -15,7 +15,7 @@ import numpy as np
 from hotline.drivers.modem import dle
 from hotline.drivers.modem.codec import VoiceCodec
 from hotline.drivers.modem.profiles import ChipsetProfile, HangupSignal, Quirk
-from hotline.drivers.modem.virtual import fax2
+import hotline.drivers.modem.virtual.fax2 as fax2
 from hotline.drivers.modem.virtual.commands import execute, send_caller_id, step_dial
 from hotline.drivers.modem.virtual.far_end import CallState, FarEnd, FarEvent, LineTone
 from hotline.drivers.modem.virtual.results import DialPlan, ModemState, Result, Settings
@@ -54,6 +54,14 @@ class VirtualModem:
         self._thread.start()
 
     # -- lifecycle ------------------------------------------------------------------------------------
+
+    def fax2_answer(self) -> Result:
+        """ATA in class 2/2.0: the fax session answers (fax2.py holds the class 2 handlers)."""
+        return fax2.answer(self)
+
+    def fax2_dialled(self) -> Result:
+        """ATD in class 2/2.0 reached a fax machine."""
+        return fax2.dialled(self)
     def _reset_state(self) -> None:
         self.settings = Settings()
         self.fax2 = fax2.Fax2State()
