@@ -13,6 +13,7 @@ import tornado.web
 
 from hotline.daemon.fax import jobs
 from hotline.daemon.fax.jobs import FaxError
+from hotline.daemon.mail.outbox import MailKind, mail_state
 from hotline.daemon.store.models import Cdr
 from hotline.daemon.store.service_models import FaxDirection, FaxJob, FaxStatus
 
@@ -84,9 +85,11 @@ def search_faxes(f: dict, spool: Path, library) -> dict:
     rows = list(q.order_by(*FAX_SORTS[f["sort"]]).limit(f["per_page"]).offset((f["page"] - 1) * f["per_page"]))
     callers = {c.call_uuid: c.caller_id for c in Cdr.select(Cdr.call_uuid, Cdr.caller_id)
                .where(Cdr.call_uuid.in_([r.call_uuid for r in rows if r.call_uuid]))} if rows else {}
+    mails = mail_state(MailKind.FAX, [r.id for r in rows if r.direction == FaxDirection.IN.value])
     out = []
     for r in rows:
         d = jobs.job_dict(r)
+        d["mail"] = mails.get(r.id)
         d["caller_id"] = d["caller_id"] or (callers.get(r.call_uuid) if r.direction == "out" else None)
         d["same_call"] = r.direction == "out" and r.number is None
         has = bool(r.document) and library is not None and library.get(r.document) is not None
