@@ -168,9 +168,10 @@ class Outbox:
             self.task = None
 
     def status(self) -> dict:
-        """Running, mails sent and failed tries since start, the last error."""
+        """Up (sending, or nothing to send with: no SMTP server), mails sent and failed tries since start, the last
+        error."""
         running = self.task is not None and not self.task.done()
-        return {"state": "up" if running else "off", "enabled": self.enabled, "running": running,
+        return {"state": "up" if running or not self.enabled else "down", "enabled": self.enabled, "running": running,
                 "sent": self.sent, "failed_tries": self.failed, "last_error": self.last_error}
 
     async def _run(self) -> None:
