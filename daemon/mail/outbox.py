@@ -97,17 +97,6 @@ def mail_state(kind: MailKind, refs: Sequence[int]) -> dict[int, dict[str, Any]]
     return out
 
 
-def retry_now(kind: MailKind, ref: int, now: float) -> dict[str, Any] | None:
-    """Make the mail about ``ref`` due at once (a failed one gets its tries back); None when there is none."""
-    row = MailOutbox.select().where(MailOutbox.kind == kind.value, MailOutbox.ref == ref).order_by(
-        MailOutbox.id.desc()).first()
-    if row is None or row.status == MailStatus.SENT.value:
-        return None
-    MailOutbox.update(status=MailStatus.PENDING.value, attempts=0, next_attempt_at=now, updated_at=now).where(
-        MailOutbox.id == row.id).execute()
-    return model_to_dict(MailOutbox.get_by_id(row.id))
-
-
 # ---- the sender -------------------------------------------------------------------------------------------------
 def backoff(attempts: int, first: float, most: float) -> float:
     """Seconds before the next try after ``attempts`` failed ones: first, doubling, at most ``most``."""
@@ -143,12 +132,6 @@ class Outbox:
     async def submit(self, kind: MailKind, ref: int, to: Sequence[str]) -> dict[str, Any]:
         """Queue a mail about ``ref`` to ``to`` and wake the sender."""
         row = await self.store.write(enqueue, kind, ref, list(to), self.clock())
-        self._wake.set()
-        return row
-
-    async def retry(self, kind: MailKind, ref: int) -> dict[str, Any] | None:
-        """Try the mail about ``ref`` again now (None when there is none or it went)."""
-        row = await self.store.write(retry_now, kind, ref, self.clock())
         self._wake.set()
         return row
 

@@ -328,6 +328,29 @@ def test_faxes_count_in_the_reports_per_hour_and_day(store) -> None:
                                                                                         "in": (0, 1, 1)}
 
 
+def test_the_demo_history_faxes_are_in_the_fax_report(store) -> None:
+    from hotline.daemon.stats import history, reports, summary
+    repo = Path(__file__).resolve().parents[2]
+    teams = [history.Team("printers", [1, 2]), history.Team("water", [3]), history.Team("sales", [4])]
+    made: dict[str, int] = {}
+
+    def write(events: list, cdrs: list) -> None:
+        for e in events:
+            if e[1].startswith("fax."):
+                made[e[1]] = made.get(e[1], 0) + 1
+        store.write_sync(lambda: store.db.cursor().executemany(
+            "INSERT INTO events (ts, kind, call_uuid, line, data) VALUES (?, ?, ?, ?, ?)", events))
+    import datetime as dt
+    counts = history.generate(600, 3, teams, write, seed=1, flows_dir=repo / "etc" / "flows", trunks=4,
+                              end=dt.date(2026, 12, 6), tz="Asia/Shanghai")
+    while store.write_sync(summary.fold_batch, 4, 5000):
+        pass
+    rows = store.write_sync(reports.faxes, 0, 4e9, "total", "Asia/Shanghai")["rows"]
+    assert made["fax.sent"] > made["fax.failed"] > 0 and counts["faxes"] == made["fax.sent"] + made["fax.failed"]
+    assert [(r["direction"], r["sent"], r["failed"], r["pages"]) for r in rows] == [
+        ("out", made["fax.sent"], made["fax.failed"], 2 * made["fax.sent"])]
+
+
 def test_mail_addresses_without_an_smtp_server_are_a_config_error_naming_the_key(tmp_path) -> None:
     from hotline.daemon.errors import ConfigError
     cfg = tmp_path / "hotline.yaml"
