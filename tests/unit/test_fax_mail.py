@@ -304,6 +304,54 @@ def test_a_voicemail_is_mailed_to_its_mailbox_addresses_as_mp3_or_wav(store, smt
     assert len(mp3) < len(wav) / 2
 
 
+def test_the_running_box_files_and_mails_a_received_fax_and_a_voicemail(smtp, received, tmp_path) -> None:
+    """The assembly: the outbox runs as a component (woken by each new mail), the receive path's callback is
+    services["fax_delivery"].deliver, and the flows' voicemail step (BoxServices.create) mails the message."""
+    import socket
+    import yaml
+    from hotline.daemon.box.app import Hotline
+    repo = Path(__file__).resolve().parents[2]
+    smtp.messages.clear()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        web = s.getsockname()[1]
+    cfg = yaml.safe_load((repo / "etc" / "hotline.yaml").read_text())
+    cfg["paths"].update(state=str(tmp_path / "state"), prompts=str(tmp_path / "prompts"),
+                        flows=str(repo / "etc" / "flows"), prompt_manifest=str(repo / "etc" / "prompts" / "manifest.yaml"))
+    cfg["web"]["listen"] = f"127.0.0.1:{web}"
+    cfg["devices"] = [{"name": "sim0", "driver": "sim", "trunks": 2, "stations": ["1001"]}]
+    cfg["logging"] = {"level": "error", "components": {}}
+    cfg["mail"].update(smtp_host="127.0.0.1", smtp_port=smtp.port, sender="hotline@box.example")
+    cfg["fax"]["inbox"].update(mail_to=["inbox@example.com"], language="en_US", new_ticket=True)
+    cfg["voicemail"].update(mail_to=["office@example.com"], language="en_US")
+    (tmp_path / "hotline.yaml").write_text(yaml.safe_dump(cfg))
+    config = load_config(str(tmp_path / "hotline.yaml"), env={})
+
+    async def main() -> tuple:
+        app = Hotline(config, env={})
+        app.build()
+        await app.start()
+        try:
+            s = app.services
+            store, spool = s["store"], config.path_for("spool")
+            job = await asyncio.get_running_loop().run_in_executor(
+                None, store_received_fax, store, spool, received, "13800138000")
+            filed = await s["fax_delivery"].deliver(job)
+            vm = await s["box"].create("voicemail", mailbox="general", audio=np.zeros(8000, np.int16),
+                                       caller_number="13800138000", call_uuid="vm-box-1")
+            deadline = time.monotonic() + 20
+            while s["mail_outbox"].status()["sent"] < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return filed, vm, s["mail_outbox"].status()
+        finally:
+            await app.shutdown(drain=False)
+    filed, vm, status = asyncio.run(main())
+    assert filed["opened"] and filed["ticket_no"]
+    subjects = sorted(subject_of(m) for _, m in smtp.messages)
+    assert subjects == ["Fax from 13800138000, 2 pages", "Voicemail from 13800138000 in mailbox general (1.0 s)"]
+    assert status["state"] == "up" and status["sent"] == 2
+
+
 def test_faxes_count_in_the_reports_per_hour_and_day(store) -> None:
     from hotline.daemon.stats import reports, summary
     base = 1_800_000_000.0 - 1_800_000_000.0 % 86400 + 2 * 3600        # 10:00 in Shanghai
