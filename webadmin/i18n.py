@@ -132,6 +132,7 @@ JS_STRINGS += [N_("Send keys"), N_("Heard (WAV)"), N_("Hang up"), N_("Answer"), 
                N_("connected")]
 JS_STRINGS += [N_("E-mail sent")]
 JS_STRINGS += [N_("Choose a reason first"), N_("Keys heard")]
+JS_STRINGS += [N_("Received fax")]   # desk.js: a fax from the caller in the screen pop's history
 
 def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     """The scripts' strings in one language."""

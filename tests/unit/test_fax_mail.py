@@ -197,6 +197,12 @@ def test_a_received_fax_is_mailed_with_its_pdf_and_filed_with_the_customer_and_o
     listed = {d["id"]: d for d in store.write_sync(search_faxes, f, spool, None)["faxes"]}
     assert listed[known]["mail"]["status"] == "sent" and listed[known]["ticket_id"] is not None
     assert listed[known]["customer_id"] == owner["customer"] and listed[known]["pdf_ready"]
+    mine = store.write_sync(search_faxes, {**f, "customer": str(owner["customer"])}, spool, None)["faxes"]
+    assert [d["id"] for d in mine] == [known]
+    # the agent's screen pop for the customer's next call lists the fax they sent
+    from hotline.webadmin.handlers.desk import pop_data
+    pop = store.write_sync(pop_data, None, "13800138000", None)
+    assert [(x["id"], x["direction"], x["status"]) for x in pop["history"]["faxes"]] == [(known, "in", "received")]
 
 
 def test_a_refused_mail_is_kept_shown_and_retried_with_backoff_and_the_fax_stays(store, smtp, received,
