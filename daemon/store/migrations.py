@@ -356,6 +356,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE fax_jobs ADD COLUMN customer_id INTEGER",
         "ALTER TABLE fax_jobs ADD COLUMN ticket_id INTEGER",
         "ALTER TABLE fax_jobs ADD COLUMN filed_at DOUBLE PRECISION",
+        # faxes received before this version are not filed or mailed after the upgrade (days late, a surprise)
+        "UPDATE fax_jobs SET filed_at = updated_at WHERE direction = 'in' AND status = 'received'",
         """CREATE TABLE mail_outbox (
             id {pk}, kind VARCHAR(16) NOT NULL, ref INTEGER NOT NULL, recipients TEXT NOT NULL,
             status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
