@@ -195,6 +195,9 @@ class Outbox:
                     None, self.send, self.mail, to, message.subject, message.body, message.attachments)
         except (OSError, smtplib.SMTPException, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        except Exception as exc:   # a bug building the mail: recorded on it like any failure, tries bounded
+            log.exception("event=mail_build_failed kind=%s ref=%s", kind.value, row["ref"])
+            error = f"internal error ({type(exc).__name__}; see the log)"
         now = self.clock()
         attempts = row["attempts"] + 1
         retry_at = None
