@@ -401,8 +401,10 @@ def test_the_demo_history_faxes_are_in_the_fax_report(store) -> None:
         pass
     rows = store.write_sync(reports.faxes, 0, 4e9, "total", "Asia/Shanghai")["rows"]
     assert made["fax.sent"] > made["fax.failed"] > 0 and counts["faxes"] == made["fax.sent"] + made["fax.failed"]
-    assert [(r["direction"], r["sent"], r["failed"], r["pages"]) for r in rows] == [
-        ("out", made["fax.sent"], made["fax.failed"], 2 * made["fax.sent"])]
+    assert made["fax.received"] == counts["faxes_received"] > 0
+    assert [(r["direction"], r["sent"], r["failed"], r["received"], r["pages"]) for r in rows] == [
+        ("in", 0, 0, made["fax.received"], made["fax.received"]),
+        ("out", made["fax.sent"], made["fax.failed"], 0, 2 * made["fax.sent"])]
 
 
 def test_mail_addresses_without_an_smtp_server_are_a_config_error_naming_the_key(tmp_path) -> None:
