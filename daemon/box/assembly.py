@@ -179,7 +179,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     from ..mail.voicemail import VoicemailMailer, VoicemailMailSettings
     outbox = Outbox(app.store, cfg["mail"], journal)
     fax_delivery = FaxDelivery(app.store, outbox, InboxSettings.from_config(cfg), cfg.path_for("spool"), journal)
-    services.on_voicemail.append(VoicemailMailer(app.store, outbox, VoicemailMailSettings.from_config(cfg)).on_voicemail)
+    voicemail_mail = VoicemailMailer(app.store, outbox, VoicemailMailSettings.from_config(cfg))
+    services.on_voicemail.append(voicemail_mail.on_voicemail)
     app.services.update(mail_outbox=outbox, fax_delivery=fax_delivery)   # the receive path calls fax_delivery.deliver
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])

@@ -135,7 +135,8 @@ CORE = Section({
         "components": MapOf(Scalar(str, choices=LEVELS), key_pattern=r"[a-z_.]+"),
     }),
     "mail": Section({
-        "smtp_host": Scalar(str, default=None, nullable=True, help="SMTP server for scheduled reports, fax and voicemail mail; unset: no mail"),
+        "smtp_host": Scalar(str, default=None, nullable=True,
+                            help="SMTP server for scheduled reports, fax and voicemail mail; unset: no mail"),
         "smtp_port": Scalar(int, default=25, min=1, max=65535),
         "starttls": Scalar(bool, default=False, help="upgrade the connection with STARTTLS (port 587)"),
         "ssl": Scalar(bool, default=False, help="TLS from the start (port 465)"),

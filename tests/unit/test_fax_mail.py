@@ -57,7 +57,8 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.refuse:
             return "554 5.3.0 mail system full (test)"
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, msg))
         return "250 OK"
 
 
@@ -323,7 +324,8 @@ def test_the_running_box_files_and_mails_a_received_fax_and_a_voicemail(smtp, re
         web = s.getsockname()[1]
     cfg = yaml.safe_load((repo / "etc" / "hotline.yaml").read_text())
     cfg["paths"].update(state=str(tmp_path / "state"), prompts=str(tmp_path / "prompts"),
-                        flows=str(repo / "etc" / "flows"), prompt_manifest=str(repo / "etc" / "prompts" / "manifest.yaml"))
+                        flows=str(repo / "etc" / "flows"),
+                        prompt_manifest=str(repo / "etc" / "prompts" / "manifest.yaml"))
     cfg["web"]["listen"] = f"127.0.0.1:{web}"
     cfg["devices"] = [{"name": "sim0", "driver": "sim", "trunks": 2, "stations": ["1001"]}]
     cfg["logging"] = {"level": "error", "components": {}}
