@@ -91,12 +91,21 @@ def received(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store(f"sqlite:///{tmp_path / 'hotline.db'}")
-    s.open()
-    s.write_sync(migrations.check, s.db, True)
-    yield s
-    s.close()
+def store(request, tmp_path: Path):
+    """A migrated store: SQLite, or PostgreSQL for a test parametrized with it (indirect)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'hotline.db'}")
+        s.open()
+        s.write_sync(migrations.check, s.db, True)
+        yield s
+        s.close()
+        return
+    with request.getfixturevalue("fresh_pg_database")() as url:
+        s = Store(url)
+        s.open()
+        s.write_sync(migrations.check, s.db, True)
+        yield s
+        s.close()
 
 
 def mail_cfg(port: int, **kw) -> dict:
@@ -140,6 +149,7 @@ def pdf_pages(data: bytes, tmp: Path) -> int:
     return len(list(tmp.glob("m-*.png")))
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 def test_a_received_fax_is_mailed_with_its_pdf_and_filed_with_the_customer_and_open_ticket(
         store, smtp, received, tmp_path) -> None:
     spool = tmp_path / "spool"
