@@ -12,6 +12,7 @@ PACKAGES = {
     "hotline.daemon.service": "daemon/service",
     "hotline.daemon.cli": "daemon/cli",
     "hotline.daemon.fax": "daemon/fax",
+    "hotline.daemon.mail": "daemon/mail",
     "hotline.drivers": "drivers",
     "hotline.drivers.common": "drivers/common",
     "hotline.drivers.sim": "drivers/sim",

@@ -112,6 +112,16 @@ DYNAMIC = [
     N_("degraded"), N_("trunk"), N_("station"), N_("idle"), N_("busy"),
 ]
 
+# Mails the daemon writes (daemon/fax/delivery.py, daemon/mail/voicemail.py), translated through tornado.locale.
+MAIL_STRINGS = [
+    N_("A fax was received."), N_("From: %(caller)s"), N_("Pages: %(pages)s"), N_("Received: %(time)s"),
+    N_("Customer: %(customer)s"), N_("Ticket: %(ticket)s"), N_("Fax from %(caller)s, %(pages)s pages"),
+    N_("The fax is attached as a PDF; it is also in the panel's fax inbox (fax #%(id)s)."),
+    N_("Voicemail from %(caller)s in mailbox %(mailbox)s (%(seconds)s s)"), N_("A new voicemail was left."),
+    N_("Mailbox: %(mailbox)s"), N_("Length: %(seconds)s s"), N_("Left at: %(time)s"),
+    N_("The recording is attached; it is also on the panel's voicemail page."), N_("unknown caller"),
+]
+
 tornado.locale.load_translations(str(LOCALE_DIR))
 tornado.locale.set_default_locale("en_US")
 
@@ -122,6 +132,7 @@ JS_STRINGS += [N_("Send keys"), N_("Heard (WAV)"), N_("Hang up"), N_("Answer"), 
                N_("connected")]
 JS_STRINGS += [N_("E-mail sent")]
 JS_STRINGS += [N_("Choose a reason first"), N_("Keys heard")]
+JS_STRINGS += [N_("Received fax")]   # desk.js: a fax from the caller in the screen pop's history
 
 def js_strings(locale: tornado.locale.Locale) -> dict[str, str]:
     """The scripts' strings in one language."""

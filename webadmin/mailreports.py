@@ -12,13 +12,12 @@ import asyncio
 import datetime as dt
 import logging
 import smtplib
-import ssl
-from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import tornado.locale
 
+from hotline.daemon.mail.smtp import send_mail
 from hotline.daemon.store.models import Setting
 
 log = logging.getLogger("hotline.web.mail")
@@ -60,34 +59,6 @@ def workbook(schedule: dict, first: dt.date, last: dt.date, tz: str, locale: tor
 def send(mail: dict, schedule: dict, subject: str, body: str, attachment: bytes, filename: str) -> None:
     """Deliver one scheduled report (blocking: runs in a worker thread)."""
     send_mail(mail, schedule["to"], subject, body, [(filename, XLSX, attachment)])
-
-
-def send_mail(mail: dict, to: list[str], subject: str, body: str,
-              attachments: list[tuple[str, str, bytes]] = ()) -> None:
-    """Deliver one mail through the configured SMTP server (blocking: run it in a worker thread); raises
-    OSError / smtplib errors on failure. attachments: (filename, MIME type, bytes)."""
-    msg = EmailMessage()
-    msg["From"] = mail["sender"]
-    msg["To"] = ", ".join(to)
-    msg["Subject"] = subject
-    msg.set_content(body)
-    for filename, mime, data in attachments:
-        main, sub = mime.split("/", 1)
-        msg.add_attachment(data, maintype=main, subtype=sub, filename=filename)
-    password = None
-    if mail["password_file"]:
-        with open(mail["password_file"], encoding="utf-8") as f:
-            password = f.read().strip()
-    cls = smtplib.SMTP_SSL if mail["ssl"] else smtplib.SMTP
-    kwargs: dict[str, Any] = {"timeout": mail["timeout"]}
-    if mail["ssl"]:
-        kwargs["context"] = ssl.create_default_context()
-    with cls(mail["smtp_host"], mail["smtp_port"], **kwargs) as smtp:
-        if mail["starttls"] and not mail["ssl"]:
-            smtp.starttls(context=ssl.create_default_context())
-        if mail["username"]:
-            smtp.login(mail["username"], password or "")
-        smtp.send_message(msg)
 
 
 class ReportMailer:

@@ -167,12 +167,21 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     from ..fax.queue import FaxQueue
     from ..fax.registry import make_sender
     fax_settings = dict(cfg["fax"])
+    fax_settings.pop("inbox", None)
     library = FaxLibrary(shipped_dir(cfg.etc_path("flows", "flows")), cfg.path_for("spool") / "fax" / "library")
     fax = FaxQueue(app.store, journal, calls, devices, engine, make_sender(fax_settings.pop("sender"), fax_settings),
                    library, cfg.path_for("spool"), fax_settings, app.metrics)
     services.fax = fax
     flows.document_check = library.names
     app.services.update(fax=fax, fax_library=library)
+    from ..fax.delivery import FaxDelivery, InboxSettings
+    from ..mail.outbox import Outbox
+    from ..mail.voicemail import VoicemailMailer, VoicemailMailSettings
+    outbox = Outbox(app.store, cfg["mail"], journal)
+    fax_delivery = FaxDelivery(app.store, outbox, InboxSettings.from_config(cfg), cfg.path_for("spool"), journal)
+    voicemail_mail = VoicemailMailer(app.store, outbox, VoicemailMailSettings.from_config(cfg))
+    services.on_voicemail.append(voicemail_mail.on_voicemail)
+    app.services.update(mail_outbox=outbox, fax_delivery=fax_delivery)   # the receive path calls fax_delivery.deliver
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
@@ -187,6 +196,8 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("calls", calls),
         ("acd", acd),
         ("fax", fax),
+        ("mail", outbox),
+        ("fax_delivery", fax_delivery),
         ("stats", stats),
         ("metrics", MetricsUpdater(app.metrics, app.store, lambda: list(acd.queues), cfg["locale"]["timezone"],
                                    {"state": cfg.state_dir, "recordings": cfg.path_for("recordings")},

@@ -14,6 +14,7 @@ from hotline.drivers.base import Duplex, Option
 
 from ..calls.linebind import device_duplex
 from ..errors import ConfigError, Problem
+from ..store.service_models import TicketType
 from hotline.dialplan import safe_yaml
 from hotline.dialplan.schema import Ctx, Dispatch, ListOf, MapOf, Scalar, Section, Spec, TooManyProblems, load_node
 
@@ -24,6 +25,10 @@ ENV_OVERRIDES = {
     "HOTLINE_DATABASE_URL": ("database", "url"),
     "HOTLINE_WEB_LISTEN": ("web", "listen"),
 }
+
+
+_EMAIL = r"[^@\s,]+@[^@\s,]+"
+_TICKET_TYPES = tuple(t.value for t in TicketType)
 
 
 def _timezone(name: str) -> str:
@@ -130,7 +135,8 @@ CORE = Section({
         "components": MapOf(Scalar(str, choices=LEVELS), key_pattern=r"[a-z_.]+"),
     }),
     "mail": Section({
-        "smtp_host": Scalar(str, default=None, nullable=True, help="SMTP server for scheduled reports; unset: no mail"),
+        "smtp_host": Scalar(str, default=None, nullable=True,
+                            help="SMTP server for scheduled reports, fax and voicemail mail; unset: no mail"),
         "smtp_port": Scalar(int, default=25, min=1, max=65535),
         "starttls": Scalar(bool, default=False, help="upgrade the connection with STARTTLS (port 587)"),
         "ssl": Scalar(bool, default=False, help="TLS from the start (port 465)"),
@@ -139,6 +145,11 @@ CORE = Section({
                                 help="a file holding the SMTP password (never the password itself in this file)"),
         "sender": Scalar(str, default="hotline@localhost", pattern=r"[^@\s]+@[^@\s]+"),
         "timeout": Scalar(float, default=30.0, min=1, max=300),
+        "retry_seconds": Scalar(float, default=60.0, min=1, max=86400, help="a fax or voicemail mail the server did "
+                                "not take is tried again after this long, doubling after each failed try"),
+        "retry_max_seconds": Scalar(float, default=3600.0, min=1, max=86400),
+        "max_attempts": Scalar(int, default=24, min=1, max=1000, help="tries before a fax or voicemail mail is "
+                               "given up (marked failed with the reason; the fax or message stays in the panel)"),
     }),
     "report_schedules": ListOf(Section({
         "name": Scalar(str, pattern=r"[a-z][a-z0-9_]{0,47}"),
@@ -146,7 +157,8 @@ CORE = Section({
                         "(Monday to Sunday) or last month"),
         "at": Scalar(str, default="07:00", pattern=r"([01][0-9]|2[0-3]):[0-5][0-9]", help="local time to send"),
         "reports": ListOf(Scalar(str, choices=("volume", "queues", "agents", "lines", "ivr", "choices", "tickets",
-                                               "heatmap", "abandoned", "calls")), default=["volume", "queues", "agents"]),
+                                               "faxes", "heatmap", "abandoned", "calls")),
+                          default=["volume", "queues", "agents"]),
         "to": ListOf(Scalar(str, pattern=r"[^@\s]+@[^@\s]+")),
         "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),
     }, required=("name", "every", "to"))),
@@ -183,6 +195,26 @@ CORE = Section({
                                      help="class2 sender: seconds the modem may take over one page"),
         "qa_answer_seconds": Scalar(float, default=10.0, min=0.5, max=120),
         "qa_ack_seconds": Scalar(float, default=10.0, min=0.5, max=120),
+        "inbox": Section({
+            "mail_to": ListOf(Scalar(str, pattern=_EMAIL), default=[], help="addresses each received fax is "
+                              "mailed to (PDF attached); needs mail.smtp_host"),
+            "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US"),
+                               help="language of the fax mail; unset: locale.language"),
+            "new_ticket": Scalar(bool, default=False, help="open a ticket for a received fax when the caller has "
+                                 "no open ticket"),
+            "ticket_type": Scalar(str, default="other", choices=_TICKET_TYPES),
+        }),
+    }),
+    "voicemail": Section({
+        "mail_to": ListOf(Scalar(str, pattern=_EMAIL), default=[], help="addresses every new voicemail is mailed "
+                          "to (audio attached); needs mail.smtp_host"),
+        "mailboxes": MapOf(Section({
+            "mail_to": ListOf(Scalar(str, pattern=_EMAIL), default=[]),
+        }), key_pattern=r"[A-Za-z0-9_.\-]{1,64}", help="per mailbox (the voicemail step's mailbox:): its own "
+            "addresses instead of voicemail.mail_to"),
+        "attach": Scalar(str, default="wav", choices=("wav", "mp3"), help="mp3 needs lame (installed by "
+                         "scripts/setup-env); without it the WAV is attached"),
+        "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),
     }),
     "engine": Section({
         "max_channels": Scalar(int, default=1000, min=1, max=5000),
@@ -284,12 +316,30 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 def _cross_checks(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
     _check_devices(node, ctx)
     _check_numbers(data, node, ctx)
+    _check_mail(data, node, ctx)
     web = data.get("web", {})
     if bool(web.get("tls_cert")) != bool(web.get("tls_key")):
         present, missing = ("tls_cert", "tls_key") if web.get("tls_cert") else ("tls_key", "tls_cert")
         wnode = _child(node, "web")
         ctx.error(_child(wnode, present) or wnode or node, f"web.{missing}",
                   f"is required when web.{present} is set")
+
+
+def _check_mail(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
+    """Fax and voicemail mail need an SMTP server (reported at the addresses that ask for mail)."""
+    if (data.get("mail") or {}).get("smtp_host"):
+        return
+    wanted = [(("fax", "inbox", "mail_to"), (data.get("fax") or {}).get("inbox", {}).get("mail_to")),
+              (("voicemail", "mail_to"), (data.get("voicemail") or {}).get("mail_to"))]
+    wanted += [(("voicemail", "mailboxes", name, "mail_to"), box.get("mail_to"))
+               for name, box in ((data.get("voicemail") or {}).get("mailboxes") or {}).items()]
+    for path, to in wanted:
+        if not to:
+            continue
+        where = node
+        for key in path:
+            where = _child(where, key) or where
+        ctx.error(where, ".".join(path), "mail needs an SMTP server: set mail.smtp_host (or remove these addresses)")
 
 
 def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:

@@ -239,6 +239,7 @@ class BoxServices:
         self.override: str | None = None  # "day", "night" or None (the day/night switch)
         self.acd: Any = None              # set by the assembly once the ACD exists
         self.fax: Any = None              # the fax queue (daemon/fax/queue.py), set by the assembly
+        self.on_voicemail: list[Callable[[dict], Any]] = []   # async hooks given each stored voicemail (mail)
 
     async def lookup(self, table: str, by: str, value: str) -> dict | None:
         """A row of an allow-listed table."""
@@ -292,6 +293,12 @@ class BoxServices:
                                                                     "document", "queue", "type", "district")})
         if kind == "callback" and self.acd is not None:  # it joins the queue's callbacks like the leave key's
             self.acd.callbacks.requested(row, fields.get("call_uuid"), source="ivr")
+        if kind == "voicemail":
+            for hook in self.on_voicemail:
+                try:
+                    await hook(row)
+                except Exception:   # the message is stored whatever its mail does
+                    log.exception("event=voicemail_hook_failed id=%s", row.get("id"))
         return row
 
     def _voicemail_path(self, call_uuid: str) -> Path:

@@ -39,6 +39,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "stat_ivr_node": (("hour", "flow", "node"), ("reached", "left_here"), ()),
     "stat_ivr_choice": (("hour", "flow", "menu", "choice"), ("count",), ()),
     "stat_lines": (("hour",), ("busy_ms", "all_busy_ms"), ("peak",)),
+    "stat_fax": (("hour", "direction"), ("sent", "failed", "received", "pages"), ()),
 }
 
 
@@ -297,6 +298,13 @@ class Aggregator:
             del st["busy"][uuid]
             st["busy_count"] -= 1
 
+    # faxes: a job reaching a final status, in the hour it did
+    def _fax_final(self, ev: dict, d: dict) -> None:
+        status = ev["kind"].split(".", 1)[1]
+        direction = "in" if d.get("direction") == "in" else "out"
+        pages = d.get("pages") if status != "failed" else 0
+        self._add("stat_fax", (hour_of(ev["ts"]), direction), **{status: 1}, pages=int(pages or 0))
+
     def prune(self, now: float) -> int:
         """Forget calls open longer than a day (a crash left them; their end never comes)."""
         stale = [u for u, c in self.state["calls"].items() if now - c["t"] > STALE_CALL_SECONDS]
@@ -327,6 +335,9 @@ _HANDLERS = {
     "agent.missed": Aggregator._agent_missed,
     "leg.offered": Aggregator._leg_offered,
     "leg.ended": Aggregator._leg_ended,
+    "fax.sent": Aggregator._fax_final,
+    "fax.failed": Aggregator._fax_final,
+    "fax.received": Aggregator._fax_final,
 }
 KINDS = tuple(_HANDLERS)
 ABANDONED_COLUMNS = ("call_uuid", "ts", "hour", "queue", "caller", "waited_ms", "short")

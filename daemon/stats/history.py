@@ -97,7 +97,8 @@ def generate(calls: int, days: int, teams: list[Team], write: Callable[[list, li
         block, options, queue = _menu_paths(flows_dir, name)
         menus[name] = (block, options, queue if queue in {t.queue for t in teams} else teams[i % len(teams)].queue)
     by_queue = {t.queue: t for t in teams}
-    counts = {"calls": 0, "events": 0, "answered": 0, "abandoned": 0, "refused": 0, "contained": 0}
+    counts = {"calls": 0, "events": 0, "answered": 0, "abandoned": 0, "refused": 0, "contained": 0, "faxes": 0,
+              "faxes_received": 0}
     made = 0
     for i in range(days):
         day = start + dt.timedelta(days=i)
@@ -172,6 +173,15 @@ def _simulate_day(rng: random.Random, j: Journal, day: dt.date, n: int, trunks: 
         if team is None or not team.agents:
             if target in ("fax_back", "fax"):
                 j.emit(t, "ivr.step", call, step="fax", flow=flow, block=target, index=1, document="catalog")
+                # the fax itself (no random draw: the rest of the history stays as it was); every 8th fails;
+                # every 3rd caller faxes a filled-in order form back a few minutes later (a fax received)
+                counts["faxes"] += 1
+                final = "failed" if counts["faxes"] % 8 == 0 else "sent"
+                j.emit(t + 90, f"fax.{final}", call, direction="out", document="catalog",
+                       pages=0 if final == "failed" else 2, reason="busy" if final == "failed" else None)
+                if counts["faxes"] % 3 == 0:
+                    counts["faxes_received"] += 1
+                    j.emit(t + 600, "fax.received", None, direction="in", pages=1)
             elif rng.random() < 0.05:
                 j.emit(t, "ivr.step", call, step="voicemail", flow=flow, block=target, index=1, seconds=20)
             t += rng.uniform(10, 90)

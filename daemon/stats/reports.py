@@ -297,6 +297,15 @@ def volume(start: float, end: float, group: str = "day", tz: str = "UTC") -> dic
     return {"group": group, "rows": rows}
 
 
+def faxes(start: float, end: float, group: str = "day", tz: str = "UTC") -> dict:
+    """Faxes per bucket and direction: sent, failed (no more tries) and received, with their pages."""
+    zone = ZoneInfo(tz)
+    folded = _grouped("stat_fax", start, end, ("direction",), group, zone)
+    rows = [{"bucket": b, "direction": direction, "sent": acc["sent"], "failed": acc["failed"],
+             "received": acc["received"], "pages": acc["pages"]} for (b, direction), acc in sorted(folded.items())]
+    return {"group": group, "rows": rows}
+
+
 def heatmap(start: float, end: float, tz: str = "UTC") -> dict:
     """Inbound calls by local weekday (0 = Monday) and hour of day."""
     zone = ZoneInfo(tz)

@@ -351,6 +351,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX fax_jobs_direction ON fax_jobs (direction, created_at)",
         "CREATE INDEX fax_jobs_due ON fax_jobs (status, next_attempt_at)",
     )),
+    Migration(14, "received faxes filed with a customer and ticket; the mail outbox (fax and voicemail mail, "
+                  "retried); fax report summaries per hour", (
+        "ALTER TABLE fax_jobs ADD COLUMN customer_id INTEGER",
+        "ALTER TABLE fax_jobs ADD COLUMN ticket_id INTEGER",
+        "ALTER TABLE fax_jobs ADD COLUMN filed_at DOUBLE PRECISION",
+        # faxes received before this version are not filed or mailed after the upgrade (days late, a surprise)
+        "UPDATE fax_jobs SET filed_at = updated_at WHERE direction = 'in' AND status = 'received'",
+        """CREATE TABLE mail_outbox (
+            id {pk}, kind VARCHAR(16) NOT NULL, ref INTEGER NOT NULL, recipients TEXT NOT NULL,
+            status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+            created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+            next_attempt_at DOUBLE PRECISION, sent_at DOUBLE PRECISION)""",
+        "CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at)",
+        "CREATE INDEX mail_outbox_ref ON mail_outbox (kind, ref)",
+        """CREATE TABLE stat_fax (
+            hour INTEGER NOT NULL, direction VARCHAR(8) NOT NULL, sent {num}, failed {num}, received {num},
+            pages {num}, PRIMARY KEY (hour, direction))""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].number

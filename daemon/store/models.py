@@ -1,6 +1,8 @@
 """peewee models over the tables the migrations create."""
 from __future__ import annotations
 
+import enum
+
 import peewee
 
 from .db import proxy
@@ -232,3 +234,30 @@ class LoginFailure(Base):
 
     class Meta:
         table_name = "login_failures"
+
+
+class MailStatus(enum.Enum):
+    """Life of a queued mail: pending (waiting for its first or next try), sent, failed (every try used)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class MailOutbox(Base):
+    """One mail to send (a received fax, a voicemail): built from its row ``ref`` when sent, retried with backoff;
+    ``error`` says why the last try failed (daemon/mail/outbox.py)."""
+
+    kind = peewee.CharField()               # MailKind
+    ref = peewee.IntegerField()             # the fax job or voicemail id
+    recipients = peewee.TextField()         # comma-separated addresses
+    status = peewee.CharField()             # MailStatus
+    attempts = peewee.IntegerField(default=0)
+    error = peewee.TextField(null=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    next_attempt_at = peewee.DoubleField(null=True)
+    sent_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "mail_outbox"

@@ -324,6 +324,9 @@ class FaxJob(Base):
     finished_at = peewee.DoubleField(null=True)
     next_attempt_at = peewee.DoubleField(null=True)
     detail = peewee.TextField(default="")
+    customer_id = peewee.IntegerField(null=True)  # in: the customer the caller's number matched (migration 14)
+    ticket_id = peewee.IntegerField(null=True)    # in: the ticket the fax was filed with
+    filed_at = peewee.DoubleField(null=True)      # in: when it was filed and queued for mail (daemon/fax/delivery.py)
 
     class Meta:
         table_name = "fax_jobs"

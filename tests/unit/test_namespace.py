@@ -319,4 +319,4 @@ def test_daemon_top_level_holds_only_packages_and_basics() -> None:
     loose = sorted(p.name for p in (REPO / "daemon").glob("*.py"))
     assert loose == ["__init__.py", "aio.py", "errors.py", "version.py"]
     folders = sorted(p.name for p in (REPO / "daemon").iterdir() if (p / "__init__.py").exists())
-    assert folders == ["acd", "box", "calls", "cli", "fax", "media", "service", "stats", "store"]
+    assert folders == ["acd", "box", "calls", "cli", "fax", "mail", "media", "service", "stats", "store"]

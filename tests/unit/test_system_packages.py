@@ -38,6 +38,7 @@ PROVIDERS: dict[str, str] = {
     "spandsp": "libspandsp2",                    # the fax engine (T.30), ADSI caller ID; reference DTMF generator (ctypes)
     "gs": "ghostscript",                         # fax documents -> TIFF-F, received faxes -> PNG pages
     "tiff2pdf": "libtiff-tools",                 # received faxes -> PDF
+    "lame": "lame",                              # voicemail mailed as MP3
     "tiffinfo": "libtiff-tools",                 # fax document tests: the TIFF-F's compression
     "tiffsplit": "libtiff-tools",                # fax pages one by one
     "tifftopnm": "netpbm",                       # fax pages -> bitmaps

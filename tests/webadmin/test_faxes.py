@@ -178,7 +178,16 @@ def test_every_fax_in_one_list_with_its_files_and_a_panel_request_waits_for_an_e
     assert agent.get(f"/api/v1/faxes/{out['id']}/document.pdf").status == 404    # not converted: nothing sent
     assert [x["id"] for x in agent.api("GET", "/faxes?number=0755").json()["faxes"]] == [fid]
     assert [x["id"] for x in agent.api("GET", "/faxes?direction=out&status=queued").json()["faxes"]] == [out["id"]]
+    # its mail (daemon/mail/outbox.py) was refused once: the reason is on the fax, in the API and the page
+    sqlite_run(panel_box, "INSERT INTO mail_outbox (kind, ref, recipients, status, attempts, error, created_at, "
+               "updated_at, next_attempt_at) VALUES ('fax', ?, 'inbox@example.com', 'pending', 1, "
+               "'SMTPDataError: (554, b''mailbox full'')', ?, ?, ?)", fid, now, now, now + 60)
+    mail = agent.api("GET", "/faxes?direction=in").json()["faxes"][0]["mail"]
+    assert (mail["status"], mail["attempts"], mail["to"]) == ("pending", 1, "inbox@example.com")
+    assert "mailbox full" in mail["error"]
+    assert agent.api("GET", "/faxes?direction=out").json()["faxes"][0]["mail"] is None
     page = sup.get("/faxes").text
+    assert "Mail not sent yet (tries: 1): SMTPDataError: (554, b&#x27;mailbox full&#x27;)" in page
     assert 'id="fax-engine"' in page and "075523456789" in page and "02188886666" in page
     assert "no fax engine: nothing can send a fax on this box yet" in page
     wait_for("the gauge", lambda: metric(panel_box, "hotline_fax_jobs", status="queued") == 1.0)

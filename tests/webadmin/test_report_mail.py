@@ -42,7 +42,7 @@ def test_a_daily_report_is_mailed_once_with_the_reports_figures(daemon_factory, 
     try:
         cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
         cfg["mail"] = {"smtp_host": "127.0.0.1", "smtp_port": port, "sender": "hotline@box.example"}
-        cfg["report_schedules"] = [{"name": "managers", "every": "day", "at": "00:00", "reports": ["queues", "agents"],
+        cfg["report_schedules"] = [{"name": "managers", "every": "day", "at": "00:00", "reports": ["queues", "agents", "faxes"],
                                     "to": ["boss@example.com", "lead@example.com"], "language": "en_US"}]
         config = tmp_path / "hotline.yaml"
         config.write_text(yaml.safe_dump(cfg))
@@ -66,7 +66,7 @@ def test_a_daily_report_is_mailed_once_with_the_reports_figures(daemon_factory, 
         (part,) = [p for p in msg.walk() if p.get_filename()]
         assert part.get_filename() == f"hotline-managers-{yesterday}.xlsx"
         wb = load_workbook(io.BytesIO(part.get_payload(decode=True)))
-        assert wb.sheetnames == ["Queues and service level", "Agents"]
+        assert wb.sheetnames == ["Queues and service level", "Agents", "Faxes"]
         ws = wb["Queues and service level"]
         header = [c.value for c in ws[4]]
         offered = sum(r[header.index("Offered")] for r in ws.iter_rows(min_row=5, values_only=True))
@@ -74,6 +74,8 @@ def test_a_daily_report_is_mailed_once_with_the_reports_figures(daemon_factory, 
         sup.login("sup")
         api = sup.api("GET", f"/reports/queues?from={yesterday}&to={yesterday}&group=total").json()
         assert offered == sum(r["offered"] for r in api["rows"]) > 0
+        header = [c.value for c in wb["Faxes"][4]]
+        assert header == ["Period", "Direction", "Faxes sent", "Faxes failed", "Faxes received", "Pages"]
         # once per period: a restart does not send it again
         d.stop()
         d.start()

@@ -135,10 +135,13 @@ def pop_data(trail_uuid: str | None, caller: str, exclude: str | None) -> dict:
                    .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(5)]
         open_tickets = [ticket_brief(t) for t in Ticket.select().where(who, Ticket.status.not_in(CLOSED))
                         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(10)]
-        fq = FaxJob.number.in_(sorted(numbers))
+        fq = FaxJob.number.in_(sorted(numbers)) | FaxJob.caller_id.in_(sorted(numbers))
+        if customer is not None:    # faxes received from any of the customer's numbers (daemon/fax/delivery.py)
+            fq = fq | (FaxJob.customer_id == customer["customer_id"])
         if calls:
             fq = fq | FaxJob.call_uuid.in_([c["call"] for c in calls])
-        faxes = [{"id": f.id, "document": f.document, "number": f.number, "status": f.status, "at": f.created_at}
+        faxes = [{"id": f.id, "direction": f.direction, "document": f.document, "number": f.number,
+                  "status": f.status, "at": f.created_at}
                  for f in FaxJob.select().where(fq).order_by(FaxJob.created_at.desc()).limit(5)]
     digits = [{"var": t["var"], "value": t["value"]} for t in trail
               if t["step"] == "collect" and t.get("value") and t.get("value") != "***"]

@@ -13,6 +13,7 @@ import tornado.web
 
 from hotline.daemon.fax import jobs
 from hotline.daemon.fax.jobs import FaxError
+from hotline.daemon.mail.outbox import MailKind, mail_state
 from hotline.daemon.store.models import Cdr
 from hotline.daemon.store.service_models import FaxDirection, FaxJob, FaxStatus
 
@@ -27,7 +28,7 @@ FAX_SORTS = {"-created_at": (FaxJob.created_at.desc(), FaxJob.id.desc()),
              "status": (FaxJob.status.asc(), FaxJob.created_at.desc()),
              "direction": (FaxJob.direction.asc(), FaxJob.created_at.desc()),
              "number": (FaxJob.number.asc(nulls="LAST"), FaxJob.created_at.desc())}
-FAX_PARAMS = {"direction", "status", "number", "document", "since", "until", "sort", "page", "per_page"}
+FAX_PARAMS = {"direction", "status", "number", "document", "customer", "since", "until", "sort", "page", "per_page"}
 MAX_PAGE_LINKS = 200
 STATUS_LABELS = {"queued": N_("queued"), "dialling": N_("dialling"), "sending": N_("sending"), "sent": N_("sent"),
                  "failed": N_("failed"), "receiving": N_("receiving"), "received": N_("received")}
@@ -51,6 +52,7 @@ def fax_filters(handler: tornado.web.RequestHandler) -> dict:
             "status": p.choice("status", [s.value for s in FaxStatus]),
             "number": p.text("number", r"\+?[0-9]{1,32}", "digits only (part of the fax number or caller id)"),
             "document": p.text("document", r"[\w.\-]{1,64}", "a document id"),
+            "customer": p.text("customer", r"[0-9]{1,12}", "a customer id (the faxes received from them)"),
             "since": p.day("since"), "until": p.day("until"), "sort": p.choice("sort", FAX_SORTS, "-created_at"),
             "page": page, "per_page": per}
 
@@ -76,6 +78,8 @@ def search_faxes(f: dict, spool: Path, library) -> dict:
         q = q.where(FaxJob.number.contains(f["number"]) | FaxJob.caller_id.contains(f["number"]))
     if f["document"]:
         q = q.where(FaxJob.document == f["document"])
+    if f.get("customer"):
+        q = q.where(FaxJob.customer_id == int(f["customer"]))
     if f["since"] is not None:
         q = q.where(FaxJob.created_at >= f["since"])
     if f["until"] is not None:
@@ -84,9 +88,11 @@ def search_faxes(f: dict, spool: Path, library) -> dict:
     rows = list(q.order_by(*FAX_SORTS[f["sort"]]).limit(f["per_page"]).offset((f["page"] - 1) * f["per_page"]))
     callers = {c.call_uuid: c.caller_id for c in Cdr.select(Cdr.call_uuid, Cdr.caller_id)
                .where(Cdr.call_uuid.in_([r.call_uuid for r in rows if r.call_uuid]))} if rows else {}
+    mails = mail_state(MailKind.FAX, [r.id for r in rows if r.direction == FaxDirection.IN.value])
     out = []
     for r in rows:
         d = jobs.job_dict(r)
+        d["mail"] = mails.get(r.id)
         d["caller_id"] = d["caller_id"] or (callers.get(r.call_uuid) if r.direction == "out" else None)
         d["same_call"] = r.direction == "out" and r.number is None
         has = bool(r.document) and library is not None and library.get(r.document) is not None

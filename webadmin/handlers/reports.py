@@ -57,6 +57,9 @@ REPORTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "choices": (N_("Service types"), [
         ("flow", N_("Flow")), ("menu", N_("Menu")), ("key", N_("Key")), ("count", N_("Count"))]),
     "tickets": (N_("Tickets by type"), [("type", N_("Type")), ("count", N_("Count")), ("open", N_("Still open"))]),
+    "faxes": (N_("Faxes"), [
+        ("bucket", N_("Period")), ("direction", N_("Direction")), ("sent", N_("Faxes sent")),
+        ("failed", N_("Faxes failed")), ("received", N_("Faxes received")), ("pages", N_("Pages"))]),
     "heatmap": (N_("Calls by hour of day"), []),
     "abandoned": (N_("Abandoned calls"), [
         ("ts", N_("Time")), ("queue", N_("Queue")), ("caller", N_("Caller")), ("waited_seconds", N_("Waited (s)")),
@@ -68,7 +71,7 @@ REPORTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 }
 GROUP_LABELS = {"hour": N_("Hour"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month"),
                 "total": N_("Whole period")}
-VALUES = {"inbound": N_("inbound"), "internal": N_("internal"), "outbound": N_("outbound"),
+VALUES = {"in": N_("Incoming"), "out": N_("Outgoing"), "inbound": N_("inbound"), "internal": N_("internal"), "outbound": N_("outbound"),
           "callback": N_("callback"), "connected": N_("connected"), "answered": N_("answered"),
           "unanswered": N_("unanswered"), "refused": N_("refused"), "interrupted": N_("interrupted")}
 WEEKDAYS = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
@@ -138,6 +141,8 @@ def run_report(name: str, p: dict) -> dict:
     if name in ("ivr", "choices"):
         part = "funnel" if name == "ivr" else "choices"
         return {"rows": reports.ivr(p["start"], p["end"], tz, (part,))[part]}
+    if name == "faxes":
+        return reports.faxes(p["start"], p["end"], p["group"], tz)
     if name == "heatmap":
         return reports.heatmap(p["start"], p["end"], tz)
     if name == "tickets":

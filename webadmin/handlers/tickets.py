@@ -24,7 +24,7 @@ from .ticket_terms import PRIORITIES, STATUSES, TYPES
 ROLES = ("agent", "supervisor")
 PAGE_SIZE = 50
 ACTIONS = {"opened": N_("opened"), "changed": N_("changed"), "noted": N_("note"), "escalated": N_("escalated"),
-           "assigned": N_("assigned"), "resolved": N_("resolved")}
+           "assigned": N_("assigned"), "resolved": N_("resolved"), "fax": N_("fax received")}
 STATUS_BADGE = {"open": "busy", "assigned": "busy", "in_progress": "busy", "escalated": "bad", "resolved": "ok",
                 "closed": ""}
 PRIORITY_BADGE = {"low": "", "normal": "", "high": "warn", "urgent": "bad"}

@@ -280,7 +280,9 @@
         h.talk_s ? " · " + HL.duration(h.talk_s) : "", h.peer ? " · " + h.peer : "");
     });
     var faxes = ((p.history || {}).faxes || []).map(function (f) {
-      return el("li", {}, el("span", { "class": "data" }, clock(f.at)), " ", f.document, " · ", T(f.status) || f.status);
+      var what = f.direction === "in" ? el("a", { href: "/api/v1/faxes/" + f.id + "/document.pdf" }, T("Received fax"))
+        : f.document;
+      return el("li", {}, el("span", { "class": "data" }, clock(f.at)), " ", what, " · ", T(f.status) || f.status);
     });
     var tickets = ((p.history || {}).tickets || []).map(function (t) {
       return el("li", {}, el("span", { "class": "data" }, clock(t.created_at)), " ",

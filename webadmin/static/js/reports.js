@@ -145,6 +145,11 @@
                  [[col(name, "count"), rows.map(function (r) { return r.count; })],
                   [col(name, "open"), rows.map(function (r) { return r.open; })]], true);
     }
+    if (name === "faxes") {
+      var sent = series(rows, "sent");
+      return bar(sent.labels, [[col(name, "sent"), sent.values], [col(name, "failed"), series(rows, "failed").values],
+                               [col(name, "received"), series(rows, "received").values]]);
+    }
     if (name === "choices") {
       return bar(rows.map(function (r) { return r.flow + " " + r.menu + " [" + r.key + "]"; }),
                  [[col(name, "count"), rows.map(function (r) { return r.count; })]], true);
