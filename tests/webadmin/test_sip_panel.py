@@ -79,6 +79,10 @@ def test_the_api_lists_trunks_phones_and_bans_and_an_admin_lifts_a_ban(box, clie
     assert one["registered"] and one["user_agent"] == HOSTILE_UA and one["source"] == f"127.0.0.1:{phone.port}"
     assert [(b["source"], b["failures"]) for b in dev["bans"]] == [("127.0.0.1", 2)]
     assert dev["limits"]["rates"] == {"INVITE": "10/s", "REGISTER": "120/min"}
+    metrics = admin.get("/metrics").text
+    for series in ('hotline_sip_registered_extensions{device="sip0"} 1.0', 'hotline_sip_banned_sources{device="sip0"} 1.0',
+                   'hotline_sip_rate_limited_total{device="sip0",method="INVITE"} 0.0'):
+        assert series in metrics, series
 
     # the page shows them, the user agent as text
     page = admin.get("/config/sip")
