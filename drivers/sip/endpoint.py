@@ -26,6 +26,7 @@ from .errors import SipParseError
 from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
+from .refer import Transfers
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
@@ -53,7 +54,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview):
+class Endpoint(DialOut, Stations, Overview, Transfers):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -482,6 +483,7 @@ class Endpoint(DialOut, Stations, Overview):
         elif call.state in (CallState.UP, CallState.ANSWERING):
             if call.retransmit:
                 call.retransmit.stop()
+            self._refer_done(call)
             self._send_bye(call)
         self._release(call)
 
