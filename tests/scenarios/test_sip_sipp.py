@@ -271,6 +271,7 @@ def test_a_sipp_phone_transfers_its_caller_blind_with_refer(make_box, tmp_path) 
     """SIPp registers as extension 1001, is rung by a caller who dialled 1001, answers, and REFERs the caller to
     1002 (a simulated phone): the caller is bridged with 1002, the phone got 202, NOTIFY 100 and 200, and BYE."""
     from hotline.drivers.sip.auth import ha1, save_secret
+    from tests.scenarios.test_sip_baresip import place_call
     if SIPP is None:
         pytest.fail("sipp is missing: scripts/setup-env test installs sip-tester")
     secrets_file = tmp_path / "sip-secrets"
@@ -289,7 +290,7 @@ def test_a_sipp_phone_transfers_its_caller_blind_with_refer(make_box, tmp_path) 
     phone = subprocess.Popen(common + ["-sf", str(HERE / "phone_refer.xml"), "-s", "1002", "-mp", str(udp_port()),
                                        "-timeout", "40s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        call = box.call(frm="13700000023", to="8000")
+        call = place_call(box, "13700000023", "8000")
         box.wait(call, "answered")
         box.api("POST", f"/sim/calls/{call}/dtmf", {"digits": "1001#"}, expect=202)
         box.wait_event(call, "call.bridged", peer="1001")
