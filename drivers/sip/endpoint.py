@@ -266,7 +266,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         if peer is not None:
             self.peer_seen[peer] = time.time()
         if req.method in self.limiter.rates and not req.to.tag and (peer is None or self.limit_peers) \
-                and req.vias[0].branch not in self._answered:
+                and req.vias[0].branch not in self._answered and self._find_dialog(req) is None:
             wait = self.limiter.check(req.method, source[0])
             if wait:   # stateless: no transaction, nothing kept per refused request
                 if self.limit_action is LimitAction.REPLY:

@@ -97,6 +97,21 @@ def test_a_trunk_peer_is_not_rate_limited_by_default(make_driver) -> None:
     far.close()
 
 
+def test_retransmissions_and_trunks_when_limited(make_driver) -> None:
+    """With rate_limit_trunks on, a trunk's new INVITEs count; a retransmitted INVITE of a call in progress does
+    not, and is answered as before."""
+    sip = make_driver(invite_rate="1/s", trunks=["lab=127.0.0.1"], rate_limit_trunks=True)
+    far = Far(sip.endpoint.port)
+    far.invite("r-1", branch="z9hG4bKr1")
+    assert far.recv(b"SIP/2.0").status == 100
+    far.invite("r-1", branch="z9hG4bKr1")              # the same INVITE again (our 100 was lost)
+    assert far.recv(b"SIP/2.0").status == 100
+    far.invite("r-2", branch="z9hG4bKr2")              # a new call within the same second
+    assert far.recv(b"SIP/2.0").status == 503
+    assert sip.endpoint.status()["rate_limited"]["INVITE"] == 1
+    far.close()
+
+
 def _phone_invite(phone: Far, call_id: str) -> int:
     """A phone (extension 1001, right password) INVITEs 1002: the final status after the 407 round."""
     body = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
