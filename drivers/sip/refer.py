@@ -16,7 +16,8 @@ from hotline.drivers.base import DigitReceived, Flashed
 
 from .calls import CallState, SipCall
 from .errors import SipParseError
-from .message import Request
+from .message import Request, Response
+from .timers import Retransmit
 from .uri import parse_name_addr
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -35,6 +36,8 @@ class Referral:
 
 class Transfers:
     """REFER in a phone's dialog, and the NOTIFYs that report on it."""
+
+    notifies: dict[str, Retransmit]      # NOTIFY branch -> resent until answered
 
     def _on_refer(self, req: Request, source: tuple[str, int]) -> None:
         call = self._find_dialog(req)
@@ -91,7 +94,19 @@ class Transfers:
         notify.headers.add("contact", self._contact())
         notify.headers.add("content-type", "message/sipfrag;version=2.0")
         notify.body = f"SIP/2.0 {status_line}\r\n".encode()
-        self._send(notify.to_bytes(), call.peer)
+        data, peer, branch = notify.to_bytes(), call.peer, notify.vias[0].branch
+        self._send(data, peer)
+        # resent (T1, 2*T1 ... T2) until the phone answers it, for at most 64*T1, even after the dialog ended
+        self.notifies[branch] = Retransmit(self.timers, lambda: self._send(data, peer),
+                                           lambda: self.notifies.pop(branch, None))
+        if len(self.notifies) > 256:            # bounded: the oldest is given up first
+            self.notifies.pop(next(iter(self.notifies))).stop()
+
+    def _notify_answered(self, resp: Response) -> None:
+        """A response to one of our NOTIFYs: stop resending it."""
+        waiting = self.notifies.pop(resp.vias[0].branch, None)
+        if waiting is not None:
+            waiting.stop()
 
     def _refer_done(self, call: SipCall) -> None:
         """The engine hangs up a phone whose REFER is pending: the transfer happened, say so before the BYE."""

@@ -1,6 +1,6 @@
 """Blind transfer from an IP phone over real UDP: REFER is accepted (202) in the dialog of a call the box rang,
 becomes a hook flash and the target's digits, and the phone hears the outcome as sipfrag NOTIFYs (100, then 200
-before the BYE, or 503 when the engine did not take the caller)."""
+before the BYE, or 503 when the engine did not take the caller), each resent until the phone answers it."""
 from __future__ import annotations
 
 import time
@@ -42,11 +42,12 @@ def send_refer(phone: Far, invite: sipmsg.Request, target: str, cseq: int = 2) -
     return phone.recv(b"SIP/2.0")
 
 
-def notify_frag(phone: Far) -> tuple[str, str]:
-    """The next NOTIFY's sipfrag status line and Subscription-State (answered 200)."""
+def notify_frag(phone: Far, answer: bool = True) -> tuple[str, str]:
+    """The next NOTIFY's sipfrag status line and Subscription-State (answered 200 unless ``answer`` is False)."""
     notify = phone.recv(b"NOTIFY ")
     assert notify.headers.get("event") == "refer" and notify.headers.get("content-type").startswith("message/sipfrag")
-    phone.sig.sendto(sipmsg.response_to(notify, 200, "OK").to_bytes(), phone.box)
+    if answer:
+        phone.sig.sendto(sipmsg.response_to(notify, 200, "OK").to_bytes(), phone.box)
     return notify.body.decode().strip(), notify.headers.get("subscription-state")
 
 
@@ -54,7 +55,8 @@ def test_refer_becomes_flash_and_digits_and_the_phone_hears_200_before_bye(make_
     sip = make_driver()
     phone, invite = answered_station(sip)
     assert send_refer(phone, invite, "<sip:1002@127.0.0.1>").status == 202
-    assert notify_frag(phone) == ("SIP/2.0 100 Trying", "active;expires=60")
+    assert notify_frag(phone, answer=False) == ("SIP/2.0 100 Trying", "active;expires=60")
+    assert notify_frag(phone) == ("SIP/2.0 100 Trying", "active;expires=60")      # unanswered: resent
     assert wait_for(sip.events, Flashed).line == "sip0-1001"
     wait_for(sip.events, DigitReceived)
     deadline = time.monotonic() + 3
