@@ -99,6 +99,8 @@ def test_the_api_lists_trunks_phones_and_bans_and_an_admin_lifts_a_ban(box, clie
     assert admin.api("DELETE", "/sip/devices/sip0/bans/not-an-ip").status in (400, 404)
     assert admin.api("DELETE", "/sip/devices/sip9/bans/127.0.0.1").status == 404
 
+    assert admin.post("/config/sip/unban", {"device": "sip0", "source": "<script>"}).status == 400
+    assert admin.post("/config/sip/unban", {"device": "sip0", "source": "127.0.0.1"}, xsrf=False).status == 403
     r = admin.api("DELETE", "/sip/devices/sip0/bans/127.0.0.1")
     assert r.status == 200 and r.json() == {"device": "sip0", "source": "127.0.0.1", "lifted": True}
     assert admin.api("DELETE", "/sip/devices/sip0/bans/127.0.0.1").status == 404      # not banned any more

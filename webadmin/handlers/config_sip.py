@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import tornado.web
+
 from hotline.daemon.box import audit
 
 from ..i18n import N_
@@ -68,9 +70,7 @@ class SipUnbanPage(ConfigPage):
         device = self.get_body_argument("device", "")
         source = check_source(self.get_body_argument("source", ""))
         if not re.fullmatch(DEVICE[1:-1], device) or source is None:
-            self.set_status(400)
-            self.finish("device and source: a SIP device name and an IP address")
-            return
+            raise tornado.web.HTTPError(400, reason="device and source: a SIP device name and an IP address")
         lifted = await lift_ban(self, device, source)
         self.redirect(f"/config/sip?done={'lifted' if lifted else 'gone'}")
 
