@@ -118,11 +118,11 @@ class Stations:
         if line is None or req.from_.uri.user_plain != user:
             self._final(req, source, 403, "Forbidden")
             return True
-        if line in self.calls or self.extension_calls(user) >= self.call_limits.get(user, 1):
-            if line not in self.calls:
-                self.stats.over_limit += 1
-                log.info("SIP INVITE from extension %s refused (486): max_calls %d reached", user,
-                         self.call_limits.get(user, 1))
+        limit = self.call_limits.get(user, 1)
+        if self.extension_calls(user) >= limit:
+            self.stats.over_limit += 1
+            log.info("SIP INVITE from extension %s refused (486): it has %d of max_calls %d", user,
+                     self.extension_calls(user), limit)
             self._final(req, source, 486, "Busy Here")
             return True
         dialled = req.uri.user_plain

@@ -146,6 +146,7 @@ def test_an_extension_at_its_call_limit_gets_486(make_driver) -> None:
     phone = Far(sip2.endpoint.port)
     assert _phone_invite(phone, "one-1") == 200
     assert _phone_invite(phone, "one-2") == 486
+    assert sip2.endpoint.status()["over_limit"] == 1
     phone.close()
 
 
