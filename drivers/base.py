@@ -244,6 +244,7 @@ class Option:
     choices: tuple | None = None
     help: str = ""
     required: bool = False
+    pattern: str | None = None   # a regular expression the whole value (each item of a list) must match
 
 
 @dataclass(eq=False)

@@ -32,6 +32,7 @@ NAV: list[tuple[str, list[dict]]] = [
     (N_("Configuration"), [
         page("/config/lines", N_("Lines")),
         page("/config/stations", N_("Stations")),
+        page("/config/sip", N_("SIP")),
         page("/config/agents", N_("Agents")),
         page("/config/queues", N_("Queues")),
         page("/config/recording", N_("Recording")),

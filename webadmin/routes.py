@@ -17,10 +17,12 @@ from .handlers import crm, crm_customers
 from .handlers import config_blacklist, config_calendar, media_messages, media_pages
 from .handlers import config_flows, config_prompts
 from .handlers import config_acd, config_hardware, config_system, config_users
+from .handlers import config_sip
 
 MODULES = [auth, pages, calls, sim, acd, openapi, backup, report_mail, reports, simconsole, wallboard, desk, tickets, kb, workorders, crm,
            crm_customers, media_pages, media_messages, faxes, fax_library, config_acd, config_system, config_users,
-           config_calendar, config_blacklist, config_flows, config_prompts, config_hardware]
+           config_calendar, config_blacklist, config_flows, config_prompts, config_hardware,
+           config_sip]
 
 
 def api_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:

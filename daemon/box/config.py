@@ -70,12 +70,13 @@ def _database_url(value: str) -> str:
 def option_spec(opt: Option) -> Spec:
     """Turn a driver's dependency-free Option into a schema element."""
     if opt.type is list:
-        return ListOf(Scalar(str), default=list(opt.default or []), help=opt.help)
+        return ListOf(Scalar(str, pattern=opt.pattern, help=opt.help), default=list(opt.default or []), help=opt.help)
     default = opt.default
     if default is None and not opt.required:
         return Scalar(opt.type, default=None, nullable=True, min=opt.min, max=opt.max,
-                      choices=opt.choices, help=opt.help)
-    return Scalar(opt.type, default=default, min=opt.min, max=opt.max, choices=opt.choices, help=opt.help)
+                      choices=opt.choices, pattern=opt.pattern, help=opt.help)
+    return Scalar(opt.type, default=default, min=opt.min, max=opt.max, choices=opt.choices, pattern=opt.pattern,
+                  help=opt.help)
 
 
 def _driver_section(name: str) -> Section | None:

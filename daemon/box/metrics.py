@@ -173,6 +173,7 @@ class _StatusCollector(Collector):
         devices = services.get("devices")
         if devices is not None:
             yield from self._lines(devices)
+            yield from self._sip(devices)
         acd = services.get("acd")
         if acd is not None:
             yield from self._queues_live(acd)
@@ -209,6 +210,28 @@ class _StatusCollector(Collector):
             for kind in LINE_KINDS:
                 fam.add_metric([kind], float(values[kind]))
             yield fam
+
+    @staticmethod
+    def _sip(devices: Any) -> Iterable[Metric]:
+        sips = devices.sip_devices()
+        if not sips:
+            return
+        limited = CounterMetricFamily("hotline_sip_rate_limited", "SIP requests refused (503) or dropped because "
+                                      "their source address sent them too fast (since the device opened)",
+                                      labels=["device", "method"])
+        over = CounterMetricFamily("hotline_sip_calls_over_limit", "INVITEs from phones refused (486) because the "
+                                   "extension had max_calls calls (since the device opened)", labels=["device"])
+        registered = _gauge("hotline_sip_registered_extensions", "Extensions with a phone registered now", ["device"])
+        banned = _gauge("hotline_sip_banned_sources", "Addresses banned now after authentication failures",
+                        ["device"])
+        for dev in sips:
+            limits = dev.get("limits") or {}
+            for method in ("INVITE", "REGISTER"):
+                limited.add_metric([dev["device"], method], float((limits.get("rate_limited") or {}).get(method, 0)))
+            over.add_metric([dev["device"]], float(limits.get("over_limit", 0)))
+            registered.add_metric([dev["device"]], float(sum(1 for e in dev["extensions"] if e["registered"])))
+            banned.add_metric([dev["device"]], float(len(dev["bans"])))
+        yield from (limited, over, registered, banned)
 
     # ---- queues and agents (live) -------------------------------------------------------------------
     @staticmethod

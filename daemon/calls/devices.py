@@ -285,6 +285,31 @@ class DeviceManager:
         out = {k: st[k] for k in ("modem", "faults") if st.get(k)}
         return out
 
+    def sip_devices(self) -> list[dict]:
+        """Each configured SIP device with its state and, while open, its trunks, extensions, bans and limits
+        (the driver's ``overview()``), for the panel's SIP page."""
+        out = []
+        for dev in self.devices.values():
+            if dev.driver_name != "sip":
+                continue
+            view: dict = {"trunks": [], "extensions": [], "bans": [], "limits": {}}
+            if dev.driver is not None and dev.state == "up":
+                try:
+                    view = dev.driver.overview()  # type: ignore[attr-defined]
+                except Exception as exc:  # a broken view must not break the page
+                    log.exception("event=sip_overview_failed device=%s", dev.name)
+                    view = {**view, "error": str(exc)}
+            out.append({"device": dev.name, "state": dev.state, "reason": dev.reason, **view})
+        return out
+
+    def lift_sip_ban(self, device: str, source: str) -> bool:
+        """End an authentication-failure ban on a SIP device now; KeyError for a device that is not an open SIP
+        device, False when ``source`` is not banned there."""
+        dev = self.devices.get(device)
+        if dev is None or dev.driver_name != "sip" or dev.driver is None or dev.state != "up":
+            raise KeyError(device)
+        return bool(dev.driver.lift_ban(source))  # type: ignore[attr-defined]
+
     def line_states(self) -> list[dict]:
         """Every line with up/busy, for the panel and metrics."""
         return [{"device": self.line_device[n].name, "line": n, "kind": ln.kind.value, "extension": ln.extension,

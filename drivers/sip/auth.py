@@ -82,6 +82,7 @@ class Failures:
 
     times: list[float] = field(default_factory=list)
     banned_until: float = 0.0
+    banned_after: int = 0        # failures that led to the ban (shown as its reason)
 
 
 class DigestAuth:
@@ -122,12 +123,27 @@ class DigestAuth:
         entry = self.failures.get(source)
         return entry is not None and entry.banned_until > self.clock()
 
+    def bans(self) -> list[dict]:
+        """The sources banned now: address, failures that led to the ban, until (epoch seconds)."""
+        now = self.clock()
+        return [{"source": src, "failures": e.banned_after, "until": e.banned_until}
+                for src, e in sorted(self.failures.items()) if e.banned_until > now]
+
+    def lift(self, source: str) -> bool:
+        """End a ban early and forget the source's failures; False when it was not banned."""
+        entry = self.failures.get(source)
+        if entry is None or entry.banned_until <= self.clock():
+            return False
+        del self.failures[source]
+        return True
+
     def _fail(self, source: str) -> None:
         now = self.clock()
         entry = self.failures.setdefault(source, Failures())
         entry.times = [t for t in entry.times if now - t < self.window] + [now]
         if len(entry.times) >= self.ban_after and entry.banned_until <= now:
             entry.banned_until = now + self.ban_seconds
+            entry.banned_after = len(entry.times)
             self.bans_total += 1
         if len(self.failures) > 10000:   # bounded: forget the oldest sources
             self.failures.pop(next(iter(self.failures)))

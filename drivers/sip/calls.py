@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from hotline.drivers.base import HangupCause
 
@@ -11,7 +12,7 @@ from .message import Request
 from .rtp import RtpStream
 from .timers import Retransmit
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER"
 REJECT_STATUS = {HangupCause.BUSY: (486, "Busy Here"), HangupCause.CONGESTION: (503, "Service Unavailable"),
                  HangupCause.REJECTED: (603, "Decline"), HangupCause.NO_ANSWER: (480, "Temporarily Unavailable")}
 FAIL_CAUSE = {486: HangupCause.BUSY, 600: HangupCause.BUSY, 408: HangupCause.NO_ANSWER,
@@ -51,6 +52,7 @@ class SipCall:
     branch: str = ""
     station: bool = False                # a registered phone's call (rung by the box, or placed by the phone)
     dialled: str = ""                    # what a phone dialled (its own INVITE's Request-URI user)
+    referral: Any = None                 # a REFER being carried out (refer.Referral)
 
 
 def new_tag() -> str:

@@ -24,6 +24,9 @@ class DialOut:
     """Outbound calls and the handling of responses to the endpoint's own requests."""
 
     def _response(self, resp: Response, source: tuple[str, int]) -> None:
+        if resp.cseq[1] == "NOTIFY":
+            self._notify_answered(resp)
+            return
         call = self._find_dialog(resp)
         if call is None:
             return

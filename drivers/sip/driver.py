@@ -12,6 +12,7 @@ from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, Driv
 
 from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
+from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
 from .rtp import PortPool, decode_frames, encode_frames, event_packets
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -105,6 +106,17 @@ class SipDriver(Driver):
         Option("realm", str, "hotline", help="the digest realm phones authenticate in"),
         Option("ban_after", int, 10, min=1, max=1000, help="authentication failures in a minute before a ban"),
         Option("ban_seconds", float, 600.0, min=1, max=86400, help="how long a banned address is refused"),
+        Option("max_calls", int, 1, min=0, max=1,
+               help="calls an extension may be in at once (0: its phone can be rung but places no calls)"),
+        Option("call_limits", list, [], pattern=r"[A-Za-z0-9._-]{1,32}=[0-9]{1,3}",
+               help="per-extension max_calls as EXT=N, like 1001=0"),
+        Option("invite_rate", str, "10/s", pattern=RATE_PATTERN,
+               help="new INVITEs per source address, like 10/s or 600/min (or off)"),
+        Option("register_rate", str, "120/min", pattern=RATE_PATTERN,
+               help="REGISTERs per source address, like 120/min (or off)"),
+        Option("rate_limit_action", str, "503", choices=("503", "drop"),
+               help="over the rate: 503 with Retry-After, or drop silently"),
+        Option("rate_limit_trunks", bool, False, help="apply the rates to trunk peers too (off: peers are exempt)"),
     )
 
     def __init__(self, device_name: str, settings: dict[str, Any], sink) -> None:
@@ -121,6 +133,16 @@ class SipDriver(Driver):
             return TRAITS
         return dataclasses.replace(TRAITS, dial_out=False)
 
+    def _limits(self) -> tuple[RateLimiter, dict[str, int]]:
+        """The rate limiter and each extension's call limit (ValueError naming the setting)."""
+        rates = {"INVITE": parse_rate(self.settings.get("invite_rate", "10/s"), "invite_rate"),
+                 "REGISTER": parse_rate(self.settings.get("register_rate", "120/min"), "register_rate")}
+        extensions = [str(ext) for ext in self.settings.get("extensions") or []]
+        max_calls = self.settings.get("max_calls")
+        limits = parse_call_limits(list(self.settings.get("call_limits") or []), extensions,
+                                   1 if max_calls is None else int(max_calls))
+        return RateLimiter(rates), limits
+
     def _config(self) -> tuple[tuple[str, int], tuple[int, int], dict[str, tuple[str, int]], str]:
         host, port = parse_hostport(str(self.settings.get("listen") or "127.0.0.1:5060"), "listen")
         first, _, last = str(self.settings.get("rtp_ports") or "10000-20000").partition("-")
@@ -132,16 +154,19 @@ class SipDriver(Driver):
 
     def validate_environment(self) -> list[str]:
         """Settings that cannot work (bad trunk or port range) as problems."""
-        try:
-            self._config()
-        except ValueError as exc:
-            return [str(exc)]
-        return []
+        problems = []
+        for check in (self._config, self._limits):
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        return problems
 
     def open(self) -> list[Line]:
         """Bind the SIP socket and start signalling; DriverNotReady when the port is taken."""
         try:
             (host, port), (first, last), peers, media = self._config()
+            limiter, call_limits = self._limits()
         except ValueError as exc:
             raise DriverNotReady(str(exc)) from None
         channels = int(self.settings.get("channels") or 30)
@@ -164,7 +189,9 @@ class SipDriver(Driver):
                                  media_host=media, lines=[ln.name for ln in self._lines if not ln.extension],
                                  peers=peers,
                                  sink=self.sink, allow_outbound=bool(self.settings.get("allow_outbound")),
-                                 auth=auth, extensions=extensions)
+                                 auth=auth, extensions=extensions, limiter=limiter,
+                                 limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
+                                 limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits)
         try:
             self.endpoint.start()
         except OSError as exc:
@@ -184,6 +211,16 @@ class SipDriver(Driver):
         if self.endpoint is not None:
             base.update(self.endpoint.status())
         return base
+
+    def overview(self) -> dict:
+        """Trunks, extensions (registered phones), bans and limits, for the panel; empty lists while closed."""
+        if self.endpoint is None:
+            return {"trunks": [], "extensions": [], "bans": [], "limits": {}}
+        return self.endpoint.overview()
+
+    def lift_ban(self, source: str) -> bool:
+        """End a source's authentication-failure ban now; False when it is not banned."""
+        return self.endpoint is not None and self.endpoint.lift_ban(source)
 
     def _streams(self, lines: list[str]) -> list:
         calls = self.endpoint.calls if self.endpoint else {}

@@ -11,6 +11,7 @@ import re
 import selectors
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,7 +23,10 @@ from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
 from .auth import DigestAuth
 from .dialout import DialOut
 from .errors import SipParseError
+from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
+from .overview import Overview
+from .refer import Transfers
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
@@ -46,16 +50,19 @@ class EndpointStats:
     calls_out: int = 0
     keepalives: int = 0
     internal_errors: int = 0   # a message our code failed on (a bug): logged with its traceback
+    over_limit: int = 0        # phones' INVITEs refused (486) because their extension had max_calls calls
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations):
+class Endpoint(DialOut, Stations, Overview, Transfers):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
                  peers: dict[str, tuple[str, int]], sink: Callable[[LineEvent], None],
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
-                 extensions: dict[str, str] | None = None) -> None:
+                 extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
+                 limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
+                 call_limits: dict[str, int] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -66,6 +73,11 @@ class Endpoint(DialOut, Stations):
         self.auth = auth
         self.extensions = extensions or {}
         self.bindings: dict[str, Binding] = {}
+        self.limiter = limiter if limiter is not None else RateLimiter({})
+        self.limit_action, self.limit_peers = limit_action, limit_peers
+        self.call_limits = call_limits if call_limits is not None else {ext: 1 for ext in self.extensions}
+        self.peer_seen: dict[str, float] = {}        # trunk name -> when it last sent a request (epoch)
+        self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress) resent until answered
         self.stats = EndpointStats()
         self.timers = Timers()
         self.calls: dict[str, SipCall] = {}          # line -> call
@@ -251,6 +263,17 @@ class Endpoint(DialOut, Stations):
         if handler is None or req.method not in ALLOW.replace(",", "").split():
             self._reply(req, source, 405, "Method Not Allowed", extra=[("allow", ALLOW)])
             return
+        peer = self._peer_name(source)
+        if peer is not None:
+            self.peer_seen[peer] = time.time()
+        if req.method in self.limiter.rates and not req.to.tag and (peer is None or self.limit_peers) \
+                and req.vias[0].branch not in self._answered and self._find_dialog(req) is None:
+            wait = self.limiter.check(req.method, source[0])
+            if wait:   # stateless: no transaction, nothing kept per refused request
+                if self.limit_action is LimitAction.REPLY:
+                    self._reply(req, source, 503, "Service Unavailable", to_tag=new_tag(),
+                                extra=[("retry-after", RateLimiter.retry_after(wait))])
+                return
         handler(req, source)
 
     def _on_options(self, req: Request, source: tuple[str, int]) -> None:
@@ -461,6 +484,7 @@ class Endpoint(DialOut, Stations):
         elif call.state in (CallState.UP, CallState.ANSWERING):
             if call.retransmit:
                 call.retransmit.stop()
+            self._refer_done(call)
             self._send_bye(call)
         self._release(call)
 
@@ -500,6 +524,7 @@ class Endpoint(DialOut, Stations):
             return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
                     "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
-                    "rejections": dict(s.rejections),
+                    "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),
+                    "over_limit": s.over_limit,
                     "registered": sorted(self.bindings), "banned": sorted(
                         src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}

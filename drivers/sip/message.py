@@ -33,6 +33,7 @@ CANONICAL = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Auth
 LIST_HEADERS = frozenset({"via", "contact", "route", "record-route", "allow", "supported", "require",
                           "proxy-require", "unsupported", "accept", "accept-encoding",
                           "accept-language", "allow-events", "content-encoding", "in-reply-to"})
+EMPTY_LIST_HEADERS = frozenset({"allow", "supported", "accept", "accept-encoding", "accept-language"})
 
 REQUIRED = ("via", "from", "to", "call-id", "cseq")
 _METHOD = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]{1,32}$")
@@ -264,6 +265,8 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
     headers = Headers()
     for line in header_lines:
         name, value = _parse_header_line(line)
+        if name in EMPTY_LIST_HEADERS and not value.strip():
+            continue   # RFC 3261 §25.1: these lists may be empty ("Supported:" from baresip)
         if name in LIST_HEADERS and not (name == "contact" and value == "*"):
             for item in split_list(value):
                 headers.add(name, item)

@@ -27,7 +27,9 @@ class Binding:
 
     contact: str                 # the phone's Contact URI
     source: tuple[str, int]      # the address its REGISTER came from (NAT: we send there)
-    expires_at: float
+    expires_at: float            # monotonic
+    user_agent: str = ""
+    expires_wall: float = 0.0    # the same moment as epoch seconds, for the panel
 
 
 class Stations:
@@ -72,7 +74,9 @@ class Stations:
             return
         expires = max(MIN_EXPIRES, min(MAX_EXPIRES, expires))
         was = self.bindings.get(ext)
-        self.bindings[ext] = Binding(str(contact.uri), source, time.monotonic() + expires)
+        self.bindings[ext] = Binding(str(contact.uri), source, time.monotonic() + expires,
+                                     user_agent=req.headers.get("user-agent")[:128],
+                                     expires_wall=time.time() + expires)
         if was is None:
             log.info("SIP extension %s registered from %s:%s", ext, *source[:2])
             self.sink(LineUp(line))
@@ -114,7 +118,11 @@ class Stations:
         if line is None or req.from_.uri.user_plain != user:
             self._final(req, source, 403, "Forbidden")
             return True
-        if line in self.calls:
+        limit = self.call_limits.get(user, 1)
+        if self.extension_calls(user) >= limit:
+            self.stats.over_limit += 1
+            log.info("SIP INVITE from extension %s refused (486): it has %d of max_calls %d", user,
+                     self.extension_calls(user), limit)
             self._final(req, source, 486, "Busy Here")
             return True
         dialled = req.uri.user_plain
@@ -127,6 +135,10 @@ class Stations:
         call.station, call.dialled = True, dialled
         self._answer_locked(call)
         return True
+
+    def extension_calls(self, ext: str) -> int:
+        """Calls the extension is in now (its station line's call)."""
+        return int(self.extensions.get(ext) in self.calls)
 
     def _phone_dialled(self, call) -> None:
         """The phone's call is confirmed: off hook now, the dialled number as keys a moment later."""

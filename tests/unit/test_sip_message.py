@@ -222,3 +222,14 @@ def test_via_with_received_and_rport() -> None:
     via = parse_via("SIP/2.0/UDP 10.0.0.2:5062;received=192.0.2.7;rport=40000;branch=z9hG4bKx")
     assert via.params["received"] == "192.0.2.7" and via.params["rport"] == "40000"
     assert parse_via(str(via)) == via
+
+
+def test_lists_that_may_be_empty_are_accepted_and_others_are_not() -> None:
+    """RFC 3261 §25.1: Allow, Supported, Accept... may be empty (baresip sends "Supported:"); Require may not."""
+    head = ("OPTIONS sip:8001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n"
+            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: e1\r\nCSeq: 1 OPTIONS\r\n"
+            "Supported:\r\nAllow: \r\nAccept:\r\n")
+    msg = sipmsg.parse((head + "Content-Length: 0\r\n\r\n").encode())
+    assert msg.headers.get_all("supported") == [] and msg.headers.get_all("allow") == []
+    with pytest.raises(SipParseError):
+        sipmsg.parse((head + "Require:\r\nContent-Length: 0\r\n\r\n").encode())

@@ -1,0 +1,57 @@
+"""What the panel shows of a SIP device: its trunks, its extensions (registered phones) and its bans.
+
+A mixin of ``Endpoint`` (endpoint.py); every method takes the endpoint's lock, briefly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from .calls import CallState
+
+log = logging.getLogger("hotline.drivers.sip")
+
+
+class Overview:
+    """Read-only views of the endpoint's tables, and lifting a ban."""
+
+    def overview(self) -> dict:
+        """``{"trunks": [...], "extensions": [...], "bans": [...], "limits": {...}}`` as plain data."""
+        with self._lock:
+            now_mono, now = time.monotonic(), time.time()
+            trunk_calls: dict[str, int] = {}
+            for call in self.calls.values():
+                if not call.station and call.state is not CallState.ENDED:
+                    name = self._peer_name(call.peer)
+                    if name is not None:
+                        trunk_calls[name] = trunk_calls.get(name, 0) + 1
+            trunks = [{"name": name, "kind": "peer", "address": f"{host}:{port}" if port else host,
+                       "state": "outbound" if self.allow_outbound else "inbound only",
+                       "calls": trunk_calls.get(name, 0), "last_seen": self.peer_seen.get(name)}
+                      for name, (host, port) in self.peers.items()]
+            extensions = []
+            for ext, line in self.extensions.items():
+                b = self.bindings.get(ext)
+                row = {"extension": ext, "line": line, "registered": b is not None, "contact": "",
+                       "user_agent": "", "source": "", "expires_in": None, "expires_at": None,
+                       "in_call": line in self.calls, "max_calls": self.call_limits.get(ext, 1)}
+                if b is not None:
+                    row.update(contact=b.contact, user_agent=b.user_agent, source=f"{b.source[0]}:{b.source[1]}",
+                               expires_in=max(0, int(b.expires_at - now_mono)),
+                               expires_at=b.expires_wall or now + max(0.0, b.expires_at - now_mono))
+                extensions.append(row)
+            bans = [{**ban, "reason": f"{ban['failures']} authentication failures"}
+                    for ban in (self.auth.bans() if self.auth else [])]
+            limiter = self.limiter
+            limits = {"rates": {method: str(rate) for method, rate in limiter.rates.items()},
+                      "action": self.limit_action.value, "trunks_limited": self.limit_peers,
+                      "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
+            return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits}
+
+    def lift_ban(self, source: str) -> bool:
+        """End the ban of ``source`` now; False when it is not banned."""
+        with self._lock:
+            lifted = self.auth is not None and self.auth.lift(source)
+        if lifted:
+            log.info("SIP ban of %s lifted", source)
+        return lifted
