@@ -19,6 +19,8 @@ PACKAGES = {
     "hotline.drivers.usb": "drivers/usb",
     "hotline.drivers.modem": "drivers/modem",
     "hotline.drivers.modem.virtual": "drivers/modem/virtual",
+    "hotline.drivers.dahdi": "drivers/dahdi",
+    "hotline.drivers.analog": "drivers/analog",
     "hotline.dialplan": "dialplan",
     "hotline.dialplan.apps": "dialplan/apps",
     "hotline.fax": "fax",
@@ -53,7 +55,8 @@ setup(
         "console_scripts": ["hotline = hotline.daemon.cli.main:main"],
         "hotline.drivers": ["sim = hotline.drivers.sim.driver:SimDriver",
                              "sip = hotline.drivers.sip.driver:SipDriver",
-                             "modem = hotline.drivers.modem.driver:ModemDriver"],
+                             "modem = hotline.drivers.modem.driver:ModemDriver",
+                             "dahdi = hotline.drivers.dahdi.driver:DahdiDriver"],
         "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender"],
     },
 )
