@@ -14,6 +14,16 @@ from .config import format_ranges, parse_ranges
 PROC_DIR = "/proc/dahdi"
 SYSTEM_CONF = "/etc/dahdi/system.conf"
 
+
+def proc_dir() -> str:
+    """/proc/dahdi, or $HOTLINE_DAHDI_PROC (tests, a copy taken from another box)."""
+    return os.environ.get("HOTLINE_DAHDI_PROC") or PROC_DIR
+
+
+def system_conf() -> str:
+    """/etc/dahdi/system.conf, or $HOTLINE_DAHDI_CONF."""
+    return os.environ.get("HOTLINE_DAHDI_CONF") or SYSTEM_CONF
+
 _SPAN = re.compile(r'Span (\d+): (\S+) "([^"]*)"(.*)')
 _CHAN = re.compile(r"\s*(\d+) (\S+)(?: (.*))?")
 _ALARMS = ("BLUE", "YELLOW", "RED", "LOOP", "RECOVERING", "NOTOPEN")
@@ -107,16 +117,16 @@ def read_system_conf(path: str | os.PathLike = SYSTEM_CONF) -> dict[str, Any]:
     return out
 
 
-def probe(proc_dir: str | os.PathLike = PROC_DIR, system_conf: str | os.PathLike = SYSTEM_CONF) -> list[dict]:
+def probe(proc: str | os.PathLike | None = None, conf_path: str | os.PathLike | None = None) -> list[dict]:
     """Ready device sections (driver dahdi, fxo/fxs ranges, country) for the analog channels DAHDI has configured,
     one per card (the part of the span name before the first slash), with what the kernel says about them."""
-    spans = read_proc(proc_dir)
-    conf = read_system_conf(system_conf)
+    spans = read_proc(proc if proc is not None else proc_dir())
+    conf = read_system_conf(conf_path if conf_path is not None else system_conf())
     fxo_conf, fxs_conf = set(conf["fxo"]), set(conf["fxs"])
     cards: dict[str, dict[str, Any]] = {}
     for span in spans:
         card = span.name.split("/", 1)[0].lower()
-        entry = cards.setdefault(card, {"fxo": [], "fxs": [], "spans": [], "in_use": []})
+        entry = cards.setdefault(card, {"fxo": [], "fxs": [], "spans": [], "in_use": []})  # type: dict[str, Any]
         entry["spans"].append({"span": span.spanno, "name": span.name, "description": span.desc,
                                "alarms": span.alarms, "channels": len(span.channels)})
         for ch in span.channels:
@@ -138,7 +148,22 @@ def probe(proc_dir: str | os.PathLike = PROC_DIR, system_conf: str | os.PathLike
             section["fxs"] = format_ranges(entry["fxs"])
         section["country"] = conf["country"] or "cn"
         section["card"] = card
-        section["spans"] = entry["spans"]
+        section["spans"] = "; ".join(f"{s['span']} {s['name']} ({s['channels']} channels)" for s in entry["spans"])
+        section["alarms"] = "; ".join(f"span {s['span']}: {' '.join(s['alarms'])}" for s in entry["spans"]
+                                      if s["alarms"])
         section["in_use"] = format_ranges(entry["in_use"])
         out.append(section)
     return out
+
+
+CONFIG_KEYS = ("name", "driver", "fxo", "fxs", "country")
+
+
+def yaml_entry(section: dict) -> str:
+    """The devices: list item to paste into hotline.yaml for one discovered card."""
+    out = [f"  - name: {section['name']}", "    driver: dahdi"]
+    for key in ("fxo", "fxs"):
+        if section.get(key):
+            out.append(f'    {key}: "{section[key]}"')
+    out.append(f"    country: {section.get('country') or 'cn'}")
+    return "\n".join(out) + "\n"

@@ -248,9 +248,28 @@ def test_discovery_reads_proc_and_system_conf(tmp_path) -> None:
     dev = found[0]
     assert (dev["driver"], dev["fxo"], dev["fxs"], dev["country"], dev["card"]) == ("dahdi", "1-4", "5-8", "cn",
                                                                                    "wctdm")
-    assert dev["spans"][0]["channels"] == 8 and dev["spans"][0]["alarms"] == []
+    assert dev["spans"] == "1 WCTDM/0 (8 channels)" and dev["alarms"] == "" and dev["in_use"] == ""
     assert config.check("card0", dev).problems == []
+    assert discover.yaml_entry(dev) == '  - name: card0\n    driver: dahdi\n    fxo: "1-4"\n    fxs: "5-8"\n' \
+                                       "    country: cn\n"
     text = (tmp_path / "proc" / "1").read_text().replace("(MASTER) ", "(MASTER) RED ")
     (tmp_path / "proc" / "1").write_text(text + "\tBPV count: 3\n")
-    assert discover.probe(tmp_path / "proc", tmp_path / "system.conf")[0]["spans"][0]["alarms"] == ["RED"]
+    assert discover.probe(tmp_path / "proc", tmp_path / "system.conf")[0]["alarms"] == "span 1: RED"
     assert discover.probe(tmp_path / "none", tmp_path / "none.conf") == []
+
+
+def test_devices_probe_lists_the_card_with_a_config_snippet(tmp_path, monkeypatch, capsys) -> None:
+    """``hotline devices probe`` shows the DAHDI card found in /proc/dahdi and system.conf and what to paste."""
+    import argparse
+    from hotline.daemon.cli.devices import cmd_probe
+    k = FakeDahdi.analog(fxo=2, fxs=2)
+    k.write_proc(tmp_path / "proc")
+    (tmp_path / "system.conf").write_text(k.system_conf())
+    monkeypatch.setenv("HOTLINE_DAHDI_PROC", str(tmp_path / "proc"))
+    monkeypatch.setenv("HOTLINE_DAHDI_CONF", str(tmp_path / "system.conf"))
+    monkeypatch.setenv("HOTLINE_SYS_ROOT", str(tmp_path / "nosys"))
+    assert cmd_probe(argparse.Namespace(port=None, timeout=1.0, json=False)) == 0
+    out = capsys.readouterr().out
+    assert "wctdm: fxo 1-2  fxs 3-4  zone cn  spans 1 WCTDM/0 (4 channels)" in out
+    assert '  - name: card0\n    driver: dahdi\n    fxo: "1-2"\n    fxs: "3-4"\n    country: cn\n' in out
+    assert DahdiDriver.probe()[0]["fxs"] == "3-4"  # the panel's "add device" asks the driver the same
