@@ -70,7 +70,7 @@ class SpanPoller:
         self.by_fd = {p.channel.fd: p for p in ports}
         n = len(ports)
         self.rx = ElasticBuffer(n, codec, target=3 * BLOCK, capacity=25 * BLOCK)
-        self.tx = ElasticBuffer(n, codec, target=2 * BLOCK, capacity=25 * BLOCK)
+        self.tx = ElasticBuffer(n, codec, target=3 * BLOCK, capacity=25 * BLOCK)
         self.state = SpanState()
         self.live = np.zeros(0, dtype=np.intp)   # rows carrying a call (set by the tick thread, replaced whole)
         self._applied: set[int] = set()
