@@ -56,9 +56,9 @@ def card():
     """card(fake_kernel, **settings) -> (driver, events): the real driver opened over the fake kernel."""
     made: list[DahdiDriver] = []
 
-    def make(kernel: FakeDahdi, **settings: Any) -> tuple[DahdiDriver, Events]:
+    def make(kernel: FakeDahdi, sys: Any = None, **settings: Any) -> tuple[DahdiDriver, Events]:
         events = Events()
-        drv = DahdiDriver("card0", settings, events, sys=kernel, clock=kernel.now)
+        drv = DahdiDriver("card0", settings, events, sys=sys or kernel, clock=kernel.now)
         drv.open()
         made.append(drv)
         return drv, events
@@ -108,6 +108,26 @@ def box(tmp_path: Path, monkeypatch):
             store.close()
     make.close = close
     return make
+
+
+class Clock:
+    """Advances the fake card and the box's media tick together (the ``clock`` fixture)."""
+
+    @staticmethod
+    async def step(engine: MediaEngine, kernel: FakeDahdi, n: int = 1) -> None:
+        """n × 20 ms."""
+        await step(engine, kernel, n)
+
+    @staticmethod
+    async def step_until(engine: MediaEngine, kernel: FakeDahdi, cond: Callable[[], bool], limit: int = 1500) -> None:
+        """Until cond() holds (bounded)."""
+        await step_until(engine, kernel, cond, limit)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """step / step_until for the in-process box."""
+    return Clock()
 
 
 async def step(engine: MediaEngine, kernel: FakeDahdi, n: int = 1) -> None:

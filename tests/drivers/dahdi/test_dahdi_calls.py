@@ -13,8 +13,6 @@ from hotline.drivers.common.tones import dtmf_tone
 from hotline.drivers.dahdi import abi
 from hotline.drivers.dahdi.fakekernel import FakeDahdi
 
-from .conftest import step, step_until
-
 CARD = {"name": "card0", "driver": "dahdi", "fxo": "1-2", "fxs": "3-4", "extensions": ["1001", "1002"],
         "country": "cn", "number": "8001", "enabled": True, "law": "default", "echo_cancel": 128, "rx_gain": 0.0,
         "tx_gain": 0.0, "device": abi.CHANNEL_DEVICE}
@@ -39,7 +37,7 @@ def keys(digits: str) -> np.ndarray:
     return np.concatenate([np.concatenate([dtmf_tone(d, 80), gap]) for d in digits])
 
 
-def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box) -> None:
+def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box, clock) -> None:
     """The exchange rings channel 1: the call is offered on the ring, the flow answers (off hook), the caller hears
     the prompt, keys sent as DTMF audio through the card are collected, the box hangs up (on hook)."""
     k = FakeDahdi.analog(fxo=2, fxs=2)
@@ -55,14 +53,14 @@ def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box) -> None:
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(1)
-            await step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
             call = next(iter(calls.calls.values()))
             assert call.caller.line.name == "card0-1" and call.dialed == "8001"
-            await step(engine, k, 25)
+            await clock.step(engine, k, 25)
             k.far_send(1, keys("2580"))
-            await step_until(engine, k, lambda: "digits" in got)
+            await clock.step_until(engine, k, lambda: "digits" in got)
             assert got["digits"] == "2580"
-            await step_until(engine, k, lambda: not k.channels[1].offhook, limit=50)
+            await clock.step_until(engine, k, lambda: not k.channels[1].offhook, limit=50)
             heard = k.heard(1)
             assert power_at(heard[800:3200], 1000) > 0.5, "the caller did not hear the prompt"
         finally:
@@ -70,7 +68,7 @@ def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box) -> None:
     asyncio.run(main())
 
 
-def test_call_put_through_to_an_agent_phone_on_an_fxs_port(box) -> None:
+def test_call_put_through_to_an_agent_phone_on_an_fxs_port(box, clock) -> None:
     """The flow connects the caller to extension 1002: the card rings the phone on channel 4, the agent lifts it
     (OffHook), and each side hears the other through the card; a phone lifted to dial starts an internal call."""
     k = FakeDahdi.analog(fxo=2, fxs=2)
@@ -88,23 +86,23 @@ def test_call_put_through_to_an_agent_phone_on_an_fxs_port(box) -> None:
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(2)
-            await step_until(engine, k, lambda: k.ringing(4), limit=200)
+            await clock.step_until(engine, k, lambda: k.ringing(4), limit=200)
             k.phone_offhook(4)
-            await step(engine, k, 10)
+            await clock.step(engine, k, 10)
             k.far_send(2, tone(700, 1.0))
             k.far_send(4, tone(1300, 1.0))
-            await step(engine, k, 60)
+            await clock.step(engine, k, 60)
             assert power_at(k.heard(4)[-4000:], 700) > 0.4, "the agent did not hear the caller"
             assert power_at(k.heard(2)[-4000:], 1300) > 0.4, "the caller did not hear the agent"
             k.phone_offhook(3)
-            await step_until(engine, k, lambda: "internal" in result, limit=50)
+            await clock.step_until(engine, k, lambda: "internal" in result, limit=50)
             assert result["internal"] == "1001"
         finally:
             await box.close()
     asyncio.run(main())
 
 
-def test_span_alarm_mid_call_ends_it_and_lines_come_back(box) -> None:
+def test_span_alarm_mid_call_ends_it_and_lines_come_back(box, clock) -> None:
     """A red alarm in the middle of a call: the call ends with cause line_down, every line of the span is down with
     the reason for the panel; NOALARM brings them up and the next call is answered."""
     k = FakeDahdi.analog(fxo=2, fxs=2)
@@ -117,21 +115,21 @@ def test_span_alarm_mid_call_ends_it_and_lines_come_back(box) -> None:
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(1)
-            await step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
             call = next(iter(calls.calls.values()))
-            await step(engine, k, 5)
+            await clock.step(engine, k, 5)
             k.alarm(1, abi.Alarm.RED | abi.Alarm.LOS)
-            await step_until(engine, k, lambda: call.state is CallState.ENDED, limit=100)
+            await clock.step_until(engine, k, lambda: call.state is CallState.ENDED, limit=100)
             assert call.cause is base.HangupCause.LINE_DOWN and not k.channels[1].offhook
             states = {s["line"]: s for s in devices.line_states()}
-            await step_until(engine, k, lambda: not any(s["up"] for s in devices.line_states()), limit=50)
+            await clock.step_until(engine, k, lambda: not any(s["up"] for s in devices.line_states()), limit=50)
             states = {s["line"]: s for s in devices.line_states()}
             assert states["card0-3"]["reason"] == "span 1: red alarm, loss of signal"
             assert devices.devices["card0"].driver.status()["alarms"] == ["span 1: red alarm, loss of signal"]
             k.alarm(1, 0)
-            await step_until(engine, k, lambda: all(s["up"] for s in devices.line_states()), limit=50)
+            await clock.step_until(engine, k, lambda: all(s["up"] for s in devices.line_states()), limit=50)
             k.co_ring(2)
-            await step_until(engine, k, lambda: k.channels[2].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[2].offhook, limit=100)
         finally:
             await box.close()
     asyncio.run(main())

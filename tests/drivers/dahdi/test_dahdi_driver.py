@@ -15,8 +15,6 @@ from hotline.drivers.dahdi import abi, config, discover
 from hotline.drivers.dahdi.driver import DahdiDriver
 from hotline.drivers.dahdi.fakekernel import FakeDahdi
 
-from .conftest import Events
-
 
 def test_settings_errors_name_the_device_and_key_all_at_once() -> None:
     """Bad ranges, overlaps, wrong extension counts, unknown countries: every problem reported, nothing opened."""
@@ -143,42 +141,37 @@ class Racy:
         return data
 
 
-def test_elast_on_read_and_write_and_eagain_are_handled() -> None:
+def test_elast_on_read_and_write_and_eagain_are_handled(card) -> None:
     """An event that arrives after poll() makes the kernel refuse the read, or the write after the read, with
     ELAST: the poller reads the event (its signal still arrives) and the audio goes on; a poll wake-up with nothing
     to read (EAGAIN) is harmless."""
     k = FakeDahdi.analog(fxo=1, fxs=1)
     racy = Racy(k)
-    events = Events()
-    drv = DahdiDriver("card0", {"fxo": "1", "fxs": "2"}, events, sys=racy, clock=k.now)
-    drv.open()
-    try:
-        k.phone_offhook(2)
-        events.wait_for(lambda e: isinstance(e, base.OffHook))
-        names = ["card0-2"]
-        out = np.zeros((1, 160), np.int16)
-        k.far_loop(2, np.full(160, 3000, np.int16))
-        for i in range(60):
-            if i == 20:
-                racy.before_read.append((2, abi.Event.WINKFLASH))
-            if i == 40:
-                racy.after_read.append((2, abi.Event.WINKFLASH))
-            k.advance(1)
-            time.sleep(0.003)
-            drv.tick()
-            drv.read_frames(names, out)
-            drv.write_frames(names, np.full((1, 160), 500, np.int16))
-        span = drv.status()["spans"][0]
-        assert k.elast_returned == 2 and span["elast"] == 2 and span["write_errors"] == 0, (k.elast_returned, span)
-        assert sum(isinstance(e, base.Flashed) for e in events.items) == 2
-        assert np.median(out) == pytest.approx(3000, rel=0.05)
-        assert len(k.heard(2)) >= 160 * 45 and np.median(k.heard(2)[-800:]) == pytest.approx(500, rel=0.05)
-        before = span["eagain"]
-        k.channels[2].rx.clear()
-        drv.spans[0]._serve([(drv.channels[1].fd, 1)], k.now())  # POLLIN reported, nothing there: EAGAIN
-        assert drv.status()["spans"][0]["eagain"] == before + 1
-    finally:
-        drv.close()
+    drv, events = card(k, sys=racy, fxo="1", fxs="2")
+    k.phone_offhook(2)
+    events.wait_for(lambda e: isinstance(e, base.OffHook))
+    names = ["card0-2"]
+    out = np.zeros((1, 160), np.int16)
+    k.far_loop(2, np.full(160, 3000, np.int16))
+    for i in range(60):
+        if i == 20:
+            racy.before_read.append((2, abi.Event.WINKFLASH))
+        if i == 40:
+            racy.after_read.append((2, abi.Event.WINKFLASH))
+        k.advance(1)
+        time.sleep(0.003)
+        drv.tick()
+        drv.read_frames(names, out)
+        drv.write_frames(names, np.full((1, 160), 500, np.int16))
+    span = drv.status()["spans"][0]
+    assert k.elast_returned == 2 and span["elast"] == 2 and span["write_errors"] == 0, (k.elast_returned, span)
+    assert sum(isinstance(e, base.Flashed) for e in events.items) == 2
+    assert np.median(out) == pytest.approx(3000, rel=0.05)
+    assert len(k.heard(2)) >= 160 * 45 and np.median(k.heard(2)[-800:]) == pytest.approx(500, rel=0.05)
+    before = span["eagain"]
+    k.channels[2].rx.clear()
+    drv.spans[0]._serve([(drv.channels[1].fd, 1)], k.now())  # POLLIN reported, nothing there: EAGAIN
+    assert drv.status()["spans"][0]["eagain"] == before + 1
 
 
 def test_garbage_events_are_logged_and_counted_not_fatal(card, caplog) -> None:
