@@ -125,9 +125,12 @@ def test_span_alarm_mid_call_ends_it_and_lines_come_back(box, clock) -> None:
             await clock.step_until(engine, k, lambda: not any(s["up"] for s in devices.line_states()), limit=50)
             states = {s["line"]: s for s in devices.line_states()}
             assert states["card0-3"]["reason"] == "span 1: red alarm, loss of signal"
-            assert devices.devices["card0"].driver.status()["alarms"] == ["span 1: red alarm, loss of signal"]
+            from hotline.webadmin.handlers.config_system import device_rows
+            row = device_rows({"devices": devices, "config": {"devices": [CARD]}})[0]
+            assert row["alarms"] == ["span 1: red alarm, loss of signal"], row   # the panel's device status
             k.alarm(1, 0)
             await clock.step_until(engine, k, lambda: all(s["up"] for s in devices.line_states()), limit=50)
+            assert device_rows({"devices": devices, "config": {"devices": [CARD]}})[0]["alarms"] == []
             k.co_ring(2)
             await clock.step_until(engine, k, lambda: k.channels[2].offhook, limit=100)
         finally:

@@ -266,3 +266,13 @@ def test_devices_probe_lists_the_card_with_a_config_snippet(tmp_path, monkeypatc
     assert "wctdm: fxo 1-2  fxs 3-4  zone cn  spans 1 WCTDM/0 (4 channels)" in out
     assert '  - name: card0\n    driver: dahdi\n    fxo: "1-2"\n    fxs: "3-4"\n    country: cn\n' in out
     assert DahdiDriver.probe()[0]["fxs"] == "3-4"  # the panel's "add device" asks the driver the same
+
+
+def test_a_card_that_disappears_is_a_device_failure(card) -> None:
+    """POLLERR / ENODEV on the channels (the card is gone): DeviceFailed names the span, so the daemon closes the
+    device and re-opens it with backoff."""
+    k = FakeDahdi.analog(fxo=1, fxs=1)
+    drv, events = card(k, fxo="1", fxs="2")
+    k.unplug()
+    failed = events.wait_for(lambda e: isinstance(e, base.DeviceFailed))
+    assert failed.line == "card0" and failed.reason.startswith("span 1: ")
