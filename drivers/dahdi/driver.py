@@ -109,6 +109,12 @@ class DahdiDriver(Driver):
 
     # ---- contract -------------------------------------------------------------------------------------------------
     @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> list[tuple[str, str]]:
+        """What the schema cannot see (ranges, overlaps, one extension per FXS port) as (key, message), so
+        ``hotline check-config`` reports it at the key's line."""
+        return config.check("", settings).issues
+
+    @classmethod
     def probe(cls) -> list[dict]:
         """Analog ports DAHDI configured on this box, as device sections (from /proc/dahdi and system.conf)."""
         return discover.probe()

@@ -27,7 +27,8 @@ def test_settings_errors_name_the_device_and_key_all_at_once() -> None:
     assert "card0: extensions: 1001 listed twice" in text
     assert "card0: country: unknown 'zz'" in text and "card0: echo_cancel: 7" in text
     assert "channels 4 are also listed under fxo" in "\n".join(config.check("c", {"fxo": "1-4", "fxs": "4"}).problems)
-    assert config.check("c", {}).problems == ['c: fxo / fxs: no channels configured (like fxo: "1-4" and fxs: "5-8")']
+    assert config.check("c", {}).problems == ['c: fxo: no channels configured: give fxo: and/or fxs: (like fxo: "1-4" '
+                                              'and fxs: "5-8")']
     assert config.parse_ranges("1-3, 5") == [1, 2, 3, 5] and config.format_ranges([5, 1, 2, 3]) == "1-3,5"
     with pytest.raises(ValueError, match="low to high"):
         config.parse_ranges("4-1")
@@ -276,3 +277,21 @@ def test_a_card_that_disappears_is_a_device_failure(card) -> None:
     k.unplug()
     failed = events.wait_for(lambda e: isinstance(e, base.DeviceFailed))
     assert failed.line == "card0" and failed.reason.startswith("span 1: ")
+
+
+def test_check_config_reports_card_problems_at_their_lines() -> None:
+    """hotline check-config: a bad range and an extension already used by another device, at file:line."""
+    from hotline.daemon.box.config import parse_config
+    from hotline.daemon.errors import ConfigError
+    text = ("devices:\n"
+            "  - {name: sim0, driver: sim, trunks: 1, stations: ['1001']}\n"
+            "  - name: card0\n"
+            "    driver: dahdi\n"
+            "    fxo: '1-4'\n"
+            "    fxs: '4-5'\n"
+            "    extensions: ['1001', '1002']\n")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "hotline.yaml", env={})
+    msg = str(err.value)
+    assert "hotline.yaml:6:10: devices[1].fxs: channels 4 are also listed under fxo" in msg, msg
+    assert "hotline.yaml:7:18: devices[1].extensions[0]: extension 1001 is already used by device 'sim0'" in msg, msg
