@@ -91,6 +91,8 @@ class FakePoll:
 
     def __init__(self, kernel: "FakeDahdi"):
         self.kernel, self.fds = kernel, {}
+        self.waiting = True   # blocked in poll() with nothing ready (or not polling at all yet)
+        kernel.pollers.append(self)
 
     def register(self, fd: int, eventmask: int = POLLIN | POLLPRI | POLLOUT) -> None:
         """Watch a descriptor."""
@@ -113,17 +115,26 @@ class FakePoll:
         with k.cond:
             while True:
                 k.polls += 1
-                ready = []
-                for fd, mask in self.fds.items():
-                    got = k._ready(fd) & (mask | POLLERR | POLLNVAL)
-                    if got:
-                        ready.append((fd, got))
+                ready = self.ready()
                 if ready:
+                    self.waiting = False
                     return ready
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
+                    self.waiting = False
                     return []
+                self.waiting = True
+                k.settled.notify_all()
                 k.cond.wait(left)
+
+    def ready(self) -> list[tuple[int, int]]:
+        """What poll() would report now (called with the kernel's lock held)."""
+        out = []
+        for fd, mask in self.fds.items():
+            got = self.kernel._ready(fd) & (mask | POLLERR | POLLNVAL)
+            if got:
+                out.append((fd, got))
+        return out
 
 
 class FakeDahdi(FarEnds):
@@ -143,7 +154,12 @@ class FakeDahdi(FarEnds):
                 self.channels[channo] = FakeChannel(channo, si, pos, sig, name, law)
         self.fds: dict[int, FakeChannel | None] = {}
         self.next_fd = 1000
-        self.cond = threading.Condition()
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)      # state changed: pollers look again
+        self.settled = threading.Condition(self.lock)   # a poller went idle: settle() looks again
+        self.pollers: list[FakePoll] = []
+        self.pipes: dict[int, bytearray] = {}    # read end -> bytes waiting
+        self.pipe_ends: dict[int, int] = {}      # write end -> read end
         self.ms = 0
         self.blocks = 0
         self.polls = 0
@@ -185,6 +201,10 @@ class FakeDahdi(FarEnds):
     def close(self, fd: int) -> None:
         """Release the channel: the kernel puts it on hook and stops ringing."""
         with self.cond:
+            if fd in self.pipes or fd in self.pipe_ends:
+                self.pipes.pop(fd, None)
+                self.pipe_ends.pop(fd, None)
+                return
             if fd not in self.fds:
                 raise _err(errno.EBADF)
             ch = self.fds.pop(fd)
@@ -200,11 +220,39 @@ class FakeDahdi(FarEnds):
 
     def poll(self) -> FakePoll:
         """A poll object over the fake's descriptors."""
-        return FakePoll(self)
+        with self.cond:
+            return FakePoll(self)
+
+    def pipe(self) -> tuple[int, int]:
+        """A non-blocking pipe (the span threads' wake-up)."""
+        with self.cond:
+            r, w = self.next_fd, self.next_fd + 1
+            self.next_fd += 2
+            self.pipes[r], self.pipe_ends[w] = bytearray(), r
+            return r, w
+
+    def settle(self, timeout: float = 1.0) -> bool:
+        """Wait until every poller is blocked in poll() with nothing to report: the driver's threads have taken
+        everything the card had for them (tests step the card and the box in lock-step with this)."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while not all(p.waiting and not p.ready() for p in self.pollers
+                          if any(fd in self.fds or fd in self.pipes for fd in p.fds)):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.settled.wait(left)
+            return True
 
     def read(self, fd: int, n: int) -> bytes:
         """One block; ELAST while an event waits, EAGAIN when none is ready."""
         with self.cond:
+            if fd in self.pipes:
+                data = bytes(self.pipes[fd][:n])
+                if not data:
+                    raise _err(errno.EAGAIN)
+                del self.pipes[fd][:n]
+                return data
             ch = self._fd(fd)
             if ch.events:
                 self.elast_returned += 1
@@ -221,6 +269,10 @@ class FakeDahdi(FarEnds):
     def write(self, fd: int, data: bytes) -> int:
         """Into the channel's send buffers; ELAST while an event waits; a write cancels dialling in progress."""
         with self.cond:
+            if fd in self.pipe_ends:
+                self.pipes[self.pipe_ends[fd]] += data
+                self.cond.notify_all()
+                return len(data)
             ch = self._fd(fd)
             if ch.dialing:
                 ch.dialing, ch.dial_queue, ch.dial_left = False, "", 0
@@ -392,6 +444,8 @@ class FakeDahdi(FarEnds):
         return 0
 
     def _ready(self, fd: int) -> int:
+        if fd in self.pipes:
+            return POLLIN if self.pipes[fd] else 0
         ch = self.fds.get(fd, False)
         if ch is False:
             return POLLNVAL

@@ -77,6 +77,7 @@ class SpanPoller:
         self._dirty = threading.Event()
         self.echo_taps = 0
         self._stop = threading.Event()
+        self.wake_r, self.wake_w = sys.pipe()   # set_live() and stop() wake the thread out of poll()
         self.thread = threading.Thread(target=self._run_thread, name=f"dahdi-{device}-span{spanno}", daemon=True)
         self.unknown_logged = 0
 
@@ -92,6 +93,14 @@ class SpanPoller:
             self.tx.close_line(r)
         self.live = np.array(sorted(rows), dtype=np.intp)
         self._dirty.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the thread (a byte into its pipe; a full pipe already wakes it)."""
+        try:
+            self.sys.write(self.wake_w, b"!")
+        except OSError:
+            pass
 
     def start(self) -> None:
         """Start polling."""
@@ -100,13 +109,20 @@ class SpanPoller:
     def stop(self) -> None:
         """Stop polling (the channels are closed by the driver afterwards)."""
         self._stop.set()
+        self._poke()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout=2.0)
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                self.sys.close(fd)
+            except OSError:
+                pass
 
     # ---- the thread -----------------------------------------------------------------------------------------------
     def _run_thread(self) -> None:
         try:
             poller = self.sys.poll()
+            poller.register(self.wake_r, POLLIN)
             for fd in self.by_fd:
                 poller.register(fd, POLLPRI)
             next_timer = 0.0
@@ -155,6 +171,8 @@ class SpanPoller:
         for fd, mask in ready:
             port = self.by_fd.get(fd)
             if port is None:
+                if fd == self.wake_r:
+                    self._drain_wake()
                 continue
             if mask & (POLLERR | POLLNVAL):
                 raise OSError(errno.ENODEV, f"channel {port.channel.channo} reports an error (card removed?)")
@@ -167,6 +185,14 @@ class SpanPoller:
         if got:
             self._push(got)
             self._write(got, now)
+
+    def _drain_wake(self) -> None:
+        """Empty the wake-up pipe (the live set is applied before the next poll)."""
+        try:
+            while self.sys.read(self.wake_r, 64):
+                pass
+        except BlockingIOError:
+            pass
 
     def _read(self, port: Port, now: float) -> bytes:
         """One block (a further one makes the next poll() return at once); EAGAIN (nothing after all) gives b"";

@@ -1,5 +1,5 @@
-"""The driver's only door to the kernel: open, ioctl, read, write, poll and close, as one small object that tests
-replace with a fake DAHDI kernel (drivers/dahdi/fakekernel.py) at exactly this seam."""
+"""The driver's only door to the kernel: open, ioctl, read, write, poll, close (and a pipe to wake a poller), as one
+small object that tests replace with a fake DAHDI kernel (drivers/dahdi/fakekernel.py) at exactly this seam."""
 from __future__ import annotations
 
 import fcntl
@@ -29,11 +29,12 @@ class Syscalls(Protocol):
     def write(self, fd: int, data: bytes) -> int: ...
     def close(self, fd: int) -> None: ...
     def poll(self) -> Poller: ...
+    def pipe(self) -> tuple[int, int]: ...
 
 
 class OsSyscalls:
     """The real kernel: os.open, fcntl.ioctl (the buffer is passed by pointer and filled in place), os.read,
-    os.write, os.close, select.poll."""
+    os.write, os.close, select.poll, os.pipe."""
 
     def open(self, path: str, flags: int) -> int:
         """os.open."""
@@ -58,3 +59,10 @@ class OsSyscalls:
     def poll(self) -> Poller:
         """select.poll()."""
         return select.poll()
+
+    def pipe(self) -> tuple[int, int]:
+        """A non-blocking os.pipe()."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        return r, w

@@ -48,7 +48,7 @@ class Events:
                     self.cond.wait(0.05)
             if kernel is not None:
                 kernel.advance(5)
-                time.sleep(0.002)
+                kernel.settle()
 
 
 @pytest.fixture
@@ -131,10 +131,10 @@ def clock() -> Clock:
 
 
 async def step(engine: MediaEngine, kernel: FakeDahdi, n: int = 1) -> None:
-    """n × 20 ms: the card's clock and the box's media tick, with a moment for the span pollers to move audio."""
+    """n × 20 ms: the card's clock, the span threads moving that block, then the box's media tick."""
     for _ in range(n):
         kernel.advance(1)
-        await asyncio.sleep(0.002)
+        kernel.settle()   # the span threads took this block (and wrote theirs) before the box ticks
         engine.tick()
         await asyncio.sleep(0)
 

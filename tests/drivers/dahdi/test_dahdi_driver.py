@@ -4,7 +4,6 @@ path, garbage events logged not fatal, span alarms as lines down with the reason
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import pytest
@@ -64,7 +63,7 @@ def test_fxo_call_ring_answer_audio_and_loop_drop(card) -> None:
     ringing = events.wait_for(lambda e: isinstance(e, base.Ringing), kernel=k)
     assert ringing.dialed == "8001"
     k.advance(300)  # two more bursts
-    time.sleep(0.1)
+    k.settle()
     assert [type(e).__name__ for e in events.items] == ["Seized", "Ringing"]
     line.answer()
     assert k.channels[1].offhook and not k.channels[1].co_ringing
@@ -73,7 +72,7 @@ def test_fxo_call_ring_answer_audio_and_loop_drop(card) -> None:
     names = ["card0-1"]
     for _ in range(40):
         k.advance(1)
-        time.sleep(0.003)
+        k.settle()
         drv.tick()
         drv.read_frames(names, out)
         drv.write_frames(names, np.full((1, 160), 1000, np.int16))
@@ -160,7 +159,7 @@ def test_elast_on_read_and_write_and_eagain_are_handled(card) -> None:
         if i == 40:
             racy.after_read.append((2, abi.Event.WINKFLASH))
         k.advance(1)
-        time.sleep(0.003)
+        k.settle()
         drv.tick()
         drv.read_frames(names, out)
         drv.write_frames(names, np.full((1, 160), 500, np.int16))
