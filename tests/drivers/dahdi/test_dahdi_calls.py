@@ -57,10 +57,12 @@ def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box, clock) -
             call = next(iter(calls.calls.values()))
             assert call.caller.line.name == "card0-1" and call.dialed == "8001"
             await clock.step(engine, k, 25)
+            assert k.channels[1].ec_taps == 128, "the echo canceller is not on during the call"
             k.far_send(1, keys("2580"))
             await clock.step_until(engine, k, lambda: "digits" in got)
             assert got["digits"] == "2580"
             await clock.step_until(engine, k, lambda: not k.channels[1].offhook, limit=50)
+            await clock.step_until(engine, k, lambda: k.channels[1].ec_taps == 0, limit=50)
             heard = k.heard(1)
             assert power_at(heard[800:3200], 1000) > 0.5, "the caller did not hear the prompt"
         finally:

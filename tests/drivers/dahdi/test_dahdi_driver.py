@@ -57,7 +57,8 @@ def test_fxo_call_ring_answer_audio_and_loop_drop(card) -> None:
     """The exchange rings: Seized and Ringing once (repeat bursts ignored); answer is off hook; the caller's audio
     arrives through the elastic buffer and the box's reaches the caller; loop drop is HungUp."""
     k = FakeDahdi.analog(fxo=2, fxs=0)
-    drv, events = card(k, fxo="1-2", number="8001")
+    drv, events = card(k, fxo="1-2", number="8001", rx_gain=3.0)
+    assert k.channels[1].rxgain != bytes(range(256)) and k.channels[1].txgain == bytes(range(256))
     line = next(ln for ln in drv.lines if ln.name == "card0-1")
     k.co_ring(1)
     ringing = events.wait_for(lambda e: isinstance(e, base.Ringing), kernel=k)
