@@ -344,7 +344,8 @@ def _check_mail(data: dict, node: yaml.Node | None, ctx: Ctx) -> None:
 
 
 def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
-    """Device names and station extensions are unique across devices (reported where the repeat is)."""
+    """Device names and station extensions are unique across devices (reported where the repeat is); a driver's
+    own cross-setting checks (``check_settings``) are reported at their keys."""
     dnodes = _child(node, "devices")
     if not isinstance(dnodes, yaml.SequenceNode):
         return
@@ -362,19 +363,23 @@ def _check_devices(node: yaml.Node | None, ctx: Ctx) -> None:
                       f"device name {name!r} is already used by devices[{names[name]}]")
         elif name is not None:
             names[name] = i
-        stations = dev.get("stations")
+        check = getattr(registry.get(str(dev.get("driver") or "")), "check_settings", None)
+        for key, message in check(dev) if check is not None else ():  # what only the driver can judge
+            ctx.error(_child(dnode, key) or dnode, f"devices[{i}].{key}", message)
+        skey = "stations" if isinstance(dev.get("stations"), list) else "extensions"  # sim / card stations
+        stations = dev.get(skey)
         if not isinstance(stations, list):
             continue
-        snode = _child(dnode, "stations")
+        snode = _child(dnode, skey)
         items = snode.value if isinstance(snode, yaml.SequenceNode) else None
         explicit = items is not None and len(items) == len(stations)
         for k, ext in enumerate(stations):
             if ext in owners:
                 where = "listed twice" if owners[ext] == label else f"already used by device {owners[ext]}"
                 if explicit:
-                    ctx.error(items[k], f"devices[{i}].stations[{k}]", f"extension {ext} is {where}")
+                    ctx.error(items[k], f"devices[{i}].{skey}[{k}]", f"extension {ext} is {where}")
                 else:
-                    ctx.error(snode or dnode, f"devices[{i}].stations",
+                    ctx.error(snode or dnode, f"devices[{i}].{skey}",
                               f"extension {ext} is {where} (these are the driver's default stations: "
                               "set stations: for this device)")
                     break  # one problem per device is enough for its defaults

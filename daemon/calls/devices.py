@@ -274,15 +274,16 @@ class DeviceManager:
 
     @staticmethod
     def hardware(dev: DeviceState) -> dict:
-        """What an open driver says about its hardware (a modem: manufacturer, model, profile, format) and its
-        faults, for the panel and /healthz; empty for drivers that say nothing of the kind."""
+        """What an open driver says about its hardware (a modem: manufacturer, model, profile, format), its
+        faults and alarms (a card's spans), for the panel and /healthz; empty for drivers that say nothing of the
+        kind."""
         if dev.driver is None or dev.state != "up":
             return {}
         try:
             st = dev.driver.status()
         except Exception as exc:  # a broken status() must not break the page
             return {"faults": [f"status failed: {exc}"]}
-        out = {k: st[k] for k in ("modem", "faults") if st.get(k)}
+        out = {k: st[k] for k in ("modem", "faults", "alarms") if st.get(k)}
         return out
 
     def sip_devices(self) -> list[dict]:

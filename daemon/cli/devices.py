@@ -1,4 +1,5 @@
-"""``hotline devices probe``: serial ports, USB voice modems with their profile, and a raw ATI exchange with one port."""
+"""``hotline devices probe``: serial ports, USB voice modems with their profile, DAHDI cards, and a raw ATI exchange
+with one port."""
 from __future__ import annotations
 
 import argparse
@@ -98,18 +99,34 @@ def _print_lists(serial_ports: list[dict], usb: list[dict]) -> None:
               f"    profile: {first['profile']}")
 
 
+def _print_dahdi(cards: list[dict]) -> None:
+    from hotline.drivers.dahdi.discover import yaml_entry
+    print("DAHDI cards (from /proc/dahdi and /etc/dahdi/system.conf):")
+    for c in cards:
+        alarms = f"  ALARM {c['alarms']}" if c["alarms"] else ""
+        print(f"  {c['card']}: fxo {c.get('fxo') or '-'}  fxs {c.get('fxs') or '-'}  zone {c['country']}  "
+              f"spans {c['spans']}{alarms}")
+    if not cards:
+        print("  (none: no DAHDI kernel module loaded, or no analog channel configured by dahdi_cfg)")
+    else:
+        print("To use it, add to the devices: list of hotline.yaml:")
+        print(yaml_entry(cards[0]), end="")
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
-    """List serial ports and USB modems; with --port, ask that port who it is."""
+    """List serial ports, USB modems and DAHDI cards; with --port, ask that port who it is."""
+    from hotline.drivers.dahdi.discover import probe as dahdi_probe
     from hotline.drivers.usb.discover import probe_devices, serial_ports
-    ports, usb = serial_ports(), probe_devices(include_unknown=True)
+    ports, usb, dahdi = serial_ports(), probe_devices(include_unknown=True), dahdi_probe()
     answers = ask_port(args.port, args.timeout) if args.port else None
     if args.json:
-        doc: dict = {"serial_ports": ports, "usb": usb}
+        doc: dict = {"serial_ports": ports, "usb": usb, "dahdi": dahdi}
         if answers is not None:
             doc["port"] = {"port": args.port, "answers": [a.__dict__ for a in answers]}
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         _print_lists(ports, usb)
+        _print_dahdi(dahdi)
         if answers is not None:
             print(f"{args.port}: {', '.join(COMMANDS)} ({args.timeout:g} s each)")
             for a in answers:
@@ -124,10 +141,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``hotline devices probe``."""
-    dv = sub.add_parser("devices", parents=[common], help="hardware on this box: serial ports and USB voice modems")
+    dv = sub.add_parser("devices", parents=[common],
+                        help="hardware on this box: serial ports, USB voice modems, DAHDI cards")
     actions = dv.add_subparsers(dest="action", metavar="ACTION", required=True)
     pr = actions.add_parser("probe", parents=[common],
-                            help="list serial ports and USB modems (with profile); --port asks one port ATI/ATI3/ATI9")
+                            help="list serial ports, USB modems (with profile) and DAHDI cards; --port asks one port "
+                                 "ATI/ATI3/ATI9")
     pr.add_argument("--port", help="a serial device, /dev/serial/by-id name or pyserial URL to send ATI/ATI3/ATI9 to")
     pr.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer (default 1)")
     pr.add_argument("--json", action="store_true", help="one JSON object")

@@ -62,6 +62,9 @@ PROVIDERS: dict[str, str] = {
     "cat": "coreutils",
     "dpkg-query": "dpkg",                        # this test's own checks
     "/sbin/ldconfig": "libc-bin",
+    "gcc": "gcc",                                # compiles dahdi/user.h (tests/drivers/dahdi/test_abi_header.py)
+    "apt-get": "apt",                            # downloads the dahdi-dkms .deb for its header (never installs it)
+    "dpkg-deb": "dpkg",                          # unpacks it
 }
 # Debian's Essential packages are on every system and need no line in setup-env (checked below).
 ESSENTIAL = {"dpkg", "libc-bin", "bash", "coreutils", "util-linux"}   # Essential: yes in Debian

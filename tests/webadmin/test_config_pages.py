@@ -234,7 +234,7 @@ def test_a_line_taken_out_of_service_refuses_calls_and_stays_out_after_a_restart
     qa.api("DELETE", f"/sim/calls/{call.json()['id']}")
     probe = p.api("GET", "/config/probe").json()
     drivers = {d["driver"]: d for d in probe["drivers"]}
-    assert set(drivers) == {"modem", "sim", "sip"} and all(d["found"] == [] and d["error"] is None for d in drivers.values())
+    assert set(drivers) == {"dahdi", "modem", "sim", "sip"} and all(d["found"] == [] and d["error"] is None for d in drivers.values())
     assert "No driver reported hardware" in p.get("/config/lines?probe=1").text
 
 

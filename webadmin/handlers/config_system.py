@@ -55,7 +55,7 @@ def device_rows(services: dict) -> list[dict]:
         live = devices.devices.get(d["name"]) if devices is not None else None
         if live is None:
             out.append({"name": d["name"], "driver": d["driver"], "state": "off", "reason": "enabled: false",
-                        "lines": 0, "disabled_lines": 0, "hardware": "", "faults": []})
+                        "lines": 0, "disabled_lines": 0, "hardware": "", "faults": [], "alarms": []})
             continue
         names = [ln.name for ln in live.lines]
         hw = devices.hardware(live)
@@ -64,7 +64,7 @@ def device_rows(services: dict) -> list[dict]:
                                                 modem.get("format")) if v)
         out.append({"name": live.name, "driver": live.driver_name, "state": live.state, "reason": live.reason,
                     "lines": len(names), "disabled_lines": sum(1 for n in names if n in devices.disabled),
-                    "hardware": hardware, "faults": hw.get("faults", [])})
+                    "hardware": hardware, "faults": hw.get("faults", []), "alarms": hw.get("alarms", [])})
     return out
 
 

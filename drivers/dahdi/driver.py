@@ -1,0 +1,251 @@
+"""The ``dahdi`` driver: a card's FXO and FXS ports (or E1/T1 channels) as trunk and station lines; channels opened
+off the event loop, one poller thread per span, audio through elastic buffers into the media engine."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from hotline.drivers.base import (FRAME_SAMPLES, Capability, Driver, DriverNotReady, DtmfMode, EventSink, HangupCause,
+                                  Line, LineKind, LineTraits, Option)
+from hotline.drivers.common.elastic import Codec
+
+from . import abi, config, discover
+from .channel import ChannelError, DahdiChannel, Role
+from .signalling import FxoSignalling, FxsSignalling, PortState
+from .span import Port, SpanPoller
+from .syscalls import OsSyscalls, Syscalls
+
+log = logging.getLogger("hotline.drivers.dahdi")
+
+TRAITS = LineTraits(dtmf_in=DtmfMode.INBAND, dtmf_out=DtmfMode.INBAND)
+
+
+class DahdiLine(Line):
+    """One port; commands go to its signalling (non-blocking ioctls)."""
+
+    def __init__(self, name: str, kind: LineKind, signalling: Any, extension: str = ""):
+        caps = Capability.VOICE_FRAMES | (Capability.RING_STATION if kind is LineKind.STATION
+                                          else Capability.DIAL | Capability.FLASH)
+        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension, traits=TRAITS)
+        self.signalling = signalling
+
+    def answer(self) -> None:
+        """FXO: off hook on the ringing line."""
+        self.signalling.answer()
+
+    def hangup(self) -> None:
+        """FXO: on hook; FXS: stop ringing."""
+        self.signalling.hangup()
+
+    def reject(self, cause: HangupCause = HangupCause.REJECTED) -> None:
+        """An analog line cannot send busy: not answering is the refusal."""
+        if self.kind is LineKind.STATION:
+            self.signalling.hangup()
+
+    def dial(self, number: str) -> None:
+        """FXO: seize and dial (DTMF); Answered when dialling completes."""
+        if self.kind is not LineKind.TRUNK:
+            raise ValueError(f"{self.name}: a station port cannot dial")
+        if not number or not all(c in "0123456789*#ABCD" for c in number):
+            raise ValueError(f"{self.name}: cannot dial {number!r} (digits, * and # only)")
+        self.signalling.dial(number)
+
+    def ring(self, caller_id: str = "", caller_name: str = "") -> None:
+        """FXS: ring the phone (caller ID is the analog layer's part)."""
+        self.signalling.ring()
+
+    def stop_ring(self) -> None:
+        """FXS: stop ringing."""
+        self.signalling.stop_ring()
+
+    def flash(self) -> None:
+        """FXO: hook flash."""
+        self.signalling.flash()
+
+    def send_dtmf(self, digits: str) -> None:
+        """Digits go in band (the media engine plays them)."""
+        raise NotImplementedError("a DAHDI line sends DTMF in band")
+
+
+class DahdiDriver(Driver):
+    """Registered as ``driver: dahdi``."""
+
+    name = "dahdi"
+    schema = (
+        Option("fxo", str, "", help='FXO ports (lines from the exchange) as DAHDI channel ranges, like "1-4"'),
+        Option("fxs", str, "", help='FXS ports (agent phones) as DAHDI channel ranges, like "5-8"'),
+        Option("extensions", list, [], help="extension of each FXS port, in channel order (default: channel number)"),
+        Option("country", str, "cn", choices=config.COUNTRIES, help="tones, cadences and caller-ID standard"),
+        Option("law", str, "default", choices=("default", "alaw", "ulaw"),
+               help="G.711 law on the channels (default: the span's, A-law in China and Europe)"),
+        Option("echo_cancel", int, 128, min=0, max=1024, help="echo canceller taps during calls (0: off)"),
+        Option("rx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers say"),
+        Option("tx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers hear"),
+        Option("device", str, abi.CHANNEL_DEVICE, help="the DAHDI channel device"),
+    )
+
+    def __init__(self, device_name: str, settings: dict[str, Any], sink: EventSink, sys: Syscalls | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(device_name, settings, sink)
+        self.clock = clock
+        self.plan = config.check(device_name, settings)
+        self.sys = sys if sys is not None else OsSyscalls()
+        self.lines: list[DahdiLine] = []
+        self.channels: list[DahdiChannel] = []
+        self.spans: list[SpanPoller] = []
+        self.where: dict[str, tuple[int, int]] = {}   # line name -> (span index, row)
+        self.frame = np.zeros((0, FRAME_SAMPLES), dtype=np.int16)
+        self.offsets: list[int] = []
+        self._lines_seen: list[str] | None = None
+        self._plan_rows: list[tuple[SpanPoller, np.ndarray, np.ndarray]] = []
+        self._global_rows = np.zeros(0, dtype=np.intp)
+        self._read_this_tick = False
+        self._live = False
+        self.opened = False
+
+    # ---- contract -------------------------------------------------------------------------------------------------
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> list[tuple[str, str]]:
+        """What the schema cannot see (ranges, overlaps, one extension per FXS port) as (key, message), so
+        ``hotline check-config`` reports it at the key's line."""
+        return config.check("", settings).issues
+
+    @classmethod
+    def probe(cls) -> list[dict]:
+        """Analog ports DAHDI configured on this box, as device sections (from /proc/dahdi and system.conf)."""
+        return discover.probe()
+
+    def validate_environment(self) -> list[str]:
+        """Bad settings, or no DAHDI channel device on this box."""
+        if self.plan.problems:
+            return self.plan.problems
+        if isinstance(self.sys, OsSyscalls) and not os.path.exists(self.plan.device):
+            return [f"{self.device_name}: {self.plan.device} does not exist: the DAHDI kernel module is not loaded "
+                    "(see docs/cards.md: dahdi-dkms, dahdi_cfg)"]
+        return []
+
+    def open(self) -> list[Line]:
+        """Open and set up every configured channel (blocking ioctls, in the daemon's worker thread), group them by
+        span and start one poller per span; DriverNotReady names every channel that failed."""
+        if self.plan.problems:
+            raise DriverNotReady("; ".join(self.plan.problems))
+        opened: list[tuple[config.Port, DahdiChannel]] = []
+        errors = []
+        for port in self.plan.ports:
+            ch = DahdiChannel(self.sys, port.channo, port.role, self.plan.device)
+            try:
+                ch.open(self.plan.law)
+                if self.plan.rx_gain or self.plan.tx_gain:
+                    ch.set_gains(self.plan.rx_gain, self.plan.tx_gain)
+                ch.echo_cancel(0)
+            except (ChannelError, OSError) as exc:
+                errors.append(str(exc))
+                ch.close()
+                continue
+            opened.append((port, ch))
+        if errors:
+            for _, ch in opened:
+                ch.close()
+            raise DriverNotReady(f"{self.device_name}: " + "; ".join(errors[:8])
+                                 + (f" (and {len(errors) - 8} more)" if len(errors) > 8 else ""))
+        self.channels = [ch for _, ch in opened]
+        self._build(opened)
+        for span in self.spans:
+            span.start()
+        self.opened = True
+        return list(self.lines)
+
+    def _build(self, opened: list[tuple[config.Port, DahdiChannel]]) -> None:
+        """Lines, signalling and one SpanPoller per span; lines of a span in alarm start down with the reason."""
+        by_span: dict[int, list[tuple[config.Port, DahdiChannel]]] = {}
+        for port, ch in opened:
+            by_span.setdefault(ch.info.spanno, []).append((port, ch))
+        codec = Codec.ALAW if opened and opened[0][1].info.law is abi.Law.ALAW else Codec.ULAW
+        offset = 0
+        for si, (spanno, members) in enumerate(sorted(by_span.items())):
+            ports = []
+            for row, (port, ch) in enumerate(members):
+                name = f"{self.device_name}-{port.channo}"
+                if port.role is Role.FXO:
+                    sig: Any = FxoSignalling(name, ch, self.sink, dialed=str(self.settings.get("number") or ""))
+                    line = DahdiLine(name, LineKind.TRUNK, sig)
+                else:
+                    sig = FxsSignalling(name, ch, self.sink)
+                    line = DahdiLine(name, LineKind.STATION, sig, extension=port.extension)
+                ports.append(Port(row, ch, sig, name))
+                self.lines.append(line)
+                self.where[name] = (si, offset + row)
+            poller = SpanPoller(self.device_name, spanno, ports, self.sys, self.sink, codec, self.clock)
+            poller.echo_taps = self.plan.echo_taps
+            alarms = members[0][1].span_alarms()
+            if alarms:
+                reason = f"span {spanno}: {abi.alarm_text(alarms)}"
+                poller.state.alarms, poller.state.reason = alarms, reason
+                for p in ports:
+                    p.signalling.state = PortState.DOWN
+                for line in self.lines[-len(ports):]:
+                    line.up, line.down_reason = False, reason
+            self.spans.append(poller)
+            self.offsets.append(offset)
+            offset += len(ports)
+        self.frame = np.zeros((offset, FRAME_SAMPLES), dtype=np.int16)
+
+    def close(self) -> None:
+        """Stop the pollers and close every channel (the kernel puts them on hook)."""
+        for span in self.spans:
+            span.stop()
+        for ch in self.channels:
+            ch.close()
+        self.opened = False
+
+    def status(self) -> dict:
+        """Ports, spans with their alarms and counters, for the panel and /healthz."""
+        fxo = [p.channo for p in self.plan.ports if p.role is Role.FXO]
+        fxs = [p.channo for p in self.plan.ports if p.role is Role.FXS]
+        alarms = [s.state.reason for s in self.spans if s.state.reason]
+        return {"device": self.device_name, "driver": self.name, "state": "up" if self.opened else "down",
+                "fxo": config.format_ranges(fxo), "fxs": config.format_ranges(fxs), "country": self.plan.country,
+                "lines": len(self.lines), "alarms": alarms, "spans": [s.status() for s in self.spans]}
+
+    # ---- frame device (event loop, never blocks) ------------------------------------------------------------------
+    def tick(self) -> None:
+        """This tick's frame of every channel: one take and decode per span."""
+        if not self._read_this_tick and self._live:
+            self._follow([])
+        self._read_this_tick = False
+        for span, offset in zip(self.spans, self.offsets):
+            self.frame[offset:offset + len(span.ports)] = span.rx.take_frame()
+
+    def read_frames(self, lines: list[str], out: np.ndarray) -> None:
+        """What the far ends said this tick."""
+        self._read_this_tick = True
+        if lines is not self._lines_seen:
+            self._follow(lines)
+        out[:] = self.frame[self._global_rows]
+
+    def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
+        """What the box says, encoded once per span into the send buffers the pollers pace out."""
+        if lines is not self._lines_seen:
+            self._follow(lines)
+        for span, rows, idx in self._plan_rows:
+            span.tx.push_samples(rows, frames[idx])
+
+    def _follow(self, lines: list[str]) -> None:
+        """The engine's set of lines with a call changed: open and close buffers, tell the pollers."""
+        self._lines_seen = lines
+        self._global_rows = np.array([self.where[n][1] for n in lines], dtype=np.intp)
+        per_span: dict[int, tuple[list[int], list[int]]] = {}
+        for i, n in enumerate(lines):
+            si, g = self.where[n]
+            rows, idx = per_span.setdefault(si, ([], []))
+            rows.append(g - self.offsets[si])
+            idx.append(i)
+        self._plan_rows = [(self.spans[si], np.array(r, dtype=np.intp), np.array(x, dtype=np.intp))
+                           for si, (r, x) in sorted(per_span.items())]
+        for si, span in enumerate(self.spans):
+            span.set_live(set(per_span.get(si, ([], []))[0]))
+        self._live = bool(lines)

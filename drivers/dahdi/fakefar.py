@@ -1,0 +1,143 @@
+"""The far ends of the fake DAHDI kernel's ports, as a test drives them: the exchange (rings, hangs up, reverses
+polarity), the phones (off hook, on hook, flash), what each side sends and hears, span alarms, garbage events,
+and the /proc/dahdi and system.conf files a card like it would leave (see fakekernel.py)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import abi
+
+if TYPE_CHECKING:
+    from .fakekernel import FakeChannel
+
+
+class FarEnds:
+    """Mixed into FakeDahdi: the test's side of the fake card (it uses the kernel's lock and event queue)."""
+
+    channels: dict[int, "FakeChannel"]
+    span_alarms: dict[int, int]
+    span_names: dict[int, str]
+    zone: str
+    cond: threading.Condition
+    unplugged: bool
+
+    def _event(self, ch: "FakeChannel", code: int) -> None: ...
+
+    def unplug(self) -> None:
+        """The card is gone (a PCI hot-unplug, a USB card pulled): every descriptor reports POLLERR and every call
+        on one fails with ENODEV."""
+        with self.cond:
+            self.unplugged = True
+            self.cond.notify_all()
+
+    def _far(self, channo: int, fxo: bool | None = None) -> FakeChannel:
+        ch = self.channels[channo]
+        if fxo is not None and ch.fxo_port != fxo:
+            raise ValueError(f"channel {channo} is an {'FXO' if ch.fxo_port else 'FXS'} port")
+        return ch
+
+    def co_ring(self, channo: int, rings: int | None = None) -> None:
+        """The exchange rings an FXO port with the zone's cadence (until answered, co_hangup or ``rings`` bursts)."""
+        with self.cond:
+            ch = self._far(channo, fxo=True)
+            ch.co_ringing, ch.cadence_pos, ch.in_burst, ch.rings_left = True, 0, False, rings
+
+    def co_hangup(self, channo: int) -> None:
+        """The far end hangs up: the exchange stops ringing, or drops loop current on an answered line (ONHOOK)."""
+        with self.cond:
+            ch = self._far(channo, fxo=True)
+            if ch.co_ringing and ch.in_burst:
+                self._event(ch, abi.Event.RINGOFFHOOK)
+            ch.co_ringing = ch.in_burst = False
+            if ch.offhook:
+                self._event(ch, abi.Event.ONHOOK)
+            ch.pending.clear()
+            self.cond.notify_all()
+
+    def co_polarity(self, channo: int) -> None:
+        """The exchange reverses the line's polarity (answer or hang-up signal on some lines, caller ID on others)."""
+        with self.cond:
+            self._event(self._far(channo, fxo=True), abi.Event.POLARITY)
+            self.cond.notify_all()
+
+    def phone_offhook(self, channo: int) -> None:
+        """The phone on an FXS port is lifted (the ringing stops)."""
+        with self.cond:
+            ch = self._far(channo, fxo=False)
+            ch.offhook, ch.box_ringing, ch.in_burst, ch.oht_left = True, False, False, 0
+            self._event(ch, abi.Event.RINGOFFHOOK)
+            self.cond.notify_all()
+
+    def phone_onhook(self, channo: int) -> None:
+        """The phone is hung up."""
+        with self.cond:
+            ch = self._far(channo, fxo=False)
+            ch.offhook = False
+            self._event(ch, abi.Event.ONHOOK)
+            self.cond.notify_all()
+
+    def phone_flash(self, channo: int) -> None:
+        """The phone's hook-flash key."""
+        with self.cond:
+            self._event(self._far(channo, fxo=False), abi.Event.WINKFLASH)
+            self.cond.notify_all()
+
+    def ringing(self, channo: int) -> bool:
+        """Whether the box is ringing this phone."""
+        return self.channels[channo].box_ringing
+
+    def far_send(self, channo: int, samples: np.ndarray) -> None:
+        """Audio the far end sends (queued, 8 kHz int16)."""
+        with self.cond:
+            self.channels[channo].pending.append(np.asarray(samples, dtype=np.int16))
+
+    def far_loop(self, channo: int, samples: np.ndarray) -> None:
+        """The far end sends this audio over and over (benchmarks)."""
+        with self.cond:
+            self.channels[channo].loop = np.asarray(samples, dtype=np.int16)
+
+    def heard(self, channo: int) -> np.ndarray:
+        """Everything the far end heard so far."""
+        with self.cond:
+            parts = list(self.channels[channo].heard)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    def alarm(self, spanno: int, alarms: int) -> None:
+        """Set a span's alarms (0 clears them): ALARM or NOALARM on every open channel of the span."""
+        with self.cond:
+            self.span_alarms[spanno] = int(alarms)
+            for ch in self.channels.values():
+                if ch.spanno == spanno:
+                    self._event(ch, abi.Event.ALARM if alarms else abi.Event.NOALARM)
+            self.cond.notify_all()
+
+    def inject(self, channo: int, code: int) -> None:
+        """Queue any event code (garbage, codes this driver does not know)."""
+        with self.cond:
+            self._event(self.channels[channo], code)
+            self.cond.notify_all()
+
+    # ---- what discovery reads ---------------------------------------------------------------------------------
+    def write_proc(self, proc_dir: str | Path) -> None:
+        """/proc/dahdi/N files as the kernel prints them."""
+        base = Path(proc_dir)
+        base.mkdir(parents=True, exist_ok=True)
+        for spanno, name in self.span_names.items():
+            words = " ".join(w for bit, w in ((abi.Alarm.BLUE, "BLUE"), (abi.Alarm.YELLOW, "YELLOW"),
+                                              (abi.Alarm.RED, "RED")) if self.span_alarms[spanno] & bit)
+            lines = [f'Span {spanno}: {name} "Fake card span {spanno}" (MASTER) {words}'.rstrip() + " ", ""]
+            for ch in (c for c in self.channels.values() if c.spanno == spanno):
+                lines.append(f"\t{ch.channo:4d} {ch.name} {ch.sig.name} " + ("(In use) " if ch.fd else ""))
+            (base / str(spanno)).write_text("\n".join(lines) + "\n")
+
+    def system_conf(self) -> str:
+        """/etc/dahdi/system.conf as dahdi_genconf writes it for this card."""
+        out = ["# Autogenerated by dahdi_genconf (fake)", f"loadzone\t= {self.zone}", f"defaultzone\t= {self.zone}"]
+        for ch in self.channels.values():
+            out.append(f"{ch.sig.name.lower()}={ch.channo}")
+            out.append(f"echocanceller=mg2,{ch.channo}")
+        return "\n".join(out) + "\n"
