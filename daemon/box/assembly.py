@@ -150,6 +150,9 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         if route is not None and route.get("recording"):
             call.vars["recording_policy"] = route["recording"]  # CallManager.answer applies it
         flow = router.flow_for(call.dialed)
+        # CNG takes a fax unless the route or the flow says fax_detect: false (CallManager.answer watches for it)
+        call.vars["fax_detect"] = (route is None or route.get("fax_detect", True) is not False) and (
+            flow is None or flow.fax_detect)
         if flow is None:
             return builtin.reception
         return lambda ctx, flow=flow: FlowRun(flow, ctx, services).run()
@@ -172,7 +175,12 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
                    library, cfg.path_for("spool"), fax_settings, app.metrics)
     services.fax = fax
     flows.document_check = library.names
-    app.services.update(fax=fax, fax_library=library)
+    from ..fax.engine import SpandspSender
+    from ..fax.receiver import FaxReceiver
+    sender = fax.sender
+    fax_in = FaxReceiver(app.store, journal, calls, engine, cfg.path_for("spool"), fax_settings, app.metrics,
+                         pool=(lambda: sender.pool) if isinstance(sender, SpandspSender) else None)
+    app.services.update(fax=fax, fax_library=library, fax_receiver=fax_in)
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
@@ -187,6 +195,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("calls", calls),
         ("acd", acd),
         ("fax", fax),
+        ("fax_in", fax_in),
         ("stats", stats),
         ("metrics", MetricsUpdater(app.metrics, app.store, lambda: list(acd.queues), cfg["locale"]["timezone"],
                                    {"state": cfg.state_dir, "recordings": cfg.path_for("recordings")},

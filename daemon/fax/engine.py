@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from hotline.drivers.base import FRAME_SAMPLES
 from hotline.drivers.common import spandsp
 from hotline.fax.documents import FAX_WIDTH, PageHeader, Resolution, to_fax_tiff
-from hotline.fax.incoming import render_received
+from hotline.fax.incoming import publish_pages
 from hotline.fax.pool import FaxPool
 from hotline.fax.session import ALL_MODEMS, FaxDirection, FaxError, FaxOutcome, FaxResult, FaxSession, FaxSettings
 from hotline.fax.tiff import read_pages
@@ -136,12 +135,7 @@ class SpandspSender:
             now = datetime.fromtimestamp(time.time(), localtime.zone(localtime.current()))   # the box's zone
             header = PageHeader(self.settings.header_name, self.settings.ident, now)
             to_fax_tiff(document.source, tiff, self.settings.resolution, header)
-        with tempfile.TemporaryDirectory(prefix=".render-", dir=job_dir) as tmp:
-            shown = render_received(tiff, Path(tmp), "document")
-            os.replace(shown.pdf, job_dir / "document.pdf")
-            for n, png in enumerate(shown.pngs, 1):
-                os.replace(png, job_dir / f"page-{n}.png")
-        return tiff, shown.pages
+        return tiff, publish_pages(tiff, job_dir)
 
     async def transmit(self, line: FaxLine, document: FaxDocument,
                        on_page: Callable[[int, int | None], None]) -> Transmission:

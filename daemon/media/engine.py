@@ -14,6 +14,7 @@ from hotline.drivers.base import FRAME_SAMPLES
 
 from ..aio import cancel_and_wait
 from hotline.drivers.common.dtmf import DtmfDetector
+from .tonewatch import ToneCallback, ToneWatch
 
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
@@ -88,6 +89,7 @@ class MediaEngine:
         self.overrun_s = overrun_ms / 1000.0
         self.metrics = metrics
         self.detector = DtmfDetector(capacity)
+        self.tones = ToneWatch()   # fax calling tone, on the channels that watch for it
         self.inp = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
         self.out = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
         self.channels: dict[int, Channel] = {}
@@ -176,11 +178,22 @@ class MediaEngine:
                 self.remove_tap(rec, ch)
         self._edges = {e for e in self._edges if ch.slot not in (e.dst, e.src)}
         self._edge_arrays = None
+        self.tones.unwatch(ch.slot)
         self.channels.pop(ch.slot, None)
         self.inp[ch.slot] = 0
         self.out[ch.slot] = 0
         self._free.append(ch.slot)
         self._by_device = None
+
+    # ---- tones --------------------------------------------------------------------------
+    def watch_tones(self, ch: Channel, callback: ToneCallback) -> None:
+        """Call ``callback(kind)`` (in the tick) when the fax calling tone is heard on the channel."""
+        if ch.open:
+            self.tones.watch(ch.slot, callback)
+
+    def unwatch_tones(self, ch: Channel) -> None:
+        """Stop looking for tones on the channel."""
+        self.tones.unwatch(ch.slot)
 
     # ---- playback ---------------------------------------------------------------------
     def play(self, ch: Channel, source: FrameSource) -> asyncio.Future:
@@ -403,6 +416,11 @@ class MediaEngine:
                         self._failed("on_digit", ch.line)
                     if self.metrics is not None:
                         self.metrics.dtmf_digits.labels("inband").inc()
+            if self.tones:
+                try:
+                    self.tones.process(inp)
+                except Exception:
+                    self._failed("tones", None)
         mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32) if self._edges else None
         out[:] = 0
         for ch in list(self.channels.values()):

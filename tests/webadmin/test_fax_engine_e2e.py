@@ -49,19 +49,23 @@ def journaled(box, job_id: int, last: str) -> list[str]:
 
 
 class FarTerminal:
-    """An answering spandsp fax terminal driven directly through libspandsp (not Hotline's FaxSession or pool):
+    """An answering (or, given ``tx_file``, a calling and sending) spandsp fax terminal driven directly through libspandsp (not Hotline's FaxSession or pool):
     every 20 ms frame the box sends is handed to fax_rx and answered with one frame of fax_tx, in step with the box's
     clock. White noise is added to what it hears and what it sends."""
 
-    def __init__(self, rx_file: Path, ecm: bool, seed: int = 3):
+    def __init__(self, rx_file: Path, ecm: bool, seed: int = 3, tx_file: Path | None = None):
         self.lib = spandsp.library()
-        self.fax = self.lib.fax_init(None, 0)
+        self.sending = tx_file is not None      # then it calls (CNG) and sends tx_file instead of answering
+        self.fax = self.lib.fax_init(None, 1 if self.sending else 0)
         self.lib.fax_set_transmit_on_idle(self.fax, 1)
         t30 = self.t30 = self.lib.fax_get_t30_state(self.fax)
         self.lib.t30_set_tx_ident(t30, b"555 0100")
         self.lib.t30_set_ecm_capability(t30, 1 if ecm else 0)
         self.lib.t30_set_supported_modems(t30, int(spandsp.Modems.V27TER | spandsp.Modems.V29 | spandsp.Modems.V17))
-        self.lib.t30_set_rx_file(t30, os.fsencode(rx_file), -1)
+        if self.sending:
+            self.lib.t30_set_tx_file(t30, os.fsencode(tx_file), -1, -1)
+        else:
+            self.lib.t30_set_rx_file(t30, os.fsencode(rx_file), -1)
         self.code: int | None = None
         self.pages = 0                  # pages received so far (phase D)
         self._handler = spandsp.PhaseEHandler(self._phase_e)
@@ -83,7 +87,7 @@ class FarTerminal:
     def _phase_d(self, _t30: int, _user: int, _result: int) -> int:
         stats = spandsp.T30Stats()
         self.lib.t30_get_transfer_statistics(self.t30, ctypes.byref(stats))
-        self.pages = stats.pages_rx
+        self.pages = stats.pages_tx if self.sending else stats.pages_rx
         return 0
 
     def _noisy(self, frame: np.ndarray) -> np.ndarray:

@@ -1,0 +1,140 @@
+"""End to end, the receive half: independent spandsp fax terminals (not Hotline's FaxSession or pool) call the
+shipped line 8001 through the media WebSocket (``/api/v1/sim/calls/{id}/media``), send their calling tone (CNG) into
+the IVR and a 2-page ghostscript document, with and without ECM, white noise on the line both ways; the box takes
+both faxes (its flow stops), stores them as received and lists them with their PDF and page images. A third caller
+on a route with ``fax_detect: false`` sends CNG the whole time and stays in the IVR. The three calls run at once."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import tornado.httpclient
+import tornado.websocket
+
+from hotline.drivers.common import spandsp
+from hotline.fax.tiff import page_bitmaps
+
+from tests.webadmin.test_fax_engine_e2e import NON_ECM_TOLERANCE, FarTerminal
+from tests.webadmin.test_faxes import events, metric
+from tests.webadmin.test_media_pages import wait_for
+
+LEAD_FRAMES = 10
+ROWS = 260          # short pages (about 34 mm at 196 lines/inch): the line time goes to the handshake, not to paper
+PAGES_PS = b"""%!PS
+1 1 2 { /n exch def
+  /Helvetica findfont 30 scalefont setfont 20 60 moveto (Fax in to Hotline, page ) show n 3 string cvs show
+  /Times-Roman findfont 12 scalefont setfont 20 35 moveto (A short page made by ghostscript for the test.) show
+  3 setlinewidth 20 20 moveto 600 10 n mul add 30 lineto stroke
+  newpath 560 60 15 0 360 arc n 2 eq { fill } { stroke } ifelse showpage } for
+"""
+
+
+def ghostscript_fax(tmp: Path) -> Path:
+    """The test's own 2-page TIFF (T.4, 1728 wide, fine resolution, short pages) made by ghostscript."""
+    src, out = tmp / "pages.ps", tmp / "pages.tif"
+    src.write_bytes(PAGES_PS)
+    subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=tiffg3", "-r204x196",
+                    f"-g1728x{ROWS}", "-sOutputFile=" + str(out), str(src)], check=True, timeout=60)
+    return out
+
+
+async def caller(box, qa, to: str, terminal: FarTerminal | None, cng_only: bool = False,
+                 stop: asyncio.Event | None = None, timeout: float = 120.0) -> str:
+    """A caller rings ``to`` and, once answered, its fax terminal talks on the call's audio (one frame answered for
+    each frame heard) until T.30 ended (then it hangs up 0.5 s later, as a fax machine does) or ``stop`` is set."""
+    loop = asyncio.get_running_loop()
+    cid = (await loop.run_in_executor(None, lambda: qa.api("POST", "/sim/calls", {"from": "13912345678", "to": to},
+                                                           expect=201)))["id"]
+    url = box.url.replace("http", "ws") + f"/api/v1/sim/calls/{cid}/media"
+    ws = await tornado.websocket.websocket_connect(
+        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {box.qa_token}"}))
+    after, deadline = 0, time.monotonic() + timeout
+    # 200 ms of silence first: the terminal then stays that far ahead of the box's clock, so a test process that is
+    # late by less than that (a loaded box) never leaves a hole in its modem signal (a jitter buffer's lead)
+    await ws.write_message(bytes(320 * LEAD_FRAMES), binary=True)
+    try:
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            try:
+                msg = await asyncio.wait_for(ws.read_message(), 5)
+            except asyncio.TimeoutError:      # the box hung up: nothing more to hear
+                break
+            if msg is None:
+                break
+            if isinstance(msg, str):
+                continue
+            await ws.write_message(terminal.step(np.frombuffer(msg, "<i2")), binary=True)
+            if terminal.code is not None:
+                after += 1
+                if after == 25:
+                    break
+    finally:
+        ws.close()
+        await loop.run_in_executor(None, lambda: qa.api("DELETE", f"/sim/calls/{cid}"))
+    return cid
+
+
+def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, client, qa, tmp_path: Path) -> None:
+    """CNG during 8001's welcome turns each call into a fax receive: both faxes are stored as received (2 pages),
+    the pages are the sender's document (identical with ECM, within 1 % on the noisy line without), journaled and
+    counted, listed in GET /api/v1/faxes as direction "in" with the caller's number, PDF and page images. The
+    caller on 8009 (the same flow, route fax_detect: false) is never taken."""
+    routes = [{"dialed": "8001", "flow": "printer_support"},
+              {"dialed": "8009", "flow": "printer_support", "fax_detect": False}]
+    box = prepared_box(config={"fax": {"ident": "+86 10 8001"}, "routes": routes})
+    q = qa(box)
+    document = ghostscript_fax(tmp_path)
+    sent = page_bitmaps(document)
+    ecm_far = FarTerminal(tmp_path / "unused-a.tif", ecm=True, seed=5, tx_file=document)
+    plain_far = FarTerminal(tmp_path / "unused-b.tif", ecm=False, seed=6, tx_file=document)
+    ignored = FarTerminal(tmp_path / "unused-c.tif", ecm=True, seed=7, tx_file=document)
+
+    async def scenario() -> tuple[str, str, str]:
+        stop = asyncio.Event()
+        third = asyncio.ensure_future(caller(box, q, "8009", ignored, stop=stop))
+        first, second = await asyncio.gather(caller(box, q, "8001", ecm_far), caller(box, q, "8001", plain_far))
+        stop.set()
+        return first, second, await third
+    try:
+        ecm_call, plain_call, ignored_call = asyncio.run(scenario())
+    finally:
+        for t in (ecm_far, plain_far, ignored):
+            t.close()
+    for far, ecm in ((ecm_far, True), (plain_far, False)):
+        assert far.code == spandsp.T30_ERR_OK, spandsp.completion_text(far.code or -1)
+        assert (far.stats.pages_tx, bool(far.stats.error_correcting_mode)) == (2, ecm)
+        assert far.remote == "+86 10 8001"       # the box answered with its own fax ident (CSI)
+    assert ignored.pages == 0 and ignored.code != spandsp.T30_ERR_OK   # its CNG never got a fax answer
+
+    panel = client(box.url)
+    panel.login("sup")
+
+    def received() -> list[dict]:
+        faxes = panel.api("GET", "/faxes?direction=in").json()["faxes"]
+        return faxes if len([f for f in faxes if f["status"] in ("received", "failed")]) == 2 else []
+    faxes = {f["call_uuid"]: f for f in wait_for("two faxes stored", received, timeout=30)}
+    assert set(faxes) == {ecm_call, plain_call}
+    for call, tolerance in ((ecm_call, 0.0), (plain_call, NON_ECM_TOLERANCE)):
+        f = faxes[call]
+        assert (f["direction"], f["status"], f["pages"], f["reason"], f["caller_id"]) == \
+            ("in", "received", 2, None, "13912345678"), f
+        assert f["pdf_ready"] and f["page_urls"] == [f"/api/v1/faxes/{f['id']}/pages/{i}.png" for i in (1, 2)]
+        pdf = panel.request("GET", f["pdf_url"])
+        assert pdf.status == 200 and pdf.body.startswith(b"%PDF-")
+        assert all(panel.request("GET", u).body.startswith(b"\x89PNG") for u in f["page_urls"])
+        got = page_bitmaps(box.state / "spool" / "fax" / "jobs" / str(f["id"]) / "received.tif")
+        assert len(got) == 2
+        for i, (s, g) in enumerate(zip(sent, got), 1):
+            assert g.shape == s.shape == (ROWS, 1728), f"page {i}: {g.shape}"
+            assert s.mean() > 0.005, f"page {i}: the document is blank"
+            assert float(np.mean(s != g)) <= tolerance, f"page {i}: {np.mean(s != g):.4%} of the pixels differ"
+    kinds = {c: [e["kind"] for e in events(box, "fax.") if e["call"] == c] for c in (ecm_call, plain_call)}
+    for call in (ecm_call, plain_call):
+        assert kinds[call] == ["fax.detected", "fax.receiving", "fax.page", "fax.page", "fax.received"], kinds
+    assert [e for e in events(box, "fax.") if e["call"] == ignored_call] == []
+    ivr = [e for e in events(box, "ivr.") if e["call"] == ignored_call]
+    assert ivr, "the caller on the fax_detect: false line was not in the IVR"
+    assert metric(box, "hotline_fax_transitions_total", direction="in", status="received") == 2.0
+    assert metric(box, "hotline_fax_pages_total", direction="in") == 4.0
