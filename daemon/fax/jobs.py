@@ -65,6 +65,7 @@ TRANSITIONS: dict[FaxStatus, frozenset[FaxStatus]] = {
     FaxStatus.SENT: frozenset(), FaxStatus.RECEIVED: frozenset(), FaxStatus.FAILED: frozenset(),
 }
 FINAL = (FaxStatus.SENT, FaxStatus.RECEIVED, FaxStatus.FAILED)
+RECEIVED_TIFF = "received.tif"   # a received fax as the sender's machine sent it, in the job's folder
 DOCUMENT_RE = re.compile(r"[A-Za-z0-9][\w.\-]{0,63}")
 
 

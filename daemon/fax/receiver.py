@@ -26,13 +26,12 @@ from ..calls.manager import Call, CallState
 from ..store.service_models import FaxStatus
 from . import jobs
 from .engine import SenderSettings, SessionPlayer
-from .jobs import FaxReason
+from .jobs import RECEIVED_TIFF, FaxReason
 
 log = logging.getLogger("hotline.fax")
 
 __all__ = ["FaxReceiver", "RECEIVED_TIFF"]
 
-RECEIVED_TIFF = "received.tif"     # the fax as spandsp wrote it, in the job's folder
 _NOT_A_FAX = (spandsp.T30_ERR_T0_EXPIRED, spandsp.T30_ERR_T1_EXPIRED)
 
 
@@ -163,7 +162,7 @@ class FaxReceiver:
             if not result_future.done():
                 session.cancel("the caller hung up" if leg.gone.done() else "the call ended")
             result = await asyncio.shield(result_future)
-            log.info("event=fax_received call=%s outcome=%s pages=%s rate=%s ecm=%s remote=%r reason=%r seconds=%.1f lost=%s",
+            log.info("event=fax_receive_ended call=%s outcome=%s pages=%s rate=%s ecm=%s remote=%r reason=%r seconds=%.1f lost=%s",
                      call.uuid, result.outcome.value, result.pages, result.bit_rate, result.ecm, result.remote_ident,
                      result.reason, result.seconds, session.rx.stats.overflows)
             if not result.ok:   # what T.30 last said, for the technician (the whole log stays in the result)

@@ -2,7 +2,8 @@
 shipped line 8001 through the media WebSocket (``/api/v1/sim/calls/{id}/media``), send their calling tone (CNG) into
 the IVR and a 2-page ghostscript document, with and without ECM, white noise on the line both ways; the box takes
 both faxes (its flow stops), stores them as received and lists them with their PDF and page images. A third caller
-on a route with ``fax_detect: false`` sends CNG the whole time and stays in the IVR. The three calls run at once."""
+on a route with ``fax_detect: false`` sends CNG the whole time and stays in the IVR; a fourth sends CNG and hangs up
+once the box answers with fax (failed, never received). The four calls run at once."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ import tornado.httpclient
 import tornado.websocket
 
 from hotline.drivers.common import spandsp
+from hotline.drivers.common.tones import ToneSpec, render_tone
 from hotline.fax.tiff import page_bitmaps
 
 from tests.webadmin.test_fax_engine_e2e import NON_ECM_TOLERANCE, FarTerminal
@@ -76,6 +78,39 @@ async def caller(box, qa, to: str, terminal: FarTerminal | None, cng_only: bool 
     return cid
 
 
+async def cng_caller(box, qa, to: str) -> str:
+    """A caller whose machine only sends CNG (no T.30 behind it) and who hangs up 1 s after the box started
+    receiving (its journal says fax.receiving)."""
+    loop = asyncio.get_running_loop()
+    cid = (await loop.run_in_executor(None, lambda: qa.api("POST", "/sim/calls", {"from": "13700000001", "to": to},
+                                                           expect=201)))["id"]
+    cng = render_tone(ToneSpec((1100.0,), -12.0, (500, 3000)), 30000)
+    url = box.url.replace("http", "ws") + f"/api/v1/sim/calls/{cid}/media"
+    ws = await tornado.websocket.websocket_connect(
+        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {box.qa_token}"}))
+    await ws.write_message(cng[:160 * LEAD_FRAMES].astype("<i2").tobytes(), binary=True)
+    pos, receiving, deadline = 160 * LEAD_FRAMES, None, time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and pos + 160 <= len(cng):
+            msg = await asyncio.wait_for(ws.read_message(), 5)
+            if msg is None:
+                break
+            if isinstance(msg, str):
+                continue
+            await ws.write_message(cng[pos:pos + 160].astype("<i2").tobytes(), binary=True)
+            pos += 160
+            if receiving is None and pos % 8000 == 0:   # every 0.5 s: has the box taken the call?
+                st = await loop.run_in_executor(None, lambda: qa.api("GET", f"/sim/calls/{cid}"))
+                receiving = pos if any(e["kind"] == "fax.receiving" for e in st.get("events", [])) else None
+            if receiving is not None and pos - receiving >= 8000:
+                break
+    finally:
+        ws.close()
+        await loop.run_in_executor(None, lambda: qa.api("DELETE", f"/sim/calls/{cid}"))
+    assert receiving is not None, "the box never started receiving"
+    return cid
+
+
 def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, client, qa, tmp_path: Path) -> None:
     """CNG during 8001's welcome turns each call into a fax receive: both faxes are stored as received (2 pages),
     the pages are the sender's document (identical with ECM, within 1 % on the noisy line without), journaled and
@@ -94,11 +129,12 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
     async def scenario() -> tuple[str, str, str]:
         stop = asyncio.Event()
         third = asyncio.ensure_future(caller(box, q, "8009", ignored, stop=stop))
-        first, second = await asyncio.gather(caller(box, q, "8001", ecm_far), caller(box, q, "8001", plain_far))
+        first, second, gone = await asyncio.gather(caller(box, q, "8001", ecm_far), caller(box, q, "8001", plain_far),
+                                                   cng_caller(box, q, "8001"))
         stop.set()
-        return first, second, await third
+        return first, second, await third, gone
     try:
-        ecm_call, plain_call, ignored_call = asyncio.run(scenario())
+        ecm_call, plain_call, ignored_call, gone_call = asyncio.run(scenario())
     finally:
         for t in (ecm_far, plain_far, ignored):
             t.close()
@@ -113,9 +149,12 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
 
     def received() -> list[dict]:
         faxes = panel.api("GET", "/faxes?direction=in").json()["faxes"]
-        return faxes if len([f for f in faxes if f["status"] in ("received", "failed")]) == 2 else []
-    faxes = {f["call_uuid"]: f for f in wait_for("two faxes stored", received, timeout=30)}
-    assert set(faxes) == {ecm_call, plain_call}
+        return faxes if len([f for f in faxes if f["status"] in ("received", "failed")]) == 3 else []
+    faxes = {f["call_uuid"]: f for f in wait_for("three faxes stored", received, timeout=30)}
+    assert set(faxes) == {ecm_call, plain_call, gone_call}
+    gone = faxes[gone_call]     # the caller hung up during the handshake: failed, never "received"
+    assert (gone["status"], gone["pages"], gone["reason"]) == ("failed", 0, "transmission"), gone
+    assert "hung up" in gone["detail"] and gone["tiff_url"] is None and not gone["pdf_ready"], gone
     for call, tolerance in ((ecm_call, 0.0), (plain_call, NON_ECM_TOLERANCE)):
         f = faxes[call]
         assert (f["direction"], f["status"], f["pages"], f["reason"], f["caller_id"]) == \
@@ -124,6 +163,8 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
         pdf = panel.request("GET", f["pdf_url"])
         assert pdf.status == 200 and pdf.body.startswith(b"%PDF-")
         assert all(panel.request("GET", u).body.startswith(b"\x89PNG") for u in f["page_urls"])
+        tiff = panel.request("GET", f["tiff_url"])
+        assert tiff.status == 200 and tiff.body[:4] == b"II*\x00" and "555 0100" in f["detail"]
         got = page_bitmaps(box.state / "spool" / "fax" / "jobs" / str(f["id"]) / "received.tif")
         assert len(got) == 2
         for i, (s, g) in enumerate(zip(sent, got), 1):
@@ -136,5 +177,10 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
     assert [e for e in events(box, "fax.") if e["call"] == ignored_call] == []
     ivr = [e for e in events(box, "ivr.") if e["call"] == ignored_call]
     assert ivr, "the caller on the fax_detect: false line was not in the IVR"
+    inbox = panel.get("/faxes?direction=in")      # the panel's inbox: both faxes with their pages
+    for call in (ecm_call, plain_call):
+        f = faxes[call]
+        assert f'href="/api/v1/faxes/{f["id"]}/pages/2.png"' in inbox.text and f'href="{f["tiff_url"]}"' in inbox.text
     assert metric(box, "hotline_fax_transitions_total", direction="in", status="received") == 2.0
+    assert metric(box, "hotline_fax_failures_total", direction="in", reason="transmission") == 1.0
     assert metric(box, "hotline_fax_pages_total", direction="in") == 4.0
