@@ -173,8 +173,8 @@ class SpandspSender:
 
 def transmission(result: FaxResult, total: int) -> Transmission:
     """What the queue records for a finished session."""
-    if result.ok and result.pages == total:
-        return Transmission(result.pages, total)
+    if (result.ok or result.code == spandsp.T30_ERR_OK) and result.pages == total:
+        return Transmission(result.pages, total)   # (T.30 finished; a far end that hung up right after DCN is fine)
     if result.outcome is FaxOutcome.CANCELLED:
         return Transmission(result.pages, total, FaxReason.TRANSMISSION, result.reason)
     if result.pages == 0 and not result.remote_ident and result.code in _NOT_A_FAX:

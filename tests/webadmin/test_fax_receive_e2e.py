@@ -3,7 +3,9 @@ shipped line 8001 through the media WebSocket (``/api/v1/sim/calls/{id}/media``)
 the IVR and a 2-page ghostscript document, with and without ECM, white noise on the line both ways; the box takes
 both faxes (its flow stops), stores them as received and lists them with their PDF and page images. A third caller
 on a route with ``fax_detect: false`` sends CNG the whole time and stays in the IVR; a fourth sends CNG and hangs up
-once the box answers with fax (failed, never received). The four calls run at once."""
+once the box answers with fax (failed, never received). A fifth asks for a fax back on the same call: the box tells
+it to press Start and sends as the calling machine to the caller's receiving spandsp terminal. The five calls run
+at once (the suite's time is short)."""
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +25,15 @@ from tests.webadmin.test_fax_engine_e2e import NON_ECM_TOLERANCE, FarTerminal
 from tests.webadmin.test_faxes import events, metric
 from tests.webadmin.test_media_pages import wait_for
 
-LEAD_FRAMES = 10
+LEAD_FRAMES = 25
+REPO = Path(__file__).resolve().parents[2]
+FAX_BACK_FLOW = """flow: fax_back_test
+blocks:
+  main:
+    - answer
+    - fax: {document: faq-100, number: same_call, done_prompt: fax_same_call_queued}
+    - hangup
+"""
 ROWS = 260          # short pages (about 34 mm at 196 lines/inch): the line time goes to the handshake, not to paper
 PAGES_PS = b"""%!PS
 1 1 2 { /n exch def
@@ -54,7 +64,7 @@ async def caller(box, qa, to: str, terminal: FarTerminal | None, cng_only: bool 
     ws = await tornado.websocket.websocket_connect(
         tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {box.qa_token}"}))
     after, deadline = 0, time.monotonic() + timeout
-    # 200 ms of silence first: the terminal then stays that far ahead of the box's clock, so a test process that is
+    # 500 ms of silence first: the terminal then stays that far ahead of the box's clock, so a test process that is
     # late by less than that (a loaded box) never leaves a hole in its modem signal (a jitter buffer's lead)
     await ws.write_message(bytes(320 * LEAD_FRAMES), binary=True)
     try:
@@ -76,6 +86,12 @@ async def caller(box, qa, to: str, terminal: FarTerminal | None, cng_only: bool 
         ws.close()
         await loop.run_in_executor(None, lambda: qa.api("DELETE", f"/sim/calls/{cid}"))
     return cid
+
+
+async def fax_back_caller(box, qa, to: str, terminal: FarTerminal) -> str:
+    """A caller whose fax machine is set to receive from the start (CED, then DIS until the box's fax answers);
+    hangs up when the box does."""
+    return await caller(box, qa, to, terminal)
 
 
 async def cng_caller(box, qa, to: str) -> str:
@@ -117,26 +133,31 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
     counted, listed in GET /api/v1/faxes as direction "in" with the caller's number, PDF and page images. The
     caller on 8009 (the same flow, route fax_detect: false) is never taken."""
     routes = [{"dialed": "8001", "flow": "printer_support"},
-              {"dialed": "8009", "flow": "printer_support", "fax_detect": False}]
-    box = prepared_box(config={"fax": {"ident": "+86 10 8001"}, "routes": routes})
+              {"dialed": "8009", "flow": "printer_support", "fax_detect": False},
+              {"dialed": "8010", "flow": "fax_back_test"}]
+    flows = {p.stem: p.read_text() for p in (REPO / "etc" / "flows").glob("*.yaml")}
+    box = prepared_box(flows={**flows, "fax_back_test": FAX_BACK_FLOW},
+                       config={"fax": {"ident": "+86 10 8001"}, "routes": routes})
     q = qa(box)
     document = ghostscript_fax(tmp_path)
     sent = page_bitmaps(document)
     ecm_far = FarTerminal(tmp_path / "unused-a.tif", ecm=True, seed=5, tx_file=document)
     plain_far = FarTerminal(tmp_path / "unused-b.tif", ecm=False, seed=6, tx_file=document)
     ignored = FarTerminal(tmp_path / "unused-c.tif", ecm=True, seed=7, tx_file=document)
+    back = FarTerminal(tmp_path / "fax-back.tif", ecm=True, seed=8)
 
     async def scenario() -> tuple[str, str, str]:
         stop = asyncio.Event()
         third = asyncio.ensure_future(caller(box, q, "8009", ignored, stop=stop))
-        first, second, gone = await asyncio.gather(caller(box, q, "8001", ecm_far), caller(box, q, "8001", plain_far),
-                                                   cng_caller(box, q, "8001"))
+        first, second, gone, faxed = await asyncio.gather(
+            caller(box, q, "8001", ecm_far), caller(box, q, "8001", plain_far), cng_caller(box, q, "8001"),
+            fax_back_caller(box, q, "8010", back))
         stop.set()
-        return first, second, await third, gone
+        return first, second, await third, gone, faxed
     try:
-        ecm_call, plain_call, ignored_call, gone_call = asyncio.run(scenario())
+        ecm_call, plain_call, ignored_call, gone_call, back_call = asyncio.run(scenario())
     finally:
-        for t in (ecm_far, plain_far, ignored):
+        for t in (ecm_far, plain_far, ignored, back):
             t.close()
     for far, ecm in ((ecm_far, True), (plain_far, False)):
         assert far.code == spandsp.T30_ERR_OK, spandsp.completion_text(far.code or -1)
@@ -184,3 +205,15 @@ def test_the_shipped_line_8001_takes_faxes_with_and_without_ecm(prepared_box, cl
     assert metric(box, "hotline_fax_transitions_total", direction="in", status="received") == 2.0
     assert metric(box, "hotline_fax_failures_total", direction="in", reason="transmission") == 1.0
     assert metric(box, "hotline_fax_pages_total", direction="in") == 4.0
+
+    # fax-back on the same call: the caller's machine has the box's document, 1 page, as the job says
+    assert back.code == spandsp.T30_ERR_OK and back.stats.pages_rx == 1, spandsp.completion_text(back.code or -1)
+    assert back.remote == "+86 10 8001"
+    out = wait_for("fax-back sent", lambda: [f for f in panel.api("GET", "/faxes?direction=out").json()["faxes"]
+                                             if f["call_uuid"] == back_call and f["status"] in ("sent", "failed")])[0]
+    assert (out["status"], out["pages"], out["same_call"], out["document"]) == ("sent", 1, True, "faq-100"), out
+    job_dir = box.state / "spool" / "fax" / "jobs" / str(out["id"])
+    assert np.array_equal(page_bitmaps(job_dir / "document.tif")[0], page_bitmaps(tmp_path / "fax-back.tif")[0])
+    said = [(e["kind"], e.get("prompt")) for e in events(box, "") if e["call"] == back_call
+            and e["kind"] in ("media.played", "fax.sending", "fax.sent")]
+    assert said[-3:] == [("media.played", "fax_same_call_queued"), ("fax.sending", None), ("fax.sent", None)], said
