@@ -22,6 +22,7 @@ from hotline.fax.pool import FaxPool
 from hotline.fax.session import ALL_MODEMS, FaxDirection, FaxResult, FaxSession, FaxSettings
 from hotline.fax.tools import DocumentError
 
+from ..calls.linecaps import traits
 from ..calls.manager import Call, CallState
 from ..store.service_models import FaxStatus
 from . import jobs
@@ -113,7 +114,7 @@ class FaxReceiver:
         if not call.vars.get("fax_detect", True):
             return "fax_detect_off"
         line = call.caller.line
-        if line.traits.fax is not FaxMode.AUDIO or call.caller.channel is None:
+        if traits(line).fax is not FaxMode.AUDIO or call.caller.channel is None:
             return "line_not_audio_fax"   # a modem line: its own fax modes (class 1/2), not the audio engine
         if self.unavailable() is not None:
             return "no_engine"

@@ -15,7 +15,7 @@ from typing import Any
 
 from hotline.drivers.base import FaxMode
 
-from ..calls.linecaps import bridgeable
+from ..calls.linecaps import bridgeable, traits
 from ..store.service_models import FaxStatus
 from . import jobs
 from .jobs import FaxReason
@@ -43,7 +43,7 @@ class SameCall:
         if call is None or call.caller is None or call.caller.channel is None:
             return "the call has no audio to send a fax on"
         line = call.caller.line
-        if line.traits.fax is not FaxMode.AUDIO or not bridgeable(line) or not q.sender.accepts(self._line(call)):
+        if traits(line).fax is not FaxMode.AUDIO or not bridgeable(line) or not q.sender.accepts(self._line(call)):
             return f"line {line.name} cannot carry a fax as audio"
         return None
 
