@@ -38,6 +38,7 @@ log = logging.getLogger("hotline.fax")
 
 __all__ = ["SpandspSender", "SessionPlayer", "make_sender"]
 
+PACE_FRAMES = 10   # fast mode: the tick may run this far (200 ms) ahead of the fax thread (its buffer holds 1 s)
 # T.30 results that mean "no fax machine answered" (nothing of T.30 came back) rather than a broken call
 _NOT_A_FAX = (spandsp.T30_ERR_T0_EXPIRED, spandsp.T30_ERR_T1_EXPIRED)
 
@@ -75,6 +76,10 @@ class SessionPlayer:
 
     def __init__(self, session: FaxSession, capture: Any):
         self.session, self.capture = session, capture
+
+    def caught_up(self) -> bool:
+        """The fax thread has handled what it was fed (an engine in fast mode waits for this: engine.pacers)."""
+        return self.session.done or self.session.rx.fill()[0] < PACE_FRAMES * FRAME_SAMPLES
 
     def next_frame(self) -> np.ndarray | None:
         """One frame for the far end; None once the session ended and its last audio has been played."""
@@ -155,7 +160,10 @@ class SpandspSender:
                              name=f"fax-out-{line.call_uuid[:8]}", on_page=page_done)
         capture = line.capture()
         self.pool.start(session)
-        line.play(SessionPlayer(session, capture))
+        player = SessionPlayer(session, capture)
+        line.play(player)
+        pacers = getattr(line.engine, "pacers", [])
+        pacers.append(player.caught_up)
         result_future = asyncio.wrap_future(session.future)
         try:
             await asyncio.wait({result_future, line.gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -165,6 +173,8 @@ class SpandspSender:
         except asyncio.CancelledError:
             session.cancel("the fax was stopped (time limit or the box stopping)")
             raise
+        finally:
+            pacers.remove(player.caught_up)
         log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r gaps=%s lost=%s",
                  line.call_uuid, result.outcome.value, result.pages, total, result.bit_rate, result.ecm,
                  result.remote_ident, result.reason, session.tx.stats.underruns, session.rx.stats.overflows)

@@ -152,9 +152,11 @@ class FaxReceiver:
                                          modems=ALL_MODEMS, ecm=s.ecm, ident=s.ident, time_limit=s.session_seconds),
                              name=f"fax-in-{call.uuid[:8]}", on_page=page_done)
         capture = self.engine.start_capture(channel)
+        player = SessionPlayer(session, capture)
+        self.engine.pacers.append(player.caught_up)
         try:
             self.pool.start(session)
-            self.engine.play(channel, SessionPlayer(session, capture))
+            self.engine.play(channel, player)
             result_future = asyncio.wrap_future(session.future)
             try:
                 await asyncio.wait({result_future, leg.gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -170,6 +172,7 @@ class FaxReceiver:
                 log.warning("event=fax_receive_log call=%s lines=%r", call.uuid, result.log[-12:])
             await asyncio.shield(self._store(call, job, result))
         finally:
+            self.engine.pacers.remove(player.caught_up)
             self.engine.stop_capture(capture)
             self.receiving.pop(call.uuid, None)
 

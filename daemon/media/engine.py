@@ -18,6 +18,7 @@ from .tonewatch import ToneCallback, ToneWatch
 
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
+PACE_WAIT = 1.0    # at most this long per tick for pacers in fast mode
 
 
 class FrameSource(Protocol):
@@ -108,6 +109,9 @@ class MediaEngine:
         self.overruns = 0
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
+        # fast mode (speed 0: dry runs, tests) only: the next tick waits (up to PACE_WAIT s) until each of these
+        # says it has caught up, so a worker thread fed by the tick (a fax session) sees media time, not a flood
+        self.pacers: list[Callable[[], bool]] = []
         self.frame_devices: list[Any] = []  # devices ticked every frame (the device manager adds and removes them)
         self.on_device_error: Callable[[Any, BaseException], None] | None = None  # a device raised in the tick
         self.device_errors = 0
@@ -340,6 +344,8 @@ class MediaEngine:
                     self.metrics.tick_overruns.inc()
             if self.speed <= 0:
                 await asyncio.sleep(0)
+                if self.pacers:
+                    await self._pace()
                 continue
             deadline += TICK / self.speed
             delay = deadline - loop.time()
@@ -351,6 +357,13 @@ class MediaEngine:
                 deadline = loop.time()
                 delay = 0
             await asyncio.sleep(max(0.0, delay))
+
+    async def _pace(self) -> None:
+        """Fast mode: wait (bounded) for every pacer to catch up."""
+        waited = 0.0
+        while waited < PACE_WAIT and not all(ready() for ready in list(self.pacers)):
+            await asyncio.sleep(0.0005)
+            waited += 0.0005
 
     def _groups(self) -> dict[int, tuple[Any, list[str], np.ndarray]]:
         if self._by_device is None:

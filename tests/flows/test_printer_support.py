@@ -21,7 +21,7 @@ def test_product_info_price_and_fax_on_the_same_call(walk, path_is, lang, correl
     shipped spandsp engine) tells the caller to press Start and calls as a fax machine; this caller has no fax
     machine, so after T.30's wait for an answer the job fails (no fax machine answered) and the caller hears that
     the fax could not be sent, never that it went."""
-    run = walk("printer_support", [LANG[lang], "1", "2", "1020#", "6", "#", "9"])
+    run = walk("printer_support", [LANG[lang], "1", "2", "1020#", "6", "#", "9"], limit=400)
     path_is(run, ("language", {"language": lang}), ("menu.key", {"key": "1", "target": "products"}),
             ("menu.key", {"key": "2", "target": "product_model"}), ("collect", {"var": "model", "value": "1020"}),
             ("lookup", {"table": "products", "found": True}), ("say", {"value": "1099.00", "kind": "money"}),
