@@ -22,7 +22,7 @@ from hotline.fax.pool import FaxPool
 from hotline.fax.session import ALL_MODEMS, FaxDirection, FaxResult, FaxSession, FaxSettings
 from hotline.fax.tools import DocumentError
 
-from ..calls.linecaps import traits
+from ..calls.linecaps import bridgeable, traits
 from ..calls.manager import Call, CallState
 from ..store.service_models import FaxStatus
 from . import jobs
@@ -114,8 +114,8 @@ class FaxReceiver:
         if not call.vars.get("fax_detect", True):
             return "fax_detect_off"
         line = call.caller.line
-        if traits(line).fax is not FaxMode.AUDIO or call.caller.channel is None:
-            return "line_not_audio_fax"   # a modem line: its own fax modes (class 1/2), not the audio engine
+        if traits(line).fax is not FaxMode.AUDIO or not bridgeable(line) or call.caller.channel is None:
+            return "line_not_audio_fax"   # a modem line (its own fax modes, class 1/2), or half duplex
         if self.unavailable() is not None:
             return "no_engine"
         return None

@@ -38,10 +38,12 @@ def test_the_receiver_takes_only_ivr_calls_on_audio_lines_with_fax_detect_on(tmp
     async def run() -> list:
         receiver = FaxReceiver(None, None, SimpleNamespace(calls={}), None, tmp_path, {})
         receiver.unavailable = lambda: None
-        audio, modem = LineTraits(), LineTraits(duplex=Duplex.HALF, fax=FaxMode.CLASS1)
+        audio, modem = LineTraits(), LineTraits(duplex=Duplex.HALF, fax=FaxMode.NONE)
+        half = LineTraits(duplex=Duplex.HALF)
         return [receiver._why_not(_call(audio)), receiver._why_not(_call(audio, fax_detect=False)),
-                receiver._why_not(_call(audio, CallState.BRIDGED)), receiver._why_not(_call(modem))]
-    assert asyncio.run(run()) == [None, "fax_detect_off", "not_in_ivr", "line_not_audio_fax"]
+                receiver._why_not(_call(audio, CallState.BRIDGED)), receiver._why_not(_call(modem)),
+                receiver._why_not(_call(half))]
+    assert asyncio.run(run()) == [None, "fax_detect_off", "not_in_ivr", "line_not_audio_fax", "line_not_audio_fax"]
 
 
 def test_fax_back_on_the_same_call_needs_an_engine_and_an_audio_line() -> None:
