@@ -63,3 +63,43 @@ def test_fax_back_on_the_same_call_needs_an_engine_and_an_audio_line() -> None:
     assert modem == "line t1 cannot carry a fax as audio"
     assert mute == gone == "the call has no audio to send a fax on"
     assert no_engine == "no fax engine"
+
+
+def test_a_received_fax_is_stored_then_handed_to_every_delivery_hook(tmp_path: Path) -> None:
+    """A fax whose T.30 finished: its PDF and page images are made beside it, the job moves to received, then each
+    on_received hook gets the job id in order (one that raises does not stop the next). A fax with no page moves to
+    failed and no hook runs."""
+    from hotline.daemon.store.service_models import FaxStatus
+    from hotline.fax.session import FaxDirection, FaxOutcome, FaxResult
+    from tests.webadmin.test_fax_receive_e2e import ghostscript_fax
+
+    tiff = ghostscript_fax(tmp_path)
+    moves: list = []
+    calls: list = []
+
+    async def run() -> None:
+        receiver = FaxReceiver(None, None, SimpleNamespace(calls={}), None, tmp_path / "spool", {})
+
+        async def move(job, status, reason, **fields):
+            moves.append((status, reason, fields.get("pages")))
+            return {"id": job["id"], "status": status.value}
+        receiver._move = move
+
+        async def broken(job_id: int) -> None:
+            calls.append(("broken", job_id))
+            raise RuntimeError("mail server down")
+
+        async def ticket(job_id: int) -> None:
+            calls.append(("ticket", job_id))
+        receiver.on_received += [broken, ticket]
+        ok = FaxResult(FaxOutcome.SUCCESS, FaxDirection.RECEIVE, 2, 14400, True, "555 0100", "OK", 0, tiff, 20, 0.1)
+        nothing = FaxResult(FaxOutcome.FAILED, FaxDirection.RECEIVE, 0, 0, False, "", "no", 2, None, 35, 0.1)
+        (tmp_path / "spool" / "fax" / "jobs" / "7").mkdir(parents=True)
+        await receiver._store(SimpleNamespace(uuid="c"), {"id": 7}, ok)
+        await receiver._store(SimpleNamespace(uuid="d"), {"id": 8}, nothing)
+        await asyncio.gather(*receiver._delivering)
+    asyncio.run(run())
+    assert moves[0] == (FaxStatus.RECEIVED, None, 2) and moves[1][0] is FaxStatus.FAILED
+    assert calls == [("broken", 7), ("ticket", 7)]
+    folder = tmp_path / "spool" / "fax" / "jobs" / "7"
+    assert (folder / "document.pdf").is_file() and (folder / "page-2.png").is_file()
