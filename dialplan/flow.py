@@ -48,6 +48,7 @@ class Flow:
     source: str
     warnings: list[Problem] = field(default_factory=list)
     filename: str = ""  # where the source was read from (problems found later name it)
+    fax_detect: bool = True  # a caller's fax calling tone (CNG) turns the call into a fax receive
 
     @property
     def digest(self) -> str:
@@ -70,6 +71,8 @@ HEADER = Section({
     "start": Scalar(str, default="main"),
     "error": Scalar(str, default=None, nullable=True),
     "vars": MapOf(Scalar(str, nullable=True), key_pattern=r"[a-z_][a-z0-9_]*"),
+    "fax_detect": Scalar(bool, default=True, help="true (default): a caller's fax calling tone turns the call "
+                         "into a fax receive; false: this flow never takes a fax"),
     "blocks": _Later(),  # checked step by step below
 }, required=("flow", "blocks"))
 
@@ -162,7 +165,8 @@ def _check_flow(root: yaml.Node, ctx: Ctx, text: str, prompt_exists: PromptCheck
     if ctx.problems:
         raise FlowError(ctx.problems, ctx.warnings)
     return Flow(header["flow"], header.get("title", {}), list(languages), header["start"], header.get("error"),
-                dict(header.get("vars", {})), blocks, text, ctx.warnings, ctx.filename)
+                dict(header.get("vars", {})), blocks, text, ctx.warnings, ctx.filename,
+                fax_detect=header.get("fax_detect", True) is not False)
 
 
 def _check_refs(ctx: Ctx, header: dict, blocks: dict, block_nodes: dict, root: yaml.Node,

@@ -25,6 +25,10 @@ class FlowServices(Protocol):
     async def create(self, kind: str, **fields: Any) -> dict:
         """Create a ticket, callback, fax job, voicemail or survey answer; returns the row."""
 
+    async def fax_on_call(self, job_id: int, call_uuid: str) -> dict | None:
+        """Send a queued same-call fax job back on the call now (the box is the calling fax machine); the job's
+        final row: sent, or failed with the reason."""
+
     async def enter_queue(self, queue: str, ctx: Any, vip: bool = False) -> str | None:
         """Wait in an ACD queue; the outcome (completed, callback, voicemail, no_agents, full, timeout),
         or None when the ACD has no such queue."""

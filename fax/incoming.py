@@ -11,7 +11,7 @@ from pathlib import Path
 from .tiff import read_pages
 from .tools import DocumentError, Limits, run_tool
 
-__all__ = ["ReceivedFax", "render_received", "PNG_DPI"]
+__all__ = ["ReceivedFax", "render_received", "publish_pages", "PNG_DPI"]
 
 PNG_DPI = 100   # page images for the screen: about 850 x 1170 pixels, square pixels whatever the fax resolution
 
@@ -55,3 +55,15 @@ def render_received(tiff: Path, out_dir: Path, stem: str = "fax", limits: Limits
         if final_tiff.resolve() != tiff.resolve():
             os.replace(work / "fax.tif", final_tiff)
     return ReceivedFax(final_tiff, final_pdf, pngs, len(pages))
+
+
+def publish_pages(tiff: Path, folder: Path) -> int:
+    """A fax's pages for the panel and mail, beside it in a job's folder: ``document.pdf`` and ``page-<n>.png``
+    (blocking: run it in a thread); the number of pages. DocumentError when the TIFF cannot be read."""
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix=".render-", dir=folder) as tmp:
+        shown = render_received(tiff, Path(tmp), "document")
+        os.replace(shown.pdf, folder / "document.pdf")
+        for n, png in enumerate(shown.pngs, 1):
+            os.replace(png, folder / f"page-{n}.png")
+    return shown.pages

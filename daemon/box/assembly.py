@@ -150,6 +150,9 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         if route is not None and route.get("recording"):
             call.vars["recording_policy"] = route["recording"]  # CallManager.answer applies it
         flow = router.flow_for(call.dialed)
+        # CNG takes a fax unless the route or the flow says fax_detect: false (CallManager.answer watches for it)
+        call.vars["fax_detect"] = (route is None or route.get("fax_detect", True) is not False) and (
+            flow is None or flow.fax_detect)
         if flow is None:
             return builtin.reception
         return lambda ctx, flow=flow: FlowRun(flow, ctx, services).run()
@@ -173,7 +176,11 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
                    library, cfg.path_for("spool"), fax_settings, app.metrics)
     services.fax = fax
     flows.document_check = library.names
-    app.services.update(fax=fax, fax_library=library)
+    from ..fax.engine import SpandspSender
+    from ..fax.receiver import FaxReceiver
+    sender = fax.sender
+    fax_in = FaxReceiver(app.store, journal, calls, engine, cfg.path_for("spool"), fax_settings, app.metrics,
+                         pool=(lambda: sender.pool) if isinstance(sender, SpandspSender) else None)
     from ..fax.delivery import FaxDelivery, InboxSettings
     from ..mail.outbox import Outbox
     from ..mail.voicemail import VoicemailMailer, VoicemailMailSettings
@@ -181,7 +188,9 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     fax_delivery = FaxDelivery(app.store, outbox, InboxSettings.from_config(cfg), cfg.path_for("spool"), journal)
     voicemail_mail = VoicemailMailer(app.store, outbox, VoicemailMailSettings.from_config(cfg))
     services.on_voicemail.append(voicemail_mail.on_voicemail)
-    app.services.update(mail_outbox=outbox, fax_delivery=fax_delivery)   # the receive path calls fax_delivery.deliver
+    fax_in.on_received.append(fax_delivery.deliver)   # a received fax is filed with its customer and mailed
+    app.services.update(fax=fax, fax_library=library, fax_receiver=fax_in, mail_outbox=outbox,
+                        fax_delivery=fax_delivery)
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats
@@ -196,6 +205,7 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
         ("calls", calls),
         ("acd", acd),
         ("fax", fax),
+        ("fax_in", fax_in),
         ("mail", outbox),
         ("fax_delivery", fax_delivery),
         ("stats", stats),

@@ -126,6 +126,8 @@ CORE = Section({
         "recording": Scalar(str, default=None, nullable=True, choices=("always", "on_demand", "never"),
                             help="calls on this number: always recorded, on_demand (paused until the agent "
                                  "starts it) or never; unset: engine.record_calls"),
+        "fax_detect": Scalar(bool, default=True, help="a caller's fax calling tone (CNG) turns the call into a fax "
+                             "receive (true, the default); false: calls on this number never take a fax"),
     }, required=("dialed", "flow"))),
     "metrics": Section({
         "enabled": Scalar(bool, default=True),

@@ -301,6 +301,12 @@ class BoxServices:
                     log.exception("event=voicemail_hook_failed id=%s", row.get("id"))
         return row
 
+    async def fax_on_call(self, job_id: int, call_uuid: str) -> dict | None:
+        """A same-call fax job sent back on the call (FaxQueue.same_call); its final row."""
+        if self.fax is None:
+            return None
+        return await self.fax.same_call.send(job_id, call_uuid)
+
     def _voicemail_path(self, call_uuid: str) -> Path:
         base = self.spool or Path(".")
         return base / "voicemail" / time.strftime("%Y/%m/%d") / f"{call_uuid}.wav"

@@ -98,6 +98,9 @@ class Call:
     end_done: asyncio.Event = field(default_factory=asyncio.Event)
     keys: str = ""                 # the caller's keys heard so far (the last KEYS_SHOWN): simulated callers only
     self_ending: bool = False      # the call's own task is ending it (CallManager.finish): not to be cancelled
+    # set (with the flow cancelled) when something else takes the call over, e.g. a fax receive after CNG:
+    # the call's task runs it in place of the rest of the flow, then ends the call as usual
+    takeover: Callable[["Call"], Awaitable[None]] | None = None
 
     def key_heard(self, leg: Leg, digit: str) -> None:
         """A key detected on a leg: to the leg's queue; the caller's keys are also remembered for the panel."""
@@ -148,6 +151,9 @@ class CallManager(CallRecordings):
         self.refused: dict[str, str] = {}   # call uuid -> admission refusal reason (the newest 1000)
         self.on_call_ended: list[Callable[[Call], None]] = []
         self.on_leg_ended: list[Callable[[Leg], None]] = []  # the ACD frees an agent whose leg ended
+        # the fax calling tone was heard on a caller's line (media tick or the modem's DLE c); the fax receiver
+        # decides whether the call becomes a fax receive (None: nobody listens, the tone is only logged)
+        self.on_fax_tone: Callable[[Call], None] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -233,7 +239,9 @@ class CallManager(CallRecordings):
             leg.flashes.put_nowait(True)
         elif isinstance(event, ToneDetected):
             log.info("event=tone_detected line=%s tone=%s", event.line, event.kind.value)
-            if event.kind in (ToneKind.BUSY, ToneKind.CONGESTION):  # many analog lines signal hang-up only so
+            if event.kind is ToneKind.FAX_CNG and leg is leg.call.caller and self.on_fax_tone is not None:
+                self.on_fax_tone(leg.call)
+            elif event.kind in (ToneKind.BUSY, ToneKind.CONGESTION):  # many analog lines signal hang-up only so
                 cause = HangupCause.BUSY if event.kind is ToneKind.BUSY else HangupCause.CONGESTION
                 leg.lost(cause)
                 self._leg_lost(leg, cause)
@@ -334,12 +342,30 @@ class CallManager(CallRecordings):
         ctx = self.context_factory(call, self) if self.context_factory else None
         call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
 
+    def take_over(self, call: Call, takeover: Callable[[Call], Awaitable[None]]) -> bool:
+        """Stop the call's flow and run ``takeover(call)`` in its task instead (the call ends after it, as after
+        a flow); False when the call is ending or already taken over."""
+        if call.state is CallState.ENDED or call.takeover is not None or call.task is None or call.task.done():
+            return False
+        call.takeover = takeover
+        call.task.cancel()
+        return True
+
     async def _run(self, call: Call, flow: Flow | None, ctx: Any) -> None:
         try:
-            if call.direction == "internal":
-                self.open_media(call.caller)
-            if flow is not None:
-                await flow(ctx)
+            try:
+                if call.direction == "internal":
+                    self.open_media(call.caller)
+                if flow is not None:
+                    await flow(ctx)
+            except asyncio.CancelledError:
+                if call.takeover is None or call.state is CallState.ENDED:
+                    raise
+                current = asyncio.current_task()
+                while current is not None and current.cancelling():   # the take-over's cancel, not a hang-up
+                    current.uncancel()
+            if call.takeover is not None and call.state is not CallState.ENDED:
+                await call.takeover(call)
         except asyncio.CancelledError:
             pass
         except LegGone as exc:
@@ -387,6 +413,9 @@ class CallManager(CallRecordings):
         call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
         ch = self.open_media(call.caller)
         self.journal.emit("call.answered", call.uuid, call.caller.line.name, ts=call.answered_at)
+        if call.direction == "inbound" and self.on_fax_tone is not None and call.vars.get("fax_detect", True):
+            leg = call.caller
+            self.engine.watch_tones(ch, lambda kind, leg=leg: self.on_line_event(ToneDetected(leg.line.name, kind)))
         policy = call.vars.get("recording_policy")  # the route's policy (routes: recording), else the engine's
         if policy == "never":
             self.journal.emit("recording.skipped", call.uuid, ts=self.engine.now(), reason="policy:never")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from hotline.drivers.base import FRAME_SAMPLES
 from hotline.drivers.common import spandsp
 from hotline.fax.documents import FAX_WIDTH, PageHeader, Resolution, to_fax_tiff
-from hotline.fax.incoming import render_received
+from hotline.fax.incoming import publish_pages
 from hotline.fax.pool import FaxPool
 from hotline.fax.session import ALL_MODEMS, FaxDirection, FaxError, FaxOutcome, FaxResult, FaxSession, FaxSettings
 from hotline.fax.tiff import read_pages
@@ -39,6 +38,7 @@ log = logging.getLogger("hotline.fax")
 
 __all__ = ["SpandspSender", "SessionPlayer", "make_sender"]
 
+PACE_FRAMES = 10   # fast mode: the tick may run this far (200 ms) ahead of the fax thread (its buffer holds 1 s)
 # T.30 results that mean "no fax machine answered" (nothing of T.30 came back) rather than a broken call
 _NOT_A_FAX = (spandsp.T30_ERR_T0_EXPIRED, spandsp.T30_ERR_T1_EXPIRED)
 
@@ -76,6 +76,10 @@ class SessionPlayer:
 
     def __init__(self, session: FaxSession, capture: Any):
         self.session, self.capture = session, capture
+
+    def caught_up(self) -> bool:
+        """The fax thread has handled what it was fed (an engine in fast mode waits for this: engine.pacers)."""
+        return self.session.done or self.session.rx.fill()[0] < PACE_FRAMES * FRAME_SAMPLES
 
     def next_frame(self) -> np.ndarray | None:
         """One frame for the far end; None once the session ended and its last audio has been played."""
@@ -136,12 +140,7 @@ class SpandspSender:
             now = datetime.fromtimestamp(time.time(), localtime.zone(localtime.current()))   # the box's zone
             header = PageHeader(self.settings.header_name, self.settings.ident, now)
             to_fax_tiff(document.source, tiff, self.settings.resolution, header)
-        with tempfile.TemporaryDirectory(prefix=".render-", dir=job_dir) as tmp:
-            shown = render_received(tiff, Path(tmp), "document")
-            os.replace(shown.pdf, job_dir / "document.pdf")
-            for n, png in enumerate(shown.pngs, 1):
-                os.replace(png, job_dir / f"page-{n}.png")
-        return tiff, shown.pages
+        return tiff, publish_pages(tiff, job_dir)
 
     async def transmit(self, line: FaxLine, document: FaxDocument,
                        on_page: Callable[[int, int | None], None]) -> Transmission:
@@ -161,7 +160,10 @@ class SpandspSender:
                              name=f"fax-out-{line.call_uuid[:8]}", on_page=page_done)
         capture = line.capture()
         self.pool.start(session)
-        line.play(SessionPlayer(session, capture))
+        player = SessionPlayer(session, capture)
+        line.play(player)
+        pacers = getattr(line.engine, "pacers", [])
+        pacers.append(player.caught_up)
         result_future = asyncio.wrap_future(session.future)
         try:
             await asyncio.wait({result_future, line.gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -171,6 +173,8 @@ class SpandspSender:
         except asyncio.CancelledError:
             session.cancel("the fax was stopped (time limit or the box stopping)")
             raise
+        finally:
+            pacers.remove(player.caught_up)
         log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r gaps=%s lost=%s",
                  line.call_uuid, result.outcome.value, result.pages, total, result.bit_rate, result.ecm,
                  result.remote_ident, result.reason, session.tx.stats.underruns, session.rx.stats.overflows)
@@ -179,8 +183,8 @@ class SpandspSender:
 
 def transmission(result: FaxResult, total: int) -> Transmission:
     """What the queue records for a finished session."""
-    if result.ok and result.pages == total:
-        return Transmission(result.pages, total)
+    if (result.ok or result.code == spandsp.T30_ERR_OK) and result.pages == total:
+        return Transmission(result.pages, total)   # (T.30 finished; a far end that hung up right after DCN is fine)
     if result.outcome is FaxOutcome.CANCELLED:
         return Transmission(result.pages, total, FaxReason.TRANSMISSION, result.reason)
     if result.pages == 0 and not result.remote_ident and result.code in _NOT_A_FAX:

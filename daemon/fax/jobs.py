@@ -65,6 +65,7 @@ TRANSITIONS: dict[FaxStatus, frozenset[FaxStatus]] = {
     FaxStatus.SENT: frozenset(), FaxStatus.RECEIVED: frozenset(), FaxStatus.FAILED: frozenset(),
 }
 FINAL = (FaxStatus.SENT, FaxStatus.RECEIVED, FaxStatus.FAILED)
+RECEIVED_TIFF = "received.tif"   # a received fax as the sender's machine sent it, in the job's folder
 DOCUMENT_RE = re.compile(r"[A-Za-z0-9][\w.\-]{0,63}")
 
 
@@ -163,9 +164,23 @@ def queued_jobs(limit: int = 200) -> list[dict[str, Any]]:
     return [job_dict(r) for r in q]
 
 
+def job_row(job_id: int) -> dict[str, Any] | None:
+    """One job by id, or None (DB thread)."""
+    row = FaxJob.get_or_none(FaxJob.id == job_id)
+    return job_dict(row) if row is not None else None
+
+
+def same_call_left() -> list[dict[str, Any]]:
+    """Fax-back jobs for a call (no number) that a stop or crash left unfinished: their call is gone."""
+    q = FaxJob.select().where(FaxJob.direction == FaxDirection.OUT.value, FaxJob.number.is_null(True),
+                              FaxJob.status.in_([FaxStatus.QUEUED.value, FaxStatus.DIALLING.value,
+                                                 FaxStatus.SENDING.value]))
+    return [job_dict(r) for r in q]
+
+
 def interrupted_jobs() -> list[dict[str, Any]]:
-    """Outgoing jobs a stop or crash left dialling or sending (they go back to the queue at start)."""
-    q = FaxJob.select().where(FaxJob.direction == FaxDirection.OUT.value,
+    """Outgoing jobs to a number a stop or crash left dialling or sending (they go back to the queue at start)."""
+    q = FaxJob.select().where(FaxJob.direction == FaxDirection.OUT.value, FaxJob.number.is_null(False),
                               FaxJob.status.in_([FaxStatus.DIALLING.value, FaxStatus.SENDING.value]))
     return [job_dict(r) for r in q]
 

@@ -25,6 +25,7 @@ from ..store.service_models import FaxStatus
 from . import jobs
 from .jobs import FaxReason
 from .library import FaxLibrary, page_count
+from .samecall import SameCall
 from .sender import FaxDocument, FaxLine, FaxSender, Transmission
 
 log = logging.getLogger("hotline.fax")
@@ -61,6 +62,7 @@ class FaxQueue:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self.waiting: dict[str, int] = {}   # reason -> queued jobs waiting for it (status())
+        self.same_call = SameCall(self)     # fax-back on the caller's own call (samecall.py)
         self.last_error: str | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -68,6 +70,8 @@ class FaxQueue:
         """Jobs a stop or crash left dialling/sending go back to the queue; then the loop starts."""
         for job in await self.store.read(jobs.interrupted_jobs):
             await self._move(job, FaxStatus.QUEUED, FaxReason.SHUTDOWN, next_attempt_at=self.engine.now())
+        for job in await self.store.read(jobs.same_call_left):   # their call is gone: no second chance
+            await self._move(job, FaxStatus.FAILED, FaxReason.SHUTDOWN, detail="the call ended when the box stopped")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="fax-queue")
 
     async def stop(self) -> None:

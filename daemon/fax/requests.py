@@ -21,7 +21,7 @@ def why_not(fax: Any, document: str, same_call: bool) -> FaxReason | None:
     if fax is None or fax.sender.unavailable() is not None:
         return FaxReason.NO_ENGINE
     if same_call and getattr(fax, "same_call", None) is None:
-        return FaxReason.NO_ENGINE   # sending back on the caller's own call needs the engine's same-call mode
+        return FaxReason.NO_ENGINE   # sending back on the caller's own call needs the queue's same-call sender
     return None
 
 
@@ -39,6 +39,8 @@ async def request(fax: Any, store: Any, journal: Any, clock: Any, document: str,
             raise jobs.FaxError(f"fax: number {number!r} has no digits")
         number = key
     reason = await store.read(why_not, fax, document, same_call)
+    if reason is None and same_call and fax.same_call.unavailable(call_uuid) is not None:
+        reason = FaxReason.NO_ENGINE    # no audio fax on this caller's line: they hear that it is not available
     if reason is FaxReason.DOCUMENT_MISSING and keep_if_no_engine:  # a person asked: tell them, keep no row
         raise jobs.FaxError(f"document: {document!r} is not in the fax library")
     if reason is FaxReason.NO_ENGINE and keep_if_no_engine and not same_call:

@@ -14,9 +14,11 @@ from hotline.drivers.base import FRAME_SAMPLES
 
 from ..aio import cancel_and_wait
 from hotline.drivers.common.dtmf import DtmfDetector
+from .tonewatch import ToneCallback, ToneWatch
 
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
+PACE_WAIT = 1.0    # at most this long per tick for pacers in fast mode
 
 
 class FrameSource(Protocol):
@@ -88,6 +90,7 @@ class MediaEngine:
         self.overrun_s = overrun_ms / 1000.0
         self.metrics = metrics
         self.detector = DtmfDetector(capacity)
+        self.tones = ToneWatch()   # fax calling tone, on the channels that watch for it
         self.inp = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
         self.out = np.zeros((capacity, FRAME_SAMPLES), dtype=np.int16)
         self.channels: dict[int, Channel] = {}
@@ -106,6 +109,9 @@ class MediaEngine:
         self.overruns = 0
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
+        # fast mode (speed 0: dry runs, tests) only: the next tick waits (up to PACE_WAIT s) until each of these
+        # says it has caught up, so a worker thread fed by the tick (a fax session) sees media time, not a flood
+        self.pacers: list[Callable[[], bool]] = []
         self.frame_devices: list[Any] = []  # devices ticked every frame (the device manager adds and removes them)
         self.on_device_error: Callable[[Any, BaseException], None] | None = None  # a device raised in the tick
         self.device_errors = 0
@@ -176,11 +182,22 @@ class MediaEngine:
                 self.remove_tap(rec, ch)
         self._edges = {e for e in self._edges if ch.slot not in (e.dst, e.src)}
         self._edge_arrays = None
+        self.tones.unwatch(ch.slot)
         self.channels.pop(ch.slot, None)
         self.inp[ch.slot] = 0
         self.out[ch.slot] = 0
         self._free.append(ch.slot)
         self._by_device = None
+
+    # ---- tones --------------------------------------------------------------------------
+    def watch_tones(self, ch: Channel, callback: ToneCallback) -> None:
+        """Call ``callback(kind)`` (in the tick) when the fax calling tone is heard on the channel."""
+        if ch.open:
+            self.tones.watch(ch.slot, callback)
+
+    def unwatch_tones(self, ch: Channel) -> None:
+        """Stop looking for tones on the channel."""
+        self.tones.unwatch(ch.slot)
 
     # ---- playback ---------------------------------------------------------------------
     def play(self, ch: Channel, source: FrameSource) -> asyncio.Future:
@@ -327,6 +344,8 @@ class MediaEngine:
                     self.metrics.tick_overruns.inc()
             if self.speed <= 0:
                 await asyncio.sleep(0)
+                if self.pacers:
+                    await self._pace()
                 continue
             deadline += TICK / self.speed
             delay = deadline - loop.time()
@@ -338,6 +357,13 @@ class MediaEngine:
                 deadline = loop.time()
                 delay = 0
             await asyncio.sleep(max(0.0, delay))
+
+    async def _pace(self) -> None:
+        """Fast mode: wait (bounded) for every pacer to catch up."""
+        waited = 0.0
+        while waited < PACE_WAIT and not all(ready() for ready in list(self.pacers)):
+            await asyncio.sleep(0.0005)
+            waited += 0.0005
 
     def _groups(self) -> dict[int, tuple[Any, list[str], np.ndarray]]:
         if self._by_device is None:
@@ -403,6 +429,11 @@ class MediaEngine:
                         self._failed("on_digit", ch.line)
                     if self.metrics is not None:
                         self.metrics.dtmf_digits.labels("inband").inc()
+            if self.tones:
+                try:
+                    self.tones.process(inp)
+                except Exception:
+                    self._failed("tones", None)
         mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32) if self._edges else None
         out[:] = 0
         for ch in list(self.channels.values()):

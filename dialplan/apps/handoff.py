@@ -121,11 +121,14 @@ def _document_ref(args, node, ctx, path):
 
 
 @app("fax", {"document": Scalar(str), "number": Scalar(str, default="same_call"), "done_prompt": prompt(None),
-             "unavailable_prompt": prompt("fax_unavailable")}, required=("document",), validate=_document_ref)
+             "unavailable_prompt": prompt("fax_unavailable"), "failed_prompt": prompt("fax_same_call_failed")},
+     required=("document",), validate=_document_ref)
 async def fax(run, args):
-    """Ask for a fax of a library document to a number (or `same_call`: sent on this call). The caller hears
-    what really happens: `done_prompt` and the number when the fax is queued, `unavailable_prompt` when it
-    cannot be sent (no fax engine on this box, or the document is not in the library)."""
+    """Ask for a fax of a library document to a number, or `same_call`: sent back on this call. The caller hears
+    what really happens: `unavailable_prompt` when it cannot be sent (no fax engine on this box, a line that cannot
+    carry fax, or the document is not in the library); to a number, `done_prompt` and the number once queued; on
+    this call, `done_prompt` (it must tell the caller to press their fax machine's Start), then the box sends as
+    the calling fax machine, waiting at least 30 s for theirs to answer; if it did not go, `failed_prompt`."""
     document, number = run.expand(args["document"]), run.expand(args["number"])
     row = await run.services.create("fax", document=document, number=number, call_uuid=run.ctx.uuid,
                                     caller_id=run.ctx.caller_id)
@@ -135,8 +138,15 @@ async def fax(run, args):
         await play_all(run, args["unavailable_prompt"], barge_in=False)
         return
     await play_all(run, args["done_prompt"], barge_in=False)
-    if row.get("number") and args["done_prompt"]:
-        await run.ctx.say_value(row["number"], "digits")
+    if row.get("number"):
+        if args["done_prompt"]:
+            await run.ctx.say_value(row["number"], "digits")
+        return
+    done = await run.services.fax_on_call(row["id"], run.ctx.uuid) or {}
+    run.trail("fax.done", id=row.get("id"), status=done.get("status"), pages=done.get("pages"),
+              reason=done.get("reason"))
+    if done.get("status") != "sent":
+        await play_all(run, args["failed_prompt"], barge_in=False)
 
 
 @app("survey", {"prompt": prompt(), "thanks_prompt": prompt(None), "var": var("survey_score"),

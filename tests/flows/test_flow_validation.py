@@ -136,3 +136,18 @@ def test_hotline_flow_check_cli(tmp_path, hotline_bin) -> None:
     out = subprocess.run([*check, *flows], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count(": OK (flow ") == 3
+
+
+def test_fax_detect_is_a_flag_of_the_flow() -> None:
+    """fax_detect: true/false at the top of a flow (false: CNG never takes its calls); anything else is an error at its
+    place, a misspelling gets a "did you mean"."""
+    assert parse_flow("flow: f\nfax_detect: false\nblocks: {main: [answer]}\n", "f.yaml").fax_detect is False
+    assert parse_flow("flow: f\nblocks: {main: [answer]}\n", "f.yaml").fax_detect is True
+    errs, _ = problems("""
+        flow: f
+        fax_detect: sometimes
+        fax_detec: false
+        blocks: {main: [answer]}
+    """)
+    assert errs == ["f.yaml:2:13: fax_detect: expected true or false, got str 'sometimes'",
+                    "f.yaml:3:1: fax_detec: unknown key (did you mean 'fax_detect'?)"]

@@ -77,6 +77,15 @@ CASES = {
          "{f}:3:1: enigne: unknown key (did you mean 'engine'?)",
          "{f}:5:1: colour: unknown key"],
     ),
+    "fax_detect": (
+        """
+        routes:
+          - {dialed: "8001", flow: printer_support, fax_detect: maybe}
+          - {dialed: "8002", flow: water_utility, fax_detec: false}
+        """,
+        ["{f}:2:57: routes[0].fax_detect: expected true or false, got str 'maybe'",
+         "{f}:3:43: routes[1].fax_detec: unknown key (did you mean 'fax_detect'?)"],
+    ),
     "wrong_types": (
         """
         web: 8080

@@ -440,3 +440,32 @@ def test_half_duplex_line_is_never_bridged(box) -> None:
         assert kinds.count("call.bridge_refused") == 2 and "queue.refused" in kinds
         await box.close()
     asyncio.run(main())
+
+
+def test_fax_calling_tone_from_a_driver_takes_the_call_over(box) -> None:
+    """ToneDetected(FAX_CNG) posted by a driver (a modem's DLE c) reaches CallManager.on_fax_tone with the caller's
+    call; take_over stops the flow and runs the take-over in the call's task, then the call ends normally. A second
+    take-over of the same call is refused."""
+    taken: list = []
+
+    async def flow(ctx) -> None:
+        await ctx.answer()
+        await ctx.sleep(60)
+        taken.append("flow went on")
+
+    async def main() -> None:
+        engine, devices, calls, journal = await box([SIM], flow)
+
+        async def takeover(call) -> None:
+            taken.append(call.uuid)
+        calls.on_fax_tone = lambda call: taken.append(calls.take_over(call, takeover))
+        card = devices.devices["sim0"].driver
+        card.far_call(card.lines["sim0-t1"], "13800138000", "", "8001")
+        await ticks(engine, 3)
+        call = next(iter(calls.calls.values()))
+        devices.sink(base.ToneDetected("sim0-t1", kind=base.ToneKind.FAX_CNG))
+        devices.sink(base.ToneDetected("sim0-t1", kind=base.ToneKind.FAX_CNG))
+        await call.end_done.wait()
+        assert taken == [True, False, call.uuid] and call.cause is base.HangupCause.NORMAL
+        await box.close()
+    asyncio.run(main())

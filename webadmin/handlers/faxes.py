@@ -12,7 +12,7 @@ from pathlib import Path
 import tornado.web
 
 from hotline.daemon.fax import jobs
-from hotline.daemon.fax.jobs import FaxError
+from hotline.daemon.fax.jobs import RECEIVED_TIFF, FaxError
 from hotline.daemon.mail.outbox import MailKind, mail_state
 from hotline.daemon.store.models import Cdr
 from hotline.daemon.store.service_models import FaxDirection, FaxJob, FaxStatus
@@ -62,9 +62,12 @@ def fax_links(row: dict, spool: Path, library_has: bool) -> dict:
     folder = jobs.job_dir(spool, row["id"])
     n = min(MAX_PAGE_LINKS, row.get("pages_total") or row.get("pages") or 0)
     base = f"/api/v1/faxes/{row['id']}"
-    return {"pdf_url": f"{base}/document.pdf", "pdf_ready": (folder / "document.pdf").is_file(),
-            "page_urls": [f"{base}/pages/{i}.png" for i in range(1, n + 1)],
-            "document_url": f"{base}/document" if library_has else None}
+    links = {"pdf_url": f"{base}/document.pdf", "pdf_ready": (folder / "document.pdf").is_file(),
+             "page_urls": [f"{base}/pages/{i}.png" for i in range(1, n + 1)],
+             "document_url": f"{base}/document" if library_has else None}
+    if row.get("direction") == "in":   # the fax exactly as the sender's machine sent it
+        links["tiff_url"] = f"{base}/received.tif" if (folder / RECEIVED_TIFF).is_file() else None
+    return links
 
 
 def search_faxes(f: dict, spool: Path, library) -> dict:
@@ -139,7 +142,8 @@ class FaxesApi(MediaHandler):
 
 
 class FaxFileApi(MediaHandler):
-    """GET /api/v1/faxes/{id}/document.pdf and /pages/{n}.png: the job's converted files (404 until made)."""
+    """GET /api/v1/faxes/{id}/document.pdf, /pages/{n}.png and (a received fax) /received.tif: the job's files
+    (404 until made)."""
 
     roles = VIEWERS
 
@@ -149,12 +153,13 @@ class FaxFileApi(MediaHandler):
         if row is None:
             raise tornado.web.HTTPError(404, reason="no such fax")
         folder = jobs.job_dir(self.services["config"].path_for("spool"), row["id"])
-        name = "document.pdf" if page is None else f"page-{int(page)}.png"
+        tiff = self.request.path.endswith(".tif")
+        name = RECEIVED_TIFF if tiff else "document.pdf" if page is None else f"page-{int(page)}.png"
         path = inside(folder, folder / name)
         if path is None:
             raise tornado.web.HTTPError(404, reason="not there yet: the document has not been converted")
-        await send_file(self, path, "application/pdf" if page is None else "image/png",
-                        f"fax-{row['id']}{'' if page is None else f'-page-{int(page)}'}{path.suffix}")
+        kind = "image/tiff" if tiff else "application/pdf" if page is None else "image/png"
+        await send_file(self, path, kind, f"fax-{row['id']}{'' if page is None else f'-page-{int(page)}'}{path.suffix}")
 
 
 class FaxDocumentApi(MediaHandler):
@@ -214,4 +219,5 @@ ROUTES = [
     (r"/api/v1/faxes/([0-9]{1,12})/document", FaxDocumentApi),
     (r"/api/v1/faxes/([0-9]{1,12})/document\.pdf", FaxFileApi),
     (r"/api/v1/faxes/([0-9]{1,12})/pages/([0-9]{1,4})\.png", FaxFileApi),
+    (r"/api/v1/faxes/([0-9]{1,12})/received\.tif", FaxFileApi),
 ]

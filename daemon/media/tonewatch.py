@@ -1,0 +1,99 @@
+"""Fax calling tone (CNG) on the channels that ask for it, found in the media tick with the call-progress detector.
+
+Only watched channels are analysed: their heard frames are gathered into a small block (one row per watched
+channel) and handed to ``drivers/common/callprogress.py`` once per tick, one matrix product for all of them, so a
+box with a thousand slots and a few watched calls pays for a few rows. A row is given back when the channel stops
+watching; the block doubles when full (the rows already watched keep their place but start afresh: a CNG burst in
+progress then counts from its next repetition, 3 s later).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from hotline.drivers.base import FRAME_SAMPLES, ToneKind
+from hotline.drivers.common.callprogress import COUNTRIES, CallProgressDetector, Country
+
+log = logging.getLogger("hotline.media")
+
+__all__ = ["ToneWatch", "FAX_TONES"]
+
+# the fax calling tone alone (1100 Hz, 0.5 s on, 3 s off): reported at the end of its first burst
+FAX_TONES = Country("fax", tuple(r for r in COUNTRIES["cn"].rules if r.kind is ToneKind.FAX_CNG))
+FIRST_ROWS = 8
+
+ToneCallback = Callable[[ToneKind], None]
+
+
+class ToneWatch:
+    """Which slots are watched, their rows in the detector's block, and the callback for each."""
+
+    def __init__(self, rows: int = FIRST_ROWS, country: Country = FAX_TONES):
+        self.country = country
+        self.detector = CallProgressDetector(rows, country)
+        self.block = np.zeros((rows, FRAME_SAMPLES), dtype=np.int16)
+        self.row_of: dict[int, int] = {}          # slot -> row
+        self.callbacks: dict[int, ToneCallback] = {}
+        self._free = list(range(rows - 1, -1, -1))
+        self._slots = np.zeros(0, dtype=np.intp)
+        self._rows = np.zeros(0, dtype=np.intp)
+        self._slot_of: dict[int, int] = {}       # row -> slot
+
+    def watch(self, slot: int, callback: ToneCallback) -> None:
+        """Report tones heard on ``slot`` to ``callback`` (called in the tick, with the tone's kind)."""
+        if slot in self.row_of:
+            self.callbacks[slot] = callback
+            return
+        if not self._free:
+            self._grow()
+        row = self._free.pop()
+        self.detector.reset(row)
+        self.row_of[slot], self.callbacks[slot] = row, callback
+        self._index()
+
+    def unwatch(self, slot: int) -> None:
+        """Stop watching a slot (its row is free again)."""
+        row = self.row_of.pop(slot, None)
+        self.callbacks.pop(slot, None)
+        if row is not None:
+            self.block[row] = 0
+            self._free.append(row)
+            self._index()
+
+    def _grow(self) -> None:
+        rows = len(self.block) * 2
+        log.info("event=tone_watch_grown rows=%d", rows)
+        self.detector = CallProgressDetector(rows, self.country)
+        self.block = np.zeros((rows, FRAME_SAMPLES), dtype=np.int16)
+        self._free = [r for r in range(rows - 1, -1, -1) if r not in self.row_of.values()]
+
+    def _index(self) -> None:
+        self._slots = np.fromiter(self.row_of.keys(), dtype=np.intp, count=len(self.row_of))
+        self._rows = np.fromiter(self.row_of.values(), dtype=np.intp, count=len(self.row_of))
+        self._slot_of = {row: slot for slot, row in self.row_of.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self.row_of)
+
+    def process(self, inp: np.ndarray) -> list[tuple[int, ToneKind]]:
+        """One tick: the heard frame of every watched slot (rows of ``inp``) through the detector; the (slot,
+        kind) of each tone found, after its callback was called (a callback that raises is logged)."""
+        if not self.row_of:
+            return []
+        self.block[self._rows] = inp[self._slots]
+        slot_of = self._slot_of
+        found = []
+        for event in self.detector.process(self.block):
+            if event.end_sample is not None or event.slot not in slot_of:
+                continue
+            slot = slot_of[event.slot]
+            found.append((slot, event.kind))
+            callback = self.callbacks.get(slot)
+            if callback is not None:
+                try:
+                    callback(event.kind)
+                except Exception:
+                    log.exception("event=tone_callback_failed slot=%d tone=%s", slot, event.kind.value)
+        return found
