@@ -326,17 +326,24 @@ class ModemSession:
             return
         if self.usb_reset is not None:
             self.health.usb_resets += 1
-            done = False
+            done, res = False, None
             try:
                 res = self.usb_reset(self.port.name)  # drivers/usb's ResetResult, or a plain bool
                 outcome = getattr(getattr(res, "outcome", None), "value", "")
                 done = bool(getattr(res, "ok", res)) or outcome == "reenumerated"
+                reason = getattr(res, "reason", "") or ("done" if done else "not done")
                 if not done:
-                    self.health.last_error += f"; USB reset: {getattr(res, 'reason', '') or 'not done'}"
+                    self.health.last_error += f"; USB reset: {reason}"
             except Exception as exc:
+                outcome, reason = "failed", f"{type(exc).__name__}: {exc}"
                 self.health.last_error += f"; USB reset failed: {exc}"
+            usb = getattr(res, "device", None)  # logged here: drivers/usb's reset_for_tty does not log
+            where = f" usb={usb.id} bus={usb.bus} address={usb.address} usb_port={usb.port_path}" if usb else ""
+            (log.warning if done else log.error)(
+                "event=usb_reset device=%s port=%s outcome=%s%s tty_after=%s reason=%r", self.device, self.port.name,
+                outcome or ("reset" if done else "failed"), where, getattr(res, "tty_after", None) or "-",
+                reason)
             if done:
-                log.warning("event=modem_usb_reset device=%s", self.device)
                 self.up = True
                 self._lost("USB reset: re-opening the port")
                 return
