@@ -151,9 +151,10 @@ def in_band_reset(chat: Chat) -> None:
     chat.command("ATZ", timeout=3.0)
 
 
-def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = False) -> ModemInfo:
+def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = False, device: str = "") -> ModemInfo:
     """Identify and set up a modem for voice: ATZ, E0 V1, ATI/ATI3/ATI9, +FCLASS=?, +FCLASS=8, +VSM=?, the
-    best format, caller ID. Raises NoAnswer (stalled), NotVoice (unusable), PortGone (unplugged)."""
+    best format, caller ID (``device`` names it in the log). Raises NoAnswer (stalled), NotVoice (unusable),
+    PortGone (unplugged)."""
     chat.drain(0.05)
     chat.port.write(b"\r")
     chat.drain(0.1)
@@ -188,8 +189,8 @@ def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = Fa
         other = "AT#CID=1" if profile.caller_id_command != "AT#CID=1" else "AT+VCID=1"
         caller_id = chat.try_command(other) is not None
     chat.try_command("AT+VLS=0")
-    log.info("event=modem_identified port=%s manufacturer=%r model=%r profile=%s format=%s rate=%d caller_id=%s",
-             chat.port.name, ident.manufacturer, ident.model, profile.name, fmt.name, rate, caller_id)
+    log.info("event=modem_identified device=%s port=%s manufacturer=%r model=%r profile=%s format=%s rate=%d "
+             "caller_id=%s", device or "-", chat.port.name, ident.manufacturer, ident.model, profile.name, fmt.name, rate, caller_id)
     return ModemInfo(ident, profile, fmt, rate, caller_id, chat.echoes)
 
 

@@ -120,7 +120,7 @@ E = Encoding
 _R3 = (7200, 8000, 11025)
 
 CONEXANT = ChipsetProfile(
-    name="conexant", vendor="Rockwell/Conexant (HCF, CX93001 and kin)",
+    name="conexant", vendor="Rockwell/Conexant (CX930xx and kin)",
     ati="56000", ati3="CX93001-EIS_V0.2002-V92", ati9="(1.0CXT0200\\MODEM\\V92 guessed)",
     recognise=(r"^CX9\d{3}", r"\bRCV\d{3}", r"\bConexant\b", r"\bRockwell\b"),
     fclass=("0", "1", "1.0", "2", "8"),

@@ -43,6 +43,11 @@ def dialect_for(profile: ChipsetProfile) -> Dialect:
                    dtmf_shielded=profile.dtmf_shielded)
 
 
+def readable(command: str) -> str:
+    """A command as a technician reads it: the DLE codes that end audio spelled out (``DLE ETX``, ``DLE !``)."""
+    return command.replace("\x10", "DLE ").replace("\x03", "ETX")
+
+
 @dataclass
 class Health:
     """What went wrong so far (for status() and the panel)."""
@@ -90,7 +95,7 @@ class ModemSession:
         """Open the port and initialise the modem (blocking); raises PortGone, NoAnswer or NotVoice."""
         self.port.open()
         try:
-            info = initialise(Chat(self.port, self.clock), self.profile_setting)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
         except BaseException:
             self.port.close()
             raise
@@ -185,7 +190,8 @@ class ModemSession:
             self.echoes += 1
             if self.echoes >= ECHO_LIMIT and "echo" not in self.health.faults:
                 self._fault("echo")
-                log.error("event=modem_echoes device=%s detail=%r", self.device, "commands come back after ATE0")
+                log.error("event=modem_echoes device=%s command=%r detail=%r", self.device, self.last_command,
+                          "commands come back after ATE0")
             return
         result = at.parse_result(line)
         if result is not None:
@@ -283,7 +289,7 @@ class ModemSession:
             return
         try:
             self.port.open()
-            info = initialise(Chat(self.port, self.clock), self.profile_setting)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
         except (PortGone, NoAnswer, CommandFailed, NotVoice) as exc:
             self.port.close()
             self.health.last_error = str(exc)
@@ -297,6 +303,7 @@ class ModemSession:
 
     def _stalled(self, command: str) -> None:
         """A command got no answer: in-band reset, then a USB reset for USB modems; else the device failed."""
+        command = readable(command)
         self._fault("stalled")
         self.health.resets += 1
         log.error("event=modem_stalled device=%s command=%r", self.device, command)
@@ -309,7 +316,8 @@ class ModemSession:
         self.decoder.reset()
         self.reader.clear()
         try:
-            info = initialise(Chat(self.port, self.clock), self.profile_setting, reset_first=True)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, reset_first=True,
+                              device=self.device)
         except (NoAnswer, CommandFailed, NotVoice) as exc:
             self.health.last_error = f"reset failed: {exc}"
         else:
@@ -318,17 +326,24 @@ class ModemSession:
             return
         if self.usb_reset is not None:
             self.health.usb_resets += 1
-            done = False
+            done, res = False, None
             try:
                 res = self.usb_reset(self.port.name)  # drivers/usb's ResetResult, or a plain bool
                 outcome = getattr(getattr(res, "outcome", None), "value", "")
                 done = bool(getattr(res, "ok", res)) or outcome == "reenumerated"
+                reason = getattr(res, "reason", "") or ("done" if done else "not done")
                 if not done:
-                    self.health.last_error += f"; USB reset: {getattr(res, 'reason', '') or 'not done'}"
+                    self.health.last_error += f"; USB reset: {reason}"
             except Exception as exc:
+                outcome, reason = "failed", f"{type(exc).__name__}: {exc}"
                 self.health.last_error += f"; USB reset failed: {exc}"
+            usb = getattr(res, "device", None)  # logged here: drivers/usb's reset_for_tty does not log
+            where = f" usb={usb.id} bus={usb.bus} address={usb.address} usb_port={usb.port_path}" if usb else ""
+            (log.warning if done else log.error)(
+                "event=usb_reset device=%s port=%s outcome=%s%s tty_after=%s reason=%r", self.device, self.port.name,
+                outcome or ("reset" if done else "failed"), where, getattr(res, "tty_after", None) or "-",
+                reason)
             if done:
-                log.warning("event=modem_usb_reset device=%s", self.device)
                 self.up = True
                 self._lost("USB reset: re-opening the port")
                 return

@@ -282,7 +282,7 @@ def test_a_modem_without_a_format_the_driver_carries_is_refused_clearly(rig):
         drv.open()
 
 
-def test_drivers_usb_gives_probe_and_the_usb_reset_when_installed(monkeypatch, rig):
+def test_drivers_usb_gives_probe_and_the_usb_reset_when_installed(monkeypatch, rig, caplog):
     """With drivers/usb installed (its two entry points, stood in for here), probe() lists its modems and a
     stalled modem on a device node gets reset_for_tty; an outcome of re-enumeration re-opens the port."""
     import sys
@@ -311,3 +311,6 @@ def test_drivers_usb_gives_probe_and_the_usb_reset_when_installed(monkeypatch, r
     events.wait(LineUp, timeout=10)
     st = drv.status()
     assert st["usb_resets"] == 1 and st["faults"] == [] and st["state"] == "idle"
+    # the technician's log line (reset_for_tty itself logs nothing): which device, port, outcome and why
+    assert "event=usb_reset device=modem0 port=/dev/ttyACM0 outcome=reenumerated tty_after=- " \
+           "reason='the device re-enumerated'" in caplog.text

@@ -223,6 +223,14 @@ def test_a_command_without_answer_stalls():
     assert [a for a in m.feed(Tick(8.0)) if isinstance(a, Stalled)] == [Stalled("AT+FCLASS=8")]
 
 
+def test_a_hang_up_the_modem_never_confirms_stalls_on_a_readable_command():
+    from hotline.drivers.modem.session import readable
+    m = playing()
+    m.feed(Command("hangup", now=3.0))  # DLE ETX ends the box's audio; the modem never says VCON/OK
+    [stalled] = [a for a in m.feed(Tick(9.0)) if isinstance(a, Stalled)]
+    assert readable(stalled.command) == "DLE ETX"  # what the log and the panel show, not raw control bytes
+
+
 def test_port_lost_ends_the_call_with_line_down():
     m = playing()
     assert events(m.port_lost()) == [HungUp("m0", HangupCause.LINE_DOWN)]
