@@ -96,7 +96,7 @@ class DahdiDriver(Driver):
         Option("rx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers say"),
         Option("tx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers hear"),
         Option("device", str, abi.CHANNEL_DEVICE, help="the DAHDI channel device"),
-        Option("answer", str, "progress", choices=("progress", "polarity", "immediate"),
+        Option("answer", str, "progress", choices=config.ANSWER_MODES,
                help="FXO: how an outgoing call's answer is detected (voice or ringback stopping, polarity reversal, "
                     "or at once after dialling)"),
         Option("hangup_on_polarity", bool, False, help="FXO: a polarity reversal in a call means the far end hung up"),

@@ -38,7 +38,7 @@ def analog_settings(role: Role, country: str, options: dict[str, Any]) -> Analog
     code = country if country in COUNTRIES else "us"
     if role is Role.FXS:
         return AnalogSettings(country=code, flash_max_ms=0.0)
-    return AnalogSettings(country=code, answer=AnswerMode(options.get("answer") or "progress"),
+    return AnalogSettings(country=code, answer=AnswerMode(str(options.get("answer") or "progress").lower()),
                           hangup_on_polarity=bool(options.get("hangup_on_polarity", False)),
                           busy_disconnect=bool(options.get("busy_disconnect", True)))
 

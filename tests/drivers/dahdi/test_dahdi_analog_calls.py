@@ -134,7 +134,11 @@ def lockstep(k: FakeDahdi, blocks: int) -> None:
 
 
 def test_dial_out_answered_by_polarity_reversal(card) -> None:
-    """answer: polarity: ringback is not an answer; the exchange's polarity reversal is."""
+    """answer: polarity: ringback is not an answer; the exchange's polarity reversal is. A mistyped answer mode is
+    a configuration error naming the key."""
+    from hotline.drivers.dahdi.driver import DahdiDriver
+    assert DahdiDriver.check_settings({"fxo": "1", "answer": "ring"}) == [
+        ("answer", "'ring'; expected progress, polarity, immediate")]
     k = FakeDahdi.analog(fxo=1, fxs=0)
     drv, events = card(k, fxo="1", answer="polarity")
     drv.lines[0].dial("95511")
