@@ -47,10 +47,10 @@ class FarEnds:
             ch.co_ringing, ch.cadence_pos, ch.in_burst, ch.rings_left = True, 0, False, rings
 
     def co_ring_with_callerid(self, channo: int, number: str, standard: str = "cn", name: str = "",
-                              rings: int | None = None) -> None:
+                              rings: int | None = None, polarity_first: bool = False) -> None:
         """The exchange rings with caller ID as real audio from the box's own generator (drivers/common): FSK
         ("cn", "bell", "etsi") 600 ms into the first pause, DTMF ("dtmf-a", "dtmf-d") before the first
-        ring."""
+        ring; ``polarity_first``: a polarity reversal, then the FSK, then the first ring."""
         from hotline.drivers.common.callerid import CallerId
         from hotline.drivers.common.callerid_audio import CidStandard, generate_callerid
         std = CidStandard(standard)
@@ -58,8 +58,11 @@ class FarEnds:
         with self.cond:
             ch = self._far(channo, fxo=True)
             ch.co_ringing, ch.cadence_pos, ch.in_burst, ch.rings_left = True, 0, False, rings
-            if std in (CidStandard.DTMF_A, CidStandard.DTMF_D):
-                ch.pending.append(audio)
+            if polarity_first:
+                self._event(ch, abi.Event.POLARITY)
+                self.cond.notify_all()
+            if std in (CidStandard.DTMF_A, CidStandard.DTMF_D) or polarity_first:
+                ch.pending.append(np.concatenate([np.zeros(2400, np.int16), audio]) if polarity_first else audio)
                 ch.ring_delay = int(len(audio) / 8) + 300
             else:
                 ch.cid_after_first = np.concatenate([np.zeros(4800, np.int16), audio])

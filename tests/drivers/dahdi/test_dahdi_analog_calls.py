@@ -41,25 +41,31 @@ def callerid_in(audio: np.ndarray) -> str:
     return ""
 
 
-def test_incoming_caller_id_fsk_between_rings_and_dtmf_before_the_first_ring(box, clock) -> None:
-    """Channel 1 rings with Chinese FSK caller ID in the first pause, channel 2 with DTMF caller ID before the
-    first ring: both calls are offered with the decoded number."""
-    k = FakeDahdi.analog(fxo=2, fxs=2)
+def test_incoming_caller_id_in_each_format_is_in_call_offered(box, clock) -> None:
+    """Four lines ring at once: Chinese FSK caller ID in the first pause, DTMF caller ID before the first ring,
+    Bell 202 FSK between rings, and a polarity reversal then FSK before the first ring: every call is offered
+    with its decoded number."""
+    k = FakeDahdi.analog(fxo=4, fxs=1)
+    card = {**CARD, "fxo": "1-4", "fxs": "5", "extensions": ["1001"]}
 
     async def flow(ctx) -> None:
         await ctx.sleep(60)
 
     async def main() -> None:
-        engine, devices, calls = await box(k, [CARD], flow)
+        engine, devices, calls = await box(k, [card], flow)
         events = journal_of(calls)
         try:
             k.co_ring_with_callerid(1, "13912345678", "cn")
             k.co_ring_with_callerid(2, "02087654321", "dtmf-a")
+            k.co_ring_with_callerid(3, "2125551234", "bell", name="JOHN DOE")
+            k.co_ring_with_callerid(4, "075512345678", "cn", polarity_first=True)
             offered = lambda: {e["line"]: e["data"] for e in events if e["kind"] == "call.offered"}  # noqa: E731
-            await clock.step_until(engine, k, lambda: len(offered()) == 2, limit=400)
+            await clock.step_until(engine, k, lambda: len(offered()) == 4, limit=400)
             got = offered()
             assert got["card0-1"]["caller_id"] == "13912345678" and got["card0-1"]["dialed"] == "8001"
             assert got["card0-2"]["caller_id"] == "02087654321"
+            assert (got["card0-3"]["caller_id"], got["card0-3"]["caller_name"]) == ("2125551234", "JOHN DOE")
+            assert got["card0-4"]["caller_id"] == "075512345678"
         finally:
             await box.close()
     asyncio.run(main())
