@@ -99,6 +99,8 @@ class DahdiDriver(Driver):
         Option("answer", str, "progress", choices=config.ANSWER_MODES,
                help="FXO: how an outgoing call's answer is detected (voice or ringback stopping, polarity reversal, "
                     "or at once after dialling)"),
+        Option("callerid_send", str, "", choices=("",) + config.CALLERID_SEND,
+               help="FXS: caller ID the phones understand (default: the country's; dtmf-a for DTMF phones)"),
         Option("hangup_on_polarity", bool, False, help="FXO: a polarity reversal in a call means the far end hung up"),
         Option("busy_disconnect", bool, True,
                help="FXO: busy, congestion or dial tone in a call means the far end hung up (Chinese lines)"),

@@ -22,6 +22,7 @@ from hotline.drivers.analog.profiles import COUNTRIES, AnalogSettings, AnswerMod
 from hotline.drivers.analog.signals import LineSignal
 from hotline.drivers.base import FRAME_SAMPLES, LineEvent
 from hotline.drivers.common import g711
+from hotline.drivers.common.callerid_audio import CidStandard
 from hotline.drivers.common.elastic import Codec
 
 from .channel import DahdiChannel, Role
@@ -34,10 +35,12 @@ OHT_REARM_FRAMES = 100  # re-armed every 2 s of such audio
 
 def analog_settings(role: Role, country: str, options: dict[str, Any]) -> AnalogSettings:
     """The analog machine's settings of a DAHDI port: the device's country (lines of a country without an analog
-    profile use the "us" one), its answer and hang-up options; FXS flashes are timed by the kernel (WINKFLASH)."""
+    profile use the "us" one), its answer, hang-up and caller-ID options; FXS flashes are timed by the kernel
+    (WINKFLASH)."""
     code = country if country in COUNTRIES else "us"
     if role is Role.FXS:
-        return AnalogSettings(country=code, flash_max_ms=0.0)
+        sends = str(options.get("callerid_send") or "").lower()
+        return AnalogSettings(country=code, flash_max_ms=0.0, callerid_send=CidStandard(sends) if sends else None)
     return AnalogSettings(country=code, answer=AnswerMode(str(options.get("answer") or "progress").lower()),
                           hangup_on_polarity=bool(options.get("hangup_on_polarity", False)),
                           busy_disconnect=bool(options.get("busy_disconnect", True)))

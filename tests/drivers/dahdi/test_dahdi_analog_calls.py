@@ -157,6 +157,22 @@ def test_dial_out_answered_by_polarity_reversal(card) -> None:
     events.wait_for(lambda e: isinstance(e, base.Answered), kernel=k)
 
 
+def test_dtmf_caller_id_sent_to_a_phone_before_the_first_ring(card) -> None:
+    """callerid_send: dtmf-a: the phone on an FXS port gets the caller's number as DTMF audio (on-hook transfer)
+    before the card starts ringing it."""
+    k = FakeDahdi.analog(fxo=0, fxs=1)
+    drv, events = card(k, fxs="1", callerid_send="dtmf-a")
+    drv.lines[0].ring("13912345678", "")
+    k.settle()
+    ch = k.channels[1]
+    for _ in range(200):
+        lockstep(k, 1)
+        if ch.rings:
+            break
+    assert ch.rings == 1
+    assert callerid_in(np.concatenate(ch.heard_oht)) == "13912345678"
+
+
 def test_blind_transfer_by_hook_flash_from_an_fxs_phone(box, clock) -> None:
     """A caller with FSK caller ID is put through to extension 1001 (channel 3), whose phone gets the caller ID as
     FSK audio between rings; the agent presses flash, dials 1002#, hangs up: 1002 (channel 4) rings, answers, and
