@@ -9,6 +9,8 @@ from typing import Any
 from . import abi
 from .channel import Role
 
+CALLERID_SEND = ("cn", "bell", "etsi", "dtmf-a", "dtmf-d")   # drivers.common.callerid_audio.CidStandard
+ANSWER_MODES = ("progress", "polarity", "immediate")   # drivers.analog.profiles.AnswerMode
 COUNTRIES = ("cn", "us", "uk", "de", "fr", "it", "jp", "au", "br", "in")
 _RANGE = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
 _EXTENSION = re.compile(r"[0-9]{1,16}")
@@ -115,6 +117,15 @@ def check(device: str, s: dict[str, Any]) -> Plan:
         v = s.get(key, 0.0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not -24.0 <= float(v) <= 24.0:
             bad.append((key, f"{v!r}; expected dB from -24 to 24"))
+    answer = str(s.get("answer") or "progress").lower()
+    if answer not in ANSWER_MODES:
+        bad.append(("answer", f"{answer!r}; expected {', '.join(ANSWER_MODES)}"))
+    sends = str(s.get("callerid_send") or "").lower()
+    if sends and sends not in CALLERID_SEND:
+        bad.append(("callerid_send", f"{sends!r}; expected {', '.join(CALLERID_SEND)}"))
+    for key in ("hangup_on_polarity", "busy_disconnect"):
+        if key in s and not isinstance(s[key], bool):
+            bad.append((key, f"{s[key]!r}; expected true or false"))
     plan.ports = [Port(c, Role.FXO) for c in channels["fxo"]] + \
         [Port(c, Role.FXS, extensions[i] if i < len(extensions) else str(c)) for i, c in enumerate(fxs)]
     plan.ports.sort(key=lambda p: p.channo)

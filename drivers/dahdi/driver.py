@@ -2,6 +2,7 @@
 off the event loop, one poller thread per span, audio through elastic buffers into the media engine."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -9,62 +10,71 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hotline.drivers.base import (FRAME_SAMPLES, Capability, Driver, DriverNotReady, DtmfMode, EventSink, HangupCause,
-                                  Line, LineKind, LineTraits, Option)
+from hotline.drivers.base import (FRAME_SAMPLES, AnswerSupervision, Capability, Driver, DriverNotReady, DtmfMode,
+                                  EventSink, HangupCause, Line, LineKind, LineTraits, Option, Ringing)
 from hotline.drivers.common.elastic import Codec
 
 from . import abi, config, discover
 from .channel import ChannelError, DahdiChannel, Role
-from .signalling import FxoSignalling, FxsSignalling, PortState
+from .signalling import SpanSignalling
 from .span import Port, SpanPoller
 from .syscalls import OsSyscalls, Syscalls
 
 log = logging.getLogger("hotline.drivers.dahdi")
 
-TRAITS = LineTraits(dtmf_in=DtmfMode.INBAND, dtmf_out=DtmfMode.INBAND)
+# FXO: answer() goes off hook on the poller thread, which confirms it; FXS: the phone answers by going off hook
+TRUNK_TRAITS = LineTraits(dtmf_in=DtmfMode.INBAND, dtmf_out=DtmfMode.INBAND,
+                          answer_supervision=AnswerSupervision.CONFIRMED)
+STATION_TRAITS = LineTraits(dtmf_in=DtmfMode.INBAND, dtmf_out=DtmfMode.INBAND, caller_id_send=True)
 
 
 class DahdiLine(Line):
-    """One port; commands go to its signalling (non-blocking ioctls)."""
+    """One port; commands are queued to its analog machine on the span's poller thread (they never block)."""
 
-    def __init__(self, name: str, kind: LineKind, signalling: Any, extension: str = ""):
+    def __init__(self, name: str, kind: LineKind, signalling: SpanSignalling, row: int, extension: str = ""):
         caps = Capability.VOICE_FRAMES | (Capability.RING_STATION if kind is LineKind.STATION
                                           else Capability.DIAL | Capability.FLASH)
-        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension, traits=TRAITS)
-        self.signalling = signalling
+        super().__init__(name=name, kind=kind, capabilities=caps, extension=extension,
+                         traits=STATION_TRAITS if kind is LineKind.STATION else TRUNK_TRAITS)
+        self.signalling, self.row = signalling, row
+
+    def _do(self, command: str, *args: Any) -> None:
+        self.signalling.command(self.row, command, *args)
 
     def answer(self) -> None:
-        """FXO: off hook on the ringing line."""
-        self.signalling.answer()
+        """FXO: off hook on the ringing line (AnswerConfirmed follows); FXS: nothing, the phone answers itself."""
+        if self.kind is LineKind.TRUNK:
+            self._do("answer")
 
     def hangup(self) -> None:
-        """FXO: on hook; FXS: stop ringing."""
-        self.signalling.hangup()
+        """FXO: on hook; FXS: stop ringing, or busy tone until the agent hangs up."""
+        self._do("hangup")
 
     def reject(self, cause: HangupCause = HangupCause.REJECTED) -> None:
-        """An analog line cannot send busy: not answering is the refusal."""
-        if self.kind is LineKind.STATION:
-            self.signalling.hangup()
+        """An analog line cannot send busy: not answering is the refusal (the FXO line rings until the caller
+        gives up)."""
+        self._do("hangup")
 
     def dial(self, number: str) -> None:
-        """FXO: seize and dial (DTMF); Answered when dialling completes."""
+        """FXO: seize, dial in-band DTMF, then answer supervision (polarity or call progress) posts Answered."""
         if self.kind is not LineKind.TRUNK:
             raise ValueError(f"{self.name}: a station port cannot dial")
         if not number or not all(c in "0123456789*#ABCD" for c in number):
             raise ValueError(f"{self.name}: cannot dial {number!r} (digits, * and # only)")
-        self.signalling.dial(number)
+        self._do("dial", number)
 
     def ring(self, caller_id: str = "", caller_name: str = "") -> None:
-        """FXS: ring the phone (caller ID is the analog layer's part)."""
-        self.signalling.ring()
+        """FXS: ring the phone with the country's cadence and send it the caller ID (FSK or DTMF audio)."""
+        self._do("ring", caller_id, caller_name)
 
     def stop_ring(self) -> None:
         """FXS: stop ringing."""
-        self.signalling.stop_ring()
+        self._do("stop_ring")
 
     def flash(self) -> None:
         """FXO: hook flash."""
-        self.signalling.flash()
+        if self.kind is LineKind.TRUNK:
+            self._do("flash")
 
     def send_dtmf(self, digits: str) -> None:
         """Digits go in band (the media engine plays them)."""
@@ -86,6 +96,14 @@ class DahdiDriver(Driver):
         Option("rx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers say"),
         Option("tx_gain", float, 0.0, min=-24, max=24, help="dB added to what callers hear"),
         Option("device", str, abi.CHANNEL_DEVICE, help="the DAHDI channel device"),
+        Option("answer", str, "progress", choices=config.ANSWER_MODES,
+               help="FXO: how an outgoing call's answer is detected (voice or ringback stopping, polarity reversal, "
+                    "or at once after dialling)"),
+        Option("callerid_send", str, "", choices=("",) + config.CALLERID_SEND,
+               help="FXS: caller ID the phones understand (default: the country's; dtmf-a for DTMF phones)"),
+        Option("hangup_on_polarity", bool, False, help="FXO: a polarity reversal in a call means the far end hung up"),
+        Option("busy_disconnect", bool, True,
+               help="FXO: busy, congestion or dial tone in a call means the far end hung up (Chinese lines)"),
     )
 
     def __init__(self, device_name: str, settings: dict[str, Any], sink: EventSink, sys: Syscalls | None = None,
@@ -166,33 +184,46 @@ class DahdiDriver(Driver):
             by_span.setdefault(ch.info.spanno, []).append((port, ch))
         codec = Codec.ALAW if opened and opened[0][1].info.law is abi.Law.ALAW else Codec.ULAW
         offset = 0
+        sink = self._sink_with_number()
         for si, (spanno, members) in enumerate(sorted(by_span.items())):
             ports = []
-            for row, (port, ch) in enumerate(members):
-                name = f"{self.device_name}-{port.channo}"
+            names = [f"{self.device_name}-{port.channo}" for port, _ in members]
+            signalling = SpanSignalling([(n, ch, port.role) for n, (port, ch) in zip(names, members)], sink,
+                                        self.plan.country, self.settings, codec)
+            for row, ((port, ch), name) in enumerate(zip(members, names)):
                 if port.role is Role.FXO:
-                    sig: Any = FxoSignalling(name, ch, self.sink, dialed=str(self.settings.get("number") or ""))
-                    line = DahdiLine(name, LineKind.TRUNK, sig)
+                    line = DahdiLine(name, LineKind.TRUNK, signalling, row)
                 else:
-                    sig = FxsSignalling(name, ch, self.sink)
-                    line = DahdiLine(name, LineKind.STATION, sig, extension=port.extension)
-                ports.append(Port(row, ch, sig, name))
+                    line = DahdiLine(name, LineKind.STATION, signalling, row, extension=port.extension)
+                ports.append(Port(row, ch, name))
                 self.lines.append(line)
                 self.where[name] = (si, offset + row)
-            poller = SpanPoller(self.device_name, spanno, ports, self.sys, self.sink, codec, self.clock)
+            poller = SpanPoller(self.device_name, spanno, ports, signalling, self.sys, self.sink, codec, self.clock)
             poller.echo_taps = self.plan.echo_taps
             alarms = members[0][1].span_alarms()
             if alarms:
                 reason = f"span {spanno}: {abi.alarm_text(alarms)}"
                 poller.state.alarms, poller.state.reason = alarms, reason
                 for p in ports:
-                    p.signalling.state = PortState.DOWN
+                    signalling.set_down(p.row)
                 for line in self.lines[-len(ports):]:
                     line.up, line.down_reason = False, reason
             self.spans.append(poller)
             self.offsets.append(offset)
             offset += len(ports)
         self.frame = np.zeros((offset, FRAME_SAMPLES), dtype=np.int16)
+
+    def _sink_with_number(self) -> EventSink:
+        """The sink, with the device's ``number`` as the dialled number of every incoming call."""
+        number = str(self.settings.get("number") or "")
+        if not number:
+            return self.sink
+
+        def post(event: Any) -> None:
+            if isinstance(event, Ringing) and not event.dialed:
+                event = dataclasses.replace(event, dialed=number)
+            self.sink(event)
+        return post
 
     def close(self) -> None:
         """Stop the pollers and close every channel (the kernel puts them on hook)."""

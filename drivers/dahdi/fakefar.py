@@ -46,6 +46,35 @@ class FarEnds:
             ch = self._far(channo, fxo=True)
             ch.co_ringing, ch.cadence_pos, ch.in_burst, ch.rings_left = True, 0, False, rings
 
+    def co_ring_with_callerid(self, channo: int, number: str, standard: str = "cn", name: str = "",
+                              rings: int | None = None, polarity_first: bool = False) -> None:
+        """The exchange rings with caller ID as real audio from the box's own generator (drivers/common): FSK
+        ("cn", "bell", "etsi") 600 ms into the first pause, DTMF ("dtmf-a", "dtmf-d") before the first
+        ring; ``polarity_first``: a polarity reversal, then the FSK, then the first ring."""
+        from hotline.drivers.common.callerid import CallerId
+        from hotline.drivers.common.callerid_audio import CidStandard, generate_callerid
+        std = CidStandard(standard)
+        audio = generate_callerid(CallerId(number=number, name=name), std)
+        with self.cond:
+            ch = self._far(channo, fxo=True)
+            ch.co_ringing, ch.cadence_pos, ch.in_burst, ch.rings_left = True, 0, False, rings
+            if polarity_first:
+                self._event(ch, abi.Event.POLARITY)
+                self.cond.notify_all()
+            if std in (CidStandard.DTMF_A, CidStandard.DTMF_D) or polarity_first:
+                ch.pending.append(np.concatenate([np.zeros(2400, np.int16), audio]) if polarity_first else audio)
+                ch.ring_delay = int(len(audio) / 8) + 300
+            else:
+                ch.cid_after_first = np.concatenate([np.zeros(4800, np.int16), audio])
+
+    def co_tone(self, channo: int, tone: str, seconds: float) -> None:
+        """The exchange plays a call-progress tone of the zone ("busy", "ringback", "congestion", "dial") on the
+        line for ``seconds``, with the box's own tone generator (drivers/common/tones)."""
+        from hotline.drivers.common.tones import ToneGenerator
+        gen = ToneGenerator.for_profile(self.zone.upper(), tone)
+        audio = np.concatenate([gen.next_frame() for _ in range(int(seconds * 50))])
+        self.far_send(channo, audio)
+
     def co_hangup(self, channo: int) -> None:
         """The far end hangs up: the exchange stops ringing, or drops loop current on an answered line (ONHOOK)."""
         with self.cond:

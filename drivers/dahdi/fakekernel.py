@@ -59,6 +59,8 @@ class FakeChannel:
     co_ringing: bool = False         # FXO port: the exchange rings this line
     cadence_pos: int = 0             # ms into the current cadence
     rings_left: int | None = None
+    ring_delay: int = 0              # ms before the exchange's first ring (DTMF caller ID plays meanwhile)
+    cid_after_first: np.ndarray | None = None   # caller-ID audio the exchange sends after the first ring
     in_burst: bool = False
     flash_left: int = 0
     dial_queue: str = ""
@@ -530,8 +532,9 @@ class FakeDahdi(FarEnds):
                 block = codes[j].tobytes()
                 if ch.rxgain != _IDENTITY:
                     block = block.translate(ch.rxgain)
-                if not self._connected(ch):
-                    block = (b"\xd5" if law is abi.Law.ALAW else b"\xff") * n  # line idle: silence
+                if not self._connected(ch) and not (ch.fxo_port and not ch.flash_left):
+                    # an FXO port hears the exchange on hook too (caller ID); an on-hook phone says nothing
+                    block = (b"\xd5" if law is abi.Law.ALAW else b"\xff") * n
                 ch.rx.append(block)
                 if len(ch.rx) > NUMBUFS:
                     ch.rx.popleft()
@@ -561,7 +564,9 @@ class FakeDahdi(FarEnds):
                 ch.pending[0] = chunk[take:]
 
     def _timers(self, ch: FakeChannel) -> None:
-        if ch.co_ringing or ch.box_ringing:
+        if ch.co_ringing and ch.ring_delay > 0:
+            ch.ring_delay -= BLOCK_MS
+        elif ch.co_ringing or ch.box_ringing:
             self._cadence(ch)
         if ch.flash_left:
             ch.flash_left = max(0, ch.flash_left - BLOCK_MS)
@@ -601,6 +606,9 @@ class FakeDahdi(FarEnds):
         elif not on and ch.in_burst:
             ch.in_burst = False
             self._event(ch, abi.Event.RINGOFFHOOK if ch.co_ringing else abi.Event.RINGEROFF)
+            if ch.co_ringing and ch.cid_after_first is not None:
+                ch.pending.append(ch.cid_after_first)
+                ch.cid_after_first = None
             if ch.rings_left is not None:
                 ch.rings_left -= 1
                 if ch.rings_left <= 0:

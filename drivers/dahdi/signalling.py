@@ -1,181 +1,165 @@
-"""The minimal, direct mapping between a port's hook signals and the contract's events (FXO: a ring offers the
-call, answer is off hook, loop drop is hang-up, DIALCOMPLETE is answer; FXS: off hook, on hook, flash, ring out).
+"""The analog signalling of one span's ports: the shared analog machines (drivers/analog: FxoPort, FxsPort in an
+AnalogBank) run on the span's poller thread, fed by the channels' events and audio, acting through the channels.
 
-This is the one module the shared analog layer (drivers/analog/) replaces: it sees a port only through the
-channel's control methods (offhook, onhook, ring, flash, dial) and LineSignals, and posts contract events.
-No caller ID, cadence or busy-tone logic lives here.
+Every machine call happens on the poller thread: hook signals and audio blocks arrive there, and the event loop's
+commands (answer, dial, ring, ...) are queued and run there at the next wake-up. The bank ticks once per round of
+audio blocks (the span's clock), so caller ID, call progress, busy-tone disconnect and the machines' timers run in
+card time. A machine's own audio (DTMF when dialling out, caller ID to a phone, busy tone) replaces the engine's
+for that channel while the machine ``owns_audio``.
 """
 from __future__ import annotations
 
-import enum
 import logging
-import threading
-from typing import Callable, Protocol
+import queue
+from typing import Any, Callable
 
+import numpy as np
+
+from hotline.drivers.analog.bank import AnalogBank
+from hotline.drivers.analog.fxo import FxoPort, FxoState
+from hotline.drivers.analog.fxs import FxsPort, FxsState
+from hotline.drivers.analog.profiles import COUNTRIES, AnalogSettings, AnswerMode
 from hotline.drivers.analog.signals import LineSignal
-from hotline.drivers.base import (Answered, Flashed, HangupCause, HungUp, LineDown, LineEvent, LineUp, OffHook,
-                                  Ringing, Seized)
+from hotline.drivers.base import FRAME_SAMPLES, LineEvent
+from hotline.drivers.common import g711
+from hotline.drivers.common.callerid_audio import CidStandard
+from hotline.drivers.common.elastic import Codec
+
+from .channel import DahdiChannel, Role
 
 log = logging.getLogger("hotline.drivers.dahdi")
 
-RING_GONE_S = 8.0  # an offered call whose rings stopped this long ago was abandoned by the caller
+OHT_MS = 3000          # on-hook transfer armed for this long while a machine sends audio to an on-hook phone
+OHT_REARM_FRAMES = 100  # re-armed every 2 s of such audio
 
 
-class PortControl(Protocol):
-    """What signalling may do to a port (DahdiChannel)."""
-
-    def offhook(self) -> None: ...
-    def onhook(self) -> None: ...
-    def ring(self, on: bool) -> None: ...
-    def flash(self) -> None: ...
-    def dial(self, digits: str) -> None: ...
-
-
-class PortState(enum.Enum):
-    """Where a port's call stands."""
-
-    IDLE = "idle"
-    OFFERED = "offered"          # FXO: ringing in, Ringing posted, not answered yet
-    DIALING = "dialing"          # FXO: seized and dialling out
-    UP = "up"                    # in a call (FXO answered / FXS off hook)
-    RINGING_OUT = "ringing_out"  # FXS: the box rings the phone
-    DOWN = "down"                # span alarm
+def analog_settings(role: Role, country: str, options: dict[str, Any]) -> AnalogSettings:
+    """The analog machine's settings of a DAHDI port: the device's country (lines of a country without an analog
+    profile use the "us" one), its answer, hang-up and caller-ID options; FXS flashes are timed by the kernel
+    (WINKFLASH)."""
+    code = country if country in COUNTRIES else "us"
+    if role is Role.FXS:
+        sends = str(options.get("callerid_send") or "").lower()
+        return AnalogSettings(country=code, flash_max_ms=0.0, callerid_send=CidStandard(sends) if sends else None)
+    return AnalogSettings(country=code, answer=AnswerMode(str(options.get("answer") or "progress").lower()),
+                          hangup_on_polarity=bool(options.get("hangup_on_polarity", False)),
+                          busy_disconnect=bool(options.get("busy_disconnect", True)))
 
 
-class FxoSignalling:
-    """An FXO port (a line from the exchange)."""
+class ChannelHardware:
+    """The AnalogHardware seam over one DAHDI channel: hook controls are the channel's ioctls, audio frames are kept
+    for the poller to write (after on-hook transfer is armed when the phone is on hook)."""
 
-    def __init__(self, line: str, port: PortControl, post: Callable[[LineEvent], None], dialed: str = ""):
-        self.line, self.port, self.post, self.dialed = line, port, post, dialed
-        self.state = PortState.IDLE
-        self.last_ring = 0.0
-        self.lock = threading.Lock()
+    def __init__(self, channel: DahdiChannel, role: Role):
+        self.channel, self.role = channel, role
+        self.machine: FxoPort | FxsPort | None = None
+        self.frame: np.ndarray | None = None   # this tick's signalling audio
+        self._oht_frames = 0
 
-    def on_signal(self, signal: LineSignal, now: float, detail: str = "") -> None:
-        """A hook signal from the card (poller thread)."""
-        with self.lock:
-            if signal is LineSignal.ALARM:
-                self._down(detail)
-            elif signal is LineSignal.NOALARM:
-                if self.state is PortState.DOWN:
-                    self.state = PortState.IDLE
-                    self.post(LineUp(self.line))
-            elif self.state is PortState.DOWN:
-                return
-            elif signal in (LineSignal.RING_BEGIN, LineSignal.RING_END):
-                self.last_ring = now
-                if self.state is PortState.IDLE and signal is LineSignal.RING_BEGIN:
-                    self.state = PortState.OFFERED
-                    self.post(Seized(self.line))
-                    self.post(Ringing(self.line, dialed=self.dialed))
-            elif signal is LineSignal.ONHOOK and self.state in (PortState.UP, PortState.DIALING):
-                self.state = PortState.IDLE
-                self.port.onhook()
-                self.post(HungUp(self.line, cause=HangupCause.NORMAL))
-            elif signal is LineSignal.DIALCOMPLETE and self.state is PortState.DIALING:
-                self.state = PortState.UP
-                self.post(Answered(self.line))
+    def offhook(self) -> None:
+        """Off hook (FXO: answer or seize)."""
+        self.channel.offhook()
 
-    def tick(self, now: float) -> None:
-        """Timers (poller thread): a caller who stopped ringing before the box answered hung up."""
-        with self.lock:
-            if self.state is PortState.OFFERED and now - self.last_ring > RING_GONE_S:
-                self.state = PortState.IDLE
-                self.post(HungUp(self.line, cause=HangupCause.NO_ANSWER))
+    def onhook(self) -> None:
+        """On hook (FXO: release the line)."""
+        self.channel.onhook()
 
-    def _down(self, reason: str) -> None:
-        if self.state is not PortState.DOWN:
-            if self.state is not PortState.IDLE:
-                self.port.onhook()
-            self.state = PortState.DOWN
-            self.post(LineDown(self.line, reason=reason))
-
-    # ---- commands (event loop) ------------------------------------------------------------------------------------
-    def answer(self) -> None:
-        """Off hook on the offered call."""
-        with self.lock:
-            if self.state is PortState.OFFERED:
-                self.state = PortState.UP
-                self.port.offhook()
-
-    def hangup(self) -> None:
-        """On hook."""
-        with self.lock:
-            if self.state is not PortState.DOWN:
-                self.state = PortState.IDLE
-                self.port.onhook()
-
-    def dial(self, number: str) -> None:
-        """Seize the line and dial in DTMF; DIALCOMPLETE counts as the answer (no answer supervision here)."""
-        with self.lock:
-            if self.state is not PortState.IDLE:
-                self.post(HungUp(self.line, cause=HangupCause.BUSY))
-                return
-            self.state = PortState.DIALING
-            self.port.offhook()
-            self.port.dial("T" + number)
+    def ring(self, on: bool) -> None:
+        """Ringing voltage on or off (FXS): the machine times the cadence and the pauses for caller ID."""
+        self.channel.ring(on)
 
     def flash(self) -> None:
-        """Hook flash towards the exchange."""
-        self.port.flash()
+        """Hook flash towards the exchange (FXO)."""
+        self.channel.flash()
+
+    def send_audio(self, frame: np.ndarray) -> None:
+        """Keep the frame for this round's write; a phone on hook hears it only through on-hook transfer."""
+        self.frame = frame
+        if self.role is Role.FXS and self.machine is not None and self.machine.state in (FxsState.IDLE,
+                                                                                        FxsState.RINGING):
+            if self._oht_frames <= 0:
+                try:
+                    self.channel.onhook_transfer(OHT_MS)
+                except OSError as exc:
+                    log.warning("event=dahdi_onhook_transfer_failed channel=%d error=%s", self.channel.channo, exc)
+                self._oht_frames = OHT_REARM_FRAMES
+            self._oht_frames -= 1
+        else:
+            self._oht_frames = 0
 
 
-class FxsSignalling:
-    """An FXS port (an agent's phone)."""
+class SpanSignalling:
+    """The analog machines of one span, in poller-row order, and the queue of the event loop's commands."""
 
-    def __init__(self, line: str, port: PortControl, post: Callable[[LineEvent], None]):
-        self.line, self.port, self.post = line, port, post
-        self.state = PortState.IDLE
-        self.lock = threading.Lock()
+    def __init__(self, members: list[tuple[str, DahdiChannel, Role]], sink: Callable[[LineEvent], None],
+                 country: str, options: dict[str, Any], codec: Codec):
+        self.hw: list[ChannelHardware] = []
+        self.machines: list[FxoPort | FxsPort] = []
+        for name, channel, role in members:
+            hw = ChannelHardware(channel, role)
+            cls = FxoPort if role is Role.FXO else FxsPort
+            machine = cls(name, hw, sink, analog_settings(role, country, options))
+            hw.machine = machine
+            self.hw.append(hw)
+            self.machines.append(machine)
+        self.bank = AnalogBank(self.machines)
+        self.codec = codec
+        self.inbound = np.zeros((len(members), FRAME_SAMPLES), dtype=np.int16)
+        self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self.wake: Callable[[], None] = lambda: None   # set by the span poller: wakes its thread
 
-    def on_signal(self, signal: LineSignal, now: float, detail: str = "") -> None:
-        """A hook signal from the phone (poller thread)."""
-        with self.lock:
-            if signal is LineSignal.ALARM:
-                if self.state is not PortState.DOWN:
-                    self.state = PortState.DOWN
-                    self.post(LineDown(self.line, reason=detail))
-            elif signal is LineSignal.NOALARM:
-                if self.state is PortState.DOWN:
-                    self.state = PortState.IDLE
-                    self.post(LineUp(self.line))
-            elif self.state is PortState.DOWN:
+    # ---- the event loop's side ------------------------------------------------------------------------------------
+    def command(self, row: int, name: str, *args: Any) -> None:
+        """Run machine ``row``'s command ``name`` (answer, hangup, dial, flash, ring, stop_ring) on the poller
+        thread at its next wake-up."""
+        self.commands.put((row, name, args))
+        self.wake()
+
+    # ---- the poller thread's side ---------------------------------------------------------------------------------
+    def run_commands(self, now: float) -> None:
+        """The queued commands, in order (errors are logged: a bad command must not stop the span)."""
+        while True:
+            try:
+                row, name, args = self.commands.get_nowait()
+            except queue.Empty:
                 return
-            elif signal is LineSignal.OFFHOOK and self.state is not PortState.UP:
-                self.state = PortState.UP  # the kernel stops the ringing itself
-                self.post(OffHook(self.line))
-            elif signal is LineSignal.ONHOOK and self.state is PortState.UP:
-                self.state = PortState.IDLE
-                self.post(HungUp(self.line, cause=HangupCause.NORMAL))
-            elif signal is LineSignal.WINKFLASH and self.state is PortState.UP:
-                self.post(Flashed(self.line))
+            try:
+                getattr(self.machines[row], name)(*args, now)
+            except Exception:
+                log.exception("event=dahdi_command_failed line=%s command=%s", self.machines[row].name, name)
 
-    def tick(self, now: float) -> None:
-        """No timers on a station."""
+    def on_signal(self, row: int, signal: LineSignal, now: float, detail: str = "") -> None:
+        """A hook signal from channel ``row``."""
+        self.machines[row].on_signal(signal, now, detail)
 
-    # ---- commands (event loop) ------------------------------------------------------------------------------------
-    def ring(self) -> None:
-        """Ring the phone (the kernel plays the country's cadence)."""
-        with self.lock:
-            if self.state is PortState.IDLE:
-                self.state = PortState.RINGING_OUT
-                self.port.ring(True)
-            elif self.state is not PortState.DOWN:
-                self.post(HungUp(self.line, cause=HangupCause.BUSY))
+    def take_audio(self, rows: list[int], blocks: np.ndarray) -> None:
+        """This round's G.711 blocks (one row of ``blocks`` per entry of ``rows``) as the machines' inbound audio."""
+        n = min(blocks.shape[1], FRAME_SAMPLES)
+        decode = g711.alaw_decode if self.codec is Codec.ALAW else g711.ulaw_decode
+        self.inbound[rows, :n] = decode(blocks[:, :n])
 
-    def stop_ring(self) -> None:
-        """Stop ringing."""
-        with self.lock:
-            if self.state is PortState.RINGING_OUT:
-                self.state = PortState.IDLE
-                self.port.ring(False)
+    def tick(self, now: float) -> dict[int, bytes]:
+        """One 20 ms round of the bank (detectors, timers); returns the machines' audio to write, G.711 by row."""
+        for hw in self.hw:
+            hw.frame = None
+        self.bank.tick(self.inbound, now)
+        self.inbound[:] = 0
+        rows = [i for i, hw in enumerate(self.hw) if hw.frame is not None]
+        if not rows:
+            return {}
+        encode = g711.alaw_encode if self.codec is Codec.ALAW else g711.ulaw_encode
+        codes = encode(np.stack([self.hw[i].frame for i in rows])).astype(np.uint8)
+        return {r: codes[j].tobytes() for j, r in enumerate(rows)}
 
-    def hangup(self) -> None:
-        """The box ends the call: stop ringing; an off-hook phone stays off hook until the agent hangs up."""
-        self.stop_ring()
+    def owns_audio(self, row: int) -> bool:
+        """Whether machine ``row`` sends its own audio now (the engine's is not written meanwhile)."""
+        return self.machines[row].owns_audio
 
-    def answer(self) -> None:
-        """Nothing to do: the phone answers by going off hook."""
+    def set_down(self, row: int) -> None:
+        """Start a port down (its span was in alarm at open): the NOALARM that follows brings it up."""
+        m = self.machines[row]
+        m.state = FxoState.DOWN if isinstance(m, FxoPort) else FxsState.DOWN
 
-    def flash(self) -> None:
-        """A station cannot be flashed by the box."""
+    def status(self) -> list[dict]:
+        """Every machine's state for the panel."""
+        return [m.status() for m in self.machines]

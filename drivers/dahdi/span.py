@@ -1,5 +1,6 @@
 """One span's poller thread: poll() over the span's non-blocking channel descriptors, audio between the channels
-and the span's elastic buffers, kernel events (ELAST, POLLPRI) into each port's signalling."""
+and the span's elastic buffers, kernel events (ELAST, POLLPRI) and every block read into the span's analog
+signalling (signalling.py), which runs on this thread."""
 from __future__ import annotations
 
 import errno
@@ -17,13 +18,13 @@ from hotline.drivers.common.elastic import Codec, ElasticBuffer
 
 from . import abi
 from .channel import BLOCK, QUIET_EVENTS, DahdiChannel
+from .signalling import SpanSignalling
 from .syscalls import POLLERR, POLLIN, POLLNVAL, POLLPRI, Syscalls
 
 log = logging.getLogger("hotline.drivers.dahdi")
 
 IDLE_POLL_MS = 20     # wake-ups when no channel carries audio: a call's audio starts within one block
 LIVE_POLL_MS = 40     # a live span delivers a block every 20 ms; this only bounds a stalled kernel
-TIMER_EVERY = 0.1     # seconds between signalling timer ticks
 MAX_EVENTS = 64       # DAHDI_MAX_EVENTSIZE: one wake-up never reads more
 
 
@@ -31,9 +32,8 @@ MAX_EVENTS = 64       # DAHDI_MAX_EVENTSIZE: one wake-up never reads more
 class Port:
     """A channel and its signalling, as the poller sees them."""
 
-    row: int                 # row in the span's buffers
+    row: int                 # row in the span's buffers and its signalling
     channel: DahdiChannel
-    signalling: Any          # FxoSignalling | FxsSignalling (signalling.py)
     line: str
 
 
@@ -64,9 +64,11 @@ class SpanState:
 class SpanPoller:
     """The thread and buffers of one span."""
 
-    def __init__(self, device: str, spanno: int, ports: list[Port], sys: Syscalls, sink: EventSink,
-                 codec: Codec, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, device: str, spanno: int, ports: list[Port], signalling: SpanSignalling, sys: Syscalls,
+                 sink: EventSink, codec: Codec, clock: Callable[[], float] = time.monotonic):
         self.device, self.spanno, self.ports, self.sys, self.sink, self.clock = device, spanno, ports, sys, sink, clock
+        self.signalling = signalling
+        signalling.wake = self._poke
         self.by_fd = {p.channel.fd: p for p in ports}
         n = len(ports)
         self.rx = ElasticBuffer(n, codec, target=3 * BLOCK, capacity=25 * BLOCK)
@@ -123,9 +125,8 @@ class SpanPoller:
         try:
             poller = self.sys.poll()
             poller.register(self.wake_r, POLLIN)
-            for fd in self.by_fd:
-                poller.register(fd, POLLPRI)
-            next_timer = 0.0
+            for fd in self.by_fd:   # every port is read: its analog machine hears the line on hook too (caller ID)
+                poller.register(fd, POLLIN | POLLPRI)
             while not self._stop.is_set():
                 if self._dirty.is_set():
                     self._dirty.clear()
@@ -133,12 +134,9 @@ class SpanPoller:
                 ready = poller.poll(LIVE_POLL_MS if self._applied else IDLE_POLL_MS)
                 self.state.counters.wakeups += 1
                 now = self.clock()
+                self.signalling.run_commands(now)
                 if ready:
                     self._serve(ready, now)
-                if now >= next_timer:
-                    next_timer = now + TIMER_EVERY
-                    for p in self.ports:
-                        p.signalling.tick(now)
         except OSError as exc:
             if self._stop.is_set():
                 return
@@ -149,20 +147,14 @@ class SpanPoller:
             self.sink(DeviceFailed(self.device, reason=f"span {self.spanno} thread failed: {exc}"))
 
     def _apply_live(self, poller: Any) -> None:
-        """Poll audio only on channels in a call; flush stale audio and switch the echo canceller as calls start and
-        end (ioctls run here, off the event loop)."""
+        """Switch the echo canceller as calls start and end (ioctls run here, off the event loop)."""
         now = set(self.live.tolist())
         for r in now - self._applied:
-            ch = self.ports[r].channel
-            poller.modify(ch.fd, POLLIN | POLLPRI)
-            ch.flush()
             if self.echo_taps:
-                ch.echo_cancel(self.echo_taps)
+                self.ports[r].channel.echo_cancel(self.echo_taps)
         for r in self._applied - now:
-            ch = self.ports[r].channel
-            poller.modify(ch.fd, POLLPRI)
             if self.echo_taps:
-                ch.echo_cancel(0)
+                self.ports[r].channel.echo_cancel(0)
         self._applied = now
 
     def _serve(self, ready: list[tuple[int, int]], now: float) -> None:
@@ -178,13 +170,13 @@ class SpanPoller:
                 raise OSError(errno.ENODEV, f"channel {port.channel.channo} reports an error (card removed?)")
             if mask & POLLPRI:
                 self.drain_events(port, now)
-            if mask & POLLIN and port.row in self._applied:
+            if mask & POLLIN:
                 data = self._read(port, now)
                 if data:
                     got[port.row] = data
         if got:
             self._push(got)
-            self._write(got, now)
+            self._write(got, self._analog(got, now), now)
 
     def _drain_wake(self) -> None:
         """Empty the wake-up pipe (the live set is applied before the next poll)."""
@@ -215,8 +207,8 @@ class SpanPoller:
         return b""
 
     def _push(self, got: dict[int, bytes]) -> None:
-        """Into the receive buffer: one block push when every channel brought the same amount (a span is one
-        clock, so that is the rule)."""
+        """Into the receive buffer (lines not in a call drop theirs): one block push when every channel brought the
+        same amount (a span is one clock, so that is the rule)."""
         sizes = {len(d) for d in got.values()}
         if len(sizes) == 1:
             rows = np.fromiter(got.keys(), dtype=np.intp, count=len(got))
@@ -226,8 +218,21 @@ class SpanPoller:
             for row, data in got.items():
                 self.rx.push(row, data)
 
-    def _write(self, got: dict[int, bytes], now: float) -> None:
-        """As much audio out as came in (the span's clock paces both ways) for the channels in a call."""
+    def _analog(self, got: dict[int, bytes], now: float) -> dict[int, bytes]:
+        """One round of the analog machines over the blocks just read; their own audio to write, by row."""
+        sizes = {len(d) for d in got.values()}
+        if len(sizes) == 1:
+            rows = list(got)
+            self.signalling.take_audio(rows, np.frombuffer(b"".join(got.values()), dtype=np.uint8).reshape(
+                len(got), -1))
+        else:
+            for row, data in got.items():
+                self.signalling.take_audio([row], np.frombuffer(data, dtype=np.uint8)[None, :])
+        return self.signalling.tick(now)
+
+    def _write(self, got: dict[int, bytes], own: dict[int, bytes], now: float) -> None:
+        """As much audio out as came in (the span's clock paces both ways): the analog machine's own audio where it
+        has some, else the engine's for the channels in a call."""
         n = max(len(d) for d in got.values())
         out = self.tx.take(n)
         c = self.state.counters
@@ -235,7 +240,12 @@ class SpanPoller:
             ch = self.ports[row].channel
             if ch.dialing:
                 continue  # a write would cancel the kernel's dialling
-            data = out[row].tobytes()
+            if row in own:
+                data = own[row]
+            elif row in self._applied and not self.signalling.owns_audio(row):
+                data = out[row].tobytes()
+            else:
+                continue
             for _ in range(2):
                 try:
                     sent = ch.send_audio(data)
@@ -278,7 +288,7 @@ class SpanPoller:
             self.state.alarms, self.state.reason = 0, ""
             log.info("event=dahdi_alarm_cleared device=%s span=%d channel=%d", self.device, self.spanno,
                      port.channel.channo)
-        port.signalling.on_signal(signal, now, detail)
+        self.signalling.on_signal(port.row, signal, now, detail)
 
     def _alarm(self, port: Port) -> str:
         """The alarm's reason in words (DAHDI_SPANSTAT), remembered for the panel."""
@@ -301,4 +311,4 @@ class SpanPoller:
                 "eagain": c.eagain_reads, "short_writes": c.short_writes, "events": c.events,
                 "unknown_events": c.unknown_events, "write_errors": c.write_errors,
                 "rx_underruns": rx.underruns, "rx_overflows": rx.overflows, "tx_underruns": tx.underruns,
-                "tx_overflows": tx.overflows}
+                "tx_overflows": tx.overflows, "ports": self.signalling.status()}

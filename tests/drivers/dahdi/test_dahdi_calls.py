@@ -53,7 +53,7 @@ def test_fxo_caller_answered_by_the_ivr_presses_keys_as_dtmf_audio(box, clock) -
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(1)
-            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=400)
             call = next(iter(calls.calls.values()))
             assert call.caller.line.name == "card0-1" and call.dialed == "8001"
             await clock.step(engine, k, 25)
@@ -88,7 +88,7 @@ def test_call_put_through_to_an_agent_phone_on_an_fxs_port(box, clock) -> None:
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(2)
-            await clock.step_until(engine, k, lambda: k.ringing(4), limit=200)
+            await clock.step_until(engine, k, lambda: k.ringing(4), limit=400)
             k.phone_offhook(4)
             await clock.step(engine, k, 10)
             k.far_send(2, tone(700, 1.0))
@@ -117,7 +117,7 @@ def test_span_alarm_mid_call_ends_it_and_lines_come_back(box, clock) -> None:
         engine, devices, calls = await box(k, [CARD], flow)
         try:
             k.co_ring(1)
-            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[1].offhook, limit=400)
             call = next(iter(calls.calls.values()))
             await clock.step(engine, k, 5)
             k.alarm(1, abi.Alarm.RED | abi.Alarm.LOS)
@@ -134,7 +134,7 @@ def test_span_alarm_mid_call_ends_it_and_lines_come_back(box, clock) -> None:
             await clock.step_until(engine, k, lambda: all(s["up"] for s in devices.line_states()), limit=50)
             assert device_rows({"devices": devices, "config": {"devices": [CARD]}})[0]["alarms"] == []
             k.co_ring(2)
-            await clock.step_until(engine, k, lambda: k.channels[2].offhook, limit=100)
+            await clock.step_until(engine, k, lambda: k.channels[2].offhook, limit=400)
         finally:
             await box.close()
     asyncio.run(main())
