@@ -11,7 +11,7 @@ from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, Driv
 
 from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
-from .rtp import PortPool, decode_frames, encode_frames, event_packets
+from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -110,7 +110,7 @@ class SipDriver(Driver):
         super().__init__(device_name, settings, sink)
         self.endpoint: Endpoint | None = None  # type: ignore[assignment]
         self._lines: list[SipLine] = []
-        self._streams_cache: tuple[list[str] | None, list] = (None, [])
+        self._poller: Poller | None = None
 
     @classmethod
     def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
@@ -172,6 +172,9 @@ class SipDriver(Driver):
         """End calls and stop the endpoint."""
         if self.endpoint is not None:
             self.endpoint.stop()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     def status(self) -> dict:
         """Endpoint counters for the panel."""
@@ -185,12 +188,13 @@ class SipDriver(Driver):
         return [calls[name].stream if name in calls else None for name in lines]
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
-        """Drain each call's RTP socket, post RFC 4733 keys, and decode this tick's frames for all calls."""
+        """Drain the RTP sockets that hold packets (one epoll poll finds them), post RFC 4733 keys, and decode this
+        tick's frames for all calls."""
         streams = self._streams(lines)
-        for name, stream in zip(lines, streams):
-            if stream is not None:
-                for key in stream.drain():
-                    self.sink(DigitReceived(name, digit=key))
+        if self._poller is None:
+            self._poller = Poller()
+        for name, key in self._poller.drain(lines, streams):
+            self.sink(DigitReceived(name, digit=key))
         decode_frames(streams, out)
 
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
