@@ -111,6 +111,7 @@ class SipDriver(Driver):
         self.endpoint: Endpoint | None = None  # type: ignore[assignment]
         self._lines: list[SipLine] = []
         self._poller: Poller | None = None
+        self._read: tuple[list[str] | None, list] = (None, [])   # this tick's lines and their streams
 
     @classmethod
     def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
@@ -184,13 +185,15 @@ class SipDriver(Driver):
         return base
 
     def _streams(self, lines: list[str]) -> list:
-        calls = self.endpoint.calls if self.endpoint else {}
-        return [calls[name].stream if name in calls else None for name in lines]
+        # One get per line: the signalling thread may end a call between a membership test and a lookup.
+        get = (self.endpoint.calls if self.endpoint else {}).get
+        return [call.stream if (call := get(name)) is not None else None for name in lines]
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Drain the RTP sockets that hold packets (one epoll poll finds them), post RFC 4733 keys, and decode this
         tick's frames for all calls."""
         streams = self._streams(lines)
+        self._read = (lines, streams)
         if self._poller is None:
             self._poller = Poller()
         for name, key in self._poller.drain(lines, streams):
@@ -198,5 +201,6 @@ class SipDriver(Driver):
         decode_frames(streams, out)
 
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
-        """Encode and send one RTP packet per call."""
-        encode_frames(self._streams(lines), frames)
+        """Encode and send one RTP packet per call (to the streams read_frames found this tick)."""
+        read_lines, streams = self._read
+        encode_frames(streams if read_lines is lines else self._streams(lines), frames)
