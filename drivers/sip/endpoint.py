@@ -279,7 +279,9 @@ class Endpoint(DialOut, Stations):
             log.warning("SIP INVITE from %s:%s refused: not a configured trunk peer", *source[:2])
             self._final(req, source, 403, "Forbidden")
             return
-        line = next((name for name in self.lines if name not in self.calls), None)
+        # Calls that arrive take the highest free line, the box dials out on the lowest (the call engine picks
+        # free trunks in order): the engine may not have seen this INVITE yet when it picks a line to dial on.
+        line = next((name for name in reversed(self.lines) if name not in self.calls), None)
         if line is None:
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")

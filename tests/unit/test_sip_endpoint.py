@@ -373,3 +373,11 @@ def test_sip_over_tcp_is_framed_and_answered_on_the_same_connection(sip) -> None
                 rest += chunk
         except socket.timeout:
             raise AssertionError("the connection stayed open after a message without Content-Length")
+
+
+def test_a_call_that_arrives_takes_the_highest_free_line_so_the_box_dials_on_another(sip) -> None:
+    """Glare: the engine picks the lowest free trunk to dial on before it has seen a new INVITE's Ringing."""
+    far = Far(sip.endpoint.port)
+    far.invite("g1")
+    assert wait_for(sip.events, Ringing).line == "sip0-2"
+    far.close()
