@@ -212,21 +212,6 @@ class RtpStream:
         except (BlockingIOError, OSError):
             pass
 
-    def drain(self) -> list[str]:
-        """Read every datagram waiting on the socket (bounded per tick); DTMF keys received."""
-        keys: list[str] = []
-        for _ in range(MAX_PACKETS_PER_TICK):
-            try:
-                data, source = self.sock.recvfrom(MAX_PACKET + 1)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-            key = self.receive(data, source)
-            if key:
-                keys.append(key)
-        return keys
-
     def close(self) -> None:
         """Release the socket."""
         try:
@@ -294,8 +279,8 @@ class Poller:
         self._tick = 0
 
     def drain(self, lines: list[str], streams: list[RtpStream | None]) -> list[tuple[str, str]]:
-        """Read what waits on the sockets of ``streams`` (at most MAX_PACKETS_PER_TICK per socket, as
-        RtpStream.drain); (line, key) for each RFC 4733 key received, in arrival order."""
+        """Read what waits on the sockets of ``streams`` (at most MAX_PACKETS_PER_TICK per socket: a flood beyond
+        that waits and is then dropped as late); (line, key) for each RFC 4733 key received, in arrival order."""
         self._tick += 1
         tick = self._tick
         by_fd, registered = self._by_fd, self._registered
