@@ -96,7 +96,7 @@ class MediaEngine:
         self.channels: dict[int, Channel] = {}
         self._free = list(range(capacity - 1, -1, -1))
         self._edges: set[Edge] = set()
-        self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None
         self._by_device: dict[int, tuple[Any, list[str], np.ndarray]] | None = None
         self.ticks = 0
         self.t0 = time.time()
@@ -434,7 +434,6 @@ class MediaEngine:
                     self.tones.process(inp)
                 except Exception:
                     self._failed("tones", None)
-        mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32) if self._edges else None
         out[:] = 0
         for ch in list(self.channels.values()):
             if ch.source is not None:
@@ -454,17 +453,25 @@ class MediaEngine:
                     if done is not None and not done.done():
                         done.set_result(True)  # played to the end
                     continue
-        if mix is not None:
+        if self._edges:
             if self._edge_arrays is None:
                 edges = list(self._edges)
-                self._edge_arrays = (np.array([e.dst for e in edges], dtype=np.intp),
+                dst_slots = [e.dst for e in edges]
+                self._edge_arrays = (np.array(dst_slots, dtype=np.intp),
                                      np.array([e.src for e in edges], dtype=np.intp),
-                                     np.array([e.gain for e in edges], dtype=np.float32)[:, None])
-            dst, src, gain = self._edge_arrays
-            np.add.at(mix, dst, (inp[src] * gain).astype(np.int32))
-            mix += out
-            np.clip(mix, -32768, 32767, out=mix)
-            out[:] = mix
+                                     np.array([e.gain for e in edges], dtype=np.float32)[:, None],
+                                     len(set(dst_slots)) == len(dst_slots))
+            dst, src, gain, one_each = self._edge_arrays
+            if one_each:   # bridges: each line hears one other: only those rows, no scatter-add
+                heard = out[dst].astype(np.int32)
+                heard += (inp[src] * gain).astype(np.int32)
+                out[dst] = np.clip(heard, -32768, 32767)
+            else:          # conferences, monitoring: several sources into one line
+                mix = np.zeros((self.capacity, FRAME_SAMPLES), dtype=np.int32)
+                np.add.at(mix, dst, (inp[src] * gain).astype(np.int32))
+                mix += out
+                np.clip(mix, -32768, 32767, out=mix)
+                out[:] = mix
         for cap in self._captures:
             cap.frames.append(inp[cap.slot].copy())
         if self._taps:

@@ -183,12 +183,20 @@ class DtmfDetector:
         cur = np.asarray(frames)
         if cur.shape != (self.slots, FRAME):
             raise ValueError(f"frames must have shape ({self.slots}, {FRAME}), got {cur.shape}")
-        buf = np.empty((self.slots, _SPAN), dtype=np.float32)
-        buf[:, : _SPAN - FRAME] = self._tail
-        buf[:, _SPAN - FRAME:] = cur
         cur_active = cur.any(axis=1)
-        windows = self._windows(buf, cur_active | self._tail_active)
-        self._tail = buf[:, FRAME:]
+        active = np.flatnonzero(cur_active | self._tail_active)
+        # Only slots with sound in this frame or the last one are measured: the others' tails stay zero.
+        if active.size == self.slots:
+            buf = np.empty((self.slots, _SPAN), dtype=np.float32)
+            buf[:, : _SPAN - FRAME] = self._tail
+            buf[:, _SPAN - FRAME:] = cur
+            self._tail = buf[:, FRAME:]
+        else:
+            buf = np.empty((active.size, _SPAN), dtype=np.float32)
+            buf[:, : _SPAN - FRAME] = self._tail[active]
+            buf[:, _SPAN - FRAME:] = cur[active]
+            self._tail[active] = buf[:, FRAME:]
+        windows = self._windows(buf, active)
         self._tail_active = cur_active
         hits: list[DtmfHit] = []
         for i in range(WINDOWS_PER_FRAME):
@@ -197,8 +205,9 @@ class DtmfDetector:
         self._digits += len(hits)
         return hits
 
-    def _windows(self, buf: np.ndarray, nonzero: np.ndarray) -> _Windows:
-        """Measure the four windows of this tick on every slot and classify them."""
+    def _windows(self, sub: np.ndarray, active: np.ndarray) -> _Windows:
+        """Measure the four windows of this tick on the ``active`` slots (``sub``: their buffers, one row each)
+        and classify them; the other slots are silent."""
         s = self.slots
         win = _Windows(digit=np.full((s, WINDOWS_PER_FRAME), -1, dtype=np.int64),
                        cross=np.zeros((s, WINDOWS_PER_FRAME, 2), dtype=np.complex64),
@@ -207,12 +216,10 @@ class DtmfDetector:
         hist = self._hist[h0:h0 + WINDOWS_PER_FRAME]  # (4, S, 8) view
         last = self._last
         self._last = np.zeros_like(last)
-        active = np.flatnonzero(nonzero)
         if active.size == 0:  # all silent: almost free
             hist[:] = 0
             return win
         whole = active.size == s
-        sub = buf if whole else buf[active]
         out = self._basis @ sub.T  # (64, n): cos/sin x frequency x window, by slot
         ptot = (sub * sub) @ self._power_w  # (n, 4) windowed power of each window
         sq = out * out
@@ -311,6 +318,8 @@ class DtmfDetector:
         runs = self._runs
         d = win.digit[:, i]
         tracking = runs.digit >= 0
+        if not tracking.any() and not (d >= 0).any():
+            return  # no tone anywhere and none being followed: nothing can start, go on or end
         same = tracking & (d == runs.digit)
         if same.any():
             adjacent = same & (runs.last == g - 1)

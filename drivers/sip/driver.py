@@ -13,7 +13,7 @@ from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, Driv
 from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
 from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
-from .rtp import PortPool, decode_frames, encode_frames, event_packets
+from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -123,7 +123,8 @@ class SipDriver(Driver):
         super().__init__(device_name, settings, sink)
         self.endpoint: Endpoint | None = None  # type: ignore[assignment]
         self._lines: list[SipLine] = []
-        self._streams_cache: tuple[list[str] | None, list] = (None, [])
+        self._poller: Poller | None = None
+        self._read: tuple[list[str] | None, list] = (None, [])   # this tick's lines and their streams
 
     @classmethod
     def configured_traits(cls, settings: dict[str, Any]) -> LineTraits | None:
@@ -204,6 +205,9 @@ class SipDriver(Driver):
         """End calls and stop the endpoint."""
         if self.endpoint is not None:
             self.endpoint.stop()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     def status(self) -> dict:
         """Endpoint counters for the panel."""
@@ -223,18 +227,22 @@ class SipDriver(Driver):
         return self.endpoint is not None and self.endpoint.lift_ban(source)
 
     def _streams(self, lines: list[str]) -> list:
-        calls = self.endpoint.calls if self.endpoint else {}
-        return [calls[name].stream if name in calls else None for name in lines]
+        # One get per line: the signalling thread may end a call between a membership test and a lookup.
+        get = (self.endpoint.calls if self.endpoint else {}).get
+        return [call.stream if (call := get(name)) is not None else None for name in lines]
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
-        """Drain each call's RTP socket, post RFC 4733 keys, and decode this tick's frames for all calls."""
+        """Drain the RTP sockets that hold packets (one epoll poll finds them), post RFC 4733 keys, and decode this
+        tick's frames for all calls."""
         streams = self._streams(lines)
-        for name, stream in zip(lines, streams):
-            if stream is not None:
-                for key in stream.drain():
-                    self.sink(DigitReceived(name, digit=key))
+        self._read = (lines, streams)
+        if self._poller is None:
+            self._poller = Poller()
+        for name, key in self._poller.drain(lines, streams):
+            self.sink(DigitReceived(name, digit=key))
         decode_frames(streams, out)
 
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
-        """Encode and send one RTP packet per call."""
-        encode_frames(self._streams(lines), frames)
+        """Encode and send one RTP packet per call (to the streams read_frames found this tick)."""
+        read_lines, streams = self._read
+        encode_frames(streams if read_lines is lines else self._streams(lines), frames)

@@ -34,6 +34,7 @@ from .timers import Retransmit, Timers
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
+LINE_REST = 2.0   # seconds a line rests after a call before a call that arrives takes it (if another is free)
 
 _RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
 
@@ -81,6 +82,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         self.stats = EndpointStats()
         self.timers = Timers()
         self.calls: dict[str, SipCall] = {}          # line -> call
+        self._freed: dict[str, float] = {}           # line -> when its last call was released (monotonic)
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
         self.tcp: TcpTransport | None = None
@@ -302,7 +304,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
             log.warning("SIP INVITE from %s:%s refused: not a configured trunk peer", *source[:2])
             self._final(req, source, 403, "Forbidden")
             return
-        line = next((name for name in self.lines if name not in self.calls), None)
+        line = self._free_line()
         if line is None:
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
@@ -510,11 +512,26 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         if retransmit:
             call.retransmit = Retransmit(self.timers, lambda: self._send(data, call.peer), lambda: None)
 
+    def _free_line(self) -> str | None:
+        """The line for a call that arrives: the highest free one (the box dials out on the lowest, as the call
+        engine picks free trunks in order, and may not have seen this INVITE yet), preferring one that has rested
+        LINE_REST since its last call (the engine may still be ending that call and would drop a new one)."""
+        now, busy_ended = time.monotonic(), None
+        for name in reversed(self.lines):
+            if name in self.calls:
+                continue
+            freed = self._freed.get(name)
+            if freed is None or now - freed >= LINE_REST:
+                return name
+            busy_ended = busy_ended or name
+        return busy_ended
+
     def _release(self, call: SipCall) -> None:
         if call.state is not CallState.ENDED:
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
+            self._freed[call.line] = time.monotonic()
         call.stream.close()
 
     def status(self) -> dict:

@@ -3,6 +3,7 @@ RFC 4733 DTMF events, and G.711 both ways decoded and encoded for all calls at o
 from __future__ import annotations
 
 import random
+import select
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ EVENT_KEYS = "0123456789*#ABCD"
 _DECODE = np.concatenate([g711.ulaw_decode(np.arange(256, dtype=np.uint8)),
                           g711.alaw_decode(np.arange(256, dtype=np.uint8))]).astype(np.int16)
 SILENCE = {"PCMU": g711.ULAW_SILENCE, "PCMA": g711.ALAW_SILENCE}
+_SILENT_FRAME = {law: bytes([code]) * FRAME_SAMPLES for law, code in SILENCE.items()}
+_SILENT_ULAW = _SILENT_FRAME["PCMU"]
 
 
 @dataclass
@@ -82,6 +85,7 @@ class RtpStream:
     _depth: int = JITTER_MIN       # frames buffered before playing, grown by late packets
     _event_ts: int | None = None   # timestamp of the last DTMF event reported
     _remote_ssrc: int | None = None
+    _poll_tick: int = 0            # the Poller's tick that last asked for this stream
 
     @property
     def port(self) -> int:
@@ -95,6 +99,17 @@ class RtpStream:
 
     def receive(self, data: bytes, source: tuple[str, int]) -> str | None:
         """Take one datagram; returns a DTMF key when an RFC 4733 event for a new key began."""
+        if 12 < len(data) <= MAX_PACKET and data[0] == 0x80 and data[1] & 0x7F == self.payload_type:
+            # The usual packet (no padding, extension or CSRC, our codec): no memoryview, no generic parse.
+            if self.remote != source:
+                self.remote = source
+            self.stats.received += 1
+            _b0, _b1, _seq, ts, ssrc = _HEADER.unpack_from(data)
+            if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
+                self._reset()
+            self._remote_ssrc = ssrc
+            self._store(ts, data[12:])
+            return None
         parsed = parse_header(data)
         if parsed is None:
             self.stats.malformed += 1
@@ -124,6 +139,10 @@ class RtpStream:
         if self._play_ts is None:
             self._play_ts = ts
         offset = ((ts - self._play_ts + 2 ** 31) % 2 ** 32) - 2 ** 31
+        if offset == self._filled == len(self._play) and 0 <= offset <= MAX_BUFFER:   # in order: append
+            self._play += payload
+            self._filled += len(payload)
+            return
         if offset < 0:
             self.stats.late += 1
             self._depth = min(JITTER_MAX, self._depth + 1)
@@ -193,21 +212,6 @@ class RtpStream:
         except (BlockingIOError, OSError):
             pass
 
-    def drain(self) -> list[str]:
-        """Read every datagram waiting on the socket (bounded per tick); DTMF keys received."""
-        keys: list[str] = []
-        for _ in range(MAX_PACKETS_PER_TICK):
-            try:
-                data, source = self.sock.recvfrom(MAX_PACKET + 1)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-            key = self.receive(data, source)
-            if key:
-                keys.append(key)
-        return keys
-
     def close(self) -> None:
         """Release the socket."""
         try:
@@ -218,31 +222,141 @@ class RtpStream:
 
 def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
     """Fill ``out[i]`` with stream i's frame this tick, all calls decoded with one table lookup."""
-    codes = np.empty((len(streams), FRAME_SAMPLES), dtype=np.uint16)
-    for i, stream in enumerate(streams):
-        frame = stream.next_frame() if stream is not None else None
+    n = len(streams)
+    if n == 0:
+        return
+    parts: list[bytes] = []
+    offsets: list[int] = []
+    alaw = False
+    for stream in streams:
+        if stream is None:
+            parts.append(_SILENT_ULAW)
+            offsets.append(0)
+            continue
+        frame = stream.next_frame()
         if frame is None or len(frame) < FRAME_SAMPLES:
-            law = stream.codec if stream is not None else "PCMU"
-            codes[i] = SILENCE.get(law, g711.ULAW_SILENCE)
-            if frame:
-                codes[i, :len(frame)] = np.frombuffer(frame, dtype=np.uint8)
-        else:
-            codes[i] = np.frombuffer(frame, dtype=np.uint8)
-        codes[i] += stream.law_offset if stream is not None else 0
-    out[:] = np.take(_DECODE, codes)
+            silence = _SILENT_FRAME.get(stream.codec, _SILENT_ULAW)
+            frame = silence if not frame else frame + silence[len(frame):]
+        parts.append(frame)
+        law = stream.law_offset
+        offsets.append(law)
+        alaw = alaw or law != 0
+    codes = np.frombuffer(b"".join(parts), dtype=np.uint8).reshape(n, FRAME_SAMPLES)
+    if alaw:
+        wide = codes.astype(np.uint16)
+        wide += np.array(offsets, dtype=np.uint16)[:, None]
+        np.take(_DECODE, wide, out=out)
+    else:
+        np.take(_DECODE, codes, out=out)
 
 
 def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
     """Encode ``frames[i]`` for stream i (µ-law and A-law rows at once) and send one packet each."""
     if not streams:
         return
-    ulaw = g711.ulaw_encode(frames)
-    alaw = g711.alaw_encode(frames)
+    pcma = np.fromiter((s is not None and s.codec == "PCMA" for s in streams), dtype=bool, count=len(streams))
+    if pcma.all():
+        codes = g711.alaw_encode(frames)
+    elif not pcma.any():
+        codes = g711.ulaw_encode(frames)
+    else:
+        codes = np.where(pcma[:, None], g711.alaw_encode(frames), g711.ulaw_encode(frames))
+    payloads = codes.tobytes()
     for i, stream in enumerate(streams):
         if stream is None or stream.remote is None:
             continue
-        payload = (alaw[i] if stream.codec == "PCMA" else ulaw[i]).tobytes()
-        stream.send(stream.packet(payload))
+        stream.send(stream.packet(payloads[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES]))
+
+
+class Poller:
+    """One epoll set over the RTP sockets of a device's calls: each tick a poll names the sockets that hold
+    packets, so idle sockets cost no system call and a busy one costs one read per packet (no read that fails)."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, tuple[RtpStream, str]] = {}
+        self._registered: dict[int, int] = {}   # id(stream) -> fd it was registered under
+        self._tick = 0
+
+    def drain(self, lines: list[str], streams: list[RtpStream | None]) -> list[tuple[str, str]]:
+        """Read what waits on the sockets of ``streams`` (at most MAX_PACKETS_PER_TICK per socket: a flood beyond
+        that waits and is then dropped as late); (line, key) for each RFC 4733 key received, in arrival order."""
+        self._tick += 1
+        tick = self._tick
+        by_fd, registered = self._by_fd, self._registered
+        for name, stream in zip(lines, streams):
+            if stream is None:
+                continue
+            stream._poll_tick = tick
+            if id(stream) not in registered:
+                self._register(stream, name)
+        if len(registered) > 2 * len(lines) + 64:
+            self._prune(tick)
+        keys: list[tuple[str, str]] = []
+        for _ in range(MAX_PACKETS_PER_TICK):
+            ready = self._epoll.poll(0)
+            if not ready:
+                break
+            for fd, _mask in ready:
+                entry = by_fd.get(fd)
+                if entry is None:
+                    self._forget_fd(fd)
+                    continue
+                stream, name = entry
+                if stream._poll_tick != tick or stream.sock.fileno() != fd:
+                    self._forget(stream, fd)   # not asked for this tick (no channel) or closed: left alone
+                    continue
+                try:
+                    data, source = stream.sock.recvfrom(MAX_PACKET + 1)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    self._forget(stream, fd)
+                    continue
+                key = stream.receive(data, source)
+                if key:
+                    keys.append((name, key))
+        return keys
+
+    def _register(self, stream: RtpStream, name: str) -> None:
+        fd = stream.sock.fileno()
+        if fd < 0:
+            return
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:   # the fd of a closed socket came back for this one
+            self._epoll.modify(fd, select.EPOLLIN)
+        except OSError:
+            return
+        old = self._by_fd.get(fd)
+        if old is not None:
+            self._registered.pop(id(old[0]), None)
+        self._by_fd[fd] = (stream, name)
+        self._registered[id(stream)] = fd
+
+    def _forget(self, stream: RtpStream, fd: int) -> None:
+        self._registered.pop(id(stream), None)
+        self._forget_fd(fd)
+
+    def _forget_fd(self, fd: int) -> None:
+        entry = self._by_fd.pop(fd, None)
+        if entry is not None:
+            self._registered.pop(id(entry[0]), None)
+        try:
+            self._epoll.unregister(fd)
+        except OSError:
+            pass   # closed sockets leave the set by themselves
+
+    def _prune(self, tick: int) -> None:
+        for fd, (stream, _name) in list(self._by_fd.items()):
+            if stream._poll_tick != tick or stream.sock.fileno() != fd:
+                self._forget(stream, fd)
+
+    def close(self) -> None:
+        """Release the epoll descriptor."""
+        self._epoll.close()
+        self._by_fd.clear()
+        self._registered.clear()
 
 
 def event_packets(stream: RtpStream, key: str, duration_ms: int = 100) -> list[bytes]:

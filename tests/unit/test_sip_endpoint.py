@@ -373,3 +373,29 @@ def test_sip_over_tcp_is_framed_and_answered_on_the_same_connection(sip) -> None
                 rest += chunk
         except socket.timeout:
             raise AssertionError("the connection stayed open after a message without Content-Length")
+
+
+def test_a_call_that_arrives_takes_the_highest_free_line_so_the_box_dials_on_another(sip) -> None:
+    """Glare: the engine picks the lowest free trunk to dial on before it has seen a new INVITE's Ringing."""
+    far = Far(sip.endpoint.port)
+    far.invite("g1")
+    assert wait_for(sip.events, Ringing).line == "sip0-2"
+    far.close()
+
+
+def test_a_line_whose_call_just_ended_rests_while_another_is_free(sip) -> None:
+    """The engine may still be ending the last call on a line when the next INVITE arrives: it takes another."""
+    far = Far(sip.endpoint.port)
+    first = answer_call(sip, far, "r1")
+    assert first == "sip0-2"
+    far.in_dialog("BYE", "r1", 2, far.to_line, "z9hG4bKbyer1")
+    assert far.recv(b"SIP/2.0").status == 200
+    wait_for(sip.events, HungUp)
+    far.invite("r2", branch="z9hG4bKr2")
+    rings = [e for e in sip.events if isinstance(e, Ringing)]
+    deadline = time.monotonic() + 5
+    while len(rings) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+        rings = [e for e in sip.events if isinstance(e, Ringing)]
+    assert rings[-1].line == "sip0-1"
+    far.close()
