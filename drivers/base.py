@@ -245,6 +245,7 @@ class Option:
     help: str = ""
     required: bool = False
     pattern: str | None = None   # a regular expression the whole value (each item of a list) must match
+    item_fields: tuple["Option", ...] = ()   # a list's items may also be mappings with these keys
 
 
 @dataclass(eq=False)

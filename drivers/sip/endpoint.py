@@ -31,6 +31,7 @@ from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
 from .timers import Retransmit, Timers
+from .trunkreg import InviteAuth, Registration, Registrations, TrunkAccount
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -54,7 +55,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers):
+class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -62,7 +63,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
-                 call_limits: dict[str, int] | None = None) -> None:
+                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -80,6 +81,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress) resent until answered
         self.stats = EndpointStats()
         self.timers = Timers()
+        self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
         self.calls: dict[str, SipCall] = {}          # line -> call
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
@@ -111,12 +113,15 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
             break
         self._sock = sock
         self.port = port
+        with self._lock:
+            self._start_registrations()
         self._thread = threading.Thread(target=self._signalling_thread, name=f"sip-{self.port}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """End every call (BYE sent once), stop the thread, close the sockets."""
         with self._lock:
+            self._stop_registrations()
             for call in list(self.calls.values()):
                 if call.state in (CallState.UP, CallState.ANSWERING):
                     self._send_bye(call, retransmit=False)
@@ -313,8 +318,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         self._reply(req, source, 100, "Trying")
         frm = req.from_
         self.sink(Seized(line))
-        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display,
-                          dialed=req.uri.user_plain))
+        dialed = req.uri.user_plain
+        reg = self.registrations.get(self._peer_name(source) or "")
+        if reg is not None and dialed == reg.account.username:   # a provider calling our contact: the DID is in To
+            dialed = req.to.uri.user_plain or dialed
+        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display, dialed=dialed))
 
     def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
         """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""

@@ -29,6 +29,10 @@ class Overview:
                        "state": "outbound" if self.allow_outbound else "inbound only",
                        "calls": trunk_calls.get(name, 0), "last_seen": self.peer_seen.get(name)}
                       for name, (host, port) in self.peers.items()]
+            registrations = self.registration_rows()
+            for row in trunks:
+                if row["name"] in registrations:
+                    row.update(registrations[row["name"]], kind="register", state=registrations[row["name"]]["registration"])
             extensions = []
             for ext, line in self.extensions.items():
                 b = self.bindings.get(ext)
