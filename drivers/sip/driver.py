@@ -230,7 +230,7 @@ class SipDriver(Driver):
     def overview(self) -> dict:
         """Trunks, extensions (registered phones), bans and limits, for the panel; empty lists while closed."""
         if self.endpoint is None:
-            return {"trunks": [], "extensions": [], "bans": [], "limits": {}}
+            return {"trunks": [], "extensions": [], "bans": [], "limits": {}, "media": {"calls": [], "recent": []}}
         return self.endpoint.overview()
 
     def lift_ban(self, source: str) -> bool:

@@ -27,6 +27,7 @@ from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
 from .refer import Transfers
+from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
@@ -55,7 +56,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth):
+class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -82,6 +83,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.stats = EndpointStats()
         self.timers = Timers()
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
+        self._rtcp_start()
         self.calls: dict[str, SipCall] = {}          # line -> call
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
@@ -523,6 +525,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
+        session = self.rtcp_sessions.get(call.line)
+        if session is not None and session.stream is call.stream:
+            self._rtcp_end(call.line)
         call.stream.close()
 
     def status(self) -> dict:

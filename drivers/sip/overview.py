@@ -50,7 +50,8 @@ class Overview:
             limits = {"rates": {method: str(rate) for method, rate in limiter.rates.items()},
                       "action": self.limit_action.value, "trunks_limited": self.limit_peers,
                       "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
-            return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits}
+            return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits,
+                    "media": self.rtcp_rows()}
 
     def lift_ban(self, source: str) -> bool:
         """End the ban of ``source`` now; False when it is not banned."""

@@ -6,6 +6,7 @@ import random
 import socket
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,7 @@ class RtpStream:
     _depth: int = JITTER_MIN       # frames buffered before playing, grown by late packets
     _event_ts: int | None = None   # timestamp of the last DTMF event reported
     _remote_ssrc: int | None = None
+    reception: Any = None          # rtcp.Reception counting this call's audio packets while RTCP runs
 
     @property
     def port(self) -> int:
@@ -107,6 +109,8 @@ class RtpStream:
             return self._event(ts, payload)
         if pt != self.payload_type or not payload:
             return None
+        if self.reception is not None:
+            self.reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
             self._reset()          # a new source (re-INVITE, transfer upstream): start over
         self._remote_ssrc = ssrc
