@@ -59,6 +59,7 @@ class DialOut:
                     call.stream.remote = (neg.remote_address, neg.remote_port)
                     call.stream.codec, call.stream.payload_type = neg.codec, neg.payload_type
                     call.stream.dtmf_payload_type = neg.dtmf_payload_type
+                    call.stream.comfort_noise = neg.comfort_noise
                 except SipParseError:
                     pass
                 call.state = CallState.UP
@@ -145,7 +146,7 @@ class DialOut:
         headers.add("contact", self._contact())
         headers.add("allow", ALLOW)
         headers.add("content-type", "application/sdp")
-        body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")])
+        body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")], comfort_noise=True)
         invite = Request(headers, body, method="INVITE", uri=parse_uri(target))
         call = SipCall(line=line, call_id=call_id, local_tag=tag, peer=peer, stream=stream,
                        state=CallState.DIALLING, invite=invite, remote_target=target,

@@ -345,6 +345,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         stream = RtpStream(sock, codec=neg.codec, payload_type=neg.payload_type,
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
+        stream.comfort_noise = neg.comfort_noise
         contact = req.headers.get("contact")
         target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
@@ -379,7 +380,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             call.stream.remote = (neg.remote_address, neg.remote_port)
             direction = neg.direction
         body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
-                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction)
+                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
+                         comfort_noise=call.stream.comfort_noise)
         self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
                     extra=[("contact", self._contact())])
 
@@ -450,7 +452,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
-                             dtmf_payload_type=call.stream.dtmf_payload_type)
+                             dtmf_payload_type=call.stream.dtmf_payload_type, comfort_noise=call.stream.comfort_noise)
             data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
                                content_type="application/sdp", extra=[("contact", self._contact()),
                                                                       ("allow", ALLOW)])

@@ -13,6 +13,8 @@ import numpy as np
 from hotline.drivers.base import FRAME_SAMPLES
 from hotline.drivers.common import g711
 
+from . import comfort
+
 RTP_VERSION = 2
 MAX_PACKET = 1500
 MAX_PACKETS_PER_TICK = 16        # per call: a flood beyond this waits (and is then dropped as late)
@@ -84,6 +86,9 @@ class RtpStream:
     _event_ts: int | None = None   # timestamp of the last DTMF event reported
     _remote_ssrc: int | None = None
     reception: Any = None          # rtcp.Reception counting this call's audio packets while RTCP runs
+    comfort_noise: bool = False    # CN (RFC 3389) was negotiated: offered back in answers
+    cn_level: int | None = None    # the far end is silent and asked for noise at this level (-dBov)
+    cn_phase: int = 0
 
     @property
     def port(self) -> int:
@@ -107,8 +112,14 @@ class RtpStream:
         self.stats.received += 1
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
             return self._event(ts, payload)
+        if pt == comfort.PAYLOAD_TYPE:
+            self.cn_level = comfort.level_of(payload)
+            if self.reception is not None:
+                self.reception.update(_seq, ts, ssrc)
+            return None
         if pt != self.payload_type or not payload:
             return None
+        self.cn_level = None
         if self.reception is not None:
             self.reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
@@ -163,7 +174,7 @@ class RtpStream:
                 return None
             self._primed = True
         if self._filled < FRAME_SAMPLES:
-            self.underruns += 1
+            self.underruns += self.cn_level is None   # running dry during comfort noise is expected, not loss
             self._reset()          # ran dry: the next packet anchors and primes again
             return None
         frame = bytes(self._play[:FRAME_SAMPLES])
@@ -223,8 +234,11 @@ class RtpStream:
 def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
     """Fill ``out[i]`` with stream i's frame this tick, all calls decoded with one table lookup."""
     codes = np.empty((len(streams), FRAME_SAMPLES), dtype=np.uint16)
+    noisy: list[int] = []
     for i, stream in enumerate(streams):
         frame = stream.next_frame() if stream is not None else None
+        if frame is None and stream is not None and stream.cn_level is not None:
+            noisy.append(i)
         if frame is None or len(frame) < FRAME_SAMPLES:
             law = stream.codec if stream is not None else "PCMU"
             codes[i] = SILENCE.get(law, g711.ULAW_SILENCE)
@@ -234,6 +248,9 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
             codes[i] = np.frombuffer(frame, dtype=np.uint8)
         codes[i] += stream.law_offset if stream is not None else 0
     out[:] = np.take(_DECODE, codes)
+    for i in noisy:
+        stream = streams[i]
+        out[i], stream.cn_phase = comfort.noise_frame(stream.cn_level, stream.cn_phase)
 
 
 def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
