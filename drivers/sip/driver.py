@@ -14,7 +14,7 @@ from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
 from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
 from .rtp import PortPool, decode_frames, encode_frames, event_packets
-from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account
+from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account, resolve_registrars
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -181,6 +181,7 @@ class SipDriver(Driver):
         try:
             (host, port), (first, last), (peers, accounts), media = self._config()
             limiter, call_limits = self._limits()
+            peers, accounts = resolve_registrars(peers, accounts)
         except ValueError as exc:
             raise DriverNotReady(str(exc)) from None
         channels = int(self.settings.get("channels") or 30)

@@ -112,16 +112,17 @@ class RtpStream:
         self.stats.received += 1
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
             return self._event(ts, payload)
+        reception = self.reception     # read once: the signalling thread may detach it meanwhile
         if pt == comfort.PAYLOAD_TYPE:
             self.cn_level = comfort.level_of(payload)
-            if self.reception is not None:
-                self.reception.update(_seq, ts, ssrc)
+            if reception is not None:
+                reception.update(_seq, ts, ssrc)
             return None
         if pt != self.payload_type or not payload:
             return None
         self.cn_level = None
-        if self.reception is not None:
-            self.reception.update(_seq, ts, ssrc)
+        if reception is not None:
+            reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
             self._reset()          # a new source (re-INVITE, transfer upstream): start over
         self._remote_ssrc = ssrc

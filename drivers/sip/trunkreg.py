@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import logging
 import re
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -385,3 +387,25 @@ class InviteAuth:
                 self.sink(HungUp(line, HangupCause.NO_ANSWER))
         call.retransmit = Retransmit(self.timers, lambda: self._send(data, peer), no_answer, cap=T1 * 64)
         return True
+
+
+def resolve_registrars(peers: dict[str, tuple[str, int]], accounts: list[TrunkAccount]
+                       ) -> tuple[dict[str, tuple[str, int]], list[TrunkAccount]]:
+    """Registrar host names looked up once (at open, off the signalling thread), so the provider's INVITEs are
+    recognised by address; ValueError naming the trunk when a name does not resolve."""
+    out_peers, out_accounts = dict(peers), []
+    for acct in accounts:
+        host, port = acct.registrar
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            except OSError as exc:
+                raise ValueError(f"trunk {acct.name}: registrar {host} does not resolve ({exc})") from None
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)   # IPv4 first: the listen socket's family
+            host = infos[0][4][0]
+            acct = replace(acct, registrar=(host, port))
+            out_peers[acct.name] = (host, port)
+        out_accounts.append(acct)
+    return out_peers, out_accounts

@@ -13,7 +13,7 @@ import pytest
 
 from hotline.daemon.box.config import parse_config
 from hotline.daemon.errors import ConfigError
-from hotline.drivers.base import HungUp, LineEvent, Ringing
+from hotline.drivers.base import DriverNotReady, HungUp, LineEvent, Ringing
 from hotline.drivers.sip import message as sipmsg
 from hotline.drivers.sip.auth import DigestAuth, ha1
 from hotline.drivers.sip.driver import SipDriver, parse_trunks
@@ -52,9 +52,9 @@ class Registrar:
         self.sock.close()
 
 
-def open_box(registrar: Registrar, **trunk) -> SipDriver:
+def open_box(far: Registrar, **trunk) -> SipDriver:
     events: list[LineEvent] = []
-    item = {"name": "carrier", "registrar": f"127.0.0.1:{registrar.port}", "register": True,
+    item = {"name": "carrier", "registrar": f"127.0.0.1:{far.port}", "register": True,
             "username": "7551234", "password": PASSWORD, "expires": 120, "domain": "carrier.example.cn", **trunk}
     drv = SipDriver("sip0", {"listen": "127.0.0.1:0", "rtp_ports": _free_rtp_range(), "channels": 2,
                              "trunks": [item], "allow_outbound": True}, events.append)
@@ -274,3 +274,14 @@ def test_the_configuration_file_takes_trunks_as_strings_or_mappings_and_names_ty
     with pytest.raises(ConfigError) as err:
         parse_config(text.replace("expires: 600", "expire: 600"), "hotline.yaml", env={})
     assert "hotline.yaml:7" in str(err.value) and "devices[0].trunks[1].expire: unknown key (did you mean 'expires'?)" in str(err.value)
+
+
+def test_a_registrar_name_is_resolved_at_open_and_a_bad_one_keeps_the_device_down(registrar) -> None:
+    drv = open_box(registrar, registrar=f"localhost:{registrar.port}")
+    try:
+        req, _ = registrar.recv()                  # sent to the name's address
+        assert req.method == "REGISTER" and drv.endpoint.peers["carrier"] == ("127.0.0.1", registrar.port)
+    finally:
+        drv.close()
+    with pytest.raises(DriverNotReady, match="trunk carrier: registrar no-such-host.invalid does not resolve"):
+        open_box(registrar, registrar="no-such-host.invalid")
