@@ -14,6 +14,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from hotline.drivers.base import MediaQuality
+
 from .calls import CallState
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -298,7 +300,8 @@ class RtcpService:
         self.timers.call_later(TICK, self._rtcp_tick)
 
     def _rtcp_end(self, line: str) -> dict | None:
-        """Close a call's RTCP and keep its quality (the panel's recent calls; logged)."""
+        """Close a call's RTCP and keep its quality (the panel's recent calls, logged, and a MediaQuality event that
+        the call engine journals as ``line.quality``)."""
         session = self.rtcp_sessions.pop(line, None)
         if session is None:
             return None
@@ -306,6 +309,8 @@ class RtcpService:
         quality = {"line": line, "ended": time.time(), **session.quality()}
         session.close()
         self.call_quality.append(quality)
+        self.sink(MediaQuality(line, loss_pct=quality["loss_pct"], jitter_ms=quality["jitter_ms"],
+                               far_loss_pct=quality["far_loss_pct"], far_jitter_ms=quality["far_jitter_ms"]))
         log.info("SIP call on %s ended: loss %s %%, jitter %s ms (far end: loss %s %%, jitter %s ms)", line,
                  quality["loss_pct"], quality["jitter_ms"], quality["far_loss_pct"], quality["far_jitter_ms"])
         return quality
