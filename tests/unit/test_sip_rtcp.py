@@ -13,7 +13,7 @@ import pytest
 from hotline.drivers.base import HungUp, MediaQuality
 from hotline.drivers.sip import rtcp
 from hotline.drivers.sip.rtcp import SR, RR, Reception, RtcpError, build_report, parse
-from tests.unit.test_sip_endpoint import Far, answer_call, sip  # noqa: F401 - the endpoint fixture
+from tests.unit.test_sip_endpoint import Far, answer_call, sip, wait_for  # noqa: F401 - the endpoint fixture
 
 
 def test_reception_counts_loss_across_a_sequence_wrap_and_reports_the_interval_fraction() -> None:
@@ -120,6 +120,7 @@ def test_a_call_reports_its_loss_and_jitter_both_ways_over_udp(fast_sip) -> None
     assert media[0]["jitter_ms"] is not None and media[0]["rtcp_received"] == 1
     far.in_dialog("BYE", "q1", 2, far.to_line, "z9hG4bKbyeq")
     assert far.recv(b"SIP/2.0").status == 200
+    wait_for(sip.events, HungUp)            # the box answers the BYE before it reports the hang-up
     ended = [e for e in sip.events if isinstance(e, (MediaQuality, HungUp))]
     assert [type(e) for e in ended] == [MediaQuality, HungUp]     # quality first: the call still owns the line
     assert (ended[0].line, ended[0].loss_pct, ended[0].far_loss_pct, ended[0].far_jitter_ms) == (line, 20.0, 10.2, 12.5)
