@@ -32,7 +32,8 @@ class Overview:
             registrations = self.registration_rows()
             for row in trunks:
                 if row["name"] in registrations:
-                    row.update(registrations[row["name"]], kind="register", state=registrations[row["name"]]["registration"])
+                    reg = registrations[row["name"]]
+                    row.update(reg, kind="register", state=reg["registration"])
             extensions = []
             for ext, line in self.extensions.items():
                 b = self.bindings.get(ext)

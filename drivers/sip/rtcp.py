@@ -83,8 +83,11 @@ class Reception:
         interval_expected = expected - self.expected_prior
         interval_lost = interval_expected - (self.received - self.received_prior)
         self.expected_prior, self.received_prior = expected, self.received
-        fraction = 0 if interval_expected <= 0 or interval_lost <= 0 else min(255, (interval_lost << 8) // interval_expected)
-        return _BLOCK.pack(self.ssrc or 0, (fraction << 24) | min(lost, 0x7FFFFF), (self.cycles + self.max_seq) & 0xFFFFFFFF,
+        fraction = 0
+        if interval_expected > 0 and interval_lost > 0:
+            fraction = min(255, (interval_lost << 8) // interval_expected)
+        highest = (self.cycles + self.max_seq) & 0xFFFFFFFF
+        return _BLOCK.pack(self.ssrc or 0, (fraction << 24) | min(lost, 0x7FFFFF), highest,
                            int(self.jitter) & 0xFFFFFFFF, 0, 0)
 
 

@@ -233,7 +233,8 @@ class Registrations:
         headers.add("user-agent", "Hotline")
         return Request(headers, b"", method="REGISTER", uri=parse_uri(f"sip:{acct.domain}"))
 
-    def _send_register(self, reg: Registration, auth: tuple[str, str] | None = None, *, expires: int | None = None) -> None:
+    def _send_register(self, reg: Registration, auth: tuple[str, str] | None = None, *,
+                       expires: int | None = None) -> None:
         if reg.retransmit is not None:
             reg.retransmit.stop()
         reg.timer = None

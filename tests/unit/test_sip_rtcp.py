@@ -96,7 +96,8 @@ def test_a_call_reports_its_loss_and_jitter_both_ways_over_udp(fast_sip) -> None
     far_rtcp.bind(("127.0.0.1", 0))
     far_rtcp.settimeout(3)
     far_rtcp.sendto(b"\x80\xc9\x00\x07garbage", box_rtcp)
-    rr = struct.pack("!BBHI", 0x81, RR, 7, 0x5151) + struct.pack("!IIIIII", call.stream.ssrc, (26 << 24) | 9, 500, 100, 0, 0)
+    block = struct.pack("!IIIIII", call.stream.ssrc, (26 << 24) | 9, 500, 100, 0, 0)   # 26/256 lost, 9 in all
+    rr = struct.pack("!BBHI", 0x81, RR, 7, 0x5151) + block
     far_rtcp.sendto(rr, box_rtcp)
     # The far end sends 25 packets of audio, 5 of them lost on the way.
     silence = bytes([0xFF]) * 160

@@ -214,13 +214,16 @@ def test_the_box_answers_the_trunks_challenge_to_its_invite(registrar) -> None:
         drv.close()
 
 
+REG = {"name": "p", "registrar": "10.0.0.1", "register": True, "username": "u"}
+
+
 @pytest.mark.parametrize("trunk, error", [
-    ({"name": "p", "registrar": "10.0.0.1", "register": True, "username": "u"}, "trunks[0]: a registering trunk needs password or password_file"),
-    ({"name": "p", "registrar": "10.0.0.1", "register": True, "username": "u", "password": "x", "expires": 5}, "trunks[0].expires: expected seconds between 60 and 86400, got 5"),
-    ({"name": "p", "peer": "10.0.0.1", "register": True, "username": "u", "pasword": "x"}, "trunks[0]: unknown key 'pasword'"),
+    (REG, "trunks[0]: a registering trunk needs password or password_file"),
+    ({**REG, "password": "x", "expires": 5}, "trunks[0].expires: expected seconds between 60 and 86400, got 5"),
+    ({**REG, "pasword": "x"}, "trunks[0]: unknown key 'pasword'"),
     ({"name": "p", "peer": "10.0.0.1", "username": "u"}, "trunks[0].username: only used with register: true"),
-    ({"name": "p", "registrar": "10.0.0.1", "register": "yes", "username": "u", "password": "x"}, "trunks[0].register: expected true or false"),
-    ({"name": "p", "registrar": "10.0.0.1", "register": True, "username": "u", "password_file": "/nonexistent/pw"}, "trunks[0].password_file: cannot read /nonexistent/pw"),
+    ({**REG, "register": "yes", "password": "x"}, "trunks[0].register: expected true or false"),
+    ({**REG, "password_file": "/nonexistent/pw"}, "trunks[0].password_file: cannot read /nonexistent/pw"),
 ])
 def test_bad_trunk_settings_are_named(trunk, error) -> None:
     drv = SipDriver("sip0", {"listen": "127.0.0.1:0", "trunks": [trunk]}, lambda e: None)
@@ -270,10 +273,12 @@ def test_the_configuration_file_takes_trunks_as_strings_or_mappings_and_names_ty
     device = next(d for d in parse_config(text, "hotline.yaml", env={})["devices"] if d["name"] == "sip0")
     peers, accounts = parse_trunks(device["trunks"])
     assert peers == {"lab": ("10.0.0.9", 0), "carrier": ("sip.example.cn", 5060)}
-    assert [(a.name, a.username, a.expires, a.domain) for a in accounts] == [("carrier", "7551234", 600, "sip.example.cn")]
+    assert [(a.name, a.username, a.expires, a.domain) for a in accounts] == [
+        ("carrier", "7551234", 600, "sip.example.cn")]
     with pytest.raises(ConfigError) as err:
         parse_config(text.replace("expires: 600", "expire: 600"), "hotline.yaml", env={})
-    assert "hotline.yaml:7" in str(err.value) and "devices[0].trunks[1].expire: unknown key (did you mean 'expires'?)" in str(err.value)
+    assert "hotline.yaml:7" in str(err.value)
+    assert "devices[0].trunks[1].expire: unknown key (did you mean 'expires'?)" in str(err.value)
 
 
 def test_a_registrar_name_is_resolved_at_open_and_a_bad_one_keeps_the_device_down(registrar) -> None:
