@@ -209,6 +209,16 @@ class LineDown(LineEvent):
 
 
 @dataclass(frozen=True)
+class MediaQuality(LineEvent):
+    """How a call's audio fared, reported by the device as the call ends (SIP: from RTCP); None = not measured."""
+
+    loss_pct: float | None = None        # of the far end's packets, lost on the way to the box
+    jitter_ms: float | None = None       # interarrival jitter of the far end's packets (RFC 3550)
+    far_loss_pct: float | None = None    # of the box's packets, as the far end reported (last interval)
+    far_jitter_ms: float | None = None
+
+
+@dataclass(frozen=True)
 class LineUp(LineEvent):
     """The line works again."""
 
@@ -245,6 +255,7 @@ class Option:
     help: str = ""
     required: bool = False
     pattern: str | None = None   # a regular expression the whole value (each item of a list) must match
+    item_fields: tuple["Option", ...] = ()   # a list's items may also be mappings with these keys
 
 
 @dataclass(eq=False)

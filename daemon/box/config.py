@@ -67,10 +67,27 @@ def _database_url(value: str) -> str:
     return value
 
 
+class _TextOrMapping(Spec):
+    """A list item that is a string or a mapping of known keys (a driver Option's ``item_fields``)."""
+
+    def __init__(self, text: Scalar, mapping: Section) -> None:
+        self.text, self.mapping = text, mapping
+
+    def describe(self) -> str:
+        return "a string or a mapping"
+
+    def check(self, node: yaml.Node, ctx: Ctx, key: str) -> Any:
+        return (self.mapping if isinstance(node, yaml.MappingNode) else self.text).check(node, ctx, key)
+
+
 def option_spec(opt: Option) -> Spec:
     """Turn a driver's dependency-free Option into a schema element."""
     if opt.type is list:
-        return ListOf(Scalar(str, pattern=opt.pattern, help=opt.help), default=list(opt.default or []), help=opt.help)
+        item: Spec = Scalar(str, pattern=opt.pattern, help=opt.help)
+        if opt.item_fields:
+            item = _TextOrMapping(item, Section({f.name: option_spec(f) for f in opt.item_fields},
+                                                required=tuple(f.name for f in opt.item_fields if f.required)))
+        return ListOf(item, default=list(opt.default or []), help=opt.help)
     default = opt.default
     if default is None and not opt.required:
         return Scalar(opt.type, default=None, nullable=True, min=opt.min, max=opt.max,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from hotline.drivers.base import (Answered, AnswerConfirmed, DigitReceived, Flashed, HangupCause, HungUp, Line,
-                                  LineDown, LineEvent, LineKind, LineUp, OffHook, Progress, Ringing, ToneDetected,
-                                  ToneKind)
+                                  LineDown, LineEvent, LineKind, LineUp, MediaQuality, OffHook, Progress, Ringing,
+                                  ToneDetected, ToneKind)
 
 from . import cdr
 from .devices import DeviceManager
@@ -217,6 +217,12 @@ class CallManager(CallRecordings):
             return
         if isinstance(event, LineUp):
             self.journal.emit("line.up", line=event.line, ts=self.engine.now())
+            return
+        if isinstance(event, MediaQuality):
+            self.journal.emit("line.quality", leg.uuid if leg else None, event.line, ts=self.engine.now(),
+                              parent=leg.call.uuid if leg else None, loss_pct=event.loss_pct,
+                              jitter_ms=event.jitter_ms, far_loss_pct=event.far_loss_pct,
+                              far_jitter_ms=event.far_jitter_ms)
             return
         if leg is None:
             if isinstance(event, OffHook) and line is not None and line.kind is LineKind.STATION:

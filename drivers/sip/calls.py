@@ -53,6 +53,7 @@ class SipCall:
     station: bool = False                # a registered phone's call (rung by the box, or placed by the phone)
     dialled: str = ""                    # what a phone dialled (its own INVITE's Request-URI user)
     referral: Any = None                 # a REFER being carried out (refer.Referral)
+    challenged: bool = False             # our INVITE already answered a trunk's digest challenge
 
 
 def new_tag() -> str:

@@ -24,6 +24,9 @@ class DialOut:
     """Outbound calls and the handling of responses to the endpoint's own requests."""
 
     def _response(self, resp: Response, source: tuple[str, int]) -> None:
+        if resp.cseq[1] == "REGISTER":
+            self._register_answered(resp)
+            return
         if resp.cseq[1] == "NOTIFY":
             self._notify_answered(resp)
             return
@@ -56,14 +59,17 @@ class DialOut:
                     call.stream.remote = (neg.remote_address, neg.remote_port)
                     call.stream.codec, call.stream.payload_type = neg.codec, neg.payload_type
                     call.stream.dtmf_payload_type = neg.dtmf_payload_type
+                    call.stream.comfort_noise = neg.comfort_noise
                 except SipParseError:
                     pass
                 call.state = CallState.UP
                 self.sink(OffHook(call.line) if call.station else Answered(call.line))
             return
-        # A final failure: ACK it (same branch) and end the leg.
+        # A final failure: ACK it (same branch) and end the leg, unless it is a registering trunk's challenge.
         call.remote_tag = resp.to.tag
         self._send_ack(call, resp, same_branch=True)
+        if resp.status in (401, 407) and call.state is CallState.DIALLING and self._invite_with_auth(call, resp):
+            return
         if call.state is CallState.DIALLING:
             self._release(call)
             self.sink(HungUp(call.line, FAIL_CAUSE.get(resp.status, HangupCause.REJECTED)))
@@ -108,13 +114,16 @@ class DialOut:
             name = trunk if trunk in self.peers else next(iter(self.peers))
             host, port = self.peers[name]
             peer = (host, port or 5060)
-            if self._invite_out(line, f"sip:{number}@{host}:{peer[1]}", peer, from_user="hotline", from_display=""):
+            acct = self.account_for(peer)
+            target = f"sip:{number}@{acct.domain}" if acct else f"sip:{number}@{host}:{peer[1]}"
+            if self._invite_out(line, target, peer, from_user=acct.username if acct else "hotline", from_display="",
+                                from_host=acct.domain if acct else ""):
                 self.stats.calls_out += 1
         self._wake()
 
 
     def _invite_out(self, line: str, target: str, peer: tuple[str, int], *, from_user: str, from_display: str,
-                    station: bool = False) -> bool:
+                    station: bool = False, from_host: str = "") -> bool:
         """Send an INVITE with our offer to ``target`` via ``peer`` for ``line`` (lock held); False when no RTP port."""
         try:
             sock = self.rtp.open()
@@ -125,7 +134,7 @@ class DialOut:
         branch, tag, call_id = new_branch(), new_tag(), f"{new_tag()}@{self.media_host}"
         user = from_user if re.fullmatch(r"[A-Za-z0-9+*#._-]{1,32}", from_user or "") else "anonymous"
         display = f'"{from_display}" ' if from_display and '"' not in from_display and "\\" not in from_display else ""
-        local_uri = f"{display}<sip:{user}@{self.media_host}:{self.port}>"
+        local_uri = f"{display}<sip:{user}@{from_host or f'{self.media_host}:{self.port}'}>"
         remote_uri = f"<{target}>"
         headers = Headers()
         headers.add("via", self._via(branch))
@@ -137,7 +146,7 @@ class DialOut:
         headers.add("contact", self._contact())
         headers.add("allow", ALLOW)
         headers.add("content-type", "application/sdp")
-        body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")])
+        body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")], comfort_noise=True)
         invite = Request(headers, body, method="INVITE", uri=parse_uri(target))
         call = SipCall(line=line, call_id=call_id, local_tag=tag, peer=peer, stream=stream,
                        state=CallState.DIALLING, invite=invite, remote_target=target,

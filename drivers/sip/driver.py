@@ -14,6 +14,7 @@ from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
 from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
 from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
+from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account, resolve_registrars
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -36,15 +37,26 @@ def parse_hostport(text: str, what: str, default_port: int = 5060) -> tuple[str,
     return host, int(port_text) if port_text else default_port
 
 
-def parse_trunks(items: list[str]) -> dict[str, tuple[str, int]]:
-    """``NAME=HOST[:PORT]`` trunk peers (IP-authenticated; port 0 or none = any source port)."""
+def parse_trunks(items: list) -> tuple[dict[str, tuple[str, int]], list[TrunkAccount]]:
+    """Trunks as ``NAME=HOST[:PORT]`` peers (IP-authenticated; port 0 or none = any source port) or mappings
+    (``{name, peer}`` or ``{name, registrar, register: true, username, password[_file], expires}``)
+    -> (peers by name, accounts of the registering ones); ValueError naming the item and key."""
     peers: dict[str, tuple[str, int]] = {}
+    accounts: list[TrunkAccount] = []
     for i, item in enumerate(items):
+        if isinstance(item, dict):
+            name, address, account = parse_account(item, i, parse_hostport)
+            if name in peers:
+                raise ValueError(f"trunks[{i}].name: {name!r} is used twice")
+            peers[name] = address
+            if account is not None:
+                accounts.append(account)
+            continue
         name, eq, addr = str(item).partition("=")
         if not eq or not name.strip():
             raise ValueError(f"trunks[{i}]: expected NAME=HOST[:PORT], got {item!r}")
         peers[name.strip()] = parse_hostport(addr, f"trunks[{i}]", default_port=0)
-    return peers
+    return peers, accounts
 
 
 class SipLine(Line):
@@ -99,7 +111,9 @@ class SipDriver(Driver):
         Option("media_address", str, None, help="the address written into SDP and Contact (default: listen host)"),
         Option("rtp_ports", str, "10000-20000", help="FIRST-LAST local UDP ports for RTP"),
         Option("channels", int, 30, min=1, max=2000, help="how many calls at once (lines <device>-1 ...)"),
-        Option("trunks", list, [], help="IP-authenticated peers as NAME=HOST[:PORT]; INVITEs from others get 403"),
+        Option("trunks", list, [], help="IP-authenticated peers as NAME=HOST[:PORT], or {name, registrar, register: "
+               "true, username, password or password_file, expires} to register at a provider; INVITEs from others "
+               "get 403", item_fields=TRUNK_FIELDS),
         Option("allow_outbound", bool, False, help="let the box place calls through the trunks (off: no toll fraud)"),
         Option("extensions", list, [], help="extension numbers IP phones register as (station lines <device>-<ext>)"),
         Option("secrets_file", str, None, help="USER:HA1 lines, one per extension (hotline sip password EXT)"),
@@ -144,7 +158,7 @@ class SipDriver(Driver):
                                    1 if max_calls is None else int(max_calls))
         return RateLimiter(rates), limits
 
-    def _config(self) -> tuple[tuple[str, int], tuple[int, int], dict[str, tuple[str, int]], str]:
+    def _config(self) -> tuple[tuple[str, int], tuple[int, int], tuple[dict[str, tuple[str, int]], list], str]:
         host, port = parse_hostport(str(self.settings.get("listen") or "127.0.0.1:5060"), "listen")
         first, _, last = str(self.settings.get("rtp_ports") or "10000-20000").partition("-")
         if not (first.isdigit() and last.isdigit() and 1024 <= int(first) < int(last) < 65536):
@@ -166,8 +180,9 @@ class SipDriver(Driver):
     def open(self) -> list[Line]:
         """Bind the SIP socket and start signalling; DriverNotReady when the port is taken."""
         try:
-            (host, port), (first, last), peers, media = self._config()
+            (host, port), (first, last), (peers, accounts), media = self._config()
             limiter, call_limits = self._limits()
+            peers, accounts = resolve_registrars(peers, accounts)
         except ValueError as exc:
             raise DriverNotReady(str(exc)) from None
         channels = int(self.settings.get("channels") or 30)
@@ -192,7 +207,8 @@ class SipDriver(Driver):
                                  sink=self.sink, allow_outbound=bool(self.settings.get("allow_outbound")),
                                  auth=auth, extensions=extensions, limiter=limiter,
                                  limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
-                                 limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits)
+                                 limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits,
+                                 accounts=accounts)
         try:
             self.endpoint.start()
         except OSError as exc:
@@ -219,7 +235,7 @@ class SipDriver(Driver):
     def overview(self) -> dict:
         """Trunks, extensions (registered phones), bans and limits, for the panel; empty lists while closed."""
         if self.endpoint is None:
-            return {"trunks": [], "extensions": [], "bans": [], "limits": {}}
+            return {"trunks": [], "extensions": [], "bans": [], "limits": {}, "media": {"calls": [], "recent": []}}
         return self.endpoint.overview()
 
     def lift_ban(self, source: str) -> bool:

@@ -27,10 +27,12 @@ from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
 from .refer import Transfers
+from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
 from .timers import Retransmit, Timers
+from .trunkreg import InviteAuth, Registration, Registrations, TrunkAccount
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -55,7 +57,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers):
+class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -63,7 +65,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
-                 call_limits: dict[str, int] | None = None) -> None:
+                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -81,6 +83,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress) resent until answered
         self.stats = EndpointStats()
         self.timers = Timers()
+        self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
+        self._rtcp_start()
         self.calls: dict[str, SipCall] = {}          # line -> call
         self._freed: dict[str, float] = {}           # line -> when its last call was released (monotonic)
         self._lock = threading.RLock()
@@ -113,12 +117,15 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
             break
         self._sock = sock
         self.port = port
+        with self._lock:
+            self._start_registrations()
         self._thread = threading.Thread(target=self._signalling_thread, name=f"sip-{self.port}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """End every call (BYE sent once), stop the thread, close the sockets."""
         with self._lock:
+            self._stop_registrations()
             for call in list(self.calls.values()):
                 if call.state in (CallState.UP, CallState.ANSWERING):
                     self._send_bye(call, retransmit=False)
@@ -315,8 +322,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         self._reply(req, source, 100, "Trying")
         frm = req.from_
         self.sink(Seized(line))
-        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display,
-                          dialed=req.uri.user_plain))
+        dialed = req.uri.user_plain
+        reg = self.registrations.get(self._peer_name(source) or "")
+        if reg is not None and dialed == reg.account.username:   # a provider calling our contact: the DID is in To
+            dialed = req.to.uri.user_plain or dialed
+        self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display, dialed=dialed))
 
     def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
         """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""
@@ -337,6 +347,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         stream = RtpStream(sock, codec=neg.codec, payload_type=neg.payload_type,
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
+        stream.comfort_noise = neg.comfort_noise
         contact = req.headers.get("contact")
         target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
@@ -371,7 +382,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
             call.stream.remote = (neg.remote_address, neg.remote_port)
             direction = neg.direction
         body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
-                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction)
+                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
+                         comfort_noise=call.stream.comfort_noise)
         self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
                     extra=[("contact", self._contact())])
 
@@ -442,7 +454,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
-                             dtmf_payload_type=call.stream.dtmf_payload_type)
+                             dtmf_payload_type=call.stream.dtmf_payload_type, comfort_noise=call.stream.comfort_noise)
             data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
                                content_type="application/sdp", extra=[("contact", self._contact()),
                                                                       ("allow", ALLOW)])
@@ -532,6 +544,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers):
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
             self._freed[call.line] = time.monotonic()
+        session = self.rtcp_sessions.get(call.line)
+        if session is not None and session.stream is call.stream:
+            self._rtcp_end(call.line)
         call.stream.close()
 
     def status(self) -> dict:

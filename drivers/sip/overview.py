@@ -29,6 +29,11 @@ class Overview:
                        "state": "outbound" if self.allow_outbound else "inbound only",
                        "calls": trunk_calls.get(name, 0), "last_seen": self.peer_seen.get(name)}
                       for name, (host, port) in self.peers.items()]
+            registrations = self.registration_rows()
+            for row in trunks:
+                if row["name"] in registrations:
+                    reg = registrations[row["name"]]
+                    row.update(reg, kind="register", state=reg["registration"])
             extensions = []
             for ext, line in self.extensions.items():
                 b = self.bindings.get(ext)
@@ -46,7 +51,8 @@ class Overview:
             limits = {"rates": {method: str(rate) for method, rate in limiter.rates.items()},
                       "action": self.limit_action.value, "trunks_limited": self.limit_peers,
                       "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
-            return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits}
+            return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits,
+                    "media": self.rtcp_rows()}
 
     def lift_ban(self, source: str) -> bool:
         """End the ban of ``source`` now; False when it is not banned."""

@@ -7,11 +7,14 @@ import select
 import socket
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from hotline.drivers.base import FRAME_SAMPLES
 from hotline.drivers.common import g711
+
+from . import comfort
 
 RTP_VERSION = 2
 MAX_PACKET = 1500
@@ -86,6 +89,10 @@ class RtpStream:
     _event_ts: int | None = None   # timestamp of the last DTMF event reported
     _remote_ssrc: int | None = None
     _poll_tick: int = 0            # the Poller's tick that last asked for this stream
+    reception: Any = None          # rtcp.Reception counting this call's audio packets while RTCP runs
+    comfort_noise: bool = False    # CN (RFC 3389) was negotiated: offered back in answers
+    cn_level: int | None = None    # the far end is silent and asked for noise at this level (-dBov)
+    cn_phase: int = 0
 
     @property
     def port(self) -> int:
@@ -105,6 +112,10 @@ class RtpStream:
                 self.remote = source
             self.stats.received += 1
             _b0, _b1, _seq, ts, ssrc = _HEADER.unpack_from(data)
+            self.cn_level = None
+            reception = self.reception     # read once: the signalling thread may detach it meanwhile
+            if reception is not None:
+                reception.update(_seq, ts, ssrc)
             if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
                 self._reset()
             self._remote_ssrc = ssrc
@@ -120,8 +131,17 @@ class RtpStream:
         self.stats.received += 1
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
             return self._event(ts, payload)
+        reception = self.reception     # read once: the signalling thread may detach it meanwhile
+        if pt == comfort.PAYLOAD_TYPE:
+            self.cn_level = comfort.level_of(payload)
+            if reception is not None:
+                reception.update(_seq, ts, ssrc)
+            return None
         if pt != self.payload_type or not payload:
             return None
+        self.cn_level = None
+        if reception is not None:
+            reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
             self._reset()          # a new source (re-INVITE, transfer upstream): start over
         self._remote_ssrc = ssrc
@@ -178,7 +198,7 @@ class RtpStream:
                 return None
             self._primed = True
         if self._filled < FRAME_SAMPLES:
-            self.underruns += 1
+            self.underruns += self.cn_level is None   # running dry during comfort noise is expected, not loss
             self._reset()          # ran dry: the next packet anchors and primes again
             return None
         frame = bytes(self._play[:FRAME_SAMPLES])
@@ -228,12 +248,15 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
     parts: list[bytes] = []
     offsets: list[int] = []
     alaw = False
-    for stream in streams:
+    noisy: list[int] = []
+    for i, stream in enumerate(streams):
         if stream is None:
             parts.append(_SILENT_ULAW)
             offsets.append(0)
             continue
         frame = stream.next_frame()
+        if frame is None and stream.cn_level is not None:
+            noisy.append(i)
         if frame is None or len(frame) < FRAME_SAMPLES:
             silence = _SILENT_FRAME.get(stream.codec, _SILENT_ULAW)
             frame = silence if not frame else frame + silence[len(frame):]
@@ -248,6 +271,9 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
         np.take(_DECODE, wide, out=out)
     else:
         np.take(_DECODE, codes, out=out)
+    for i in noisy:   # a silent far end that asked for comfort noise (RFC 3389) hears noise at its level
+        stream = streams[i]
+        out[i], stream.cn_phase = comfort.noise_frame(stream.cn_level, stream.cn_phase)
 
 
 def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:

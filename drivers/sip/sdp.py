@@ -1,4 +1,4 @@
-"""SDP offer/answer for audio (RFC 4566, RFC 3264): PCMU, PCMA and telephone-event, parsed with bounds."""
+"""SDP offer/answer for audio (RFC 4566, RFC 3264): PCMU, PCMA, telephone-event and CN, parsed with bounds."""
 from __future__ import annotations
 
 import enum
@@ -153,6 +153,7 @@ class Negotiated:
     dtmf_payload_type: int | None
     direction: Direction
     ptime: int = 20
+    comfort_noise: bool = False   # the offer has CN (RFC 3389) at 8000 Hz
 
 
 def negotiate(offer: Session, prefer: tuple[str, ...] = SUPPORTED) -> Negotiated:
@@ -172,21 +173,27 @@ def negotiate(offer: Session, prefer: tuple[str, ...] = SUPPORTED) -> Negotiated
         raise SipParseError("no common codec (the box speaks PCMU and PCMA)", status=488)
     dtmf = next((pt for pt in audio.formats
                  if (audio.codec(pt) or ("", 0)) == ("TELEPHONE-EVENT", 8000)), None)
+    cn = any(audio.codec(pt) == ("CN", 8000) for pt in audio.formats)
     return Negotiated(audio.address, audio.port, chosen[1], chosen[0], dtmf,
-                      audio.direction.reversed(), audio.ptime)
+                      audio.direction.reversed(), audio.ptime, comfort_noise=cn)
 
 
 def build(address: str, port: int, *, codecs: list[tuple[int, str]], dtmf_payload_type: int | None = 101,
-          direction: Direction = Direction.SENDRECV, session_id: int | None = None) -> bytes:
-    """Our SDP (offer or answer): one audio stream on ``address:port`` with these payload types."""
+          direction: Direction = Direction.SENDRECV, session_id: int | None = None,
+          comfort_noise: bool = False) -> bytes:
+    """Our SDP (offer or answer): one audio stream on ``address:port`` with these payload types (and CN, payload
+    type 13, with ``comfort_noise``)."""
     sid = session_id if session_id is not None else next(_session_ids)
     family = "IP6" if ":" in address else "IP4"
-    pts = [pt for pt, _ in codecs] + ([dtmf_payload_type] if dtmf_payload_type is not None else [])
+    pts = ([pt for pt, _ in codecs] + ([13] if comfort_noise else [])
+           + ([dtmf_payload_type] if dtmf_payload_type is not None else []))
     lines = ["v=0", f"o=hotline {sid} {sid} IN {family} {address}", "s=hotline",
              f"c=IN {family} {address}", "t=0 0",
              f"m=audio {port} RTP/AVP {' '.join(str(p) for p in pts)}"]
     for pt, name in codecs:
         lines.append(f"a=rtpmap:{pt} {name}/8000")
+    if comfort_noise:
+        lines.append("a=rtpmap:13 CN/8000")
     if dtmf_payload_type is not None:
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
         lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
@@ -198,5 +205,5 @@ def answer(offer: Session, address: str, port: int) -> tuple[bytes, Negotiated]:
     """Our answer to a remote offer, with the negotiated result."""
     neg = negotiate(offer)
     body = build(address, port, codecs=[(neg.payload_type, neg.codec)],
-                 dtmf_payload_type=neg.dtmf_payload_type, direction=neg.direction)
+                 dtmf_payload_type=neg.dtmf_payload_type, direction=neg.direction, comfort_noise=neg.comfort_noise)
     return body, neg

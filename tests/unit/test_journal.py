@@ -7,6 +7,7 @@ import json
 
 from hotline.daemon.box.metrics import Metrics
 from hotline.daemon.store.models import Cdr, Event
+from hotline.drivers.base import MediaQuality
 
 
 def _sample(metrics: Metrics, name: str, labels: dict | None = None) -> float:
@@ -233,3 +234,23 @@ def test_on_postgresql_bad_text_nuls_and_long_names_never_refuse_events_or_cdrs(
         await _close(calls, journal, store)
     with database_for("postgresql") as url:
         asyncio.run(main(url))
+
+
+def test_a_lines_media_quality_is_journaled_with_the_call_that_owns_it(rig, tmp_path) -> None:
+    """A device's MediaQuality (SIP: RTCP loss and jitter at hang-up) becomes a ``line.quality`` event naming the
+    leg and call that own the line; for a line no call owns, the event still records the line."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig(state_dir=tmp_path)
+        card = devices.devices["sim0"].driver
+        card.far_call(card.lines["sim0-t1"], "13800138000", "", "8001")
+        call = next(iter(calls.calls.values()))
+        calls.on_line_event(MediaQuality("sim0-t1", loss_pct=1.5, jitter_ms=3.2, far_loss_pct=0.0))
+        calls.on_line_event(MediaQuality("sim0-t2", loss_pct=None))
+        await journal.flush()
+        rows = await store.read(lambda: [(e.call_uuid, e.line, json.loads(e.data)) for e in
+                                         Event.select().where(Event.kind == "line.quality").order_by(Event.id)])
+        assert rows[0] == (call.uuid, "sim0-t1", {"parent": call.uuid, "loss_pct": 1.5, "jitter_ms": 3.2,
+                                                  "far_loss_pct": 0.0, "far_jitter_ms": None})
+        assert rows[1][:2] == (None, "sim0-t2")
+        await _close(calls, journal, store)
+    asyncio.run(main())

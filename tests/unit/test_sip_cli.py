@@ -11,17 +11,17 @@ from hotline.drivers.sip.auth import ha1, load_secrets
 
 def test_a_password_is_printed_once_and_only_its_ha1_is_kept(tmp_path: Path, hotline_bin: str) -> None:
     secrets_file = tmp_path / "sip-secrets"
-    cfg = {"devices": [{"name": "sim0", "driver": "sim"},
-                       {"name": "sip0", "driver": "sip", "extensions": ["1001"], "secrets_file": str(secrets_file),
+    cfg = {"devices": [{"name": "sim0", "driver": "sim"},   # its stations are 1001-1003: the phone is 2001
+                       {"name": "sip0", "driver": "sip", "extensions": ["2001"], "secrets_file": str(secrets_file),
                         "realm": "printers"}]}
     (tmp_path / "hotline.yaml").write_text(yaml.safe_dump(cfg))
-    out = subprocess.run([hotline_bin, "-c", str(tmp_path / "hotline.yaml"), "sip", "password", "1001"],
+    out = subprocess.run([hotline_bin, "-c", str(tmp_path / "hotline.yaml"), "sip", "password", "2001"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     password = out.stdout.strip()
     assert len(password) >= 12
     stored = load_secrets(secrets_file)
-    assert stored == {"1001": ha1("1001", "printers", password)}
+    assert stored == {"2001": ha1("2001", "printers", password)}
     assert password not in secrets_file.read_text()
     assert secrets_file.stat().st_mode & 0o077 == 0
 

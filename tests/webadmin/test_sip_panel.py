@@ -110,3 +110,32 @@ def test_the_api_lists_trunks_phones_and_bans_and_an_admin_lifts_a_ban(box, clie
     assert [(e["user"], e["target"]) for e in entries] == [("admin", "sip0 127.0.0.1")]
     assert entries[0]["before"]["failures"] == 2
     phone.close()
+
+
+def test_a_registering_trunk_shows_its_registration_and_never_its_password(prepared_box, tmp_path, client) -> None:
+    import threading
+
+    from tests.unit.test_sip_trunkreg import PASSWORD, Registrar, register_ok
+    registrar = Registrar()
+    registrar.sock.settimeout(20)
+    answered = threading.Thread(target=register_ok, args=(registrar,), daemon=True)
+    answered.start()
+    provider = {"name": "provider", "registrar": f"127.0.0.1:{registrar.port}", "register": True,
+                "username": "7551234", "password": PASSWORD, "domain": "carrier.example.cn", "expires": 600}
+    box = sip_box(prepared_box, tmp_path, trunks=["carrier=192.0.2.5", provider])
+    admin = client(box.url)
+    admin.login("admin")
+    wait_up(admin)
+    answered.join(timeout=20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = admin.api("GET", "/sip/devices").json()["devices"][0]["trunks"][1]
+        if row["state"] == "registered":
+            break
+        time.sleep(0.05)
+    assert row["state"] == "registered" and row["username"] == "7551234"
+    assert 110 < row["expires_at"] - time.time() <= 120
+    page = admin.get("/config/sip")
+    assert 'data-registration="registered"' in page.text and "7551234" in page.text
+    assert PASSWORD not in page.text and PASSWORD not in admin.api("GET", "/sip/devices").text
+    registrar.close()

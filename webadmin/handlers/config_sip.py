@@ -14,7 +14,8 @@ from .config_common import ConfigApi, ConfigPage
 
 DEVICE = r"([a-z][a-z0-9_-]{0,31})"
 SOURCE = r"([0-9A-Fa-f.:]{2,45})"
-TRUNK_STATES = [N_("outbound"), N_("inbound only")]   # a trunk's state, shown through _(value)
+TRUNK_STATES = [N_("outbound"), N_("inbound only"),   # a trunk's state, shown through _(value)
+                N_("registering"), N_("registered"), N_("not registered"), N_("failed")]
 DONE = {"lifted": N_("The ban was lifted."), "gone": N_("That address is not banned (any more).")}
 
 

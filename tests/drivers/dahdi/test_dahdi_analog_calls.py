@@ -13,7 +13,7 @@ from hotline.drivers.common.callerid_receiver import CallerIdReceiver
 from hotline.drivers.common.dtmf import DtmfDetector
 from hotline.drivers.dahdi.fakekernel import FakeDahdi
 
-from .test_dahdi_calls import CARD, keys, power_at, tone
+from tests.drivers.dahdi.test_dahdi_calls import CARD, keys, power_at, tone
 
 
 def journal_of(calls) -> list[dict]:
