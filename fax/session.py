@@ -34,9 +34,9 @@ __all__ = ["FaxDirection", "FaxOutcome", "FaxSettings", "FaxResult", "FaxSession
 ALL_MODEMS = Modems.V27TER | Modems.V29 | Modems.V17
 DRAIN_FRAMES = 25          # audio kept flowing after T.30 finished (0.5 s) so the last DCN/MCF leaves the line
 RX_CAPACITY = 50 * FRAME_SAMPLES   # one second of heard audio may wait for a busy fax thread before it is trimmed
-# what the fax thread answered is played only once this much is queued: a thread up to 500 ms behind the tick (load,
+# what the fax thread answered is played only once this much is queued: a thread up to 300 ms behind the tick (load,
 # a late tick catching up) never leaves a hole in a modem signal; T.30 tolerates seconds of delay (satellite links)
-TX_LATENCY = 25 * FRAME_SAMPLES
+TX_LATENCY = 15 * FRAME_SAMPLES
 MAX_BATCH = 5              # frames a fax thread hands spandsp in one call when it has fallen behind (100 ms)
 _DECODE = {Codec.ULAW: g711.ulaw_decode, Codec.ALAW: g711.alaw_decode}
 LOG_LINES = 400

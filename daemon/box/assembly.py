@@ -17,14 +17,7 @@ from ..calls.journal import Journal
 from ..calls.linebind import check_flows, flow_files, half_duplex_routes
 from ..errors import ConfigError, Problem
 from ..media.engine import MediaEngine
-from ..acd.manager import Acd
-from ..calls.manager import CallManager
-from ..calls.context import CallSession
-from ..calls.devices import DeviceManager
-from ..calls.flows import BoxServices, FlowStore, FlowVersions, Router
 from . import localtime
-from ..calls.journal import Journal
-from ..media.engine import MediaEngine
 from .metrics_collect import MetricsUpdater
 from ..calls.prompts import PromptLibrary
 from ..calls.simctl import SimControl

@@ -20,8 +20,6 @@ from .journal import Journal
 from .linecaps import DigitMerger, confirms_answer, event_digits, inband_digits
 from ..media.engine import Channel, MediaEngine
 from .recording import Recorder, RecordingWriter
-from ..store.models import Recording
-from ..media.engine import Channel, MediaEngine
 from .call_recording import CallRecordings
 from .text import clean_text
 

@@ -28,8 +28,6 @@ import yaml
 from ..calls import cdr
 from hotline.dialplan import safe_yaml
 
-from ..calls import cdr
-from ..calls import cdr
 from ..box import localtime
 
 HOUR_PROFILE = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 7.5, 9.0, 8.5, 6.0, 6.5, 8.0, 8.8, 8.0, 6.5, 4.5,

@@ -7,7 +7,6 @@ ratios (service level, ASA, AHT, occupancy, containment, abandon rate) are compu
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 

@@ -153,7 +153,11 @@ class DialOut:
                        local_uri=f"{local_uri};tag={tag}", remote_uri=remote_uri, outbound=True,
                        branch=branch, station=station)
         self.calls[line] = call
-        data = invite.to_bytes()
+        self._send_invite(call, invite.to_bytes(), peer, line)
+        return True
+
+    def _send_invite(self, call: SipCall, data: bytes, peer: tuple[str, int], line: str) -> None:
+        """Send an INVITE, resent until answered; no answer at all ends the dial as NO_ANSWER."""
         self._send(data, peer)
 
         def no_answer() -> None:
@@ -161,4 +165,3 @@ class DialOut:
                 self._release(call)
                 self.sink(HungUp(line, HangupCause.NO_ANSWER))
         call.retransmit = Retransmit(self.timers, lambda: self._send(data, peer), no_answer, cap=T1 * 64)
-        return True

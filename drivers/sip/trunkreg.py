@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hotline.drivers.base import HangupCause, HungUp, Option
+from hotline.drivers.base import Option
 
 from .auth import parse_authorization
-from .calls import CallState, new_branch, new_tag
+from .calls import new_branch, new_tag
 from .errors import SipParseError
 from .message import Headers, Request, Response
-from .timers import T1, Retransmit
+from .timers import Retransmit
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -379,14 +379,7 @@ class InviteAuth:
         headers.set(found[0], answer)
         call.invite = Request(headers, call.invite.body, method="INVITE", uri=call.invite.uri)
         call.remote_tag = ""
-        data, peer, line = call.invite.to_bytes(), call.peer, call.line
-        self._send(data, peer)
-
-        def no_answer() -> None:
-            if call.state is CallState.DIALLING:
-                self._release(call)
-                self.sink(HungUp(line, HangupCause.NO_ANSWER))
-        call.retransmit = Retransmit(self.timers, lambda: self._send(data, peer), no_answer, cap=T1 * 64)
+        self._send_invite(call, call.invite.to_bytes(), call.peer, call.line)
         return True
 
 

@@ -5,8 +5,6 @@ import pathlib
 import subprocess
 import textwrap
 
-import pytest
-
 from hotline.daemon.service.lookups import validate_lookup
 from hotline.dialplan.flow import FlowError, parse_flow
 

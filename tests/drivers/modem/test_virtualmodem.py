@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from serial.serialutil import SerialException
 
-from hotline.drivers.common.tones import dtmf_tone
 from hotline.drivers.modem import dle, virtual
 from hotline.drivers.modem.codec import VoiceCodec
 from hotline.drivers.modem.dle import DleDecoder, DleEvent, DleKind
