@@ -3,10 +3,12 @@ were recorded: search filters, agents limited to the calls they took, playback f
 (file gone, row deleted, audited), and every file route refusing path traversal with 404."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import sqlite3
 import time
 import wave
+import zoneinfo
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +166,8 @@ def test_recordings_search_roles_playback_and_delete(media_box, client) -> None:
     sup = client(media_box.url)
     sup.login("sup")
     ids = lambda q: [x["id"] for x in recordings(sup, q)["recordings"]]  # noqa: E731
-    today = time.strftime("%Y-%m-%d")
-    yesterday = time.strftime("%Y-%m-%d", time.localtime(time.time() - 86400))
+    now = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai"))   # the box's days (locale.timezone), not this host's
+    today, yesterday = now.strftime("%Y-%m-%d"), (now - dt.timedelta(days=1)).strftime("%Y-%m-%d")
     assert set(ids("")) == {rec_q["id"], rec_d["id"]}
     assert ids("?caller=139000") == [rec_q["id"]]
     assert ids("?agent=agent1") == [rec_q["id"]] and ids("?agent=li_na") == [rec_d["id"]]
