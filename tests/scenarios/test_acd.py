@@ -181,7 +181,7 @@ def test_abandoned_worklist_with_one_step_callback(acd_box) -> None:
     box.api("DELETE", f"/sim/calls/{short}", expect=200)
     long_ = box.call(frm="13700000002", to="7000")
     box.wait_event(long_, "queue.joined")
-    time.sleep(1.5)                                                   # 6 s of call time at speed 4
+    time.sleep(3.0)     # 12 s of call time at speed 4 (a media clock slowed by a busy box still passes 2 s)
     box.api("DELETE", f"/sim/calls/{long_}", expect=200)
     box.wait(long_, "ended")
     rows = box.api("GET", "/abandoned", expect=200)["abandoned"]
