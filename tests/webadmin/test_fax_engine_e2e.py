@@ -29,8 +29,7 @@ from tests.webadmin.test_faxes import events, metric, put
 from tests.webadmin.test_media_pages import wait_for
 
 NOISE_DBM0 = -50.0              # as in tests/unit/test_fax_session.py: 36 dB below the fax signal
-LEAD_FRAMES = 50               # 1 s of silence the far terminal stays ahead by: a test process late by up to 1 s (a
-                                # loaded CI box) leaves no hole in its modem signal; T.30 waits 3 s for answers
+LEAD_FRAMES = 25               # 500 ms of silence the far terminal stays ahead by (1 s made ECM answers too late)
 NON_ECM_TOLERANCE = 0.01        # without ECM a noisy line may damage a few rows (< 1 % of the pixels)
 DOC_PS = b"""%!PS
 /Helvetica findfont 40 scalefont setfont
