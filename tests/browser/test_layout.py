@@ -144,7 +144,8 @@ def visit(page, url: str, shot, label: str, failed: list[str]) -> list[str]:
     failed.clear()
     page.goto(url)
     try:
-        page.wait_for_function(f"window.__hlQuietMs && window.__hlQuietMs() >= {QUIET_MS}", timeout=3000,
+        # a function, not an expression: Playwright compiles expressions with eval, which the panel's CSP forbids
+        page.wait_for_function(f"() => window.__hlQuietMs && window.__hlQuietMs() >= {QUIET_MS}", timeout=3000,
                                polling=50)
     except Exception:  # noqa: BLE001 - a page that polls faster than QUIET_MS: it has filled itself by now
         pass
