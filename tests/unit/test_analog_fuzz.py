@@ -1,10 +1,6 @@
 """drivers/analog under random signals, commands and audio: never raises, events stay well formed, ends sane."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,20 +12,8 @@ from hotline.drivers.base import HangupCause, HungUp, LineDown, LineUp, Ringing,
 from hotline.drivers.common.callerid import CallerId
 from hotline.drivers.common.callerid_audio import generate_callerid
 from hotline.drivers.common.tones import dtmf_tone, render_tone
+from tests.unit.analog_rig import Rig
 
-
-def _load(name: str):
-    """A helper module next to this file (tests are not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-Rig = _load("analog_rig").Rig
 SIGNALS = list(LineSignal)
 
 

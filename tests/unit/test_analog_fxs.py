@@ -2,10 +2,6 @@
 digits dialled as real DTMF, hook flash against hang-up by timing, and message waiting."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,20 +13,7 @@ from hotline.drivers.base import DigitReceived, Flashed, HangupCause, HungUp, Of
 from hotline.drivers.common.callerid_audio import CidStandard, detect_callerid
 from hotline.drivers.common.callprogress import detect_tones
 from hotline.drivers.common.tones import dtmf_tone
-
-
-def _load(name: str):
-    """A helper module next to this file (tests are not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-Rig = _load("analog_rig").Rig
+from tests.unit.analog_rig import Rig
 
 
 def _ring_times(hw) -> list[tuple[float, bool]]:

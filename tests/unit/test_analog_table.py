@@ -1,30 +1,13 @@
 """drivers/analog transition tables: from each state, one hardware signal gives the next state and these events."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from hotline.drivers.analog.fxo import FxoState
 from hotline.drivers.analog.fxs import FxsState
 from hotline.drivers.analog.profiles import AnalogSettings, AnswerMode, CidMode
 from hotline.drivers.analog.signals import LineSignal as S
-
-
-def _load(name: str):
-    """A helper module next to this file (tests are not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-Rig = _load("analog_rig").Rig
+from tests.unit.analog_rig import Rig
 
 
 def _fxo(state: str) -> Rig:
