@@ -169,7 +169,11 @@ class ToneDetected(LineEvent):
 
 @dataclass(frozen=True)
 class Flashed(LineEvent):
-    """A station pressed hook flash (transfers)."""
+    """A station pressed hook flash (transfers); an IP phone's call handling names it: ``action`` "hold",
+    "resume", "consult" (``target`` the colleague's extension) or "complete" (the attended transfer)."""
+
+    action: str = ""
+    target: str = ""
 
 
 @dataclass(frozen=True)

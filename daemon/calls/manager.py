@@ -240,7 +240,9 @@ class CallManager(CallRecordings):
             if event_digits(leg.line):
                 self._digit(leg, "event", event.digit)
         elif isinstance(event, Flashed):
-            leg.flashes.put_nowait(True)
+            by = leg.line.extension or leg.line.name
+            leg.flashes.put_nowait(True if not event.action else ("consult", event.target, by)
+                                   if event.action == "consult" else (event.action, by))
         elif isinstance(event, ToneDetected):
             log.info("event=tone_detected line=%s tone=%s", event.line, event.kind.value)
             if event.kind is ToneKind.FAX_CNG and leg is leg.call.caller and self.on_fax_tone is not None:

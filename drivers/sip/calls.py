@@ -54,6 +54,8 @@ class SipCall:
     dialled: str = ""                    # what a phone dialled (its own INVITE's Request-URI user)
     referral: Any = None                 # a REFER being carried out (refer.Referral)
     challenged: bool = False             # our INVITE already answered a trunk's digest challenge
+    held: bool = False                   # the phone put this call (a caller the box rang it for) on hold
+    consult: bool = False                # the phone's consultation call while its caller holds (attended transfer)
 
 
 def new_tag() -> str:

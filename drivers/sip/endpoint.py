@@ -20,6 +20,7 @@ from hotline.drivers.base import AnswerConfirmed, DigitReceived, HangupCause, Hu
 from . import message as sipmsg
 from . import sdp
 from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
+from .attended import Consults
 from .auth import DigestAuth
 from .dialout import DialOut
 from .errors import SipParseError
@@ -57,7 +58,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth, RtcpService):
+class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -86,6 +87,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
         self._rtcp_start()
         self.calls: dict[str, SipCall] = {}          # line -> call
+        self.held: dict[str, SipCall] = {}           # station line -> a phone's held call while it consults
         self._freed: dict[str, float] = {}           # line -> when its last call was released (monotonic)
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
@@ -265,6 +267,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         for call in self.calls.values():
             if call.call_id == msg.call_id:
                 return call
+        for call in self.held.values():
+            if call.call_id == msg.call_id:
+                return call
         return None
 
     def _request(self, req: Request, source: tuple[str, int]) -> None:
@@ -386,6 +391,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                          comfort_noise=call.stream.comfort_noise)
         self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
                     extra=[("contact", self._contact())])
+        self._hold_changed(call, neg)
 
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
         waiting = self._acks.pop(req.vias[0].branch, None)
@@ -398,7 +404,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if call.retransmit:
             call.retransmit.stop()
         call.state = CallState.UP
-        if call.station and not call.outbound:
+        if call.consult:
+            self._consult_confirmed(call)
+        elif call.station and not call.outbound:
             self._phone_dialled(call)   # a phone's own call: its handset is off hook, then its digits
         else:
             self.sink(AnswerConfirmed(call.line))
@@ -409,6 +417,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
         self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        if self._consult_bye(call):
+            return
         self._release(call)
         self.sink(HungUp(call.line, HangupCause.NORMAL))
 
@@ -501,6 +511,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._refer_done(call)
             self._send_bye(call)
         self._release(call)
+        self._end_held(call.line)
 
     def _in_dialog(self, call: SipCall, method: str) -> Request:
         call.cseq += 1
@@ -543,7 +554,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
-            self._freed[call.line] = time.monotonic()
+            if call.line not in self.held:
+                self._freed[call.line] = time.monotonic()
         session = self.rtcp_sessions.get(call.line)
         if session is not None and session.stream is call.stream:
             self._rtcp_end(call.line)
