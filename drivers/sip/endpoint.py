@@ -10,6 +10,7 @@ import logging
 import re
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,7 +67,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
-                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None) -> None:
+                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None,
+                 tls: tuple[str, int, ssl.SSLContext] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -92,6 +94,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
         self.tcp: TcpTransport | None = None
+        self.tls_config = tls                         # (host, port, context): SIP over TLS
+        self.tls: TcpTransport | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,6 +121,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                     raise
                 continue
             break
+        if self.tls_config is not None:
+            tls_host, tls_port, context = self.tls_config
+            try:
+                self.tls = TcpTransport(tls_host, tls_port, self._datagram, context)
+            except OSError:
+                sock.close()
+                self.tcp.close()
+                raise
         self._sock = sock
         self.port = port
         with self._lock:
@@ -136,8 +148,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         self._wake()
         if self._thread:
             self._thread.join(timeout=2)
-        if self.tcp is not None:
-            self.tcp.close()
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.close()
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
@@ -153,8 +166,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         assert self._sock is not None
         sel.register(self._sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
-        if self.tcp is not None:
-            self.tcp.register(sel)
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.register(sel)
         while not self._stop.is_set():
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
@@ -163,7 +177,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                     self._wake_r.recv(4096)
                     continue
                 if key.data is not None:
-                    self.tcp.handle(key)
+                    key.data[0].handle(key)     # a TCP or TLS listener or connection
                     continue
                 for _ in range(64):
                     try:
@@ -173,6 +187,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                     except OSError:
                         break
                     self._datagram(data, source)
+            if self.tls is not None and self.tls.handshaking:
+                self.tls.expire()
             with self._lock:
                 try:
                     self.timers.run_due()
@@ -188,16 +204,29 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
             return
         if self.tcp is not None and self.tcp.send(dest, data):
             return
+        if self.tls is not None and self.tls.send(dest, data):
+            return
         try:
             self._sock.sendto(data, dest)
         except OSError as exc:
             log.debug("SIP send to %s failed: %s", dest, exc)
 
-    def _contact(self) -> str:
-        return f"<sip:hotline@{self.media_host}:{self.port}>"
+    def _transport(self, dest: tuple[str, int] | None) -> tuple[str, int]:
+        """How a message to ``dest`` travels (on the connection it opened, else UDP) and our port for it."""
+        if dest is not None and self.tls is not None and dest in self.tls.conns:
+            return "TLS", self.tls.port
+        if dest is not None and self.tcp is not None and dest in self.tcp.conns:
+            return "TCP", self.port
+        return "UDP", self.port
 
-    def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.media_host}:{self.port};branch={branch};rport"
+    def _contact(self, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        suffix = f";transport={transport.lower()}" if transport != "UDP" else ""
+        return f"<sip:hotline@{self.media_host}:{port}{suffix}>"
+
+    def _via(self, branch: str, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        return f"SIP/2.0/{transport} {self.media_host}:{port};branch={branch};rport"
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -390,7 +419,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                          dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
                          comfort_noise=call.stream.comfort_noise)
         self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
-                    extra=[("contact", self._contact())])
+                    extra=[("contact", self._contact(source))])
         self._hold_changed(call, neg)
 
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
@@ -466,7 +495,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
                              codecs=[(call.stream.payload_type, call.stream.codec)],
                              dtmf_payload_type=call.stream.dtmf_payload_type, comfort_noise=call.stream.comfort_noise)
             data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
-                               content_type="application/sdp", extra=[("contact", self._contact()),
+                               content_type="application/sdp", extra=[("contact", self._contact(call.peer)),
                                                                       ("allow", ALLOW)])
             call.state = CallState.ANSWERING
             call.last_response = data
@@ -516,7 +545,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
     def _in_dialog(self, call: SipCall, method: str) -> Request:
         call.cseq += 1
         headers = Headers()
-        headers.add("via", self._via(new_branch()))
+        headers.add("via", self._via(new_branch(), call.peer))
         headers.add("max-forwards", "70")
         if call.outbound:
             headers.add("from", call.local_uri)
@@ -565,7 +594,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         """Counters and calls for the panel."""
         with self._lock:
             s = self.stats
-            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
+            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls),
+                    "tls": f"{self.tls_config[0]}:{self.tls.port}" if self.tls and self.tls_config else None,
+                    "tls_handshake_failures": self.tls.handshake_failures if self.tls else 0, "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
                     "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
                     "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),

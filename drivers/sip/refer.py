@@ -122,7 +122,7 @@ class Transfers:
         notify = self._in_dialog(call, "NOTIFY")
         notify.headers.add("event", "refer")
         notify.headers.add("subscription-state", "terminated;reason=noresource" if final else "active;expires=60")
-        notify.headers.add("contact", self._contact())
+        notify.headers.add("contact", self._contact(call.peer))
         notify.headers.add("content-type", "message/sipfrag;version=2.0")
         notify.body = f"SIP/2.0 {status_line}\r\n".encode()
         data, peer, branch = notify.to_bytes(), call.peer, notify.vias[0].branch
