@@ -28,6 +28,7 @@ from .errors import SipParseError
 from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
+from .prack import SUPPORTED, Reliable
 from .refer import Transfers
 from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
@@ -59,7 +60,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, InviteAuth, RtcpService):
+class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -321,7 +322,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
 
     def _on_options(self, req: Request, source: tuple[str, int]) -> None:
         self._reply(req, source, 200, "OK", to_tag=new_tag(),
-                    extra=[("allow", ALLOW), ("accept", "application/sdp")])
+                    extra=[("allow", ALLOW), ("accept", "application/sdp"), ("supported", ", ".join(SUPPORTED))])
 
     def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
         branch = req.vias[0].branch
@@ -338,6 +339,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         if req.to.tag:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
+        if self._unsupported(req, source):    # Require: an extension the box does not have (420)
+            return
         if self._peer_name(source) is None:
             if self._phone_invite(req, source):
                 return
@@ -350,10 +353,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
             return
-        if self._accept_offer(req, source, line) is None:
+        call = self._accept_offer(req, source, line)
+        if call is None:
             return
         self.stats.calls_in += 1
         self._reply(req, source, 100, "Trying")
+        self._ring_reliably(req, source, call)      # 100rel callers: a reliable 180 (prack.py)
         frm = req.from_
         self.sink(Seized(line))
         dialed = req.uri.user_plain
@@ -490,6 +495,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
 
     def _answer_locked(self, call: SipCall) -> None:
         line = call.line
+        if self._hold_answer(call):     # after the PRACK of our reliable 180
+            return
         if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
@@ -579,6 +586,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Registrations, 
         return busy_ended
 
     def _release(self, call: SipCall) -> None:
+        if call.prack_wait is not None:
+            call.prack_wait.stop()
         if call.state is not CallState.ENDED:
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
