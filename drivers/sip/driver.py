@@ -12,7 +12,7 @@ from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, Driv
 
 from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
-from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
+from .limits import MAX_CALLS, RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
 from .tcp import server_context
 from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
 from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account, resolve_registrars
@@ -124,8 +124,9 @@ class SipDriver(Driver):
         Option("realm", str, "hotline", help="the digest realm phones authenticate in"),
         Option("ban_after", int, 10, min=1, max=1000, help="authentication failures in a minute before a ban"),
         Option("ban_seconds", float, 600.0, min=1, max=86400, help="how long a banned address is refused"),
-        Option("max_calls", int, 1, min=0, max=1,
-               help="calls an extension may be in at once (0: its phone can be rung but places no calls)"),
+        Option("max_calls", int, 1, min=0, max=MAX_CALLS,
+               help="calls an extension may be in at once (0: its phone can be rung but places no calls; more "
+                    "than 1: lines <device>-<ext>-2 ... carry its further calls)"),
         Option("call_limits", list, [], pattern=r"[A-Za-z0-9._-]{1,32}=[0-9]{1,3}",
                help="per-extension max_calls as EXT=N, like 1001=0"),
         Option("invite_rate", str, "10/s", pattern=RATE_PATTERN,
@@ -223,6 +224,9 @@ class SipDriver(Driver):
                               ban_after=int(self.settings.get("ban_after") or 10),
                               ban_seconds=float(self.settings.get("ban_seconds") or 600))
             self._lines += [SipLine(name, self, extension=ext) for ext, name in extensions.items()]
+        extra_lines = {ext: [f"{name}-{n}" for n in range(2, call_limits.get(ext, 1) + 1)]
+                       for ext, name in extensions.items()}
+        self._lines += [SipLine(name, self, extension=ext) for ext, names in extra_lines.items() for name in names]
         self.endpoint = Endpoint(host=host, port=port, rtp=PortPool(media if host in ("0.0.0.0", "::") else host,
                                                                     first, last),
                                  media_host=media, lines=[ln.name for ln in self._lines if not ln.extension],
@@ -231,7 +235,7 @@ class SipDriver(Driver):
                                  auth=auth, extensions=extensions, limiter=limiter,
                                  limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
                                  limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits,
-                                 accounts=accounts, tls=tls)
+                                 accounts=accounts, tls=tls, extra_lines=extra_lines)
         try:
             self.endpoint.start()
         except OSError as exc:

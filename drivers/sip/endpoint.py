@@ -69,7 +69,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
                  call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None,
-                 tls: tuple[str, int, ssl.SSLContext] | None = None) -> None:
+                 tls: tuple[str, int, ssl.SSLContext] | None = None,
+                 extra_lines: dict[str, list[str]] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -79,6 +80,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         self.allow_outbound = allow_outbound
         self.auth = auth
         self.extensions = extensions or {}
+        # every station line of an extension: its own, then <line>-2 ... for its further calls (max_calls > 1)
+        self.extension_lines = {ext: [line, *(extra_lines or {}).get(ext, [])] for ext, line in self.extensions.items()}
+        self.line_extension = {line: ext for ext, lines in self.extension_lines.items() for line in lines}
         self.bindings: dict[str, Binding] = {}
         self.limiter = limiter if limiter is not None else RateLimiter({})
         self.limit_action, self.limit_peers = limit_action, limit_peers

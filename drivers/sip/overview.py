@@ -39,7 +39,8 @@ class Overview:
                 b = self.bindings.get(ext)
                 row = {"extension": ext, "line": line, "registered": b is not None, "contact": "",
                        "user_agent": "", "source": "", "expires_in": None, "expires_at": None,
-                       "in_call": line in self.calls, "max_calls": self.call_limits.get(ext, 1)}
+                       "in_call": line in self.calls, "max_calls": self.call_limits.get(ext, 1),
+                       "calls": self.extension_calls(ext)}
                 if b is not None:
                     row.update(contact=b.contact, user_agent=b.user_agent, source=f"{b.source[0]}:{b.source[1]}",
                                expires_in=max(0, int(b.expires_at - now_mono)),
