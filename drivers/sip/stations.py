@@ -120,9 +120,9 @@ class Stations:
         if line is None or req.from_.uri.user_plain != user:
             self._final(req, source, 403, "Forbidden")
             return True
-        if self._consult_invite(req, source, line, req.uri.user_plain):
-            return True
         limit = self.call_limits.get(user, 1)
+        if limit and self._consult_invite(req, source, line, req.uri.user_plain):   # attended.py
+            return True
         if self.extension_calls(user) >= limit:
             self.stats.over_limit += 1
             log.info("SIP INVITE from extension %s refused (486): it has %d of max_calls %d", user,
