@@ -30,6 +30,7 @@ class Binding:
     expires_at: float            # monotonic
     user_agent: str = ""
     expires_wall: float = 0.0    # the same moment as epoch seconds, for the panel
+    transport: str = "UDP"       # how the REGISTER came: TCP/TLS phones are reached on their connection only
 
 
 class Stations:
@@ -76,7 +77,7 @@ class Stations:
         was = self.bindings.get(ext)
         self.bindings[ext] = Binding(str(contact.uri), source, time.monotonic() + expires,
                                      user_agent=req.headers.get("user-agent")[:128],
-                                     expires_wall=time.time() + expires)
+                                     expires_wall=time.time() + expires, transport=self._transport(source)[0])
         if was is None:
             log.info("SIP extension %s registered from %s:%s", ext, *source[:2])
             for name in self.extension_lines[ext]:
@@ -162,6 +163,11 @@ class Stations:
             binding = self.bindings.get(ext or "")
             if binding is None or line in self.calls:
                 self.sink(HungUp(line, HangupCause.LINE_DOWN if binding is None else HangupCause.BUSY))
+                return
+            if binding.transport != "UDP" and self._transport(binding.source)[0] != binding.transport:
+                log.info("SIP extension %s not rung: its %s connection is closed (it re-registers)", ext,
+                         binding.transport)
+                self.sink(HungUp(line, HangupCause.LINE_DOWN))
                 return
             self._invite_out(line, binding.contact, binding.source, from_user=caller_id or "anonymous",
                              from_display=caller_name, station=True)

@@ -76,7 +76,7 @@ def tls_driver(make_driver, certificate):
 
 
 def test_a_phone_registers_over_tls_and_is_rung_on_its_connection(make_driver, certificate) -> None:
-    from hotline.drivers.base import LineUp
+    from hotline.drivers.base import HangupCause, HungUp, LineUp
     sip = tls_driver(make_driver, certificate)
     assert sip.endpoint.status()["tls"] == f"127.0.0.1:{sip.endpoint.tls.port}"
     phone = TlsPhone(sip.endpoint.tls.port, certificate[0])
@@ -89,7 +89,14 @@ def test_a_phone_registers_over_tls_and_is_rung_on_its_connection(make_driver, c
     invite = phone.recv(b"INVITE ")
     assert invite.vias[0].transport == "TLS" and invite.vias[0].port == sip.endpoint.tls.port
     assert invite.headers.get("contact").endswith(f":{sip.endpoint.tls.port};transport=tls>")
-    phone.conn.close()
+    sip.line_map["sip0-1001"].hangup()
+    phone.conn.close()                     # the phone's connection is gone: it is not rung over UDP instead
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and sip.endpoint.tls.conns:
+        time.sleep(0.02)
+    sip.events.clear()
+    sip.line_map["sip0-1001"].ring("13700000021", "")
+    assert wait_for(sip.events, HungUp).cause is HangupCause.LINE_DOWN
 
 
 def test_handshakes_are_bounded_and_plain_text_is_refused(make_driver, certificate, monkeypatch) -> None:
