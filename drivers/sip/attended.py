@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import re
-from hotline.drivers.base import Flashed, HangupCause, HungUp
+from hotline.drivers.base import Flashed, HangupCause, HungUp, PhoneAction
 
 from . import sdp
 from .calls import CallState, SipCall
+from .errors import SipParseError
 from .message import Request
 from .refer import Referral
 
@@ -29,6 +30,24 @@ class Consults:
 
     held: dict[str, SipCall]          # station line -> the phone's held call while its consultation is the line's call
 
+    def _reinvite(self, call: SipCall, req: Request, source: tuple[str, int]) -> None:
+        """Hold/resume or a new address: take the new offer, answer with ours mirrored."""
+        try:
+            neg = sdp.negotiate(sdp.parse(req.body)) if req.body else None
+        except SipParseError:
+            self._reply(req, source, 488, "Not Acceptable Here", to_tag=call.local_tag)
+            return
+        direction = sdp.Direction.SENDRECV
+        if neg is not None:
+            call.stream.remote = (neg.remote_address, neg.remote_port)
+            direction = neg.direction
+        body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
+                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
+                         comfort_noise=call.stream.comfort_noise)
+        self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
+                    extra=[("contact", self._contact(source))])
+        self._hold_changed(call, neg)
+
     def _hold_changed(self, call: SipCall, neg: "sdp.Negotiated | None") -> None:
         """A re-INVITE in a phone's dialog: hold or resume tells the call engine (only for a call the box rang)."""
         if not (call.station and call.outbound):
@@ -38,7 +57,7 @@ class Consults:
         if holding and not call.held and self.calls.get(call.line) is call:
             call.held = True
             log.info("SIP phone on %s put its caller on hold", call.line)
-            self.sink(Flashed(call.line, action="hold"))
+            self.sink(Flashed(call.line, action=PhoneAction.HOLD))
         elif not holding and call.held:
             call.held = False
             consult = self.calls.get(call.line) if self.held.get(call.line) is call else None
@@ -48,7 +67,7 @@ class Consults:
                 self._release(consult)
                 self.held.pop(call.line, None)
                 self.calls[call.line] = call
-            self.sink(Flashed(call.line, action="resume"))
+            self.sink(Flashed(call.line, action=PhoneAction.RESUME))
 
     def _consult_invite(self, req: Request, source: tuple[str, int], line: str, dialled: str) -> bool:
         """A phone whose caller is on hold calls a colleague: True when this INVITE became its consultation."""
@@ -71,7 +90,7 @@ class Consults:
 
     def _consult_confirmed(self, call: SipCall) -> None:
         """The consultation's ACK: the engine rings the colleague for the agent."""
-        self.sink(Flashed(call.line, action="consult", target=call.dialled))
+        self.sink(Flashed(call.line, action=PhoneAction.CONSULT, target=call.dialled))
 
     def _attended_refer(self, call: SipCall, req: Request, source: tuple[str, int],
                         replaces: tuple[str, str, str]) -> None:
@@ -91,7 +110,7 @@ class Consults:
         call.referral = Referral(pair[1].dialled)
         log.info("SIP REFER on %s: attended transfer of the caller to %s", call.line, pair[1].dialled)
         self._notify(call, "100 Trying", final=False)
-        self.sink(Flashed(call.line, action="complete"))
+        self.sink(Flashed(call.line, action=PhoneAction.COMPLETE))
 
         def failed() -> None:
             if call.referral is not None and call.state is not CallState.ENDED:

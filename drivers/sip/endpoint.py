@@ -413,24 +413,6 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
             self._acks.pop(branch, None)
         self._acks[branch] = Retransmit(self.timers, lambda: self._send(data, source), forget)
 
-    def _reinvite(self, call: SipCall, req: Request, source: tuple[str, int]) -> None:
-        """Hold/resume or a new address: take the new offer, answer with ours mirrored."""
-        try:
-            neg = sdp.negotiate(sdp.parse(req.body)) if req.body else None
-        except SipParseError:
-            self._reply(req, source, 488, "Not Acceptable Here", to_tag=call.local_tag)
-            return
-        direction = sdp.Direction.SENDRECV
-        if neg is not None:
-            call.stream.remote = (neg.remote_address, neg.remote_port)
-            direction = neg.direction
-        body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
-                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
-                         comfort_noise=call.stream.comfort_noise)
-        self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
-                    extra=[("contact", self._contact(source))])
-        self._hold_changed(call, neg)
-
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
         waiting = self._acks.pop(req.vias[0].branch, None)
         if waiting is not None:        # ACK of a non-2xx final answer

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from hotline.drivers.base import DigitReceived, Flashed
+from hotline.drivers.base import DigitReceived, Flashed, PhoneAction
 
 from .calls import CallState, SipCall
 from .errors import SipParseError
@@ -89,7 +89,7 @@ class Transfers:
         self._notify(call, "100 Trying", final=False)
         if call.held:      # the phone held the caller first: back to the call, then the flash
             call.held = False
-            self.sink(Flashed(call.line, action="resume"))
+            self.sink(Flashed(call.line, action=PhoneAction.RESUME))
         self.sink(Flashed(call.line))
 
         def keys() -> None:

@@ -10,7 +10,7 @@ from hotline.drivers.base import Flashed, HungUp
 from hotline.drivers.sip import message as sipmsg
 from hotline.drivers.sip.auth import md5, parse_authorization
 
-from tests.unit.test_sip_endpoint import Far, wait_for
+from tests.unit.test_sip_endpoint import Far
 from tests.unit.test_sip_limits import make_driver  # noqa: F401 - the fixture
 from tests.unit.test_sip_refer import answered_station, notify_frag, send_refer
 
@@ -61,7 +61,7 @@ def consult(phone: Far, target: str = "1002", call_id: str = "consult-1") -> sip
 
 
 def actions(sip) -> list[tuple[str, str]]:
-    return [(e.action, e.target) for e in sip.events if isinstance(e, Flashed)]
+    return [(e.action.value if e.action else "", e.target) for e in sip.events if isinstance(e, Flashed)]
 
 
 def wait_action(sip, action: str) -> None:
