@@ -133,3 +133,14 @@ def test_the_phone_hanging_up_its_consultation_goes_back_to_the_held_caller(make
         assert sip.endpoint.calls[LINE].call_id == invite.call_id and LINE not in sip.endpoint.held
     assert not any(isinstance(e, HungUp) for e in sip.events)
     phone.close()
+
+
+def test_a_blind_refer_after_hold_resumes_first_then_flashes(make_driver) -> None:
+    sip = make_driver()
+    phone, invite = answered_station(sip)
+    reinvite(phone, invite, "sendonly", 2)
+    wait_action(sip, "hold")
+    assert send_refer(phone, invite, "<sip:1002@127.0.0.1>", cseq=3).status == 202
+    wait_action(sip, "")
+    assert actions(sip) == [("hold", ""), ("resume", ""), ("", "")]    # back to the caller, then the hook flash
+    phone.close()
