@@ -240,7 +240,10 @@ class CallManager(CallRecordings):
             if event_digits(leg.line):
                 self._digit(leg, "event", event.digit)
         elif isinstance(event, Flashed):
-            leg.flashes.put_nowait(True)
+            by = leg.line.extension or leg.line.name
+            action = event.action.value if event.action is not None else None
+            leg.flashes.put_nowait(True if action is None else ("consult", event.target, by)
+                                   if action == "consult" else (action, by))
         elif isinstance(event, ToneDetected):
             log.info("event=tone_detected line=%s tone=%s", event.line, event.kind.value)
             if event.kind is ToneKind.FAX_CNG and leg is leg.call.caller and self.on_fax_tone is not None:

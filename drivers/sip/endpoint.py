@@ -10,6 +10,7 @@ import logging
 import re
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ from hotline.drivers.base import AnswerConfirmed, DigitReceived, HangupCause, Hu
 from . import message as sipmsg
 from . import sdp
 from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
+from .attended import Consults
 from .auth import DigestAuth
 from .dialout import DialOut
 from .errors import SipParseError
 from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
+from .prack import SUPPORTED, Reliable
 from .refer import Transfers
 from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
@@ -57,7 +60,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth, RtcpService):
+class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -65,7 +68,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
-                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None) -> None:
+                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None,
+                 tls: tuple[str, int, ssl.SSLContext] | None = None,
+                 extra_lines: dict[str, list[str]] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -75,6 +80,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.allow_outbound = allow_outbound
         self.auth = auth
         self.extensions = extensions or {}
+        # every station line of an extension: its own, then <line>-2 ... for its further calls (max_calls > 1)
+        self.extension_lines = {ext: [line, *(extra_lines or {}).get(ext, [])] for ext, line in self.extensions.items()}
+        self.line_extension = {line: ext for ext, lines in self.extension_lines.items() for line in lines}
         self.bindings: dict[str, Binding] = {}
         self.limiter = limiter if limiter is not None else RateLimiter({})
         self.limit_action, self.limit_peers = limit_action, limit_peers
@@ -86,10 +94,13 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
         self._rtcp_start()
         self.calls: dict[str, SipCall] = {}          # line -> call
+        self.held: dict[str, SipCall] = {}           # station line -> a phone's held call while it consults
         self._freed: dict[str, float] = {}           # line -> when its last call was released (monotonic)
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
         self.tcp: TcpTransport | None = None
+        self.tls_config = tls                         # (host, port, context): SIP over TLS
+        self.tls: TcpTransport | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,6 +126,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     raise
                 continue
             break
+        if self.tls_config is not None:
+            tls_host, tls_port, context = self.tls_config
+            try:
+                self.tls = TcpTransport(tls_host, tls_port, self._datagram, context)
+            except OSError:
+                sock.close()
+                self.tcp.close()
+                raise
         self._sock = sock
         self.port = port
         with self._lock:
@@ -134,8 +153,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self._wake()
         if self._thread:
             self._thread.join(timeout=2)
-        if self.tcp is not None:
-            self.tcp.close()
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.close()
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
@@ -151,8 +171,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         assert self._sock is not None
         sel.register(self._sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
-        if self.tcp is not None:
-            self.tcp.register(sel)
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.register(sel)
         while not self._stop.is_set():
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
@@ -161,7 +182,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     self._wake_r.recv(4096)
                     continue
                 if key.data is not None:
-                    self.tcp.handle(key)
+                    key.data[0].handle(key)     # a TCP or TLS listener or connection
                     continue
                 for _ in range(64):
                     try:
@@ -171,6 +192,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     except OSError:
                         break
                     self._datagram(data, source)
+            if self.tls is not None and self.tls.handshaking:
+                self.tls.expire()
             with self._lock:
                 try:
                     self.timers.run_due()
@@ -186,16 +209,29 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             return
         if self.tcp is not None and self.tcp.send(dest, data):
             return
+        if self.tls is not None and self.tls.send(dest, data):
+            return
         try:
             self._sock.sendto(data, dest)
         except OSError as exc:
             log.debug("SIP send to %s failed: %s", dest, exc)
 
-    def _contact(self) -> str:
-        return f"<sip:hotline@{self.media_host}:{self.port}>"
+    def _transport(self, dest: tuple[str, int] | None) -> tuple[str, int]:
+        """How a message to ``dest`` travels (on the connection it opened, else UDP) and our port for it."""
+        if dest is not None and self.tls is not None and dest in self.tls.conns:
+            return "TLS", self.tls.port
+        if dest is not None and self.tcp is not None and dest in self.tcp.conns:
+            return "TCP", self.port
+        return "UDP", self.port
 
-    def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.media_host}:{self.port};branch={branch};rport"
+    def _contact(self, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        suffix = f";transport={transport.lower()}" if transport != "UDP" else ""
+        return f"<sip:hotline@{self.media_host}:{port}{suffix}>"
+
+    def _via(self, branch: str, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        return f"SIP/2.0/{transport} {self.media_host}:{port};branch={branch};rport"
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -265,6 +301,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         for call in self.calls.values():
             if call.call_id == msg.call_id:
                 return call
+        for call in self.held.values():
+            if call.call_id == msg.call_id:
+                return call
         return None
 
     def _request(self, req: Request, source: tuple[str, int]) -> None:
@@ -287,7 +326,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
 
     def _on_options(self, req: Request, source: tuple[str, int]) -> None:
         self._reply(req, source, 200, "OK", to_tag=new_tag(),
-                    extra=[("allow", ALLOW), ("accept", "application/sdp")])
+                    extra=[("allow", ALLOW), ("accept", "application/sdp"), ("supported", ", ".join(SUPPORTED))])
 
     def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
         branch = req.vias[0].branch
@@ -304,6 +343,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if req.to.tag:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
+        if self._unsupported(req, source):    # Require: an extension the box does not have (420)
+            return
         if self._peer_name(source) is None:
             if self._phone_invite(req, source):
                 return
@@ -316,10 +357,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
             return
-        if self._accept_offer(req, source, line) is None:
+        call = self._accept_offer(req, source, line)
+        if call is None:
             return
         self.stats.calls_in += 1
         self._reply(req, source, 100, "Trying")
+        self._ring_reliably(req, source, call)      # 100rel callers: a reliable 180 (prack.py)
         frm = req.from_
         self.sink(Seized(line))
         dialed = req.uri.user_plain
@@ -370,23 +413,6 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._acks.pop(branch, None)
         self._acks[branch] = Retransmit(self.timers, lambda: self._send(data, source), forget)
 
-    def _reinvite(self, call: SipCall, req: Request, source: tuple[str, int]) -> None:
-        """Hold/resume or a new address: take the new offer, answer with ours mirrored."""
-        try:
-            neg = sdp.negotiate(sdp.parse(req.body)) if req.body else None
-        except SipParseError:
-            self._reply(req, source, 488, "Not Acceptable Here", to_tag=call.local_tag)
-            return
-        direction = sdp.Direction.SENDRECV
-        if neg is not None:
-            call.stream.remote = (neg.remote_address, neg.remote_port)
-            direction = neg.direction
-        body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
-                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
-                         comfort_noise=call.stream.comfort_noise)
-        self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
-                    extra=[("contact", self._contact())])
-
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
         waiting = self._acks.pop(req.vias[0].branch, None)
         if waiting is not None:        # ACK of a non-2xx final answer
@@ -398,7 +424,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if call.retransmit:
             call.retransmit.stop()
         call.state = CallState.UP
-        if call.station and not call.outbound:
+        if call.consult:
+            self._consult_confirmed(call)
+        elif call.station and not call.outbound:
             self._phone_dialled(call)   # a phone's own call: its handset is off hook, then its digits
         else:
             self.sink(AnswerConfirmed(call.line))
@@ -409,6 +437,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
         self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        if self._consult_bye(call):
+            return
         self._release(call)
         self.sink(HungUp(call.line, HangupCause.NORMAL))
 
@@ -451,12 +481,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
 
     def _answer_locked(self, call: SipCall) -> None:
         line = call.line
+        if self._hold_answer(call):     # after the PRACK of our reliable 180
+            return
         if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
                              dtmf_payload_type=call.stream.dtmf_payload_type, comfort_noise=call.stream.comfort_noise)
             data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
-                               content_type="application/sdp", extra=[("contact", self._contact()),
+                               content_type="application/sdp", extra=[("contact", self._contact(call.peer)),
                                                                       ("allow", ALLOW)])
             call.state = CallState.ANSWERING
             call.last_response = data
@@ -501,11 +533,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._refer_done(call)
             self._send_bye(call)
         self._release(call)
+        self._end_held(call.line)
 
     def _in_dialog(self, call: SipCall, method: str) -> Request:
         call.cseq += 1
         headers = Headers()
-        headers.add("via", self._via(new_branch()))
+        headers.add("via", self._via(new_branch(), call.peer))
         headers.add("max-forwards", "70")
         if call.outbound:
             headers.add("from", call.local_uri)
@@ -539,11 +572,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         return busy_ended
 
     def _release(self, call: SipCall) -> None:
+        if call.prack_wait is not None:
+            call.prack_wait.stop()
         if call.state is not CallState.ENDED:
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
-            self._freed[call.line] = time.monotonic()
+            if call.line not in self.held:
+                self._freed[call.line] = time.monotonic()
         session = self.rtcp_sessions.get(call.line)
         if session is not None and session.stream is call.stream:
             self._rtcp_end(call.line)
@@ -553,7 +589,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         """Counters and calls for the panel."""
         with self._lock:
             s = self.stats
-            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
+            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls),
+                    "tls": f"{self.tls_config[0]}:{self.tls.port}" if self.tls and self.tls_config else None,
+                    "tls_handshake_failures": self.tls.handshake_failures if self.tls else 0, "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
                     "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
                     "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),

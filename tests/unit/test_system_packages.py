@@ -51,6 +51,7 @@ PROVIDERS: dict[str, str] = {
     "umount": "mount",
     "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
     "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
+    "openssl": "openssl",                        # self-signed certificates for SIP over TLS (tests/unit/test_sip_tls.py)
     "taskset": "util-linux",                     # scripts/sip-bench pins the daemon and SIPp to cores
     "unshare": "util-linux",                     # vgetty in its own mount namespace (test_vgetty.py)
     "efax": "efax",                              # class 2/2.0 fax software against the virtual modem
