@@ -53,7 +53,9 @@ class _FarHandler(R2Handler):
 
     def on_event(self, name: str, *args: Any) -> Any:
         ex, call, lib = self.ex, self.call, self.ex.ctx.lib
-        chan = ex.chans[call.channo]
+        chan = ex.chans.get(call.channo)
+        if chan is None:   # openr2 sets the new channel idle before we know its pointer
+            return 1 if name == "on_dnis_digit_received" else None
         if name in ("on_context_log", "on_call_read", "on_dnis_digit_received", "on_ani_digit_received"):
             return 1 if name == "on_dnis_digit_received" else None
         with ex.cond:

@@ -149,9 +149,7 @@ class R2Context:
         return chan
 
     def delete(self) -> None:
-        """Delete every channel (their descriptors stay open: the driver closes them) and the context."""
-        for chan in list(self.handlers):
-            self.lib.openr2_chan_delete(chan)
+        """Delete the context and with it every channel (their descriptors stay open: the driver closes them)."""
         self.handlers.clear()
         if self.ptr:
             self.lib.openr2_context_delete(self.ptr)
