@@ -24,7 +24,8 @@ CONSTANTS = {**{f"DAHDI_EVENT_{e.name}": int(e) for e in abi.Event},
              "DAHDI_IOMUX_READ": abi.IOMUX_READ, "DAHDI_IOMUX_WRITE": abi.IOMUX_WRITE,
              "DAHDI_IOMUX_WRITEEMPTY": abi.IOMUX_WRITEEMPTY, "DAHDI_IOMUX_SIGEVENT": abi.IOMUX_SIGEVENT,
              "DAHDI_IOMUX_NOWAIT": abi.IOMUX_NOWAIT, "DAHDI_POLICY_IMMEDIATE": abi.POLICY_IMMEDIATE,
-             "DAHDI_ABIT": abi.ABIT, "DAHDI_BBIT": abi.BBIT, "DAHDI_CBIT": abi.CBIT, "DAHDI_DBIT": abi.DBIT, "DAHDI_MAX_DTMF_BUF": abi.DIALOPERATION.size - 4}
+             "DAHDI_ABIT": abi.ABIT, "DAHDI_BBIT": abi.BBIT, "DAHDI_CBIT": abi.CBIT, "DAHDI_DBIT": abi.DBIT,
+             "DAHDI_MAX_DTMF_BUF": abi.DIALOPERATION.size - 4}
 
 
 def _deb() -> Path:

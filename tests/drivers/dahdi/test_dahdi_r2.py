@@ -221,3 +221,33 @@ def test_an_e1_port_on_a_channel_without_cas_is_refused_with_the_reason(card) ->
     k = FakeDahdi.analog(fxo=2, fxs=0)
     with pytest.raises(DriverNotReady, match="channel 1: configured as e1 .MFC/R2. here but the card has fxsks"):
         card(k, e1="1-2", signalling="mfcr2")
+
+
+def test_libopenr2_issues_only_the_ioctls_of_the_dahdi_header() -> None:
+    """The ioctl numbers compiled into Debian's libopenr2 are the ones abi.py has (and test_abi_header.py checks
+    against dahdi/user.h): setting a channel up, idling it and a seizure use DAHDI_CHANNO, GET_PARAMS, BUFINFO,
+    SETGAINS, SETLAW, ECHOCANCEL, SETTXBITS, GETRXBITS, IOMUX and GETEVENT, nothing the fake kernel would refuse."""
+    from hotline.drivers.dahdi.fakeexchange import FakeExchange as Exchange
+    k = r2_card()
+    seen: list[int] = []
+    real = k.ioctl
+
+    def spy(fd: int, request: int, arg: bytearray) -> int:
+        seen.append(request)
+        return real(fd, request, arg)
+    k.ioctl = spy
+    ex = Exchange(k, R2Settings(), channels=[101])
+    k.start_clock()
+    try:
+        ex.call(101, DNIS, ANI)   # the exchange seizes (SETTXBITS) and polls (IOMUX); nobody answers the box's side
+        end = time.monotonic() + 3.0
+        while abi.DAHDI_IOMUX not in seen and time.monotonic() < end:
+            time.sleep(0.02)
+    finally:
+        k.stop_clock()
+        ex.close()
+    names = {v: n for n, v in abi.IOCTLS.items()}
+    unknown = sorted(hex(r) for r in set(seen) if r not in names)
+    assert not unknown, f"libopenr2 issued ioctls abi.py does not know: {unknown}"
+    assert {"DAHDI_CHANNO", "DAHDI_GET_PARAMS", "DAHDI_SET_BUFINFO", "DAHDI_SETTXBITS", "DAHDI_GETRXBITS",
+            "DAHDI_IOMUX"} <= {names[r] for r in seen}
