@@ -513,7 +513,8 @@ class FakeDahdi(FarEnds, CasLink):
         live = [c for c in self.channels.values() if c.fd is not None and not c.peer]
         if live:
             self._audio(live)
-        linked = [c for c in self.channels.values() if c.peer and (c.fd is not None or c.pending)]
+        linked = [c for c in self.channels.values() if c.peer and (c.fd is not None or c.pending
+                                                                   or self.channels[c.peer].fd is not None)]
         if linked:
             self._cas_audio(linked)
         for ch in self.channels.values():
