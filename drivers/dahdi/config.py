@@ -129,7 +129,7 @@ def check(device: str, s: dict[str, Any]) -> Plan:
     sends = str(s.get("callerid_send") or "").lower()
     if sends and sends not in CALLERID_SEND:
         bad.append(("callerid_send", f"{sends!r}; expected {', '.join(CALLERID_SEND)}"))
-    for key in ("hangup_on_polarity", "busy_disconnect"):
+    for key in ("hangup_on_polarity", "busy_disconnect", "mwi"):
         if key in s and not isinstance(s[key], bool):
             bad.append((key, f"{s[key]!r}; expected true or false"))
     plan.ports = [Port(c, Role.E1) for c in channels["e1"]] + [Port(c, Role.FXO) for c in channels["fxo"]] + \

@@ -77,6 +77,12 @@ class DahdiLine(Line):
         """FXS: stop ringing."""
         self._do("stop_ring")
 
+    def message_waiting(self, on: bool) -> None:
+        """FXS: light or clear the phone's message-waiting lamp (FSK by on-hook transfer once the phone is idle;
+        only with ``mwi: true``)."""
+        if self.kind is LineKind.STATION:
+            self._do("message_waiting", bool(on))
+
     def flash(self) -> None:
         """FXO: hook flash (an R2 channel has none)."""
         if self.kind is LineKind.TRUNK and not self.r2:
@@ -107,6 +113,7 @@ class DahdiDriver(Driver):
                     "or at once after dialling)"),
         Option("callerid_send", str, "", choices=("",) + config.CALLERID_SEND,
                help="FXS: caller ID the phones understand (default: the country's; dtmf-a for DTMF phones)"),
+        Option("mwi", bool, False, help="FXS: the phones show message waiting from FSK messages (their lamp)"),
         Option("hangup_on_polarity", bool, False, help="FXO: a polarity reversal in a call means the far end hung up"),
         Option("busy_disconnect", bool, True,
                help="FXO: busy, congestion or dial tone in a call means the far end hung up (Chinese lines)"),
