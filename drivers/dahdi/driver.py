@@ -272,7 +272,11 @@ class DahdiDriver(Driver):
         for span in self.spans:
             span.stop()
             if isinstance(span.signalling, R2Signalling):
-                span.signalling.close()
+                if span.thread.is_alive():   # openr2 is not thread-safe: never free it under a running poller
+                    log.error("event=dahdi_r2_not_freed device=%s span=%d reason=poller_still_running",
+                              self.device_name, span.spanno)
+                else:
+                    span.signalling.close()
         for ch in self.channels:
             ch.close()
         self.opened = False
