@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Callable
 
 import pytest
 
+from hotline.daemon.calls.flows import Router
 from hotline.daemon.calls.manager import CallState
 from hotline.drivers import base
 from hotline.drivers.dahdi import abi, config
@@ -89,18 +91,22 @@ def test_incoming_china_r2_call_has_ani_and_dnis_and_reaches_the_ivr_by_dnis(box
     k = r2_card()
     got: dict = {}
 
-    async def flow(ctx) -> None:
+    async def ivr(ctx) -> None:
         got["route"] = ctx.dialed
-        if ctx.dialed != DNIS:
-            await ctx.hangup()
-            return
         await ctx.answer()
         await ctx.play_audio(tone(1000, 0.4))
         got["digits"] = await ctx.collect(4, timeout=3.0, inter_digit_timeout=1.5)
         await ctx.hangup()
 
+    async def other(ctx) -> None:
+        got["route"] = "other"
+        await ctx.hangup()
+
     async def main() -> None:
-        engine, devices, calls = await box(k, [SPAN], flow)
+        engine, devices, calls = await box(k, [SPAN], None)
+        router = Router([{"dialed": DNIS, "flow": "ivr"}, {"dialed": "*", "flow": "other"}],
+                        SimpleNamespace(get={"ivr": ivr, "other": other}.get))
+        calls.flow_for = lambda call: router.flow_for(call.dialed)   # the daemon's routes: by dialled number
         ex = exchange(k, channels=[101])
         try:
             ex.call(101, DNIS, ANI)
