@@ -257,3 +257,18 @@ def test_libopenr2_issues_only_the_ioctls_of_the_dahdi_header() -> None:
     assert not unknown, f"libopenr2 issued ioctls abi.py does not know: {unknown}"
     assert {"DAHDI_CHANNO", "DAHDI_GET_PARAMS", "DAHDI_SET_BUFINFO", "DAHDI_SETTXBITS", "DAHDI_GETRXBITS",
             "DAHDI_IOMUX"} <= {names[r] for r in seen}
+
+
+def test_probe_finds_an_e1_span_configured_for_cas(tmp_path) -> None:
+    """hotline devices probe: an E1 span whose channels system.conf configures as cas= is offered as an e1 section
+    with signalling mfcr2 and the China variant, ready to paste."""
+    from hotline.drivers.dahdi import discover
+    k = r2_card()
+    k.write_proc(tmp_path / "proc")
+    (tmp_path / "system.conf").write_text("span=1,1,0,cas,hdb3\ncas=1-15:1101\ncas=17-31:1101\nloadzone=cn\n")
+    found = {d["card"]: d for d in discover.probe(tmp_path / "proc", tmp_path / "system.conf")}
+    card = found["te2"]
+    assert (card["e1"], card["signalling"], card["r2_variant"]) == ("1-15,17-31", "mfcr2", "cn")
+    entry = discover.yaml_entry(card)
+    assert 'e1: "1-15,17-31"\n    signalling: mfcr2\n    r2_variant: cn\n' in entry, entry
+    assert config.check("card", {k: v for k, v in card.items() if k in discover.CONFIG_KEYS}).problems == []
