@@ -159,7 +159,7 @@ class DahdiDriver(Driver):
 
     @classmethod
     def probe(cls) -> list[dict]:
-        """Analog ports DAHDI configured on this box, as device sections (from /proc/dahdi and system.conf)."""
+        """Analog ports and E1 CAS spans DAHDI configured on this box, as device sections (/proc/dahdi, system.conf)."""
         return discover.probe()
 
     def validate_environment(self) -> list[str]:
