@@ -272,3 +272,25 @@ def test_probe_finds_an_e1_span_configured_for_cas(tmp_path) -> None:
     entry = discover.yaml_entry(card)
     assert 'e1: "1-15,17-31"\n    signalling: mfcr2\n    r2_variant: cn\n' in entry, entry
     assert config.check("card", {k: v for k, v in card.items() if k in discover.CONFIG_KEYS}).problems == []
+
+
+def test_dial_out_to_a_busy_number_is_a_busy_hang_up(card, exchange) -> None:
+    """The exchange answers the box's MF digits with group B 'busy number': the line posts HungUp(BUSY), no answer,
+    and the timeslot is idle again."""
+    from hotline.drivers.dahdi.r2lib import Cause
+    k = r2_card()
+    ex = exchange(k, channels=[102])
+    ex.calls[102].refuse = Cause.BUSY_NUMBER
+    drv, events = card(k, **{key: v for key, v in SPAN.items() if key not in ("name", "driver", "enabled")})
+    k.start_clock()
+    try:
+        drv.lines[1].dial("5551234")
+        hung = events.wait_for(lambda e: isinstance(e, base.HungUp), timeout=10)
+        assert hung.line == "card0-2" and hung.cause is base.HangupCause.BUSY
+        assert not any(isinstance(e, base.Answered) for e in events.items)
+        end = time.monotonic() + 5
+        while drv.status()["spans"][0]["ports"][1]["state"] != "idle" and time.monotonic() < end:
+            time.sleep(0.05)
+        assert drv.status()["spans"][0]["ports"][1]["state"] == "idle"
+    finally:
+        k.stop_clock()
