@@ -24,6 +24,7 @@ SPAN = {"name": "card0", "driver": "dahdi", "e1": "1-15,17-31", "signalling": "m
         "r2_max_ani": 11, "r2_max_dnis": 4, "r2_category": "national", "r2_ani": "83001234", "enabled": True,
         "law": "default", "echo_cancel": 128, "rx_gain": 0.0, "tx_gain": 0.0, "device": abi.CHANNEL_DEVICE}
 ANI, DNIS = "13800138000", "8001"
+SPEED = 3.0   # card time may run ahead of wall time (openr2's wall-clock timers then fire late, never early)
 
 
 @pytest.fixture
@@ -42,19 +43,20 @@ def exchange():
 
 
 class Paced:
-    """The card's clock and the box's tick at wall-clock pace: libopenr2's timers (answer delay, MF timeouts) run on
-    gettimeofday, so card time may not run ahead of wall time."""
+    """The card's clock and the box's tick at most SPEED times wall-clock pace: libopenr2's timers (answer delay, MF
+    timeouts) run on gettimeofday, so a card clock without bound would run out of steps before the 150 ms answer
+    delay passes."""
 
     def __init__(self) -> None:
         self.t0, self.blocks = time.monotonic(), 0
 
     async def step(self, engine, k, n: int = 1) -> None:
-        """n × 20 ms, each block no earlier than its wall-clock time."""
+        """n × 20 ms, each block no earlier than its wall-clock time at SPEED."""
         from tests.drivers.dahdi.conftest import step
         for _ in range(n):
             await step(engine, k)
             self.blocks += 1
-            ahead = self.t0 + self.blocks * 0.02 - time.monotonic()
+            ahead = self.t0 + self.blocks * 0.02 / SPEED - time.monotonic()
             if ahead > 0:
                 await asyncio.sleep(ahead)
             elif ahead < -0.5:   # a loaded box: do not try to catch up in a burst
@@ -71,7 +73,7 @@ class Paced:
 
 @pytest.fixture
 def clock() -> Paced:
-    """step / step_until at wall-clock pace (overrides conftest's clock for this module)."""
+    """step / step_until paced against the wall clock (overrides conftest's clock for this module)."""
     return Paced()
 
 
