@@ -134,7 +134,9 @@ def _slots(path: str, names: set[str]) -> dict[str, list[int]]:
     shoff, = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    dynsym = next(s for s in sections if s[1] == 11)          # SHT_DYNSYM
+    dynsym = next((s for s in sections if s[1] == 11), None)  # SHT_DYNSYM
+    if dynsym is None:
+        raise r2lib.R2Error(f"{path}: no dynamic symbol table (section headers stripped?)")
     dynstr = sections[dynsym[6]]
 
     def name(sym_index: int) -> str:
