@@ -46,6 +46,8 @@ PROVIDERS: dict[str, str] = {
     "jpegtopnm": "netpbm",                       # JPEG documents to fax
     "prlimit": "util-linux",                     # bounds on every document tool run
     "libspandsp.so.2": "libspandsp2",
+    "openr2": "libopenr2-3",                     # MFC/R2 on E1 cards (drivers/dahdi/r2lib.py, ctypes)
+    "libopenr2.so.3": "libopenr2-3",
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
@@ -287,7 +289,7 @@ def _library_path(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 def test_each_provider_really_ships_the_name(name: str) -> None:
     """On this machine (set up by scripts/setup-env) each name is present and owned by its mapped package."""
-    kind_library = name in ("spandsp", "libspandsp.so.2", "libc.so.6")
+    kind_library = name in ("spandsp", "libspandsp.so.2", "libc.so.6", "openr2", "libopenr2.so.3")
     path = _library_path(name) if kind_library else (name if name.startswith("/") else shutil.which(name) or "")
     assert path and Path(path).exists(), f"{name} is not on this machine: run ./scripts/test (scripts/setup-env " \
                                          f"installs Debian's {PROVIDERS[name]})"
