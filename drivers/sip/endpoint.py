@@ -31,7 +31,7 @@ from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
-from .timers import Retransmit, Timers
+from .timers import T4, Retransmit, Timers
 from .trunkreg import InviteAuth, Registration, Registrations, TrunkAccount
 from .uri import parse_name_addr, parse_uri
 
@@ -161,7 +161,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     self._wake_r.recv(4096)
                     continue
                 if key.data is not None:
-                    self.tcp.handle(key)
+                    try:
+                        self.tcp.handle(key)
+                    except Exception:   # a framing bug must not stop signalling
+                        self.stats.internal_errors += 1
+                        log.exception("SIP over TCP failed")
                     continue
                 for _ in range(64):
                     try:
@@ -210,6 +214,10 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             msg = sipmsg.parse(data)
         except SipParseError as err:
             self._refuse_malformed(data, source, err)
+            return
+        except Exception:   # a parser bug: counted and logged, signalling goes on
+            self.stats.internal_errors += 1
+            log.exception("SIP message from %s:%s could not be parsed", *source[:2])
             return
         with self._lock:
             try:
@@ -339,6 +347,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if neg is None:
             self._final(req, source, 488, "Not Acceptable Here")   # no offer in the INVITE: not supported yet
             return None
+        contact = req.headers.get("contact")
+        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)   # before a port is taken
         try:
             sock = self.rtp.open()
         except OSError:
@@ -348,8 +358,6 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
         stream.comfort_noise = neg.comfort_noise
-        contact = req.headers.get("contact")
-        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
                        state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
                        local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
@@ -388,9 +396,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     extra=[("contact", self._contact())])
 
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
-        waiting = self._acks.pop(req.vias[0].branch, None)
-        if waiting is not None:        # ACK of a non-2xx final answer
+        branch = req.vias[0].branch
+        waiting = self._acks.pop(branch, None)
+        if waiting is not None:        # ACK of a non-2xx final answer: the transaction ends after Timer I (T4)
             waiting.stop()
+            self.timers.call_later(T4, lambda: self._answered.pop(branch, None))
             return
         call = self._find_dialog(req)
         if call is None or call.state is not CallState.ANSWERING:

@@ -52,7 +52,16 @@ class Overview:
                       "action": self.limit_action.value, "trunks_limited": self.limit_peers,
                       "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
             return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits,
-                    "media": self.rtcp_rows()}
+                    "media": self.rtcp_rows(), "signalling": self.signalling_state()}
+
+    def signalling_state(self) -> dict:
+        """What signalling counted and holds now (the tables malformed or hostile input could grow)."""
+        with self._lock:
+            s = self.stats
+            return {"datagrams": s.datagrams, "malformed": s.malformed, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections), "calls": len(self.calls), "transactions": len(self._answered),
+                    "retransmitting": len(self._acks) + len(self.notifies), "timers": len(self.timers),
+                    "tcp_connections": len(self.tcp.conns) if self.tcp is not None else 0}
 
     def lift_ban(self, source: str) -> bool:
         """End the ban of ``source`` now; False when it is not banned."""

@@ -79,6 +79,7 @@ class Retransmit:
         self._handle = self.timers.call_later(self.interval, self._again)
 
     def _expire(self) -> None:
+        self._deadline = None      # it has run: cancelling it would leave its handle in the cancelled set for ever
         if self.stopped:
             return
         self.stop()
