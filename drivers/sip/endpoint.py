@@ -104,6 +104,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for attempt in range(20 if self.port == 0 else 1):
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)   # bursts wait, not dropped (up to rmem_max)
             sock.bind((self.host, self.port))
             sock.setblocking(False)
             port = sock.getsockname()[1]
@@ -269,6 +270,15 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self._send(data, source)
         return data
 
+    @staticmethod
+    def _txn(req: Request) -> str:
+        """The server transaction a request belongs to (RFC 3261 §17.2.3): its branch, or for an RFC 2543 client
+        (no magic cookie) its Call-ID, CSeq number, From tag and top Via; an INVITE's ACK and CANCEL share it."""
+        top = req.vias[0]
+        if top.branch.startswith("z9hG4bK"):
+            return top.branch
+        return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port} {top.branch}"
+
     def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
         for call in self.calls.values():
             if call.call_id == msg.call_id:
@@ -284,7 +294,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if peer is not None:
             self.peer_seen[peer] = time.time()
         if req.method in self.limiter.rates and not req.to.tag and (peer is None or self.limit_peers) \
-                and req.vias[0].branch not in self._answered and self._find_dialog(req) is None:
+                and self._txn(req) not in self._answered and self._find_dialog(req) is None:
             wait = self.limiter.check(req.method, source[0])
             if wait:   # stateless: no transaction, nothing kept per refused request
                 if self.limit_action is LimitAction.REPLY:
@@ -298,7 +308,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     extra=[("allow", ALLOW), ("accept", "application/sdp")])
 
     def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         if branch in self._answered:     # a retransmission: repeat what we said
             self._send(self._answered[branch], source)
             return
@@ -361,14 +371,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
                        state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
                        local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
-                       branch=req.vias[0].branch)
+                       branch=self._txn(req))
         self.calls[line] = call
         return call
 
     def _final(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> None:
         """A final non-2xx answer to an INVITE, remembered for retransmissions and resent until ACK."""
         data = self._reply(req, source, status, reason, to_tag=kw.pop("to_tag", new_tag()), **kw)
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         self._answered[branch] = data
         if len(self._answered) > 4096:          # bounded: the oldest is forgotten first
             self._answered.pop(next(iter(self._answered)))
@@ -396,7 +406,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     extra=[("contact", self._contact())])
 
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         waiting = self._acks.pop(branch, None)
         if waiting is not None:        # ACK of a non-2xx final answer: the transaction ends after Timer I (T4)
             waiting.stop()
@@ -423,7 +433,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.sink(HungUp(call.line, HangupCause.NORMAL))
 
     def _on_cancel(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         call = next((c for c in self.calls.values() if c.branch == branch and c.invite is not None), None)
         if call is None:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
