@@ -230,8 +230,8 @@ class _StatusCollector(Collector):
                                         "that says why (since the device opened)", labels=["device", "status"])
         errors = CounterMetricFamily("hotline_sip_internal_errors", "SIP messages the box failed on (a bug: logged "
                                      "with its traceback)", labels=["device"])
-        state = _gauge("hotline_sip_state", "Entries SIP signalling holds now (calls, transactions, retransmitting, "
-                       "timers, tcp_connections)", ["device", "table"])
+        state = _gauge("hotline_sip_state", "Entries SIP signalling holds now (calls, calls_<state>, transactions, "
+                       "retransmitting, timers, tcp_connections)", ["device", "table"])
         for dev in sips:
             sig = dev.get("signalling") or {}
             if sig:
@@ -241,6 +241,8 @@ class _StatusCollector(Collector):
                 errors.add_metric([dev["device"]], float(sig["internal_errors"]))
                 for table in ("calls", "transactions", "retransmitting", "timers", "tcp_connections"):
                     state.add_metric([dev["device"], table], float(sig[table]))
+                for call_state, count in sorted(sig.get("call_states", {}).items()):
+                    state.add_metric([dev["device"], f"calls_{call_state}"], float(count))
             limits = dev.get("limits") or {}
             for method in ("INVITE", "REGISTER"):
                 limited.add_metric([dev["device"], method], float((limits.get("rate_limited") or {}).get(method, 0)))

@@ -37,6 +37,7 @@ from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
 LINE_REST = 2.0   # seconds a line rests after a call before a call that arrives takes it (if another is free)
+OFFER_TIMEOUT = 180.0   # seconds an arriving call may stay unanswered and unrefused (as a proxy's Timer C)
 
 _RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
 
@@ -334,7 +335,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
             return
-        if self._accept_offer(req, source, line) is None:
+        call = self._accept_offer(req, source, line)
+        if call is None:
             return
         self.stats.calls_in += 1
         self._reply(req, source, 100, "Trying")
@@ -345,6 +347,16 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if reg is not None and dialed == reg.account.username:   # a provider calling our contact: the DID is in To
             dialed = req.to.uri.user_plain or dialed
         self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display, dialed=dialed))
+        self.timers.call_later(OFFER_TIMEOUT, lambda: self._offer_expired(call))
+
+    def _offer_expired(self, call: SipCall) -> None:
+        """An INVITE the engine neither answered nor refused (it may have dropped the offer while still ending the
+        line's last call): refused 480 so the line is not held for ever by a caller whose CANCEL never matches."""
+        if self.calls.get(call.line) is call and call.state is CallState.OFFERED and call.invite is not None:
+            log.warning("SIP call on %s: not answered within %.0f s, refused", call.line, OFFER_TIMEOUT)
+            self._final(call.invite, call.peer, 480, "Temporarily Unavailable", to_tag=call.local_tag)
+            self._release(call)
+            self.sink(HungUp(call.line, HangupCause.NO_ANSWER))
 
     def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
         """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""

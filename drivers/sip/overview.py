@@ -59,7 +59,10 @@ class Overview:
         with self._lock:
             s = self.stats
             return {"datagrams": s.datagrams, "malformed": s.malformed, "internal_errors": s.internal_errors,
-                    "rejections": dict(s.rejections), "calls": len(self.calls), "transactions": len(self._answered),
+                    "rejections": dict(s.rejections), "calls": len(self.calls),
+                    "call_states": {state.value: n for state in CallState
+                                    if (n := sum(c.state is state for c in self.calls.values()))},
+                    "transactions": len(self._answered),
                     "retransmitting": len(self._acks) + len(self.notifies), "timers": len(self.timers),
                     "tcp_connections": len(self.tcp.conns) if self.tcp is not None else 0}
 

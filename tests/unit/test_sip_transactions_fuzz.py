@@ -62,7 +62,7 @@ message = st.fixed_dictionaries({
     "status": st.sampled_from([100, 180, 200, 401, 481, 487, 500]),
 })
 engine = st.fixed_dictionaries({"kind": st.sampled_from(["answer", "answer", "hangup", "reject", "time"]),
-                                "line": st.sampled_from(LINES), "seconds": st.sampled_from([0.1, 0.6, 4.5, 33.0])})
+                                "line": st.sampled_from(LINES), "seconds": st.sampled_from([0.1, 0.6, 4.5, 33.0, 190.0])})
 
 
 def _build(m: dict, box_tags: dict[int, str]) -> bytes:
