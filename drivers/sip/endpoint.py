@@ -273,12 +273,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
 
     @staticmethod
     def _txn(req: Request) -> str:
-        """The server transaction a request belongs to (RFC 3261 §17.2.3): its branch, or for an RFC 2543 client
-        (no magic cookie) its Call-ID, CSeq number, From tag and top Via; an INVITE's ACK and CANCEL share it."""
+        """The server transaction a request belongs to (RFC 3261 §17.2.3): its branch and sent-by, or for an RFC 2543
+        client (no magic cookie) its Call-ID, CSeq number, From tag and top Via; an INVITE's ACK and CANCEL share it."""
         top = req.vias[0]
         if top.branch.startswith("z9hG4bK"):
-            return top.branch
-        return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port} {top.branch}"
+            return f"{top.branch} {top.host}:{top.port or ''}"   # branch and sent-by (§17.2.3)
+        return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port or ''} {top.branch}"
 
     def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
         for call in self.calls.values():
