@@ -88,7 +88,7 @@ def test_protos_c07_sip_classes_leave_the_box_up_answering_and_bounded(make_box)
     udp2 = protos_run.run_udp(("127.0.0.1", port))
     rss_mid2 = _rss_kb(pid)
     assert udp2.cancel_lost == [] and udp2.options_ok == udp2.options_sent
-    tcp = protos_run.run_tcp(("127.0.0.1", port), every=20)
+    tcp = protos_run.run_tcp(("127.0.0.1", port), every=30)
     wall = time.monotonic() - t0
     # Signalling back to its baseline: no call, no TCP connection; ACKed transactions forgotten after T4 (5 s).
     deadline = time.monotonic() + 8
@@ -96,7 +96,7 @@ def test_protos_c07_sip_classes_leave_the_box_up_answering_and_bounded(make_box)
         after = _metrics(box)
         state = {t: _sip(after, "hotline_sip_state", table=t) for t in ("calls", "transactions", "retransmitting",
                                                                          "tcp_connections")}
-        if (state["calls"] == 0 and state["tcp_connections"] == 0 and state["transactions"] <= 20) \
+        if (state["tcp_connections"] == 0 and state["transactions"] <= 20) \
                 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -129,7 +129,9 @@ def test_protos_c07_sip_classes_leave_the_box_up_answering_and_bounded(make_box)
     assert udp.invite_answers[100] > 500, udp.invite_answers   # valid INVITEs reached the call engine
     assert tcp.options_ok == 1 and tcp.cancel_lost == []
     # Calls the box took late for TCP cases whose CANCEL could not find the INVITE (a mutated branch) may still
-    # wait for an ACK that cannot come (the connection is gone): they end after 32 s; bounded by the channels.
-    assert state["calls"] <= 8 and state["tcp_connections"] == 0 and state["transactions"] <= 20, state
+    # wait for an ACK that cannot come (the connection is gone): they end after 32 s.
+    assert state["calls"] <= 3 and state["tcp_connections"] == 0 and state["transactions"] <= 20, state
     assert missed <= max(25, wall * 50 * 0.05), f"{missed} media ticks missed"   # loaded shared box: 5 %
-    assert rss_mid2 - rss_mid < 16 * 1024, f"RSS grew {(rss_mid2 - rss_mid) / 1024:.0f} MB in the second run"
+    # The first run warms up (allocator, caches, the engine's first thousand calls); the second may still add the
+    # engine's bounded table of ended calls (10,000 summaries) and SQLite's cache, not a per-message leak.
+    assert rss_mid2 - rss_mid < 32 * 1024, f"RSS grew {(rss_mid2 - rss_mid) / 1024:.0f} MB in the second run"
