@@ -113,8 +113,8 @@ class _Dialogue:
             branch = b"Via: SIP/2.0/%s %s:%d;branch=z9hG4bKp%dack" % (self.transport.encode(),
                                                                      self.local[0].encode(), self.local[1], n)
             via = branch
-        ack = b"ACK %s SIP/2.0\r\n%s\r\n%s\r\n%s\r\n%s\r\nCSeq: %s ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (
-            ruri, via, frm, to, call_id, cseq)
+        ack = (b"ACK %s SIP/2.0\r\n%s\r\n%s\r\n%s\r\n%s\r\nCSeq: %s ACK\r\nMax-Forwards: 70\r\n"
+               b"Content-Length: 0\r\n\r\n" % (ruri, via, frm, to, call_id, cseq))
         self.send(ack)
         self.report.acks += 1
         if code < 300:
@@ -128,8 +128,10 @@ class _Dialogue:
         """An OPTIONS whose 200 proves the box alive."""
         lhost, lport = self.local
         host, port = self.target
-        return (f"OPTIONS sip:{host}:{port} SIP/2.0\r\nVia: SIP/2.0/{self.transport} {lhost}:{lport};branch=z9hG4bKping{k}\r\n"
-                f"From: <sip:protos@{lhost}>;tag=ping\r\nTo: <sip:{host}>\r\nCall-ID: ping-{k}\r\nCSeq: {k + 1} OPTIONS\r\n"
+        return (f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/{self.transport} {lhost}:{lport};branch=z9hG4bKping{k}\r\n"
+                f"From: <sip:protos@{lhost}>;tag=ping\r\nTo: <sip:{host}>\r\nCall-ID: ping-{k}\r\n"
+                f"CSeq: {k + 1} OPTIONS\r\n"
                 f"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
 
 
