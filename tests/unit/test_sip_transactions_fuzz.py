@@ -137,3 +137,32 @@ def test_message_sequences_never_fail_a_handler_and_leave_no_state(steps: list[d
         assert offered <= sum(1 for s in steps if s["kind"] == "INVITE")
     finally:
         ep.stop()
+
+
+def test_an_acked_refusal_is_forgotten_after_timer_i_and_a_timed_out_one_leaves_no_timer() -> None:
+    """A 403 that is ACKed stops being resent at once and its transaction is forgotten T4 (5 s) later; one never
+    ACKed is resent until 64*T1 and then forgotten; neither leaves a handle in the timers."""
+    clock = Clock()
+    ep, _, sent = _endpoint(clock)
+    stranger = ("192.0.2.9", 5070)
+    try:
+        for call, ack in ((0, True), (1, False)):
+            step = {"kind": "INVITE", "call": call, "branch": f"z9hG4bK{call}", "cseq": 1, "to_tag": None,
+                    "source": stranger, "sdp": True, "headers": 0, "status": 100}
+            ep._datagram(_build(step, {}), stranger)
+            assert sent[-1][0].startswith(b"SIP/2.0 403 ")
+            if ack:
+                ep._datagram(_build({**step, "kind": "ACK"}, {}), stranger)
+        assert len(ep._answered) == 2 and len(ep._acks) == 1
+        sent.clear()
+        clock.now += 5.5
+        ep.timers.run_due()
+        assert len(ep._answered) == 1                      # the ACKed one is gone after T4
+        assert all(dest == stranger for _, dest in sent)   # the other one is resent
+        for _ in range(8):
+            clock.now += 4.0
+            ep.timers.run_due()
+        assert ep._answered == {} and ep._acks == {}
+        assert len(ep.timers) == 0 and ep.timers._cancelled == set()
+    finally:
+        ep.stop()
