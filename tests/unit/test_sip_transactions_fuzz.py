@@ -166,3 +166,49 @@ def test_an_acked_refusal_is_forgotten_after_timer_i_and_a_timed_out_one_leaves_
         assert len(ep.timers) == 0 and ep.timers._cancelled == set()
     finally:
         ep.stop()
+
+
+def test_rfc2543_invites_without_a_branch_are_separate_transactions() -> None:
+    """Two INVITEs without a branch (RFC 2543) are two transactions: each gets its own answer, not a resend of the
+    first one's (they shared the empty branch)."""
+    clock = Clock()
+    ep, _, sent = _endpoint(clock)
+    stranger = ("192.0.2.9", 5070)
+    try:
+        for call in (0, 1):
+            ep._datagram(_build({"kind": "INVITE", "call": call, "branch": "", "cseq": 1, "to_tag": None,
+                                 "source": stranger, "sdp": True, "headers": 0, "status": 100}, {}), stranger)
+            assert sent[-1][0].startswith(b"SIP/2.0 403 ") and b"Call-ID: fz%d@" % call in sent[-1][0]
+    finally:
+        ep.stop()
+
+
+def test_an_invite_with_a_bad_contact_is_refused_before_an_rtp_port_is_taken() -> None:
+    clock = Clock()
+    ep, events, sent = _endpoint(clock)
+    opened: list = []
+    real_open = ep.rtp.open
+    ep.rtp.open = lambda: opened.append(1) or real_open()
+    try:
+        data = _build({"kind": "INVITE", "call": 0, "branch": "z9hG4bKc", "cseq": 1, "to_tag": None,
+                       "source": ("127.0.0.1", 5070), "sdp": True, "headers": 0, "status": 100}, {})
+        ep._datagram(data.replace(b"Contact: <sip:far@127.0.0.1:5070>", b"Contact: <sip:far@127.0.0.1:5070"),
+                     ("127.0.0.1", 5070))
+        assert sent[-1][0].startswith(b"SIP/2.0 400 ") and opened == [] and ep.calls == {} and events == []
+        assert ep.stats.malformed == 1 and ep.stats.internal_errors == 0
+    finally:
+        ep.stop()
+
+
+def test_cancelling_a_timer_that_already_ran_leaves_nothing_behind() -> None:
+    """A retransmission stopped twice (the ACK, then the hang-up) cancelled a handle that had run: the cancelled set
+    grew for ever and the count of timers went negative."""
+    clock = Clock()
+    timers = Timers(clock=clock)
+    ran: list = []
+    handle = timers.call_later(0.5, lambda: ran.append(1))
+    clock.now += 1
+    timers.run_due()
+    timers.cancel(handle)
+    timers.cancel(handle)
+    assert ran == [1] and len(timers) == 0 and timers._cancelled == set() and timers._heap == []
