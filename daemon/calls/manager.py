@@ -136,6 +136,9 @@ class CallManager(CallRecordings):
         self.metrics = metrics
         self.calls: dict[str, Call] = {}
         self.owner: dict[str, Leg] = {}
+        # a caller ringing on a line whose last call is still ending (its far end hung up a moment ago): offered
+        # once that call has released the line, instead of being dropped (the caller would ring for ever)
+        self.pending_offers: dict[str, Ringing] = {}
         # station legs ringing right now, by line name, with the future a pickup resolves (call pickup *8)
         self.ringing: dict[str, tuple[Leg, asyncio.Future]] = {}
         self.refusing = False
@@ -205,7 +208,11 @@ class CallManager(CallRecordings):
         if isinstance(event, Ringing):
             if leg is None and line is not None:
                 self.offer(line, event)
+            elif leg is not None and leg.far_gone and not leg.ended:
+                self.pending_offers[event.line] = event
             return
+        if isinstance(event, HungUp) and self.pending_offers.pop(event.line, None) is not None:
+            return   # the waiting caller gave up before the line was free
         if isinstance(event, LineDown):
             self.journal.emit("line.down", line=event.line, reason=clean_text(event.reason), ts=self.engine.now())
             if leg is not None:
@@ -459,6 +466,9 @@ class CallManager(CallRecordings):
         if self.owner.get(leg.line.name) is leg:
             del self.owner[leg.line.name]
             self.devices.busy.discard(leg.line.name)
+            waiting = self.pending_offers.pop(leg.line.name, None)
+            if waiting is not None:
+                self.loop.call_soon(self.on_line_event, waiting)
         for listener in self.on_leg_ended:
             listener(leg)
         if leg is not leg.call.caller:

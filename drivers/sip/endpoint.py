@@ -34,12 +34,13 @@ from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
-from .timers import Retransmit, Timers
+from .timers import T4, Retransmit, Timers
 from .trunkreg import InviteAuth, Registration, Registrations, TrunkAccount
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
 LINE_REST = 2.0   # seconds a line rests after a call before a call that arrives takes it (if another is free)
+OFFER_TIMEOUT = 180.0   # seconds an arriving call may stay unanswered and unrefused (as a proxy's Timer C)
 
 _RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
 
@@ -115,6 +116,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for attempt in range(20 if self.port == 0 else 1):
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)   # bursts wait, not dropped (up to rmem_max)
             sock.bind((self.host, self.port))
             sock.setblocking(False)
             port = sock.getsockname()[1]
@@ -182,7 +184,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                     self._wake_r.recv(4096)
                     continue
                 if key.data is not None:
-                    key.data[0].handle(key)     # a TCP or TLS listener or connection
+                    try:
+                        key.data[0].handle(key)     # a TCP or TLS listener or connection
+                    except Exception:   # a framing bug must not stop signalling
+                        self.stats.internal_errors += 1
+                        log.exception("SIP over TCP or TLS failed")
                     continue
                 for _ in range(64):
                     try:
@@ -247,6 +253,10 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         except SipParseError as err:
             self._refuse_malformed(data, source, err)
             return
+        except Exception:   # a parser bug: counted and logged, signalling goes on
+            self.stats.internal_errors += 1
+            log.exception("SIP message from %s:%s could not be parsed", *source[:2])
+            return
         with self._lock:
             try:
                 if isinstance(msg, Request):
@@ -297,6 +307,15 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         self._send(data, source)
         return data
 
+    @staticmethod
+    def _txn(req: Request) -> str:
+        """The server transaction a request belongs to (RFC 3261 §17.2.3): its branch and sent-by, or for an RFC 2543
+        client (no magic cookie) its Call-ID, CSeq number, From tag and top Via; an INVITE's ACK and CANCEL share it."""
+        top = req.vias[0]
+        if top.branch.startswith("z9hG4bK"):
+            return f"{top.branch} {top.host}:{top.port or ''}"   # branch and sent-by (§17.2.3)
+        return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port or ''} {top.branch}"
+
     def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
         for call in self.calls.values():
             if call.call_id == msg.call_id:
@@ -315,7 +334,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         if peer is not None:
             self.peer_seen[peer] = time.time()
         if req.method in self.limiter.rates and not req.to.tag and (peer is None or self.limit_peers) \
-                and req.vias[0].branch not in self._answered and self._find_dialog(req) is None:
+                and self._txn(req) not in self._answered and self._find_dialog(req) is None:
             wait = self.limiter.check(req.method, source[0])
             if wait:   # stateless: no transaction, nothing kept per refused request
                 if self.limit_action is LimitAction.REPLY:
@@ -329,7 +348,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                     extra=[("allow", ALLOW), ("accept", "application/sdp"), ("supported", ", ".join(SUPPORTED))])
 
     def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         if branch in self._answered:     # a retransmission: repeat what we said
             self._send(self._answered[branch], source)
             return
@@ -370,6 +389,16 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         if reg is not None and dialed == reg.account.username:   # a provider calling our contact: the DID is in To
             dialed = req.to.uri.user_plain or dialed
         self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display, dialed=dialed))
+        self.timers.call_later(OFFER_TIMEOUT, lambda: self._offer_expired(call))
+
+    def _offer_expired(self, call: SipCall) -> None:
+        """An INVITE the engine neither answered nor refused (it may have dropped the offer while still ending the
+        line's last call): refused 480 so the line is not held for ever by a caller whose CANCEL never matches."""
+        if self.calls.get(call.line) is call and call.state is CallState.OFFERED and call.invite is not None:
+            log.warning("SIP call on %s: not answered within %.0f s, refused", call.line, OFFER_TIMEOUT)
+            self._final(call.invite, call.peer, 480, "Temporarily Unavailable", to_tag=call.local_tag)
+            self._release(call)
+            self.sink(HungUp(call.line, HangupCause.NO_ANSWER))
 
     def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
         """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""
@@ -382,6 +411,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         if neg is None:
             self._final(req, source, 488, "Not Acceptable Here")   # no offer in the INVITE: not supported yet
             return None
+        contact = req.headers.get("contact")
+        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)   # before a port is taken
         try:
             sock = self.rtp.open()
         except OSError:
@@ -391,19 +422,17 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
         stream.comfort_noise = neg.comfort_noise
-        contact = req.headers.get("contact")
-        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
                        state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
                        local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
-                       branch=req.vias[0].branch)
+                       branch=self._txn(req))
         self.calls[line] = call
         return call
 
     def _final(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> None:
         """A final non-2xx answer to an INVITE, remembered for retransmissions and resent until ACK."""
         data = self._reply(req, source, status, reason, to_tag=kw.pop("to_tag", new_tag()), **kw)
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         self._answered[branch] = data
         if len(self._answered) > 4096:          # bounded: the oldest is forgotten first
             self._answered.pop(next(iter(self._answered)))
@@ -414,9 +443,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         self._acks[branch] = Retransmit(self.timers, lambda: self._send(data, source), forget)
 
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
-        waiting = self._acks.pop(req.vias[0].branch, None)
-        if waiting is not None:        # ACK of a non-2xx final answer
+        branch = self._txn(req)
+        waiting = self._acks.pop(branch, None)
+        if waiting is not None:        # ACK of a non-2xx final answer: the transaction ends after Timer I (T4)
             waiting.stop()
+            self.timers.call_later(T4, lambda: self._answered.pop(branch, None))
             return
         call = self._find_dialog(req)
         if call is None or call.state is not CallState.ANSWERING:
@@ -443,7 +474,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         self.sink(HungUp(call.line, HangupCause.NORMAL))
 
     def _on_cancel(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         call = next((c for c in self.calls.values() if c.branch == branch and c.invite is not None), None)
         if call is None:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")

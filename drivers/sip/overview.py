@@ -55,7 +55,19 @@ class Overview:
                       "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
             tls = f"{self.tls_config[0]}:{self.tls.port}" if self.tls is not None and self.tls_config else None
             return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits,
-                    "media": self.rtcp_rows(), "tls": tls}
+                    "media": self.rtcp_rows(), "tls": tls, "signalling": self.signalling_state()}
+
+    def signalling_state(self) -> dict:
+        """What signalling counted and holds now (the tables malformed or hostile input could grow)."""
+        with self._lock:
+            s = self.stats
+            return {"datagrams": s.datagrams, "malformed": s.malformed, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections), "calls": len(self.calls),
+                    "call_states": {state.value: n for state in CallState
+                                    if (n := sum(c.state is state for c in self.calls.values()))},
+                    "transactions": len(self._answered),
+                    "retransmitting": len(self._acks) + len(self.notifies), "timers": len(self.timers),
+                    "tcp_connections": len(self.tcp.conns) if self.tcp is not None else 0}
 
     def lift_ban(self, source: str) -> bool:
         """End the ban of ``source`` now; False when it is not banned."""
