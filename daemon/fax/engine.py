@@ -178,6 +178,9 @@ class SpandspSender:
         log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r gaps=%s lost=%s",
                  line.call_uuid, result.outcome.value, result.pages, total, result.bit_rate, result.ecm,
                  result.remote_ident, result.reason, session.tx.stats.underruns, session.rx.stats.overflows)
+        if not result.ok:   # T.30's last steps (without the frames' hex dumps) say why, for the technician
+            steps = [text for text in result.log if ":  ff " not in text and "Send complete" not in text][-25:]
+            log.warning("event=fax_t30_trail call=%s steps=%r", line.call_uuid, " | ".join(steps))
         return transmission(result, total)
 
 

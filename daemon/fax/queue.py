@@ -59,6 +59,7 @@ class FaxQueue:
         self.sender, self.library, self.spool, self.metrics = sender, library, spool, metrics
         self.settings = {**DEFAULTS, **(settings or {})}
         self.active: dict[int, asyncio.Task] = {}
+        self.reserved: set[str] = set()     # trunks picked for an attempt that has not dialled yet
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self.waiting: dict[str, int] = {}   # reason -> queued jobs waiting for it (status())
@@ -162,8 +163,8 @@ class FaxQueue:
         """A free trunk that can dial, carries fax as audio, and that the sender takes."""
         for name, line in self.devices.lines.items():
             if line.kind is not LineKind.TRUNK or not line.up or name in self.devices.busy \
-                    or name in self.devices.seized or not bridgeable(line) or line.traits.fax is not FaxMode.AUDIO \
-                    or not line.traits.dial_out:
+                    or name in self.reserved or name in self.devices.seized or not bridgeable(line) \
+                    or line.traits.fax is not FaxMode.AUDIO or not line.traits.dial_out:
                 continue
             if self.sender.accepts(self._probe(line)):
                 return line
@@ -179,24 +180,33 @@ class FaxQueue:
         return isinstance(self.devices.device_of(line.name), SimCard)
 
     def _start(self, job: dict, trunk: Line | None, source: Path) -> None:
+        if trunk is not None:   # taken now: the attempt marks it busy only after a store write, and the next job of
+            self.reserved.add(trunk.name)   # this pass (or the next pass) must not pick it meanwhile
         task = asyncio.get_running_loop().create_task(self.attempt(job, trunk, source), name=f"fax-{job['id']}")
         self.active[job["id"]] = task
         task.add_done_callback(lambda t, jid=job["id"]: self.active.pop(jid, None))
+        if trunk is not None:   # (a task cancelled before it ran never reaches attempt's finally)
+            task.add_done_callback(lambda t, name=trunk.name: self.reserved.discard(name))
 
     # ---- one attempt ------------------------------------------------------------------------------------
     async def attempt(self, job: dict, trunk: Line | None, source: Path) -> dict | None:
         """Dial (or, with no trunk, let a dialling sender dial), hand over the call, then sent / retry later /
         failed."""
         attempt = job["attempts"] + 1
-        job = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
-        if job is None:
-            return None
-        if trunk is None:
-            call_uuid = str(uuidlib.uuid4())
-            work = self._modem_call(job, source, call_uuid)
-        else:
-            call = self._new_call(job, trunk)
-            call_uuid, work = call.uuid, self._call(call, job, source)
+        try:
+            moved = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
+            if moved is None:
+                return None
+            job = moved
+            if trunk is None:
+                call_uuid = str(uuidlib.uuid4())
+                work = self._modem_call(job, source, call_uuid)
+            else:
+                call = self._new_call(job, trunk)   # the trunk is the call's (busy) from here
+                call_uuid, work = call.uuid, self._call(call, job, source)
+        finally:
+            if trunk is not None:
+                self.reserved.discard(trunk.name)
         task = asyncio.get_running_loop().create_task(work, name=f"fax-call-{call_uuid}")
         if trunk is not None:
             call.task = task
