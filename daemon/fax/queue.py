@@ -16,7 +16,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any, Callable
 
-from hotline.drivers.base import FaxMode, HangupCause, Line, LineKind
+from hotline.drivers.base import FaxMode, HangupCause, Line, LineKind, ToneKind
 
 from ..aio import cancel_and_wait
 from ..calls.linecaps import bridgeable
@@ -34,6 +34,7 @@ RETRYABLE = {FaxReason.NO_ANSWER, FaxReason.BUSY, FaxReason.NOT_A_FAX, FaxReason
              FaxReason.SHUTDOWN, FaxReason.ERROR}
 DEFAULTS = {"max_attempts": 4, "retry_seconds": 120.0, "retry_max_seconds": 1800.0, "kill_hours": 24.0,
             "dial_timeout": 60.0, "transmit_timeout": 900.0, "concurrent": 2, "poll_seconds": 2.0}
+ANSWER_TONE_SECONDS = 10.0   # the far machine's answer tone (CED) is looked for this long after the answer
 
 
 def notify_row(recipient: str, job: dict) -> dict:
@@ -257,6 +258,7 @@ class FaxQueue:
             call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
             channel = m.open_media(leg)
             m.journal.emit("call.answered", call.uuid, leg.line.name, ts=call.answered_at, fax_job=job["id"])
+            ced = self._answer_tone(channel, job, call.uuid)
             pages = await asyncio.get_running_loop().run_in_executor(None, page_count, source)
             progress[1] = pages
             await self._move(job, FaxStatus.SENDING, None, pages=0, pages_total=pages)
@@ -273,6 +275,9 @@ class FaxQueue:
                 line.release()
             if leg.gone.done() and not result.ok and result.reason is None:
                 result = Transmission(result.pages_sent, result.pages_total, FaxReason.TRANSMISSION, "far end hung up")
+            if result.reason is FaxReason.NOT_A_FAX and ced:   # its answer tone says a fax machine did answer
+                result = Transmission(result.pages_sent, result.pages_total, FaxReason.TRANSMISSION,
+                                      f"a fax machine answered (answer tone), then: {result.detail}", result.retry)
             return result
         except asyncio.CancelledError:  # the far end hung up (the call manager cancels the call's task) or stop
             cause = call.cause or HangupCause.NORMAL
@@ -286,6 +291,24 @@ class FaxQueue:
                                 "far end hung up" if leg.gone.done() and call.answered_at else cause.value)
         finally:
             await m.finish(call, cause)
+
+    def _answer_tone(self, channel: Any, job: dict, call_uuid: str) -> list[bool]:
+        """Look for the far machine's answer tone (CED, 2100 Hz) on the answered call: when heard (in the first
+        ANSWER_TONE_SECONDS) a fax machine answered, journaled as ``fax.answered`` (T.30 already runs: the sender
+        started at the answer). Returns a list that holds True once it was heard."""
+        heard: list[bool] = []
+        until = self.engine.now() + ANSWER_TONE_SECONDS
+
+        def tone(kind: ToneKind) -> None:       # in the tick
+            if heard or self.engine.now() > until:
+                return
+            heard.append(True)
+            self.engine.unwatch_tones(channel)
+            self.journal.emit("fax.answered", call_uuid, ts=self.engine.now(), id=job["id"], direction="out",
+                              tone="ced")
+            log.info("event=fax_answer_tone job=%s call=%s", job["id"], call_uuid)
+        self.engine.watch_tones(channel, tone, (ToneKind.FAX_CED,))
+        return heard
 
     def _on_page(self, job: dict, call_uuid: str, progress: list) -> Callable[[int, int | None], None]:
         """The sender's page callback: progress kept, the job's pages written, journaled and counted."""
