@@ -194,12 +194,22 @@ class FaxQueue:
         """Dial (or, with no trunk, let a dialling sender dial), hand over the call, then sent / retry later /
         failed."""
         attempt = job["attempts"] + 1
+        refused: Transmission | None = None
         try:
             moved = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
             if moved is None:
                 return None
             job = moved
-            if trunk is None:
+            ready = getattr(self.sender, "ready", None)
+            if trunk is not None and ready is not None:   # converted before dialling: T.30 starts at the answer
+                try:
+                    refused = await ready(FaxDocument(job["document"], source, jobs.job_dir(self.spool, job["id"])))
+                except asyncio.CancelledError:
+                    await self._move(job, FaxStatus.QUEUED, FaxReason.SHUTDOWN, next_attempt_at=self.engine.now())
+                    raise
+            if refused is not None:                       # a document that cannot be faxed: no call is made
+                call_uuid, work = None, None
+            elif trunk is None:
                 call_uuid = str(uuidlib.uuid4())
                 work = self._modem_call(job, source, call_uuid)
             else:
@@ -208,6 +218,8 @@ class FaxQueue:
         finally:
             if trunk is not None:
                 self.reserved.discard(trunk.name)
+        if refused is not None:
+            return await self._after(job, refused, None)
         task = asyncio.get_running_loop().create_task(work, name=f"fax-call-{call_uuid}")
         if trunk is not None:
             call.task = task
@@ -340,7 +352,7 @@ class FaxQueue:
         except asyncio.TimeoutError:
             return Transmission(progress[0], progress[1], FaxReason.TRANSMISSION, "transmission took too long")
 
-    async def _after(self, job: dict, result: Transmission, call_uuid: str) -> dict | None:
+    async def _after(self, job: dict, result: Transmission, call_uuid: str | None) -> dict | None:
         """Sent; or back to the queue with a backoff; or failed (no more attempts, past kill time, not retryable)."""
         fields = {"pages": result.pages_sent, "pages_total": result.pages_total}
         if not job.get("call_uuid"):  # a fax asked for on a call keeps that call (the fax call has fax_job=<id>)

@@ -93,3 +93,48 @@ def test_jobs_started_together_get_different_trunks(tmp_path: Path) -> None:
     for attempts in picked:
         assert sorted(attempts.values()) == ["sim0-t1", "sim0-t2"], picked
     assert set(picked[0]) == {made[0]["id"], made[1]["id"]}
+
+
+class _Recorder(_Journal):
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def emit(self, kind: str, call_uuid: str | None, **fields) -> None:
+        self.kinds.append(kind)
+
+
+def test_the_document_is_converted_before_dialling_and_a_broken_one_makes_no_call(tmp_path: Path) -> None:
+    """With the spandsp sender the queue converts the document before it dials (so T.30 can start at the answer):
+    a PDF ghostscript cannot read fails the job (document_missing, not retried) without a call being offered on the
+    trunk, which is free again."""
+    from hotline.daemon.fax.engine import SpandspSender
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "broken.pdf").write_bytes(b"%PDF-1.4\ngarbage\n%%EOF\n")
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.open()
+    try:
+        store.write_sync(migrations.upgrade, store.db)
+        job = store.write_sync(jobs.create_out, "broken", "5550100")
+        devices = _Devices(SimCard("sim0", {"trunks": 1, "stations": []}, lambda event: None))
+        journal = _Recorder()
+        queue = FaxQueue(store, journal, None, devices, _Engine(), SpandspSender({}),
+                         FaxLibrary(shipped, tmp_path / "up"), tmp_path / "spool", {"max_attempts": 4})
+
+        async def run() -> dict:
+            assert await queue.pass_once() == 1
+            return await asyncio.wait_for(queue.active[job["id"]], 60)
+        row = asyncio.run(run())
+    finally:
+        store.close()
+    assert (row["status"], row["reason"], row["attempts"]) == ("failed", "document_missing", 1), row
+    assert journal.kinds == ["fax.dialling", "fax.failed"]          # no call.offered / call.dialing
+    assert not devices.busy and not queue.reserved and free_trunk_name(queue) == "sim0-t1"
+
+
+def free_trunk_name(queue: FaxQueue) -> str | None:
+    """The trunk the queue would take now."""
+    async def pick():
+        line = queue.free_trunk()
+        return line.name if line is not None else None
+    return asyncio.run(pick())
