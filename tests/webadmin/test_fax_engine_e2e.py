@@ -33,8 +33,8 @@ from tests.webadmin.test_media_pages import wait_for
 # dBm0: carrier on at -43, off at -48), so in every silence the far terminal's V.17/V.21 receivers see false carriers,
 # and one shortly before a page's short retrain makes that retrain fail (the page is lost: T2 expires, the far end
 # sends DIS again, T.30 gives up with "Invalid ECM response" / "Unexpected DCN"). Measured with this file's far
-# terminal against a FaxSession, 2 pages ECM at V.17: at -50 dBm0 failures at one-way delays from 100 ms to 800 ms,
-# at -58/-60 dBm0 one run in eight, at -65 dBm0 none in 36 (4 noise seeds x 9 delays from 0.6 to 0.9 s round trip).
+# terminal against a FaxSession, 2 pages ECM at V.17, round trips 0.3-1.3 s: at -50 dBm0 12 of 54 runs failed, at
+# -56 to -60 dBm0 about one in eight, at -65 dBm0 none of 36 (4 noise seeds x 9 round trips, 0.9-1.2 s: this one's).
 NOISE_DBM0 = -65.0
 LEAD_FRAMES = 25               # 500 ms of silence the far terminal stays ahead by (a late test process leaves no hole)
 NON_ECM_TOLERANCE = 0.01        # without ECM a noisy line may damage a few rows (< 1 % of the pixels)
