@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 import urllib.request
@@ -143,6 +144,10 @@ def test_a_fax_line_answers_as_fax_and_files_two_pages(box, document, tmp_path: 
     assert [e for e in journal(box, "call.answered") if e["call"] == call][0]["by"] == "fax_modem"
     assert not [e for e in journal(box, "ivr.step") if e["call"] == call], "a flow ran on the fax line"
     assert far.modem.status()["fclass"] == "8", "the line did not go back to voice class after the fax"
+    with urllib.request.urlopen(box.url + "/metrics", timeout=10) as r:     # counted as the software path is
+        metrics = r.read().decode()
+    assert re.search(r'^hotline_fax_transitions_total\{direction="in",status="received"\} [1-9]', metrics, re.M)
+    assert re.search(r'^hotline_fax_pages_total\{direction="in"\} [2-9]', metrics, re.M)
 
 
 def test_a_voice_modem_in_the_8001_ivr_takes_the_fax_on_the_same_call(box, document, tmp_path: Path) -> None:
