@@ -81,10 +81,10 @@ def _class2(port: Port, fclass: str, req: FaxReceiveRequest, profile: ChipsetPro
     if r.received:
         write_t4_tiff(req.tiff, r.received)
         out.pages, out.tiff = len(r.received), req.tiff
-    if r.dial_result != "OK":
-        out.reason = f"the modem answered {r.dial_result or 'nothing'} to ATA in class {fclass}"
-    elif r.hangup not in (0, None):
+    if r.hangup not in (0, None):
         out.reason = hangup_text(r.hangup)
+    elif r.dial_result != "OK":
+        out.reason = f"the modem answered {r.dial_result or 'nothing'} to ATA in class {fclass}"
     elif not r.received:
         out.reason = "the call ended before a page came"
     return out

@@ -171,6 +171,23 @@ def test_a_voice_modem_in_the_8001_ivr_takes_the_fax_on_the_same_call(box, docum
     assert ended and f["status"] == "received"
 
 
+def test_a_false_fax_tone_ends_as_a_failed_fax_with_the_reason(box) -> None:
+    """CNG on the voice line but no fax machine behind it: the modem's ATA finds no T.30 (+FHS:0B, T1): the fax
+    is stored as failed, reason not_a_fax with the hang-up code's meaning, and the call ends."""
+    far = box.far["voice0"]
+    far.fax = None
+    far.ring(CALLER, rings=8, period=1.0)
+    assert far.wait_for(CallState.CONNECTED, 15)
+    call = call_on(box, "voice0")
+    far.cng()
+    f = wait_until(lambda: fax_of(box, call), 20, "the failed fax")
+    assert (f["status"], f["reason"], f["pages"]) == ("failed", "not_a_fax", 0), f
+    assert "+FHNG:11" in f["detail"], f
+    failed = wait_until(lambda: [e for e in journal(box, "fax.failed") if e["call"] == call], 10, "fax.failed")
+    assert failed[0]["reason"] == "not_a_fax"
+    assert far.wait_for(CallState.IDLE, 10), "the call was not ended after the failed fax"
+
+
 @pytest.mark.parametrize("line,reason", [("nofd0", "fax_detect_off"), ("plain0", "modem_no_fax_class")])
 def test_cng_leaves_the_call_in_voice_when_fax_is_off_or_impossible(box, document, line: str, reason: str) -> None:
     """8009's route says fax_detect: false; the emu-half modem offers no fax class (AT+FCLASS=? 0,8): the CNG is
