@@ -13,7 +13,7 @@ from typing import Callable
 
 from hotline.drivers.common.t4 import write_t4_tiff
 
-from .faxclass2 import Class2Error, Class2Fax, hangup_text
+from .faxclass2 import Class2Error, Class2Fax, Class2Result, hangup_text
 from .port import Port
 from .profiles import ChipsetProfile, Quirk
 
@@ -74,7 +74,8 @@ def _class2(port: Port, fclass: str, req: FaxReceiveRequest, profile: ChipsetPro
     try:
         r = fax.receive(rx_msb=bool(profile.quirks & Quirk.CLASS2_RX_MSB), on_page=req.on_page,
                         on_connected=connected)
-    except Class2Error as exc:
+    except Class2Error as exc:    # the class could not be set up (or the modem went quiet): still hang up
+        fax.hang_up(Class2Result(fclass))
         out.reason = f"fax modem: {exc}"[:200]
         return out
     out.hangup, out.remote_ident = r.hangup, r.remote_ident
