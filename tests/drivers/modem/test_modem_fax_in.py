@@ -101,14 +101,20 @@ def fax_of(box, call: str) -> dict | None:
     return None
 
 
-def call_on(box, line: str) -> str:
-    """The uuid of the newest call offered on a line."""
-    def newest() -> str | None:
-        with sqlite3.connect(box.state / "hotline.db") as con:
-            row = con.execute("SELECT call_uuid FROM events WHERE kind = 'call.offered' AND line = ? "
-                              "ORDER BY id DESC", (line,)).fetchone()
-        return row[0] if row else None
-    return wait_until(newest, 10, f"a call on {line}")
+def calls_on(box, line: str) -> list[str]:
+    """The uuids of the calls offered on a line so far, oldest first."""
+    with sqlite3.connect(box.state / "hotline.db") as con:
+        return [r[0] for r in con.execute("SELECT call_uuid FROM events WHERE kind = 'call.offered' AND line = ? "
+                                          "ORDER BY id", (line,))]
+
+
+def ring(box, line: str) -> str:
+    """The far end rings the line with the caller's number; the uuid of the new call (not an earlier one whose
+    events are still being written)."""
+    known = set(calls_on(box, line))
+    box.far[line].ring(CALLER, rings=8, period=1.0)
+    return wait_until(lambda: next((c for c in calls_on(box, line) if c not in known), None), 15,
+                      f"a new call on {line}")
 
 
 def assert_received(box, call: str, sent: list[np.ndarray], tmp: Path) -> dict:
@@ -132,9 +138,8 @@ def test_a_fax_line_answers_as_fax_and_files_two_pages(box, document, tmp_path: 
     far = box.far["fax0"]
     far.fax = FarFax(ident="+86 10 5555 0199")
     assert far.fax.load(tiff) == 2
-    far.ring(CALLER, rings=8, period=1.0)
+    call = ring(box, "fax0")
     assert far.fax.wait_finished(1, 20), "the far fax machine never got +FHNG:0 after its pages"
-    call = call_on(box, "fax0")
     assert_received(box, call, sent, tmp_path)
     receiving = [e for e in journal(box, "fax.receiving") if e["call"] == call]
     assert receiving and receiving[0]["fax_class"] == "2" and receiving[0]["switched"] is False
@@ -157,9 +162,8 @@ def test_a_voice_modem_in_the_8001_ivr_takes_the_fax_on_the_same_call(box, docum
     far = box.far["voice0"]
     far.fax = FarFax(ident="+86 10 5555 0177")
     far.fax.load(tiff)
-    far.ring(CALLER, rings=8, period=1.0)
+    call = ring(box, "voice0")
     assert far.wait_for(CallState.CONNECTED, 15), "the box did not answer the voice modem line"
-    call = call_on(box, "voice0")
     wait_until(lambda: [e for e in journal(box, "ivr.step") if e["call"] == call], 10, "the 8001 flow running")
     far.cng()
     assert far.fax.wait_finished(1, 20), "the fax never went through on the voice call"
@@ -176,9 +180,8 @@ def test_a_false_fax_tone_ends_as_a_failed_fax_with_the_reason(box) -> None:
     is stored as failed, reason not_a_fax with the hang-up code's meaning, and the call ends."""
     far = box.far["voice0"]
     far.fax = None
-    far.ring(CALLER, rings=8, period=1.0)
+    call = ring(box, "voice0")
     assert far.wait_for(CallState.CONNECTED, 15)
-    call = call_on(box, "voice0")
     far.cng()
     f = wait_until(lambda: fax_of(box, call), 20, "the failed fax")
     assert (f["status"], f["reason"], f["pages"]) == ("failed", "not_a_fax", 0), f
@@ -196,9 +199,8 @@ def test_cng_leaves_the_call_in_voice_when_fax_is_off_or_impossible(box, documen
     far = box.far[line]
     far.fax = FarFax()
     far.fax.load(tiff)
-    far.ring(CALLER, rings=8, period=1.0)
+    call = ring(box, line)
     assert far.wait_for(CallState.CONNECTED, 15)
-    call = call_on(box, line)
     far.cng()
     detected = wait_until(lambda: [e for e in journal(box, "fax.detected") if e["call"] == call], 10,
                           "the CNG journaled")
