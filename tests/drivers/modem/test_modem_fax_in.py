@@ -27,7 +27,8 @@ from tests.conftest import REPO, Daemon, prepare_state
 
 CALLER = "13800138000"
 LINES = {"fax0": ("conexant", "8010", {"mode": "fax"}),      # a fax line: class 2, every call answered as fax
-         "voice0": ("usr", "8001", {}),                         # the 8001 IVR on a class 2.0 voice modem
+         "voice0": ("usr", "8001", {}),                         # the 8001 IVR on a class 2.0 half-duplex modem
+         "voice1": ("conexant", "8001", {}),                    # ... and on a class 2 full-duplex (+VTR) one
          "nofd0": ("conexant", "8009", {}),                     # 8009: the same flow, route fax_detect: false
          "plain0": ("emu-half", "8001", {})}                    # a voice modem with no fax class at all
 
@@ -155,24 +156,30 @@ def test_a_fax_line_answers_as_fax_and_files_two_pages(box, document, tmp_path: 
     assert re.search(r'^hotline_fax_pages_total\{direction="in"\} [2-9]', metrics, re.M)
 
 
-def test_a_voice_modem_in_the_8001_ivr_takes_the_fax_on_the_same_call(box, document, tmp_path: Path) -> None:
-    """The caller's fax machine sends CNG during 8001's welcome: the modem's DLE c turns the call into a class 2.0
-    fax receive on the same call (voice mode ended, AT+FCLASS=2.0, ATA), filed in the inbox."""
+@pytest.mark.parametrize("line,fclass", [("voice0", "2.0"), ("voice1", "2")])
+def test_a_voice_modem_in_the_8001_ivr_takes_the_fax_on_the_same_call(box, document, tmp_path: Path, line: str,
+                                                                      fclass: str) -> None:
+    """The caller's fax machine sends CNG during 8001's welcome: the modem's DLE c turns the call into a fax
+    receive on the same call (voice mode ended: DLE CAN DLE ETX while playing half duplex, DLE ^ in +VTR;
+    AT+FCLASS=2.0 or 2, ATA), filed in the inbox like any incoming fax (filed with customer/ticket lookup)."""
     tiff, sent = document
-    far = box.far["voice0"]
+    far = box.far[line]
     far.fax = FarFax(ident="+86 10 5555 0177")
     far.fax.load(tiff)
-    call = ring(box, "voice0")
+    call = ring(box, line)
     assert far.wait_for(CallState.CONNECTED, 15), "the box did not answer the voice modem line"
     wait_until(lambda: [e for e in journal(box, "ivr.step") if e["call"] == call], 10, "the 8001 flow running")
     far.cng()
     assert far.fax.wait_finished(1, 20), "the fax never went through on the voice call"
     f = assert_received(box, call, sent, tmp_path)
     detected = [e for e in journal(box, "fax.detected") if e["call"] == call]
-    assert detected and detected[0]["taken"] is True and detected[0]["fax_class"] == "2.0", detected
+    assert detected and detected[0]["taken"] is True and detected[0]["fax_class"] == fclass, detected
     assert [e for e in journal(box, "fax.receiving") if e["call"] == call][0]["switched"] is True
-    ended = wait_until(lambda: [e for e in journal(box, "call.ended") if e["call"] == call], 10, "the call's end")
-    assert ended and f["status"] == "received"
+    wait_until(lambda: [e for e in journal(box, "call.ended") if e["call"] == call], 10, "the call's end")
+    wait_until(lambda: [e for e in journal(box, "fax.filed") if e["id"] == f["id"]], 10, "the fax filed")
+    assert far.modem.status()["fclass"] == "8"
+    was = {"voice0": "playing", "voice1": "duplex"}[line]      # half duplex plays the welcome; +VTR is both ways
+    assert f"event=modem_fax_start device={line} class={fclass} from={was}" in box.output()
 
 
 def test_a_false_fax_tone_ends_as_a_failed_fax_with_the_reason(box) -> None:
