@@ -21,8 +21,8 @@ from .faxreceive import FaxReceiveRequest, FaxReceiveResult
 from .init import Chat, CommandFailed, LineReader, ModemInfo, NoAnswer, NotVoice, initialise
 from .port import Port, PortGone
 from .profiles import ChipsetProfile, Quirk
-from .state import (FAX_FROM, AudioMode, CidLine, Code, Command, Dialect, Dle, LineMachine, LineState, Post, Send, SendRaw,
-                    SetAudio, Stalled, Tick)
+from .state import (FAX_FROM, AudioMode, CidLine, Code, Command, Dialect, Dle, LineMachine, LineState, Post, Send,
+                    SendRaw, SetAudio, Stalled, Tick)
 
 log = logging.getLogger("hotline.drivers.modem")
 
