@@ -131,7 +131,7 @@ class ModemDriver(Driver):
         self.session = ModemSession(device_name, device_name, self.port_name, str(settings.get("profile") or "auto"),
                                     str(settings.get("number") or ""), sink, opener=opener,
                                     usb_reset=usb_reset if usb_reset is not None else _usb_reset(self.port_name),
-                                    fax=str(settings.get("fax") or "auto"))
+                                    fax=str(settings.get("fax") or "auto"), voice_required=self.mode != "fax")
         self.line: ModemLine | None = None
         self._lines_seen: list[str] | None = None
         self._live = False

@@ -67,9 +67,10 @@ class ModemSession:
 
     def __init__(self, device: str, line: str, port: str, profile: str, number: str, sink: EventSink,
                  opener: Callable | None = None, usb_reset: Callable[[str], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic, fax: str = "auto"):
+                 clock: Callable[[], float] = time.monotonic, fax: str = "auto", voice_required: bool = True):
         self.device, self.line, self.profile_setting, self.number = device, line, profile, number
         self.fax_setting = fax
+        self.voice_required = voice_required   # False on a ``mode: fax`` line: a fax-only modem opens too
         self.fax_class: str | None = None   # the class faxes are received in (None: no fax on this line)
         self.fax_why = ""                   # why there is no fax class
         self.fax_request: FaxReceiveRequest | None = None   # the fax coming in now
@@ -102,7 +103,8 @@ class ModemSession:
         """Open the port and initialise the modem (blocking); raises PortGone, NoAnswer or NotVoice."""
         self.port.open()
         try:
-            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device,
+                              voice_required=self.voice_required)
         except BaseException:
             self.port.close()
             raise
@@ -308,7 +310,8 @@ class ModemSession:
             log.info("event=modem_fax_start device=%s class=%s from=%s", self.device, fclass, was.value)
             result = receive(self.port, fclass, req, self.info.profile)
             try:
-                Chat(self.port, self.clock).try_command("AT+FCLASS=8", timeout=3.0)   # idle in voice, as opened
+                if self.info.voice:
+                    Chat(self.port, self.clock).try_command("AT+FCLASS=8", timeout=3.0)   # idle in voice, as opened
             except (NoAnswer, CommandFailed) as exc:
                 log.warning("event=modem_fax_voice_back device=%s error=%s", self.device, exc)
         except PortGone as exc:
@@ -365,7 +368,8 @@ class ModemSession:
             return
         try:
             self.port.open()
-            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device,
+                              voice_required=self.voice_required)
         except (PortGone, NoAnswer, CommandFailed, NotVoice) as exc:
             self.port.close()
             self.health.last_error = str(exc)
@@ -393,7 +397,7 @@ class ModemSession:
         self.reader.clear()
         try:
             info = initialise(Chat(self.port, self.clock), self.profile_setting, reset_first=True,
-                              device=self.device)
+                              device=self.device, voice_required=self.voice_required)
         except (NoAnswer, CommandFailed, NotVoice) as exc:
             self.health.last_error = f"reset failed: {exc}"
         else:

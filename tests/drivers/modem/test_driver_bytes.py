@@ -337,3 +337,21 @@ def test_fax_settings_are_checked_and_the_fax_class_comes_from_fclass(rig):
     drv, *_ = rig("conexant", settings={"mode": "fax", "fax": "class2.0"})
     with pytest.raises(DriverNotReady, match="modem0: mode: fax, but fax: class2.0"):
         drv.open()
+
+
+def test_a_fax_only_modem_opens_as_a_fax_line_but_not_as_a_voice_line(rig):
+    """A class 2 fax modem without voice class (AT+FCLASS=? 0,1,2): ``mode: fax`` opens it with caller ID and no
+    voice set-up (+FCLASS=8 and +VSM never sent); as a voice line it is refused, saying why."""
+    from hotline.drivers.base import FaxMode
+
+    drv, fake, *_ = rig("conexant", settings={"mode": "fax"})
+    fake.answers["AT+FCLASS=?"] = "0,1,2"
+    (line,) = drv.open()
+    assert (line.fax_class, line.traits.fax, line.answers_fax) == ("2", FaxMode.CLASS2, True)
+    assert drv.status()["modem"]["format"] == "none (fax only)"
+    assert "AT+FCLASS=8" not in fake.commands and not any(c.startswith("AT+VSM") for c in fake.commands)
+    assert "AT+VCID=1" in fake.commands
+    drv, fake, *_ = rig("conexant")
+    fake.answers["AT+FCLASS=?"] = "0,1,2"
+    with pytest.raises(DriverNotReady, match="the modem offers no voice class"):
+        drv.open()
