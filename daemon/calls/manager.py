@@ -155,6 +155,9 @@ class CallManager(CallRecordings):
         # the fax calling tone was heard on a caller's line (media tick or the modem's DLE c); the fax receiver
         # decides whether the call becomes a fax receive (None: nobody listens, the tone is only logged)
         self.on_fax_tone: Callable[[Call], None] | None = None
+        # a line that answers every call as fax (a modem device with ``mode: fax``): its calls run this instead of
+        # a flow (the fax receiver's modem receive); None: such calls go to their flow like any other
+        self.on_fax_line: Callable[[Call], Awaitable[None]] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -352,6 +355,12 @@ class CallManager(CallRecordings):
         self.calls[call.uuid] = call
         self.owner[call.caller.line.name] = call.caller
         self.devices.busy.add(call.caller.line.name)
+        if self.on_fax_line is not None and call.direction == "inbound" \
+                and getattr(call.caller.line, "answers_fax", False):
+            call.takeover, flow, ctx = self.on_fax_line, None, None   # a fax line: no flow, the fax receive
+            self.journal.emit("fax.line", call.uuid, call.caller.line.name, ts=self.engine.now())
+            call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
+            return
         flow = self.flow_for(call) if self.flow_for else None
         ctx = self.context_factory(call, self) if self.context_factory else None
         call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
@@ -418,6 +427,16 @@ class CallManager(CallRecordings):
         if not confirms_answer(leg.line):
             self._answer_confirmed(call)
         return leg.answered
+
+    def answered_by_line(self, call: Call) -> None:
+        """The line answered by itself (a fax modem's ATA): the call counts as answered; no media opens."""
+        if call.state is not CallState.RINGING:
+            return
+        call.caller.answering = True
+        if not call.caller.answered.done():
+            call.caller.answered.set_result(True)
+        call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
+        self.journal.emit("call.answered", call.uuid, call.caller.line.name, ts=call.answered_at, by="fax_modem")
 
     def _answer_confirmed(self, call: Call) -> None:
         if call.state is not CallState.RINGING:
