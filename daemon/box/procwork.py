@@ -24,6 +24,7 @@ import pickle
 import resource
 import signal
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, TypeVar
 
@@ -38,6 +39,7 @@ MAX_WAITING = 8          # jobs running or waiting; more are refused (429)
 TIMEOUT_S = 20.0         # wall and CPU seconds a job may take
 TASKS_PER_CHILD = 10     # a worker is replaced after this many jobs
 MEMORY_BYTES = 1 << 30   # address space a worker may add to what it has at start
+ORPHAN_POLL_S = 2.0      # how often a worker checks that the daemon still runs
 NICE = 10                # the worker's CPU priority below the daemon's: on a busy machine the clock goes first
 PRELOAD = ["hotline.daemon.box.procwork", "hotline.dialplan.flow", "hotline.dialplan.apps",
            "hotline.webadmin.handlers.flow_versions", "hotline.daemon.acd.config",
@@ -73,9 +75,25 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _Alarm()
 
 
-def _worker_start() -> None:
+def _orphan_watch(daemon_pid: int) -> None:
+    """In the worker: end it once the daemon is gone. Its parent is the forkserver, and it holds both ends of the
+    pool's pipes, so a daemon that died without shutting the pool down would leave it (and the forkserver,
+    which lives while a child holds its alive pipe) running for ever."""
+    while True:
+        time.sleep(ORPHAN_POLL_S)
+        try:   # gone, or a zombie its parent has not reaped yet
+            with open(f"/proc/{daemon_pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    os._exit(0)
+        except OSError:
+            os._exit(0)
+
+
+def _worker_start(daemon_pid: int) -> None:
     """In each new worker: the alarm handler; Ctrl-C is the daemon's business, not the worker's; a lower CPU
-    priority (NICE); at most MEMORY_BYTES of address space beyond its size at start (past it: MemoryError)."""
+    priority (NICE); at most MEMORY_BYTES of address space beyond its size at start (past it: MemoryError); a
+    watch that ends the worker when the daemon is gone."""
+    threading.Thread(target=_orphan_watch, args=(daemon_pid,), name="orphan-watch", daemon=True).start()
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -131,7 +149,8 @@ class ProcessWork:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(PRELOAD)
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=_worker_start, max_tasks_per_child=self.tasks_per_child)
+                    self.workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),),
+                    max_tasks_per_child=self.tasks_per_child)
             return self._pool
 
     def _drop_pool(self, pool: concurrent.futures.ProcessPoolExecutor, kill: bool) -> None:

@@ -140,3 +140,27 @@ def test_shutdown_ends_the_worker_even_mid_job() -> None:
     finally:
         work.shutdown()
     assert _gone(pids[0])
+
+
+def test_a_daemon_that_dies_without_shutting_down_leaves_no_worker_or_forkserver() -> None:
+    """A daemon killed outright (no shutdown of the pool): its worker ends within seconds, and the forkserver
+    with it (before, both stayed for ever: the worker holds both ends of the pool's pipes)."""
+    import subprocess
+    import sys
+    import tempfile
+    code = ("import os, sys\n"
+            "from hotline.daemon.box.procwork import ProcessWork\n"
+            "w = ProcessWork()\n"
+            "w.warm()\n"
+            "print(*[p.pid for p in w._pool._processes.values()], flush=True)\n"
+            "os._exit(0)\n")
+    with tempfile.TemporaryFile("w+") as out:   # not a pipe: the worker inherits it, and would hold it open
+        proc = subprocess.run([sys.executable, "-P", "-c", code], stdout=out, stderr=subprocess.STDOUT, timeout=120)
+        out.seek(0)
+        text = out.read()
+    assert proc.returncode == 0, text[-2000:]
+    (worker,) = [int(p) for p in text.split()]
+    with open(f"/proc/{worker}/stat", encoding="ascii") as f:
+        forkserver = int(f.read().split(")")[-1].split()[1])   # the worker's parent
+    assert _gone(worker, procwork.ORPHAN_POLL_S * 3), "the worker outlived its daemon"
+    assert _gone(forkserver, 10), "the forkserver outlived its daemon and its worker"
