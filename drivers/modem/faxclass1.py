@@ -25,6 +25,7 @@ from typing import Callable
 from hotline.drivers.common import spandsp, spandsp_t30
 from hotline.drivers.common.spandsp_t30 import FrontEnd, Signal, T30Modem
 
+from .class1hdlc import HdlcDecoder, HdlcEncoder
 from .class1link import (DLE_ETX, Modulation, ModemReader, Result, is_final, modems_offered, modulation_code,
                          parse_codes, stuff_frame)
 from .dle import shield
@@ -124,6 +125,8 @@ class Class1Fax:
         self._events: collections.deque[tuple] = collections.deque()
         self._frames: collections.deque[bytes | None] = collections.deque()
         self._out = bytearray()            # stuffed image data the port has not taken yet
+        self._encoder: HdlcEncoder | None = None   # ECM frames going out through +FTM (framed here)
+        self._decoder: HdlcDecoder | None = None   # ECM frames coming in through +FRM
         self._t30: int | None = None
         self._code: int | None = None
         self._step = Step.IDLE
@@ -439,11 +442,15 @@ class Class1Fax:
         else:
             self._fail(Failure.PROTOCOL, f"T.30 asked for a modem class 1 cannot send ({kind.name})")
             return
-        if use_hdlc:
+        if use_hdlc and code == 3:
             if self._tx_code == code:
                 return           # the modem already waits for our frames (after ATA, or between frames)
             self._commands = [(GAP, Result.OK), (f"+FTH={code}", Result.CONNECT)]
             self._then = lambda: setattr(self, "_tx_code", code)
+        elif use_hdlc:           # ECM image frames: +FTM, the framing done here (200 ms of flags first)
+            self._tx_code = None
+            self._commands = [(GAP, Result.OK), (f"+FTM={code}", Result.CONNECT)]
+            self._then = lambda: self._start_ecm_tx(code, bit_rate)
         else:
             self._tx_code = None
             self._commands = [(GAP, Result.OK), (f"+FTM={code}", Result.CONNECT)]
@@ -455,7 +462,27 @@ class Class1Fax:
         self._write(f"AT{text}\r".encode("ascii"), "AT" + text)
         self._set(Step.COMMAND, text, self.command_timeout)
 
+    def _start_ecm_tx(self, code: int, bit_rate: int) -> None:
+        self._out.clear()
+        self._sent_bytes = 0
+        self._encoder = HdlcEncoder(preamble_flags=bit_rate // 40)
+        self._tx_code = code
+
     def _send_frame(self, frame: bytes | None) -> None:
+        if self._encoder is not None:     # ECM: frame it into the data stream; T.30 may give the next at once
+            if frame is None:
+                self._encoder.close()
+                self._encoder, self._tx_code = None, None
+                self._out += DLE_ETX
+                self._data_left = False
+                self.transcript.append(f"> ECM block: {self._sent_bytes} bytes of frames")
+                self._set(Step.DATA_TX, "data")
+            else:
+                data = self._encoder.frame(frame)
+                self._sent_bytes += len(data)
+                self._out += shield(data)
+                self._status(FrontEnd.SEND_STEP_COMPLETE)
+            return
         if frame is None:         # T.30 ends the HDLC transmission
             if self._tx_code is None:
                 self._status(FrontEnd.SEND_STEP_COMPLETE)      # the final frame already ended it
@@ -487,7 +514,8 @@ class Class1Fax:
                 if self._out:
                     return
             if not self._data_left:
-                self.transcript.append(f"> {self._sent_bytes} data bytes, DLE ETX")
+                if self._decoder is None and self._sent_bytes and not self.transcript[-1].startswith("> ECM"):
+                    self.transcript.append(f"> {self._sent_bytes} data bytes, DLE ETX")
                 self._set(Step.DATA_TX, "end", RESULT_WAIT + self._sent_bytes * 8 / self._rate)
                 return
             n = spandsp_t30.library().t30_non_ecm_get_chunk(self._t30, buf, CHUNK)
@@ -509,9 +537,12 @@ class Class1Fax:
             self._want_rx = None
             return
         self._rx_code = code
-        cmd = f"+FRH={code}" if use_hdlc else f"+FRM={code}"
+        if self._decoder is not None:
+            self._decoder.close()
+        self._decoder = HdlcDecoder() if use_hdlc and code != 3 else None   # ECM frames come through +FRM
+        cmd = f"+FRH={code}" if code == 3 else f"+FRM={code}"
         self._write(f"AT{cmd}\r".encode("ascii"), "AT" + cmd)
-        self._set(Step.HDLC_RX if use_hdlc else Step.DATA_RX, "connect")
+        self._set(Step.HDLC_RX if code == 3 else Step.DATA_RX, "connect")
 
     def _rx_connected(self) -> None:
         """CONNECT to +FRH/+FRM (or to ATD): the carrier is there; tell T.30 once per carrier."""
@@ -531,9 +562,15 @@ class Class1Fax:
                 self._hdlc_signal(Signal.FRAMING_OK)
         else:
             self._carrier_down()
-            self._rx_carrier = Step.DATA_RX
             self._set(Step.DATA_RX, "data", RX_IDLE)
-            self._data_signal(Signal.TRAINING_SUCCEEDED)
+            if self._decoder is not None:
+                self._rx_carrier = Step.HDLC_RX
+                self._hdlc_signal(Signal.TRAINING_SUCCEEDED)
+                self._hdlc_signal(Signal.CARRIER_UP)
+                self._hdlc_signal(Signal.FRAMING_OK)
+            else:
+                self._rx_carrier = Step.DATA_RX
+                self._data_signal(Signal.TRAINING_SUCCEEDED)
 
     def _carrier_down(self) -> None:
         if self._rx_carrier is not None:
@@ -557,6 +594,9 @@ class Class1Fax:
                 and self._sub == "connect":
             self._abort_rx()         # T.30 has finished: stop waiting
             return
+        if step is Step.IDLE and self._encoder is not None and self._out:
+            sent = self.port.write_some(bytes(self._out))    # ECM frames leave while T.30 makes more
+            del self._out[:sent]
         if step is Step.DATA_TX and self._sub == "data":
             self._pump()
         elif step in (Step.HDLC_RX, Step.DATA_RX) and self._sub in ("frame", "data"):
@@ -598,6 +638,10 @@ class Class1Fax:
                 if len(self._frame) > 2048:
                     self._fail(Failure.MODEM, "the modem sent an HDLC frame over 2 kB (garbage on the port)")
                     return
+            elif self._decoder is not None:
+                for frame, good in self._decoder.feed(chunk.data):
+                    buf = (ctypes.c_uint8 * len(frame)).from_buffer_copy(frame)
+                    spandsp_t30.library().t30_hdlc_accept(self._t30, buf, len(frame), 1 if good else 0)
             else:
                 buf = (ctypes.c_uint8 * len(chunk.data)).from_buffer_copy(chunk.data)
                 spandsp_t30.library().t30_non_ecm_put_chunk(self._t30, buf, len(chunk.data))
