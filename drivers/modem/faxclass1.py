@@ -134,7 +134,8 @@ class Class1Fax:
         self._deadline = float("inf")
         self._then: Callable[[], None] | None = None
         self._commands: list[tuple[str, Result]] = []
-        self._offhook = False
+        self._offhook = False             # connected: T.30's receives may start
+        self._line_used = False           # ATD or ATA went out: the call ends with ATH0 whatever happened
         self._tx_code: int | None = None  # +FTH code while the modem waits for our next frame
         self._want_rx: tuple[T30Modem, int, bool, bool] | None = None
         self._rx_code = 0
@@ -282,7 +283,7 @@ class Class1Fax:
     def _close(self, result: Class1Result, tiff: Path, part: Path, started: float) -> None:
         """Hang up if still off hook, collect T.30's figures, free it, keep the received TIFF if a page came."""
         self._finished = True
-        if self._offhook:
+        if self._line_used:
             self._hang_up()
         lib = spandsp.library()
         stats = spandsp.T30Stats()
@@ -428,10 +429,12 @@ class Class1Fax:
             self._set(Step.PAUSE, timeout=max(short_train, 0) / 1000)
             return
         if kind is T30Modem.CNG:
+            self._line_used = True
             self._write(f"ATD{self._number}\r".encode("ascii"), f"ATD{self._number}")
             self._set(Step.DIAL, "connect", self.dial_timeout)
             return
         if kind is T30Modem.CED:
+            self._line_used = True
             self._write(b"ATA\r", "ATA")
             self._set(Step.ANSWER, "connect", self.answer_timeout)
             return
