@@ -119,9 +119,10 @@ class ModemReader:
         """The next non-empty text line (CR, LF or CR LF ended), or None until a whole one has arrived. XON/XOFF
         and other control bytes around it are dropped; an over-long run without an end is dropped as garbage."""
         while True:
-            if self._skip_lf and self._buf[:1] == b"\n":
-                del self._buf[:1]
-            self._skip_lf = False
+            if self._skip_lf and self._buf:
+                if self._buf[:1] == b"\n":
+                    del self._buf[:1]
+                self._skip_lf = False
             ends = [k for k in (self._buf.find(b"\r"), self._buf.find(b"\n")) if k >= 0]
             if not ends:
                 if len(self._buf) > MAX_LINE:
@@ -139,9 +140,10 @@ class ModemReader:
     def data(self) -> DataChunk:
         """Unstuffed stream bytes available now, up to and including the end (DLE ETX; the bytes after it stay for
         line()). DLE DLE is one DLE, DLE SUB two; any other DLE pair is dropped; a lone DLE at the end waits."""
-        if self._skip_lf and self._buf[:1] == b"\n":
-            del self._buf[:1]
-        self._skip_lf = False
+        if self._skip_lf and self._buf:      # the LF of CONNECT's CR LF may come in the next read
+            if self._buf[:1] == b"\n":
+                del self._buf[:1]
+            self._skip_lf = False
         out = bytearray()
         buf = self._buf
         i, n = 0, len(buf)

@@ -322,10 +322,12 @@ class Class1Fax:
         """ATH0 (a receive still running is stopped first); never raises."""
         self._offhook = False
         try:
-            if self._step in (Step.HDLC_RX, Step.DATA_RX, Step.DIAL, Step.ANSWER):
-                self._write(CAN, "<CAN>")
+            if self._step in (Step.HDLC_RX, Step.DATA_RX, Step.DIAL, Step.ANSWER) and self._sub != "result":
+                self._write(CAN, "<CAN>")       # stops a receive or a dial still waiting
                 time.sleep(0.1)
-            self._write(DLE_ETX)       # ends a transmission the modem may still wait on
+            elif self._step in (Step.HDLC_TX, Step.DATA_TX) or self._tx_code is not None:
+                self._write(DLE_ETX, "<DLE ETX>")   # ends a transmission the modem may still wait on
+                time.sleep(0.1)
             self.reader.clear()
             self.command("H0", 5.0)
         except (Class1Error, PortGone, _Stopped):
@@ -677,6 +679,7 @@ class Class1Fax:
                 self._step, self._rx_code = Step.HDLC_RX, 3
                 self._rx_connected()
             elif result is not Result.OK:
+                self._set(Step.IDLE)
                 self._fail(Failure.DIAL, f"the modem answered {result.value} to the dial")
         elif step is Step.ANSWER:
             self._result.dial_result = result.value
@@ -688,6 +691,7 @@ class Class1Fax:
                     self._on_connected()
                 self._status(FrontEnd.SEND_STEP_COMPLETE)   # CED went out; T.30 sends its first frames now
             elif result is not Result.OK:
+                self._set(Step.IDLE)
                 self._fail(Failure.DIAL, f"the modem answered {result.value} to ATA")
         elif step is Step.HDLC_TX:
             if sub == "frame" and result is Result.CONNECT and not self._frame_final:
