@@ -313,7 +313,7 @@ class Class1FrontEnd:
                 if self._out:
                     return
             if not self._data_left:
-                if self._decoder is None and self._sent_bytes and not self.transcript[-1].startswith("> ECM"):
+                if not self.transcript[-1].startswith("> ECM block"):
                     self.transcript.append(f"> {self._sent_bytes} data bytes, DLE ETX")
                 self._set(Step.DATA_TX, "end", RESULT_WAIT + self._sent_bytes * 8 / self._rate)
                 return
