@@ -158,27 +158,33 @@ def make_sender(settings: dict) -> Class1Sender:
     return Class1Sender(settings)
 
 
-def receive_blocking(port: str, tiff: Path, settings: dict | None = None,
+def receive_blocking(port: str | Port, tiff: Path, settings: dict | None = None,
                      on_page: Callable[[int], None] | None = None, on_connected: Callable[[], None] | None = None,
                      abort: threading.Event | None = None) -> Class1Result:
-    """Answer the ringing class 1 line on ``port`` and receive into ``tiff`` (blocking: a worker thread). The result
-    has the pages, the TIFF (None when no page came), the far machine's ident and, when it failed, the reason."""
+    """Answer the ringing class 1 line on ``port`` and receive into ``tiff`` (blocking: a worker thread). ``port``
+    is a port name (opened and closed here) or a Port the caller already holds open (a modem line's driver).
+    The result has the pages, the TIFF (None when no page came), the far machine's ident and, when it failed,
+    the reason."""
     s = settings or {}
     opened: Port | None = None
+    name = port.name if isinstance(port, Port) else port
     try:
-        opened = open_port(port)
-        fax = Class1Fax(opened, str(s.get("ident") or ""), ecm=bool(s.get("ecm", True)),
+        if isinstance(port, Port):
+            use = port
+        else:
+            use = opened = open_port(port)
+        fax = Class1Fax(use, str(s.get("ident") or ""), ecm=bool(s.get("ecm", True)),
                         time_limit=float(s.get("transmit_timeout", 900.0)), abort=abort)
         return fax.receive(Path(tiff), on_page=on_page, on_connected=on_connected)
     except (Class1Error, PortGone) as exc:
-        log.warning("event=fax_modem_failed port=%s error=%s", port, exc)
-        return Class1Result(False, failure=Failure.MODEM, reason=f"fax modem {port}: {exc}"[:200])
+        log.warning("event=fax_modem_failed port=%s error=%s", name, exc)
+        return Class1Result(False, failure=Failure.MODEM, reason=f"fax modem {name}: {exc}"[:200])
     finally:
         if opened is not None:
             opened.close()
 
 
-async def receive(port: str, tiff: Path, settings: dict | None = None,
+async def receive(port: str | Port, tiff: Path, settings: dict | None = None,
                   on_page: Callable[[int], None] | None = None,
                   on_connected: Callable[[], None] | None = None) -> Class1Result:
     """``receive_blocking`` on a worker thread; the callbacks run on the event loop. Cancelling hangs up."""
