@@ -19,7 +19,7 @@ import pytest
 from hotline.daemon.box import localtime
 from hotline.daemon.box.config import parse_config
 from hotline.daemon.fax import jobs
-from hotline.daemon.fax.class1 import Class1Sender, fax_result, receive, transmission
+from hotline.daemon.fax.class1 import Class1Sender, fax_result, receive, receive_blocking, transmission
 from hotline.daemon.fax.jobs import FaxReason
 from hotline.daemon.fax.library import FaxLibrary
 from hotline.daemon.fax.queue import FaxQueue
@@ -259,6 +259,29 @@ def test_a_modem_that_is_not_class1_or_says_nothing(document) -> None:
         finally:
             port.close()
             modem.close()
+
+
+def test_a_receive_on_a_held_port_fails_with_a_reason(tmp_path: Path) -> None:
+    """The modem line's driver lends its open port: ATA answered ERROR -> a result that says so (no exception, no
+    TIFF, the port still open for the line); a modem without class 1 -> a modem failure naming the command."""
+    modem = _ScriptedModem({"+FTM=?": T31_CODES, "+FRM=?": T31_CODES, "A": b"\r\nERROR\r\n"})
+    port = Port(modem.path)
+    port.open()
+    try:
+        result = receive_blocking(port, tmp_path / "in.tif")
+        assert port.is_open
+    finally:
+        port.close()
+        modem.close()
+    assert (result.failure, result.reason, result.tiff, result.pages) == \
+        (Failure.DIAL, "the modem answered ERROR to ATA", None, 0)
+    assert not list(tmp_path.iterdir()) and fax_result(result).outcome is FaxOutcome.FAILED
+    modem = _ScriptedModem({"+FCLASS=1": b"\r\nERROR\r\n"})
+    try:
+        result = receive_blocking(modem.path, tmp_path / "in.tif")
+    finally:
+        modem.close()
+    assert result.failure is Failure.MODEM and "refused AT+FCLASS=1 (ERROR)" in result.reason
 
 
 def test_class1_bytes_dle_stuffing_results_and_hdlc_framing() -> None:
