@@ -192,6 +192,10 @@ class Class1Fax(Class1FrontEnd):
         self._finished = True
         if self._line_used:
             self._hang_up()
+        for codec in (self._encoder, self._decoder):
+            if codec is not None:
+                codec.close()
+        self._encoder = self._decoder = None
         lib = spandsp.library()
         stats = spandsp.T30Stats()
         if self._t30 is not None:
