@@ -496,13 +496,13 @@ class Class1FrontEnd:
                 self._set(Step.IDLE)
                 self._status(FrontEnd.SEND_STEP_COMPLETE)
             elif result is not Result.CONNECT:
-                self._fail(Failure.MODEM, f"the modem answered {result.value} to a frame")
+                self._tx_failed(result, "a frame")
         elif step is Step.DATA_TX:
             if result is Result.OK and sub == "end":
                 self._set(Step.IDLE)
                 self._status(FrontEnd.SEND_STEP_COMPLETE)
             elif result is not Result.CONNECT:
-                self._fail(Failure.MODEM, f"the modem answered {result.value} while sending image data")
+                self._tx_failed(result, "image data")
         elif step is Step.HDLC_RX:
             self._hdlc_rx_result(result)
         elif step is Step.DATA_RX:
@@ -554,6 +554,14 @@ class Class1FrontEnd:
         else:                                  # more frames in this carrier: ask for the next at once
             self._write(f"AT+FRH={self._rx_code}\r".encode("ascii"), f"AT+FRH={self._rx_code}")
             self._set(Step.HDLC_RX, "connect")
+
+    def _tx_failed(self, result: Result, what: str) -> None:
+        """A transmission ended badly: NO CARRIER is the line (the far end hung up), anything else the modem."""
+        self._set(Step.IDLE)
+        if result is Result.NO_CARRIER:
+            self._fail(Failure.PROTOCOL, f"the line dropped (NO CARRIER) while sending {what}")
+        else:
+            self._fail(Failure.MODEM, f"the modem answered {result.value} while sending {what}")
 
     def _timed_out(self) -> None:
         step, sub = self._step, self._sub

@@ -180,7 +180,8 @@ def test_a_silent_far_end_is_not_a_fax(document, tmp_path: Path) -> None:
 
 
 class _ScriptedModem:
-    """A pty whose far side answers AT commands from a script: {command prefix: reply bytes}; anything else OK."""
+    """A pty whose far side answers AT commands from a script: {command prefix: reply bytes}; anything else OK.
+    After a CONNECT to +FTH it takes DLE-stuffed frames up to DLE ETX and answers each with script["FRAME"]."""
 
     def __init__(self, script: dict[str, bytes]):
         self.script = script
@@ -188,18 +189,29 @@ class _ScriptedModem:
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
         self.heard: list[str] = []
+        self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_thread, daemon=True)
         self._thread.start()
 
     def _run_thread(self) -> None:
-        buf = b""
+        buf, framing = b"", False
         while not self._stop.is_set():
             try:
                 buf += os.read(self.master, 256)
             except OSError:
                 return
-            while b"\r" in buf:
+            while True:
+                if framing:
+                    end = buf.replace(b"\x10\x10", b"..").find(b"\x10\x03")
+                    if end < 0:
+                        break
+                    buf, self.frames = buf[end + 2:], self.frames + 1
+                    os.write(self.master, self.script.get("FRAME", b"\r\nOK\r\n"))
+                    framing = False
+                    continue
+                if b"\r" not in buf:
+                    break
                 raw, buf = buf.split(b"\r", 1)
                 cmd = raw.decode("latin-1").upper()
                 if "AT" not in cmd:
@@ -208,6 +220,7 @@ class _ScriptedModem:
                 self.heard.append(cmd)
                 reply = next((r for k, r in self.script.items() if cmd[2:].startswith(k)), b"\r\nOK\r\n")
                 os.write(self.master, reply)
+                framing = cmd.startswith("AT+FTH") and reply.endswith(b"CONNECT\r\n")
 
     def close(self) -> None:
         self._stop.set()
@@ -242,6 +255,31 @@ def test_modem_failures_end_with_a_clear_reason(document, reply: bytes, failure:
     assert (result.failure, result.reason, result.pages) == (failure, reason, 0)
     assert "ATH0" in modem.heard
     assert transmission(result, 2).reason is queue_reason
+
+
+DIS = bytes.fromhex("ff 13 80 00 ee f8 80 80 91 80 80 80 18")   # a spandsp fax machine's DIS, as T.31 hands it over
+
+
+def test_the_line_dropping_mid_call_is_told_as_such(document) -> None:
+    """The far machine's DIS arrives, the box answers with TSI/DCS, and the modem says NO CARRIER to the frame (the
+    far end hung up): the call ends at once as a transmission failure saying so, and the modem is hung up."""
+    tiff, _ = document
+    dis = b"\r\nCONNECT\r\n" + DIS.replace(b"\x10", b"\x10\x10") + b"\xaa\xbb\x10\x03\r\nOK\r\n"
+    modem = _ScriptedModem({"+FTM=?": T31_CODES, "+FRM=?": T31_CODES, "D": dis, "+FTH=3": b"\r\nCONNECT\r\n",
+                            "FRAME": b"\r\nNO CARRIER\r\n"})
+    port = Port(modem.path)
+    port.open()
+    started = time.monotonic()
+    try:
+        result = Class1Fax(port, time_limit=20.0).send("5550100", tiff)
+    finally:
+        port.close()
+        modem.close()
+    assert time.monotonic() - started < 8
+    assert (result.failure, result.reason) == (Failure.PROTOCOL, "the line dropped (NO CARRIER) while sending a frame")
+    assert modem.frames == 1 and modem.heard[-3:] == ["AT+FTS=8", "AT+FTH=3", "ATH0"]
+    assert "< frame ff 13 80 (13 bytes, good)" in result.transcript
+    assert transmission(result, 2).reason is FaxReason.TRANSMISSION
 
 
 def test_a_modem_that_is_not_class1_or_says_nothing(document) -> None:
