@@ -148,7 +148,7 @@ def transmission(result: Class1Result, total: int) -> Transmission:
         return Transmission(0, total, FaxReason.NO_ANSWER, detail)
     if result.failure is Failure.NOT_A_FAX and not result.pages:
         return Transmission(0, total, FaxReason.NOT_A_FAX, detail)
-    if result.failure is Failure.MODEM:
+    if result.failure in (Failure.MODEM, Failure.INTERNAL):
         return Transmission(result.pages, total, FaxReason.ERROR, f"fax modem: {detail}"[:200])
     return Transmission(result.pages, total, FaxReason.TRANSMISSION, detail)
 

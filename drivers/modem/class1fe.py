@@ -49,6 +49,7 @@ class Failure(enum.Enum):
     MODEM = "modem"            # the modem answered ERROR, garbage, or nothing
     TIMEOUT = "timeout"        # the call ran past its time limit
     STOPPED = "stopped"        # the owner stopped it
+    INTERNAL = "internal"      # a fault in the box (logged)
 
 
 class Step(enum.Enum):

@@ -159,6 +159,9 @@ class Class1Fax(Class1FrontEnd):
             self._fail(Failure.STOPPED, "stopped")
         except PortGone as exc:
             self._fail(Failure.MODEM, f"the modem's port failed: {exc}")
+        except Exception as exc:    # a fault here must end this call with a reason, not leave the modem off hook
+            log.exception("class 1 fax: the call failed")
+            self._fail(Failure.INTERNAL, f"internal error: {exc}"[:200])
         finally:
             self._close(result, tiff, part, started)
         return result
