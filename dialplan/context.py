@@ -13,6 +13,7 @@ class ConnectResult(enum.Enum):
     BUSY = "busy"
     UNAVAILABLE = "unavailable"    # no such extension, line down, no free trunk
     TRANSFERRED = "transferred"    # the call went on to someone else
+    FAX = "fax"                    # a fax machine answered the number (its answer tone): the call was ended
 
 
 class CallContext(Protocol):

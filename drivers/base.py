@@ -167,9 +167,21 @@ class ToneDetected(LineEvent):
     kind: ToneKind = ToneKind.BUSY
 
 
+class PhoneAction(enum.Enum):
+    """Call handling an IP phone signals in SIP instead of a bare hook flash (attended transfer)."""
+
+    HOLD = "hold"            # the caller is put on hold
+    RESUME = "resume"        # back to the caller (a consultation in progress ends)
+    CONSULT = "consult"      # the phone calls a colleague while the caller holds (``target``: the extension)
+    COMPLETE = "complete"    # the attended transfer: caller and colleague are joined
+
+
 @dataclass(frozen=True)
 class Flashed(LineEvent):
-    """A station pressed hook flash (transfers)."""
+    """A station pressed hook flash (transfers); an IP phone names its call handling in ``action``."""
+
+    action: PhoneAction | None = None
+    target: str = ""
 
 
 @dataclass(frozen=True)

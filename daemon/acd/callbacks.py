@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from ..calls.originate import Originated, originate
+from ..calls.originate import REASONS, Originated, originate
 from .agents import Agent, AgentState
 from .queues import Entry, QueueRuntime, new_entry
 
@@ -148,6 +148,8 @@ class Callbacks:
             entry.attempts += 1
         data = {"queue": entry.queue, "number": entry.number, "attempt": entry.attempts, "outcome": outcome.value,
                 "agent": agent.id, "call": call.uuid if call is not None else None}
+        if outcome in REASONS:
+            data["reason"] = REASONS[outcome]
         if call is not None and call.vars.get("ended_by"):
             data["ended_by"] = call.vars["ended_by"]
         self._agent_after(agent, outcome, call, settings, entry.queue)
@@ -198,13 +200,16 @@ class Callbacks:
                 entry.not_before = acd.engine.now() + UNAVAILABLE_PAUSE
             self._save(entry, "pending", entry.not_before or None)
             return
-        if q is None or entry.attempts > retries:
+        reason = REASONS.get(outcome)   # a fax machine at the number: calling again cannot reach a person
+        if q is None or entry.attempts > retries or reason is not None:
             self._leave(entry, q)
             acd.journal.emit("callback.gave_up", entry.call_uuid, ts=acd.engine.now(), queue=entry.queue,
-                             number=entry.number, attempts=entry.attempts, outcome=outcome.value)
+                             number=entry.number, attempts=entry.attempts, outcome=outcome.value,
+                             **({"reason": reason} if reason else {}))
             log.warning("event=callback_gave_up queue=%s number=%s attempts=%d last=%s", entry.queue, entry.number,
                         entry.attempts, outcome.value)
-            self._save(entry, "failed", None, note=f"gave up after {entry.attempts} attempts ({outcome.value})")
+            self._save(entry, "failed", None,
+                       note=reason or f"gave up after {entry.attempts} attempts ({outcome.value})")
             return
         entry.busy, entry.offer = False, None
         entry.not_before = acd.engine.now() + q.settings.get("callback_retry_seconds", 300.0)

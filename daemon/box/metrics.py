@@ -224,14 +224,32 @@ class _StatusCollector(Collector):
         registered = _gauge("hotline_sip_registered_extensions", "Extensions with a phone registered now", ["device"])
         banned = _gauge("hotline_sip_banned_sources", "Addresses banned now after authentication failures",
                         ["device"])
+        messages = CounterMetricFamily("hotline_sip_messages", "SIP datagrams and TCP messages received (since the "
+                                       "device opened)", labels=["device"])
+        malformed = CounterMetricFamily("hotline_sip_malformed", "SIP messages refused as malformed, by the status "
+                                        "that says why (since the device opened)", labels=["device", "status"])
+        errors = CounterMetricFamily("hotline_sip_internal_errors", "SIP messages the box failed on (a bug: logged "
+                                     "with its traceback)", labels=["device"])
+        state = _gauge("hotline_sip_state", "Entries SIP signalling holds now (calls, calls_<state>, transactions, "
+                       "retransmitting, timers, tcp_connections)", ["device", "table"])
         for dev in sips:
+            sig = dev.get("signalling") or {}
+            if sig:
+                messages.add_metric([dev["device"]], float(sig["datagrams"]))
+                for status, count in sorted(sig["rejections"].items()):
+                    malformed.add_metric([dev["device"], status], float(count))
+                errors.add_metric([dev["device"]], float(sig["internal_errors"]))
+                for table in ("calls", "transactions", "retransmitting", "timers", "tcp_connections"):
+                    state.add_metric([dev["device"], table], float(sig[table]))
+                for call_state, count in sorted(sig.get("call_states", {}).items()):
+                    state.add_metric([dev["device"], f"calls_{call_state}"], float(count))
             limits = dev.get("limits") or {}
             for method in ("INVITE", "REGISTER"):
                 limited.add_metric([dev["device"], method], float((limits.get("rate_limited") or {}).get(method, 0)))
             over.add_metric([dev["device"]], float(limits.get("over_limit", 0)))
             registered.add_metric([dev["device"]], float(sum(1 for e in dev["extensions"] if e["registered"])))
             banned.add_metric([dev["device"]], float(len(dev["bans"])))
-        yield from (limited, over, registered, banned)
+        yield from (limited, over, registered, banned, messages, malformed, errors, state)
 
     # ---- queues and agents (live) -------------------------------------------------------------------
     @staticmethod

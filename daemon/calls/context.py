@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hotline.dialplan.context import ConnectResult
-from hotline.drivers.base import HangupCause, LineKind
+from hotline.drivers.base import HangupCause, LineKind, ToneKind
 
 from .linecaps import HALF_DUPLEX_REASON, bridgeable
 from .manager import Call, CallState, Leg, LegGone
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .prompts import PromptLibrary
 
 log = logging.getLogger("hotline.calls")
+FAX_ANSWER_SECONDS = 6.0  # an answered number that sends the fax answer tone (CED) within this long is a fax machine
 ANSWER_CONFIRM_TIMEOUT = 10.0  # seconds a line may take to confirm the box's answer before the call is dropped
 
 
@@ -436,8 +437,9 @@ class CallSession:
         station.ring(self.caller_id, self.caller_name)
         return await self._ring_and_bridge(leg, ring_timeout)
 
-    async def dial_out(self, number: str, ring_timeout: float = 30.0) -> ConnectResult:
-        """Dial out through a free trunk and bridge."""
+    async def dial_out(self, number: str, ring_timeout: float = 30.0, end_on_fax: bool = False) -> ConnectResult:
+        """Dial out through a free trunk and bridge; with ``end_on_fax`` (calls the box makes for an agent) a fax
+        machine's answer tone in the first seconds ends the call: ConnectResult.FAX."""
         self._alive()
         trunk = None if self._refused_half_duplex("dial_out") else self.m.devices.free_trunk()
         if trunk is None:
@@ -445,9 +447,9 @@ class CallSession:
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number)
         trunk.dial(number)
-        return await self._ring_and_bridge(leg, ring_timeout)
+        return await self._ring_and_bridge(leg, ring_timeout, end_on_fax)
 
-    async def _ring_and_bridge(self, leg: Leg, ring_timeout: float) -> ConnectResult:
+    async def _ring_and_bridge(self, leg: Leg, ring_timeout: float, end_on_fax: bool = False) -> ConnectResult:
         caller = self._alive()
         ch = self.m.open_media(caller)
         self.engine.play(ch, ToneSource(self.tone_profile, "ringback"))
@@ -481,9 +483,29 @@ class CallSession:
                 pickup.cancel()
         self.engine.stop_source(ch)
         self.m.journal.emit("leg.answered", leg.uuid, leg.line.name, ts=self.engine.now(), parent=self.uuid)
-        return await self._bridged(leg)
+        return await self._bridged(leg, self._fax_watch(leg) if end_on_fax else None)
 
-    async def _bridged(self, leg: Leg) -> ConnectResult:
+    def _fax_watch(self, leg: Leg) -> asyncio.Future:
+        """A future set when the answered leg sends the fax answer tone (CED) within FAX_ANSWER_SECONDS."""
+        heard: asyncio.Future = asyncio.get_running_loop().create_future()
+        ch, until = self.m.open_media(leg), self.engine.now() + FAX_ANSWER_SECONDS
+
+        def tone(kind: ToneKind) -> None:       # in the tick
+            if not heard.done() and self.engine.now() <= until:
+                heard.set_result(kind)
+        self.engine.watch_tones(ch, tone, (ToneKind.FAX_CED,))
+
+        async def window() -> None:             # the watch ends with the window (or with the leg's channel)
+            await self.engine.sleep(FAX_ANSWER_SECONDS + 0.5)
+            if ch.open:
+                self.engine.unwatch_tones(ch)
+            if not heard.done():
+                heard.cancel()
+        task = asyncio.ensure_future(window())
+        heard.add_done_callback(lambda _f: task.cancel() if not task.done() else None)
+        return heard
+
+    async def _bridged(self, leg: Leg, fax: asyncio.Future | None = None) -> ConnectResult:
         call, caller = self.call, self._alive()
         edges = self.engine.bridge(self.m.open_media(caller), self.m.open_media(leg))
         call.state, call.peer = CallState.BRIDGED, leg
@@ -492,11 +514,20 @@ class CallSession:
         self.m.journal.emit("call.bridged", self.uuid, ts=self.engine.now(), peer=peer_name, leg=leg.uuid)
         while True:
             flash = asyncio.ensure_future(leg.flashes.get())
+            waits = {leg.gone, flash} | ({fax} if fax is not None and not fax.done() else set())
             try:
-                await asyncio.wait({leg.gone, flash}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not flash.done():
                     flash.cancel()
+            if fax is not None and fax.done() and not fax.cancelled() and not leg.gone.done():
+                self.engine.disconnect(*edges)    # a fax machine answered: nobody to talk to, and no retry helps
+                self.m.journal.emit("call.fax_answered", self.uuid, ts=self.engine.now(), peer=peer_name,
+                                    leg=leg.uuid, tone=fax.result().value)
+                self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=peer_name, by="fax")
+                self.m.end_leg(leg, HangupCause.NORMAL)
+                call.peer = None
+                return ConnectResult.FAX
             if leg.gone.done():
                 self.engine.disconnect(*edges)
                 self.m.journal.emit("call.unbridged", self.uuid, ts=self.engine.now(), peer=peer_name,

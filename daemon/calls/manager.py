@@ -136,6 +136,9 @@ class CallManager(CallRecordings):
         self.metrics = metrics
         self.calls: dict[str, Call] = {}
         self.owner: dict[str, Leg] = {}
+        # a caller ringing on a line whose last call is still ending (its far end hung up a moment ago): offered
+        # once that call has released the line, instead of being dropped (the caller would ring for ever)
+        self.pending_offers: dict[str, Ringing] = {}
         # station legs ringing right now, by line name, with the future a pickup resolves (call pickup *8)
         self.ringing: dict[str, tuple[Leg, asyncio.Future]] = {}
         self.refusing = False
@@ -152,6 +155,9 @@ class CallManager(CallRecordings):
         # the fax calling tone was heard on a caller's line (media tick or the modem's DLE c); the fax receiver
         # decides whether the call becomes a fax receive (None: nobody listens, the tone is only logged)
         self.on_fax_tone: Callable[[Call], None] | None = None
+        # a line that answers every call as fax (a modem device with ``mode: fax``): its calls run this instead of
+        # a flow (the fax receiver's modem receive); None: such calls go to their flow like any other
+        self.on_fax_line: Callable[[Call], Awaitable[None]] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,7 +211,11 @@ class CallManager(CallRecordings):
         if isinstance(event, Ringing):
             if leg is None and line is not None:
                 self.offer(line, event)
+            elif leg is not None and leg.far_gone and not leg.ended:
+                self.pending_offers[event.line] = event
             return
+        if isinstance(event, HungUp) and self.pending_offers.pop(event.line, None) is not None:
+            return   # the waiting caller gave up before the line was free
         if isinstance(event, LineDown):
             self.journal.emit("line.down", line=event.line, reason=clean_text(event.reason), ts=self.engine.now())
             if leg is not None:
@@ -240,7 +250,10 @@ class CallManager(CallRecordings):
             if event_digits(leg.line):
                 self._digit(leg, "event", event.digit)
         elif isinstance(event, Flashed):
-            leg.flashes.put_nowait(True)
+            by = leg.line.extension or leg.line.name
+            action = event.action.value if event.action is not None else None
+            leg.flashes.put_nowait(True if action is None else ("consult", event.target, by)
+                                   if action == "consult" else (action, by))
         elif isinstance(event, ToneDetected):
             log.info("event=tone_detected line=%s tone=%s", event.line, event.kind.value)
             if event.kind is ToneKind.FAX_CNG and leg is leg.call.caller and self.on_fax_tone is not None:
@@ -342,6 +355,12 @@ class CallManager(CallRecordings):
         self.calls[call.uuid] = call
         self.owner[call.caller.line.name] = call.caller
         self.devices.busy.add(call.caller.line.name)
+        if self.on_fax_line is not None and call.direction == "inbound" \
+                and getattr(call.caller.line, "answers_fax", False):
+            call.takeover, flow, ctx = self.on_fax_line, None, None   # a fax line: no flow, the fax receive
+            self.journal.emit("fax.line", call.uuid, call.caller.line.name, ts=self.engine.now())
+            call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
+            return
         flow = self.flow_for(call) if self.flow_for else None
         ctx = self.context_factory(call, self) if self.context_factory else None
         call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
@@ -409,6 +428,16 @@ class CallManager(CallRecordings):
             self._answer_confirmed(call)
         return leg.answered
 
+    def answered_by_line(self, call: Call) -> None:
+        """The line answered by itself (a fax modem's ATA): the call counts as answered; no media opens."""
+        if call.state is not CallState.RINGING:
+            return
+        call.caller.answering = True
+        if not call.caller.answered.done():
+            call.caller.answered.set_result(True)
+        call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
+        self.journal.emit("call.answered", call.uuid, call.caller.line.name, ts=call.answered_at, by="fax_modem")
+
     def _answer_confirmed(self, call: Call) -> None:
         if call.state is not CallState.RINGING:
             return
@@ -456,6 +485,9 @@ class CallManager(CallRecordings):
         if self.owner.get(leg.line.name) is leg:
             del self.owner[leg.line.name]
             self.devices.busy.discard(leg.line.name)
+            waiting = self.pending_offers.pop(leg.line.name, None)
+            if waiting is not None:
+                self.loop.call_soon(self.on_line_event, waiting)
         for listener in self.on_leg_ended:
             listener(leg)
         if leg is not leg.call.caller:

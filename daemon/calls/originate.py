@@ -34,6 +34,7 @@ class Originated(enum.Enum):
     BUSY = "busy"                            # the customer's line was busy
     NO_ANSWER = "no_answer"                  # the customer did not answer
     NO_TRUNK = "no_trunk"                    # no trunk was free to dial out on
+    FAX = "fax"                              # a fax machine answered the customer's number (ended at once)
     FAILED = "failed"                        # something broke (logged)
 
     @property
@@ -43,7 +44,9 @@ class Originated(enum.Enum):
 
 
 DIALLED = {ConnectResult.COMPLETED: Originated.CONNECTED, ConnectResult.TRANSFERRED: Originated.CONNECTED,
-           ConnectResult.BUSY: Originated.BUSY, ConnectResult.NO_ANSWER: Originated.NO_ANSWER}
+           ConnectResult.BUSY: Originated.BUSY, ConnectResult.NO_ANSWER: Originated.NO_ANSWER,
+           ConnectResult.FAX: Originated.FAX}
+REASONS = {Originated.FAX: "answered by a fax machine"}   # why a call the box made failed, in the journal and rows
 
 
 async def originate(m: "CallManager", agent: Any, entry: Any, acd: Any, ring_timeout: float = 20.0,
@@ -88,7 +91,7 @@ async def _run(m: "CallManager", call: Call, agent: Any, entry: Any, acd: Any, r
         m.journal.emit("call.answered", call.uuid, call.caller.line.name, ts=call.answered_at, agent=agent.id)
         acd.agents.set_state(agent, type(agent.state).ON_CALL, by="acd", call_uuid=call.uuid, force=True)
         outcome, cause = Originated.AGENT_HUNG_UP, HangupCause.NORMAL
-        result = await m.context_factory(call, m).dial_out(entry.number, ring_timeout=dial_timeout)
+        result = await m.context_factory(call, m).dial_out(entry.number, ring_timeout=dial_timeout, end_on_fax=True)
         outcome = DIALLED.get(result, Originated.NO_TRUNK)
         if outcome is Originated.CONNECTED:
             call.vars["ended_by"] = "customer"
@@ -110,4 +113,6 @@ async def _run(m: "CallManager", call: Call, agent: Any, entry: Any, acd: Any, r
         log.exception("event=originate_failed call=%s", call.uuid)
         outcome, cause = Originated.FAILED, HangupCause.NORMAL
     await m.finish(call, cause)
+    if outcome is Originated.FAX:   # (bridged for the second the answer tone took to be sure of)
+        return outcome
     return Originated.CONNECTED if call.bridged_at else outcome

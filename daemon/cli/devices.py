@@ -104,7 +104,8 @@ def _print_dahdi(cards: list[dict]) -> None:
     print("DAHDI cards (from /proc/dahdi and /etc/dahdi/system.conf):")
     for c in cards:
         alarms = f"  ALARM {c['alarms']}" if c["alarms"] else ""
-        print(f"  {c['card']}: fxo {c.get('fxo') or '-'}  fxs {c.get('fxs') or '-'}  zone {c['country']}  "
+        e1 = f"  e1 {c['e1']} ({c['signalling']})" if c.get("e1") else ""
+        print(f"  {c['card']}: fxo {c.get('fxo') or '-'}  fxs {c.get('fxs') or '-'}{e1}  zone {c['country']}  "
               f"spans {c['spans']}{alarms}")
     if not cards:
         print("  (none: no DAHDI kernel module loaded, or no analog channel configured by dahdi_cfg)")

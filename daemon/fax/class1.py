@@ -7,8 +7,8 @@ The document is prepared as for the software engine (TIFF-F with the header line
 panel). A page counts only when the far machine confirmed it (T.30's MCF); a failure says why in T.30's words or
 the modem's (BUSY, NO CARRIER, no fax machine), mapped to the queue's reasons.
 
-``receive`` / ``receive_blocking`` answer a ringing class 1 line (ATA) and take the fax into a TIFF; ``fax_result``
-turns the outcome into the software engine's FaxResult, so the inbox stores it like any received fax.
+``receive_blocking`` answers a ringing class 1 port (ATA) and takes the fax into a TIFF, ``fax_result`` turns the
+outcome into the software engine's FaxResult; a modem line of the daemon receives through drivers/modem/faxreceive.py.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from .sender import FaxDocument, FaxLine, Transmission
 
 log = logging.getLogger("hotline.fax")
 
-__all__ = ["Class1Sender", "make_sender", "transmission", "receive", "receive_blocking", "fax_result", "open_port"]
+__all__ = ["Class1Sender", "make_sender", "transmission", "receive_blocking", "fax_result", "open_port"]
 
 
 def _hardware_flow(url: str, **kwargs):
@@ -182,29 +182,6 @@ def receive_blocking(port: str | Port, tiff: Path, settings: dict | None = None,
     finally:
         if opened is not None:
             opened.close()
-
-
-async def receive(port: str | Port, tiff: Path, settings: dict | None = None,
-                  on_page: Callable[[int], None] | None = None,
-                  on_connected: Callable[[], None] | None = None) -> Class1Result:
-    """``receive_blocking`` on a worker thread; the callbacks run on the event loop. Cancelling hangs up."""
-    loop = asyncio.get_running_loop()
-    abort = threading.Event()
-
-    def page(n: int) -> None:
-        if on_page is not None:
-            loop.call_soon_threadsafe(on_page, n)
-
-    def connected() -> None:
-        if on_connected is not None:
-            loop.call_soon_threadsafe(on_connected)
-    work = loop.run_in_executor(None, receive_blocking, port, tiff, settings, page, connected, abort)
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        abort.set()
-        await asyncio.wait({work}, timeout=15)
-        raise
 
 
 def fax_result(result: Class1Result) -> FaxResult:

@@ -102,6 +102,7 @@ class SpandspSender:
     def __init__(self, settings: dict, pool: FaxPool | None = None):
         self.settings = SenderSettings.from_settings(settings)
         self._pool = pool
+        self._ready: dict[Path, tuple[Path, int]] = {}   # job folder -> its converted document (ready())
 
     @property
     def pool(self) -> FaxPool:
@@ -142,15 +143,30 @@ class SpandspSender:
             to_fax_tiff(document.source, tiff, self.settings.resolution, header)
         return tiff, publish_pages(tiff, job_dir)
 
-    async def transmit(self, line: FaxLine, document: FaxDocument,
-                       on_page: Callable[[int, int | None], None]) -> Transmission:
-        """Convert, then run a calling T.30 session on the call until it ends, the far end hangs up, or the queue
-        cancels (its transmit_timeout, the box stopping): pages confirmed and, when short, why."""
-        loop = asyncio.get_running_loop()
+    async def ready(self, document: FaxDocument) -> Transmission | None:
+        """Convert the document before the number is dialled (the queue asks), so that T.30 starts the moment the
+        far machine answers (its answer tone and DIS follow within a second or two); a document that cannot be
+        faxed is refused here, before a call is made for it."""
         try:
-            tiff, total = await loop.run_in_executor(None, self.prepare, document)
+            prepared = await asyncio.get_running_loop().run_in_executor(None, self.prepare, document)
         except (DocumentError, OSError) as exc:
             return Transmission(0, document.pages, FaxReason.DOCUMENT_MISSING, f"{document.name}: {exc}", retry=False)
+        self._ready[Path(document.job_dir)] = prepared
+        return None
+
+    async def transmit(self, line: FaxLine, document: FaxDocument,
+                       on_page: Callable[[int, int | None], None]) -> Transmission:
+        """Run a calling T.30 session on the call (converting first unless ready() did) until it ends, the far end
+        hangs up, or the queue cancels (its transmit_timeout, the box stopping): pages confirmed and, when short,
+        why."""
+        loop = asyncio.get_running_loop()
+        prepared = self._ready.pop(Path(document.job_dir), None)
+        if prepared is None:
+            refused = await self.ready(document)
+            if refused is not None:
+                return refused
+            prepared = self._ready.pop(Path(document.job_dir))
+        tiff, total = prepared
 
         def page_done(pages: int) -> None:        # fax thread -> event loop
             loop.call_soon_threadsafe(on_page, pages, total)
@@ -178,6 +194,10 @@ class SpandspSender:
         log.info("event=fax_sent call=%s outcome=%s pages=%s/%s rate=%s ecm=%s remote=%r reason=%r gaps=%s lost=%s",
                  line.call_uuid, result.outcome.value, result.pages, total, result.bit_rate, result.ecm,
                  result.remote_ident, result.reason, session.tx.stats.underruns, session.rx.stats.overflows)
+        if not result.ok:   # T.30's last steps (without the image frames and hex dumps) say why, for the technician
+            steps = [text for text in result.log
+                     if ":  ff " not in text and "FCD" not in text and "Send complete" not in text][-25:]
+            log.warning("event=fax_t30_trail call=%s steps=%r", line.call_uuid, " | ".join(steps))
         return transmission(result, total)
 
 

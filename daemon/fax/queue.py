@@ -16,7 +16,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any, Callable
 
-from hotline.drivers.base import FaxMode, HangupCause, Line, LineKind
+from hotline.drivers.base import FaxMode, HangupCause, Line, LineKind, ToneKind
 
 from ..aio import cancel_and_wait
 from ..calls.linecaps import bridgeable
@@ -34,6 +34,7 @@ RETRYABLE = {FaxReason.NO_ANSWER, FaxReason.BUSY, FaxReason.NOT_A_FAX, FaxReason
              FaxReason.SHUTDOWN, FaxReason.ERROR}
 DEFAULTS = {"max_attempts": 4, "retry_seconds": 120.0, "retry_max_seconds": 1800.0, "kill_hours": 24.0,
             "dial_timeout": 60.0, "transmit_timeout": 900.0, "concurrent": 2, "poll_seconds": 2.0}
+ANSWER_TONE_SECONDS = 10.0   # the far machine's answer tone (CED) is looked for this long after the answer
 
 
 def notify_row(recipient: str, job: dict) -> dict:
@@ -59,6 +60,7 @@ class FaxQueue:
         self.sender, self.library, self.spool, self.metrics = sender, library, spool, metrics
         self.settings = {**DEFAULTS, **(settings or {})}
         self.active: dict[int, asyncio.Task] = {}
+        self.reserved: set[str] = set()     # trunks picked for an attempt that has not dialled yet
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self.waiting: dict[str, int] = {}   # reason -> queued jobs waiting for it (status())
@@ -162,8 +164,8 @@ class FaxQueue:
         """A free trunk that can dial, carries fax as audio, and that the sender takes."""
         for name, line in self.devices.lines.items():
             if line.kind is not LineKind.TRUNK or not line.up or name in self.devices.busy \
-                    or name in self.devices.seized or not bridgeable(line) or line.traits.fax is not FaxMode.AUDIO \
-                    or not line.traits.dial_out:
+                    or name in self.reserved or name in self.devices.seized or not bridgeable(line) \
+                    or line.traits.fax is not FaxMode.AUDIO or not line.traits.dial_out:
                 continue
             if self.sender.accepts(self._probe(line)):
                 return line
@@ -179,24 +181,45 @@ class FaxQueue:
         return isinstance(self.devices.device_of(line.name), SimCard)
 
     def _start(self, job: dict, trunk: Line | None, source: Path) -> None:
+        if trunk is not None:   # taken now: the attempt marks it busy only after a store write, and the next job of
+            self.reserved.add(trunk.name)   # this pass (or the next pass) must not pick it meanwhile
         task = asyncio.get_running_loop().create_task(self.attempt(job, trunk, source), name=f"fax-{job['id']}")
         self.active[job["id"]] = task
         task.add_done_callback(lambda t, jid=job["id"]: self.active.pop(jid, None))
+        if trunk is not None:   # (a task cancelled before it ran never reaches attempt's finally)
+            task.add_done_callback(lambda t, name=trunk.name: self.reserved.discard(name))
 
     # ---- one attempt ------------------------------------------------------------------------------------
     async def attempt(self, job: dict, trunk: Line | None, source: Path) -> dict | None:
         """Dial (or, with no trunk, let a dialling sender dial), hand over the call, then sent / retry later /
         failed."""
         attempt = job["attempts"] + 1
-        job = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
-        if job is None:
-            return None
-        if trunk is None:
-            call_uuid = str(uuidlib.uuid4())
-            work = self._modem_call(job, source, call_uuid)
-        else:
-            call = self._new_call(job, trunk)
-            call_uuid, work = call.uuid, self._call(call, job, source)
+        refused: Transmission | None = None
+        try:
+            moved = await self._move(job, FaxStatus.DIALLING, None, attempts=attempt)
+            if moved is None:
+                return None
+            job = moved
+            ready = getattr(self.sender, "ready", None)
+            if trunk is not None and ready is not None:   # converted before dialling: T.30 starts at the answer
+                try:
+                    refused = await ready(FaxDocument(job["document"], source, jobs.job_dir(self.spool, job["id"])))
+                except asyncio.CancelledError:
+                    await self._move(job, FaxStatus.QUEUED, FaxReason.SHUTDOWN, next_attempt_at=self.engine.now())
+                    raise
+            if refused is not None:                       # a document that cannot be faxed: no call is made
+                call_uuid, work = None, None
+            elif trunk is None:
+                call_uuid = str(uuidlib.uuid4())
+                work = self._modem_call(job, source, call_uuid)
+            else:
+                call = self._new_call(job, trunk)   # the trunk is the call's (busy) from here
+                call_uuid, work = call.uuid, self._call(call, job, source)
+        finally:
+            if trunk is not None:
+                self.reserved.discard(trunk.name)
+        if refused is not None:
+            return await self._after(job, refused, None)
         task = asyncio.get_running_loop().create_task(work, name=f"fax-call-{call_uuid}")
         if trunk is not None:
             call.task = task
@@ -247,6 +270,7 @@ class FaxQueue:
             call.state, call.answered_at = CallState.ANSWERED, self.engine.now()
             channel = m.open_media(leg)
             m.journal.emit("call.answered", call.uuid, leg.line.name, ts=call.answered_at, fax_job=job["id"])
+            ced = self._answer_tone(channel, job, call.uuid)
             pages = await asyncio.get_running_loop().run_in_executor(None, page_count, source)
             progress[1] = pages
             await self._move(job, FaxStatus.SENDING, None, pages=0, pages_total=pages)
@@ -263,6 +287,9 @@ class FaxQueue:
                 line.release()
             if leg.gone.done() and not result.ok and result.reason is None:
                 result = Transmission(result.pages_sent, result.pages_total, FaxReason.TRANSMISSION, "far end hung up")
+            if result.reason is FaxReason.NOT_A_FAX and ced:   # its answer tone says a fax machine did answer
+                result = Transmission(result.pages_sent, result.pages_total, FaxReason.TRANSMISSION,
+                                      f"a fax machine answered (answer tone), then: {result.detail}", result.retry)
             return result
         except asyncio.CancelledError:  # the far end hung up (the call manager cancels the call's task) or stop
             cause = call.cause or HangupCause.NORMAL
@@ -276,6 +303,24 @@ class FaxQueue:
                                 "far end hung up" if leg.gone.done() and call.answered_at else cause.value)
         finally:
             await m.finish(call, cause)
+
+    def _answer_tone(self, channel: Any, job: dict, call_uuid: str) -> list[bool]:
+        """Look for the far machine's answer tone (CED, 2100 Hz) on the answered call: when heard (in the first
+        ANSWER_TONE_SECONDS) a fax machine answered, journaled as ``fax.answered`` (T.30 already runs: the sender
+        started at the answer). Returns a list that holds True once it was heard."""
+        heard: list[bool] = []
+        until = self.engine.now() + ANSWER_TONE_SECONDS
+
+        def tone(kind: ToneKind) -> None:       # in the tick
+            if heard or self.engine.now() > until:
+                return
+            heard.append(True)
+            self.engine.unwatch_tones(channel)
+            self.journal.emit("fax.answered", call_uuid, ts=self.engine.now(), id=job["id"], direction="out",
+                              tone="ced")
+            log.info("event=fax_answer_tone job=%s call=%s", job["id"], call_uuid)
+        self.engine.watch_tones(channel, tone, (ToneKind.FAX_CED,))
+        return heard
 
     def _on_page(self, job: dict, call_uuid: str, progress: list) -> Callable[[int, int | None], None]:
         """The sender's page callback: progress kept, the job's pages written, journaled and counted."""
@@ -307,7 +352,7 @@ class FaxQueue:
         except asyncio.TimeoutError:
             return Transmission(progress[0], progress[1], FaxReason.TRANSMISSION, "transmission took too long")
 
-    async def _after(self, job: dict, result: Transmission, call_uuid: str) -> dict | None:
+    async def _after(self, job: dict, result: Transmission, call_uuid: str | None) -> dict | None:
         """Sent; or back to the queue with a backoff; or failed (no more attempts, past kill time, not retryable)."""
         fields = {"pages": result.pages_sent, "pages_total": result.pages_total}
         if not job.get("call_uuid"):  # a fax asked for on a call keeps that call (the fax call has fax_job=<id>)

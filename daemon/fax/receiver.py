@@ -51,6 +51,12 @@ class FaxReceiver:
         self.received = 0
         self.failed = 0
         self._delivering: set[asyncio.Task] = set()
+        from .modemrx import ModemFaxIn
+        self.modem = ModemFaxIn(self)
+        # how a line takes a fax, by its fax mode: the box's own T.30 on audio, the modem's receive on fax modems
+        # (drivers/modem/faxreceive.py picks the function for the modem's class: 2, 2.0, and 1 when registered)
+        self.receivers: dict[FaxMode, Callable[[Call], Awaitable[None]]] = {
+            FaxMode.AUDIO: self.receive, FaxMode.CLASS2: self.modem.receive, FaxMode.CLASS1: self.modem.receive}
 
     @property
     def pool(self) -> FaxPool:
@@ -77,11 +83,14 @@ class FaxReceiver:
         for row in left:
             self._journal_final(row)
         self.calls.on_fax_tone = self.detected
+        self.calls.on_fax_line = self.modem.receive
 
     async def stop(self) -> None:
         """Stop listening (calls still receiving end with the calls), wait for deliveries, free our threads."""
         if self.calls.on_fax_tone == self.detected:
             self.calls.on_fax_tone = None
+        if self.calls.on_fax_line == self.modem.receive:
+            self.calls.on_fax_line = None
         if self._delivering:
             await asyncio.wait(set(self._delivering), timeout=10)
         if self._pool is not None:
@@ -101,9 +110,14 @@ class FaxReceiver:
     def detected(self, call: Call) -> None:
         """CNG on the caller's line: take the call over for a fax receive when allowed (logged either way)."""
         why = self._why_not(call)
-        self.journal.emit("fax.detected", call.uuid, ts=self.engine.now(), taken=why is None, reason=why)
-        log.info("event=fax_detected call=%s taken=%s reason=%s", call.uuid, why is None, why)
-        if why is None and not self.calls.take_over(call, self.receive):
+        line = call.caller.line
+        detail = getattr(line, "fax_unavailable", "") if why == "modem_no_fax_class" else ""
+        mode = traits(line).fax
+        extra = {"fax_class": getattr(line, "fax_class", None)} if mode in (FaxMode.CLASS1, FaxMode.CLASS2) else {}
+        self.journal.emit("fax.detected", call.uuid, ts=self.engine.now(), taken=why is None, reason=why,
+                          **({"detail": detail} if detail else {}), **extra)
+        log.info("event=fax_detected call=%s taken=%s reason=%s detail=%r", call.uuid, why is None, why, detail)
+        if why is None and not self.calls.take_over(call, self.receivers[mode]):
             log.info("event=fax_not_taken call=%s reason=call_ending", call.uuid)
 
     def _why_not(self, call: Call) -> str | None:
@@ -114,8 +128,13 @@ class FaxReceiver:
         if not call.vars.get("fax_detect", True):
             return "fax_detect_off"
         line = call.caller.line
-        if traits(line).fax is not FaxMode.AUDIO or not bridgeable(line) or call.caller.channel is None:
-            return "line_not_audio_fax"   # a modem line (its own fax modes, class 1/2), or half duplex
+        mode = traits(line).fax
+        if mode in (FaxMode.CLASS1, FaxMode.CLASS2) and hasattr(line, "receive_fax"):
+            return None                   # a fax modem line: the modem takes the fax on the same call
+        if getattr(line, "fax_unavailable", ""):
+            return "modem_no_fax_class"   # a voice modem without a fax class (or fax: none): the call stays voice
+        if mode is not FaxMode.AUDIO or not bridgeable(line) or call.caller.channel is None:
+            return "line_not_audio_fax"   # half duplex, or no audio to run T.30 on
         if self.unavailable() is not None:
             return "no_engine"
         return None
@@ -191,23 +210,29 @@ class FaxReceiver:
     async def _store(self, call: Call, job: dict, result: FaxResult) -> None:
         """Received (the pages with their PDF and images) or failed with the reason; then the delivery hooks."""
         complete = result.ok or result.code == spandsp.T30_ERR_OK
-        pages = result.pages
-        detail = "; ".join(([] if complete else [result.reason]) +
-                           ([f"sender's fax ident: {result.remote_ident}"] if result.remote_ident else []))[:200]
+        not_a_fax = result.code in _NOT_A_FAX and not result.remote_ident
+        await self.store_outcome(job, complete, result.pages, result.tiff, result.reason, result.remote_ident,
+                                 not_a_fax)
+
+    async def store_outcome(self, job: dict, complete: bool, pages: int, tiff: Path | None, reason: str,
+                            remote_ident: str, not_a_fax: bool) -> None:
+        """Store a receive's outcome, whoever ran T.30 (the box, or a fax modem): received with the pages' PDF and
+        images when pages came, else failed with the reason (not_a_fax: nothing answered as a fax machine)."""
+        detail = "; ".join(([] if complete else [reason]) +
+                           ([f"sender's fax ident: {remote_ident}"] if remote_ident else []))[:200]
         row: dict | None = None
-        if pages > 0 and result.tiff is not None:
+        if pages > 0 and tiff is not None:
             folder = jobs.job_dir(self.spool, job["id"])
             try:
-                pages = await asyncio.get_running_loop().run_in_executor(None, publish_pages, result.tiff, folder)
+                pages = await asyncio.get_running_loop().run_in_executor(None, publish_pages, tiff, folder)
                 row = await self._move(job, FaxStatus.RECEIVED, None, pages=pages, pages_total=pages, detail=detail)
             except (DocumentError, OSError) as exc:
                 log.error("event=fax_render_failed job=%s error=%r", job["id"], str(exc))
                 row = await self._move(job, FaxStatus.FAILED, FaxReason.ERROR, pages=pages,
                                        detail=f"the received fax could not be rendered: {exc}"[:200])
         else:
-            reason = FaxReason.NOT_A_FAX if result.code in _NOT_A_FAX and not result.remote_ident \
-                else FaxReason.TRANSMISSION
-            row = await self._move(job, FaxStatus.FAILED, reason, pages=0, detail=detail or result.reason[:200])
+            why = FaxReason.NOT_A_FAX if not_a_fax else FaxReason.TRANSMISSION
+            row = await self._move(job, FaxStatus.FAILED, why, pages=0, detail=detail or reason[:200])
         if row is None:
             return
         if row["status"] == FaxStatus.RECEIVED.value:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from hotline.drivers.base import FRAME_SAMPLES
+from hotline.drivers.base import FRAME_SAMPLES, ToneKind
 
 from ..aio import cancel_and_wait
 from hotline.drivers.common.dtmf import DtmfDetector
@@ -190,10 +190,12 @@ class MediaEngine:
         self._by_device = None
 
     # ---- tones --------------------------------------------------------------------------
-    def watch_tones(self, ch: Channel, callback: ToneCallback) -> None:
-        """Call ``callback(kind)`` (in the tick) when the fax calling tone is heard on the channel."""
+    def watch_tones(self, ch: Channel, callback: ToneCallback,
+                    kinds: tuple[ToneKind, ...] = (ToneKind.FAX_CNG,)) -> None:
+        """Call ``callback(kind)`` (in the tick) when a fax tone of ``kinds`` (the calling tone unless told) is heard
+        on the channel."""
         if ch.open:
-            self.tones.watch(ch.slot, callback)
+            self.tones.watch(ch.slot, callback, kinds)
 
     def unwatch_tones(self, ch: Channel) -> None:
         """Stop looking for tones on the channel."""

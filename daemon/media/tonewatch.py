@@ -1,4 +1,5 @@
-"""Fax calling tone (CNG) on the channels that ask for it, found in the media tick with the call-progress detector.
+"""Fax tones on the channels that ask for them, found in the media tick with the call-progress detector: the calling
+tone (CNG) on incoming calls, the answer tone (CED) on calls the box made.
 
 Only watched channels are analysed: their heard frames are gathered into a small block (one row per watched
 channel) and handed to ``drivers/common/callprogress.py`` once per tick, one matrix product for all of them, so a
@@ -20,8 +21,9 @@ log = logging.getLogger("hotline.media")
 
 __all__ = ["ToneWatch", "FAX_TONES"]
 
-# the fax calling tone alone (1100 Hz, 0.5 s on, 3 s off): reported at the end of its first burst
-FAX_TONES = Country("fax", tuple(r for r in COUNTRIES["cn"].rules if r.kind is ToneKind.FAX_CNG))
+# the fax calling tone (1100 Hz, 0.5 s on, 3 s off: reported at the end of its first burst) and the answer tone (2100 Hz,
+# reported after 1 s of it); each watched channel hears only the kinds it asked for
+FAX_TONES = Country("fax", tuple(r for r in COUNTRIES["cn"].rules if r.kind in (ToneKind.FAX_CNG, ToneKind.FAX_CED)))
 FIRST_ROWS = 8
 
 ToneCallback = Callable[[ToneKind], None]
@@ -36,13 +38,15 @@ class ToneWatch:
         self.block = np.zeros((rows, FRAME_SAMPLES), dtype=np.int16)
         self.row_of: dict[int, int] = {}          # slot -> row
         self.callbacks: dict[int, ToneCallback] = {}
+        self.kinds: dict[int, frozenset[ToneKind]] = {}   # slot -> the tones it is told about
         self._free = list(range(rows - 1, -1, -1))
         self._slots = np.zeros(0, dtype=np.intp)
         self._rows = np.zeros(0, dtype=np.intp)
         self._slot_of: dict[int, int] = {}       # row -> slot
 
-    def watch(self, slot: int, callback: ToneCallback) -> None:
-        """Report tones heard on ``slot`` to ``callback`` (called in the tick, with the tone's kind)."""
+    def watch(self, slot: int, callback: ToneCallback, kinds: tuple[ToneKind, ...] = (ToneKind.FAX_CNG,)) -> None:
+        """Report the ``kinds`` of tone heard on ``slot`` to ``callback`` (called in the tick, with the tone's kind)."""
+        self.kinds[slot] = frozenset(kinds)
         if slot in self.row_of:
             self.callbacks[slot] = callback
             return
@@ -57,6 +61,7 @@ class ToneWatch:
         """Stop watching a slot (its row is free again)."""
         row = self.row_of.pop(slot, None)
         self.callbacks.pop(slot, None)
+        self.kinds.pop(slot, None)
         if row is not None:
             self.block[row] = 0
             self._free.append(row)
@@ -89,6 +94,8 @@ class ToneWatch:
             if event.end_sample is not None or event.slot not in slot_of:
                 continue
             slot = slot_of[event.slot]
+            if event.kind not in self.kinds.get(slot, ()):
+                continue
             found.append((slot, event.kind))
             callback = self.callbacks.get(slot)
             if callback is not None:

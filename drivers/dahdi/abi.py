@@ -45,6 +45,7 @@ ECHOCANPARAMS = struct.Struct("<II")              # struct dahdi_echocanparams (
 ECHOCANPARAM = struct.Struct("<16si")             # struct dahdi_echocanparam
 DIALOPERATION = struct.Struct("<i256s")           # struct dahdi_dialoperation
 SPANINFO = struct.Struct("<i20s40s3i4i5I7i40s40s40s40s2i6s")  # struct dahdi_spaninfo (packed)
+BUFFERINFO = struct.Struct("<6i")                 # struct dahdi_bufferinfo (libopenr2 sets immediate policy)
 
 DAHDI_SET_BLOCKSIZE = _iow(1, INT)
 DAHDI_GET_BLOCKSIZE = _ior(1, INT)
@@ -52,22 +53,33 @@ DAHDI_FLUSH = _iow(3, INT)
 DAHDI_GET_PARAMS = _iowr(5, PARAMS.size)
 DAHDI_HOOK = _iow(7, INT)
 DAHDI_GETEVENT = _ior(8, INT)
+DAHDI_IOMUX = _iowr(9, INT)                       # libopenr2: which of read/write/event is ready (NOWAIT)
 DAHDI_SPANSTAT = _iowr(10, SPANINFO.size)
 DAHDI_GETGAINS = _iowr(16, GAINS.size)
 DAHDI_SETGAINS = _iow(16, GAINS.size)
+DAHDI_GET_BUFINFO = _ior(27, BUFFERINFO.size)
+DAHDI_SET_BUFINFO = _iow(27, BUFFERINFO.size)
 DAHDI_DIAL = _iow(31, DIALOPERATION.size)
+DAHDI_ECHOCANCEL = _iow(33, INT)                  # the old on/off form libopenr2 uses
 DAHDI_ECHOCANCEL_PARAMS = _iow(33, ECHOCANPARAMS.size)
+DAHDI_CHANNO = _ior(34, INT)
 DAHDI_SPECIFY = _iow(38, INT)
 DAHDI_SETLAW = _iow(39, INT)
+DAHDI_GETRXBITS = _ior(43, INT)                   # E1 CAS: the ABCD bits the far end sends
+DAHDI_SETTXBITS = _iow(43, INT)                   # E1 CAS: the ABCD bits we send
 DAHDI_ONHOOKTRANSFER = _iow(51, INT)
 DAHDI_SETPOLARITY = _iow(92, INT)
 
 IOCTLS = {name: value for name, value in globals().items() if name.startswith("DAHDI_") and name != "DAHDI_CODE"}
 STRUCTS = {"dahdi_params": PARAMS, "dahdi_gains": GAINS, "dahdi_echocanparams": ECHOCANPARAMS,
-           "dahdi_echocanparam": ECHOCANPARAM, "dahdi_dialoperation": DIALOPERATION, "dahdi_spaninfo": SPANINFO}
+           "dahdi_echocanparam": ECHOCANPARAM, "dahdi_dialoperation": DIALOPERATION, "dahdi_spaninfo": SPANINFO,
+           "dahdi_bufferinfo": BUFFERINFO}
 
 FLUSH_READ, FLUSH_WRITE, FLUSH_EVENT = 1, 2, 4
 DIAL_OP_APPEND, DIAL_OP_REPLACE, DIAL_OP_CANCEL = 1, 2, 3
+IOMUX_READ, IOMUX_WRITE, IOMUX_WRITEEMPTY, IOMUX_SIGEVENT, IOMUX_NOWAIT = 1, 2, 4, 8, 0x100
+POLICY_IMMEDIATE = 0
+ABIT, BBIT, CBIT, DBIT = 8, 4, 2, 1               # CAS bits as DAHDI_GETRXBITS / DAHDI_SETTXBITS carry them
 
 
 class Law(enum.IntEnum):

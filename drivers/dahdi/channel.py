@@ -27,6 +27,7 @@ class Role(enum.Enum):
 
     FXO = "fxo"
     FXS = "fxs"
+    E1 = "e1"      # an E1 timeslot with channel-associated signalling (MFC/R2 through libopenr2)
 
 
 class ChannelError(Exception):
@@ -108,6 +109,13 @@ class DahdiChannel:
             self.close()
             raise ChannelError(f"channel {self.channo}: not configured in /etc/dahdi/system.conf "
                                "(run dahdi_genconf, then dahdi_cfg -vv)")
+        if self.role is Role.E1:
+            if sig != abi.Sig.CAS:
+                have = _sig_name(sig)
+                self.close()
+                raise ChannelError(f"channel {self.channo}: configured as e1 (MFC/R2) here but the card has {have} "
+                                   "signalling (MFC/R2 needs cas=... in /etc/dahdi/system.conf, see docs/cards.md)")
+            return
         want_fxs_sig = self.role is Role.FXO
         if (want_fxs_sig and not abi.is_fxs_signalled(sig)) or (not want_fxs_sig and not abi.is_fxo_signalled(sig)):
             have = _sig_name(sig)

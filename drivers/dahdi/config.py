@@ -11,6 +11,9 @@ from .channel import Role
 
 CALLERID_SEND = ("cn", "bell", "etsi", "dtmf-a", "dtmf-d")   # drivers.common.callerid_audio.CidStandard
 ANSWER_MODES = ("progress", "polarity", "immediate")   # drivers.analog.profiles.AnswerMode
+SIGNALLINGS = ("mfcr2",)
+R2_VARIANTS = ("cn", "itu", "ar", "br", "co", "cz", "ec", "mx", "ph", "ve")   # drivers.dahdi.r2lib.VARIANTS
+R2_CATEGORIES = ("national", "national_priority", "international", "international_priority", "collect", "test")
 COUNTRIES = ("cn", "us", "uk", "de", "fr", "it", "jp", "au", "br", "in")
 _RANGE = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
 _EXTENSION = re.compile(r"[0-9]{1,16}")
@@ -69,6 +72,7 @@ class Plan:
     rx_gain: float = 0.0
     tx_gain: float = 0.0
     device: str = abi.CHANNEL_DEVICE
+    r2: dict[str, Any] = field(default_factory=dict)        # E1 MFC/R2 settings (variant, max_ani, ...)
     problems: list[str] = field(default_factory=list)      # "DEVICE: key: what is wrong"
     issues: list[tuple[str, str]] = field(default_factory=list)  # (key, what is wrong)
 
@@ -77,17 +81,19 @@ def check(device: str, s: dict[str, Any]) -> Plan:
     """The plan for a device section, with every problem in ``problems`` as "DEVICE: key: what is wrong"."""
     plan, bad = Plan(), []  # type: Plan, list[tuple[str, str]]
     channels: dict[str, list[int]] = {}
-    for key in ("fxo", "fxs"):
+    for key in ("fxo", "fxs", "e1"):
         try:
             channels[key] = parse_ranges(str(s.get(key) or ""))
         except ValueError as exc:
             bad.append((key, f"{exc}"))
             channels[key] = []
-    both = sorted(set(channels["fxo"]) & set(channels["fxs"]))
-    if both:
-        bad.append(("fxs", f"channels {format_ranges(both)} are also listed under fxo: a port is one or the "
+    for a, b in (("fxo", "fxs"), ("fxo", "e1"), ("fxs", "e1")):
+        both = sorted(set(channels[a]) & set(channels[b]))
+        if both:
+            bad.append((b, f"channels {format_ranges(both)} are also listed under {a}: a port is one or the "
                            "other"))
-    if not channels["fxo"] and not channels["fxs"] and not any(k in s and s[k] for k in ("fxo", "fxs")):
+    bad.extend(_check_r2(s, channels["e1"], plan))
+    if not any(channels.values()) and not any(k in s and s[k] for k in ("fxo", "fxs", "e1")):
         bad.append(("fxo", 'no channels configured: give fxo: and/or fxs: (like fxo: "1-4" and fxs: "5-8")'))
     extensions = [str(e) for e in (s.get("extensions") or [])]
     fxs = channels["fxs"]
@@ -123,10 +129,10 @@ def check(device: str, s: dict[str, Any]) -> Plan:
     sends = str(s.get("callerid_send") or "").lower()
     if sends and sends not in CALLERID_SEND:
         bad.append(("callerid_send", f"{sends!r}; expected {', '.join(CALLERID_SEND)}"))
-    for key in ("hangup_on_polarity", "busy_disconnect"):
+    for key in ("hangup_on_polarity", "busy_disconnect", "mwi"):
         if key in s and not isinstance(s[key], bool):
             bad.append((key, f"{s[key]!r}; expected true or false"))
-    plan.ports = [Port(c, Role.FXO) for c in channels["fxo"]] + \
+    plan.ports = [Port(c, Role.E1) for c in channels["e1"]] + [Port(c, Role.FXO) for c in channels["fxo"]] + \
         [Port(c, Role.FXS, extensions[i] if i < len(extensions) else str(c)) for i, c in enumerate(fxs)]
     plan.ports.sort(key=lambda p: p.channo)
     plan.law, plan.country, plan.echo_taps = laws.get(law, abi.Law.DEFAULT), country, int(taps)
@@ -136,3 +142,46 @@ def check(device: str, s: dict[str, Any]) -> Plan:
     plan.issues = bad
     plan.problems = [f"{device}: {key}: {msg}" for key, msg in bad]
     return plan
+
+
+def _check_r2(s: dict[str, Any], e1: list[int], plan: Plan) -> list[tuple[str, str]]:
+    """The E1 keys: signalling (mfcr2), the R2 variant, digit counts, category and the ANI sent on calls out."""
+    bad: list[tuple[str, str]] = []
+    signalling = str(s.get("signalling") or "").lower()
+    if e1 and not signalling:
+        bad.append(("signalling", "missing: E1 channels need the line signalling the exchange uses (mfcr2)"))
+    elif signalling and signalling not in SIGNALLINGS:
+        bad.append(("signalling", f"{signalling!r}; expected {', '.join(SIGNALLINGS)} (ISDN PRI is not supported "
+                                  "yet)"))
+    elif signalling and not e1:
+        bad.append(("e1", f"signalling {signalling} is set but no e1 channels are listed (like e1: \"1-15,17-31\")"))
+    dchan = [c for c in e1 if (c - 1) % 31 == 15]
+    if dchan:
+        bad.append(("e1", f"channel {format_ranges(dchan)} is timeslot 16 of an E1 span: it carries the CAS bits, "
+                          "not a call (give 1-15,17-31 for the first span)"))
+    variant = str(s.get("r2_variant") or "cn").lower()
+    if variant not in R2_VARIANTS:
+        bad.append(("r2_variant", f"unknown {variant!r}; known: {', '.join(R2_VARIANTS)}"))
+    r2: dict[str, Any] = {"variant": variant}
+    for key, default in (("r2_max_ani", 10), ("r2_max_dnis", 4)):
+        v = s.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 80:
+            bad.append((key, f"{v!r}; expected a digit count from 1 to 80"))
+            v = default
+        r2[key[3:]] = v
+    category = str(s.get("r2_category") or "national").lower()
+    if category not in R2_CATEGORIES:
+        bad.append(("r2_category", f"{category!r}; expected {', '.join(R2_CATEGORIES)}"))
+        category = "national"
+    r2["category"] = category
+    ani = str(s.get("r2_ani") or "")
+    if ani and not ani.isdigit():
+        bad.append(("r2_ani", f"{ani!r} is not a number (digits only)"))
+        ani = ""
+    r2["ani"] = ani
+    for key in ("r2_immediate_accept", "r2_skip_category"):
+        if key in s and not isinstance(s[key], bool):
+            bad.append((key, f"{s[key]!r}; expected true or false"))
+        r2[key[3:]] = bool(s.get(key, False)) if isinstance(s.get(key, False), bool) else False
+    plan.r2 = r2
+    return bad

@@ -92,7 +92,7 @@ def parse_proc_span(text: str) -> list[ProcSpan]:
 def read_system_conf(path: str | os.PathLike = SYSTEM_CONF) -> dict[str, Any]:
     """The channel signalling and zone of /etc/dahdi/system.conf: {"fxo": [...], "fxs": [...], "country": ...};
     an FXO port is configured with fxs* signalling and an FXS port with fxo*."""
-    out: dict[str, Any] = {"fxo": [], "fxs": [], "country": None, "echocanceller": []}
+    out: dict[str, Any] = {"fxo": [], "fxs": [], "e1": [], "country": None, "echocanceller": []}
     try:
         text = Path(path).read_text(errors="replace")
     except OSError:
@@ -108,6 +108,8 @@ def read_system_conf(path: str | os.PathLike = SYSTEM_CONF) -> dict[str, Any]:
                 out["fxo"] += parse_ranges(value)
             elif key in ("fxoks", "fxols", "fxogs"):
                 out["fxs"] += parse_ranges(value)
+            elif key == "cas":     # cas=1-15:1101 (E1 timeslots with channel-associated signalling: MFC/R2)
+                out["e1"] += parse_ranges(value.split(":", 1)[0])
             elif key == "echocanceller":
                 out["echocanceller"] += parse_ranges(value.split(",", 1)[1]) if "," in value else []
         except ValueError:
@@ -122,16 +124,18 @@ def probe(proc: str | os.PathLike | None = None, conf_path: str | os.PathLike | 
     one per card (the part of the span name before the first slash), with what the kernel says about them."""
     spans = read_proc(proc if proc is not None else proc_dir())
     conf = read_system_conf(conf_path if conf_path is not None else system_conf())
-    fxo_conf, fxs_conf = set(conf["fxo"]), set(conf["fxs"])
+    fxo_conf, fxs_conf, e1_conf = set(conf["fxo"]), set(conf["fxs"]), set(conf.get("e1", []))
     cards: dict[str, dict[str, Any]] = {}
     for span in spans:
         card = span.name.split("/", 1)[0].lower()
-        entry = cards.setdefault(card, {"fxo": [], "fxs": [], "spans": [], "in_use": []})  # type: dict[str, Any]
+        entry: dict[str, Any] = cards.setdefault(card, {"fxo": [], "fxs": [], "e1": [], "spans": [], "in_use": []})
         entry["spans"].append({"span": span.spanno, "name": span.name, "description": span.desc,
                                "alarms": span.alarms, "channels": len(span.channels)})
         for ch in span.channels:
             sig = ch.sig.upper()
-            if sig.startswith("FXS") or ch.channo in fxo_conf:
+            if sig == "CAS" or ch.channo in e1_conf:
+                entry["e1"].append(ch.channo)
+            elif sig.startswith("FXS") or ch.channo in fxo_conf:
                 entry["fxo"].append(ch.channo)
             elif sig.startswith("FXO") or ch.channo in fxs_conf:
                 entry["fxs"].append(ch.channo)
@@ -139,13 +143,15 @@ def probe(proc: str | os.PathLike | None = None, conf_path: str | os.PathLike | 
                 entry["in_use"].append(ch.channo)
     out = []
     for i, (card, entry) in enumerate(sorted(cards.items())):
-        if not entry["fxo"] and not entry["fxs"]:
+        if not entry["fxo"] and not entry["fxs"] and not entry["e1"]:
             continue
         section: dict[str, Any] = {"driver": "dahdi", "name": f"card{i}"}
         if entry["fxo"]:
             section["fxo"] = format_ranges(entry["fxo"])
         if entry["fxs"]:
             section["fxs"] = format_ranges(entry["fxs"])
+        if entry["e1"]:   # CAS on an E1: MFC/R2, China's variant unless the technician says otherwise
+            section.update(e1=format_ranges(entry["e1"]), signalling="mfcr2", r2_variant="cn")
         section["country"] = conf["country"] or "cn"
         section["card"] = card
         section["spans"] = "; ".join(f"{s['span']} {s['name']} ({s['channels']} channels)" for s in entry["spans"])
@@ -156,14 +162,17 @@ def probe(proc: str | os.PathLike | None = None, conf_path: str | os.PathLike | 
     return out
 
 
-CONFIG_KEYS = ("name", "driver", "fxo", "fxs", "country")
+CONFIG_KEYS = ("name", "driver", "fxo", "fxs", "e1", "signalling", "r2_variant", "country")
 
 
 def yaml_entry(section: dict) -> str:
     """The devices: list item to paste into hotline.yaml for one discovered card."""
     out = [f"  - name: {section['name']}", "    driver: dahdi"]
-    for key in ("fxo", "fxs"):
+    for key in ("fxo", "fxs", "e1"):
         if section.get(key):
             out.append(f'    {key}: "{section[key]}"')
+    for key in ("signalling", "r2_variant"):
+        if section.get(key):
+            out.append(f"    {key}: {section[key]}")
     out.append(f"    country: {section.get('country') or 'cn'}")
     return "\n".join(out) + "\n"

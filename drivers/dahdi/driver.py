@@ -16,6 +16,8 @@ from hotline.drivers.common.elastic import Codec
 
 from . import abi, config, discover
 from .channel import ChannelError, DahdiChannel, Role
+from .r2lib import R2Error, library as r2_library
+from .r2span import R2Signalling, r2_settings
 from .signalling import SpanSignalling
 from .span import Port, SpanPoller
 from .syscalls import OsSyscalls, Syscalls
@@ -31,9 +33,11 @@ STATION_TRAITS = LineTraits(dtmf_in=DtmfMode.INBAND, dtmf_out=DtmfMode.INBAND, c
 class DahdiLine(Line):
     """One port; commands are queued to its analog machine on the span's poller thread (they never block)."""
 
-    def __init__(self, name: str, kind: LineKind, signalling: SpanSignalling, row: int, extension: str = ""):
+    def __init__(self, name: str, kind: LineKind, signalling: SpanSignalling | R2Signalling, row: int,
+                 extension: str = "", r2: bool = False):
         caps = Capability.VOICE_FRAMES | (Capability.RING_STATION if kind is LineKind.STATION
-                                          else Capability.DIAL | Capability.FLASH)
+                                          else Capability.DIAL if r2 else Capability.DIAL | Capability.FLASH)
+        self.r2 = r2   # an E1 MFC/R2 channel (r2span.py) rather than an analog port
         super().__init__(name=name, kind=kind, capabilities=caps, extension=extension,
                          traits=STATION_TRAITS if kind is LineKind.STATION else TRUNK_TRAITS)
         self.signalling, self.row = signalling, row
@@ -61,6 +65,8 @@ class DahdiLine(Line):
             raise ValueError(f"{self.name}: a station port cannot dial")
         if not number or not all(c in "0123456789*#ABCD" for c in number):
             raise ValueError(f"{self.name}: cannot dial {number!r} (digits, * and # only)")
+        if self.r2 and not number.isdigit():
+            raise ValueError(f"{self.name}: cannot dial {number!r} over MFC/R2 (digits only)")
         self._do("dial", number)
 
     def ring(self, caller_id: str = "", caller_name: str = "") -> None:
@@ -71,9 +77,15 @@ class DahdiLine(Line):
         """FXS: stop ringing."""
         self._do("stop_ring")
 
+    def message_waiting(self, on: bool) -> None:
+        """FXS: light or clear the phone's message-waiting lamp (FSK by on-hook transfer once the phone is idle;
+        only with ``mwi: true``)."""
+        if self.kind is LineKind.STATION:
+            self._do("message_waiting", bool(on))
+
     def flash(self) -> None:
-        """FXO: hook flash."""
-        if self.kind is LineKind.TRUNK:
+        """FXO: hook flash (an R2 channel has none)."""
+        if self.kind is LineKind.TRUNK and not self.r2:
             self._do("flash")
 
     def send_dtmf(self, digits: str) -> None:
@@ -101,9 +113,22 @@ class DahdiDriver(Driver):
                     "or at once after dialling)"),
         Option("callerid_send", str, "", choices=("",) + config.CALLERID_SEND,
                help="FXS: caller ID the phones understand (default: the country's; dtmf-a for DTMF phones)"),
+        Option("mwi", bool, False, help="FXS: the phones show message waiting from FSK messages (their lamp)"),
         Option("hangup_on_polarity", bool, False, help="FXO: a polarity reversal in a call means the far end hung up"),
         Option("busy_disconnect", bool, True,
                help="FXO: busy, congestion or dial tone in a call means the far end hung up (Chinese lines)"),
+        Option("e1", str, "", help='E1 channels with channel-associated signalling, as DAHDI channel ranges, like '
+                                   '"1-15,17-31"'),
+        Option("signalling", str, "", choices=("",) + config.SIGNALLINGS,
+               help="E1: the line signalling the exchange uses (mfcr2: MFC/R2 through libopenr2)"),
+        Option("r2_variant", str, "cn", choices=config.R2_VARIANTS, help="E1 MFC/R2: the country variant"),
+        Option("r2_max_ani", int, 10, min=1, max=80, help="E1 MFC/R2: caller's number digits asked for"),
+        Option("r2_max_dnis", int, 4, min=1, max=80, help="E1 MFC/R2: called number digits asked for"),
+        Option("r2_category", str, "national", choices=config.R2_CATEGORIES,
+               help="E1 MFC/R2: the caller category sent on calls out"),
+        Option("r2_ani", str, "", help="E1 MFC/R2: the box's number sent as ANI on calls out (empty: none)"),
+        Option("r2_immediate_accept", bool, False, help="E1 MFC/R2: accept without the group B signal"),
+        Option("r2_skip_category", bool, False, help="E1 MFC/R2: do not ask callers for their category"),
     )
 
     def __init__(self, device_name: str, settings: dict[str, Any], sink: EventSink, sys: Syscalls | None = None,
@@ -134,13 +159,18 @@ class DahdiDriver(Driver):
 
     @classmethod
     def probe(cls) -> list[dict]:
-        """Analog ports DAHDI configured on this box, as device sections (from /proc/dahdi and system.conf)."""
+        """Analog ports and E1 CAS spans DAHDI configured on this box, as device sections (/proc/dahdi, system.conf)."""
         return discover.probe()
 
     def validate_environment(self) -> list[str]:
         """Bad settings, or no DAHDI channel device on this box."""
         if self.plan.problems:
             return self.plan.problems
+        if any(p.role is Role.E1 for p in self.plan.ports):
+            try:
+                r2_library()
+            except R2Error as exc:
+                return [f"{self.device_name}: {exc}"]
         if isinstance(self.sys, OsSyscalls) and not os.path.exists(self.plan.device):
             return [f"{self.device_name}: {self.plan.device} does not exist: the DAHDI kernel module is not loaded "
                     "(see docs/cards.md: dahdi-dkms, dahdi_cfg)"]
@@ -171,7 +201,11 @@ class DahdiDriver(Driver):
             raise DriverNotReady(f"{self.device_name}: " + "; ".join(errors[:8])
                                  + (f" (and {len(errors) - 8} more)" if len(errors) > 8 else ""))
         self.channels = [ch for _, ch in opened]
-        self._build(opened)
+        try:
+            self._build(opened)
+        except R2Error as exc:
+            self.close()
+            raise DriverNotReady(f"{self.device_name}: {exc}") from None
         for span in self.spans:
             span.start()
         self.opened = True
@@ -188,10 +222,18 @@ class DahdiDriver(Driver):
         for si, (spanno, members) in enumerate(sorted(by_span.items())):
             ports = []
             names = [f"{self.device_name}-{port.channo}" for port, _ in members]
-            signalling = SpanSignalling([(n, ch, port.role) for n, (port, ch) in zip(names, members)], sink,
-                                        self.plan.country, self.settings, codec)
+            r2 = members[0][0].role is Role.E1
+            if r2:   # an E1 span: MFC/R2 on every configured channel of it
+                signalling: SpanSignalling | R2Signalling = R2Signalling(
+                    [(n, ch) for n, (_, ch) in zip(names, members)], sink, r2_settings(self.plan.r2), self.sys,
+                    name=f"{self.device_name}-span{spanno}")
+            else:
+                signalling = SpanSignalling([(n, ch, port.role) for n, (port, ch) in zip(names, members)], sink,
+                                            self.plan.country, self.settings, codec)
             for row, ((port, ch), name) in enumerate(zip(members, names)):
-                if port.role is Role.FXO:
+                if r2:
+                    line = DahdiLine(name, LineKind.TRUNK, signalling, row, r2=True)
+                elif port.role is Role.FXO:
                     line = DahdiLine(name, LineKind.TRUNK, signalling, row)
                 else:
                     line = DahdiLine(name, LineKind.STATION, signalling, row, extension=port.extension)
@@ -229,6 +271,12 @@ class DahdiDriver(Driver):
         """Stop the pollers and close every channel (the kernel puts them on hook)."""
         for span in self.spans:
             span.stop()
+            if isinstance(span.signalling, R2Signalling):
+                if span.thread.is_alive():   # openr2 is not thread-safe: never free it under a running poller
+                    log.error("event=dahdi_r2_not_freed device=%s span=%d reason=poller_still_running",
+                              self.device_name, span.spanno)
+                else:
+                    span.signalling.close()
         for ch in self.channels:
             ch.close()
         self.opened = False
@@ -240,6 +288,7 @@ class DahdiDriver(Driver):
         alarms = [s.state.reason for s in self.spans if s.state.reason]
         return {"device": self.device_name, "driver": self.name, "state": "up" if self.opened else "down",
                 "fxo": config.format_ranges(fxo), "fxs": config.format_ranges(fxs), "country": self.plan.country,
+                "e1": config.format_ranges([p.channo for p in self.plan.ports if p.role is Role.E1]),
                 "lines": len(self.lines), "alarms": alarms, "spans": [s.status() for s in self.spans]}
 
     # ---- frame device (event loop, never blocks) ------------------------------------------------------------------

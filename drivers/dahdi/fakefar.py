@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class FarEnds:
     unplugged: bool
 
     def _event(self, ch: "FakeChannel", code: int) -> None: ...
+    _carry_bits: Any   # fakecas.CasLink's
 
     def unplug(self) -> None:
         """The card is gone (a PCI hot-unplug, a USB card pulled): every descriptor reports POLLERR and every call
@@ -142,6 +143,10 @@ class FarEnds:
             for ch in self.channels.values():
                 if ch.spanno == spanno:
                     self._event(ch, abi.Event.ALARM if alarms else abi.Event.NOALARM)
+            if not alarms:   # E1 CAS: the bits cross the link again (BITSCHANGED where they differ)
+                for ch in self.channels.values():
+                    if ch.peer and ch.sig == abi.Sig.CAS:
+                        self._carry_bits(ch)
             self.cond.notify_all()
 
     def inject(self, channo: int, code: int) -> None:

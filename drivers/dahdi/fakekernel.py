@@ -23,6 +23,7 @@ import numpy as np
 from hotline.drivers.common import g711
 
 from . import abi
+from .fakecas import CAS_IOCTLS, IDLE_BITS, CasLink
 from .fakefar import FarEnds
 from .syscalls import POLLERR, POLLIN, POLLNVAL, POLLOUT, POLLPRI
 
@@ -81,6 +82,11 @@ class FakeChannel:
     polarity_flips: int = 0
     overruns: int = 0
     cancelled_dials: int = 0
+    peer: int = 0                    # E1 CAS: the channel at the other end of this timeslot (fakecas.py)
+    txbits: int = IDLE_BITS
+    rxbits: int = IDLE_BITS
+    bufpolicy: int = 0
+    heard_on: bool = False           # E1 CAS: keep what this channel sends in ``heard``
 
     @property
     def fxo_port(self) -> bool:
@@ -139,7 +145,7 @@ class FakePoll:
         return out
 
 
-class FakeDahdi(FarEnds):
+class FakeDahdi(FarEnds, CasLink):
     """The fake kernel and the far ends of its ports (the test's side: co_*, phone_*, far_*, alarm, inject)."""
 
     def __init__(self, spans: list[list[tuple[int, abi.Sig, str]]], law: abi.Law = abi.Law.ALAW, zone: str = "cn",
@@ -504,9 +510,13 @@ class FakeDahdi(FarEnds):
     def _step(self) -> None:
         self.ms += BLOCK_MS
         self.blocks += 1
-        live = [c for c in self.channels.values() if c.fd is not None]
+        live = [c for c in self.channels.values() if c.fd is not None and not c.peer]
         if live:
             self._audio(live)
+        linked = [c for c in self.channels.values() if c.peer and (c.fd is not None or c.pending
+                                                                   or self.channels[c.peer].fd is not None)]
+        if linked:
+            self._cas_audio(linked)
         for ch in self.channels.values():
             self._timers(ch)
 
@@ -629,4 +639,4 @@ _IOCTLS = {abi.DAHDI_SET_BLOCKSIZE: FakeDahdi._set_blocksize, abi.DAHDI_GET_BLOC
            abi.DAHDI_ECHOCANCEL_PARAMS: FakeDahdi._echocancel, abi.DAHDI_SETGAINS: FakeDahdi._setgains,
            abi.DAHDI_GETGAINS: FakeDahdi._getgains, abi.DAHDI_FLUSH: FakeDahdi._flush,
            abi.DAHDI_ONHOOKTRANSFER: FakeDahdi._onhooktransfer, abi.DAHDI_SETPOLARITY: FakeDahdi._setpolarity,
-           abi.DAHDI_GETEVENT: FakeDahdi._getevent}
+           abi.DAHDI_GETEVENT: FakeDahdi._getevent, **CAS_IOCTLS}

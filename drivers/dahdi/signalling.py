@@ -40,7 +40,8 @@ def analog_settings(role: Role, country: str, options: dict[str, Any]) -> Analog
     code = country if country in COUNTRIES else "us"
     if role is Role.FXS:
         sends = str(options.get("callerid_send") or "").lower()
-        return AnalogSettings(country=code, flash_max_ms=0.0, callerid_send=CidStandard(sends) if sends else None)
+        return AnalogSettings(country=code, flash_max_ms=0.0, callerid_send=CidStandard(sends) if sends else None,
+                              mwi=bool(options.get("mwi", False)))
     return AnalogSettings(country=code, answer=AnswerMode(str(options.get("answer") or "progress").lower()),
                           hangup_on_polarity=bool(options.get("hangup_on_polarity", False)),
                           busy_disconnect=bool(options.get("busy_disconnect", True)))
@@ -86,6 +87,11 @@ class ChannelHardware:
             self._oht_frames -= 1
         else:
             self._oht_frames = 0
+
+    def paused(self) -> None:
+        """No signalling audio this round: on-hook transfer may run out meanwhile, so the next audio arms it
+        again (a second message-waiting or caller-ID message seconds later still reaches the on-hook phone)."""
+        self._oht_frames = 0
 
 
 class SpanSignalling:
@@ -144,6 +150,9 @@ class SpanSignalling:
             hw.frame = None
         self.bank.tick(self.inbound, now)
         self.inbound[:] = 0
+        for hw in self.hw:
+            if hw.frame is None:
+                hw.paused()
         rows = [i for i, hw in enumerate(self.hw) if hw.frame is not None]
         if not rows:
             return {}

@@ -69,6 +69,9 @@ class SpanPoller:
         self.device, self.spanno, self.ports, self.sys, self.sink, self.clock = device, spanno, ports, sys, sink, clock
         self.signalling = signalling
         signalling.wake = self._poke
+        self.cas = bool(getattr(signalling, "cas", False))   # E1 MFC/R2 (r2span.py): openr2 reads the events
+        if self.cas:
+            signalling.alarm_hook = self._r2_alarm
         self.by_fd = {p.channel.fd: p for p in ports}
         n = len(ports)
         self.rx = ElasticBuffer(n, codec, target=3 * BLOCK, capacity=25 * BLOCK)
@@ -168,6 +171,11 @@ class SpanPoller:
                 continue
             if mask & (POLLERR | POLLNVAL):
                 raise OSError(errno.ENODEV, f"channel {port.channel.channo} reports an error (card removed?)")
+            if self.cas and (mask & POLLPRI or self.signalling.owns_audio(port.row)):
+                self.signalling.process(port.row)   # bits, alarms, MF audio: openr2 does the reads itself
+                if self.signalling.owns_audio(port.row):
+                    continue
+                mask &= ~POLLPRI
             if mask & POLLPRI:
                 self.drain_events(port, now)
             if mask & POLLIN:
@@ -262,7 +270,11 @@ class SpanPoller:
                 break
 
     def drain_events(self, port: Port, now: float) -> None:
-        """Read every pending event of a channel (DAHDI_GETEVENT until NONE) and hand the hook signals on."""
+        """Read every pending event of a channel (DAHDI_GETEVENT until NONE) and hand the hook signals on (an R2
+        channel's events are openr2's to read)."""
+        if self.cas:
+            self.signalling.process(port.row)
+            return
         for _ in range(MAX_EVENTS):
             code = port.channel.get_event()
             if code == abi.Event.NONE:
@@ -301,6 +313,16 @@ class SpanPoller:
             log.warning("event=dahdi_alarm device=%s span=%d reason=%r", self.device, self.spanno, reason)
         self.state.alarms, self.state.reason = alarms, reason
         return reason
+
+    def _r2_alarm(self, row: int, on: bool) -> str:
+        """openr2 saw ALARM or NOALARM on channel ``row``: the span's alarm state and its reason in words."""
+        if on:
+            return self._alarm(self.ports[row])
+        if self.state.alarms or self.state.reason:
+            log.info("event=dahdi_alarm_cleared device=%s span=%d channel=%d", self.device, self.spanno,
+                     self.ports[row].channel.channo)
+        self.state.alarms, self.state.reason = 0, ""
+        return ""
 
     def status(self) -> dict:
         """For the driver's status(): alarm and counters."""

@@ -13,7 +13,8 @@ import numpy as np
 from hotline.drivers.base import (FRAME_SAMPLES, AnswerSupervision, Capability, Driver, DriverNotReady, DtmfMode,
                                   Duplex, EventSink, FaxMode, HangupCause, Line, LineKind, LineTraits, Option)
 
-from . import profiles
+from . import faxreceive, profiles
+from .faxreceive import FaxReceiveRequest
 from .init import CommandFailed, NoAnswer, NotVoice
 from .port import PortGone, is_url, resolve
 from .session import ModemSession, dialect_for
@@ -77,6 +78,26 @@ class ModemLine(Line):
         """Digits go in band (the media engine plays them)."""
         raise NotImplementedError("a modem line sends DTMF in band")
 
+    @property
+    def fax_class(self) -> str | None:
+        """The fax class this line receives in ("2", "2.0", "1"; None: the line takes no faxes)."""
+        return self.driver.session.fax_class
+
+    @property
+    def fax_unavailable(self) -> str:
+        """Why the line takes no faxes (empty when it does)."""
+        return "" if self.fax_class else self.driver.session.fax_why
+
+    @property
+    def answers_fax(self) -> bool:
+        """``mode: fax``: every call on this line is answered as fax (a fax line, like faxgetty)."""
+        return self.driver.mode == "fax" and self.fax_class is not None
+
+    def receive_fax(self, request: FaxReceiveRequest) -> None:
+        """Take the call (ringing, or in voice after DLE c) as a fax into ``request.tiff``; the modem's thread
+        sets ``request.future`` to a FaxReceiveResult and leaves the line on hook. Never blocks."""
+        self.driver.session.receive_fax(request)
+
     def listen(self, on: bool) -> None:
         """The box starts or stops recording the caller: a half-duplex modem switches to +VRX and back to +VTX."""
         self.driver.session.command("listen" if on else "stop_listen")
@@ -93,6 +114,12 @@ class ModemDriver(Driver):
         Option("number", str, "", help="the number this line answers for (routes match it as the dialled number)"),
         Option("profile", str, "auto", choices=("auto", *profiles.PROFILES),
                help="chipset profile; auto identifies the modem with ATI/ATI3/ATI9"),
+        Option("mode", str, "voice", choices=("voice", "fax"),
+               help="voice: calls go to the route's flow (a caller's fax tone, DLE c, turns the call into a fax "
+                    "receive); fax: every call is answered as fax into the faxes inbox"),
+        Option("fax", str, "auto", choices=faxreceive.SETTINGS,
+               help="the fax class calls are received in: auto (2.0, else 2, else 1 from AT+FCLASS=?), class2, "
+                    "class2.0, class1, or none (the line takes no faxes)"),
     )
 
     def __init__(self, device_name: str, settings: dict[str, Any], sink: EventSink,
@@ -100,9 +127,11 @@ class ModemDriver(Driver):
         super().__init__(device_name, settings, sink)
         self.problems = self._check_settings()
         self.port_name = str(settings.get("port") or "")
+        self.mode = str(settings.get("mode") or "voice")
         self.session = ModemSession(device_name, device_name, self.port_name, str(settings.get("profile") or "auto"),
                                     str(settings.get("number") or ""), sink, opener=opener,
-                                    usb_reset=usb_reset if usb_reset is not None else _usb_reset(self.port_name))
+                                    usb_reset=usb_reset if usb_reset is not None else _usb_reset(self.port_name),
+                                    fax=str(settings.get("fax") or "auto"), voice_required=self.mode != "fax")
         self.line: ModemLine | None = None
         self._lines_seen: list[str] | None = None
         self._live = False
@@ -120,6 +149,13 @@ class ModemDriver(Driver):
         profile = str(s.get("profile") or "auto")
         if profile != "auto" and profile not in profiles.PROFILES:
             out.append(f"{self.device_name}: profile: unknown {profile!r}; known: auto, {', '.join(profiles.PROFILES)}")
+        mode, fax = str(s.get("mode") or "voice"), str(s.get("fax") or "auto")
+        if mode not in ("voice", "fax"):
+            out.append(f"{self.device_name}: mode: {mode!r}: use voice or fax")
+        if fax not in faxreceive.SETTINGS:
+            out.append(f"{self.device_name}: fax: {fax!r}: use one of {', '.join(faxreceive.SETTINGS)}")
+        elif mode == "fax" and fax == "none":
+            out.append(f"{self.device_name}: mode: fax with fax: none: the line could take no call")
         return out
 
     # ---- contract ----------------------------------------------------------------------------------------
@@ -157,8 +193,13 @@ class ModemDriver(Driver):
         except (NotVoice, CommandFailed) as exc:
             raise DriverNotReady(f"{self.device_name}: {self.session.port.name}: {exc}") from None
         dialect = dialect_for(info.profile)
+        fclass = self.session.fax_class
+        if self.mode == "fax" and fclass is None:
+            self.session.close()
+            raise DriverNotReady(f"{self.device_name}: mode: fax, but {self.session.fax_why}")
+        fax = FaxMode.NONE if fclass is None else FaxMode.CLASS1 if fclass.startswith("1") else FaxMode.CLASS2
         traits = LineTraits(duplex=dialect.duplex, dtmf_in=DtmfMode.EVENTS, dtmf_out=DtmfMode.INBAND,
-                            answer_supervision=AnswerSupervision.CONFIRMED, fax=FaxMode.NONE)
+                            answer_supervision=AnswerSupervision.CONFIRMED, fax=fax)
         self.line = ModemLine(self, self.device_name, traits)
         self.session.start()
         return [self.line]

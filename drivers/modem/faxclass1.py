@@ -16,13 +16,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hotline.drivers.common import spandsp, spandsp_t30
 
 from .class1fe import CAN, Class1FrontEnd, Failure, Step, Stopped
 from .class1link import DLE_ETX, Modulation, Result, modems_offered, parse_codes
 from .port import Port, PortGone
+
+if TYPE_CHECKING:
+    from .faxreceive import FaxReceiveRequest, FaxReceiveResult
+    from .profiles import ChipsetProfile
 
 log = logging.getLogger("hotline.fax.class1")
 
@@ -246,3 +250,39 @@ class Class1Fax(Class1FrontEnd):
             self.command("H0", 5.0)
         except (Class1Error, PortGone, Stopped):
             pass
+
+
+def _receive_on_line(port: Port, fclass: str, req: FaxReceiveRequest, profile: ChipsetProfile) -> FaxReceiveResult:
+    """A modem line's fax receive in class 1 (the faxreceive registry's function): ATA as fax on the ringing call,
+    or on a voice call already off hook after DLE c; the result in the registry's terms."""
+    from .faxreceive import FaxReceiveResult
+    out = FaxReceiveResult(fclass)
+
+    def connected() -> None:
+        out.connected = True
+        if req.on_connected is not None:
+            req.on_connected()
+    try:
+        fax = Class1Fax(port, req.ident, abort=req.abort, time_limit=max(60.0, req.page_timeout * 5))
+        r = fax.receive(req.tiff, on_page=req.on_page, on_connected=connected)
+    except (Class1Error, ValueError) as exc:      # no class 1 after all, or the modem went quiet in setup
+        out.reason = f"fax modem: {exc}"[:200]
+        return out
+    out.transcript, out.remote_ident = r.transcript, r.remote_ident
+    out.connected = out.connected or (r.failure is not Failure.NOT_A_FAX and r.code != -1)
+    if r.pages > 0 and r.tiff is not None:
+        out.pages, out.tiff = r.pages, r.tiff
+    if not r.ok:      # hangup stays None: it holds class 2's +FHNG codes; T.30's words are in the reason
+        out.reason = (r.reason or "the class 1 call failed")[:200]
+    elif not r.pages:
+        out.reason = "the call ended before a page came"
+    return out
+
+
+def _register() -> None:
+    from .faxreceive import register_receiver
+    register_receiver("1", _receive_on_line)
+    register_receiver("1.0", _receive_on_line)
+
+
+_register()

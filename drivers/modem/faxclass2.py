@@ -1,5 +1,6 @@
-"""Sending a fax through a class 2 or 2.0 fax modem (the modem runs T.30): dial, +FDT each page as DLE-shielded
-MH data, +FET / DLE ppm, and read the modem's +FPTS/+FPS and +FHNG/+FHS. Blocking: run it in a thread.
+"""Sending and receiving a fax through a class 2 or 2.0 fax modem (the modem runs T.30): dial, +FDT each page as
+DLE-shielded MH data, +FET / DLE ppm, and read the modem's +FPTS/+FPS and +FHNG/+FHS; or answer (ATA in the fax
+class, also on a call already off hook in voice) and take each page with +FDR. Blocking: run it in a thread.
 
 Speaks to the modem through drivers/modem/port.Port (any device path or pyserial URL, the emulator's
 ``virtualmodem://`` included). Hang-up codes are the same numbers in both classes (decimal in class 2, hex in 2.0)."""
@@ -13,7 +14,7 @@ from typing import Callable
 
 from hotline.drivers.modem import dle
 from hotline.drivers.modem.port import Port, PortGone
-from hotline.drivers.common.t4 import T4Page
+from hotline.drivers.common.t4 import T4Page, reverse
 
 __all__ = ["Class2Fax", "Class2Result", "Class2Error", "HANGUP_TEXT", "hangup_text", "Phase", "hangup_phase"]
 
@@ -21,6 +22,8 @@ FINALS = ("OK", "CONNECT", "ERROR", "NO CARRIER", "BUSY", "NO DIALTONE", "NO DIA
 DLE_ETX = bytes((0x10, 0x03))
 PPM_2_0 = {0: b"\x10,", 1: b"\x10;", 2: b"\x10."}
 XON = 0x11
+DC2 = 0x12
+WIDTHS = (1728, 2048, 2432, 1216, 864)   # +FDCS WD values
 
 # EIA/TIA-592 (class 2) and T.32 (class 2.0) hang-up status codes
 HANGUP_TEXT = {
@@ -84,6 +87,7 @@ class Class2Result:
     dial_result: str = ""            # OK, BUSY, NO CARRIER, NO DIALTONE, NO ANSWER, ERROR
     remote_ident: str = ""
     transcript: list[str] = field(default_factory=list)
+    received: list[T4Page] = field(default_factory=list)   # pages taken in a receive, in order
 
     @property
     def ok(self) -> bool:
@@ -121,7 +125,8 @@ class Class2Fax:
             k = min(x for x in (i, j) if x >= 0) if i >= 0 or j >= 0 else -1
             if k >= 0:
                 text = self._buf[:k].decode("latin-1").strip().strip("\x11\x13")
-                del self._buf[:k + 1]
+                crlf = k == j and self._buf[k + 1:k + 2] == b"\n"   # CR LF ends one line (page data may follow)
+                del self._buf[:k + 2 if crlf else k + 1]
                 if text:
                     self.transcript.append("< " + text)
                     return text
@@ -226,6 +231,89 @@ class Class2Fax:
             return result
         finally:
             self.hang_up(result)
+
+    def receive(self, rx_msb: bool = False, on_page: Callable[[int], None] | None = None,
+                on_connected: Callable[[], None] | None = None) -> Class2Result:
+        """Answer the call as fax (ATA in the fax class: a ringing call, or one already off hook in voice) and take
+        pages with +FDR until the far machine ends (EOP, +FHNG:0) or the call fails; ``result.received`` holds
+        the pages (MH data in wire order). ``rx_msb``: the modem sends class 2 page data MSB first whatever +FBOR
+        says (profiles.Quirk.CLASS2_RX_MSB)."""
+        fclass = self.setup()
+        c20 = fclass == "2.0"
+        flip = rx_msb and not c20
+        result = Class2Result(fclass, transcript=self.transcript)
+        session = [1, 5, 0, 2, 0, 0, 0, 0]
+        try:
+            final, lines = self.command("A", self.dial_timeout)
+            result.dial_result = final
+            self._note(result, lines)
+            self._session(lines, session)
+            if final != "OK" or result.hangup is not None:
+                return result
+            if on_connected is not None:
+                on_connected()
+            while result.hangup is None:
+                final, lines = self.command("+FDR", self.page_timeout)
+                self._note(result, lines)
+                self._session(lines, session)
+                if final != "CONNECT":
+                    return result
+                self.port.write(bytes((DC2,)))
+                data = self._page_data(time.monotonic() + self.page_timeout)
+                final, lines = self.responses(self.page_timeout, "the end of the received page")
+                status = self._note(result, lines)
+                page = T4Page(reverse(data) if flip else data, WIDTHS[session[2]] if session[2] < len(WIDTHS)
+                              else 1728, session[0] >= 1)
+                if status in (1, None) and page.rows > 0:
+                    result.received.append(page)
+                    result.pages_sent = result.pages_total = len(result.received)
+                    if on_page is not None:
+                        on_page(len(result.received))
+                self.command(f"{'+FPS' if c20 else '+FPTS'}={1 if status in (1, None) else 2}")
+            return result
+        finally:
+            self.hang_up(result)
+
+    @staticmethod
+    def _session(lines: list[str], session: list[int]) -> None:
+        """Take the negotiated session parameters (+FDCS / +FCS: VR,BR,WD,...) out of information lines."""
+        for line in lines:
+            m = re.match(r"\+F(?:DCS|CS):\s*([\d,\s]+)", line)
+            if m:
+                for i, v in enumerate(p.strip() for p in m.group(1).split(",")[:8]):
+                    if v.isdigit():
+                        session[i] = int(v)
+
+    def _page_data(self, deadline: float) -> bytes:
+        """One page's data after +FDR's CONNECT: DLE-shielded up to DLE ETX, returned unshielded."""
+        out = bytearray()
+        while not self._buf and self._fill(deadline):
+            pass
+        if self._buf[:1] == b"\n":    # the LF of CONNECT's CR LF, split from its CR (page data opens with EOL)
+            del self._buf[:1]
+        i = 0
+        while True:
+            while i < len(self._buf):
+                b = self._buf[i]
+                if b != dle.DLE:
+                    out.append(b)
+                    i += 1
+                    continue
+                if i + 1 >= len(self._buf):
+                    break
+                code = self._buf[i + 1]
+                i += 2
+                if code == dle.DLE:
+                    out.append(dle.DLE)
+                elif code == 0x1A:       # DLE SUB: two DLEs (class 2.0)
+                    out += bytes((dle.DLE, dle.DLE))
+                elif code == 0x03:       # DLE ETX: the end of the page
+                    del self._buf[:i]
+                    return bytes(out)
+            del self._buf[:i]
+            i = 0
+            if not self._fill(deadline):
+                raise Class2Error(f"the page's data did not end (no DLE ETX) within {self.page_timeout:g} s")
 
     def _note(self, result: Class2Result, lines: list[str]) -> int | None:
         """Take the remote ident, hang-up code and page status out of information lines; returns the page status."""

@@ -130,12 +130,14 @@ class ModemInfo:
     rate: int
     caller_id: bool
     echoes: int = 0
+    voice: bool = True           # False: a fax-only modem opened for a ``mode: fax`` line (no +VSM format in use)
 
     def status(self) -> dict:
         """Plain values for status() (the panel and /healthz)."""
         return {"manufacturer": self.identity.manufacturer or self.profile.vendor, "model": self.identity.model,
                 "revision": self.identity.revision, "profile": self.profile.name,
-                "format": f"{self.format.name} ({self.format.code}) at {self.rate} Hz", "caller_id": self.caller_id,
+                "format": f"{self.format.name} ({self.format.code}) at {self.rate} Hz" if self.voice
+                else "none (fax only)", "caller_id": self.caller_id,
                 "duplex": "full" if self.profile.full_duplex else "half"}
 
 
@@ -151,10 +153,12 @@ def in_band_reset(chat: Chat) -> None:
     chat.command("ATZ", timeout=3.0)
 
 
-def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = False, device: str = "") -> ModemInfo:
+def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = False, device: str = "",
+               voice_required: bool = True) -> ModemInfo:
     """Identify and set up a modem for voice: ATZ, E0 V1, ATI/ATI3/ATI9, +FCLASS=?, +FCLASS=8, +VSM=?, the
     best format, caller ID (``device`` names it in the log). Raises NoAnswer (stalled), NotVoice (unusable),
-    PortGone (unplugged)."""
+    PortGone (unplugged). ``voice_required=False`` (a fax line): a modem without voice class opens too, with
+    caller ID only."""
     chat.drain(0.05)
     chat.port.write(b"\r")
     chat.drain(0.1)
@@ -171,12 +175,19 @@ def initialise(chat: Chat, profile_setting: str = "auto", reset_first: bool = Fa
     answers = {cmd: chat.try_command(cmd) or [] for cmd in ("ATI", "ATI3", "ATI9")}
     classes = chat.try_command("AT+FCLASS=?") or []
     ident = at.identify(answers, classes)
-    if ident.classes and not ident.has_voice:
+    if ident.classes and not ident.has_voice and voice_required:
         raise NotVoice(f"the modem offers no voice class (+FCLASS=? answered {','.join(ident.classes)})")
     if profile_setting == "auto":
         profile = profiles.identify({k: "\n".join(v) for k, v in answers.items()})
     else:
         profile = profiles.get_profile(profile_setting)
+    if ident.classes and not ident.has_voice:     # a fax-only modem on a fax line: no voice set-up
+        caller_id = any(chat.try_command(c) is not None for c in (profile.caller_id_command, "AT#CID=1"))
+        log.info("event=modem_identified device=%s port=%s manufacturer=%r model=%r profile=%s format=none "
+                 "rate=0 caller_id=%s", device or "-", chat.port.name, ident.manufacturer, ident.model,
+                 profile.name, caller_id)
+        return ModemInfo(ident, profile, profile.preferred_format, profile.preferred_rate, caller_id, chat.echoes,
+                         voice=False)
     chat.command("AT+FCLASS=8")
     offered = at.parse_vsm(chat.try_command("AT+VSM=?") or [])
     try:

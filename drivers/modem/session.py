@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,14 +14,15 @@ from typing import Any, Callable
 from hotline.drivers.base import (FRAME_SAMPLES, DeviceFailed, EventSink, LineDown, LineEvent, LineUp)
 from hotline.drivers.common.elastic import ElasticBuffer
 
-from . import at
+from . import at, faxreceive
 from .dle import DleDecoder, DleEvent, DleKind, shield
 from .formats import FormatBridge
+from .faxreceive import FaxReceiveRequest, FaxReceiveResult
 from .init import Chat, CommandFailed, LineReader, ModemInfo, NoAnswer, NotVoice, initialise
 from .port import Port, PortGone
 from .profiles import ChipsetProfile, Quirk
-from .state import (AudioMode, CidLine, Code, Command, Dialect, Dle, LineMachine, LineState, Post, Send, SendRaw,
-                    SetAudio, Stalled, Tick)
+from .state import (FAX_FROM, AudioMode, CidLine, Code, Command, Dialect, Dle, LineMachine, LineState, Post, Send,
+                    SendRaw, SetAudio, Stalled, Tick)
 
 log = logging.getLogger("hotline.drivers.modem")
 
@@ -65,8 +67,14 @@ class ModemSession:
 
     def __init__(self, device: str, line: str, port: str, profile: str, number: str, sink: EventSink,
                  opener: Callable | None = None, usb_reset: Callable[[str], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, fax: str = "auto", voice_required: bool = True):
         self.device, self.line, self.profile_setting, self.number = device, line, profile, number
+        self.fax_setting = fax
+        self.voice_required = voice_required   # False on a ``mode: fax`` line: a fax-only modem opens too
+        self.fax_class: str | None = None   # the class faxes are received in (None: no fax on this line)
+        self.fax_why = ""                   # why there is no fax class
+        self.fax_request: FaxReceiveRequest | None = None   # the fax coming in now
+        self.fax_counts = {"received": 0, "failed": 0}
         self.sink, self.clock = sink, clock
         self.port = Port(port, opener)
         self.usb_reset = usb_reset
@@ -95,7 +103,8 @@ class ModemSession:
         """Open the port and initialise the modem (blocking); raises PortGone, NoAnswer or NotVoice."""
         self.port.open()
         try:
-            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device,
+                              voice_required=self.voice_required)
         except BaseException:
             self.port.close()
             raise
@@ -113,6 +122,7 @@ class ModemSession:
         state = self.machine.state if self.machine else LineState.IDLE
         self.machine = LineMachine(self.line, dialect_for(info.profile), state=state, number=self.number)
         self.machine.port_back()
+        self.fax_class, self.fax_why = faxreceive.choose_class(self.fax_setting, info.identity.classes)
         self.up = True
         if info.echoes:
             self._fault("echo")
@@ -136,7 +146,14 @@ class ModemSession:
 
     def command(self, kind: str, arg: str = "") -> None:
         """A command from the box (any thread): queued for the modem's thread."""
+        if kind == "hangup" and self.fax_request is not None:
+            self.fax_request.abort.set()    # the fax stops (+FK, ATH) before the hang-up is read
         self.commands.put((kind, arg))
+
+    def receive_fax(self, request: FaxReceiveRequest) -> None:
+        """Take the call (ringing, or in voice) as a fax (any thread): the modem's thread leaves voice mode, runs
+        the fax class's receive and sets ``request.future`` to a FaxReceiveResult."""
+        self.commands.put(("fax", request))
 
     # ---- the thread --------------------------------------------------------------------------------------
     def _run_thread(self) -> None:
@@ -156,6 +173,9 @@ class ModemSession:
                         kind, arg = self.commands.get_nowait()
                     except queue.Empty:
                         break
+                    if kind == "fax":
+                        self._fax(arg)
+                        continue
                     self._feed(Command(kind, arg, now))
                 if now >= next_tick:
                     next_tick = now + TICK_EVERY
@@ -264,6 +284,65 @@ class ModemSession:
         if name in self.health.faults:
             self.health.faults.remove(name)
 
+    # ---- fax ---------------------------------------------------------------------------------------------
+    def _fax(self, req: FaxReceiveRequest) -> None:
+        """Run one fax receive on this thread (blocking): stop the audio, the class's receive function (it
+        answers with ATA in the fax class and hangs up at the end), back to voice class and idle."""
+        m, fclass = self.machine, self.fax_class
+        receive = faxreceive.receiver_for(fclass) if fclass else None
+        if m is None or self.info is None or receive is None:
+            req.future.set_result(FaxReceiveResult(fclass or "", reason=self.fax_why or "the modem is not ready"))
+            return
+        if m.state not in FAX_FROM:
+            req.future.set_result(FaxReceiveResult(fclass, reason=f"no call to take as fax (line {m.state.value})"))
+            return
+        was = m.state
+        stop = m.fax_begin()
+        self.mode = AudioMode.NONE
+        self.fax_request = req
+        result: FaxReceiveResult | None = None
+        try:
+            if stop:
+                self._write(stop)
+                self._await_command_mode()
+            self.decoder.reset()
+            self.reader.clear()
+            log.info("event=modem_fax_start device=%s class=%s from=%s", self.device, fclass, was.value)
+            result = receive(self.port, fclass, req, self.info.profile)
+            try:
+                if self.info.voice:
+                    Chat(self.port, self.clock).try_command("AT+FCLASS=8", timeout=3.0)   # idle in voice, as opened
+            except (NoAnswer, CommandFailed) as exc:
+                log.warning("event=modem_fax_voice_back device=%s error=%s", self.device, exc)
+        except PortGone as exc:
+            result = result or FaxReceiveResult(fclass, reason=f"the modem went away: {exc}")
+            req.future.set_result(result)
+            self.fax_request = None
+            self._lost(str(exc))
+            return
+        except Exception as exc:   # a bug in a receive function must not kill the line
+            log.exception("event=modem_fax_failed device=%s", self.device)
+            result = FaxReceiveResult(fclass, reason=f"fax receive failed: {exc}"[:200])
+        self.fax_request = None
+        self.decoder.reset()
+        self.reader.clear()
+        m.fax_end(self.clock())
+        self.fax_counts["received" if result.ok else "failed"] += 1
+        log.info("event=modem_fax_end device=%s class=%s pages=%d hangup=%s remote=%r reason=%r", self.device,
+                 fclass, result.pages, result.hangup, result.remote_ident, result.reason)
+        req.future.set_result(result)
+
+    def _await_command_mode(self, timeout: float = 4.0) -> None:
+        """After the DLE bytes that end audio: drop the audio still coming until the modem's OK/VCON."""
+        got = bytearray()
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
+            got += self.port.read()
+            tail = got[got.rfind(b"\x10\x03") + 1:] if b"\x10\x03" in got else got
+            if re.search(rb"(^|[\r\n])(OK|VCON)\r", bytes(tail)):
+                return
+        log.warning("event=modem_fax_voice_end device=%s detail=%r", self.device, "no OK after ending audio")
+
     # ---- recovery ----------------------------------------------------------------------------------------
     def _lost(self, reason: str) -> None:
         """The port failed (unplugged): end the call, mark the line down, re-open in the background."""
@@ -289,7 +368,8 @@ class ModemSession:
             return
         try:
             self.port.open()
-            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device)
+            info = initialise(Chat(self.port, self.clock), self.profile_setting, device=self.device,
+                              voice_required=self.voice_required)
         except (PortGone, NoAnswer, CommandFailed, NotVoice) as exc:
             self.port.close()
             self.health.last_error = str(exc)
@@ -317,7 +397,7 @@ class ModemSession:
         self.reader.clear()
         try:
             info = initialise(Chat(self.port, self.clock), self.profile_setting, reset_first=True,
-                              device=self.device)
+                              device=self.device, voice_required=self.voice_required)
         except (NoAnswer, CommandFailed, NotVoice) as exc:
             self.health.last_error = f"reset failed: {exc}"
         else:
@@ -367,6 +447,9 @@ class ModemSession:
             st["modem"] = self.info.status()
         if self.machine is not None:
             st["events"] = dict(self.machine.counters)
+        st["fax"] = {"class": self.fax_class, "setting": self.fax_setting, **self.fax_counts}
+        if self.fax_class is None and self.fax_why:
+            st["fax"]["reason"] = self.fax_why
         if self.rx is not None:
             st["buffers"] = {"rx_underruns": self.rx.stats.underruns, "rx_trims": self.rx.stats.trims,
                              "tx_underruns": self.tx.stats.underruns, "tx_trims": self.tx.stats.trims,

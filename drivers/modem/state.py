@@ -39,6 +39,7 @@ class LineState(enum.Enum):
     RECORDING = "recording"    # +VRX: the line's audio comes to the box
     DUPLEX = "duplex"          # +VTR: both at once
     DIALLING = "dialling"      # ATD sent
+    FAX = "fax"                # the modem's thread runs a fax receive (class 2: the modem runs T.30)
     HANGING_UP = "hanging_up"  # stopping audio / ATH sent
 
 
@@ -53,7 +54,9 @@ class AudioMode(enum.Enum):
 
 AUDIO_STATES = {LineState.PLAYING: AudioMode.TX, LineState.RECORDING: AudioMode.RX, LineState.DUPLEX: AudioMode.DUPLEX}
 CALL_STATES = frozenset({LineState.ANSWERING, LineState.VOICE, LineState.PLAYING, LineState.RECORDING,
-                         LineState.DUPLEX, LineState.DIALLING})
+                         LineState.DUPLEX, LineState.DIALLING, LineState.FAX})
+FAX_FROM = frozenset({LineState.SEIZED, LineState.RINGING, LineState.VOICE, LineState.PLAYING, LineState.RECORDING,
+                      LineState.DUPLEX})   # where a fax receive may start: a ringing call, or one in voice
 
 
 @dataclass(frozen=True)
@@ -489,6 +492,22 @@ class LineMachine:
                 self.out.append(Stalled(text))
 
     # ---- faults -----------------------------------------------------------------------------------------------
+    def fax_begin(self) -> bytes:
+        """The call becomes a fax (the modem's thread runs it outside this machine): the DLE bytes that end the
+        current audio mode (empty when none runs), and the line is FAX until ``fax_end``."""
+        d = self.dialect
+        stop = {LineState.PLAYING: DLE + b"\x18" + d.end_play,    # DLE CAN drops what is still buffered
+                LineState.RECORDING: d.stop_record, LineState.DUPLEX: d.stop_duplex}.get(self.state, b"")
+        self.waiting, self.steps, self.then = None, deque(), None
+        self.keepalive, self.deferred = False, None
+        self.state = LineState.FAX
+        return stop
+
+    def fax_end(self, now: float) -> None:
+        """The fax is over and the modem on hook: idle again."""
+        self._on_hook(now)
+        self.last_heard = now
+
     def port_lost(self) -> list:
         """The port went away: end any call (HungUp line_down) and go DOWN."""
         self.out = []

@@ -12,7 +12,7 @@ from .message import Request
 from .rtp import RtpStream
 from .timers import Retransmit
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER, PRACK"
 REJECT_STATUS = {HangupCause.BUSY: (486, "Busy Here"), HangupCause.CONGESTION: (503, "Service Unavailable"),
                  HangupCause.REJECTED: (603, "Decline"), HangupCause.NO_ANSWER: (480, "Temporarily Unavailable")}
 FAIL_CAUSE = {486: HangupCause.BUSY, 600: HangupCause.BUSY, 408: HangupCause.NO_ANSWER,
@@ -54,6 +54,11 @@ class SipCall:
     dialled: str = ""                    # what a phone dialled (its own INVITE's Request-URI user)
     referral: Any = None                 # a REFER being carried out (refer.Referral)
     challenged: bool = False             # our INVITE already answered a trunk's digest challenge
+    held: bool = False                   # the phone put this call (a caller the box rang it for) on hold
+    consult: bool = False                # the phone's consultation call while its caller holds (attended transfer)
+    rseq: int = 0                        # RSeq of our reliable provisional response (100rel), 0: none sent
+    prack_wait: Retransmit | None = None # our reliable 180, resent until the caller's PRACK
+    answer_waiting: bool = False         # the engine answered before that PRACK: the 200 OK goes after it
 
 
 def new_tag() -> str:

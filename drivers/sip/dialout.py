@@ -76,7 +76,7 @@ class DialOut:
 
     def _send_ack(self, call: SipCall, resp: Response, *, same_branch: bool = False) -> None:
         headers = Headers()
-        headers.add("via", self._via(call.branch if same_branch else new_branch()))
+        headers.add("via", self._via(call.branch if same_branch else new_branch(), call.peer))
         headers.add("max-forwards", "70")
         headers.add("from", call.local_uri)
         headers.add("to", resp.headers.get("to"))
@@ -137,13 +137,13 @@ class DialOut:
         local_uri = f"{display}<sip:{user}@{from_host or f'{self.media_host}:{self.port}'}>"
         remote_uri = f"<{target}>"
         headers = Headers()
-        headers.add("via", self._via(branch))
+        headers.add("via", self._via(branch, peer))
         headers.add("max-forwards", "70")
         headers.add("from", f"{local_uri};tag={tag}")
         headers.add("to", remote_uri)
         headers.add("call-id", call_id)
         headers.add("cseq", "1 INVITE")
-        headers.add("contact", self._contact())
+        headers.add("contact", self._contact(peer))
         headers.add("allow", ALLOW)
         headers.add("content-type", "application/sdp")
         body = sdp.build(self.media_host, stream.port, codecs=[(0, "PCMU"), (8, "PCMA")], comfort_noise=True)

@@ -12,7 +12,8 @@ from hotline.drivers.base import (AnswerSupervision, DigitReceived, Driver, Driv
 
 from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
-from .limits import RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
+from .limits import MAX_CALLS, RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
+from .tcp import server_context
 from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
 from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account, resolve_registrars
 
@@ -110,6 +111,9 @@ class SipDriver(Driver):
         Option("listen", str, "127.0.0.1:5060", help="HOST:PORT where SIP arrives (UDP and TCP)"),
         Option("media_address", str, None, help="the address written into SDP and Contact (default: listen host)"),
         Option("rtp_ports", str, "10000-20000", help="FIRST-LAST local UDP ports for RTP"),
+        Option("tls_cert", str, None, help="PEM certificate (chain) for SIP over TLS; TLS is off without it"),
+        Option("tls_key", str, None, help="PEM private key of tls_cert"),
+        Option("tls_listen", str, None, help="HOST:PORT where SIP over TLS arrives (default: the listen host, 5061)"),
         Option("channels", int, 30, min=1, max=2000, help="how many calls at once (lines <device>-1 ...)"),
         Option("trunks", list, [], help="IP-authenticated peers as NAME=HOST[:PORT], or {name, registrar, register: "
                "true, username, password or password_file, expires} to register at a provider; INVITEs from others "
@@ -120,8 +124,9 @@ class SipDriver(Driver):
         Option("realm", str, "hotline", help="the digest realm phones authenticate in"),
         Option("ban_after", int, 10, min=1, max=1000, help="authentication failures in a minute before a ban"),
         Option("ban_seconds", float, 600.0, min=1, max=86400, help="how long a banned address is refused"),
-        Option("max_calls", int, 1, min=0, max=1,
-               help="calls an extension may be in at once (0: its phone can be rung but places no calls)"),
+        Option("max_calls", int, 1, min=0, max=MAX_CALLS,
+               help="calls an extension may be in at once (0: its phone can be rung but places no calls; more "
+                    "than 1: lines <device>-<ext>-2 ... carry its further calls)"),
         Option("call_limits", list, [], pattern=r"[A-Za-z0-9._-]{1,32}=[0-9]{1,3}",
                help="per-extension max_calls as EXT=N, like 1001=0"),
         Option("invite_rate", str, "10/s", pattern=RATE_PATTERN,
@@ -167,10 +172,28 @@ class SipDriver(Driver):
         media = str(self.settings.get("media_address") or ("127.0.0.1" if host in ("0.0.0.0", "::") else host))
         return (host, port), (int(first), int(last)), peers, media
 
+    def _tls(self, host: str):
+        """(host, port, SSL context) when a TLS certificate is configured, else None; ValueError naming the setting."""
+        cert, key = self.settings.get("tls_cert"), self.settings.get("tls_key")
+        if not cert:
+            if key or self.settings.get("tls_listen"):
+                raise ValueError("tls_cert: needed for SIP over TLS (tls_key/tls_listen are set)")
+            return None
+        if not key:
+            raise ValueError("tls_key: needed with tls_cert (the certificate's private key, PEM)")
+        tls_host, tls_port = parse_hostport(str(self.settings.get("tls_listen") or f"{host}:5061"), "tls_listen",
+                                            default_port=5061)
+        try:
+            context = server_context(str(cert), str(key))
+        except (OSError, ValueError) as exc:   # ssl.SSLError is an OSError
+            raise ValueError(f"tls_cert/tls_key: cannot load {cert} and {key}: {exc}") from None
+        return tls_host, tls_port, context
+
     def validate_environment(self) -> list[str]:
-        """Settings that cannot work (bad trunk or port range) as problems."""
+        """Settings that cannot work (bad trunk or port range, unreadable certificate) as problems."""
         problems = []
-        for check in (self._config, self._limits):
+        listen = str(self.settings.get("listen") or "127.0.0.1:5060")
+        for check in (self._config, self._limits, lambda: self._tls(listen.rpartition(":")[0].strip("[]") or listen)):
             try:
                 check()
             except ValueError as exc:
@@ -182,6 +205,7 @@ class SipDriver(Driver):
         try:
             (host, port), (first, last), (peers, accounts), media = self._config()
             limiter, call_limits = self._limits()
+            tls = self._tls(host)
             peers, accounts = resolve_registrars(peers, accounts)
         except ValueError as exc:
             raise DriverNotReady(str(exc)) from None
@@ -200,6 +224,9 @@ class SipDriver(Driver):
                               ban_after=int(self.settings.get("ban_after") or 10),
                               ban_seconds=float(self.settings.get("ban_seconds") or 600))
             self._lines += [SipLine(name, self, extension=ext) for ext, name in extensions.items()]
+        extra_lines = {ext: [f"{name}-{n}" for n in range(2, call_limits.get(ext, 1) + 1)]
+                       for ext, name in extensions.items()}
+        self._lines += [SipLine(name, self, extension=ext) for ext, names in extra_lines.items() for name in names]
         self.endpoint = Endpoint(host=host, port=port, rtp=PortPool(media if host in ("0.0.0.0", "::") else host,
                                                                     first, last),
                                  media_host=media, lines=[ln.name for ln in self._lines if not ln.extension],
@@ -208,13 +235,14 @@ class SipDriver(Driver):
                                  auth=auth, extensions=extensions, limiter=limiter,
                                  limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
                                  limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits,
-                                 accounts=accounts)
+                                 accounts=accounts, tls=tls, extra_lines=extra_lines)
         try:
             self.endpoint.start()
         except OSError as exc:
             raise DriverNotReady(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        log.info("SIP device %s listening on %s:%s (%d channels, peers: %s)", self.device_name, host,
-                 self.endpoint.port, channels, ", ".join(peers) or "none")
+        log.info("SIP device %s listening on %s:%s (%d channels, peers: %s)%s", self.device_name, host,
+                 self.endpoint.port, channels, ", ".join(peers) or "none",
+                 f", TLS on {tls[0]}:{self.endpoint.tls.port}" if tls and self.endpoint.tls else "")
         return list(self._lines)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import logging
 import re
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,23 +21,26 @@ from hotline.drivers.base import AnswerConfirmed, DigitReceived, HangupCause, Hu
 from . import message as sipmsg
 from . import sdp
 from .calls import ALLOW, REJECT_STATUS, CallState, SipCall, new_branch, new_tag
+from .attended import Consults
 from .auth import DigestAuth
 from .dialout import DialOut
 from .errors import SipParseError
 from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
+from .prack import SUPPORTED, Reliable
 from .refer import Transfers
 from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
 from .stations import Binding, Stations
 from .tcp import TcpTransport
-from .timers import Retransmit, Timers
+from .timers import T4, Retransmit, Timers
 from .trunkreg import InviteAuth, Registration, Registrations, TrunkAccount
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
 LINE_REST = 2.0   # seconds a line rests after a call before a call that arrives takes it (if another is free)
+OFFER_TIMEOUT = 180.0   # seconds an arriving call may stay unanswered and unrefused (as a proxy's Timer C)
 
 _RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
 
@@ -57,7 +61,7 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth, RtcpService):
+class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Registrations, InviteAuth, RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -65,7 +69,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                  allow_outbound: bool = False, auth: DigestAuth | None = None,
                  extensions: dict[str, str] | None = None, limiter: RateLimiter | None = None,
                  limit_action: LimitAction = LimitAction.REPLY, limit_peers: bool = False,
-                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None) -> None:
+                 call_limits: dict[str, int] | None = None, accounts: list[TrunkAccount] | None = None,
+                 tls: tuple[str, int, ssl.SSLContext] | None = None,
+                 extra_lines: dict[str, list[str]] | None = None) -> None:
         self.host, self.port = host, port
         self.rtp = rtp
         self.media_host = media_host
@@ -75,6 +81,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.allow_outbound = allow_outbound
         self.auth = auth
         self.extensions = extensions or {}
+        # every station line of an extension: its own, then <line>-2 ... for its further calls (max_calls > 1)
+        self.extension_lines = {ext: [line, *(extra_lines or {}).get(ext, [])] for ext, line in self.extensions.items()}
+        self.line_extension = {line: ext for ext, lines in self.extension_lines.items() for line in lines}
         self.bindings: dict[str, Binding] = {}
         self.limiter = limiter if limiter is not None else RateLimiter({})
         self.limit_action, self.limit_peers = limit_action, limit_peers
@@ -86,10 +95,13 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
         self._rtcp_start()
         self.calls: dict[str, SipCall] = {}          # line -> call
+        self.held: dict[str, SipCall] = {}           # station line -> a phone's held call while it consults
         self._freed: dict[str, float] = {}           # line -> when its last call was released (monotonic)
         self._lock = threading.RLock()
         self._sock: socket.socket | None = None
         self.tcp: TcpTransport | None = None
+        self.tls_config = tls                         # (host, port, context): SIP over TLS
+        self.tls: TcpTransport | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,6 +116,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for attempt in range(20 if self.port == 0 else 1):
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)   # bursts wait, not dropped (up to rmem_max)
             sock.bind((self.host, self.port))
             sock.setblocking(False)
             port = sock.getsockname()[1]
@@ -115,6 +128,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     raise
                 continue
             break
+        if self.tls_config is not None:
+            tls_host, tls_port, context = self.tls_config
+            try:
+                self.tls = TcpTransport(tls_host, tls_port, self._datagram, context)
+            except OSError:
+                sock.close()
+                self.tcp.close()
+                raise
         self._sock = sock
         self.port = port
         with self._lock:
@@ -134,8 +155,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self._wake()
         if self._thread:
             self._thread.join(timeout=2)
-        if self.tcp is not None:
-            self.tcp.close()
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.close()
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
@@ -151,8 +173,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         assert self._sock is not None
         sel.register(self._sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
-        if self.tcp is not None:
-            self.tcp.register(sel)
+        for transport in (self.tcp, self.tls):
+            if transport is not None:
+                transport.register(sel)
         while not self._stop.is_set():
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
@@ -161,7 +184,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     self._wake_r.recv(4096)
                     continue
                 if key.data is not None:
-                    self.tcp.handle(key)
+                    try:
+                        key.data[0].handle(key)     # a TCP or TLS listener or connection
+                    except Exception:   # a framing bug must not stop signalling
+                        self.stats.internal_errors += 1
+                        log.exception("SIP over TCP or TLS failed")
                     continue
                 for _ in range(64):
                     try:
@@ -171,6 +198,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                     except OSError:
                         break
                     self._datagram(data, source)
+            if self.tls is not None and self.tls.handshaking:
+                self.tls.expire()
             with self._lock:
                 try:
                     self.timers.run_due()
@@ -186,16 +215,29 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             return
         if self.tcp is not None and self.tcp.send(dest, data):
             return
+        if self.tls is not None and self.tls.send(dest, data):
+            return
         try:
             self._sock.sendto(data, dest)
         except OSError as exc:
             log.debug("SIP send to %s failed: %s", dest, exc)
 
-    def _contact(self) -> str:
-        return f"<sip:hotline@{self.media_host}:{self.port}>"
+    def _transport(self, dest: tuple[str, int] | None) -> tuple[str, int]:
+        """How a message to ``dest`` travels (on the connection it opened, else UDP) and our port for it."""
+        if dest is not None and self.tls is not None and dest in self.tls.conns:
+            return "TLS", self.tls.port
+        if dest is not None and self.tcp is not None and dest in self.tcp.conns:
+            return "TCP", self.port
+        return "UDP", self.port
 
-    def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.media_host}:{self.port};branch={branch};rport"
+    def _contact(self, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        suffix = f";transport={transport.lower()}" if transport != "UDP" else ""
+        return f"<sip:hotline@{self.media_host}:{port}{suffix}>"
+
+    def _via(self, branch: str, dest: tuple[str, int] | None = None) -> str:
+        transport, port = self._transport(dest)
+        return f"SIP/2.0/{transport} {self.media_host}:{port};branch={branch};rport"
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -210,6 +252,10 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             msg = sipmsg.parse(data)
         except SipParseError as err:
             self._refuse_malformed(data, source, err)
+            return
+        except Exception:   # a parser bug: counted and logged, signalling goes on
+            self.stats.internal_errors += 1
+            log.exception("SIP message from %s:%s could not be parsed", *source[:2])
             return
         with self._lock:
             try:
@@ -261,8 +307,20 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         self._send(data, source)
         return data
 
+    @staticmethod
+    def _txn(req: Request) -> str:
+        """The server transaction a request belongs to (RFC 3261 §17.2.3): its branch and sent-by, or for an RFC 2543
+        client (no magic cookie) its Call-ID, CSeq number, From tag and top Via; an INVITE's ACK and CANCEL share it."""
+        top = req.vias[0]
+        if top.branch.startswith("z9hG4bK"):
+            return f"{top.branch} {top.host}:{top.port or ''}"   # branch and sent-by (§17.2.3)
+        return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port or ''} {top.branch}"
+
     def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
         for call in self.calls.values():
+            if call.call_id == msg.call_id:
+                return call
+        for call in self.held.values():
             if call.call_id == msg.call_id:
                 return call
         return None
@@ -276,7 +334,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if peer is not None:
             self.peer_seen[peer] = time.time()
         if req.method in self.limiter.rates and not req.to.tag and (peer is None or self.limit_peers) \
-                and req.vias[0].branch not in self._answered and self._find_dialog(req) is None:
+                and self._txn(req) not in self._answered and self._find_dialog(req) is None:
             wait = self.limiter.check(req.method, source[0])
             if wait:   # stateless: no transaction, nothing kept per refused request
                 if self.limit_action is LimitAction.REPLY:
@@ -287,10 +345,10 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
 
     def _on_options(self, req: Request, source: tuple[str, int]) -> None:
         self._reply(req, source, 200, "OK", to_tag=new_tag(),
-                    extra=[("allow", ALLOW), ("accept", "application/sdp")])
+                    extra=[("allow", ALLOW), ("accept", "application/sdp"), ("supported", ", ".join(SUPPORTED))])
 
     def _on_invite(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         if branch in self._answered:     # a retransmission: repeat what we said
             self._send(self._answered[branch], source)
             return
@@ -304,6 +362,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if req.to.tag:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
+        if self._unsupported(req, source):    # Require: an extension the box does not have (420)
+            return
         if self._peer_name(source) is None:
             if self._phone_invite(req, source):
                 return
@@ -316,10 +376,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self.stats.busy += 1
             self._final(req, source, 486, "Busy Here")
             return
-        if self._accept_offer(req, source, line) is None:
+        call = self._accept_offer(req, source, line)
+        if call is None:
             return
         self.stats.calls_in += 1
         self._reply(req, source, 100, "Trying")
+        self._ring_reliably(req, source, call)      # 100rel callers: a reliable 180 (prack.py)
         frm = req.from_
         self.sink(Seized(line))
         dialed = req.uri.user_plain
@@ -327,6 +389,16 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if reg is not None and dialed == reg.account.username:   # a provider calling our contact: the DID is in To
             dialed = req.to.uri.user_plain or dialed
         self.sink(Ringing(line, caller_id=frm.uri.user_plain, caller_name=frm.display, dialed=dialed))
+        self.timers.call_later(OFFER_TIMEOUT, lambda: self._offer_expired(call))
+
+    def _offer_expired(self, call: SipCall) -> None:
+        """An INVITE the engine neither answered nor refused (it may have dropped the offer while still ending the
+        line's last call): refused 480 so the line is not held for ever by a caller whose CANCEL never matches."""
+        if self.calls.get(call.line) is call and call.state is CallState.OFFERED and call.invite is not None:
+            log.warning("SIP call on %s: not answered within %.0f s, refused", call.line, OFFER_TIMEOUT)
+            self._final(call.invite, call.peer, 480, "Temporarily Unavailable", to_tag=call.local_tag)
+            self._release(call)
+            self.sink(HungUp(call.line, HangupCause.NO_ANSWER))
 
     def _accept_offer(self, req: Request, source: tuple[str, int], line: str) -> SipCall | None:
         """Negotiate the INVITE's offer and open RTP for ``line`` (an OFFERED call); None after refusing it."""
@@ -339,6 +411,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if neg is None:
             self._final(req, source, 488, "Not Acceptable Here")   # no offer in the INVITE: not supported yet
             return None
+        contact = req.headers.get("contact")
+        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)   # before a port is taken
         try:
             sock = self.rtp.open()
         except OSError:
@@ -348,19 +422,17 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
                            dtmf_payload_type=neg.dtmf_payload_type,
                            remote=(neg.remote_address, neg.remote_port))
         stream.comfort_noise = neg.comfort_noise
-        contact = req.headers.get("contact")
-        target = str(parse_name_addr(contact).uri) if contact else str(req.from_.uri)
         call = SipCall(line=line, call_id=req.call_id, local_tag=new_tag(), peer=source, stream=stream,
                        state=CallState.OFFERED, remote_tag=req.from_.tag, invite=req, remote_target=target,
                        local_uri=req.headers.get("to"), remote_uri=req.headers.get("from"),
-                       branch=req.vias[0].branch)
+                       branch=self._txn(req))
         self.calls[line] = call
         return call
 
     def _final(self, req: Request, source: tuple[str, int], status: int, reason: str, **kw) -> None:
         """A final non-2xx answer to an INVITE, remembered for retransmissions and resent until ACK."""
         data = self._reply(req, source, status, reason, to_tag=kw.pop("to_tag", new_tag()), **kw)
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         self._answered[branch] = data
         if len(self._answered) > 4096:          # bounded: the oldest is forgotten first
             self._answered.pop(next(iter(self._answered)))
@@ -370,27 +442,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._acks.pop(branch, None)
         self._acks[branch] = Retransmit(self.timers, lambda: self._send(data, source), forget)
 
-    def _reinvite(self, call: SipCall, req: Request, source: tuple[str, int]) -> None:
-        """Hold/resume or a new address: take the new offer, answer with ours mirrored."""
-        try:
-            neg = sdp.negotiate(sdp.parse(req.body)) if req.body else None
-        except SipParseError:
-            self._reply(req, source, 488, "Not Acceptable Here", to_tag=call.local_tag)
-            return
-        direction = sdp.Direction.SENDRECV
-        if neg is not None:
-            call.stream.remote = (neg.remote_address, neg.remote_port)
-            direction = neg.direction
-        body = sdp.build(self.media_host, call.stream.port, codecs=[(call.stream.payload_type, call.stream.codec)],
-                         dtmf_payload_type=call.stream.dtmf_payload_type, direction=direction,
-                         comfort_noise=call.stream.comfort_noise)
-        self._reply(req, source, 200, "OK", to_tag=call.local_tag, body=body, content_type="application/sdp",
-                    extra=[("contact", self._contact())])
-
     def _on_ack(self, req: Request, source: tuple[str, int]) -> None:
-        waiting = self._acks.pop(req.vias[0].branch, None)
-        if waiting is not None:        # ACK of a non-2xx final answer
+        branch = self._txn(req)
+        waiting = self._acks.pop(branch, None)
+        if waiting is not None:        # ACK of a non-2xx final answer: the transaction ends after Timer I (T4)
             waiting.stop()
+            self.timers.call_later(T4, lambda: self._answered.pop(branch, None))
             return
         call = self._find_dialog(req)
         if call is None or call.state is not CallState.ANSWERING:
@@ -398,7 +455,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         if call.retransmit:
             call.retransmit.stop()
         call.state = CallState.UP
-        if call.station and not call.outbound:
+        if call.consult:
+            self._consult_confirmed(call)
+        elif call.station and not call.outbound:
             self._phone_dialled(call)   # a phone's own call: its handset is off hook, then its digits
         else:
             self.sink(AnswerConfirmed(call.line))
@@ -409,11 +468,13 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
             return
         self._reply(req, source, 200, "OK", to_tag=call.local_tag)
+        if self._consult_bye(call):
+            return
         self._release(call)
         self.sink(HungUp(call.line, HangupCause.NORMAL))
 
     def _on_cancel(self, req: Request, source: tuple[str, int]) -> None:
-        branch = req.vias[0].branch
+        branch = self._txn(req)
         call = next((c for c in self.calls.values() if c.branch == branch and c.invite is not None), None)
         if call is None:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
@@ -451,12 +512,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
 
     def _answer_locked(self, call: SipCall) -> None:
         line = call.line
+        if self._hold_answer(call):     # after the PRACK of our reliable 180
+            return
         if call.invite is not None:
             body = sdp.build(self.media_host, call.stream.port,
                              codecs=[(call.stream.payload_type, call.stream.codec)],
                              dtmf_payload_type=call.stream.dtmf_payload_type, comfort_noise=call.stream.comfort_noise)
             data = self._reply(call.invite, call.peer, 200, "OK", to_tag=call.local_tag, body=body,
-                               content_type="application/sdp", extra=[("contact", self._contact()),
+                               content_type="application/sdp", extra=[("contact", self._contact(call.peer)),
                                                                       ("allow", ALLOW)])
             call.state = CallState.ANSWERING
             call.last_response = data
@@ -501,11 +564,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
             self._refer_done(call)
             self._send_bye(call)
         self._release(call)
+        self._end_held(call.line)
 
     def _in_dialog(self, call: SipCall, method: str) -> Request:
         call.cseq += 1
         headers = Headers()
-        headers.add("via", self._via(new_branch()))
+        headers.add("via", self._via(new_branch(), call.peer))
         headers.add("max-forwards", "70")
         if call.outbound:
             headers.add("from", call.local_uri)
@@ -539,11 +603,14 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         return busy_ended
 
     def _release(self, call: SipCall) -> None:
+        if call.prack_wait is not None:
+            call.prack_wait.stop()
         if call.state is not CallState.ENDED:
             call.state = CallState.ENDED
         if self.calls.get(call.line) is call:
             del self.calls[call.line]
-            self._freed[call.line] = time.monotonic()
+            if call.line not in self.held:
+                self._freed[call.line] = time.monotonic()
         session = self.rtcp_sessions.get(call.line)
         if session is not None and session.stream is call.stream:
             self._rtcp_end(call.line)
@@ -553,7 +620,9 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Registrations, InviteAuth
         """Counters and calls for the panel."""
         with self._lock:
             s = self.stats
-            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls), "datagrams": s.datagrams,
+            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls),
+                    "tls": f"{self.tls_config[0]}:{self.tls.port}" if self.tls and self.tls_config else None,
+                    "tls_handshake_failures": self.tls.handshake_failures if self.tls else 0, "datagrams": s.datagrams,
                     "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
                     "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
                     "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),

@@ -45,6 +45,9 @@ def parse_rate(text: str | None, what: str) -> Rate | None:
     return Rate(int(m.group(1)), 1.0 if m.group(2).startswith("s") else 60.0)
 
 
+MAX_CALLS = 4    # calls an extension may be in at once, at most (each is a station line of its own)
+
+
 def parse_call_limits(items: list[str], extensions: list[str], default: int) -> dict[str, int]:
     """Each extension's call limit: ``default``, overridden by ``EXT=N`` items; ValueError naming the item."""
     limits = {ext: default for ext in extensions}
@@ -56,9 +59,8 @@ def parse_call_limits(items: list[str], extensions: list[str], default: int) -> 
         if ext not in limits:
             raise ValueError(f"call_limits[{i}]: {ext!r} is not one of the extensions")
         n = int(value)
-        if n > 1:
-            raise ValueError(f"call_limits[{i}]: at most 1 call at once per extension (one station line each), "
-                             f"got {n}")
+        if n > MAX_CALLS:
+            raise ValueError(f"call_limits[{i}]: at most {MAX_CALLS} calls at once per extension, got {n}")
         limits[ext] = n
     return limits
 

@@ -295,7 +295,10 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
             raise SipParseError(f"bad method {a[:40]!r}")
         if c != VERSION:
             raise SipParseError(f"unsupported version {c[:20]!r}", status=505)
-        msg = Request(headers, body, method=a, uri=parse_uri(b))
+        uri = parse_uri(b)
+        if getattr(uri, "headers", ""):
+            raise SipParseError("header fields in the Request-URI")   # RFC 3261 §19.1.1: not allowed there
+        msg = Request(headers, body, method=a, uri=uri)
     _check(msg)
     return msg
 

@@ -16,7 +16,8 @@ class Overview:
     """Read-only views of the endpoint's tables, and lifting a ban."""
 
     def overview(self) -> dict:
-        """``{"trunks": [...], "extensions": [...], "bans": [...], "limits": {...}}`` as plain data."""
+        """``{"trunks": [...], "extensions": [...], "bans": [...], "limits": {...}, "tls": "HOST:PORT" or None}``
+        as plain data."""
         with self._lock:
             now_mono, now = time.monotonic(), time.time()
             trunk_calls: dict[str, int] = {}
@@ -39,7 +40,8 @@ class Overview:
                 b = self.bindings.get(ext)
                 row = {"extension": ext, "line": line, "registered": b is not None, "contact": "",
                        "user_agent": "", "source": "", "expires_in": None, "expires_at": None,
-                       "in_call": line in self.calls, "max_calls": self.call_limits.get(ext, 1)}
+                       "in_call": line in self.calls, "max_calls": self.call_limits.get(ext, 1),
+                       "calls": self.extension_calls(ext)}
                 if b is not None:
                     row.update(contact=b.contact, user_agent=b.user_agent, source=f"{b.source[0]}:{b.source[1]}",
                                expires_in=max(0, int(b.expires_at - now_mono)),
@@ -51,8 +53,21 @@ class Overview:
             limits = {"rates": {method: str(rate) for method, rate in limiter.rates.items()},
                       "action": self.limit_action.value, "trunks_limited": self.limit_peers,
                       "rate_limited": dict(limiter.limited), "over_limit": self.stats.over_limit}
+            tls = f"{self.tls_config[0]}:{self.tls.port}" if self.tls is not None and self.tls_config else None
             return {"trunks": trunks, "extensions": extensions, "bans": bans, "limits": limits,
-                    "media": self.rtcp_rows()}
+                    "media": self.rtcp_rows(), "tls": tls, "signalling": self.signalling_state()}
+
+    def signalling_state(self) -> dict:
+        """What signalling counted and holds now (the tables malformed or hostile input could grow)."""
+        with self._lock:
+            s = self.stats
+            return {"datagrams": s.datagrams, "malformed": s.malformed, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections), "calls": len(self.calls),
+                    "call_states": {state.value: n for state in CallState
+                                    if (n := sum(c.state is state for c in self.calls.values()))},
+                    "transactions": len(self._answered),
+                    "retransmitting": len(self._acks) + len(self.notifies), "timers": len(self.timers),
+                    "tcp_connections": len(self.tcp.conns) if self.tcp is not None else 0}
 
     def lift_ban(self, source: str) -> bool:
         """End the ban of ``source`` now; False when it is not banned."""

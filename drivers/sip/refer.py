@@ -5,20 +5,22 @@ another extension: the box accepts it (202), tells the phone "100 Trying", and p
 an analog phone would do it: a hook flash, then the extension's digits and #. When the engine takes the caller
 away it hangs up the phone's leg: the phone hears "200 OK" in a last NOTIFY, then BYE. When nothing happened
 within ``REFER_TIMEOUT`` (an unknown or busy extension: the engine gave the caller back) it hears "503".
+A REFER whose Refer-To carries Replaces is an attended transfer (attended.py).
 """
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
-from hotline.drivers.base import DigitReceived, Flashed
+from hotline.drivers.base import DigitReceived, Flashed, PhoneAction
 
 from .calls import CallState, SipCall
 from .errors import SipParseError
 from .message import Request, Response
 from .timers import Retransmit
-from .uri import parse_name_addr
+from .uri import parse_name_addr, parse_params
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -34,6 +36,24 @@ class Referral:
     timer: int | None = None
 
 
+def refer_replaces(req: Request) -> tuple[str, str, str] | None:
+    """(Call-ID, to-tag, from-tag) of the ``Replaces`` in a REFER's Refer-To; None when there is none.
+    SipParseError (400) for a Replaces that cannot be read."""
+    value = req.headers.get("refer-to")
+    if not value or "replaces" not in value.lower():
+        return None
+    uri = parse_name_addr(value).uri
+    for part in uri.headers.split("&"):
+        name, _, text = part.partition("=")
+        if name.strip().lower() == "replaces":
+            call_id, _, params = unquote(text).partition(";")
+            tags = parse_params(params, what="Replaces")
+            if not call_id.strip():
+                break
+            return call_id.strip(), tags.get("to-tag", ""), tags.get("from-tag", "")
+    raise SipParseError("Refer-To: unreadable Replaces")
+
+
 class Transfers:
     """REFER in a phone's dialog, and the NOTIFYs that report on it."""
 
@@ -43,6 +63,14 @@ class Transfers:
         call = self._find_dialog(req)
         if call is None or call.state is CallState.ENDED:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
+            return
+        try:
+            replaces = refer_replaces(req)
+        except SipParseError:
+            self._reply(req, source, 400, "Bad Refer-To", to_tag=call.local_tag)
+            return
+        if replaces is not None and call.station:
+            self._attended_refer(call, req, source, replaces)   # attended.py
             return
         if not (call.station and call.outbound) or call.state is not CallState.UP:
             # only a phone the box rang (an agent with a caller) may move its caller; trunks may not
@@ -59,6 +87,9 @@ class Transfers:
         call.referral = Referral(target)
         log.info("SIP REFER on %s: blind transfer to %s", call.line, target)
         self._notify(call, "100 Trying", final=False)
+        if call.held:      # the phone held the caller first: back to the call, then the flash
+            call.held = False
+            self.sink(Flashed(call.line, action=PhoneAction.RESUME))
         self.sink(Flashed(call.line))
 
         def keys() -> None:
@@ -91,7 +122,7 @@ class Transfers:
         notify = self._in_dialog(call, "NOTIFY")
         notify.headers.add("event", "refer")
         notify.headers.add("subscription-state", "terminated;reason=noresource" if final else "active;expires=60")
-        notify.headers.add("contact", self._contact())
+        notify.headers.add("contact", self._contact(call.peer))
         notify.headers.add("content-type", "message/sipfrag;version=2.0")
         notify.body = f"SIP/2.0 {status_line}\r\n".encode()
         data, peer, branch = notify.to_bytes(), call.peer, notify.vias[0].branch

@@ -30,6 +30,7 @@ class Binding:
     expires_at: float            # monotonic
     user_agent: str = ""
     expires_wall: float = 0.0    # the same moment as epoch seconds, for the panel
+    transport: str = "UDP"       # how the REGISTER came: TCP/TLS phones are reached on their connection only
 
 
 class Stations:
@@ -59,7 +60,6 @@ class Stations:
             self._reply(req, source, 403, "Forbidden", to_tag=new_tag())
             return
         contacts = req.headers.get_all("contact")
-        line = self.extensions[ext]
         if not contacts:   # a query: say what is bound
             self._reply_bindings(req, source, ext)
             return
@@ -69,17 +69,19 @@ class Stations:
         expires = int(expires_text) if expires_text.isdigit() and len(expires_text) < 9 else DEFAULT_EXPIRES
         if expires == 0 or contact is None:
             if self.bindings.pop(ext, None) is not None:
-                self.sink(LineDown(line, reason="not registered"))
+                for name in self.extension_lines[ext]:
+                    self.sink(LineDown(name, reason="not registered"))
             self._reply_bindings(req, source, ext)
             return
         expires = max(MIN_EXPIRES, min(MAX_EXPIRES, expires))
         was = self.bindings.get(ext)
         self.bindings[ext] = Binding(str(contact.uri), source, time.monotonic() + expires,
                                      user_agent=req.headers.get("user-agent")[:128],
-                                     expires_wall=time.time() + expires)
+                                     expires_wall=time.time() + expires, transport=self._transport(source)[0])
         if was is None:
             log.info("SIP extension %s registered from %s:%s", ext, *source[:2])
-            self.sink(LineUp(line))
+            for name in self.extension_lines[ext]:
+                self.sink(LineUp(name))
         self.timers.call_later(expires + 5, lambda: self._expire(ext))
         self._reply_bindings(req, source, ext)
 
@@ -95,7 +97,8 @@ class Stations:
         binding = self.bindings.get(ext)
         if binding is not None and binding.expires_at <= time.monotonic():
             del self.bindings[ext]
-            self.sink(LineDown(self.extensions[ext], reason="registration expired"))
+            for name in self.extension_lines[ext]:
+                self.sink(LineDown(name, reason="registration expired"))
 
     def _phone_invite(self, req: Request, source: tuple[str, int]) -> bool:
         """An INVITE from an IP phone (an extension placing a call); True when handled here.
@@ -119,12 +122,15 @@ class Stations:
             self._final(req, source, 403, "Forbidden")
             return True
         limit = self.call_limits.get(user, 1)
+        if limit and self._consult_invite(req, source, line, req.uri.user_plain):   # attended.py
+            return True
         if self.extension_calls(user) >= limit:
             self.stats.over_limit += 1
             log.info("SIP INVITE from extension %s refused (486): it has %d of max_calls %d", user,
                      self.extension_calls(user), limit)
             self._final(req, source, 486, "Busy Here")
             return True
+        line = next((name for name in self.extension_lines[user] if name not in self.calls), line)
         dialled = req.uri.user_plain
         if not dialled or any(ch not in "0123456789*#+" for ch in dialled) or len(dialled) > 32:
             self._final(req, source, 404, "Not Found")
@@ -137,8 +143,8 @@ class Stations:
         return True
 
     def extension_calls(self, ext: str) -> int:
-        """Calls the extension is in now (its station line's call)."""
-        return int(self.extensions.get(ext) in self.calls)
+        """Calls the extension is in now (one per station line of it)."""
+        return sum(name in self.calls for name in self.extension_lines.get(ext, ()))
 
     def _phone_dialled(self, call) -> None:
         """The phone's call is confirmed: off hook now, the dialled number as keys a moment later."""
@@ -153,10 +159,15 @@ class Stations:
     def ring(self, line: str, caller_id: str, caller_name: str) -> None:
         """INVITE the phone registered for this station; OffHook when it answers."""
         with self._lock:
-            ext = next((e for e, name in self.extensions.items() if name == line), None)
+            ext = self.line_extension.get(line)
             binding = self.bindings.get(ext or "")
             if binding is None or line in self.calls:
                 self.sink(HungUp(line, HangupCause.LINE_DOWN if binding is None else HangupCause.BUSY))
+                return
+            if binding.transport != "UDP" and self._transport(binding.source)[0] != binding.transport:
+                log.info("SIP extension %s not rung: its %s connection is closed (it re-registers)", ext,
+                         binding.transport)
+                self.sink(HungUp(line, HangupCause.LINE_DOWN))
                 return
             self._invite_out(line, binding.contact, binding.source, from_user=caller_id or "anonymous",
                              from_display=caller_name, station=True)

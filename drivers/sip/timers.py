@@ -19,17 +19,20 @@ class Timers:
         self.clock = clock
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._ids = itertools.count()
-        self._cancelled: set[int] = set()
+        self._cancelled: set[int] = set()   # cancelled handles still in the heap
+        self._live: set[int] = set()        # scheduled handles that have neither run nor been cancelled
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> int:
         """Schedule ``fn`` after ``delay`` seconds; returns a handle for ``cancel``."""
         handle = next(self._ids)
         heapq.heappush(self._heap, (self.clock() + delay, handle, fn))
+        self._live.add(handle)
         return handle
 
     def cancel(self, handle: int | None) -> None:
-        """Forget a scheduled callback (a handle of None is ignored)."""
-        if handle is not None:
+        """Forget a scheduled callback (a handle of None, or one that already ran or was cancelled, is ignored)."""
+        if handle is not None and handle in self._live:
+            self._live.discard(handle)
             self._cancelled.add(handle)
 
     def next_delay(self, default: float = 1.0) -> float:
@@ -49,12 +52,13 @@ class Timers:
             if handle in self._cancelled:
                 self._cancelled.discard(handle)
                 continue
+            self._live.discard(handle)
             fn()
             ran += 1
         return ran
 
     def __len__(self) -> int:
-        return len(self._heap) - len(self._cancelled)
+        return len(self._live)
 
 
 class Retransmit:
@@ -79,6 +83,7 @@ class Retransmit:
         self._handle = self.timers.call_later(self.interval, self._again)
 
     def _expire(self) -> None:
+        self._deadline = None      # it has run: cancelling it would leave its handle in the cancelled set for ever
         if self.stopped:
             return
         self.stop()

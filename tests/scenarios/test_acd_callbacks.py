@@ -55,9 +55,10 @@ def cb_box(make_box, tmp_path):
 def events(box, prefix: str) -> list[dict]:
     """Journal events whose kind starts with prefix, oldest first (data parsed)."""
     with box.db() as con:
-        rows = con.execute("SELECT kind, call_uuid, data FROM events WHERE kind LIKE ? ORDER BY id",
+        rows = con.execute("SELECT ts, kind, call_uuid, data FROM events WHERE kind LIKE ? ORDER BY id",
                            (prefix + "%",)).fetchall()
-    return [{"kind": r["kind"], "call_uuid": r["call_uuid"], "data": json.loads(r["data"])} for r in rows]
+    return [{"ts": r["ts"], "kind": r["kind"], "call_uuid": r["call_uuid"], "data": json.loads(r["data"])}
+            for r in rows]
 
 
 def wait_journal(box, kind: str, count: int = 1, timeout: float = 30.0, **data: object) -> list[dict]:
@@ -292,3 +293,79 @@ def test_one_number_asking_twice_is_called_back_once(cb_box) -> None:
     assert [c["caller"] for c in callbacks(box)] == [number]
     assert not [e for e in events(box, "queue.abandoned")], "leaving for a callback is no abandon"
     box.api("DELETE", f"/sim/calls/{busy}", expect=200)
+
+
+class FaxMachineAt:
+    """A fax machine answering ``number`` when the box dials it (the QA number WebSocket, answering at once): its
+    answer tone (CED, 2100 Hz for 3 s at -12 dBm0) goes out in one piece as soon as it answered; the socket's events
+    are kept in ``log``. Runs on its own thread until the call ends."""
+
+    def __init__(self, box, number: str):
+        import threading
+        self.box, self.number, self.log = box, number, []
+        self.claimed = threading.Event()
+        self.thread = threading.Thread(target=lambda: __import__("asyncio").run(self._run()), daemon=True)
+        self.thread.start()
+        assert self.claimed.wait(10), "the number was not claimed"
+
+    async def _run(self) -> None:
+        import tornado.httpclient
+        import tornado.websocket
+        from hotline.drivers.common.tones import ToneSpec, render_tone
+        ced = render_tone(ToneSpec((2100.0,), -12.0), 3000).astype("<i2").tobytes()
+        url = self.box.d.url.replace("http", "ws") + f"/api/v1/sim/numbers/{self.number}/media?answer=auto"
+        ws = await tornado.websocket.websocket_connect(
+            tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {self.box.token}"}))
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline:
+                msg = await ws.read_message()
+                if msg is None:
+                    break
+                if isinstance(msg, bytes):
+                    continue
+                self.log.append(json.loads(msg))
+                event = self.log[-1].get("event")
+                if event == "claimed":
+                    self.claimed.set()
+                elif event == "answered":
+                    await ws.write_message(bytes(1600) + ced, binary=True)   # 100 ms, then the answer tone
+                elif event == "ended":
+                    break
+        finally:
+            ws.close()
+
+
+def test_a_callback_answered_by_a_fax_machine_is_ended_and_not_retried(cb_box) -> None:
+    """The customer's number is a fax machine: ann takes the callback, the box dials, the fax machine answers with
+    its answer tone. The box ends that call within a few seconds (the fax machine hears the box hang up), the
+    attempt is journaled as "fax" with the reason "answered by a fax machine", the callback is given up at once
+    although retries were left (no retry is scheduled: calling a fax machine again reaches nobody), its row says
+    why, and ann is free again."""
+    box = cb_box(strategy="linear", ring_timeout=30, wrapup_seconds=0, callback_retries=3,
+                 callback_retry_seconds=30, announce_every=600)
+    number = "13900000041"
+    fax = FaxMachineAt(box, number)
+    ask_callback(box, number)
+    box.api("POST", "/agents/ann/login", {"station": "1001"}, expect=200)
+    box.wait_station("1001", "ringing", timeout=30)
+    box.api("POST", "/sim/stations/1001/answer", {}, expect=200)
+    attempt = wait_journal(box, "callback.attempted", outcome="fax", timeout=40)[0]
+    assert attempt["data"]["reason"] == "answered by a fax machine" and attempt["data"]["attempt"] == 1
+    gave_up = wait_journal(box, "callback.gave_up")[0]
+    assert gave_up["data"]["reason"] == "answered by a fax machine" and gave_up["data"]["attempts"] == 1
+    [tone] = events(box, "call.fax_answered")
+    assert tone["call_uuid"] == attempt["data"]["call"] and tone["data"]["tone"] == "fax_ced"
+    answered = next(e for e in events(box, "leg.answered") if e["data"].get("parent") == attempt["data"]["call"])
+    assert 0.9 <= tone["ts"] - answered["ts"] <= 6.0       # engine time: about a second of the tone, then ended
+    fax.thread.join(20)
+    assert [e["event"] for e in fax.log] == ["claimed", "ringing", "answered", "ended"], fax.log
+    assert fax.log[-1]["by"] == "box"
+    assert not events(box, "callback.retry_scheduled")
+    assert callbacks(box) == []
+    deadline = time.monotonic() + 10
+    while row(box, number)["status"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (row(box, number)["status"], row(box, number)["note"]) == ("failed", "answered by a fax machine")
+    box.wait_agent("ann", "ready")
+    box.wait_station("1001", "idle")

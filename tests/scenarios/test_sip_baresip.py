@@ -25,7 +25,7 @@ TONE_HZ = 1000
 class Phone:
     """A running baresip registered (or registering) as extension 1001, driven over its ctrl_tcp socket."""
 
-    def __init__(self, tmp_path: Path, sip_port: int, rtp: int) -> None:
+    def __init__(self, tmp_path: Path, sip_port: int, rtp: int, *, tls_ca: Path | None = None) -> None:
         conf = tmp_path / "baresip"
         conf.mkdir()
         tone_wav = tmp_path / "tone.wav"
@@ -43,11 +43,13 @@ class Phone:
             "audio_alert\t\taufile,/dev/null\n"
             f"rtp_ports\t\t{rtp + 40}-{rtp + 60}\n"
             f"ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}\n"
+            + (f"sip_cafile\t\t{tls_ca}\n" if tls_ca else "") +
             "module_path\t\t/usr/lib/baresip/modules\n"
             "module\t\t\tg711.so\nmodule\t\t\taufile.so\n"
             "module_app\t\taccount.so\nmodule_app\t\tmenu.so\nmodule_app\t\tctrl_tcp.so\n")
         (conf / "accounts").write_text(
-            f"<sip:1001@127.0.0.1:{sip_port}>;auth_pass=phone-pass-1001;answermode=auto;regint=60;"
+            f"<sip:1001@127.0.0.1:{sip_port}{';transport=tls' if tls_ca else ''}>;auth_pass=phone-pass-1001;"
+            "answermode=auto;regint=60;"
             "audio_codecs=PCMU\n")
         (conf / "contacts").write_text("")
         self.log_path = tmp_path / "baresip.log"
@@ -92,21 +94,23 @@ class Phone:
         self._log.close()
 
 
-def start_phone_box(make_box, tmp_path: Path, overrides: dict | None = None):
+def start_phone_box(make_box, tmp_path: Path, overrides: dict | None = None, tls: tuple[Path, Path] | None = None):
     """A box whose extension 1001 lives on a SIP device (no simulated phone 1001), and a baresip registered as it
-    (``box.phone``)."""
+    (``box.phone``); with ``tls`` (certificate, key) the phone registers and talks SIP over TLS."""
     if BARESIP is None:
         pytest.fail("baresip is missing: scripts/setup-env test installs baresip-core")
     secrets_file = tmp_path / "sip-secrets"
     save_secret(secrets_file, "1001", ha1("1001", "hotline", "phone-pass-1001"))
     port, rtp = udp_port(), udp_port()
+    tls_port = free_port()
+    tls_settings = {"tls_cert": str(tls[0]), "tls_key": str(tls[1]), "tls_listen": f"127.0.0.1:{tls_port}"} if tls else {}
     box = make_box({"engine": {"speed": 1.0},
                     "devices": [{"name": "sim0", "driver": "sim", "trunks": 2, "stations": ["1002"]},
                                 {"name": "sip0", "driver": "sip", "listen": f"127.0.0.1:{port}",
                                  "rtp_ports": f"{rtp}-{rtp + 20}", "channels": 2, "extensions": ["1001"],
-                                 "secrets_file": str(secrets_file)}],
+                                 "secrets_file": str(secrets_file), **tls_settings}],
                     **(overrides or {})})
-    box.phone = Phone(tmp_path, port, rtp)
+    box.phone = Phone(tmp_path, tls_port if tls else port, rtp, tls_ca=tls[0] if tls else None)
     box.baresip_log = box.phone.log_path
     return box
 
@@ -208,3 +212,24 @@ def test_an_agent_logs_in_at_a_sip_phone_and_a_queued_call_rings_it(agent_phone_
     assert abs(heard_peak_hz(box, call) - TONE_HZ) < 15      # the caller hears the phone's microphone
     box.api("DELETE", f"/sim/calls/{call}", expect=200)
     box.wait(call, "ended")
+
+
+def test_baresip_registers_and_answers_over_tls(make_box, tmp_path: Path) -> None:
+    """With a certificate configured (self-signed, made by openssl; the phone trusts it as its CA), baresip
+    registers over TLS, the box rings it on that connection, it answers, and the caller hears its tone."""
+    from tests.unit.test_sip_tls import make_certificate
+    box = start_phone_box(make_box, tmp_path, tls=make_certificate(tmp_path))
+    try:
+        box.phone.wait_registered()
+        assert "/TLS/" in box.phone.log(), box.phone.log()[-2000:]      # "1001@127.0.0.1: {0/TLS/v4} 200 OK"
+        call = place_call(box, "13700000025", "8000")
+        box.wait(call, "answered")
+        box.api("POST", f"/sim/calls/{call}/dtmf", {"digits": "1001#"}, expect=202)
+        box.wait_event(call, "call.bridged", peer="1001")
+        assert "sipsess connect via TLS" in box.phone.log() or "via TLS" in box.phone.log()
+        time.sleep(2.0)
+        assert abs(heard_peak_hz(box, call) - TONE_HZ) < 15, heard_peak_hz(box, call)
+        box.api("DELETE", f"/sim/calls/{call}", expect=200)
+        box.wait(call, "ended")
+    finally:
+        box.phone.stop()

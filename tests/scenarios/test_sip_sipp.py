@@ -307,3 +307,48 @@ def test_a_sipp_phone_transfers_its_caller_blind_with_refer(make_box, tmp_path) 
             phone.wait()
     box.api("DELETE", f"/sim/calls/{call}", expect=200)
     box.wait(call, "ended")
+
+
+def test_a_sipp_phone_holds_consults_and_transfers_attended_with_replaces(make_box, tmp_path) -> None:
+    """SIPp as extension 1001 is rung by a caller, holds the caller (who hears music), calls 1002 (a simulated phone,
+    which rings and answers), and sends REFER with Replaces: the caller is bridged with 1002, the journal says
+    attended, the phone hears 202, NOTIFY 100 and 200, and BYE for both of its calls."""
+    from hotline.drivers.sip.auth import ha1, save_secret
+    from tests.scenarios.test_sip_baresip import place_call
+    if SIPP is None:
+        pytest.fail("sipp is missing: scripts/setup-env test installs sip-tester")
+    secrets_file = tmp_path / "sip-secrets"
+    save_secret(secrets_file, "1001", ha1("1001", "hotline", "sipp-pass"))
+    port, phone_port = sip_port(), udp_port()
+    box = make_box({"engine": {"speed": 1.0},
+                    "devices": [{"name": "sim0", "driver": "sim", "trunks": 2, "stations": ["1002"]},
+                                {"name": "sip0", "driver": "sip", "listen": f"127.0.0.1:{port}",
+                                 "rtp_ports": rtp_range(), "channels": 2, "extensions": ["1001"],
+                                 "secrets_file": str(secrets_file)}]})
+    common = [SIPP, f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", str(phone_port), "-m", "1", "-nostdin",
+              "-timeout_error", "-trace_err", "-error_file", "/dev/stderr", "-au", "1001", "-ap", "sipp-pass"]
+    reg = subprocess.run(common + ["-sf", str(HERE / "phone_register.xml"), "-s", "1001", "-timeout", "15s"],
+                         capture_output=True, text=True, timeout=30)
+    assert reg.returncode == 0, reg.stderr[-2000:]
+    phone = subprocess.Popen(common + ["-sf", str(HERE / "phone_attended.xml"), "-s", "1002", "-mp", str(udp_port()),
+                                       "-timeout", "40s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        call = place_call(box, "13700000024", "8000")
+        box.wait(call, "answered")
+        box.api("POST", f"/sim/calls/{call}/dtmf", {"digits": "1001#"}, expect=202)
+        box.wait_event(call, "call.bridged", peer="1001")
+        box.wait_event(call, "call.held")
+        box.wait_event(call, "call.consult")
+        box.wait_station("1002", "ringing")
+        box.api("POST", "/sim/stations/1002/answer", {}, expect=200)
+        moved = box.wait_event(call, "call.transferred")
+        assert (moved["data"]["mode"], moved["data"]["source"], moved["data"]["target"]) == ("attended", "1001", "1002")
+        box.wait_event(call, "call.bridged", peer="1002")
+        out, err = phone.communicate(timeout=30)
+        assert phone.returncode == 0, (out[-1500:], err[-2000:])
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.wait()
+    box.api("DELETE", f"/sim/calls/{call}", expect=200)
+    box.wait(call, "ended")

@@ -389,6 +389,41 @@ def test_ringing_twice_makes_one_call_and_refusal_uses_reject(box) -> None:
     asyncio.run(main())
 
 
+def test_a_caller_ringing_while_the_lines_last_call_is_ending_is_offered_once_it_is_free(drivers, box) -> None:
+    """A SIP device gives a line to a new INVITE as soon as its last caller has hung up: the Ringing that arrives
+    while the engine is still ending that call waits and is offered when the line is released (it was dropped, and
+    the caller rang for ever); a waiting caller who hangs up first is forgotten."""
+    async def flow(ctx) -> None:
+        await ctx.answer()
+        await ctx.sleep(60)
+
+    async def until(engine, cond) -> None:
+        for _ in range(400):   # ticks, and real time for the journal's and the store's threads
+            if cond():
+                return
+            await ticks(engine, 2)
+            await asyncio.sleep(0.005)
+        assert cond(), "condition never held"
+
+    async def main() -> None:
+        engine, devices, calls, journal = await box([{"name": "m", "driver": "minimal"}], flow)
+        devices.sink(base.Ringing("m-1", caller_id="13800138000", dialed="8001"))
+        await ticks(engine, 3)
+        devices.sink(base.HungUp("m-1", base.HangupCause.NORMAL))
+        devices.sink(base.Ringing("m-1", caller_id="13900139000", dialed="8001"))   # before the first call ended
+        assert list(calls.pending_offers) == ["m-1"]
+        await until(engine, lambda: [c.caller_id for c in calls.calls.values()] == ["13900139000"])
+        assert calls.pending_offers == {}
+        devices.sink(base.HungUp("m-1", base.HangupCause.NORMAL))
+        devices.sink(base.Ringing("m-1", caller_id="13700137000", dialed="8001"))
+        devices.sink(base.HungUp("m-1", base.HangupCause.NORMAL))                    # gave up while waiting
+        await until(engine, lambda: not calls.calls)
+        await ticks(engine, 5)
+        assert not calls.calls and calls.pending_offers == {}
+        await box.close()
+    asyncio.run(main())
+
+
 def test_flashed_is_a_contract_event_and_busy_tone_ends_the_call(box) -> None:
     """base.Flashed reaches the leg's flash queue; ToneDetected(BUSY) on a line without disconnect signal ends the
     call with cause busy."""

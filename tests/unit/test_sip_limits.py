@@ -4,6 +4,7 @@ and the configuration's errors for bad limits."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -147,6 +148,33 @@ def test_an_extension_at_its_call_limit_gets_486(make_driver) -> None:
     assert _phone_invite(phone, "one-1") == 200
     assert _phone_invite(phone, "one-2") == 486
     assert sip2.endpoint.status()["over_limit"] == 1
+    phone.close()
+
+
+def test_max_calls_above_one_gives_the_extension_more_station_lines(make_driver) -> None:
+    """1001 with max_calls 2: its registration brings up sip0-1001 and sip0-1001-2; the phone's second call while
+    the first goes on takes the second line (its own station line, off hook there), a third gets 486."""
+    from hotline.drivers.base import OffHook
+    sip = make_driver(max_calls=2)
+    assert [ln for ln in sip.line_map if ln.startswith("sip0-1001")] == ["sip0-1001", "sip0-1001-2"]
+    assert sip.line_map["sip0-1001-2"].extension == "1001"
+    phone = Far(sip.endpoint.port)
+    challenge = _register(phone, "1001")
+    assert _register(phone, "1001", cseq=2, auth=_digest(challenge.headers.get("www-authenticate"), "1001",
+                                                          "right-password")).status == 200
+    wait_for(sip.events, LineUp)
+    assert {e.line for e in sip.events if isinstance(e, LineUp)} == {"sip0-1001", "sip0-1001-2"}
+    assert _phone_invite(phone, "two-1") == 200
+    assert _phone_invite(phone, "two-2") == 200
+    assert _phone_invite(phone, "two-3") == 486
+    assert {sip.endpoint.calls[name].call_id for name in ("sip0-1001", "sip0-1001-2")} == {"two-1", "two-2"}
+    assert sip.overview()["extensions"][0]["calls"] == 2
+    for call_id in ("two-1", "two-2"):    # each confirmed call goes off hook on its own line
+        phone.in_dialog("ACK", call_id, 1, "<sip:1002@127.0.0.1>", f"z9hG4bKack{call_id}")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len([e for e in sip.events if isinstance(e, OffHook)]) < 2:
+        time.sleep(0.02)
+    assert sorted(e.line for e in sip.events if isinstance(e, OffHook)) == ["sip0-1001", "sip0-1001-2"]
     phone.close()
 
 

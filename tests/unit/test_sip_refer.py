@@ -77,7 +77,7 @@ def test_a_transfer_nobody_carried_out_reports_503_and_the_call_goes_on(make_dri
     assert notify_frag(phone)[0] == "SIP/2.0 100 Trying"
     assert notify_frag(phone) == ("SIP/2.0 503 Service Unavailable", "terminated;reason=noresource")
     assert "sip0-1001" in sip.endpoint.calls                     # the call goes on
-    assert send_refer(phone, invite, "<sip:1002@127.0.0.1?Replaces=abc%40x>", cseq=3).status == 400
+    assert send_refer(phone, invite, "<sip:1002@127.0.0.1?Replaces=abc%40x>", cseq=3).status == 403
     assert send_refer(phone, invite, "<mailto:a@example.com>", cseq=4).status == 400
     phone.close()
 

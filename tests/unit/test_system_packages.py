@@ -46,11 +46,14 @@ PROVIDERS: dict[str, str] = {
     "jpegtopnm": "netpbm",                       # JPEG documents to fax
     "prlimit": "util-linux",                     # bounds on every document tool run
     "libspandsp.so.2": "libspandsp2",
+    "openr2": "libopenr2-3",                     # MFC/R2 on E1 cards (drivers/dahdi/r2lib.py, ctypes)
+    "libopenr2.so.3": "libopenr2-3",
     "libc.so.6": "libc6",                        # malloc_trim after big request work (daemon/aio.py)
     "mount": "mount",                            # a small tmpfs that fills up (recording failures)
     "umount": "mount",
     "sipp": "sip-tester",                        # the SIP peer (tests/scenarios/test_sip_sipp.py)
     "baresip": "baresip-core",                   # an IP phone (tests/scenarios/test_sip_baresip.py)
+    "openssl": "openssl",                        # self-signed certificates for SIP over TLS (tests/unit/test_sip_tls.py)
     "taskset": "util-linux",                     # scripts/sip-bench pins the daemon and SIPp to cores
     "unshare": "util-linux",                     # vgetty in its own mount namespace (test_vgetty.py)
     "efax": "efax",                              # class 2/2.0 fax software against the virtual modem
@@ -286,7 +289,7 @@ def _library_path(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 def test_each_provider_really_ships_the_name(name: str) -> None:
     """On this machine (set up by scripts/setup-env) each name is present and owned by its mapped package."""
-    kind_library = name in ("spandsp", "libspandsp.so.2", "libc.so.6")
+    kind_library = name in ("spandsp", "libspandsp.so.2", "libc.so.6", "openr2", "libopenr2.so.3")
     path = _library_path(name) if kind_library else (name if name.startswith("/") else shutil.which(name) or "")
     assert path and Path(path).exists(), f"{name} is not on this machine: run ./scripts/test (scripts/setup-env " \
                                          f"installs Debian's {PROVIDERS[name]})"

@@ -81,3 +81,27 @@ def test_engine_reports_cng_and_forgets_a_closed_channel() -> None:
         assert not engine.tones
         return heard
     assert asyncio.run(run()) == [ToneKind.FAX_CNG]
+
+
+def test_the_answer_tone_reaches_only_the_slots_that_ask_for_it() -> None:
+    """A fax machine's answer tone (CED, 2100 Hz, -20 dBm0, with noise) on two slots: the one watched for CED hears
+    it once, after about a second of it; the one watched for the calling tone only (an incoming call) hears
+    nothing. CNG on a slot watched for CED is not reported either."""
+    rng = np.random.default_rng(2)
+    ced = _frames(render_tone(ToneSpec((2100.0,), -20.0), 3000))
+    cng = _frames(render_tone(ToneSpec((1100.0,), -20.0, (500, 3000)), 3000))
+    watch, heard = ToneWatch(), []
+    watch.watch(1, lambda kind: heard.append((1, kind)), (ToneKind.FAX_CED,))
+    watch.watch(2, lambda kind: heard.append((2, kind)))
+    watch.watch(3, lambda kind: heard.append((3, kind)), (ToneKind.FAX_CED,))
+    inp = np.zeros((4, FRAME_SAMPLES), dtype=np.int16)
+    found_at = None
+    for tick in range(len(ced)):
+        inp[:] = rng.normal(0, 30, inp.shape).astype(np.int16)
+        inp[1] += ced[tick]
+        inp[2] += ced[tick]
+        inp[3] += cng[tick]
+        if watch.process(inp) and found_at is None:
+            found_at = tick * FRAME_SAMPLES / 8000
+    assert heard == [(1, ToneKind.FAX_CED)]
+    assert found_at is not None and 0.9 <= found_at <= 1.5, found_at

@@ -28,8 +28,15 @@ from hotline.fax.tiff import page_bitmaps
 from tests.webadmin.test_faxes import events, metric, put
 from tests.webadmin.test_media_pages import wait_for
 
-NOISE_DBM0 = -50.0              # as in tests/unit/test_fax_session.py: 36 dB below the fax signal
-LEAD_FRAMES = 25               # 500 ms of silence the far terminal stays ahead by (1 s made ECM answers too late)
+# White noise on the line both ways at -65 dBm0, the most idle-channel noise ITU-T G.712 allows a real line (51 dB below
+# the fax signal). Not -50 dBm0: that is within 2-7 dB of the carrier detectors of spandsp's modems (cut-off -45.5
+# dBm0: carrier on at -43, off at -48), so in every silence the far terminal's V.17/V.21 receivers see false carriers,
+# and one shortly before a page's short retrain makes that retrain fail (the page is lost: T2 expires, the far end
+# sends DIS again, T.30 gives up with "Invalid ECM response" / "Unexpected DCN"). Measured with this file's far
+# terminal against a FaxSession, 2 pages ECM at V.17, round trips 0.3-1.3 s: at -50 dBm0 12 of 54 runs failed, at
+# -56 to -60 dBm0 about one in eight, at -65 dBm0 none of 36 (4 noise seeds x 9 round trips, 0.9-1.2 s: this one's).
+NOISE_DBM0 = -65.0
+LEAD_FRAMES = 25               # 500 ms of silence the far terminal stays ahead by (a late test process leaves no hole)
 NON_ECM_TOLERANCE = 0.01        # without ECM a noisy line may damage a few rows (< 1 % of the pixels)
 DOC_PS = b"""%!PS
 /Helvetica findfont 40 scalefont setfont
@@ -113,7 +120,7 @@ class FarTerminal:
 
 
 async def far_end(box, number: str, terminal: FarTerminal, connected: asyncio.Event, log: list[dict],
-                  timeout: float = 240.0, hang_up_after: int | None = None) -> None:
+                  timeout: float = 120.0, hang_up_after: int | None = None) -> None:
     """Claim ``number``, answer when the box dials it, and run the terminal on the call's audio until it ends (or hang
     up 3 s after ``hang_up_after`` pages arrived: the box has had time to hear the page confirmed)."""
     frames_after, lead = 0, True
@@ -170,7 +177,7 @@ def fax_to_terminals(box, agent, fars: list[Far]) -> list[dict]:
                 None, lambda far=far: agent.api("POST", "/faxes", {"document": "two-pages", "number": far.number}))
             assert r.status == 201, r.text
             made.append(r.json())
-        await asyncio.wait_for(asyncio.gather(*tasks), 260)
+        await asyncio.wait_for(asyncio.gather(*tasks), 140)
         return made
     try:
         return asyncio.run(scenario())
@@ -179,10 +186,6 @@ def fax_to_terminals(box, agent, fars: list[Far]) -> list[dict]:
             far.terminal.close()
 
 
-@pytest.mark.solo   # three real-time fax calls at once: beside other test workers on 2 cores, ECM answers came too late
-@pytest.mark.xfail(strict=False, reason="known defect, see the session's closing note: with three faxes at once the "
-                   "box's T.30 sometimes fails (DCN while the far end waits for DCS; 'Invalid ECM response'); the same "
-                   "pages pass one at a time in test_fax_receive_e2e's fax-back and tests/unit/test_fax_session.py")
 def test_the_box_faxes_a_library_document_to_spandsp_terminals(prepared_box, client, tmp_path: Path) -> None:
     """Three queued faxes of a 2-page PostScript document go out at once to three far terminals. With ECM and without
     (the far machine has none), each is dialled, sent by T.30 and confirmed page by page: the far terminal has both
@@ -220,8 +223,10 @@ def test_the_box_faxes_a_library_document_to_spandsp_terminals(prepared_box, cli
         done = wait_for("sent", lambda: [f for f in agent.api("GET", "/faxes").json()["faxes"]
                                          if f["id"] == job["id"] and f["status"] in ("sent", "failed")], timeout=30)[0]
         assert (done["status"], done["pages"], done["pages_total"], done["reason"]) == ("sent", 2, 2, None), done
-        assert journaled(box, job["id"], "fax.sent") == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
-                                                         "fax.page", "fax.sent"]
+        kinds = journaled(box, job["id"], "fax.sent")
+        assert "fax.answered" in kinds, kinds        # its answer tone (CED) was heard: a fax machine answered
+        assert [k for k in kinds if k != "fax.answered"] == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
+                                                             "fax.page", "fax.sent"], kinds
         # the pages: what the far machine printed is what the box made, and that is the document
         job_dir = box.state / "spool" / "fax" / "jobs" / str(job["id"])
         sent, got = page_bitmaps(job_dir / "document.tif"), page_bitmaps(tmp_path / Path(terminal.rx_name))
@@ -247,6 +252,7 @@ def test_the_box_faxes_a_library_document_to_spandsp_terminals(prepared_box, cli
     # (pages_total is the library's own guess here, which counts "showpage" in PostScript: not asserted)
     assert (done["status"], done["pages"], done["reason"]) == ("failed", 1, "attempts"), done
     assert "transmission" in done["detail"] and "hung up" in done["detail"], done["detail"]
-    assert journaled(box, job["id"], "fax.failed") == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
-                                                       "fax.failed"]
+    kinds = journaled(box, job["id"], "fax.failed")
+    assert [k for k in kinds if k != "fax.answered"] == ["fax.created", "fax.dialling", "fax.sending", "fax.page",
+                                                         "fax.failed"], kinds
     assert metric(box, "hotline_fax_pages_total", direction="out") == 5.0

@@ -53,8 +53,10 @@ def register_and_get_banned(port: int) -> Far:
 
 @pytest.fixture
 def box(prepared_box, tmp_path):
-    """sip_box with the device open (the API says up)."""
-    return sip_box(prepared_box, tmp_path)
+    """sip_box with the device open (the API says up), serving SIP over TLS too (a certificate made by openssl)."""
+    from tests.unit.test_sip_tls import make_certificate
+    cert, key = make_certificate(tmp_path)
+    return sip_box(prepared_box, tmp_path, tls_cert=str(cert), tls_key=str(key), tls_listen="127.0.0.1:0")
 
 
 def wait_up(panel) -> dict:
@@ -73,6 +75,7 @@ def test_the_api_lists_trunks_phones_and_bans_and_an_admin_lifts_a_ban(box, clie
     dev = wait_up(admin)
     assert [t["name"] for t in dev["trunks"]] == ["carrier"] and dev["trunks"][0]["state"] == "inbound only"
     assert [e["registered"] for e in dev["extensions"]] == [False, False] and dev["bans"] == []
+    assert dev["tls"].startswith("127.0.0.1:") and int(dev["tls"].rsplit(":", 1)[1]) > 0
     phone = register_and_get_banned(box.sip_port)
     dev = admin.api("GET", "/sip/devices").json()["devices"][0]
     one = dev["extensions"][0]
@@ -87,6 +90,7 @@ def test_the_api_lists_trunks_phones_and_bans_and_an_admin_lifts_a_ban(box, clie
     # the page shows them, the user agent as text
     page = admin.get("/config/sip")
     assert page.status == 200 and 'data-extension="2001"' in page.text and 'data-ban="127.0.0.1"' in page.text
+    assert f'data-sip-tls="{dev["tls"]}"' in page.text
     assert HOSTILE_UA not in page.text and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page.text
 
     # agents and supervisors may not see or lift; a browser session needs the XSRF token

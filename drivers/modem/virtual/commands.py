@@ -198,8 +198,11 @@ def _at_H(modem: VirtualModem, op: Op, arg: str) -> Result:
 
 @command("A")
 def _at_A(modem: VirtualModem, op: Op, arg: str) -> Result:
-    """ATA: answer; VCON in voice mode, NO CARRIER when nothing rings."""
+    """ATA: answer; VCON in voice mode, NO CARRIER when nothing rings. In a fax class on a call already off hook
+    in voice (the DTE heard DLE c and sent +FCLASS=2), ATA starts the answering fax handshake on the same call."""
     if modem.far.state is not CallState.RINGING:
+        if modem.off_hook and modem.far.state is CallState.CONNECTED and modem.settings.fclass in ("2", "2.0"):
+            return modem.fax2_answer()
         return Result.NO_CARRIER
     if modem.settings.fclass in ("2", "2.0"):
         return modem.fax2_answer()

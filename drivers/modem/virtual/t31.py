@@ -101,11 +101,16 @@ class T31Line:
         self.far_code = code
         self._far_done.set()
 
-    def ring(self) -> None:
-        """The far machine calls the modem with ``send_tiff`` (RING to the DTE)."""
+    def ring(self, times: int = 1, interval: float = 1.0) -> None:
+        """The far machine calls the modem with ``send_tiff``: RING to the DTE ``times`` times, ``interval``
+        seconds apart (a box that waits for caller ID between the rings answers after the second)."""
         with self._lock:
             self._far_machine(calling=True)
             self.lib.t31_call_event(self.t31, EVENT_ALERTING)
+        for _ in range(times - 1):
+            time.sleep(interval)
+            with self._lock:
+                self.lib.t31_call_event(self.t31, EVENT_ALERTING)
 
     def wait_far(self, timeout: float) -> int | None:
         """The far machine's T.30 completion code once its call ended (0 = OK), None on timeout."""

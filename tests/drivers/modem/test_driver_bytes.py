@@ -314,3 +314,44 @@ def test_drivers_usb_gives_probe_and_the_usb_reset_when_installed(monkeypatch, r
     # the technician's log line (reset_for_tty itself logs nothing): which device, port, outcome and why
     assert "event=usb_reset device=modem0 port=/dev/ttyACM0 outcome=reenumerated tty_after=- " \
            "reason='the device re-enumerated'" in caplog.text
+
+
+def test_fax_settings_are_checked_and_the_fax_class_comes_from_fclass(rig):
+    """``mode``/``fax`` typos name the device and key; ``fax: auto`` takes the class from AT+FCLASS=? (conexant: 2),
+    ``fax: class2.0`` on a modem without 2.0 leaves the line without fax and says why; a ``mode: fax`` line on
+    such a modem does not come up."""
+    from hotline.drivers.base import FaxMode
+
+    drv, *_ = rig("conexant", settings={"mode": "faxx", "fax": "class3"})
+    problems = drv.validate_environment()
+    assert "modem0: mode: 'faxx': use voice or fax" in problems
+    assert any(p.startswith("modem0: fax: 'class3': use one of auto, none") for p in problems)
+    drv, *_ = rig("conexant")
+    (line,) = drv.open()
+    assert (line.fax_class, line.traits.fax, line.answers_fax) == ("2", FaxMode.CLASS2, False)
+    assert drv.status()["fax"]["class"] == "2"
+    drv, *_ = rig("conexant", settings={"fax": "class2.0"})
+    (line,) = drv.open()
+    assert line.fax_class is None and line.traits.fax is FaxMode.NONE
+    assert "fax: class2.0, but the modem offers classes 0,1,1.0,2,8 (AT+FCLASS=?)" == line.fax_unavailable
+    drv, *_ = rig("conexant", settings={"mode": "fax", "fax": "class2.0"})
+    with pytest.raises(DriverNotReady, match="modem0: mode: fax, but fax: class2.0"):
+        drv.open()
+
+
+def test_a_fax_only_modem_opens_as_a_fax_line_but_not_as_a_voice_line(rig):
+    """A class 2 fax modem without voice class (AT+FCLASS=? 0,1,2): ``mode: fax`` opens it with caller ID and no
+    voice set-up (+FCLASS=8 and +VSM never sent); as a voice line it is refused, saying why."""
+    from hotline.drivers.base import FaxMode
+
+    drv, fake, *_ = rig("conexant", settings={"mode": "fax"})
+    fake.answers["AT+FCLASS=?"] = "0,1,2"
+    (line,) = drv.open()
+    assert (line.fax_class, line.traits.fax, line.answers_fax) == ("2", FaxMode.CLASS2, True)
+    assert drv.status()["modem"]["format"] == "none (fax only)"
+    assert "AT+FCLASS=8" not in fake.commands and not any(c.startswith("AT+VSM") for c in fake.commands)
+    assert "AT+VCID=1" in fake.commands
+    drv, fake, *_ = rig("conexant")
+    fake.answers["AT+FCLASS=?"] = "0,1,2"
+    with pytest.raises(DriverNotReady, match="the modem offers no voice class"):
+        drv.open()

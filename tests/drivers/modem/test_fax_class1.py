@@ -7,19 +7,22 @@ each end with a clear reason, in bounded time. Plus the bytes: DLE stuffing, res
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
 import tty
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from hotline.daemon.box import localtime
 from hotline.daemon.box.config import parse_config
 from hotline.daemon.fax import jobs
-from hotline.daemon.fax.class1 import Class1Sender, fax_result, receive, receive_blocking, transmission
+from hotline.daemon.fax.class1 import Class1Sender, fax_result, receive_blocking, transmission
 from hotline.daemon.fax.jobs import FaxReason
 from hotline.daemon.fax.library import FaxLibrary
 from hotline.daemon.fax.queue import FaxQueue
@@ -35,6 +38,8 @@ from hotline.drivers.modem.virtual.t31 import CALL, T31Line
 from hotline.fax.documents import Resolution, to_fax_tiff
 from hotline.fax.session import FaxOutcome
 from hotline.fax.tiff import page_bitmaps
+
+from tests.conftest import REPO, Daemon, prepare_state
 
 SPEED = 2.0   # line time at twice real time: Hotline keeps T.30's timers in real time, the far machine in line time
 TWO_PAGES = b"%!PS\n/Helvetica findfont 30 scalefont setfont\n1 1 2 { /n exch def 72 600 moveto (Page ) show " \
@@ -134,29 +139,54 @@ def test_the_driver_sends_two_pages_without_ecm(document, tmp_path: Path) -> Non
     _same_pages(sent, tmp_path / "far.tif")
 
 
-def test_a_fax_comes_in_on_a_class1_line(document, tmp_path: Path) -> None:
-    """The far machine calls (RING) and sends 2 pages with ECM; ``receive`` answers with ATA, takes them into the
-    TIFF (no leftover part file), names the far machine, and its FaxResult is what the inbox stores."""
+def test_a_fax_comes_in_on_a_class1_fax_line_of_the_daemon(document, tmp_path: Path) -> None:
+    """A daemon whose modem line (``mode: fax``, ``fax: class1``) is spandsp's T.31: the far machine rings twice
+    and sends 2 pages with ECM; the line answers with ATA in class 1 (the box runs T.30), and the fax is in the
+    inbox (GET /api/v1/faxes: in, received, 2 pages, the far machine named) with the pages pixel for pixel."""
     tiff, sent = document
     line = T31Line(send_tiff=str(tiff), speed=SPEED, ecm=True)
-    got = tmp_path / "in.tif"
-    pages: list[int] = []
-    try:
-        line.ring()
+    cfg = yaml.safe_load((REPO / "etc" / "hotline.yaml").read_text())
+    cfg["paths"].update(flows=str(REPO / "etc" / "flows"),
+                        prompt_manifest=str(REPO / "etc" / "prompts" / "manifest.yaml"))
+    cfg["engine"].update(drain_timeout=1)
+    cfg["routes"] = [{"dialed": "8010", "flow": "printer_support"}]
+    cfg["devices"] = [{"name": "c1fax", "driver": "modem", "port": line.path, "number": "8010", "profile": "auto",
+                       "mode": "fax", "fax": "class1"}]
+    cfg["fax"] = {**cfg.get("fax", {}), "ident": "+86 10 8001"}
+    (tmp_path / "hotline.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    box = Daemon(tmp_path / "hotline.yaml", tmp_path / "state")
+    token = prepare_state(box.state, {"sup": "supervisor"}, tokens=("sup",))["sup"]
 
-        async def go():
-            return await receive(line.path, got, {"ident": "+86 10 8001"}, on_page=pages.append)
-        result = asyncio.run(go())
-        assert line.wait_far(10) == 0
+    def api(path: str) -> bytes:
+        req = urllib.request.Request(box.url + "/api/v1" + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read()
+
+    def inbox() -> list[dict]:
+        return [f for f in json.loads(api("/faxes?direction=in"))["faxes"] if f["status"] in ("received", "failed")]
+    try:
+        box.start()
+        _until(lambda: "event=device_up device=c1fax" in box.output(), 30, "the class 1 fax line up")
+        line.ring(times=2)
+        assert line.wait_far(60) == 0, f"the far machine's T.30 ended with {line.far_code}"
+        (f,) = _until(inbox, 20, "the fax in the inbox")
+        assert (f["direction"], f["status"], f["pages"]) == ("in", "received", 2), f
+        assert "+86 10 5555 0100" in f["detail"] and f["pdf_ready"]
+        (tmp_path / "got.tif").write_bytes(api(f["tiff_url"].removeprefix("/api/v1")))
+        assert "event=modem_fax_start device=c1fax class=1 from=ringing" in box.output()
     finally:
+        box.stop()
         line.close()
-    assert result.ok and (result.pages, result.ecm, result.tiff) == (2, True, got), (result.reason,
-                                                                                  result.transcript[-20:])
-    assert result.remote_ident == "+86 10 5555 0100" and pages == [1, 2] and "> ATA" in result.transcript
-    assert not Path(f"{got}.part").exists()
-    _same_pages(sent, got)
-    stored = fax_result(result)
-    assert (stored.outcome, stored.pages, stored.tiff) == (FaxOutcome.SUCCESS, 2, got)
+    _same_pages(sent, tmp_path / "got.tif")
+
+
+def _until(pred, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while not (got := pred()):
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+    return got
 
 
 def test_a_silent_far_end_is_not_a_fax(document, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import serial
 
 from hotline.drivers.modem import virtual
+from hotline.drivers.modem.virtual import CallState
 from hotline.drivers.modem.virtual.far_fax import FarFax
 from hotline.drivers.modem.virtual.ptyrun import PtyModem
 from hotline.fax.documents import Resolution, to_fax_tiff
@@ -244,3 +245,74 @@ def test_faxgetty_receives_two_pages_from_the_emulator(document, tmp_path: Path)
     assert "RECV: 2292 total lines, 0 bad lines" in log
     got = page_bitmaps(received[0])
     assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(source, got))
+
+
+# -- Hotline's driver receiving from the emulator (no pty: the pyserial URL) ----------------------------------------
+@pytest.mark.parametrize("profile", ["conexant", "usr"], ids=["class2", "class2.0"])
+def test_the_driver_receives_two_pages_from_a_ringing_call(profile: str, document) -> None:
+    """Class2Fax.receive: ATA in the fax class, two +FDR pages, +FHNG:0 / +FHS:00; pages pixel for pixel (the
+    Rockwell profile's MSB-first class 2 data turned back by the profile's quirk)."""
+    from hotline.drivers.common.t4 import write_t4_tiff as write
+    from hotline.drivers.modem.faxclass2 import Class2Fax
+    from hotline.drivers.modem.port import Port
+    from hotline.drivers.modem.profiles import PROFILES, Quirk
+
+    tiff, _singles, source = document
+    virtual.register()
+    name = f"drv-rx-{profile}"
+    far = virtual.far_end(name)
+    far.fax = FarFax(ident="+86 10 5555 0188")
+    far.fax.load(tiff)
+    port = Port(f"virtualmodem://{profile}?name={name}")
+    port.open()
+    try:
+        far.ring(caller_id=None, rings=20)
+        result = Class2Fax(port).receive(rx_msb=bool(PROFILES[profile].quirks & Quirk.CLASS2_RX_MSB))
+    finally:
+        port.close()
+        virtual.forget(name)
+    assert (result.fclass, result.hangup, result.remote_ident) == ({"conexant": "2", "usr": "2.0"}[profile], 0,
+                                                                  "+86 10 5555 0188")
+    out = Path(tempfile.mkdtemp()) / "rx.tif"
+    write(out, result.received)
+    got = page_bitmaps(out)
+    assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(source, got))
+
+
+def test_the_emulator_switches_a_voice_call_to_fax_on_ata() -> None:
+    """On a call answered in voice, the far machine's CNG is DLE c; the DTE's AT+FCLASS=2 and ATA
+    start the answering fax handshake on the same call (+FCON, +FTSI); with no fax machine there ATA is T1."""
+    virtual.register()
+    port = serial.serial_for_url("virtualmodem://conexant?name=switch2", timeout=0.05)
+    far = virtual.far_end("switch2")
+    try:
+        assert "OK" in _at(port, "ATE0")
+        assert "OK" in _at(port, "AT+FCLASS=8")
+        far.ring(caller_id=None, rings=20)
+        time.sleep(0.1)
+        assert "OK" in _at(port, "AT+VLS=1") and far.state is CallState.CONNECTED    # off hook in voice
+        far.fax = FarFax(to_send=[])
+        far.cng()
+        deadline, heard = time.monotonic() + 3, b""
+        while time.monotonic() < deadline and b"\x10c" not in heard:
+            heard += port.read(256)
+        assert b"\x10c" in heard, "no DLE c for the far machine's CNG"
+        assert "OK" in _at(port, "AT+FCLASS=2")
+        assert "+FHNG:11" in _at(port, "ATA")          # a fax machine with nothing to send: T1
+        assert far.state is CallState.IDLE
+        far.fax = FarFax(ident="+86 1", to_send=[_a_page()])
+        far.ring(caller_id=None, rings=20)
+        time.sleep(0.1)
+        assert "OK" in _at(port, "AT+FCLASS=8") and "OK" in _at(port, "AT+VLS=1")
+        assert far.state is CallState.CONNECTED
+        assert "OK" in _at(port, "AT+FCLASS=2")
+        answer = _at(port, "ATA")
+        assert "+FCON" in answer and '+FTSI:"+86 1"' in answer, answer
+    finally:
+        port.close()
+        virtual.forget("switch2")
+
+
+def _a_page():
+    from hotline.drivers.common.t4 import T4Page
+    return T4Page(bytes(8), 1728, True)

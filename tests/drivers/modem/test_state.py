@@ -246,3 +246,20 @@ def test_answer_error_ends_the_call():
     m.feed(Command("answer", now=2.0))
     out = m.feed(Code(Result.ERROR, 2.1))
     assert events(out) == [HungUp("m0", HangupCause.REJECTED)]
+
+
+def test_a_call_in_voice_becomes_a_fax_and_ends_idle():
+    """fax_begin: the DLE bytes that end the current audio mode (DLE CAN DLE ETX while playing, the dialect's stop
+    while recording), the line FAX with nothing pending; fax_end: idle, ready for the next RING."""
+    m = LineMachine("m0", HALF, number="8001")
+    ring_with_cid(m)
+    answer(m)
+    m.feed(Code(Result.CONNECT, 2.1))
+    assert m.state is LineState.PLAYING
+    assert m.fax_begin() == b"\x10\x18\x10\x03" and m.state is LineState.FAX and not m.busy
+    m.fax_end(9.0)
+    assert m.state is LineState.IDLE
+    assert events(ring_with_cid(m, 10.0)) == [Ringing("m0", "5551234", "ZHANG WEI", "8001")]
+    ringing = LineMachine("m1", FULL)
+    ringing.feed(Code(Result.RING, 0.0))
+    assert ringing.fax_begin() == b"" and ringing.state is LineState.FAX   # a fax line: nothing to stop
