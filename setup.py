@@ -60,6 +60,7 @@ setup(
                              "modem = hotline.drivers.modem.driver:ModemDriver",
                              "dahdi = hotline.drivers.dahdi.driver:DahdiDriver"],
         "hotline.fax_senders": ["spandsp = hotline.daemon.fax.engine:make_sender",
-                                 "class2 = hotline.daemon.fax.class2:make_sender"],
+                                 "class2 = hotline.daemon.fax.class2:make_sender",
+                                 "class1 = hotline.daemon.fax.class1:make_sender"],
     },
 )

@@ -191,7 +191,8 @@ CORE = Section({
         "sender": Scalar(str, default="none", pattern=r"[a-z][a-z0-9_-]{0,31}",
                          help="what speaks T.30: none (no fax engine: nothing is dialled, queued jobs say so), "
                               "spandsp (the software fax engine, when installed), class2 (a class 2/2.0 fax modem, "
-                              "modem_port), qa-tones (QA, simulated lines only)"),
+                              "modem_port), class1 (a class 1 fax modem, modem_port: the box runs T.30), "
+                              "qa-tones (QA, simulated lines only)"),
         "max_attempts": Scalar(int, default=4, min=1, max=20),
         "retry_seconds": Scalar(float, default=120.0, min=1, max=86400, help="wait before the first retry; doubles "
                                 "after each failed attempt"),
@@ -207,7 +208,7 @@ CORE = Section({
         "header_name": Scalar(str, default="Hotline", pattern=r"[ -~]{1,40}", help="spandsp sender: the box's name "
                               "on every sent page's header line (printable ASCII)"),
         "resolution": Scalar(str, default="fine", choices=("fine", "normal"), help="spandsp sender: page resolution"),
-        "modem_port": Scalar(str, default=None, nullable=True, help="class2 sender: the fax modem's device path, "
+        "modem_port": Scalar(str, default=None, nullable=True, help="class1/class2 sender: the fax modem's device path, "
                              "/dev/serial/by-id name or pyserial URL"),
         "modem_class": Scalar(str, default="auto", choices=("auto", "2", "2.0"),
                               help="class2 sender: 2.0 when the modem offers it (auto), or force 2 / 2.0"),

@@ -73,6 +73,21 @@ class Port:
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
             raise PortGone(f"{self.name}: write failed: {exc}") from exc
 
+    def write_some(self, data: bytes) -> int:
+        """Send what the port takes now without waiting (flow control, or a pty reader that stopped, may take
+        nothing); returns the count sent. A URL port without a file descriptor takes everything."""
+        ser = self._require()
+        fd = getattr(ser, "fd", None)
+        try:
+            if not isinstance(fd, int):
+                ser.write(data)
+                return len(data)
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            raise PortGone(f"{self.name}: write failed: {exc}") from exc
+
     def drop_dtr(self, seconds: float = 0.5) -> bool:
         """Hang up by dropping DTR; False where the port has no modem-control lines (a pty, a URL)."""
         ser = self._require()

@@ -8,6 +8,8 @@ timing in real time: above about 2x the far machine starts to time out).
     line = T31Line(receive_tiff="/tmp/got.tif")      # a fax machine answers the DTE's ATD and keeps the pages
     run("efax -d", line.path, "-o1 -t 5550100 page1.tif")
     line.wait_far(30)  ->  0 (T.30 completion code: OK)
+
+``ecm`` lets the far machine use error correction; ``far_is_fax=False`` has the DTE's call answered by silence.
 """
 from __future__ import annotations
 
@@ -48,10 +50,11 @@ class T31Line:
     """spandsp's T.31 modem on a pty, its line to a spandsp fax terminal; threads run until close()."""
 
     def __init__(self, ident: str = "+86 10 5555 0100", send_tiff: str | None = None,
-                 receive_tiff: str | None = None, speed: float = 1.0):
+                 receive_tiff: str | None = None, speed: float = 1.0, ecm: bool = False, far_is_fax: bool = True):
         self.lib = spandsp.load(_SIGNATURES, spandsp.SpandspError)
         spandsp.library()
         self.ident, self.send_tiff, self.receive_tiff, self.speed = ident, send_tiff, receive_tiff, speed
+        self.ecm, self.far_is_fax = ecm, far_is_fax
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         os.set_blocking(self.master, False)
@@ -84,7 +87,7 @@ class T31Line:
         t30 = lib.fax_get_t30_state(fax)
         lib.t30_set_tx_ident(t30, self.ident.encode("ascii"))
         lib.t30_set_supported_modems(t30, int(spandsp.Modems.V27TER | spandsp.Modems.V29 | spandsp.Modems.V17))
-        lib.t30_set_ecm_capability(t30, 0)
+        lib.t30_set_ecm_capability(t30, 1 if self.ecm else 0)
         handler = spandsp.PhaseEHandler(self._phase_e)
         self._callbacks.append(handler)
         lib.t30_set_phase_e_handler(t30, handler, None)
@@ -98,11 +101,16 @@ class T31Line:
         self.far_code = code
         self._far_done.set()
 
-    def ring(self) -> None:
-        """The far machine calls the modem with ``send_tiff`` (RING to the DTE)."""
+    def ring(self, times: int = 1, interval: float = 1.0) -> None:
+        """The far machine calls the modem with ``send_tiff``: RING to the DTE ``times`` times, ``interval``
+        seconds apart (a box that waits for caller ID between the rings answers after the second)."""
         with self._lock:
             self._far_machine(calling=True)
             self.lib.t31_call_event(self.t31, EVENT_ALERTING)
+        for _ in range(times - 1):
+            time.sleep(interval)
+            with self._lock:
+                self.lib.t31_call_event(self.t31, EVENT_ALERTING)
 
     def wait_far(self, timeout: float) -> int | None:
         """The far machine's T.30 completion code once its call ended (0 = OK), None on timeout."""
@@ -120,7 +128,8 @@ class T31Line:
         if op == CTS:
             self._cts = bool(num)
         elif op == CALL:
-            self._far_machine(calling=False)
+            if self.far_is_fax:     # otherwise the call is answered by something silent (a person, a voice line)
+                self._far_machine(calling=False)
             self._answer_at = self._line_time + ANSWER_DELAY
         elif op == ANSWER:
             self.lib.t31_call_event(self.t31, EVENT_ANSWERED)

@@ -1,6 +1,6 @@
 """The class 1 test bed: spandsp's own T.31 modem emulation on a pty (drivers/modem/virtual/t31.py), its line to a
 spandsp fax terminal, checked by efax in class 1 (real class 1 software: it runs T.30 over +FTM/+FRM/+FTH/+FRH).
-This is the independent modem a class 1 driver is to be tested against; Hotline has no class 1 driver yet."""
+This is the independent modem Hotline's class 1 driver is tested against (test_fax_class1.py)."""
 from __future__ import annotations
 
 import shutil
