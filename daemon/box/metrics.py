@@ -78,6 +78,8 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.05), registry=r)
         self.tick_overruns = Counter("hotline_media_tick_overruns_total",
                                      "Media ticks that took longer than the overrun threshold", registry=r)
+        self.tick_cpu = Counter("hotline_media_tick_cpu_seconds_total",
+                                "CPU time the media ticks took (their thread's, without waits)", registry=r)
         self.missed_ticks = Counter("hotline_media_missed_ticks_total",
                                     "20 ms ticks skipped because the engine fell behind", registry=r)
         self.tick_errors = Counter("hotline_media_tick_errors_total",
