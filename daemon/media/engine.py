@@ -329,14 +329,20 @@ class MediaEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        last_end: float | None = None
         while True:
             started, cpu0 = time.perf_counter(), time.thread_time()
             try:
                 self.tick()
             except Exception:
                 log.exception("event=tick_failed tick=%d", self.ticks)
-            spent = time.perf_counter() - started
+            ended = time.perf_counter()
+            spent = ended - started
             cpu = time.thread_time() - cpu0
+            if self.metrics is not None and last_end is not None and self.speed > 0:
+                # frames go out at the end of each tick: the time between two ends is the gap the far ends see
+                self.metrics.tick_interval.observe((ended - last_end) * self.speed)
+            last_end = ended
             self.tick_cpu += cpu
             if self.metrics is not None:
                 self.metrics.tick_cpu.inc(cpu)

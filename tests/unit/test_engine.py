@@ -219,3 +219,30 @@ def test_admission_counts_the_ticks_own_cpu_and_missed_ticks_not_wall_time() -> 
     stalls = iter([0.13])
     stalled = asyncio.run(run(lambda: time.sleep(next(stalls, 0.0)), 4))
     assert stalled.missed_ticks >= 5 and stalled.overruns == 0 and stalled.overloaded(), stalled.status()
+
+
+def test_tick_interval_histogram_shows_the_gap_a_stalled_tick_leaves() -> None:
+    """The time between the ends of two ticks (when frames go out) is recorded: 20 ms on time, and a stall of
+    the loop shows as one long gap, which sip-bench reads as the RTP gap p99."""
+    import time
+
+    from hotline.daemon.box.metrics import Metrics
+    from hotline.daemon.media.engine import MediaEngine
+
+    async def main() -> MediaEngine:
+        engine = MediaEngine(4, speed=1.0, metrics=Metrics())
+        stalls = iter([0.0, 0.0, 0.0, 0.07])
+        engine.tick_hooks.append(lambda: time.sleep(next(stalls, 0.0)))
+        await engine.start()
+        while engine.ticks < 8:
+            await asyncio.sleep(0.005)
+        await engine.stop()
+        return engine
+
+    engine = asyncio.run(main())
+    hist = engine.metrics.tick_interval
+    buckets = {s.labels["le"]: s.value for s in hist.collect()[0].samples if s.name.endswith("_bucket")}
+    total = buckets["+Inf"]
+    assert total >= 6, buckets
+    assert buckets["0.06"] < total, f"the 70 ms stall left no long gap: {buckets}"
+    assert buckets["0.03"] >= total / 2, f"ticks on time were not about 20 ms apart: {buckets}"
