@@ -320,8 +320,8 @@ class MediaEngine:
                 "tick_errors": self.tick_errors}
 
     def overloaded(self) -> bool:
-        """True when ticks overran (their own CPU time over ``overrun_ms``) or were missed five times in the last
-        second (admission control)."""
+        """True when, five times in the last second, a tick overran (its own CPU time over ``overrun_ms``) or the
+        engine fell a tick or more behind (admission control)."""
         horizon = self.ticks - 50
         self.recent_overruns = [t for t in self.recent_overruns if t > horizon]
         return len(self.recent_overruns) >= 5
@@ -367,7 +367,7 @@ class MediaEngine:
             if delay < -TICK / self.speed:
                 behind = int(-delay / (TICK / self.speed))
                 self.missed_ticks += behind
-                self.recent_overruns.extend([self.ticks] * behind)
+                self.recent_overruns.append(self.ticks)   # once per stall: one long pause (start-up) is no overload
                 if self.metrics is not None:
                     self.metrics.missed_ticks.inc(behind)
                 deadline = loop.time()
