@@ -350,7 +350,7 @@ class MediaEngine:
             if self.tick_times is not None:
                 self.tick_times.append(spent)
             # Admission control counts what the box's own load causes, and what callers would hear: a tick whose own
-            # CPU time is over the threshold, and ticks missed (below). A tick slow on the wall clock only because
+            # CPU time is over the threshold, and each fall behind (below). A tick slow on the wall clock only because
             # other processes ran meanwhile costs no audio unless it falls a whole tick behind (then it is missed).
             if cpu > self.overrun_s:
                 self.overruns += 1
