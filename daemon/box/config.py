@@ -241,7 +241,8 @@ CORE = Section({
         "max_channels": Scalar(int, default=1000, min=1, max=5000),
         "drain_timeout": Scalar(float, default=30.0, min=0, max=3600),
         "overrun_ms": Scalar(float, default=15.0, min=1, max=100,
-                             help="a tick slower than this counts as an overrun for admission control"),
+                             help="a tick whose own CPU time is over this counts as an overrun for admission "
+                                  "control (as does falling a tick behind)"),
         "call_timeout": Scalar(float, default=4 * 3600.0, min=60,
                                help="the watchdog ends calls older than this"),
         "speed": Scalar(float, default=1.0, min=0, max=100,

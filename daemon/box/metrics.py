@@ -77,7 +77,13 @@ class Metrics:
             "hotline_media_tick_duration_seconds", "Time spent processing one 20 ms media tick",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.05), registry=r)
         self.tick_overruns = Counter("hotline_media_tick_overruns_total",
-                                     "Media ticks that took longer than the overrun threshold", registry=r)
+                                     "Media ticks whose own CPU time was over the overrun threshold", registry=r)
+        self.tick_interval = Histogram(
+            "hotline_media_tick_interval_seconds", "Time between the ends of two media ticks (when frames go out): "
+            "the gap between two packets a call receives from the box, 20 ms when on time",
+            buckets=(0.015, 0.02, 0.025, 0.03, 0.04, 0.06, 0.1, 0.25), registry=r)
+        self.tick_cpu = Counter("hotline_media_tick_cpu_seconds_total",
+                                "CPU time the media ticks took (their thread's, without waits)", registry=r)
         self.missed_ticks = Counter("hotline_media_missed_ticks_total",
                                     "20 ms ticks skipped because the engine fell behind", registry=r)
         self.tick_errors = Counter("hotline_media_tick_errors_total",

@@ -107,6 +107,7 @@ class MediaEngine:
         self.tick_errors = 0
         self._error_logged: dict[str, int] = {}  # part of the tick -> tick of its last logged traceback
         self.overruns = 0
+        self.tick_cpu = 0.0   # thread CPU seconds spent in ticks (load-insensitive, unlike their wall time)
         self.recent_overruns: list[int] = []
         self.tick_hooks: list[Callable[[], None]] = []
         # fast mode (speed 0: dry runs, tests) only: the next tick waits (up to PACE_WAIT s) until each of these
@@ -317,10 +318,12 @@ class MediaEngine:
         """Channels, ticks, overruns."""
         return {"state": "up" if self._task else "down", "channels": self.active, "capacity": self.capacity,
                 "ticks": self.ticks, "missed_ticks": self.missed_ticks, "overruns": self.overruns,
+                "tick_cpu_seconds": round(self.tick_cpu, 3),
                 "tick_errors": self.tick_errors}
 
     def overloaded(self) -> bool:
-        """True when ticks overran repeatedly in the last second (admission control)."""
+        """True when, five times in the last second, a tick overran (its own CPU time over ``overrun_ms``) or the
+        engine fell a tick or more behind (admission control)."""
         horizon = self.ticks - 50
         self.recent_overruns = [t for t in self.recent_overruns if t > horizon]
         return len(self.recent_overruns) >= 5
@@ -328,18 +331,30 @@ class MediaEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        last_end: float | None = None
         while True:
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.thread_time()
             try:
                 self.tick()
             except Exception:
                 log.exception("event=tick_failed tick=%d", self.ticks)
-            spent = time.perf_counter() - started
+            ended = time.perf_counter()
+            spent = ended - started
+            cpu = time.thread_time() - cpu0
+            if self.metrics is not None and last_end is not None and self.speed > 0:
+                # frames go out at the end of each tick: the time between two ends is the gap the far ends see
+                self.metrics.tick_interval.observe((ended - last_end) * self.speed)
+            last_end = ended
+            self.tick_cpu += cpu
             if self.metrics is not None:
+                self.metrics.tick_cpu.inc(cpu)
                 self.metrics.tick_seconds.observe(spent)
             if self.tick_times is not None:
                 self.tick_times.append(spent)
-            if spent > self.overrun_s:
+            # Admission control counts what the box's own load causes, and what callers would hear: a tick whose own
+            # CPU time is over the threshold, and each fall behind (below). A tick slow on the wall clock only because
+            # other processes ran meanwhile costs no audio unless it falls a whole tick behind (then it is missed).
+            if cpu > self.overrun_s:
                 self.overruns += 1
                 self.recent_overruns.append(self.ticks)
                 if self.metrics is not None:
@@ -354,6 +369,7 @@ class MediaEngine:
             if delay < -TICK / self.speed:
                 behind = int(-delay / (TICK / self.speed))
                 self.missed_ticks += behind
+                self.recent_overruns.append(self.ticks)   # once per stall: one long pause (start-up) is no overload
                 if self.metrics is not None:
                     self.metrics.missed_ticks.inc(behind)
                 deadline = loop.time()

@@ -138,6 +138,9 @@ class CallProgressDetector:
         bins = (np.array(freqs)[:, None] * spread[None, :]).reshape(-1)
         n = np.arange(_WINDOW)[:, None]
         self._basis = np.hstack([np.cos(2 * np.pi * bins * n / RATE), np.sin(2 * np.pi * bins * n / RATE)])
+        # A frame is the second half of this tick's window and the first half of the next one's: one product
+        # with both halves of the basis side by side gives both, so each frame is projected once (no window built).
+        self._halves = np.hstack([self._basis[FRAME:], self._basis[:FRAME]])
         self._nfreq = len(freqs)
         self._floor = dbm0_to_amplitude(_MIN_LEVEL_DBM0) ** 2 / 2
         self._rules = self.country.rules
@@ -147,7 +150,8 @@ class CallProgressDetector:
             if rule.continuous_ms:
                 self._continuous[sig + 1] = int(np.ceil(rule.continuous_ms / _FRAME_MS))
         self._sit = [[sigs.index((f,)) + 1 for f in group] for group in _SIT_FREQS]
-        self._prev = np.zeros((slots, FRAME))
+        self._prev = np.zeros((slots, self._basis.shape[1]))   # the previous frame's first-half projection
+        self._prev_energy = np.zeros(slots)                      # and its sum of squares
         self._votes = np.zeros((slots, 3), dtype=np.int64)
         self._cls = np.zeros(slots, dtype=np.int64)  # filtered class: 0 none, k = signature k-1
         self._run = np.zeros(slots, dtype=np.int64)  # frames in the current class
@@ -162,6 +166,7 @@ class CallProgressDetector:
     def reset(self, slot: int) -> None:
         """A new call takes over the slot."""
         self._prev[slot] = 0
+        self._prev_energy[slot] = 0
         self._votes[slot] = 0
         self._cls[slot] = self._run[slot] = 0
         self._sum[slot] = 0
@@ -174,15 +179,13 @@ class CallProgressDetector:
         """Per slot, whether the last classified frame (one tick behind) held a tone of the profile (voice does not)."""
         return self._cls > 0
 
-    def _classify(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Class of each slot's window and its total power."""
-        out = window @ self._basis
+    def _classify(self, out: np.ndarray, total: np.ndarray) -> np.ndarray:
+        """Class of each slot's window from its projection on the basis and its mean power."""
         k = out.shape[1] // 2
         bin_power = 2 * (out[:, :k] ** 2 + out[:, k:] ** 2) / _WINDOW ** 2
-        tone = bin_power.reshape(len(window), self._nfreq, 3).max(axis=2)
-        total = (window * window).mean(axis=1)
-        best = np.zeros(len(window), dtype=np.int64)
-        score = np.zeros(len(window))
+        tone = bin_power.reshape(len(out), self._nfreq, 3).max(axis=2)
+        best = np.zeros(len(out), dtype=np.int64)
+        score = np.zeros(len(out))
         for s, idx in enumerate(self._sig_index):
             parts = tone[:, idx]
             power = parts.sum(axis=1)
@@ -191,17 +194,21 @@ class CallProgressDetector:
                 ok &= parts.min(axis=1) >= _MAX_TWIST * parts.max(axis=1)
             better = ok & (power > score)
             best[better], score[better] = s + 1, power[better]
-        return best, total
+        return best
 
     def process(self, frames: np.ndarray) -> list[ToneEvent]:
         """Analyse one 160-sample frame per slot; tones found and tones ended."""
         cur = np.asarray(frames, dtype=np.float64)
         if cur.shape != (self.slots, FRAME):
             raise ValueError(f"frames must have shape ({self.slots}, {FRAME}), got {cur.shape}")
-        raw, total = self._classify(np.hstack([self._prev, cur]))
-        self._prev = cur
+        both = cur @ self._halves   # this frame as a window's second half, then as the next window's first
+        width = self._basis.shape[1]
+        energy = np.einsum("ij,ij->i", cur, cur)
+        total = (self._prev_energy + energy) / _WINDOW
+        raw = self._classify(self._prev + both[:, :width], total)
+        self._prev, self._prev_energy = both[:, width:], energy
         self._powers[:, self._tick % _RING] = total
-        self._votes = np.roll(self._votes, -1, axis=1)
+        self._votes[:, :2] = self._votes[:, 1:]
         self._votes[:, 2] = raw
         v = self._votes
         filtered = np.where(v[:, 0] == v[:, 2], v[:, 0], v[:, 1])  # 2 of 3, else the middle one

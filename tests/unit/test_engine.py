@@ -187,3 +187,65 @@ def test_one_channel_that_raises_never_silences_the_others(rig, caplog) -> None:
         asyncio.run(main())
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 2, [r.getMessage() for r in tracebacks]  # one per bad part, not one per tick
+
+
+def test_admission_counts_the_ticks_own_cpu_and_missed_ticks_not_wall_time() -> None:
+    """A tick that waits (other processes ran: wall time without CPU) is no overrun; a tick that computes past
+    ``overrun_ms`` is, and so is each fall behind by a tick or more (not each tick missed: one long pause is
+    no overload): five in a second make the box refuse new callers."""
+    import time
+
+    from hotline.daemon.media.engine import MediaEngine
+
+    async def run(hook, ticks: int) -> MediaEngine:
+        engine = MediaEngine(4, speed=1.0, overrun_ms=5.0)
+        engine.tick_hooks.append(hook)
+        await engine.start()
+        while engine.ticks < ticks:
+            await asyncio.sleep(0.005)
+        await engine.stop()
+        return engine
+
+    def spin() -> None:
+        end = time.thread_time() + 0.008
+        while time.thread_time() < end:
+            pass
+
+    waited = asyncio.run(run(lambda: time.sleep(0.008), 8))
+    assert waited.overruns == 0 and not waited.overloaded(), "ticks slow on the wall clock only refused callers"
+    assert waited.tick_cpu < 0.02, waited.tick_cpu
+    busy = asyncio.run(run(spin, 8))
+    assert busy.overruns >= 5 and busy.overloaded(), busy.status()
+    assert busy.tick_cpu >= 8 * 0.008
+    once = iter([0.13])
+    stalled = asyncio.run(run(lambda: time.sleep(next(once, 0.0)), 4))
+    assert stalled.missed_ticks >= 5 and not stalled.overloaded(), f"one pause refused callers: {stalled.status()}"
+    stalling = asyncio.run(run(lambda: time.sleep(0.045), 7))
+    assert stalling.missed_ticks >= 5 and stalling.overruns == 0 and stalling.overloaded(), stalling.status()
+
+
+def test_tick_interval_histogram_shows_the_gap_a_stalled_tick_leaves() -> None:
+    """The time between the ends of two ticks (when frames go out) is recorded: 20 ms on time, and a stall of
+    the loop shows as one long gap, which sip-bench reads as the RTP gap p99."""
+    import time
+
+    from hotline.daemon.box.metrics import Metrics
+    from hotline.daemon.media.engine import MediaEngine
+
+    async def main() -> MediaEngine:
+        engine = MediaEngine(4, speed=1.0, metrics=Metrics())
+        stalls = iter([0.0, 0.0, 0.0, 0.07])
+        engine.tick_hooks.append(lambda: time.sleep(next(stalls, 0.0)))
+        await engine.start()
+        while engine.ticks < 8:
+            await asyncio.sleep(0.005)
+        await engine.stop()
+        return engine
+
+    engine = asyncio.run(main())
+    hist = engine.metrics.tick_interval
+    buckets = {s.labels["le"]: s.value for s in hist.collect()[0].samples if s.name.endswith("_bucket")}
+    total = buckets["+Inf"]
+    assert total >= 6, buckets
+    assert buckets["0.06"] < total, f"the 70 ms stall left no long gap: {buckets}"
+    assert buckets["0.03"] >= total / 2, f"ticks on time were not about 20 ms apart: {buckets}"
