@@ -233,7 +233,7 @@ class Class1Fax(Class1FrontEnd):
             result.tiff = tiff
         else:
             part.unlink(missing_ok=True)
-        log.info("event=fax_class1_done calling=%s pages=%s code=%s failure=%s reason=%r remote=%r",
+        log.info("event=modem_t30_done calling=%s pages=%s code=%s failure=%s reason=%r remote=%r",
                  result.calling, result.pages, result.code, result.failure.value, result.reason, result.remote_ident)
 
     def _hang_up(self) -> None:
