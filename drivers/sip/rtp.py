@@ -284,13 +284,12 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
             alaw = True
         else:
             law(0)
-    codes = np.frombuffer(b"".join(parts), dtype=np.uint8).reshape(n, FRAME_SAMPLES)
+    # Indices as intp and mode="wrap" (all are < 512): take() then writes into ``out`` unbuffered, about twice as
+    # fast as uint16 indices with the default mode (which copies through a buffer).
+    wide = np.frombuffer(b"".join(parts), dtype=np.uint8).reshape(n, FRAME_SAMPLES).astype(np.intp)
     if alaw:
-        wide = codes.astype(np.uint16)
-        wide += np.array(offsets, dtype=np.uint16)[:, None]
-        np.take(_DECODE, wide, out=out)
-    else:
-        np.take(_DECODE, codes, out=out)
+        wide += np.array(offsets, dtype=np.intp)[:, None]
+    _DECODE.take(wide, out=out, mode="wrap")
     for i in noisy:   # a silent far end that asked for comfort noise (RFC 3389) hears noise at its level
         stream = streams[i]
         out[i], stream.cn_phase = comfort.noise_frame(stream.cn_level, stream.cn_phase)
@@ -305,8 +304,13 @@ def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
         codes = g711.alaw_encode(frames)
     elif not any(pcma):
         codes = g711.ulaw_encode(frames)
-    else:
-        codes = np.where(np.array(pcma, dtype=bool)[:, None], g711.alaw_encode(frames), g711.ulaw_encode(frames))
+    else:   # both laws (a bridge between a PCMA and a PCMU call): each row encoded once, in its own law
+        alaw = np.array(pcma, dtype=bool)
+        codes = np.empty(frames.shape, dtype=np.uint8)
+        rows = np.flatnonzero(alaw)
+        codes[rows] = g711.alaw_encode(frames[rows])
+        rows = np.flatnonzero(~alaw)
+        codes[rows] = g711.ulaw_encode(frames[rows])
     payloads = codes.tobytes()
     pack = _HEADER.pack
     start = 0
