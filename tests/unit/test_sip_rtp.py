@@ -119,3 +119,24 @@ def test_decode_and_encode_mix_pcmu_pcma_and_idle_rows(streams) -> None:
     assert back_u[1] & 0x7F == 0 and back_u[12:] == g711.ulaw_encode(speech[0]).tobytes()
     assert back_a[1] & 0x7F == 8 and back_a[12:] == g711.alaw_encode(speech[1]).tobytes()
     poller.close()
+
+
+def test_the_poller_follows_a_new_call_on_the_same_line_between_unchanged_ticks(streams) -> None:
+    """Ticks with the same calls skip the per-call registration; packets arriving later are still read, and a new
+    call on the same line (same line list, another stream) is registered and read on its first tick."""
+    (a, far_a), (b, far_b) = _pair(), _pair()
+    streams += [(a, far_a), (b, far_b)]
+    lines = ["sip0-1"]
+    poller = Poller()
+    assert poller.drain(lines, [a]) == []
+    for n in range(3):   # later ticks with the same call: each packet still read
+        far_a.sendto(_packet(n, n * 160, b"\x33" * 160), ("127.0.0.1", a.port))
+        _wait_readable()
+        poller.drain(lines, [a])
+        assert a.stats.received == n + 1
+    far_b.sendto(_packet(0, 0, b"\x44" * 160), ("127.0.0.1", b.port))
+    far_a.sendto(_packet(3, 480, b"\x33" * 160), ("127.0.0.1", a.port))
+    _wait_readable()
+    poller.drain(lines, [b])          # the line's call changed: b read, a (no longer asked for) left alone
+    assert b.stats.received == 1 and a.stats.received == 3
+    poller.close()
