@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..aio import cancel_and_wait
-from ..store.db import Store
-from ..store.models import Event
 import peewee
 
 from ..aio import cancel_and_wait
+from ..store import rawsql
 from ..store.db import Store
 from ..store.models import Event
 from .text import escape_text, invalid_at
@@ -33,6 +31,7 @@ MAX_THENS = 10_000        # follow-up writes kept for retry while the database f
 MAX_THEN_TRIES = 3        # a follow-up write (a CDR) that itself fails is tried this often, then dead-lettered
 MAX_BACKOFF = 10.0
 STORE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+COLUMNS = ("ts", "kind", "call_uuid", "line", "data")   # an events row as _row() makes it
 
 
 @dataclass
@@ -319,7 +318,7 @@ def _insert(rows: list[dict], events: list[dict], dead_path: Path | None) -> int
         chunk = rows[i:i + 500]
         try:
             with Event._meta.database.atomic():
-                Event.insert_many(chunk).execute()
+                rawsql.insert_rows(Event, COLUMNS, [tuple(r[c] for c in COLUMNS) for r in chunk])
             continue
         except STORE_ERRORS:
             raise
