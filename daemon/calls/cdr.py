@@ -6,6 +6,7 @@ import time
 
 import peewee
 
+from ..store import rawsql
 from ..store.models import Cdr, Event
 
 START_KINDS = ("call.offered", "leg.offered")
@@ -73,26 +74,28 @@ def _fit(row: dict) -> dict:
 
 
 def _events(call_uuid: str) -> list[dict]:
-    return [{"ts": e.ts, "kind": e.kind, "call_uuid": e.call_uuid, "line": e.line, "data": json.loads(e.data)}
-            for e in Event.select().where(Event.call_uuid == call_uuid).order_by(Event.id)]
+    return [{"ts": ts, "kind": kind, "call_uuid": uuid, "line": line, "data": json.loads(data)}
+            for ts, kind, uuid, line, data in rawsql.select_rows(
+                Event, ("ts", "kind", "call_uuid", "line", "data"), "call_uuid", call_uuid, "id")]
 
 
 def write_cdr(call_uuid: str) -> dict | None:
     """Derive and upsert the CDR of one call (inside the writer's transaction)."""
     row = derive(_events(call_uuid))
     if row is not None:
-        Cdr.insert(**row).on_conflict_replace().execute() if _sqlite() else _upsert_pg(row)
+        fields = Cdr._meta.fields
+        values = tuple(fields[k].db_value(v) for k, v in row.items())
+        if _sqlite():
+            rawsql.insert_rows(Cdr, tuple(row), [values], replace=True)
+        else:
+            Cdr.delete().where(Cdr.call_uuid == row["call_uuid"]).execute()
+            rawsql.insert_rows(Cdr, tuple(row), [values])
     return row
 
 
 def _sqlite() -> bool:
     import peewee
     return isinstance(Cdr._meta.database.obj, peewee.SqliteDatabase)
-
-
-def _upsert_pg(row: dict) -> None:
-    Cdr.delete().where(Cdr.call_uuid == row["call_uuid"]).execute()
-    Cdr.insert(**row).execute()
 
 
 def close_interrupted(now: float | None = None) -> list[str]:

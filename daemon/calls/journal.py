@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..aio import cancel_and_wait
-from ..store.db import Store
-from ..store.models import Event
 import peewee
 
 from ..aio import cancel_and_wait
+from ..store import rawsql
 from ..store.db import Store
 from ..store.models import Event
 from .text import escape_text, invalid_at
@@ -33,6 +31,7 @@ MAX_THENS = 10_000        # follow-up writes kept for retry while the database f
 MAX_THEN_TRIES = 3        # a follow-up write (a CDR) that itself fails is tried this often, then dead-lettered
 MAX_BACKOFF = 10.0
 STORE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+COLUMNS = ("ts", "kind", "call_uuid", "line", "data")   # an events row as _row() makes it
 
 
 @dataclass
@@ -41,6 +40,7 @@ class Then:
 
     fn: Callable[[], Any]
     tries: int = 0
+    waiter: asyncio.Future | None = None   # commit_with()'s caller, told once the batch is committed (or not)
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Journal:
         self.dead_path = state_dir / "journal-deadletter.jsonl" if state_dir is not None else None
         self._buffer: list[dict] = []
         self._thens: list[Then] = []      # follow-up writes whose batch failed: they run with the next one
+        self._queued: list[Then] = []     # commit_with(): writes waiting for the next batch
         self._task: asyncio.Task | None = None
         self._inflight: asyncio.Future | None = None
         self._inflight_events = 0
@@ -88,6 +89,15 @@ class Journal:
             except Exception:  # a broken listener must never lose an event
                 log.exception("event=listener_failed kind=%s", kind)
         return event
+
+    async def commit_with(self, then: Callable[[], Any]) -> Any:
+        """Commit the buffered events and run ``then`` in the same transaction with the next batch (within
+        ~50 ms: calls ending together share one commit); ``then``'s result, or what ``flush(then)`` raises."""
+        if self._task is None or self._task.done() or self.write_error is not None:   # no batch soon: now
+            return await self.flush(then)
+        waiter = asyncio.get_running_loop().create_future()
+        self._queued.append(Then(then, waiter=waiter))
+        return await waiter
 
     async def start(self) -> None:
         """Write what a previous run spilled, then start the background flusher."""
@@ -125,7 +135,7 @@ class Journal:
         failures = 0
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            if self._buffer or self._thens:
+            if self._buffer or self._thens or self._queued:
                 try:
                     write = asyncio.ensure_future(self.flush())
                     write.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved if orphaned
@@ -148,7 +158,8 @@ class Journal:
         self._inflight = asyncio.get_running_loop().create_future()
         mine = Then(then) if then is not None else None
         batch, self._buffer = self._buffer, []
-        thens, self._thens = self._thens + ([mine] if mine else []), []
+        queued, self._queued = self._queued, []
+        thens, self._thens = self._thens + queued + ([mine] if mine else []), []
         spilled: list[dict] = []
         try:
             spilled = await self._read_spill()
@@ -159,6 +170,11 @@ class Journal:
             outcome = await self.store.write(_write_batch, spilled + batch, [t.fn for t in thens], self.dead_path)
         except BaseException as exc:
             self._buffer[:0] = batch  # kept for the next try: nothing is lost
+            if isinstance(exc, asyncio.CancelledError):
+                self._queued[:0] = [t for t in thens if t.waiter is not None]   # still waiting: the next batch
+                thens = [t for t in thens if t.waiter is None]
+            else:
+                _tell(thens, exc)
             self._thens[:0] = thens
             if len(self._thens) > MAX_THENS:  # CDRs: the next start writes every one still missing
                 log.error("event=journal_cdr_retries_dropped count=%d", len(self._thens) - MAX_THENS)
@@ -202,6 +218,9 @@ class Journal:
                 if self.metrics is not None:
                     self.metrics.cdr_write_errors.inc()
                 log.error("event=cdr_write_failed try=%d error=%r", t.tries, str(result))
+                if t.waiter is not None and not t.waiter.done():
+                    t.waiter.set_exception(result)
+                t.waiter = None
                 if t.tries < MAX_THEN_TRIES:
                     self._thens.append(t)
                 else:
@@ -209,6 +228,8 @@ class Journal:
                     self.dead_lettered += 1
                     if self.metrics is not None:
                         self.metrics.journal_dead_lettered.inc()
+            elif t.waiter is not None and not t.waiter.done():
+                t.waiter.set_result(result)
             if t is mine:
                 ours = result
         if not failed and thens:
@@ -245,6 +266,14 @@ class Journal:
         except OSError as exc:  # written twice is better than lost: the next start would add them again
             log.error("event=journal_spill_unlink_failed path=%s error=%r", self.spill_path, str(exc))
         log.warning("event=journal_spill_replayed events=%d", n)
+
+
+def _tell(thens: list[Then], exc: BaseException) -> None:
+    """The batch of these follow-up writes failed: their waiting callers get the error (the writes are retried)."""
+    for t in thens:
+        if t.waiter is not None and not t.waiter.done():
+            t.waiter.set_exception(exc)
+        t.waiter = None
 
 
 def _load_spill(path: Path, dead_path: Path | None) -> list[dict]:
@@ -319,7 +348,7 @@ def _insert(rows: list[dict], events: list[dict], dead_path: Path | None) -> int
         chunk = rows[i:i + 500]
         try:
             with Event._meta.database.atomic():
-                Event.insert_many(chunk).execute()
+                rawsql.insert_rows(Event, COLUMNS, [tuple(r[c] for c in COLUMNS) for r in chunk])
             continue
         except STORE_ERRORS:
             raise

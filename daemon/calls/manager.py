@@ -528,10 +528,10 @@ class CallManager(CallRecordings):
             cb(call)
 
     async def _write_cdr(self, uuid: str) -> dict | None:
-        """Commit the journal and the CDR of a call or leg; None when it failed (the journal retries the CDR,
-        and the next start writes any CDR still missing)."""
+        """Commit the journal and the CDR of a call or leg with the journal's next batch; None when it failed
+        (the journal retries the CDR, and the next start writes any CDR still missing)."""
         try:
-            return await self.journal.flush(lambda: cdr.write_cdr(uuid))
+            return await self.journal.commit_with(lambda: cdr.write_cdr(uuid))
         except Exception as exc:
             log.error("event=cdr_failed call=%s error=%r", uuid, str(exc))
             return None

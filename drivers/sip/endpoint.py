@@ -317,11 +317,12 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         return f"2543 {req.call_id} {req.cseq[0]} {req.from_.tag} {top.host}:{top.port or ''} {top.branch}"
 
     def _find_dialog(self, msg: sipmsg.Message) -> SipCall | None:
+        call_id = msg.call_id
         for call in self.calls.values():
-            if call.call_id == msg.call_id:
+            if call.call_id == call_id:
                 return call
         for call in self.held.values():
-            if call.call_id == msg.call_id:
+            if call.call_id == call_id:
                 return call
         return None
 

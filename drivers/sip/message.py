@@ -7,6 +7,7 @@ with the input.
 from __future__ import annotations
 
 import re
+from typing import Any, Callable
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
@@ -106,17 +107,28 @@ class Message:
     @property
     def vias(self) -> list[Via]:
         """The Via hops, topmost first."""
-        return [parse_via(v) for v in self.headers.get_all("via")]
+        return self._parsed("via", tuple(self.headers.get_all("via")), lambda raw: [parse_via(v) for v in raw])
 
     @property
     def from_(self) -> NameAddr:
         """The From address."""
-        return parse_name_addr(self.headers.get("from"))
+        return self._parsed("from", self.headers.get("from"), parse_name_addr)
 
     @property
     def to(self) -> NameAddr:
         """The To address."""
-        return parse_name_addr(self.headers.get("to"))
+        return self._parsed("to", self.headers.get("to"), parse_name_addr)
+
+    def _parsed(self, name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
+        """``parse(raw)``, kept while the header's text stays the same (a message's handling reads its Via, From
+        and To many times: parsing them was most of the signalling thread's time per call)."""
+        memo = self.__dict__.setdefault("_memo", {})
+        hit = memo.get(name)
+        if hit is not None and hit[0] == raw:
+            return hit[1]
+        value = parse(raw)
+        memo[name] = (raw, value)
+        return value
 
     def _head_lines(self) -> list[str]:
         out: list[str] = []
@@ -228,11 +240,10 @@ def _check(msg: Message) -> None:
             raise SipParseError(f"{canonical_name(name)} appears more than once")
     if len(msg.headers.get_all("via")) > MAX_VIAS:
         raise SipParseError(f"more than {MAX_VIAS} Via hops", status=483)
-    for via in msg.headers.get_all("via"):
-        parse_via(via)
+    msg.vias   # each parsed (and kept for the handling)
     _, method = msg.cseq
-    parse_name_addr(msg.headers.get("from"))
-    parse_name_addr(msg.headers.get("to"))
+    msg.from_
+    msg.to
     call_id = msg.call_id
     if not call_id or any(ch.isspace() for ch in call_id):
         raise SipParseError(f"bad Call-ID {call_id[:60]!r}")

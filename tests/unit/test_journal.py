@@ -254,3 +254,34 @@ def test_a_lines_media_quality_is_journaled_with_the_call_that_owns_it(rig, tmp_
         assert rows[1][:2] == (None, "sim0-t2")
         await _close(calls, journal, store)
     asyncio.run(main())
+
+
+def test_calls_ending_together_share_one_commit_and_each_gets_its_own_cdr_result(rig, tmp_path) -> None:
+    """commit_with() (what a call's end uses): writes queued together go in the journal's next batch, one
+    transaction, after their events; each caller gets its own result, and a failing one only its own error."""
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig(state_dir=tmp_path)
+        writes: list[int] = []
+        real_write = store.write
+
+        async def counting_write(fn, batch, thens, dead_path):
+            writes.append(len(thens))
+            return await real_write(fn, batch, thens, dead_path)
+        store.write = counting_write
+        await journal.flush()
+        writes.clear()
+
+        def seen(uuid: str):     # runs in the transaction: the call's events are already in it
+            return lambda: (uuid, Event.select().where(Event.call_uuid == uuid).count())
+
+        def broken() -> None:
+            raise ValueError("no room")
+        for n in range(5):
+            journal.emit("call.ended", f"c{n}")
+        results = await asyncio.gather(*[journal.commit_with(seen(f"c{n}")) for n in range(5)],
+                                       journal.commit_with(broken), return_exceptions=True)
+        assert results[:5] == [(f"c{n}", 1) for n in range(5)], results
+        assert isinstance(results[5], ValueError) and "no room" in str(results[5])
+        assert writes == [6], f"one transaction for the six writes, got {writes}"
+        await _close(calls, journal, store)
+    asyncio.run(main())

@@ -67,6 +67,19 @@ m:"Quoted string \\"\\"" <sip:jdrosen@example.com> ; newparam =
 """)
 
 
+def test_a_changed_header_is_read_anew_not_from_what_was_parsed_before() -> None:
+    """Via, From and To are parsed once and kept while their text is unchanged; a header set after that is read
+    as it now is."""
+    req = sipmsg.parse(INVITE)
+    assert req.to.tag == "" and req.to is req.to
+    req.headers.set("to", "<sip:8001@box.example.com>;tag=abc")
+    req.headers.set("from", "<sip:bob@carrier.example.net>;tag=9")
+    req.headers.add("via", "SIP/2.0/TCP 198.51.100.1:5070;branch=z9hG4bKsecond")
+    assert req.to.tag == "abc"
+    assert req.from_.uri.user == "bob" and req.from_.tag == "9"
+    assert [v.host for v in req.vias] == ["192.0.2.10", "198.51.100.1"]
+
+
 def test_a_tortuous_but_valid_invite_is_read() -> None:
     """Folded lines, odd case and spacing, compact names, escapes, IPv6 and UTF-8 names all parse."""
     req = sipmsg.parse(TORTUOUS)
