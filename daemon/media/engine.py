@@ -19,6 +19,8 @@ from .tonewatch import ToneCallback, ToneWatch
 log = logging.getLogger("hotline.media")
 TICK = FRAME_SAMPLES / 8000.0
 PACE_WAIT = 1.0    # at most this long per tick for pacers in fast mode
+CPU_WINDOW_TICKS = 50   # the process's CPU use is sampled every second for admission control
+BUSY_SHARE = 0.5        # a fall behind counts for admission control only when the process used this much of a core
 
 
 class FrameSource(Protocol):
@@ -109,6 +111,7 @@ class MediaEngine:
         self.overruns = 0
         self.tick_cpu = 0.0   # thread CPU seconds spent in ticks (load-insensitive, unlike their wall time)
         self.recent_overruns: list[int] = []
+        self._cpu_marks = ((0.0, 0.0), (0.0, 0.0))   # (loop time, process CPU) taken every CPU_WINDOW_TICKS
         self.tick_hooks: list[Callable[[], None]] = []
         # fast mode (speed 0: dry runs, tests) only: the next tick waits (up to PACE_WAIT s) until each of these
         # says it has caught up, so a worker thread fed by the tick (a fax session) sees media time, not a flood
@@ -321,9 +324,16 @@ class MediaEngine:
                 "tick_cpu_seconds": round(self.tick_cpu, 3),
                 "tick_errors": self.tick_errors}
 
+    def _process_busy(self, now: float) -> bool:
+        """True when this process used at least BUSY_SHARE of a core since the older CPU mark (about 1-2 s)."""
+        wall, cpu = self._cpu_marks[0]
+        if now - wall < 0.2:
+            return False
+        return (time.process_time() - cpu) / (now - wall) >= BUSY_SHARE
+
     def overloaded(self) -> bool:
         """True when, five times in the last second, a tick overran (its own CPU time over ``overrun_ms``) or the
-        engine fell a tick or more behind (admission control)."""
+        engine fell a tick or more behind while the process itself was busy (admission control)."""
         horizon = self.ticks - 50
         self.recent_overruns = [t for t in self.recent_overruns if t > horizon]
         return len(self.recent_overruns) >= 5
@@ -366,10 +376,16 @@ class MediaEngine:
                 continue
             deadline += TICK / self.speed
             delay = deadline - loop.time()
+            if self.ticks % CPU_WINDOW_TICKS == 0:   # the process's CPU use over about the last second
+                self._cpu_marks = (self._cpu_marks[1], (loop.time(), time.process_time()))
             if delay < -TICK / self.speed:
                 behind = int(-delay / (TICK / self.speed))
                 self.missed_ticks += behind
-                self.recent_overruns.append(self.ticks)   # once per stall: one long pause (start-up) is no overload
+                if self._process_busy(loop.time()):
+                    # once per stall (one long pause, start-up, is no overload), and only when the box itself is
+                    # busy (its other threads held the loop back): a box starved by other programs refusing its
+                    # callers would not help the calls it has
+                    self.recent_overruns.append(self.ticks)
                 if self.metrics is not None:
                     self.metrics.missed_ticks.inc(behind)
                 deadline = loop.time()

@@ -191,8 +191,10 @@ def test_one_channel_that_raises_never_silences_the_others(rig, caplog) -> None:
 
 def test_admission_counts_the_ticks_own_cpu_and_missed_ticks_not_wall_time() -> None:
     """A tick that waits (other processes ran: wall time without CPU) is no overrun; a tick that computes past
-    ``overrun_ms`` is, and so is each fall behind by a tick or more (not each tick missed: one long pause is
-    no overload): five in a second make the box refuse new callers."""
+    ``overrun_ms`` is, and so is each fall behind by a tick or more while the process itself is busy (not each
+    tick missed: one long pause is no overload; not when other programs starve it): five in a second make the
+    box refuse new callers."""
+    import threading
     import time
 
     from hotline.daemon.media.engine import MediaEngine
@@ -220,7 +222,20 @@ def test_admission_counts_the_ticks_own_cpu_and_missed_ticks_not_wall_time() -> 
     once = iter([0.13])
     stalled = asyncio.run(run(lambda: time.sleep(next(once, 0.0)), 4))
     assert stalled.missed_ticks >= 5 and not stalled.overloaded(), f"one pause refused callers: {stalled.status()}"
-    stalling = asyncio.run(run(lambda: time.sleep(0.045), 7))
+    starved = asyncio.run(run(lambda: time.sleep(0.045), 7))   # other programs held the box, not this process
+    assert starved.missed_ticks >= 5 and not starved.overloaded(), f"a starved box refused: {starved.status()}"
+    stop = threading.Event()
+
+    def hog() -> None:      # the box's own other threads (signalling, database) keep it busy meanwhile
+        while not stop.is_set():
+            sum(range(2000))
+    thread = threading.Thread(target=hog, daemon=True)
+    thread.start()
+    try:
+        stalling = asyncio.run(run(lambda: time.sleep(0.045), 120))
+    finally:
+        stop.set()
+        thread.join()
     assert stalling.missed_ticks >= 5 and stalling.overruns == 0 and stalling.overloaded(), stalling.status()
 
 
