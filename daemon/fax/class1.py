@@ -12,24 +12,21 @@ outcome into the software engine's FaxResult; a modem line of the daemon receive
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
 import threading
 from pathlib import Path
 from typing import Callable
 
 import serial
 
-from hotline.drivers.common import spandsp
 from hotline.drivers.modem.faxclass1 import Class1Error, Class1Fax, Class1Result, Failure
 from hotline.drivers.modem.port import Port, PortGone, is_url
 from hotline.fax.session import FaxDirection, FaxOutcome, FaxResult
-from hotline.fax.tools import DocumentError
 
 from .engine import SpandspSender
 from .jobs import FaxError, FaxReason
-from .sender import FaxDocument, FaxLine, Transmission
+from .modemsender import ModemSender
+from .sender import FaxDocument, Transmission
 
 log = logging.getLogger("hotline.fax")
 
@@ -49,12 +46,10 @@ def open_port(port: str) -> Port:
     return p
 
 
-class Class1Sender:
+class Class1Sender(ModemSender):
     """Sends queued faxes through one class 1 fax modem; the queue runs one job at a time on it."""
 
     name = "class1"
-    dials = True     # the queue gives it the number, not a trunk's call (sender.py: DialingSender)
-    lines = 1
 
     def __init__(self, settings: dict):
         self.port = str(settings.get("modem_port") or "")
@@ -72,46 +67,11 @@ class Class1Sender:
         """Why nothing can be sent (no modem configured, no libspandsp, no ghostscript), or None."""
         if not self.port:
             return "no fax engine: fax.modem_port (the class 1 fax modem) is not set"
-        try:
-            spandsp.library()
-        except spandsp.SpandspError as exc:
-            return f"no fax engine: {exc}"
-        if shutil.which("gs") is None:
-            return "no fax engine: ghostscript (gs) is not installed"
-        return None
+        return self.documents.unavailable()      # T.30 and the documents need what the software engine needs
 
-    def accepts(self, line: FaxLine) -> bool:
-        """Never a trunk's call: the modem has its own line."""
-        return False
-
-    async def transmit(self, line: FaxLine, document: FaxDocument,
-                       on_page: Callable[[int, int | None], None]) -> Transmission:
-        """Not used: this sender dials itself (``send``)."""
-        return Transmission(0, document.pages, FaxReason.ERROR, "the class1 sender dials itself", retry=False)
-
-    async def send(self, number: str, document: FaxDocument, on_page: Callable[[int, int | None], None],
-                   on_connected: Callable[[int], None]) -> Transmission:
-        """Prepare the document, then dial and send on the modem's thread; ``on_connected(total)`` when a fax
-        machine answered, ``on_page(sent, total)`` after each confirmed page. Cancelling hangs the modem up."""
-        loop = asyncio.get_running_loop()
-        try:
-            tiff, total = await loop.run_in_executor(None, self.documents.prepare, document)
-        except (DocumentError, OSError) as exc:
-            return Transmission(0, document.pages, FaxReason.DOCUMENT_MISSING, f"{document.name}: {exc}", retry=False)
-        abort = threading.Event()
-
-        def confirmed(n: int) -> None:
-            loop.call_soon_threadsafe(on_page, n, total)
-
-        def connected() -> None:
-            loop.call_soon_threadsafe(on_connected, total)
-        work = loop.run_in_executor(None, self.send_blocking, number, tiff, total, confirmed, connected, abort)
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            abort.set()     # the modem thread hangs up, then ends
-            await asyncio.wait({work}, timeout=15)
-            raise
+    def load(self, document: FaxDocument) -> tuple[Path, int]:
+        """The document prepared: TIFF-F with the header line (and PDF, page images for the panel)."""
+        return self.documents.prepare(document)
 
     def send_blocking(self, number: str, tiff: Path, total: int, confirmed: Callable[[int], None],
                       connected: Callable[[], None], abort: threading.Event) -> Transmission:

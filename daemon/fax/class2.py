@@ -9,7 +9,6 @@ code (+FHNG/+FHS), mapped to the queue's reasons.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import threading
@@ -19,23 +18,21 @@ from hotline.drivers.modem.faxclass2 import Class2Error, Class2Fax, Class2Result
 from hotline.drivers.modem.port import Port, PortGone
 from hotline.fax.documents import Resolution
 from hotline.fax.t4 import T4Page, read_t4_pages
-from hotline.fax.tools import DocumentError
 
 from .engine import SpandspSender
 from .jobs import FaxError, FaxReason
-from .sender import FaxDocument, FaxLine, Transmission
+from .modemsender import ModemSender
+from .sender import FaxDocument, Transmission
 
 log = logging.getLogger("hotline.fax")
 
 __all__ = ["Class2Sender", "make_sender", "transmission"]
 
 
-class Class2Sender:
+class Class2Sender(ModemSender):
     """Sends queued faxes through one class 2/2.0 fax modem; the queue runs one job at a time on it."""
 
     name = "class2"
-    dials = True     # the queue gives it the number, not a trunk's call (sender.py: DialingSender)
-    lines = 1
 
     def __init__(self, settings: dict):
         self.port = str(settings.get("modem_port") or "")
@@ -54,41 +51,12 @@ class Class2Sender:
             return "no fax engine: ghostscript (gs) is not installed"
         return None
 
-    def accepts(self, line: FaxLine) -> bool:
-        """Never a trunk's call: the modem has its own line."""
-        return False
+    def load(self, document: FaxDocument) -> tuple[list[T4Page], int]:
+        """The document prepared (TIFF-F with the header line, PDF, page images) and read as MH pages."""
+        tiff, total = self.documents.prepare(document)
+        return read_t4_pages(tiff), total
 
-    async def transmit(self, line: FaxLine, document: FaxDocument,
-                       on_page: Callable[[int, int | None], None]) -> Transmission:
-        """Not used: this sender dials itself (``send``)."""
-        return Transmission(0, document.pages, FaxReason.ERROR, "the class2 sender dials itself", retry=False)
-
-    async def send(self, number: str, document: FaxDocument, on_page: Callable[[int, int | None], None],
-                   on_connected: Callable[[int], None]) -> Transmission:
-        """Prepare the document, then dial and send on the modem's thread; ``on_connected(total)`` when a fax
-        machine answered, ``on_page(sent, total)`` after each confirmed page. Cancelling hangs the modem up."""
-        loop = asyncio.get_running_loop()
-        try:
-            tiff, total = await loop.run_in_executor(None, self.documents.prepare, document)
-            pages = await loop.run_in_executor(None, read_t4_pages, tiff)
-        except (DocumentError, OSError) as exc:
-            return Transmission(0, document.pages, FaxReason.DOCUMENT_MISSING, f"{document.name}: {exc}", retry=False)
-        abort = threading.Event()
-
-        def confirmed(n: int) -> None:
-            loop.call_soon_threadsafe(on_page, n, total)
-
-        def connected() -> None:
-            loop.call_soon_threadsafe(on_connected, total)
-        work = loop.run_in_executor(None, self.send_blocking, number, pages, confirmed, connected, abort)
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            abort.set()     # the modem thread sends +FK and ATH, then ends
-            await asyncio.wait({work}, timeout=15)
-            raise
-
-    def send_blocking(self, number: str, pages: list[T4Page], confirmed: Callable[[int], None],
+    def send_blocking(self, number: str, pages: list[T4Page], total: int, confirmed: Callable[[int], None],
                       connected: Callable[[], None], abort: threading.Event) -> Transmission:
         """One call on the modem (blocking: a worker thread)."""
         port = Port(self.port)
