@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
+import random
 import socket
 import sqlite3
 import subprocess
@@ -29,13 +31,29 @@ def deep_merge(base: dict, extra: dict) -> dict:
 
 
 def udp_port() -> int:
-    """An even UDP port free on 127.0.0.1 right now (RTP takes even ports; the odd one above stays free too)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port % 2 == 0 and port < 64000:
+    """An even port free on 127.0.0.1 right now for UDP and TCP both, with the odd one above free for UDP (RTP
+    takes even ports, RTCP the odd one; a SIP listener or baresip binds UDP and TCP on one port).
+
+    Picked below the kernel's ephemeral range (32768 and up), so no outgoing connection of another test takes it
+    between the pick and the bind (CI once saw baresip's TCP bind refused that way), and from a band of its own
+    per xdist worker, so parallel workers do not pick each other's ports."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = 20000 + (index % 6) * 2000
+    for _ in range(200):
+        port = random.randrange(low, low + 1900, 2)
+        socks = []
+        try:
+            for kind, p in ((socket.SOCK_DGRAM, port), (socket.SOCK_STREAM, port), (socket.SOCK_DGRAM, port + 1)):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
             return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
     raise RuntimeError("no free UDP port")
 
 

@@ -108,11 +108,16 @@ def test_an_ivr_call_over_a_virtual_modem_line_through_the_qa_api(prepared_box, 
     wait_for(lambda: api(box, "GET", f"/sim/calls/{cid}")["state"] == "ended", 20, "the box's hang-up")
     heard = pcm(api(box, "GET", f"/sim/calls/{cid}/heard.wav", expect=200))
     [thanks] = sorted((prompts / "cache").glob("survey_thanks-en_US-*.wav"))
-    answer = loudest(pcm(thanks.read_bytes()), 2000)   # a quarter second: a buffer slip elsewhere does not matter
-    after, before = correlate(heard[pressed_at:], answer), correlate(heard[:pressed_at], answer)
-    # the answer to the key, through the modem's 8-bit PCM (1.00 measured alone, 0.76 once on a loaded box with
-    # half a second compared: a slip inside it); not before it (0.15)
-    assert after > 0.7 and before < 0.5, (after, before)
+    # the loudest half second of the answer in four pieces, each looked for on its own: on a loaded box the
+    # emulator's threads can slip a buffer inside any stretch of heard audio (0.76 once for half a second in one
+    # piece, 0.49 in CI for a quarter second), but not inside every eighth of a second
+    answer = loudest(pcm(thanks.read_bytes()), 4000)
+    pieces = np.split(answer, 4)
+    after = max(correlate(heard[pressed_at:], piece) for piece in pieces)
+    before = max(correlate(heard[:pressed_at], piece) for piece in pieces)
+    print("answer correlation after the key", after, "before it", before)
+    # the answer to the key, through the modem's 8-bit PCM; not before it
+    assert after > 0.8 and before < 0.5, (after, before)
     assert api(box, "DELETE", f"/sim/calls/{cid}")["status"] == 409        # the call is over
 
     # a second caller speaks over the menu and hangs up: the modem learns it (a loop break, DLE l, on Conexant)
