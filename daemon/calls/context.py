@@ -282,8 +282,9 @@ class CallSession:
         """Follow-me: dial an agent's outside number through a free trunk as one more leg of the offer."""
         trunk = self.m.devices.free_trunk()
         if trunk is None:
+            fax_only = self.m.devices.fax_only_trunks()
             self.m.journal.emit("call.follow_me_failed", self.uuid, ts=self.engine.now(), number=number,
-                                reason="no_trunk")
+                                reason="no_trunk", **({"fax_only": fax_only} if fax_only else {}))
             return None
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         leg.dialed = number
@@ -441,8 +442,14 @@ class CallSession:
         """Dial out through a free trunk and bridge; with ``end_on_fax`` (calls the box makes for an agent) a fax
         machine's answer tone in the first seconds ends the call: ConnectResult.FAX."""
         self._alive()
-        trunk = None if self._refused_half_duplex("dial_out") else self.m.devices.free_trunk()
+        if self._refused_half_duplex("dial_out"):
+            return ConnectResult.UNAVAILABLE
+        trunk = self.m.devices.free_trunk()
         if trunk is None:
+            fax_only = self.m.devices.fax_only_trunks()
+            log.warning("event=dial_failed call=%s reason=no_trunk fax_only=%s", self.uuid, ",".join(fax_only))
+            self.m.journal.emit("call.dial_failed", self.uuid, ts=self.engine.now(), number=number,
+                                reason="no_trunk", **({"fax_only": fax_only} if fax_only else {}))
             return ConnectResult.UNAVAILABLE
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number)

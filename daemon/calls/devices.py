@@ -336,12 +336,17 @@ class DeviceManager:
         return self.stations.get(extension)
 
     def free_trunk(self) -> Line | None:
-        """A full-duplex trunk that is up, may dial out and carries no call (outbound calls are bridged)."""
+        """A full-duplex trunk that is up, may dial out, takes voice (not a fax-only line) and carries no call
+        (outbound voice calls are bridged)."""
         for name, line in self.lines.items():
             if line.kind is LineKind.TRUNK and line.up and name not in self.busy and name not in self.seized \
-                    and bridgeable(line) and line.traits.dial_out:
+                    and bridgeable(line) and line.traits.dial_out and not line.traits.fax_only:
                 return line
         return None
+
+    def fax_only_trunks(self) -> list[str]:
+        """Trunks that answer every call as fax (``mode: fax``): never dialled for a voice call."""
+        return [name for name, line in self.lines.items() if line.kind is LineKind.TRUNK and line.traits.fax_only]
 
 
 def load_disabled_lines() -> list[str]:
