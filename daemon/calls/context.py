@@ -227,8 +227,7 @@ class CallSession:
         caller = self._alive()
         if self._refused_half_duplex("ring_group"):
             return ConnectResult.UNAVAILABLE, None
-        free = [st for st in (self.m.devices.station(e) for e in extensions)
-                if st is not None and st.up and st.name not in self.m.owner]
+        free = [st for st in (self.m.devices.free_station(e, self.m.owner) for e in extensions) if st is not None]
         if not free and not follow:
             return (ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE), None
         legs = [self.m.new_leg(self.call, st, "station") for st in free]
@@ -432,7 +431,8 @@ class CallSession:
         station = self.m.devices.station(extension)
         if station is None or not station.up or self._refused_half_duplex("connect"):
             return ConnectResult.UNAVAILABLE
-        if station.name in self.m.owner:
+        station = self.m.devices.free_station(extension, self.m.owner)   # busy: the phone's next line, if any
+        if station is None:
             return ConnectResult.BUSY
         leg = self.m.new_leg(self.call, station, "station")
         station.ring(self.caller_id, self.caller_name)
@@ -638,8 +638,8 @@ class CallSession:
 
     async def _consult(self, leg: Leg, extension: str, by: str) -> Leg | None:
         """Ring a colleague for the agent (the caller stays on hold); the answered leg, or None."""
-        station = self.m.devices.station(extension)
-        if station is None or not station.up or station.name in self.m.owner:
+        station = self.m.devices.free_station(extension, self.m.owner)
+        if station is None:
             self.m.journal.emit("call.consult_failed", self.uuid, ts=self.engine.now(), target=extension,
                                 reason="unavailable")
             return None
