@@ -315,6 +315,9 @@ class Line:
         """Send DTMF to the far end out of band (when the device supports it)."""
         raise NotImplementedError
 
+    def message_waiting(self, on: bool) -> None:
+        """Light or clear the message-waiting lamp of a station's phone; a line with no lamp ignores it."""
+
 
 class FrameDevice(Protocol):
     """A driver whose lines exchange audio frames; the media engine calls it once per tick.

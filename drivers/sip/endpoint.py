@@ -88,7 +88,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
         self.limit_action, self.limit_peers = limit_action, limit_peers
         self.call_limits = call_limits if call_limits is not None else {ext: 1 for ext in self.extensions}
         self.peer_seen: dict[str, float] = {}        # trunk name -> when it last sent a request (epoch)
-        self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress) resent until answered
+        self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress, MWI) resent until answered
+        self.mwi: dict[str, bool] = {}               # extension -> messages waiting (stations.py)
         self.stats = EndpointStats()
         self.timers = Timers()
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
