@@ -78,6 +78,7 @@ class LineTraits:
     fax: FaxMode = FaxMode.AUDIO
     caller_id_send: bool = False  # the line can send caller id when it rings a phone (FXS) or dials out
     dial_out: bool = True         # the box may place calls on it (a SIP trunk only with allow_outbound and a peer)
+    fax_only: bool = False        # every call on it is fax (a modem line with mode: fax): never picked for a voice call
 
 
 class ToneKind(enum.Enum):
@@ -313,6 +314,9 @@ class Line:
     def send_dtmf(self, digits: str) -> None:
         """Send DTMF to the far end out of band (when the device supports it)."""
         raise NotImplementedError
+
+    def message_waiting(self, on: bool) -> None:
+        """Light or clear the message-waiting lamp of a station's phone; a line with no lamp ignores it."""
 
 
 class FrameDevice(Protocol):

@@ -104,7 +104,7 @@ class Dispatcher:
         busy_lines = self.devices.busy
         return {a.id: a for a in self.agents.agents.values()
                 if a.state is AgentState.READY and a.station is not None
-                and (st := self.devices.station(a.station)) is not None and st.up and st.name not in busy_lines}
+                and self.devices.free_station(a.station, busy_lines) is not None}
 
     def dispatch(self) -> int:
         """One pass: offers made."""

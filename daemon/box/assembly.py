@@ -181,9 +181,13 @@ def build_components(app: "Hotline") -> list[tuple[str, "Component"]]:
     fax_delivery = FaxDelivery(app.store, outbox, InboxSettings.from_config(cfg), cfg.path_for("spool"), journal)
     voicemail_mail = VoicemailMailer(app.store, outbox, VoicemailMailSettings.from_config(cfg))
     services.on_voicemail.append(voicemail_mail.on_voicemail)
+    from ..calls.mwi import MessageLamps
+    lamps = MessageLamps(app.store, devices, {name: box["extension"] for name, box in
+                                              cfg["voicemail"]["mailboxes"].items() if box.get("extension")})
+    services.on_voicemail.append(lamps.on_voicemail)   # a new message lights its extension's lamp
     fax_in.on_received.append(fax_delivery.deliver)   # a received fax is filed with its customer and mailed
     app.services.update(fax=fax, fax_library=library, fax_receiver=fax_in, mail_outbox=outbox,
-                        fax_delivery=fax_delivery)
+                        fax_delivery=fax_delivery, message_lamps=lamps)
     stats = StatsComponent(app.store, lambda: sum(1 for ln in devices.lines.values() if ln.kind.value == "trunk"),
                            timezone=cfg["locale"]["timezone"])
     app.services["stats"] = stats

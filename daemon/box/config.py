@@ -231,8 +231,11 @@ CORE = Section({
                           "to (audio attached); needs mail.smtp_host"),
         "mailboxes": MapOf(Section({
             "mail_to": ListOf(Scalar(str, pattern=_EMAIL), default=[]),
+            "extension": Scalar(str, default=None, nullable=True, pattern=r"[0-9A-Za-z*#]{1,16}",
+                                help="the station whose message-waiting lamp shows this mailbox's unread "
+                                     "messages (default: the extension the mailbox is named after)"),
         }), key_pattern=r"[A-Za-z0-9_.\-]{1,64}", help="per mailbox (the voicemail step's mailbox:): its own "
-            "addresses instead of voicemail.mail_to"),
+            "addresses instead of voicemail.mail_to, the extension whose lamp it lights"),
         "attach": Scalar(str, default="wav", choices=("wav", "mp3"), help="mp3 needs lame (installed by "
                          "scripts/setup-env); without it the WAV is attached"),
         "language": Scalar(str, default=None, nullable=True, choices=("zh_CN", "en_US")),

@@ -227,8 +227,7 @@ class CallSession:
         caller = self._alive()
         if self._refused_half_duplex("ring_group"):
             return ConnectResult.UNAVAILABLE, None
-        free = [st for st in (self.m.devices.station(e) for e in extensions)
-                if st is not None and st.up and st.name not in self.m.owner]
+        free = [st for st in (self.m.devices.free_station(e, self.m.owner) for e in extensions) if st is not None]
         if not free and not follow:
             return (ConnectResult.BUSY if extensions else ConnectResult.UNAVAILABLE), None
         legs = [self.m.new_leg(self.call, st, "station") for st in free]
@@ -282,8 +281,9 @@ class CallSession:
         """Follow-me: dial an agent's outside number through a free trunk as one more leg of the offer."""
         trunk = self.m.devices.free_trunk()
         if trunk is None:
+            fax_only = self.m.devices.fax_only_trunks()
             self.m.journal.emit("call.follow_me_failed", self.uuid, ts=self.engine.now(), number=number,
-                                reason="no_trunk")
+                                reason="no_trunk", **({"fax_only": fax_only} if fax_only else {}))
             return None
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         leg.dialed = number
@@ -431,7 +431,8 @@ class CallSession:
         station = self.m.devices.station(extension)
         if station is None or not station.up or self._refused_half_duplex("connect"):
             return ConnectResult.UNAVAILABLE
-        if station.name in self.m.owner:
+        station = self.m.devices.free_station(extension, self.m.owner)   # busy: the phone's next line, if any
+        if station is None:
             return ConnectResult.BUSY
         leg = self.m.new_leg(self.call, station, "station")
         station.ring(self.caller_id, self.caller_name)
@@ -441,8 +442,14 @@ class CallSession:
         """Dial out through a free trunk and bridge; with ``end_on_fax`` (calls the box makes for an agent) a fax
         machine's answer tone in the first seconds ends the call: ConnectResult.FAX."""
         self._alive()
-        trunk = None if self._refused_half_duplex("dial_out") else self.m.devices.free_trunk()
+        if self._refused_half_duplex("dial_out"):
+            return ConnectResult.UNAVAILABLE
+        trunk = self.m.devices.free_trunk()
         if trunk is None:
+            fax_only = self.m.devices.fax_only_trunks()
+            log.warning("event=dial_failed call=%s reason=no_trunk fax_only=%s", self.uuid, ",".join(fax_only))
+            self.m.journal.emit("call.dial_failed", self.uuid, ts=self.engine.now(), number=number,
+                                reason="no_trunk", **({"fax_only": fax_only} if fax_only else {}))
             return ConnectResult.UNAVAILABLE
         leg = self.m.new_leg(self.call, trunk, "outbound", dialed=number)
         self.m.journal.emit("call.dialing", self.uuid, trunk.name, ts=self.engine.now(), number=number)
@@ -631,8 +638,8 @@ class CallSession:
 
     async def _consult(self, leg: Leg, extension: str, by: str) -> Leg | None:
         """Ring a colleague for the agent (the caller stays on hold); the answered leg, or None."""
-        station = self.m.devices.station(extension)
-        if station is None or not station.up or station.name in self.m.owner:
+        station = self.m.devices.free_station(extension, self.m.owner)
+        if station is None:
             self.m.journal.emit("call.consult_failed", self.uuid, ts=self.engine.now(), target=extension,
                                 reason="unavailable")
             return None

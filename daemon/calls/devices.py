@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 from hotline.drivers import registry
 from hotline.drivers.base import (DeviceFailed, Driver, DriverNotReady, HungUp, Line, LineDown, LineEvent, LineKind,
@@ -50,6 +50,8 @@ class DeviceManager:
         self.max_backoff = max_backoff
         self.lines: dict[str, Line] = {}
         self.stations: dict[str, Line] = {}  # by extension: the ACD looks stations up on every dispatch pass
+        # every station line of an extension by name, its own first (an IP phone with max_calls N has N lines)
+        self.station_groups: dict[str, dict[str, Line]] = {}
         self.line_device: dict[str, DeviceState] = {}
         self.busy: set[str] = set()
         self.seized: set[str] = set()  # trunks collecting caller id (Seized before Ringing): busy, no call yet
@@ -207,6 +209,8 @@ class DeviceManager:
             known = self.stations.get(line.extension)
             if line.kind is LineKind.STATION and (known is None or known.name == line.name):
                 self.stations[line.extension] = line  # the first device with an extension keeps it
+            if line.kind is LineKind.STATION and self.line_device[self.stations[line.extension].name] is dev:
+                self.station_groups.setdefault(line.extension, {})[line.name] = line
             if line.name in self.disabled:  # out of service (also across re-opens and restarts)
                 self.disabled[line.name] = (line.up, line.down_reason)
                 line.up, line.down_reason = False, DISABLED_REASON
@@ -335,13 +339,27 @@ class DeviceManager:
         """The station line with this extension."""
         return self.stations.get(extension)
 
-    def free_trunk(self) -> Line | None:
-        """A full-duplex trunk that is up, may dial out and carries no call (outbound calls are bridged)."""
-        for name, line in self.lines.items():
-            if line.kind is LineKind.TRUNK and line.up and name not in self.busy and name not in self.seized \
-                    and bridgeable(line) and line.traits.dial_out:
+    def free_station(self, extension: str, taken: Container[str]) -> Line | None:
+        """The line to ring for an extension: its first station line that is up and not in ``taken`` (lines with
+        a call), so a phone with more than one line (SIP ``max_calls``) gets a second call on its next line, as
+        call waiting; None when every line of it is busy or down (or there is no such station)."""
+        for line in self.station_groups.get(extension, {}).values():
+            if line.up and line.name not in taken:
                 return line
         return None
+
+    def free_trunk(self) -> Line | None:
+        """A full-duplex trunk that is up, may dial out, takes voice (not a fax-only line) and carries no call
+        (outbound voice calls are bridged)."""
+        for name, line in self.lines.items():
+            if line.kind is LineKind.TRUNK and line.up and name not in self.busy and name not in self.seized \
+                    and bridgeable(line) and line.traits.dial_out and not line.traits.fax_only:
+                return line
+        return None
+
+    def fax_only_trunks(self) -> list[str]:
+        """Trunks that answer every call as fax (``mode: fax``): never dialled for a voice call."""
+        return [name for name, line in self.lines.items() if line.kind is LineKind.TRUNK and line.traits.fax_only]
 
 
 def load_disabled_lines() -> list[str]:

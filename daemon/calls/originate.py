@@ -55,8 +55,8 @@ async def originate(m: "CallManager", agent: Any, entry: Any, acd: Any, ring_tim
 
     Returns the outcome and the call (None when the agent's phone could not ring). ``call.vars["ended_by"]``
     says who hung up a connected call ("customer" or "agent")."""
-    station = m.devices.station(agent.station) if agent.station else None
-    if station is None or station.name in m.owner or not station.up:
+    station = m.devices.free_station(agent.station, m.owner) if agent.station else None   # busy: its next line
+    if station is None:
         return Originated.AGENT_UNAVAILABLE, None
     call = Call(uuid=str(uuidlib.uuid4()), direction=direction, caller_id=entry.number or "",
                 dialed=entry.number or "", offered_at=m.engine.now())

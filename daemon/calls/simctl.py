@@ -283,7 +283,7 @@ class SimControl:
             for ext, ln in sorted(card.by_extension.items()):
                 leg = self.calls.owner.get(ln.name)
                 out.append({"extension": ext, "line": ln.name, "state": ln.far.state.value, "up": ln.up,
-                            "call": leg.call.uuid if leg is not None else None})
+                            "call": leg.call.uuid if leg is not None else None, "lamp": ln.lamp})
         return out
 
     def station_answer(self, ext: str) -> None:

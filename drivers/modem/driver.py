@@ -199,7 +199,7 @@ class ModemDriver(Driver):
             raise DriverNotReady(f"{self.device_name}: mode: fax, but {self.session.fax_why}")
         fax = FaxMode.NONE if fclass is None else FaxMode.CLASS1 if fclass.startswith("1") else FaxMode.CLASS2
         traits = LineTraits(duplex=dialect.duplex, dtmf_in=DtmfMode.EVENTS, dtmf_out=DtmfMode.INBAND,
-                            answer_supervision=AnswerSupervision.CONFIRMED, fax=fax)
+                            answer_supervision=AnswerSupervision.CONFIRMED, fax=fax, fax_only=self.mode == "fax")
         self.line = ModemLine(self, self.device_name, traits)
         self.session.start()
         return [self.line]

@@ -110,6 +110,7 @@ class SimLine(Line):
         super().__init__(name=name, kind=kind, capabilities=caps, extension=extension, traits=card.traits)
         self.card = card
         self.far = FarEnd()
+        self.lamp = False   # a station's message-waiting lamp
 
     def answer(self) -> None:
         """The box answers a caller ringing on this trunk; the line confirms at once or after answer_confirm_delay."""
@@ -152,6 +153,11 @@ class SimLine(Line):
 
     def send_dtmf(self, digits: str) -> None:
         """Out-of-band DTMF to the far end: the sim far end just ignores it."""
+
+    def message_waiting(self, on: bool) -> None:
+        """A station's phone lights or clears its message-waiting lamp (shown in /api/v1/sim/stations)."""
+        if self.kind is LineKind.STATION:
+            self.lamp = bool(on)
 
 
 class SimCard(Driver):

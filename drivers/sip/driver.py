@@ -93,6 +93,11 @@ class SipLine(Line):
         """CANCEL the ringing phone."""
         self._device.endpoint.stop_ring(self.name)
 
+    def message_waiting(self, on: bool) -> None:
+        """The registered phone's lamp: an unsolicited message-summary NOTIFY (stations only)."""
+        if self.extension:
+            self._device.endpoint.message_waiting(self.name, on)
+
     def send_dtmf(self, digits: str) -> None:
         """RFC 4733 events when the call negotiated them."""
         call = self._device.endpoint.calls.get(self.name)

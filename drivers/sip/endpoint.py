@@ -29,6 +29,7 @@ from .limits import LimitAction, RateLimiter
 from .message import Headers, Request
 from .overview import Overview
 from .prack import SUPPORTED, Reliable
+from .refusals import Refusals
 from .refer import Transfers
 from .rtcp import RtcpService
 from .rtp import PortPool, RtpStream
@@ -41,9 +42,6 @@ from .uri import parse_name_addr, parse_uri
 log = logging.getLogger("hotline.drivers.sip")
 LINE_REST = 2.0   # seconds a line rests after a call before a call that arrives takes it (if another is free)
 OFFER_TIMEOUT = 180.0   # seconds an arriving call may stay unanswered and unrefused (as a proxy's Timer C)
-
-_RAW_HEADER = re.compile(rb"(?im)^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*(?:\r?\n[ \t]+[^\r\n]*)*")
-
 
 @dataclass
 class EndpointStats:
@@ -61,7 +59,8 @@ class EndpointStats:
     rejections: dict[str, int] = field(default_factory=dict)
 
 
-class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Registrations, InviteAuth, RtcpService):
+class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refusals, Registrations, InviteAuth,
+               RtcpService):
     """The device's SIP signalling: owns the socket, the thread, the timers and the calls by line."""
 
     def __init__(self, *, host: str, port: int, rtp: PortPool, media_host: str, lines: list[str],
@@ -89,7 +88,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         self.limit_action, self.limit_peers = limit_action, limit_peers
         self.call_limits = call_limits if call_limits is not None else {ext: 1 for ext in self.extensions}
         self.peer_seen: dict[str, float] = {}        # trunk name -> when it last sent a request (epoch)
-        self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress) resent until answered
+        self.notifies: dict[str, Retransmit] = {}    # our NOTIFYs (REFER progress, MWI) resent until answered
+        self.mwi: dict[str, bool] = {}               # extension -> messages waiting (stations.py)
         self.stats = EndpointStats()
         self.timers = Timers()
         self.registrations = {acct.name: Registration(acct) for acct in accounts or []}
@@ -269,26 +269,6 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                 self.stats.internal_errors += 1
                 log.exception("SIP message from %s:%s could not be handled", *source[:2])
 
-    def _refuse_malformed(self, data: bytes, source: tuple[str, int], err: SipParseError) -> None:
-        """Count it; answer a malformed request with its status when its head names where to answer."""
-        self.stats.malformed += 1
-        key = str(err.status)
-        self.stats.rejections[key] = self.stats.rejections.get(key, 0) + 1
-        log.info("SIP message from %s:%s refused (%s): %s", source[0], source[1], err.status, err.reason)
-        if data.lstrip(b"\r\n")[:4].upper() == b"SIP/" or data.lstrip(b"\r\n")[:3].upper() == b"ACK":
-            return
-        found = {}
-        for m in _RAW_HEADER.finditer(data[:sipmsg.MAX_MESSAGE]):
-            name = m.group(1).lower().decode()
-            name = sipmsg.COMPACT.get(name, name)
-            found.setdefault(name, m.group(0))
-        if {"via", "from", "to", "call-id", "cseq"} - found.keys():
-            return
-        reason = re.sub(r"[^\x20-\x7e]", "?", err.reason)[:100]
-        head = f"SIP/2.0 {err.status} {reason}\r\n".encode()
-        lines = [found[n] for n in ("via", "from", "to", "call-id", "cseq")]
-        self._send(head + b"\r\n".join(lines) + b"\r\nContent-Length: 0\r\n\r\n", source)
-
     def _peer_name(self, source: tuple[str, int]) -> str | None:
         for name, (host, port) in self.peers.items():
             if host == source[0] and (port == 0 or port == source[1]):
@@ -342,6 +322,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
                     self._reply(req, source, 503, "Service Unavailable", to_tag=new_tag(),
                                 extra=[("retry-after", RateLimiter.retry_after(wait))])
                 return
+        if self._refuse_unsupported(req, source):    # Require: an extension the box does not have (420)
+            return
         handler(req, source)
 
     def _on_options(self, req: Request, source: tuple[str, int]) -> None:
@@ -362,8 +344,6 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
             return
         if req.to.tag:
             self._reply(req, source, 481, "Call/Transaction Does Not Exist")
-            return
-        if self._unsupported(req, source):    # Require: an extension the box does not have (420)
             return
         if self._peer_name(source) is None:
             if self._phone_invite(req, source):
@@ -616,17 +596,3 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Regis
         if session is not None and session.stream is call.stream:
             self._rtcp_end(call.line)
         call.stream.close()
-
-    def status(self) -> dict:
-        """Counters and calls for the panel."""
-        with self._lock:
-            s = self.stats
-            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls),
-                    "tls": f"{self.tls_config[0]}:{self.tls.port}" if self.tls and self.tls_config else None,
-                    "tls_handshake_failures": self.tls.handshake_failures if self.tls else 0, "datagrams": s.datagrams,
-                    "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
-                    "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
-                    "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),
-                    "over_limit": s.over_limit,
-                    "registered": sorted(self.bindings), "banned": sorted(
-                        src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}

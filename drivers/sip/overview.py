@@ -1,4 +1,4 @@
-"""What the panel shows of a SIP device: its trunks, its extensions (registered phones) and its bans.
+"""What the panel shows of a SIP device: its counters, its trunks, its extensions (registered phones) and its bans.
 
 A mixin of ``Endpoint`` (endpoint.py); every method takes the endpoint's lock, briefly.
 """
@@ -14,6 +14,20 @@ log = logging.getLogger("hotline.drivers.sip")
 
 class Overview:
     """Read-only views of the endpoint's tables, and lifting a ban."""
+
+    def status(self) -> dict:
+        """Counters and calls for the panel."""
+        with self._lock:
+            s = self.stats
+            return {"listen": f"{self.host}:{self.port}", "calls": len(self.calls),
+                    "tls": f"{self.tls_config[0]}:{self.tls.port}" if self.tls and self.tls_config else None,
+                    "tls_handshake_failures": self.tls.handshake_failures if self.tls else 0, "datagrams": s.datagrams,
+                    "malformed": s.malformed, "forbidden": s.forbidden, "busy": s.busy, "calls_in": s.calls_in,
+                    "calls_out": s.calls_out, "keepalives": s.keepalives, "internal_errors": s.internal_errors,
+                    "rejections": dict(s.rejections), "rate_limited": dict(self.limiter.limited),
+                    "over_limit": s.over_limit,
+                    "registered": sorted(self.bindings), "banned": sorted(
+                        src for src in (self.auth.failures if self.auth else {}) if self.auth and self.auth.banned(src))}
 
     def overview(self) -> dict:
         """``{"trunks": [...], "extensions": [...], "bans": [...], "limits": {...}, "tls": "HOST:PORT" or None}``

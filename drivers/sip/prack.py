@@ -1,10 +1,10 @@
-"""Reliable provisional responses (RFC 3262, 100rel) and the Require header's check (RFC 3261 §8.2.2.3).
+"""Reliable provisional responses (RFC 3262, 100rel) and the extensions the box supports.
 
 A mixin of ``Endpoint`` (endpoint.py). A trunk's INVITE with ``Require: 100rel`` (or ``Supported: 100rel``)
 gets its "180 Ringing" reliably: with ``Require: 100rel`` and an ``RSeq``, resent (T1, 2*T1 ...) until the caller's
 PRACK names it in ``RAck``; the box's 200 OK waits for that PRACK, so the caller sees 180, its PRACK's 200, then
-the answer. Without a PRACK within 32 s the call is refused (504). An INVITE requiring an extension the box does
-not have gets 420 with ``Unsupported``.
+the answer. Without a PRACK within 32 s the call is refused (504). ``SUPPORTED`` lists the extensions the box has:
+a request requiring any other gets 420 with ``Unsupported`` (refusals.py).
 """
 from __future__ import annotations
 
@@ -30,14 +30,6 @@ def options(req: Request, header: str) -> set[str]:
 
 class Reliable:
     """100rel for calls that arrive: the reliable 180, PRACK, and the answer held until it."""
-
-    def _unsupported(self, req: Request, source: tuple[str, int]) -> bool:
-        """True (after answering 420) when the INVITE requires an extension the box does not support."""
-        missing = sorted(options(req, "require") - set(SUPPORTED))
-        if not missing:
-            return False
-        self._final(req, source, 420, "Bad Extension", extra=[("unsupported", ", ".join(missing))])
-        return True
 
     def _ring_reliably(self, req: Request, source: tuple[str, int], call: SipCall) -> None:
         """A caller that requires or supports 100rel hears a reliable 180 (RSeq 1), resent until its PRACK."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from hotline.drivers.base import DigitReceived, HangupCause, HungUp, LineDown, LineUp, OffHook
 
 from .auth import DigestAuth
-from .calls import new_tag
-from .message import Request
-from .uri import parse_name_addr
+from .calls import new_branch, new_tag
+from .message import Headers, Request
+from .timers import Retransmit
+from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -39,6 +40,7 @@ class Stations:
     auth: DigestAuth | None
     extensions: dict[str, str]          # extension -> station line name
     bindings: dict[str, Binding]
+    mwi: dict[str, bool]                # extension -> messages waiting (told to its phone, again when it registers)
 
     def _on_register(self, req: Request, source: tuple[str, int]) -> None:
         if self.auth is None or not self.extensions:
@@ -78,12 +80,13 @@ class Stations:
         self.bindings[ext] = Binding(str(contact.uri), source, time.monotonic() + expires,
                                      user_agent=req.headers.get("user-agent")[:128],
                                      expires_wall=time.time() + expires, transport=self._transport(source)[0])
+        self.timers.call_later(expires + 5, lambda: self._expire(ext))
+        self._reply_bindings(req, source, ext)
         if was is None:
             log.info("SIP extension %s registered from %s:%s", ext, *source[:2])
             for name in self.extension_lines[ext]:
                 self.sink(LineUp(name))
-        self.timers.call_later(expires + 5, lambda: self._expire(ext))
-        self._reply_bindings(req, source, ext)
+            self._notify_mwi(ext)   # a phone that (re)registers learns whether messages wait
 
     def _reply_bindings(self, req: Request, source: tuple[str, int], ext: str) -> None:
         binding = self.bindings.get(ext)
@@ -172,6 +175,39 @@ class Stations:
             self._invite_out(line, binding.contact, binding.source, from_user=caller_id or "anonymous",
                              from_display=caller_name, station=True)
         self._wake()
+
+    def message_waiting(self, line: str, on: bool) -> None:
+        """Light or clear the lamp of the phone registered for this station line's extension: an unsolicited
+        NOTIFY (RFC 3842, Event: message-summary), resent until the phone answers; kept for when it registers."""
+        with self._lock:
+            ext = self.line_extension.get(line)
+            if ext is None or self.mwi.get(ext) == on:
+                return
+            self.mwi[ext] = on
+            self._notify_mwi(ext)
+        self._wake()
+
+    def _notify_mwi(self, ext: str) -> None:
+        binding, on = self.bindings.get(ext), self.mwi.get(ext)
+        if binding is None or on is None:
+            return
+        account = f"sip:{ext}@{self.media_host}"
+        headers = Headers()
+        for name, value in (("via", self._via(new_branch(), binding.source)), ("max-forwards", "70"),
+                            ("from", f"<{account}>;tag={new_tag()}"), ("to", f"<{account}>"),
+                            ("call-id", f"mwi-{new_tag()}@{self.media_host}"), ("cseq", "1 NOTIFY"),
+                            ("contact", self._contact(binding.source)), ("event", "message-summary"),
+                            ("subscription-state", "active"),
+                            ("content-type", "application/simple-message-summary")):
+            headers.add(name, value)
+        body = f"Messages-Waiting: {'yes' if on else 'no'}\r\nMessage-Account: {account}\r\n".encode()
+        notify = Request(headers, body, method="NOTIFY", uri=parse_uri(binding.contact))
+        data, dest, branch = notify.to_bytes(), binding.source, notify.vias[0].branch
+        self._send(data, dest)
+        self.notifies[branch] = Retransmit(self.timers, lambda: self._send(data, dest),
+                                           lambda: self.notifies.pop(branch, None))
+        if len(self.notifies) > 256:            # bounded: the oldest is given up first
+            self.notifies.pop(next(iter(self.notifies))).stop()
 
     def stop_ring(self, line: str) -> None:
         """Stop ringing a phone (CANCEL)."""

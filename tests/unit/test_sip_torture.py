@@ -218,8 +218,8 @@ MESSAGES: list[tuple[str, bytes, object]] = [
     ("3.3.5 bext01", msg("OPTIONS sip:user@example.com SIP/2.0\nTo: sip:j_user@example.com\n"
                          "From: sip:caller@example.net;tag=242etr\nMax-Forwards: 6\nCall-ID: bext01.0ha0isndaksdj\n"
                          "Require: nothingSupportsThis, nothingSupportsThisEither\nProxy-Require: noProxiesSupportThis\n"
-                         "CSeq: 8 OPTIONS\nVia: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw\nContent-Length: 0\n"), {200}),
-    # ^ RFC 3261 §8.2.2.3 owes 420 Bad Extension: the box does not check Require yet (known gap)
+                         "CSeq: 8 OPTIONS\nVia: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw\nContent-Length: 0\n"), {420}),
+    # ^ RFC 3261 §8.2.2.3: 420 Bad Extension (Proxy-Require is for proxies: a user agent ignores it)
     ("3.3.6 invut", msg("INVITE sip:user@example.com SIP/2.0\nContact: <sip:caller@host5.example.net>\nTo: sip:j.user@example.com\n"
                         "From: sip:caller@example.net;tag=8392034\nMax-Forwards: 70\nCall-ID: invut.0ha0isndaksdjadsfij34n23d\n"
                         "CSeq: 235448 INVITE\nVia: SIP/2.0/UDP somehost.example.com;branch=z9hG4bKkdjuw\n"

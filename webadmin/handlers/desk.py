@@ -347,8 +347,8 @@ class Desk:
             raise DeskError("log in at a station first")
         if agent.state not in (AgentState.READY, AgentState.NOT_READY, AgentState.WRAP_UP):
             raise DeskError(f"you are {agent.state.value}: finish the call first")
-        line = devices.station(agent.station)
-        if line is None or not line.up or line.name in calls.owner:
+        line = devices.free_station(agent.station, calls.owner)   # the line originate() rings
+        if line is None:
             raise DeskError(f"station {agent.station} is busy or down")
         before, reason = agent.state, agent.reason
         acd.agents.set_state(agent, AgentState.OUTBOUND, by=by, force=True)

@@ -3,6 +3,7 @@ audited), on the file helpers of media_pages.py (faxes: faxes.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import peewee
 import tornado.iostream
@@ -18,6 +19,7 @@ from .base import PageHandler
 from .media_pages import (MANAGERS, VIEWERS, MediaHandler, Params, agents_of_user, fmt_duration, inside,
                           query_string, send_file, write_peaks)
 
+log = logging.getLogger("hotline.web")
 
 
 # ---- voicemail -----------------------------------------------------------------------------------------------
@@ -129,6 +131,18 @@ class VoicemailPeaksApi(MediaHandler):
         await write_peaks(self, path)
 
 
+async def update_lamp(services: dict, mailbox: str) -> None:
+    """After a message was marked read or unread, or deleted: the mailbox's extension's lamp follows its unread
+    count (a lamp that fails must not fail the request: logged)."""
+    lamps = services.get("message_lamps")
+    if lamps is None:
+        return
+    try:
+        await lamps.refresh(mailbox)
+    except Exception:
+        log.exception("event=message_waiting_failed mailbox=%s", mailbox)
+
+
 class VoicemailReadApi(MediaHandler):
     """POST /api/v1/voicemail/{id}/read {"unread": false}: mark read (or unread again), audited."""
 
@@ -154,6 +168,7 @@ class VoicemailReadApi(MediaHandler):
         result = await self.services["store"].write(change)
         if result is None:
             raise tornado.web.HTTPError(404, reason="no such message")
+        await update_lamp(self.services, result["mailbox"])
         self.write_json(result)
 
 
@@ -177,6 +192,7 @@ class VoicemailItemApi(MediaHandler):
             Voicemail.delete().where(Voicemail.id == row["id"]).execute()
             audit.record(self.actor, self.address, "voicemail.delete", f"{row['mailbox']}#{row['id']}", before, None)
         await self.services["store"].write(remove)
+        await update_lamp(self.services, row["mailbox"])
         self.write_json({"id": row["id"], "deleted": True})
 
 
