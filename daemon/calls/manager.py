@@ -96,6 +96,7 @@ class Call:
     end_done: asyncio.Event = field(default_factory=asyncio.Event)
     keys: str = ""                 # the caller's keys heard so far (the last KEYS_SHOWN): simulated callers only
     self_ending: bool = False      # the call's own task is ending it (CallManager.finish): not to be cancelled
+    started: bool = False          # the call's task has begun to run (a task cancelled before that never runs)
     # set (with the flow cancelled) when something else takes the call over, e.g. a fax receive after CNG:
     # the call's task runs it in place of the rest of the flow, then ends the call as usual
     takeover: Callable[["Call"], Awaitable[None]] | None = None
@@ -278,9 +279,9 @@ class CallManager(CallRecordings):
         call = leg.call
         if leg is call.caller and call.state is not CallState.ENDED:
             call.cause = cause
-            if call.task is not None and not call.task.done():
+            if call.task is not None and not call.task.done() and call.started:
                 call.task.cancel()
-            else:
+            else:   # no task, or one that has not run yet (its clean-up would never run if cancelled now)
                 self.loop.create_task(self.end(call, cause))
 
     # ---- offering -------------------------------------------------------------------------
@@ -371,15 +372,19 @@ class CallManager(CallRecordings):
         if call.state is CallState.ENDED or call.takeover is not None or call.task is None or call.task.done():
             return False
         call.takeover = takeover
-        call.task.cancel()
+        if call.started:
+            call.task.cancel()   # a task that has not run yet finds the takeover when it starts
         return True
 
     async def _run(self, call: Call, flow: Flow | None, ctx: Any) -> None:
+        call.started = True
+        if call.state is CallState.ENDED:
+            return          # ended before this task first ran (the caller hung up at once): end() did it all
         try:
             try:
                 if call.direction == "internal":
                     self.open_media(call.caller)
-                if flow is not None:
+                if flow is not None and call.takeover is None:
                     await flow(ctx)
             except asyncio.CancelledError:
                 if call.takeover is None or call.state is CallState.ENDED:

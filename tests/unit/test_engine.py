@@ -268,3 +268,31 @@ def test_tick_interval_histogram_shows_the_gap_a_stalled_tick_leaves() -> None:
     assert total >= 6, buckets
     assert buckets["0.06"] < total, f"the 70 ms stall left no long gap: {buckets}"
     assert buckets["0.03"] >= total / 2, f"ticks on time were not about 20 ms apart: {buckets}"
+
+
+def test_a_caller_gone_before_the_calls_task_first_runs_still_ends_at_once(rig) -> None:
+    """Ringing and the caller's hang-up handled in the same loop step (a driver thread's events batched, or a
+    caller who hangs up as the line rings): the call's task is cancelled before it ever ran, so its own clean-up
+    never runs; the call must still end, with its CDR, at once -- not 5 s later by the watchdog as an orphan."""
+    from hotline.drivers.base import HangupCause, HungUp, Ringing
+    from hotline.daemon.store.models import Event
+
+    async def main() -> None:
+        store, engine, journal, devices, calls = await rig()
+        calls._watchdog.cancel()                       # only the call's own ending counts here
+        line = devices.devices["sim0"].driver.lines["sim0-t1"]
+        calls.on_line_event(Ringing(line.name, caller_id="13800138000", dialed="8001"))
+        calls.on_line_event(HungUp(line.name, HangupCause.NORMAL))
+        for _ in range(100):
+            if not calls.calls:
+                break
+            await asyncio.sleep(0.01)
+        assert not calls.calls, "the call is still up a second after its caller hung up"
+        await journal.flush()
+        kinds = await store.read(lambda: [e.kind for e in Event.select().order_by(Event.id)])
+        assert kinds.count("call.ended") == 1 and "call.orphaned" not in kinds, kinds
+        assert line.name not in calls.owner and line.name not in devices.busy
+        await calls.stop()
+        await journal.stop()
+        store.close()
+    asyncio.run(main())
