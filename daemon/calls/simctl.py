@@ -238,7 +238,7 @@ class SimControl:
         if call_id in self.modems.modem_calls:
             return self.modems.send_samples(sc, samples)
         self._live(sc)
-        sc.card.far_send(sc.line, samples)
+        sc.card.far_send_live(sc.line, samples)
 
     def heard(self, call_id: str) -> np.ndarray:
         """Everything the caller has heard so far (or in the whole call, once ended)."""

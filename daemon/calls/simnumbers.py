@@ -99,7 +99,7 @@ class SimNumbers:
         claim = self._claim(number)
         if claim.line is None or claim.line.far.state is not FarState.CONNECTED:
             raise SimError(f"no call connected at {number}", 409)
-        claim.card.far_send(claim.line, samples)
+        claim.card.far_send_live(claim.line, samples)
 
     def hangup(self, number: str) -> None:
         """The client hangs up (or rejects a ringing call)."""

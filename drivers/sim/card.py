@@ -53,6 +53,8 @@ class Faults:
 
 
 _NUMBER_FAULTS = {"hangup_after": (0.0, 86400.0, "seconds"), "noise_dbm0": (-100.0, 3.0, "dBm0")}
+LIVE_PRIME = 480         # samples (60 ms) of live media gathered before it plays, when nothing is queued
+LIVE_HOLD_TICKS = 3      # or ticks a short burst waits at most
 
 
 def check_faults(changes: dict) -> dict:
@@ -95,9 +97,28 @@ class FarEnd:
     premature_samples: int = 0           # audio the box sent before the answer was confirmed (must stay 0)
     reject_cause: HangupCause | None = None  # the box refused the call with this cause
 
+    # live media (a WebSocket far end) waits in ``hold`` until LIVE_PRIME samples or LIVE_HOLD_TICKS ticks have
+    # gathered whenever nothing is queued, so one frame sent a little late is no gap inside a tone
+    hold: list = field(default_factory=list)
+    held: int = 0
+    hold_ticks: int = 0
+
     def queued_samples(self) -> int:
         """Samples still waiting to be sent."""
         return sum(len(a) for a in self.pending) - self.offset
+
+    def clear_audio(self) -> None:
+        """Drop everything queued or held (the call ended); the caller holds the card's far_lock."""
+        self.pending.clear()
+        self.offset = 0
+        self.hold.clear()
+        self.held = self.hold_ticks = 0
+
+    def release_hold(self) -> None:
+        """Queue the held live audio (the caller holds the card's far_lock)."""
+        self.pending.extend(self.hold)
+        self.hold.clear()
+        self.held = self.hold_ticks = 0
 
 
 class SimLine(Line):
@@ -131,8 +152,7 @@ class SimLine(Line):
             far.state = FarState.IDLE
             far.answer_at_tick = far.confirm_at_tick = None
             with self.card.far_lock:
-                far.pending.clear()
-                far.offset = 0
+                far.clear_audio()
 
     def dial(self, number: str) -> None:
         """The box dials out on this trunk; the far end answers after answer_delay unless faulted."""
@@ -309,6 +329,10 @@ class SimCard(Driver):
 
     def _pull(self, line: SimLine, dest: np.ndarray) -> None:
         far = line.far
+        if far.hold:
+            far.hold_ticks += 1
+            if far.hold_ticks >= LIVE_HOLD_TICKS or far.pending:
+                far.release_hold()
         pos, want = 0, len(dest)
         while pos < want and far.pending:
             chunk = far.pending[0]
@@ -319,7 +343,7 @@ class SimCard(Driver):
             if far.offset >= len(chunk):
                 far.pending.popleft()
                 far.offset = 0
-        if not far.pending:
+        if not far.pending and not far.hold:
             self._sending.discard(line)
 
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
@@ -391,8 +415,7 @@ class SimCard(Driver):
             far.ended_by = far.ended_by or "far"
             far.state = FarState.IDLE
             with self.far_lock:
-                far.pending.clear()
-                far.offset = 0
+                far.clear_audio()
                 self._sending.discard(line)
             self.sink(HungUp(line.name, cause=HangupCause.NORMAL))
 
@@ -407,6 +430,23 @@ class SimCard(Driver):
             with self.far_lock:
                 line.far.pending.append(np.asarray(samples, dtype=np.int16))
                 self._sending.add(line)
+
+    def far_send_live(self, line: SimLine, samples: np.ndarray) -> None:
+        """Queue audio a live far end streams (the media WebSocket): while nothing is queued it is held until
+        LIVE_PRIME samples are there (or LIVE_HOLD_TICKS ticks passed), a cushion against a frame that comes a
+        little late, which would otherwise be a gap of silence in the middle of what the caller says."""
+        if not len(samples):
+            return
+        with self.far_lock:
+            far = line.far
+            if far.pending and not far.hold:
+                far.pending.append(np.asarray(samples, dtype=np.int16))
+            else:
+                far.hold.append(np.asarray(samples, dtype=np.int16))
+                far.held += len(samples)
+                if far.held >= LIVE_PRIME:
+                    far.release_hold()
+            self._sending.add(line)
 
     def far_signal_digit(self, line: SimLine, digit: str, duration_ms: float = 80.0) -> None:
         """A digit signalled out of band (as a card with hardware DTMF would report it)."""
@@ -441,8 +481,7 @@ class SimCard(Driver):
         far.heard = []
         far.heard_samples = 0
         with self.far_lock:
-            far.pending.clear()
-            far.offset = 0
+            far.clear_audio()
         far.ended_by = ""
         far.answer_at_tick = far.confirm_at_tick = None
         far.premature_samples = 0

@@ -186,3 +186,41 @@ def test_threaded_sim_card_carries_audio_both_ways(drift: float) -> None:
     finally:
         card.close()
     assert not card.audio.thread.is_alive()
+
+
+def test_live_media_one_frame_late_is_no_gap_in_the_callers_audio() -> None:
+    """A live far end (the media WebSocket) sends a frame per tick; one frame comes a tick late: the caller's
+    audio goes on without a gap of silence (it would cut a key's tone in two: two keys detected), because live
+    audio is held to 60 ms before it plays; a short burst still plays within three ticks."""
+    from hotline.drivers.sim.card import FarState, SimCard
+    card = SimCard("t", {"trunks": 1, "stations": []}, lambda event: None)
+    card.open()
+    line = card.lines["t-t1"]
+    card._new_session(line, FarState.CONNECTED)
+    sent = ramp(40 * F, 1) | 1                       # never 0: a gap of silence shows
+    got = []
+    late = {10}
+    frames = [sent[i * F:(i + 1) * F] for i in range(40)]
+    backlog: list = []
+    for tick in range(46):
+        if tick < 40:
+            backlog.append(frames[tick])
+        if tick not in late:
+            for frame in backlog:
+                card.far_send_live(line, frame)
+            backlog.clear()
+        out = np.zeros((1, F), np.int16)
+        card.read_frames(["t-t1"], out)
+        got.append(out[0].copy())
+    rx = np.concatenate(got)
+    start = int(np.argmax(rx != 0))
+    assert start <= 3 * F, "live audio waited more than 60 ms"
+    assert np.array_equal(rx[start:start + len(sent)], sent), "a gap or a slip in the live audio"
+    # a burst shorter than the cushion is not held for ever
+    card.far_send_live(line, frames[0][:80])
+    heard = []
+    for _ in range(4):
+        out = np.zeros((1, F), np.int16)
+        card.read_frames(["t-t1"], out)
+        heard.append(out[0].copy())
+    assert np.array_equal(np.concatenate(heard)[np.concatenate(heard) != 0], frames[0][:80])
