@@ -144,7 +144,7 @@ class SipDriver(Driver):
         self.endpoint: Endpoint | None = None  # type: ignore[assignment]
         self._lines: list[SipLine] = []
         self._poller: Poller | None = None
-        self._table = rtpfast.RtpTable() if rtpfast.AVAILABLE else None   # the C path's rows, else Python's
+        self._table: rtpfast.RtpTable | None = None   # the C path's rows while open (None: rtp.py's path)
         self._read: tuple[list[str] | None, list] = (None, [])   # this tick's lines and their streams
 
     @classmethod
@@ -238,6 +238,8 @@ class SipDriver(Driver):
                                  limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
                                  limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits,
                                  accounts=accounts, tls=tls, extra_lines=extra_lines)
+        if rtpfast.AVAILABLE and self._table is None:
+            self._table = rtpfast.RtpTable()
         try:
             self.endpoint.start()
         except OSError as exc:
@@ -257,11 +259,12 @@ class SipDriver(Driver):
             self._poller = None
         if self._table is not None:
             self._table.close()
+            self._table = None
 
     def status(self) -> dict:
         """Endpoint counters for the panel."""
         base = super().status()
-        base["rtp_path"] = "c" if self._table is not None else "python"
+        base["rtp_path"] = "c" if rtpfast.AVAILABLE else "python"
         if self.endpoint is not None:
             base.update(self.endpoint.status())
         return base
@@ -283,9 +286,14 @@ class SipDriver(Driver):
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Drain the RTP sockets that hold packets (one epoll poll finds them), post RFC 4733 keys, and decode this
-        tick's frames for all calls."""
+        tick's frames for all calls (in C when the helper is built, else rtp.py)."""
         streams = self._streams(lines)
         self._read = (lines, streams)
+        if self._table is not None:
+            for name, key in self._table.drain(lines, streams):
+                self.sink(DigitReceived(name, digit=key))
+            self._table.decode(streams, out)
+            return
         if self._poller is None:
             self._poller = Poller()
         for name, key in self._poller.drain(lines, streams):

@@ -68,6 +68,24 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, bool, memoryview] | N
     return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), memoryview(data)[offset:end]
 
 
+def _through(name: str, doc: str, row: bool = False) -> property:
+    """A field of RtpStream written through to the C path's row while it runs the call (``row``: the C path
+    changes it too, so it is read from the row then)."""
+    private = "_" + name
+
+    def get(self: RtpStream) -> Any:
+        table = self._table
+        if row and table is not None:
+            return table.read(self, name, getattr(self, private))
+        return getattr(self, private)
+
+    def set(self: RtpStream, value: Any) -> None:
+        setattr(self, private, value)
+        self._shared(name, value)
+
+    return property(get, set, doc=doc)
+
+
 class RtpStream:
     """One call's media: its socket, the negotiated codec, the far end's address and the jitter buffer.
 
@@ -81,8 +99,9 @@ class RtpStream:
                  stats: RtpStats | None = None, comfort_noise: bool = False) -> None:
         self._table: Any = None        # rtpfast.RtpTable while the C path runs this call, and the row's slot
         self._slot = -1
+        self._kept: list = []          # receptions the row pointed to (alive until it is released)
         self.sock = sock
-        self.codec = codec
+        self._codec = codec
         self._payload_type = payload_type
         self.dtmf_payload_type = dtmf_payload_type
         self._remote = remote
@@ -90,7 +109,7 @@ class RtpStream:
         self._seq = random.getrandbits(16) if seq is None else seq
         self._timestamp = random.getrandbits(32) if timestamp is None else timestamp
         self._stats = RtpStats() if stats is None else stats
-        self.underruns = 0
+        self._underruns = 0
         self._play = bytearray()       # codes from _play_ts on (silence where none came)
         self._play_ts: int | None = None   # RTP timestamp of _play[0]; None until a packet anchors the buffer
         self._filled = 0               # offset just past the latest sample received
@@ -99,9 +118,9 @@ class RtpStream:
         self._event_ts: int | None = None   # timestamp of the last DTMF event reported
         self._remote_ssrc: int | None = None
         self._poll_tick = 0            # the Poller's tick that last asked for this stream
-        self.reception: Any = None     # rtcp.Reception counting this call's audio packets while RTCP runs
+        self._reception: Any = None    # rtcp.Reception counting this call's audio packets while RTCP runs
         self.comfort_noise = comfort_noise   # CN (RFC 3389) was negotiated: offered back in answers
-        self.cn_level: int | None = None     # the far end is silent and asked for noise at this level (-dBov)
+        self._cn_level: int | None = None    # the far end is silent and asked for noise at this level (-dBov)
         self.cn_phase = 0
 
     def __repr__(self) -> str:
@@ -114,64 +133,22 @@ class RtpStream:
         if table is not None:
             table.write(self, name, value)
 
-    @property
-    def payload_type(self) -> int:
-        """The audio payload type we send and expect."""
-        return self._payload_type
-
-    @payload_type.setter
-    def payload_type(self, value: int) -> None:
-        self._payload_type = value
-        self._shared("payload_type", value)
-
-    @property
-    def remote(self) -> tuple[str, int] | None:
-        """The far end's RTP address (None until known)."""
-        return self._remote
-
-    @remote.setter
-    def remote(self, value: tuple[str, int] | None) -> None:
-        self._remote = value
-        self._shared("remote", value)
-
-    @property
-    def ssrc(self) -> int:
-        """Our synchronisation source."""
-        return self._ssrc
-
-    @ssrc.setter
-    def ssrc(self, value: int) -> None:
-        self._ssrc = value
-        self._shared("ssrc", value)
-
-    @property
-    def seq(self) -> int:
-        """The next packet's sequence number."""
-        table = self._table
-        return self._seq if table is None else table.read(self, "seq", self._seq)
-
-    @seq.setter
-    def seq(self, value: int) -> None:
-        self._seq = value
-        self._shared("seq", value)
-
-    @property
-    def timestamp(self) -> int:
-        """The next packet's RTP timestamp."""
-        table = self._table
-        return self._timestamp if table is None else table.read(self, "timestamp", self._timestamp)
-
-    @timestamp.setter
-    def timestamp(self, value: int) -> None:
-        self._timestamp = value
-        self._shared("timestamp", value)
+    codec = _through("codec", "The negotiated codec, PCMU or PCMA.")
+    payload_type = _through("payload_type", "The audio payload type we send and expect.")
+    remote = _through("remote", "The far end's RTP address (None until known).")
+    ssrc = _through("ssrc", "Our synchronisation source.")
+    reception = _through("reception", "The rtcp.Reception counting this call's audio packets while RTCP runs.")
+    seq = _through("seq", "The next packet's sequence number.", row=True)
+    timestamp = _through("timestamp", "The next packet's RTP timestamp.", row=True)
+    cn_level = _through("cn_level", "The comfort noise level (-dBov) a silent far end asked for, else None.", row=True)
+    underruns = _through("underruns", "Times the buffer ran dry (not counted during comfort noise).", row=True)
 
     @property
     def stats(self) -> RtpStats:
-        """The stream's counters (packets sent read from the C path's row while it runs this call)."""
+        """The stream's counters (those the C path counts read from its row while it runs this call)."""
         table = self._table
         if table is not None:
-            self._stats.sent = table.read(self, "sent", self._stats.sent)
+            table.refresh_stats(self)
         return self._stats
 
     def _count_sent(self) -> None:
@@ -189,7 +166,7 @@ class RtpStream:
     @property
     def law_offset(self) -> int:
         """0 for µ-law, 256 for A-law (the index offset into the shared decode table)."""
-        return 256 if self.codec == "PCMA" else 0
+        return 256 if self._codec == "PCMA" else 0
 
     def receive(self, data: bytes, source: tuple[str, int]) -> str | None:
         """Take one datagram; returns a DTMF key when an RFC 4733 event for a new key began."""
@@ -199,8 +176,8 @@ class RtpStream:
                 self.remote = source
             self._stats.received += 1
             _b0, _b1, _seq, ts, ssrc = _HEADER.unpack_from(data)
-            self.cn_level = None
-            reception = self.reception     # read once: the signalling thread may detach it meanwhile
+            self._cn_level = None
+            reception = self._reception     # read once: the signalling thread may detach it meanwhile
             if reception is not None:
                 reception.update(_seq, ts, ssrc)
             if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
@@ -223,15 +200,15 @@ class RtpStream:
         self._stats.received += 1
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
             return self._event(ts, payload)
-        reception = self.reception     # read once: the signalling thread may detach it meanwhile
+        reception = self._reception    # read once: the signalling thread may detach it meanwhile
         if pt == comfort.PAYLOAD_TYPE:
-            self.cn_level = comfort.level_of(payload)
+            self._cn_level = comfort.level_of(payload)
             if reception is not None:
                 reception.update(_seq, ts, ssrc)
             return None
-        if pt != self.payload_type or not payload:
+        if pt != self._payload_type or not payload:
             return None
-        self.cn_level = None
+        self._cn_level = None
         if reception is not None:
             reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
@@ -266,7 +243,7 @@ class RtpStream:
             self._play_ts, offset = ts, 0
         end = offset + len(payload)
         if len(self._play) < end:
-            self._play.extend(bytes([SILENCE.get(self.codec, 0xFF)]) * (end - len(self._play)))
+            self._play.extend(bytes([SILENCE.get(self._codec, 0xFF)]) * (end - len(self._play)))
         self._play[offset:end] = payload
         self._filled = max(self._filled, end)
 
@@ -290,7 +267,7 @@ class RtpStream:
                 return None
             self._primed = True
         if self._filled < FRAME_SAMPLES:
-            self.underruns += self.cn_level is None   # running dry during comfort noise is expected, not loss
+            self._underruns += self._cn_level is None   # running dry during comfort noise is expected, not loss
             self._reset()          # ran dry: the next packet anchors and primes again
             return None
         frame = bytes(self._play[:FRAME_SAMPLES])
@@ -325,8 +302,10 @@ class RtpStream:
             pass
 
     def close(self) -> None:
-        """Release the socket (the C path stops using it first)."""
-        self._shared("fd", -1)
+        """Release the socket (while the C path runs the call, it stops using it and closes it in the tick)."""
+        table = self._table
+        if table is not None and table.close_socket(self):
+            return
         try:
             self.sock.close()
         except OSError:
@@ -360,13 +339,13 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
             stream._play_ts = (stream._play_ts + FRAME_SAMPLES) % 2 ** 32
         else:
             frame = stream.next_frame()
-            if frame is None and stream.cn_level is not None:
+            if frame is None and stream._cn_level is not None:
                 noisy.append(i)
             if frame is None or len(frame) < FRAME_SAMPLES:
-                silence = _SILENT_FRAME.get(stream.codec, _SILENT_ULAW)
+                silence = _SILENT_FRAME.get(stream._codec, _SILENT_ULAW)
                 frame = silence if not frame else frame + silence[len(frame):]
         append(frame)
-        if stream.codec == "PCMA":
+        if stream._codec == "PCMA":
             law(256)
             alaw = True
         else:
@@ -379,12 +358,12 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
     _DECODE.take(wide, out=out, mode="wrap")
     for i in noisy:   # a silent far end that asked for comfort noise (RFC 3389) hears noise at its level
         stream = streams[i]
-        out[i], stream.cn_phase = comfort.noise_frame(stream.cn_level, stream.cn_phase)
+        out[i], stream.cn_phase = comfort.noise_frame(stream._cn_level, stream.cn_phase)
 
 
 def encode_codes(streams: list[RtpStream | None], frames: np.ndarray) -> np.ndarray:
     """``frames[i]`` encoded in stream i's law (µ-law and A-law rows at once; µ-law where there is no stream)."""
-    pcma = [s is not None and s.codec == "PCMA" for s in streams]
+    pcma = [s is not None and s._codec == "PCMA" for s in streams]
     if all(pcma):
         codes = g711.alaw_encode(frames)
     elif not any(pcma):

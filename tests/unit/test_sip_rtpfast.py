@@ -152,3 +152,20 @@ def test_ports_from_the_pool_are_packed_for_their_family() -> None:
     table.close()
     sock.close()
     far.close()
+
+
+def test_the_driver_says_which_rtp_path_it_runs(caplog) -> None:
+    """The daemon's log names the path at the device's start, and status() shows it: C in the test environment."""
+    import logging
+
+    from hotline.drivers.sip.driver import SipDriver
+    from tests.unit.test_sip_endpoint import _free_rtp_range
+
+    drv = SipDriver("sip0", {"listen": "127.0.0.1:0", "rtp_ports": _free_rtp_range(), "channels": 1}, lambda e: None)
+    with caplog.at_level(logging.INFO, logger="hotline.drivers.sip"):
+        drv.open()
+    try:
+        assert "RTP path: C (rtpfast)" in caplog.text
+        assert drv.status()["rtp_path"] == "c" and drv._table is not None
+    finally:
+        drv.close()
