@@ -367,11 +367,14 @@ int rtp_pack_addr(int family, const char *host, int port, uint8_t *out) {
     return len;
 }
 
-/* Send codes[i] (n x 160 bytes) as one RTP packet to the call of row idx[i] (-1: no call), for every row with a
- * far end; its sequence number and timestamp move on whether or not the socket took the packet (as in Python),
- * and sent counts the packets the kernel took. Rows whose far end is not numeric are listed in python_rows (at
- * most n) for the Python path to send; returns how many. */
-int rtp_send(rtp_row *rows, int nrows, int n, const int32_t *idx, const uint8_t *codes, int32_t *python_rows) {
+/* Encode frames[i] (n x 160 int16) in the law of row idx[i] (-1: no call) with tables (65536 µ-law codes then
+ * 65536 A-law codes, indexed by the sample as uint16: g711's own encoders tabulated, so the codes are theirs) and
+ * send it as one RTP packet to the call's far end, for every row with one; its sequence number and timestamp move
+ * on whether or not the socket took the packet (as in Python), and sent counts the packets the kernel took. Rows
+ * whose far end is not numeric are listed in python_rows (at most n) with their codes in codes_out (n x 160) for
+ * the Python path to send; returns how many. */
+int rtp_send(rtp_row *rows, int nrows, int n, const int32_t *idx, const int16_t *frames, const uint8_t *tables,
+             uint8_t *codes_out, int32_t *python_rows) {
     uint8_t packet[12 + FRAME];
     int deferred = 0;
     packet[0] = 0x80;
@@ -380,7 +383,12 @@ int rtp_send(rtp_row *rows, int nrows, int n, const int32_t *idx, const uint8_t 
         if (r < 0 || r >= nrows) continue;
         rtp_row *row = &rows[r];
         if (row->addrlen == 0) continue;
+        const uint8_t *table = tables + (row->law ? 65536 : 0);
+        const int16_t *frame = frames + (size_t)i * FRAME;
+        uint8_t *codes = packet + 12;
+        for (int k = 0; k < FRAME; k++) codes[k] = table[(uint16_t)frame[k]];
         if (row->addrlen < 0 || row->addrlen > ADDR_MAX) {
+            memcpy(codes_out + (size_t)i * FRAME, codes, FRAME);
             python_rows[deferred++] = i;
             continue;
         }
@@ -398,7 +406,6 @@ int rtp_send(rtp_row *rows, int nrows, int n, const int32_t *idx, const uint8_t 
         packet[9] = (uint8_t)(ssrc >> 16);
         packet[10] = (uint8_t)(ssrc >> 8);
         packet[11] = (uint8_t)ssrc;
-        memcpy(packet + 12, codes + (size_t)i * FRAME, FRAME);
         int fd = row->fd;
         if (fd < 0) continue;
         if (sendto(fd, packet, sizeof packet, MSG_DONTWAIT, (const struct sockaddr *)row->addr,

@@ -18,7 +18,9 @@ import numpy as np
 
 from . import comfort
 from .rtcp import RxState
-from .rtp import _DECODE, _HEADER, MAX_PACKET, RtpStream, encode_codes, parse_header
+from hotline.drivers.common import g711
+
+from .rtp import _DECODE, _HEADER, FRAME_SAMPLES, MAX_PACKET, RtpStream, parse_header
 
 log = logging.getLogger("hotline.drivers.sip")
 
@@ -39,6 +41,10 @@ BACK_BYTES = 256 * 1024
 _COLUMN = {"timestamp": "ts", "payload_type": "pt", "ssrc": "ssrc", "seq": "seq", "sent": "sent", "fd": "fd",
            "received": "received", "lost": "lost", "late": "late", "underruns": "underruns", "cn_level": "cn_level"}
 _COUNTERS = ("sent", "received", "lost", "late")
+_EVERY_SAMPLE = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.int16)   # index = the sample as uint16
+# The G.711 encoders tabulated (µ-law then A-law): the C path's codes are g711's own, sample for sample.
+ENCODE = np.ascontiguousarray(np.concatenate([g711.ulaw_encode(_EVERY_SAMPLE), g711.alaw_encode(_EVERY_SAMPLE)]),
+                              dtype=np.uint8)
 
 
 def _load() -> tuple[Any, str]:
@@ -57,7 +63,7 @@ def _load() -> tuple[Any, str]:
     i32, u32, f64, vp = ctypes.c_int, ctypes.c_uint32, ctypes.c_double, ctypes.c_void_p
     lib.rtp_layout.argtypes, lib.rtp_layout.restype = [ctypes.POINTER(ctypes.c_int64), i32], i32
     lib.rtp_pack_addr.argtypes, lib.rtp_pack_addr.restype = [i32, ctypes.c_char_p, i32, vp], i32
-    lib.rtp_send.argtypes, lib.rtp_send.restype = [vp, i32, i32, vp, vp, vp], i32
+    lib.rtp_send.argtypes, lib.rtp_send.restype = [vp, i32, i32, vp, vp, vp, vp, vp], i32
     lib.rtp_drain.argtypes, lib.rtp_drain.restype = [vp, i32, i32, u32, f64, vp, i32, vp, i32], i32
     lib.rtp_decode.argtypes, lib.rtp_decode.restype = [vp, i32, i32, vp, vp, vp, vp], i32
     lib.rtp_audio.argtypes, lib.rtp_audio.restype = [vp, i32, i32, u32, u32, u32, ctypes.c_char_p, i32, f64], i32
@@ -129,6 +135,7 @@ class RtpTable:
         self._asked: tuple[list[str] | None, list[RtpStream | None]] = (None, [])
         self._idx = np.empty(0, dtype=np.int32)
         self._spare = np.empty(0, dtype=np.int32)
+        self._codes = np.zeros((0, FRAME_SAMPLES), dtype=np.uint8)   # the codes of packets Python sends
         self._epoll = select.epoll()
         self._mark = 0
         self._backs = np.zeros(MAX_BACKS, dtype=BACK)
@@ -379,21 +386,30 @@ class RtpTable:
         idx = self.index(streams)
         noisy = self._spare
         rows = self.rows
-        count = LIB.rtp_decode(_ptr(rows), len(rows), n, _ptr(idx), _ptr(_DECODE), _ptr(out), _ptr(noisy))
+        fits = out.dtype == np.int16 and out.flags.c_contiguous and out.shape == (n, FRAME_SAMPLES)
+        target = out if fits else np.empty((n, FRAME_SAMPLES), dtype=np.int16)   # C writes n x 160 int16
+        count = LIB.rtp_decode(_ptr(rows), len(rows), n, _ptr(idx), _ptr(_DECODE), _ptr(target), _ptr(noisy))
+        if not fits:
+            out[:n] = target
         for i in noisy[:count].tolist():   # a silent far end that asked for comfort noise hears noise at its level
             stream = streams[i]
             level = int(rows[idx[i]]["cn_level"])
             out[i], stream.cn_phase = comfort.noise_frame(level, stream.cn_phase)
 
     def send(self, streams: list[RtpStream | None], frames: np.ndarray) -> None:
-        """Encode ``frames[i]`` for stream i and send one packet each, all in one C call."""
+        """Encode ``frames[i]`` (int16) in stream i's law and send one packet each, all in one C call."""
         n = len(streams)
         if n == 0:
             return
         idx = self.index(streams)
-        codes = np.ascontiguousarray(encode_codes(streams, frames), dtype=np.uint8)
-        rows = self.rows
-        deferred = LIB.rtp_send(_ptr(rows), len(rows), n, _ptr(idx), _ptr(codes), _ptr(self._spare))
+        frames = np.ascontiguousarray(frames, dtype=np.int16)
+        if frames.shape != (n, FRAME_SAMPLES):
+            raise ValueError(f"frames of shape {frames.shape} for {n} streams (expected {n} x {FRAME_SAMPLES})")
+        if len(self._codes) < n:
+            self._codes = np.zeros((n, FRAME_SAMPLES), dtype=np.uint8)
+        rows, codes = self.rows, self._codes
+        deferred = LIB.rtp_send(_ptr(rows), len(rows), n, _ptr(idx), _ptr(frames), _ptr(ENCODE), _ptr(codes),
+                                _ptr(self._spare))
         for i in self._spare[:deferred].tolist():   # a far end given by name: the socket module resolves it
             stream = streams[i]
             if stream is not None:

@@ -70,6 +70,8 @@ def test_the_test_environment_runs_the_c_path() -> None:
 def test_c_send_puts_the_same_bytes_on_the_wire_as_the_python_path(sockets) -> None:
     rng = np.random.default_rng(7)
     ticks = [rng.normal(0, 3000, (len(SPECS), 160)).astype(np.int16) for _ in range(4)]
+    ticks[1][:, :6] = [-32768, 32767, 0, -1, 1, -32767]   # the ends of the range, encoded by table in C
+    ticks[2] = rng.integers(-32768, 32768, ticks[2].shape).astype(np.int16)
     py_streams, py_fars = _calls(sockets, SPECS)
     c_streams, c_fars = _calls(sockets, SPECS)
     table = rtpfast.RtpTable(capacity=2)   # grows while binding
@@ -169,3 +171,16 @@ def test_the_driver_says_which_rtp_path_it_runs(caplog) -> None:
         assert drv.status()["rtp_path"] == "c" and drv._table is not None
     finally:
         drv.close()
+
+
+def test_frames_of_the_wrong_shape_are_refused_and_strided_outputs_filled(sockets) -> None:
+    """The C functions write n x 160 contiguous rows: anything else goes through a copy or is refused, never
+    written past."""
+    (c,), (_far,) = _calls(sockets, [SPECS[0]])
+    table = rtpfast.RtpTable()
+    with pytest.raises(ValueError, match="frames of shape"):
+        table.send([c, None], np.zeros((1, 160), dtype=np.int16))
+    big = np.full((4, 160), 5, dtype=np.int16)
+    table.decode([c, None], big[::2])   # every other row: a strided view
+    assert not big[::2].any() and (big[1::2] == 5).all()
+    table.close()

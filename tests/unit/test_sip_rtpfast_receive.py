@@ -302,6 +302,7 @@ def test_c_entry_points_refuse_bad_rows_and_lengths() -> None:
     assert lib.rtp_decode(ptr, 2, 2, idx.ctypes.data, rtpfast._DECODE.ctypes.data, out.ctypes.data,
                           np.empty(2, dtype=np.int32).ctypes.data) == 0
     assert not out.any()
-    codes = np.zeros((2, 160), dtype=np.uint8)
-    assert lib.rtp_send(ptr, 2, 2, idx.ctypes.data, codes.ctypes.data, np.empty(2, dtype=np.int32).ctypes.data) == 0
+    frames, codes = np.zeros((2, 160), dtype=np.int16), np.zeros((2, 160), dtype=np.uint8)
+    assert lib.rtp_send(ptr, 2, 2, idx.ctypes.data, frames.ctypes.data, rtpfast.ENCODE.ctypes.data, codes.ctypes.data,
+                        np.empty(2, dtype=np.int32).ctypes.data) == 0
     table.close()
