@@ -158,15 +158,17 @@ class RtpTable:
             if id(stream) not in present:
                 self._release(slot, stream)
         self._close_pending()
-        idx = np.full(len(streams), -1, dtype=np.int32)
+        slots: list[int] = []
         for i, stream in enumerate(streams):
             if stream is None:
+                slots.append(-1)
                 continue
             if stream._table is not self:
                 self._bind(stream)
-            idx[i] = stream._slot
+            slots.append(stream._slot)
             if lines is not None:
                 self._names[stream._slot] = lines[i]
+        idx = np.array(slots, dtype=np.int32)
         self._asked, self._idx = (lines, list(streams)), idx
         if len(self._spare) < len(streams):
             self._spare = np.empty(len(streams), dtype=np.int32)
