@@ -14,6 +14,7 @@ from .auth import DigestAuth, load_secrets
 from .endpoint import Endpoint
 from .limits import MAX_CALLS, RATE_PATTERN, LimitAction, RateLimiter, parse_call_limits, parse_rate
 from .tcp import server_context
+from . import rtpfast
 from .rtp import Poller, PortPool, decode_frames, encode_frames, event_packets
 from .trunkreg import TRUNK_FIELDS, TrunkAccount, parse_account, resolve_registrars
 
@@ -148,6 +149,7 @@ class SipDriver(Driver):
         self.endpoint: Endpoint | None = None  # type: ignore[assignment]
         self._lines: list[SipLine] = []
         self._poller: Poller | None = None
+        self._table: rtpfast.RtpTable | None = None   # the C path's rows while open (None: rtp.py's path)
         self._read: tuple[list[str] | None, list] = (None, [])   # this tick's lines and their streams
 
     @classmethod
@@ -241,13 +243,16 @@ class SipDriver(Driver):
                                  limit_action=LimitAction(str(self.settings.get("rate_limit_action") or "503")),
                                  limit_peers=bool(self.settings.get("rate_limit_trunks")), call_limits=call_limits,
                                  accounts=accounts, tls=tls, extra_lines=extra_lines)
+        if rtpfast.AVAILABLE and self._table is None:
+            self._table = rtpfast.RtpTable()
         try:
             self.endpoint.start()
         except OSError as exc:
             raise DriverNotReady(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        log.info("SIP device %s listening on %s:%s (%d channels, peers: %s)%s", self.device_name, host,
+        log.info("SIP device %s listening on %s:%s (%d channels, peers: %s)%s; RTP path: %s", self.device_name, host,
                  self.endpoint.port, channels, ", ".join(peers) or "none",
-                 f", TLS on {tls[0]}:{self.endpoint.tls.port}" if tls and self.endpoint.tls else "")
+                 f", TLS on {tls[0]}:{self.endpoint.tls.port}" if tls and self.endpoint.tls else "",
+                 rtpfast.describe())
         return list(self._lines)
 
     def close(self) -> None:
@@ -257,10 +262,14 @@ class SipDriver(Driver):
         if self._poller is not None:
             self._poller.close()
             self._poller = None
+        if self._table is not None:
+            self._table.close()
+            self._table = None
 
     def status(self) -> dict:
         """Endpoint counters for the panel."""
         base = super().status()
+        base["rtp_path"] = "c" if rtpfast.AVAILABLE else "python"
         if self.endpoint is not None:
             base.update(self.endpoint.status())
         return base
@@ -282,9 +291,14 @@ class SipDriver(Driver):
 
     def read_frames(self, lines: list[str], out: np.ndarray) -> None:
         """Drain the RTP sockets that hold packets (one epoll poll finds them), post RFC 4733 keys, and decode this
-        tick's frames for all calls."""
+        tick's frames for all calls (in C when the helper is built, else rtp.py)."""
         streams = self._streams(lines)
         self._read = (lines, streams)
+        if self._table is not None:
+            for name, key in self._table.drain(lines, streams):
+                self.sink(DigitReceived(name, digit=key))
+            self._table.decode(streams, out)
+            return
         if self._poller is None:
             self._poller = Poller()
         for name, key in self._poller.drain(lines, streams):
@@ -294,4 +308,8 @@ class SipDriver(Driver):
     def write_frames(self, lines: list[str], frames: np.ndarray) -> None:
         """Encode and send one RTP packet per call (to the streams read_frames found this tick)."""
         read_lines, streams = self._read
-        encode_frames(streams if read_lines is lines else self._streams(lines), frames)
+        streams = streams if read_lines is lines else self._streams(lines)
+        if self._table is not None:
+            self._table.send(streams, frames)
+        else:
+            encode_frames(streams, frames)

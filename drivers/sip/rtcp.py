@@ -6,6 +6,7 @@ packets a call every five seconds, so it stays out of the 20 ms media tick.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import random
 import socket
@@ -34,38 +35,69 @@ class RtcpError(ValueError):
     """A malformed RTCP packet."""
 
 
-@dataclass
+class RxState(ctypes.Structure):
+    """Reception's fields in C layout: the C RTP path (rtpfast) updates them in place, as update() does."""
+
+    _fields_ = [("has_ssrc", ctypes.c_int32), ("ssrc", ctypes.c_uint32), ("base_seq", ctypes.c_uint32),
+                ("max_seq", ctypes.c_uint32), ("has_transit", ctypes.c_int32), ("pad_", ctypes.c_int32),
+                ("cycles", ctypes.c_int64), ("received", ctypes.c_int64), ("expected_prior", ctypes.c_int64),
+                ("received_prior", ctypes.c_int64), ("transit", ctypes.c_double), ("jitter", ctypes.c_double)]
+
+
+def _field(name: str) -> property:
+    return property(lambda self: getattr(self.state, name), lambda self, value: setattr(self.state, name, value))
+
+
 class Reception:
     """What we received from the far end's source (RFC 3550 A.1, A.3, A.8): sequence, loss and jitter."""
 
-    ssrc: int | None = None
-    base_seq: int = 0
-    max_seq: int = 0
-    cycles: int = 0
-    received: int = 0
-    expected_prior: int = 0
-    received_prior: int = 0
-    transit: float | None = None
-    jitter: float = 0.0          # in timestamp units (1/8000 s)
+    __slots__ = ("state",)
+
+    base_seq = _field("base_seq")
+    max_seq = _field("max_seq")
+    cycles = _field("cycles")
+    received = _field("received")
+    expected_prior = _field("expected_prior")
+    received_prior = _field("received_prior")
+    jitter = _field("jitter")            # in timestamp units (1/8000 s)
+
+    def __init__(self) -> None:
+        self.state = RxState()
+
+    def __repr__(self) -> str:
+        return (f"Reception(ssrc={self.ssrc}, base_seq={self.base_seq}, max_seq={self.max_seq}, cycles={self.cycles}, "
+                f"received={self.received}, jitter={self.jitter})")
+
+    @property
+    def ssrc(self) -> int | None:
+        """The far end's source counted, None before its first packet."""
+        return self.state.ssrc if self.state.has_ssrc else None
+
+    @property
+    def transit(self) -> float | None:
+        """The last packet's relative transit time (timestamp units), None before the first."""
+        return self.state.transit if self.state.has_transit else None
 
     def update(self, seq: int, ts: int, ssrc: int, arrival: float | None = None) -> None:
         """Count one audio packet (called from the media path; a new SSRC starts the statistics over)."""
-        if ssrc != self.ssrc:
-            self.__dict__.update(Reception(ssrc=ssrc, base_seq=seq, max_seq=seq).__dict__)
+        s = self.state
+        if not s.has_ssrc or ssrc != s.ssrc:
+            ctypes.memset(ctypes.addressof(s), 0, ctypes.sizeof(s))
+            s.has_ssrc, s.ssrc, s.base_seq, s.max_seq = 1, ssrc, seq, seq
         else:
-            delta = (seq - self.max_seq) & 0xFFFF
+            delta = (seq - s.max_seq) & 0xFFFF
             if delta < 3000:
-                if seq < self.max_seq:
-                    self.cycles += 1 << 16
-                self.max_seq = seq
-        self.received += 1
+                if seq < s.max_seq:
+                    s.cycles += 1 << 16
+                s.max_seq = seq
+        s.received += 1
         now = (time.monotonic() if arrival is None else arrival) * CLOCK
         transit = now - ts
-        if self.transit is not None:
-            d = abs(transit - self.transit)
+        if s.has_transit:
+            d = abs(transit - s.transit)
             if d < CLOCK * 10:   # a timestamp jump (a new talk spurt after a long pause) is not jitter
-                self.jitter += (d - self.jitter) / 16
-        self.transit = transit
+                s.jitter += (d - s.jitter) / 16
+        s.transit, s.has_transit = transit, 1
 
     @property
     def expected(self) -> int:

@@ -7,7 +7,7 @@ import random
 import select
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,32 +68,95 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, bool, memoryview] | N
     return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), memoryview(data)[offset:end]
 
 
-@dataclass
-class RtpStream:
-    """One call's media: its socket, the negotiated codec, the far end's address and the jitter buffer."""
+def _through(name: str, doc: str, row: bool = False) -> property:
+    """A field of RtpStream written through to the C path's row while it runs the call (``row``: the C path
+    changes it too, so it is read from the row then)."""
+    private = "_" + name
 
-    sock: socket.socket
-    codec: str = "PCMU"
-    payload_type: int = 0
-    dtmf_payload_type: int | None = None
-    remote: tuple[str, int] | None = None
-    ssrc: int = field(default_factory=lambda: random.getrandbits(32))
-    seq: int = field(default_factory=lambda: random.getrandbits(16))
-    timestamp: int = field(default_factory=lambda: random.getrandbits(32))
-    stats: RtpStats = field(default_factory=RtpStats)
-    underruns: int = 0
-    _play: bytearray = field(default_factory=bytearray)   # codes from _play_ts on (silence where none came)
-    _play_ts: int | None = None    # RTP timestamp of _play[0]; None until a packet anchors the buffer
-    _filled: int = 0               # offset just past the latest sample received
-    _primed: bool = False
-    _depth: int = JITTER_MIN       # frames buffered before playing, grown by late packets
-    _event_ts: int | None = None   # timestamp of the last DTMF event reported
-    _remote_ssrc: int | None = None
-    _poll_tick: int = 0            # the Poller's tick that last asked for this stream
-    reception: Any = None          # rtcp.Reception counting this call's audio packets while RTCP runs
-    comfort_noise: bool = False    # CN (RFC 3389) was negotiated: offered back in answers
-    cn_level: int | None = None    # the far end is silent and asked for noise at this level (-dBov)
-    cn_phase: int = 0
+    def get(self: RtpStream) -> Any:
+        table = self._table
+        if row and table is not None:
+            return table.read(self, name, getattr(self, private))
+        return getattr(self, private)
+
+    def set(self: RtpStream, value: Any) -> None:
+        setattr(self, private, value)
+        self._shared(name, value)
+
+    return property(get, set, doc=doc)
+
+
+class RtpStream:
+    """One call's media: its socket, the negotiated codec, the far end's address and the jitter buffer.
+
+    While the C path (rtpfast) runs the call, the fields it writes (sequence number, timestamp, packets sent) live
+    in the call's row of the device's table and the fields it reads are written through to that row: the
+    properties below keep every reader (RTCP, events, tests) seeing one state."""
+
+    def __init__(self, sock: socket.socket, codec: str = "PCMU", payload_type: int = 0,
+                 dtmf_payload_type: int | None = None, remote: tuple[str, int] | None = None,
+                 ssrc: int | None = None, seq: int | None = None, timestamp: int | None = None,
+                 stats: RtpStats | None = None, comfort_noise: bool = False) -> None:
+        self._table: Any = None        # rtpfast.RtpTable while the C path runs this call, and the row's slot
+        self._slot = -1
+        self._kept: list = []          # receptions the row pointed to (alive until it is released)
+        self.sock = sock
+        self._codec = codec
+        self._payload_type = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        self._remote = remote
+        self._ssrc = random.getrandbits(32) if ssrc is None else ssrc
+        self._seq = random.getrandbits(16) if seq is None else seq
+        self._timestamp = random.getrandbits(32) if timestamp is None else timestamp
+        self._stats = RtpStats() if stats is None else stats
+        self._underruns = 0
+        self._play = bytearray()       # codes from _play_ts on (silence where none came)
+        self._play_ts: int | None = None   # RTP timestamp of _play[0]; None until a packet anchors the buffer
+        self._filled = 0               # offset just past the latest sample received
+        self._primed = False
+        self._depth = JITTER_MIN       # frames buffered before playing, grown by late packets
+        self._event_ts: int | None = None   # timestamp of the last DTMF event reported
+        self._remote_ssrc: int | None = None
+        self._poll_tick = 0            # the Poller's tick that last asked for this stream
+        self._reception: Any = None    # rtcp.Reception counting this call's audio packets while RTCP runs
+        self.comfort_noise = comfort_noise   # CN (RFC 3389) was negotiated: offered back in answers
+        self._cn_level: int | None = None    # the far end is silent and asked for noise at this level (-dBov)
+        self.cn_phase = 0
+
+    def __repr__(self) -> str:
+        return (f"RtpStream(port={self.sock.getsockname()[1] if self.sock.fileno() >= 0 else None}, "
+                f"codec={self.codec!r}, remote={self._remote!r})")
+
+    def _shared(self, name: str, value: Any) -> None:
+        """Write a field the C path reads into the call's row (when it runs this call)."""
+        table = self._table
+        if table is not None:
+            table.write(self, name, value)
+
+    codec = _through("codec", "The negotiated codec, PCMU or PCMA.")
+    payload_type = _through("payload_type", "The audio payload type we send and expect.")
+    remote = _through("remote", "The far end's RTP address (None until known).")
+    ssrc = _through("ssrc", "Our synchronisation source.")
+    reception = _through("reception", "The rtcp.Reception counting this call's audio packets while RTCP runs.")
+    seq = _through("seq", "The next packet's sequence number.", row=True)
+    timestamp = _through("timestamp", "The next packet's RTP timestamp.", row=True)
+    cn_level = _through("cn_level", "The comfort noise level (-dBov) a silent far end asked for, else None.", row=True)
+    underruns = _through("underruns", "Times the buffer ran dry (not counted during comfort noise).", row=True)
+
+    @property
+    def stats(self) -> RtpStats:
+        """The stream's counters (those the C path counts read from its row while it runs this call)."""
+        table = self._table
+        if table is not None:
+            table.refresh_stats(self)
+        return self._stats
+
+    def _count_sent(self) -> None:
+        table = self._table
+        if table is None:
+            self._stats.sent += 1
+        else:
+            table.add(self, "sent", 1)
 
     @property
     def port(self) -> int:
@@ -103,18 +166,18 @@ class RtpStream:
     @property
     def law_offset(self) -> int:
         """0 for µ-law, 256 for A-law (the index offset into the shared decode table)."""
-        return 256 if self.codec == "PCMA" else 0
+        return 256 if self._codec == "PCMA" else 0
 
     def receive(self, data: bytes, source: tuple[str, int]) -> str | None:
         """Take one datagram; returns a DTMF key when an RFC 4733 event for a new key began."""
         if 12 < len(data) <= MAX_PACKET and data[0] == 0x80 and data[1] & 0x7F == self.payload_type:
             # The usual packet (no padding, extension or CSRC, our codec): no memoryview, no generic parse.
-            if self.remote != source:
+            if self._remote != source:
                 self.remote = source
-            self.stats.received += 1
+            self._stats.received += 1
             _b0, _b1, _seq, ts, ssrc = _HEADER.unpack_from(data)
-            self.cn_level = None
-            reception = self.reception     # read once: the signalling thread may detach it meanwhile
+            self._cn_level = None
+            reception = self._reception     # read once: the signalling thread may detach it meanwhile
             if reception is not None:
                 reception.update(_seq, ts, ssrc)
             if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
@@ -129,23 +192,23 @@ class RtpStream:
             return None
         parsed = parse_header(data)
         if parsed is None:
-            self.stats.malformed += 1
+            self._stats.malformed += 1
             return None
         pt, _seq, ts, ssrc, _marker, payload = parsed
-        if self.remote != source:
+        if self._remote != source:
             self.remote = source   # symmetric RTP: answer where the packets come from (NAT)
-        self.stats.received += 1
+        self._stats.received += 1
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
             return self._event(ts, payload)
-        reception = self.reception     # read once: the signalling thread may detach it meanwhile
+        reception = self._reception    # read once: the signalling thread may detach it meanwhile
         if pt == comfort.PAYLOAD_TYPE:
-            self.cn_level = comfort.level_of(payload)
+            self._cn_level = comfort.level_of(payload)
             if reception is not None:
                 reception.update(_seq, ts, ssrc)
             return None
-        if pt != self.payload_type or not payload:
+        if pt != self._payload_type or not payload:
             return None
-        self.cn_level = None
+        self._cn_level = None
         if reception is not None:
             reception.update(_seq, ts, ssrc)
         if self._remote_ssrc is not None and ssrc != self._remote_ssrc:
@@ -170,7 +233,7 @@ class RtpStream:
             self._filled += len(payload)
             return
         if offset < 0:
-            self.stats.late += 1
+            self._stats.late += 1
             self._depth = min(JITTER_MAX, self._depth + 1)
             payload, offset = payload[-offset:], 0
             if not payload:
@@ -180,19 +243,19 @@ class RtpStream:
             self._play_ts, offset = ts, 0
         end = offset + len(payload)
         if len(self._play) < end:
-            self._play.extend(bytes([SILENCE.get(self.codec, 0xFF)]) * (end - len(self._play)))
+            self._play.extend(bytes([SILENCE.get(self._codec, 0xFF)]) * (end - len(self._play)))
         self._play[offset:end] = payload
         self._filled = max(self._filled, end)
 
     def _event(self, ts: int, payload: memoryview) -> str | None:
         if len(payload) < 4:
-            self.stats.malformed += 1
+            self._stats.malformed += 1
             return None
         event = payload[0]
         if event >= len(EVENT_KEYS) or ts == self._event_ts:
             return None
         self._event_ts = ts   # one key per event timestamp: retransmitted end packets are ignored
-        self.stats.events += 1
+        self._stats.events += 1
         return EVENT_KEYS[event]
 
     def next_frame(self) -> bytes | None:
@@ -204,7 +267,7 @@ class RtpStream:
                 return None
             self._primed = True
         if self._filled < FRAME_SAMPLES:
-            self.underruns += self.cn_level is None   # running dry during comfort noise is expected, not loss
+            self._underruns += self._cn_level is None   # running dry during comfort noise is expected, not loss
             self._reset()          # ran dry: the next packet anchors and primes again
             return None
         frame = bytes(self._play[:FRAME_SAMPLES])
@@ -215,7 +278,7 @@ class RtpStream:
             del self._play[:FRAME_SAMPLES]
             self._filled -= FRAME_SAMPLES
             self._play_ts = (self._play_ts + FRAME_SAMPLES) % 2 ** 32
-            self.stats.lost += 1
+            self._stats.lost += 1
         return frame
 
     def packet(self, payload: bytes, *, payload_type: int | None = None, marker: bool = False,
@@ -234,12 +297,15 @@ class RtpStream:
             return
         try:
             self.sock.sendto(data, self.remote)
-            self.stats.sent += 1
+            self._count_sent()
         except (BlockingIOError, OSError):
             pass
 
     def close(self) -> None:
-        """Release the socket."""
+        """Release the socket (while the C path runs the call, it stops using it and closes it in the tick)."""
+        table = self._table
+        if table is not None and table.close_socket(self):
+            return
         try:
             self.sock.close()
         except OSError:
@@ -273,13 +339,13 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
             stream._play_ts = (stream._play_ts + FRAME_SAMPLES) % 2 ** 32
         else:
             frame = stream.next_frame()
-            if frame is None and stream.cn_level is not None:
+            if frame is None and stream._cn_level is not None:
                 noisy.append(i)
             if frame is None or len(frame) < FRAME_SAMPLES:
-                silence = _SILENT_FRAME.get(stream.codec, _SILENT_ULAW)
+                silence = _SILENT_FRAME.get(stream._codec, _SILENT_ULAW)
                 frame = silence if not frame else frame + silence[len(frame):]
         append(frame)
-        if stream.codec == "PCMA":
+        if stream._codec == "PCMA":
             law(256)
             alaw = True
         else:
@@ -292,14 +358,12 @@ def decode_frames(streams: list[RtpStream | None], out: np.ndarray) -> None:
     _DECODE.take(wide, out=out, mode="wrap")
     for i in noisy:   # a silent far end that asked for comfort noise (RFC 3389) hears noise at its level
         stream = streams[i]
-        out[i], stream.cn_phase = comfort.noise_frame(stream.cn_level, stream.cn_phase)
+        out[i], stream.cn_phase = comfort.noise_frame(stream._cn_level, stream.cn_phase)
 
 
-def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
-    """Encode ``frames[i]`` for stream i (µ-law and A-law rows at once) and send one packet each."""
-    if not streams:
-        return
-    pcma = [s is not None and s.codec == "PCMA" for s in streams]
+def encode_codes(streams: list[RtpStream | None], frames: np.ndarray) -> np.ndarray:
+    """``frames[i]`` encoded in stream i's law (µ-law and A-law rows at once; µ-law where there is no stream)."""
+    pcma = [s is not None and s._codec == "PCMA" for s in streams]
     if all(pcma):
         codes = g711.alaw_encode(frames)
     elif not any(pcma):
@@ -311,19 +375,28 @@ def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
         codes[rows] = g711.alaw_encode(frames[rows])
         rows = np.flatnonzero(~alaw)
         codes[rows] = g711.ulaw_encode(frames[rows])
-    payloads = codes.tobytes()
+    return codes
+
+
+def encode_frames(streams: list[RtpStream | None], frames: np.ndarray) -> None:
+    """Encode ``frames[i]`` for stream i and send one packet each (the Python reference path)."""
+    if not streams:
+        return
+    payloads = encode_codes(streams, frames).tobytes()
     pack = _HEADER.pack
     start = 0
     for stream in streams:
         end = start + FRAME_SAMPLES
-        if stream is not None and (remote := stream.remote) is not None:
-            # stream.send(stream.packet(payload)) inline: one packet per call per tick is the hot path.
-            seq, ts = stream.seq, stream.timestamp
-            stream.seq = (seq + 1) & 0xFFFF
-            stream.timestamp = (ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        if stream is not None and (remote := stream._remote) is not None:
+            # stream.send(stream.packet(payload)) inline: one packet per call per tick is the hot path (the
+            # reference path: its streams are not run by the C path, so their fields are their own).
+            seq, ts = stream._seq, stream._timestamp
+            stream._seq = (seq + 1) & 0xFFFF
+            stream._timestamp = (ts + FRAME_SAMPLES) & 0xFFFFFFFF
             try:
-                stream.sock.sendto(pack(0x80, stream.payload_type, seq, ts, stream.ssrc) + payloads[start:end], remote)
-                stream.stats.sent += 1
+                stream.sock.sendto(pack(0x80, stream._payload_type, seq, ts, stream._ssrc) + payloads[start:end],
+                                   remote)
+                stream._stats.sent += 1
             except OSError:   # BlockingIOError included: a full socket drops the packet
                 pass
         start = end
