@@ -96,7 +96,9 @@ class Call:
     end_done: asyncio.Event = field(default_factory=asyncio.Event)
     keys: str = ""                 # the caller's keys heard so far (the last KEYS_SHOWN): simulated callers only
     self_ending: bool = False      # the call's own task is ending it (CallManager.finish): not to be cancelled
-    started: bool = False          # the call's task has begun to run (a task cancelled before that never runs)
+    # False from the creation of the call's flow task until it first runs (a task cancelled before that never
+    # runs, so its clean-up would not either); tasks others give the call (callbacks, fax jobs) leave it True
+    started: bool = True
     # set (with the flow cancelled) when something else takes the call over, e.g. a fax receive after CNG:
     # the call's task runs it in place of the rest of the flow, then ends the call as usual
     takeover: Callable[["Call"], Awaitable[None]] | None = None
@@ -360,10 +362,12 @@ class CallManager(CallRecordings):
                 and getattr(call.caller.line, "answers_fax", False):
             call.takeover, flow, ctx = self.on_fax_line, None, None   # a fax line: no flow, the fax receive
             self.journal.emit("fax.line", call.uuid, call.caller.line.name, ts=self.engine.now())
+            call.started = False
             call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
             return
         flow = self.flow_for(call) if self.flow_for else None
         ctx = self.context_factory(call, self) if self.context_factory else None
+        call.started = False
         call.task = self.loop.create_task(self._run(call, flow, ctx), name=f"call-{call.uuid}")
 
     def take_over(self, call: Call, takeover: Callable[[Call], Awaitable[None]]) -> bool:
