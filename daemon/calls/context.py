@@ -522,11 +522,21 @@ class CallSession:
         while True:
             flash = asyncio.ensure_future(leg.flashes.get())
             waits = {leg.gone, flash} | ({fax} if fax is not None and not fax.done() else set())
+            # while the two talk, nobody reads in-band keys and the caller's fax calling tone would not be taken
+            # (fax.detected not_in_ivr): neither side is analysed (the peer's fax answer tone still is, for
+            # ``fax``); the hold, transfer and hang-up below listen again
+            talking = (self.m.open_media(caller), self.m.open_media(leg))
+            self.engine.listen(talking[0], False)
+            self.engine.listen(talking[1], False, tones=False)
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not flash.done():
                     flash.cancel()
+                self.engine.listen(talking[0], True)
+                self.engine.listen(talking[1], True, tones=False)
+                while not caller.digits.empty():     # keys sent as events while talking are not for the flow after
+                    caller.digits.get_nowait()
             if fax is not None and fax.done() and not fax.cancelled() and not leg.gone.done():
                 self.engine.disconnect(*edges)    # a fax machine answered: nobody to talk to, and no retry helps
                 self.m.journal.emit("call.fax_answered", self.uuid, ts=self.engine.now(), peer=peer_name,

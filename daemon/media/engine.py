@@ -205,6 +205,15 @@ class MediaEngine:
         """Stop looking for tones on the channel."""
         self.tones.unwatch(ch.slot)
 
+    def listen(self, ch: Channel, on: bool, tones: bool = True) -> None:
+        """Analyse the channel's audio for in-band keys (and, with ``tones``, its watched tones), or not for now (a
+        call talking in a two-party bridge: nobody reads its keys or takes it for fax then, and that analysis was
+        a third of a bridged call's tick); turning it on again starts the analysis afresh."""
+        if ch.open:
+            self.detector.set_deaf(ch.slot, not on)
+            if tones:
+                self.tones.pause(ch.slot, not on)
+
     # ---- playback ---------------------------------------------------------------------
     def play(self, ch: Channel, source: FrameSource) -> asyncio.Future:
         """Start a source on a channel (replacing any); the future completes when it ends."""

@@ -43,6 +43,7 @@ class ToneWatch:
         self._slots = np.zeros(0, dtype=np.intp)
         self._rows = np.zeros(0, dtype=np.intp)
         self._slot_of: dict[int, int] = {}       # row -> slot
+        self.paused: set[int] = set()            # watched slots not analysed for now (their callback kept)
 
     def watch(self, slot: int, callback: ToneCallback, kinds: tuple[ToneKind, ...] = (ToneKind.FAX_CNG,)) -> None:
         """Report the ``kinds`` of tone heard on ``slot`` to ``callback`` (called in the tick, with the tone's kind)."""
@@ -57,8 +58,22 @@ class ToneWatch:
         self.row_of[slot], self.callbacks[slot] = row, callback
         self._index()
 
+    def pause(self, slot: int, paused: bool) -> None:
+        """Stop analysing a watched slot for now (or start again, afresh), keeping its callback and kinds."""
+        if slot not in self.row_of or (slot in self.paused) == paused:
+            return
+        row = self.row_of[slot]
+        if paused:
+            self.paused.add(slot)
+            self.block[row] = 0
+        else:
+            self.paused.discard(slot)
+            self.detector.reset(row)
+        self._index()
+
     def unwatch(self, slot: int) -> None:
         """Stop watching a slot (its row is free again)."""
+        self.paused.discard(slot)
         row = self.row_of.pop(slot, None)
         self.callbacks.pop(slot, None)
         self.kinds.pop(slot, None)
@@ -75,17 +90,18 @@ class ToneWatch:
         self._free = [r for r in range(rows - 1, -1, -1) if r not in self.row_of.values()]
 
     def _index(self) -> None:
-        self._slots = np.fromiter(self.row_of.keys(), dtype=np.intp, count=len(self.row_of))
-        self._rows = np.fromiter(self.row_of.values(), dtype=np.intp, count=len(self.row_of))
-        self._slot_of = {row: slot for slot, row in self.row_of.items()}
+        live = {slot: row for slot, row in self.row_of.items() if slot not in self.paused}
+        self._slots = np.fromiter(live.keys(), dtype=np.intp, count=len(live))
+        self._rows = np.fromiter(live.values(), dtype=np.intp, count=len(live))
+        self._slot_of = {row: slot for slot, row in live.items()}
 
     def __bool__(self) -> bool:
-        return bool(self.row_of)
+        return len(self.row_of) > len(self.paused)
 
     def process(self, inp: np.ndarray) -> list[tuple[int, ToneKind]]:
         """One tick: the heard frame of every watched slot (rows of ``inp``) through the detector; the (slot,
         kind) of each tone found, after its callback was called (a callback that raises is logged)."""
-        if not self.row_of:
+        if len(self.row_of) <= len(self.paused):
             return []
         self.block[self._rows] = inp[self._slots]
         slot_of = self._slot_of

@@ -118,6 +118,8 @@ class DtmfDetector:
         self._set_thresholds()
         self._tail = np.zeros((slots, _SPAN - FRAME), dtype=np.float32)  # end of last frame
         self._tail_active = np.zeros(slots, dtype=bool)
+        self._deaf = np.zeros(slots, dtype=bool)   # slots not listened to (a call in a two-party bridge)
+        self._any_deaf = False
         self._last = np.zeros((2, 8, slots), dtype=np.float32)  # last window's cos/sin terms
         self._hist = np.zeros((_HISTORY, slots, 8), dtype=np.float32)  # tone powers per window
         self._runs = _Runs(slots)
@@ -172,6 +174,18 @@ class DtmfDetector:
         self._hist[:, slot] = 0
         self._runs.clear(slot)
         self._origin[slot] = self._tick * FRAME
+        if self._deaf[slot]:
+            self._deaf[slot] = False
+            self._any_deaf = bool(self._deaf.any())
+
+    def set_deaf(self, slot: int, deaf: bool) -> None:
+        """Stop (or start again) listening to a slot: a deaf slot's audio is not analysed, which saves its share
+        of the tick; either way the slot starts afresh (no half-heard key across the change)."""
+        if bool(self._deaf[slot]) == deaf:
+            return
+        self.reset(slot)
+        self._deaf[slot] = deaf
+        self._any_deaf = bool(self._deaf.any())
 
     def status(self) -> dict[str, int]:
         """Counters for the panel and metrics."""
@@ -184,6 +198,8 @@ class DtmfDetector:
         if cur.shape != (self.slots, FRAME):
             raise ValueError(f"frames must have shape ({self.slots}, {FRAME}), got {cur.shape}")
         cur_active = cur.any(axis=1)
+        if self._any_deaf:
+            cur_active &= ~self._deaf
         active = np.flatnonzero(cur_active | self._tail_active)
         # Only slots with sound in this frame or the last one are measured: the others' tails stay zero.
         if active.size == self.slots:

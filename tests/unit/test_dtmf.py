@@ -114,6 +114,42 @@ def test_reset_starts_a_slot_afresh() -> None:
     assert det.status()["digits"] == 1
 
 
+def test_a_deaf_slot_hears_no_key_and_hears_again_afresh() -> None:
+    """A slot set deaf (a call talking in a bridge) reports no key while its neighbour does; set hearing again
+    it reports the next key, and a key it was in the middle of when the change came is not reported."""
+    det = DtmfDetector(2)
+    frames = np.zeros((2, FRAME), dtype=np.int16)
+    keys = burst_signal((None, 40), ("4", 80), (None, 80), ("7", 80), (None, 200)).reshape(-1, FRAME)
+    got = []
+    det.set_deaf(0, True)
+    for f in keys:
+        frames[:] = f
+        got += det.process(frames)
+    assert [(h.slot, h.digit) for h in got] == [(1, "4"), (1, "7")]
+    got.clear()
+    long_key = tones.dtmf_tone("9", 200).reshape(-1, FRAME)
+    for f in long_key[:5]:                      # half of a key heard, then deaf: not reported
+        frames[0] = f
+        got += det.process(frames)
+    det.set_deaf(0, True)
+    for f in long_key[5:]:
+        frames[0] = f
+        got += det.process(frames)
+    det.set_deaf(0, False)
+    for f in keys:
+        frames[0] = f
+        got += det.process(frames)
+    assert [(h.slot, h.digit) for h in got] == [(0, "4"), (0, "7")]
+    det.reset(0)                                # a new call on the slot hears, whatever the last one was
+    det.set_deaf(1, True)
+    det.reset(1)
+    got.clear()
+    for f in keys:
+        frames[:] = f
+        got += det.process(frames)
+    assert sorted((h.slot, h.digit) for h in got) == [(0, "4"), (0, "7"), (1, "4"), (1, "7")]
+
+
 def test_bad_frames_and_rates_are_refused() -> None:
     """The frame array must be (slots, 160); only 8 kHz is supported."""
     det = DtmfDetector(3)

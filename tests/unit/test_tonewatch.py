@@ -55,6 +55,29 @@ def test_rows_are_reused_and_the_watch_grows() -> None:
     assert not ToneWatch()
 
 
+def test_a_paused_slot_is_not_analysed_and_resumes_with_its_callback() -> None:
+    """A watched slot paused (its call talking in a bridge) reports no CNG; resumed, the same callback hears
+    the next burst; unwatching a paused slot frees it."""
+    cng = _frames(render_tone(ToneSpec((1100.0,), -15.0, (500, 3000)), 4000))
+    watch, heard = ToneWatch(), []
+    watch.watch(3, lambda kind: heard.append(kind))
+    watch.pause(3, True)
+    assert not watch
+    inp = np.zeros((8, FRAME_SAMPLES), dtype=np.int16)
+    for frame in cng[:100]:
+        inp[3] = frame
+        watch.process(inp)
+    assert heard == []
+    watch.pause(3, False)
+    for frame in cng:
+        inp[3] = frame
+        watch.process(inp)
+    assert heard == [ToneKind.FAX_CNG]
+    watch.pause(3, True)
+    watch.unwatch(3)
+    assert not watch.paused and not watch.row_of
+
+
 def test_engine_reports_cng_and_forgets_a_closed_channel() -> None:
     """Through the media engine's tick: watch_tones on a channel, CNG from its device; a closed channel's watch
     goes with it."""
