@@ -37,11 +37,16 @@ class Timers:
 
     def next_delay(self, default: float = 1.0) -> float:
         """Seconds until the next callback is due (``default`` when none)."""
+        due = self.next_due()
+        if due is None:
+            return default
+        return max(0.0, min(default, due - self.clock()))
+
+    def next_due(self) -> float | None:
+        """When the next callback is due (monotonic), None when none is scheduled."""
         while self._heap and self._heap[0][1] in self._cancelled:
             self._cancelled.discard(heapq.heappop(self._heap)[1])
-        if not self._heap:
-            return default
-        return max(0.0, min(default, self._heap[0][0] - self.clock()))
+        return self._heap[0][0] if self._heap else None
 
     def run_due(self) -> int:
         """Call every due callback; returns how many ran."""
