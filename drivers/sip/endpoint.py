@@ -165,11 +165,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
 
     def _timers_changed(self) -> None:
         """After a command set timers: wake the signalling thread only if one is due before its select returns."""
-        with self._lock:
-            due = self.timers.next_due()
-            if due is None or due >= self._wakes_at:
-                return
-        self._wake()
+        if self.timers.soonest_added < self._wakes_at:
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -189,6 +186,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
                 self._wakes_at = self.timers.clock() + timeout
+                self.timers.soonest_added = float("inf")
             for key, _ in sel.select(timeout):
                 if key.fileobj is self._wake_r:
                     self._wake_r.recv(4096)

@@ -21,11 +21,15 @@ class Timers:
         self._ids = itertools.count()
         self._cancelled: set[int] = set()   # cancelled handles still in the heap
         self._live: set[int] = set()        # scheduled handles that have neither run nor been cancelled
+        self.soonest_added = float("inf")   # the earliest due time scheduled since the owner last reset it
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> int:
         """Schedule ``fn`` after ``delay`` seconds; returns a handle for ``cancel``."""
         handle = next(self._ids)
-        heapq.heappush(self._heap, (self.clock() + delay, handle, fn))
+        due = self.clock() + delay
+        if due < self.soonest_added:
+            self.soonest_added = due
+        heapq.heappush(self._heap, (due, handle, fn))
         self._live.add(handle)
         return handle
 
@@ -37,16 +41,11 @@ class Timers:
 
     def next_delay(self, default: float = 1.0) -> float:
         """Seconds until the next callback is due (``default`` when none)."""
-        due = self.next_due()
-        if due is None:
-            return default
-        return max(0.0, min(default, due - self.clock()))
-
-    def next_due(self) -> float | None:
-        """When the next callback is due (monotonic), None when none is scheduled."""
         while self._heap and self._heap[0][1] in self._cancelled:
             self._cancelled.discard(heapq.heappop(self._heap)[1])
-        return self._heap[0][0] if self._heap else None
+        if not self._heap:
+            return default
+        return max(0.0, min(default, self._heap[0][0] - self.clock()))
 
     def run_due(self) -> int:
         """Call every due callback; returns how many ran."""
