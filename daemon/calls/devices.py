@@ -61,10 +61,6 @@ class DeviceManager:
         self._stopping = False
         # lines an admin took out of service -> what the hardware last said about them (up, reason)
         self.disabled: dict[str, tuple[bool, str]] = {}
-        # events from drivers' threads waiting for the loop: one wake-up of the loop carries all that arrived
-        # meanwhile (a SIP INVITE posts Seized and Ringing, a BYE MediaQuality and HungUp)
-        self._inbox: list[LineEvent] = []
-        self._inbox_lock = threading.Lock()
 
     def sink(self, event: LineEvent) -> None:
         """Thread-safe door for drivers: events reach the loop in order."""
@@ -73,27 +69,8 @@ class DeviceManager:
             return
         if threading.get_ident() == getattr(self, "_loop_thread", None):
             self._dispatch(event)
-            return
-        with self._inbox_lock:
-            self._inbox.append(event)
-            if len(self._inbox) > 1:   # a wake-up is on its way and will take this one too
-                return
-        try:
-            loop.call_soon_threadsafe(self._dispatch_inbox)
-        except RuntimeError:   # the loop is closed: nothing will take them
-            with self._inbox_lock:
-                self._inbox.clear()
-            raise
-
-    def _dispatch_inbox(self) -> None:
-        with self._inbox_lock:
-            events, self._inbox = self._inbox, []
-        for event in events:
-            try:
-                self._dispatch(event)
-            except Exception as exc:   # as the loop reports a failing callback; the other events still go
-                self.loop.call_exception_handler({"message": "Exception in callback DeviceManager._dispatch",
-                                                  "exception": exc})
+        else:
+            loop.call_soon_threadsafe(self._dispatch, event)
 
     def _dispatch(self, event: LineEvent) -> None:
         if isinstance(event, DeviceFailed):
