@@ -104,6 +104,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
         self.tls: TcpTransport | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
+        self._wakes_at = float("inf")   # when the signalling thread's select returns by itself (set under _lock)
         self._thread: threading.Thread | None = None
         self._answered: dict[str, bytes] = {}        # INVITE branch -> final response (retransmissions)
         self._acks: dict[str, Retransmit] = {}       # INVITE branch -> final non-2xx resent until its ACK
@@ -162,6 +163,11 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
             if s is not None:
                 s.close()
 
+    def _timers_changed(self) -> None:
+        """After a command set timers: wake the signalling thread only if one is due before its select returns."""
+        if self.timers.soonest_added < self._wakes_at:
+            self._wake()
+
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"x")
@@ -179,6 +185,8 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
         while not self._stop.is_set():
             with self._lock:
                 timeout = self.timers.next_delay(0.5)
+                self._wakes_at = self.timers.clock() + timeout
+                self.timers.soonest_added = float("inf")
             for key, _ in sel.select(timeout):
                 if key.fileobj is self._wake_r:
                     self._wake_r.recv(4096)
@@ -489,7 +497,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
             if call is None or call.state is not CallState.OFFERED or call.invite is None:
                 return
             self._answer_locked(call)
-        self._wake()
+        self._timers_changed()
 
     def _answer_locked(self, call: SipCall) -> None:
         line = call.line
@@ -524,7 +532,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
                 self._release(call)
             else:
                 self._hangup_locked(call)
-        self._wake()
+        self._timers_changed()
 
     def hangup(self, line: str) -> None:
         """End the call on ``line`` the way its state needs (BYE, CANCEL, or a refusal)."""
@@ -532,7 +540,7 @@ class Endpoint(DialOut, Stations, Overview, Transfers, Consults, Reliable, Refus
             call = self.calls.get(line)
             if call is not None:
                 self._hangup_locked(call)
-        self._wake()
+        self._timers_changed()
 
     def _hangup_locked(self, call: SipCall) -> None:
         if call.state is CallState.OFFERED and call.invite is not None:

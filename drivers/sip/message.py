@@ -39,6 +39,10 @@ EMPTY_LIST_HEADERS = frozenset({"allow", "supported", "accept", "accept-encoding
 REQUIRED = ("via", "from", "to", "call-id", "cseq")
 _METHOD = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]{1,32}$")
 _CRLF2 = re.compile(rb"\r?\n\r?\n")
+_NEWLINE = re.compile(r"\r?\n")
+_SPACE = re.compile(r"\s")
+_NAMES: dict[str, str] = {}   # header names as written -> checked long-form lower-case name (bounded: see below)
+MAX_NAMES = 512
 
 
 def canonical_name(name: str) -> str:
@@ -173,7 +177,7 @@ def is_keepalive(data: bytes) -> bool:
 def _unfold(head: str) -> list[str]:
     """Header lines with continuation lines (leading SP/HT) joined to the previous one."""
     lines: list[str] = []
-    for raw in re.split(r"\r?\n", head):
+    for raw in _NEWLINE.split(head):
         if raw[:1] in (" ", "\t"):
             if not lines:
                 raise SipParseError("continuation line before any header")
@@ -186,13 +190,18 @@ def _unfold(head: str) -> list[str]:
 
 
 def _parse_header_line(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    name = name.strip().lower()
-    if not colon or not is_token(name):
-        raise SipParseError(f"bad header line {line[:60]!r}")
+    raw, colon, value = line.partition(":")
+    name = _NAMES.get(raw) if colon else None
+    if name is None:
+        name = raw.strip().lower()
+        if not colon or not is_token(name):
+            raise SipParseError(f"bad header line {line[:60]!r}")
+        name = COMPACT.get(name, name)
+        if len(_NAMES) < MAX_NAMES and len(raw) <= 64:   # the names peers use, remembered as checked
+            _NAMES[raw] = name
     if len(line) > MAX_HEADER:
         raise SipParseError(f"header {name!r} longer than {MAX_HEADER} bytes", status=413)
-    return COMPACT.get(name, name), value.strip()
+    return name, value.strip()
 
 
 def _start_line(line: str) -> tuple[str, str, str]:
@@ -232,20 +241,23 @@ def _content_length(headers: Headers) -> int | None:
 
 def _check(msg: Message) -> None:
     """Required headers present and well-formed; for requests, CSeq's method matches."""
-    missing = [name for name in REQUIRED if name not in msg.headers]
+    counts: dict[str, int] = {}
+    for name, _ in msg.headers.fields:
+        counts[name] = counts.get(name, 0) + 1
+    missing = [name for name in REQUIRED if name not in counts]
     if missing:
         raise SipParseError("missing header(s): " + ", ".join(canonical_name(n) for n in missing))
     for name in ("from", "to", "call-id", "cseq"):
-        if len(msg.headers.get_all(name)) != 1:
+        if counts[name] != 1:
             raise SipParseError(f"{canonical_name(name)} appears more than once")
-    if len(msg.headers.get_all("via")) > MAX_VIAS:
+    if counts["via"] > MAX_VIAS:
         raise SipParseError(f"more than {MAX_VIAS} Via hops", status=483)
     msg.vias   # each parsed (and kept for the handling)
     _, method = msg.cseq
     msg.from_
     msg.to
     call_id = msg.call_id
-    if not call_id or any(ch.isspace() for ch in call_id):
+    if not call_id or _SPACE.search(call_id):
         raise SipParseError(f"bad Call-ID {call_id[:60]!r}")
     if isinstance(msg, Request) and method != msg.method:
         raise SipParseError(f"CSeq method {method} does not match the request's {msg.method}")

@@ -21,11 +21,15 @@ class Timers:
         self._ids = itertools.count()
         self._cancelled: set[int] = set()   # cancelled handles still in the heap
         self._live: set[int] = set()        # scheduled handles that have neither run nor been cancelled
+        self.soonest_added = float("inf")   # the earliest due time scheduled since the owner last reset it
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> int:
         """Schedule ``fn`` after ``delay`` seconds; returns a handle for ``cancel``."""
         handle = next(self._ids)
-        heapq.heappush(self._heap, (self.clock() + delay, handle, fn))
+        due = self.clock() + delay
+        if due < self.soonest_added:
+            self.soonest_added = due
+        heapq.heappush(self._heap, (due, handle, fn))
         self._live.add(handle)
         return handle
 

@@ -19,6 +19,13 @@ _USER = re.compile(r"^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$")
 _PASSWORD = re.compile(r"^(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*$")
 _PARAM_VALUE = re.compile(r"^(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})*$")
 _TEL = re.compile(r"^\+?[0-9A-Fa-f*#().\-]+$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_URI_BAD = re.compile(r"[ \t<>\"]")
+_VIA = re.compile(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+([^;\s]+)\s*(.*)$", re.S)
+_VIA_SPACES = re.compile(r"\s*([;=])\s*")
+_SPACE = re.compile(r"\s")
+_HOSTS: dict[str, str] = {}   # hosts found valid -> as returned (bounded: the hosts peers use)
+MAX_HOSTS = 1024
 
 
 def is_token(text: str) -> bool:
@@ -28,7 +35,12 @@ def is_token(text: str) -> bool:
 
 def _split_outside_quotes(text: str, sep: str, limit: int = MAX_PARAMS) -> list[str]:
     """Split ``text`` on ``sep`` where it is not inside double quotes or angle brackets."""
-    parts: list[str] = []
+    if '"' not in text and "<" not in text and ">" not in text:   # the usual case: nothing to skip over
+        parts = text.split(sep)
+        if len(parts) > limit + 1:
+            raise SipParseError(f"more than {limit} items separated by {sep!r}")
+        return parts
+    parts = []
     buf: list[str] = []
     quoted = escaped = False
     depth = 0
@@ -100,16 +112,22 @@ def format_params(params: dict[str, str]) -> str:
 
 def check_host(host: str, *, what: str) -> str:
     """Validate a host (name, IPv4 or bracketed IPv6) and return it lower-cased."""
+    known = _HOSTS.get(host)
+    if known is not None:
+        return known
     if _IPV6.match(host):
-        return host.lower()
-    m = _IPV4.match(host)
-    if m:
+        checked = host.lower()
+    elif m := _IPV4.match(host):
         if any(int(part) > 255 for part in m.groups()):
             raise SipParseError(f"bad IPv4 address {host!r} in {what}")
-        return host
-    if len(host) > 253 or not _HOSTNAME.match(host):
+        checked = host
+    elif len(host) > 253 or not _HOSTNAME.match(host):
         raise SipParseError(f"bad host {host!r} in {what}")
-    return host.lower()
+    else:
+        checked = host.lower()
+    if len(_HOSTS) < MAX_HOSTS:
+        _HOSTS[host] = checked
+    return checked
 
 
 def _split_hostport(text: str, *, what: str) -> tuple[str, int | None]:
@@ -165,11 +183,11 @@ def parse_uri(text: str) -> SipUri:
     """Parse a SIP/SIPS/tel URI; other schemes raise with status 416."""
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
-    if not colon or not re.match(r"^[a-z][a-z0-9+.-]*$", scheme):
+    if not colon or not _SCHEME.match(scheme):
         raise SipParseError(f"not a URI: {text[:80]!r}")
     if scheme not in SCHEMES:
         raise SipParseError(f"unsupported URI scheme {scheme!r}", status=416)
-    if any(ch in rest for ch in " \t<>\"") or not rest:
+    if not rest or _URI_BAD.search(rest):
         raise SipParseError(f"bad characters in URI {text[:80]!r}")
     if scheme == "tel":
         number, _, params = rest.partition(";")
@@ -291,13 +309,15 @@ class Via:
 
 def parse_via(text: str) -> Via:
     """Parse one Via value (``SIP/2.0/UDP host:port;branch=...``), spaces around '/' allowed."""
-    m = re.match(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+([^;\s]+)\s*(.*)$", text, re.S)
+    m = _VIA.match(text)
     if not m:
         raise SipParseError(f"bad Via {text[:80]!r}")
     transport, hostport, rest = m.group(1).upper(), m.group(2), m.group(3).strip()
     if rest and not rest.startswith(";"):
         raise SipParseError(f"junk in Via after the host: {rest[:40]!r}")
-    params = parse_params(re.sub(r"\s*([;=])\s*", r"\1", rest)[1:], what="Via")
+    if _SPACE.search(rest):   # spaces around ';' and '=' (without any, there is nothing to take out)
+        rest = _VIA_SPACES.sub(r"\1", rest)
+    params = parse_params(rest[1:], what="Via")
     host, port = _split_hostport(hostport, what="Via")
     return Via(transport, host, port, params)
 
