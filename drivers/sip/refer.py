@@ -125,12 +125,17 @@ class Transfers:
         notify.headers.add("contact", self._contact(call.peer))
         notify.headers.add("content-type", "message/sipfrag;version=2.0")
         notify.body = f"SIP/2.0 {status_line}\r\n".encode()
-        data, peer, branch = notify.to_bytes(), call.peer, notify.vias[0].branch
-        self._send(data, peer)
-        # resent (T1, 2*T1 ... T2) until the phone answers it, for at most 64*T1, even after the dialog ended
-        self.notifies[branch] = Retransmit(self.timers, lambda: self._send(data, peer),
+        self._send_notify(notify, call.peer)
+
+    def _send_notify(self, notify: Request, dest: tuple) -> None:
+        """Send one of our NOTIFYs (REFER progress, message waiting) and resend it (T1, 2*T1 ... T2) until the
+        phone answers it, for at most 64*T1, even after its dialog ended; at most 256 wait (the oldest is given
+        up first)."""
+        data, branch = notify.to_bytes(), notify.vias[0].branch
+        self._send(data, dest)
+        self.notifies[branch] = Retransmit(self.timers, lambda: self._send(data, dest),
                                            lambda: self.notifies.pop(branch, None))
-        if len(self.notifies) > 256:            # bounded: the oldest is given up first
+        if len(self.notifies) > 256:
             self.notifies.pop(next(iter(self.notifies))).stop()
 
     def _notify_answered(self, resp: Response) -> None:

@@ -14,7 +14,6 @@ from hotline.drivers.base import DigitReceived, HangupCause, HungUp, LineDown, L
 from .auth import DigestAuth
 from .calls import new_branch, new_tag
 from .message import Headers, Request
-from .timers import Retransmit
 from .uri import parse_name_addr, parse_uri
 
 log = logging.getLogger("hotline.drivers.sip")
@@ -201,13 +200,7 @@ class Stations:
                             ("content-type", "application/simple-message-summary")):
             headers.add(name, value)
         body = f"Messages-Waiting: {'yes' if on else 'no'}\r\nMessage-Account: {account}\r\n".encode()
-        notify = Request(headers, body, method="NOTIFY", uri=parse_uri(binding.contact))
-        data, dest, branch = notify.to_bytes(), binding.source, notify.vias[0].branch
-        self._send(data, dest)
-        self.notifies[branch] = Retransmit(self.timers, lambda: self._send(data, dest),
-                                           lambda: self.notifies.pop(branch, None))
-        if len(self.notifies) > 256:            # bounded: the oldest is given up first
-            self.notifies.pop(next(iter(self.notifies))).stop()
+        self._send_notify(Request(headers, body, method="NOTIFY", uri=parse_uri(binding.contact)), binding.source)
 
     def stop_ring(self, line: str) -> None:
         """Stop ringing a phone (CANCEL)."""
